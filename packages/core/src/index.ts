@@ -1,0 +1,11 @@
+export * from './errors.js';
+export { BACKENDS, useBackend, type ActiveBackend, type BackendName } from './backend.js';
+export { registerFastSegmentSum, segmentSum } from './kernels/unsorted-segment-sum.js';
+export * from './safetensors.js';
+export * from './rng.js';
+export * from './config.js';
+export * from './atomic.js';
+export * from './schedule.js';
+export * from './optim.js';
+export { SummaryWriter } from './tensorboard/writer.js';
+export { maskedCrc32c, frameRecord } from './tensorboard/tfrecord.js';

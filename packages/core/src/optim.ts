@@ -1,0 +1,110 @@
+// AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization"), as torch.optim.AdamW:
+//   p <- p * (1 - lr * wd)
+//   m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
+//   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+// plus global-norm gradient clipping as torch.nn.utils.clip_grad_norm_.
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError } from './errors.js';
+import type { TensorToWrite } from './safetensors.js';
+
+export interface AdamWOptions {
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  /** Which parameters get weight decay; by default matrices (rank >= 2) only, not biases or norms. */
+  decay?: (name: string, v: tf.Variable) => boolean;
+}
+
+export class AdamW {
+  /** Number of updates applied so far (t in the formulas). */
+  step = 0;
+  private m = new Map<string, tf.Variable>();
+  private v = new Map<string, tf.Variable>();
+
+  constructor(
+    private readonly params: Map<string, tf.Variable>,
+    private readonly o: AdamWOptions,
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false, `${p.name}/exp_avg`));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false, `${p.name}/exp_avg_sq`));
+    }
+  }
+
+  private decays(name: string, p: tf.Variable): boolean {
+    return this.o.decay ? this.o.decay(name, p) : p.rank >= 2;
+  }
+
+  /** Applies one update with learning rate `lr`. Does not dispose `grads`. */
+  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+    this.step += 1;
+    const [b1, b2] = this.o.betas;
+    const bc1 = 1 - b1 ** this.step;
+    const bc2 = 1 - b2 ** this.step;
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g = grads.get(name);
+        if (!g) continue;
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        const mNew = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
+        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
+        m.assign(mNew);
+        v.assign(vNew);
+        let pNew: tf.Tensor = this.decays(name, p) ? tf.mul(p, 1 - lr * this.o.weightDecay) : p;
+        const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.o.eps));
+        pNew = tf.sub(pNew, tf.mul(update, lr));
+        p.assign(pNew);
+      }
+    });
+  }
+
+  /** Moments as safetensors entries (`<param>.exp_avg`, `<param>.exp_avg_sq`) and the step. */
+  async stateDict(): Promise<{ tensors: Map<string, TensorToWrite>; step: number }> {
+    const tensors = new Map<string, TensorToWrite>();
+    for (const [name, m] of this.m) {
+      tensors.set(`${name}.exp_avg`, { dtype: 'F32', shape: m.shape, data: (await m.data()) as Float32Array });
+      const v = this.v.get(name)!;
+      tensors.set(`${name}.exp_avg_sq`, { dtype: 'F32', shape: v.shape, data: (await v.data()) as Float32Array });
+    }
+    return { tensors, step: this.step };
+  }
+
+  loadStateDict(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>, step: number, file = 'optimizer.safetensors'): void {
+    for (const [name, p] of this.params) {
+      for (const [suffix, target] of [['exp_avg', this.m.get(name)!], ['exp_avg_sq', this.v.get(name)!]] as const) {
+        const t = tensors.get(`${name}.${suffix}`);
+        if (!t) throw new CheckpointError(`optimizer state for ${name}.${suffix} is missing`, { file, hint: 'the checkpoint was saved for a different model' });
+        if (t.shape.join(',') !== p.shape.join(',')) {
+          throw new CheckpointError(`shape [${t.shape}] does not match parameter shape [${p.shape}]`, { file, field: `${name}.${suffix}` });
+        }
+        target.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
+      }
+    }
+    this.step = step;
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (torch's
+ * clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), capped at 1). Returns the
+ * norm before clipping and the new gradients (the old ones are disposed when replaced).
+ */
+export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { norm: number; grads: Map<string, tf.Tensor> } {
+  const normT = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  if (!(maxNorm > 0) || !Number.isFinite(norm)) return { norm, grads };
+  const coef = Math.min(1, maxNorm / (norm + 1e-6));
+  if (coef >= 1) return { norm, grads };
+  const out = new Map<string, tf.Tensor>();
+  for (const [k, g] of grads) {
+    out.set(k, tf.mul(g, coef));
+    g.dispose();
+  }
+  return { norm, grads: out };
+}

@@ -1,0 +1,1 @@
+export default (await import('../../eslint.config.mjs')).default;
