@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-core alone registers no gradients; the umbrella @tensorflow/tfjs package would.
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { BackendError } from './errors.js';
 import { registerFastSegmentSum } from './kernels/unsorted-segment-sum.js';
 

@@ -9,3 +9,4 @@ export * from './schedule.js';
 export * from './optim.js';
 export { SummaryWriter } from './tensorboard/writer.js';
 export { maskedCrc32c, frameRecord } from './tensorboard/tfrecord.js';
+export { valueAndGrads } from './grad.js';

@@ -26,8 +26,8 @@ export class AdamW {
     private readonly o: AdamWOptions,
   ) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false, `${p.name}/exp_avg`));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false, `${p.name}/exp_avg_sq`));
+      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
     }
   }
 

@@ -39,8 +39,10 @@ function halfToFloat(h: number): number {
 }
 
 function decode(bytes: Uint8Array, dtype: SafeDtype, n: number, file: string, name: string): SafeTensor['data'] {
-  // Copy so the result is aligned and independent of the file buffer.
-  const buf = bytes.slice().buffer;
+  // Copy (Buffer#slice would only make a view) so the result is aligned and independent of the file buffer.
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  const buf = copy.buffer;
   const dv = new DataView(buf);
   switch (dtype) {
     case 'F32':

@@ -1,0 +1,142 @@
+// GPT-2 (Radford et al., 2019), as transformers' GPT2LMHeadModel: learned token and
+// position embeddings, pre-LayerNorm blocks of causal self-attention and a GELU MLP,
+// a final LayerNorm, and an LM head tied to the token embedding.
+// Parameters are tf.Variables keyed by their Hugging Face names; GPT-2's Conv1D stores
+// weights as [in, out], so a projection is x @ W + b.
+import * as tf from '@tensorflow/tfjs-core';
+import { deriveSeed } from '@anneal/core';
+import type { Gpt2Config } from './config.js';
+
+export type Params = Map<string, tf.Variable>;
+
+export interface ForwardOptions {
+  /** [B, T] with 1 for real tokens and 0 for padding. */
+  attentionMask?: tf.Tensor2D;
+  /** Enables dropout. */
+  training?: boolean;
+  /** Base seed for this forward pass's dropout masks (e.g. derived from the step). */
+  dropoutSeed?: number;
+}
+
+/** Hugging Face parameter names and shapes of a GPT2LMHeadModel (lm_head is tied to wte). */
+export function gpt2ParamShapes(c: Gpt2Config): Array<[string, number[]]> {
+  const C = c.nEmbd;
+  const inner = c.nInner ?? 4 * C;
+  const shapes: Array<[string, number[]]> = [
+    ['transformer.wte.weight', [c.vocabSize, C]],
+    ['transformer.wpe.weight', [c.nPositions, C]],
+  ];
+  for (let i = 0; i < c.nLayer; i++) {
+    const h = `transformer.h.${i}`;
+    shapes.push(
+      [`${h}.ln_1.weight`, [C]], [`${h}.ln_1.bias`, [C]],
+      [`${h}.attn.c_attn.weight`, [C, 3 * C]], [`${h}.attn.c_attn.bias`, [3 * C]],
+      [`${h}.attn.c_proj.weight`, [C, C]], [`${h}.attn.c_proj.bias`, [C]],
+      [`${h}.ln_2.weight`, [C]], [`${h}.ln_2.bias`, [C]],
+      [`${h}.mlp.c_fc.weight`, [C, inner]], [`${h}.mlp.c_fc.bias`, [inner]],
+      [`${h}.mlp.c_proj.weight`, [inner, C]], [`${h}.mlp.c_proj.bias`, [C]],
+    );
+  }
+  shapes.push(['transformer.ln_f.weight', [C]], ['transformer.ln_f.bias', [C]]);
+  return shapes;
+}
+
+/**
+ * Fresh parameters, initialised as GPT2PreTrainedModel._init_weights: N(0, 0.02) for
+ * embeddings and projections, N(0, 0.02 / sqrt(2 * nLayer)) for the residual output
+ * projections (c_proj), zeros for biases, ones for LayerNorm gains.
+ */
+export function initGpt2Params(c: Gpt2Config, seed: number): Params {
+  const params: Params = new Map();
+  gpt2ParamShapes(c).forEach(([name, shape], i) => {
+    let init: tf.Tensor;
+    if (name.endsWith('ln_1.weight') || name.endsWith('ln_2.weight') || name.endsWith('ln_f.weight')) init = tf.ones(shape);
+    else if (name.endsWith('.bias')) init = tf.zeros(shape);
+    else {
+      const std = name.endsWith('c_proj.weight') ? c.initializerRange / Math.sqrt(2 * c.nLayer) : c.initializerRange;
+      init = tf.randomNormal(shape, 0, std, 'float32', deriveSeed(seed, i));
+    }
+    params.set(name, tf.variable(init, true));
+    init.dispose();
+  });
+  return params;
+}
+
+function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), w), b);
+}
+
+/** Conv1D of transformers: x [..., in] @ W [in, out] + b. */
+function conv1d(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const inDim = x.shape[x.shape.length - 1];
+  const lead = x.shape.slice(0, -1);
+  const y = tf.add(tf.matMul(tf.reshape(x, [-1, inDim]), w), b);
+  return tf.reshape(y, [...lead, w.shape[1]!]);
+}
+
+function activation(x: tf.Tensor, kind: Gpt2Config['activationFunction']): tf.Tensor {
+  switch (kind) {
+    case 'relu':
+      return tf.relu(x);
+    case 'gelu': // exact: x * Phi(x)
+      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+    default: {
+      // gelu_new / gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+    }
+  }
+}
+
+function dropout(x: tf.Tensor, rate: number, o: ForwardOptions, ...site: number[]): tf.Tensor {
+  if (!o.training || rate === 0) return x;
+  return tf.dropout(x, rate, undefined, deriveSeed(o.dropoutSeed ?? 0, ...site));
+}
+
+/** Token ids [B, T] to logits [B, T, V]. Call inside tf.tidy (or dispose the result). */
+export function gpt2Forward(c: Gpt2Config, p: Params, inputIds: tf.Tensor2D, o: ForwardOptions = {}): tf.Tensor3D {
+  const [B, T] = inputIds.shape;
+  const C = c.nEmbd;
+  const H = c.nHead;
+  const D = C / H;
+  const get = (name: string) => p.get(name)!;
+
+  // Embeddings.
+  const tokEmb = tf.gather(get('transformer.wte.weight'), inputIds); // [B, T, C]
+  const posEmb = tf.slice(get('transformer.wpe.weight'), [0, 0], [T, C]); // [T, C]
+  let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
+
+  // Attention bias: -1e9 above the diagonal (future keys) and at padded keys.
+  const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
+  let bias = tf.reshape(tf.mul(tf.sub(1, causal), -1e9), [1, 1, T, T]); // [1, 1, T, T]
+  if (o.attentionMask) {
+    const keyMask = tf.reshape(tf.cast(o.attentionMask, 'float32'), [B, 1, 1, T]);
+    bias = tf.add(bias, tf.mul(tf.sub(1, keyMask), -1e9)); // [B, 1, T, T]
+  }
+
+  for (let l = 0; l < c.nLayer; l++) {
+    const h = `transformer.h.${l}`;
+
+    // Causal self-attention.
+    const a = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
+    const qkv = conv1d(a, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
+    const [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
+    const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(D)), bias); // [B, H, T, T]
+    const att = dropout(tf.softmax(scores, -1), c.attnPdrop, o, l, 0); // [B, H, T, T]
+    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
+    const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
+    x = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));
+
+    // MLP.
+    const m = layerNorm(x, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
+    const hidden = activation(conv1d(m, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)), c.activationFunction); // [B, T, 4C]
+    const mlpOut = conv1d(hidden, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
+    x = tf.add(x, dropout(mlpOut, c.residPdrop, o, l, 2));
+  }
+
+  x = layerNorm(x, get('transformer.ln_f.weight'), get('transformer.ln_f.bias'), c.layerNormEpsilon);
+  // LM head tied to the token embedding: logits = x @ wte^T.
+  const logits = tf.matMul(tf.reshape(x, [B * T, C]), get('transformer.wte.weight'), false, true); // [B*T, V]
+  return tf.reshape(logits, [B, T, c.vocabSize]);
+}
