@@ -39,13 +39,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
  * writeFileDurable), then the folder is renamed into place. An existing `finalDir`
  * is replaced only after the new one is complete.
  */
-export function writeDirAtomic(finalDir: string, fill: (tmpDir: string) => void): void {
+export async function writeDirAtomic(finalDir: string, fill: (tmpDir: string) => void | Promise<void>): Promise<void> {
   const parent = dirname(finalDir);
   mkdirSync(parent, { recursive: true });
   const tmp = join(parent, `${TMP_PREFIX}${basename(finalDir)}.${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  fill(tmp);
+  await fill(tmp);
   fsyncPath(tmp);
   if (existsSync(finalDir)) {
     const old = join(parent, `${TMP_PREFIX}old-${basename(finalDir)}.${process.pid}`);

@@ -5,10 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-// tfjs-core alone registers no gradients; the umbrella @tensorflow/tfjs package would.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+// tfjs-core's Node bundle registers no gradients; the umbrella package's bundle does
+// (into the same tfjs-core instance), so it is imported for that side effect.
+import '@tensorflow/tfjs';
 import { BackendError } from './errors.js';
 import { registerFastSegmentSum } from './kernels/unsorted-segment-sum.js';
+import { registerTransposedMatMul } from './kernels/transposed-matmul.js';
 
 /** `auto` = tensorflow if a user installed tfjs-node(-gpu), else wasm. */
 export const BACKENDS = ['auto', 'cpu', 'wasm', 'tensorflow'] as const;
@@ -68,6 +70,7 @@ export async function useBackend(requested: BackendName = 'auto', env = process.
     }
   }
   if (target === 'cpu' || target === 'wasm') registerFastSegmentSum(target);
+  if (target === 'wasm') registerTransposedMatMul(target);
   let ok = false;
   try {
     ok = await tf.setBackend(target);

@@ -10,3 +10,5 @@ export * from './optim.js';
 export { SummaryWriter } from './tensorboard/writer.js';
 export { maskedCrc32c, frameRecord } from './tensorboard/tfrecord.js';
 export { valueAndGrads } from './grad.js';
+export * from './checkpoints.js';
+export { RunLogger } from './run-logger.js';

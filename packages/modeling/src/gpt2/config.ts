@@ -3,27 +3,48 @@
 import { z } from 'zod';
 import { ConfigError } from '@anneal/core';
 
-export const Gpt2ConfigSchema = z
-  .object({
-    vocabSize: z.number().int().positive().default(50257),
-    nPositions: z.number().int().positive().default(1024),
-    nEmbd: z.number().int().positive().default(768),
-    nLayer: z.number().int().positive().default(12),
-    nHead: z.number().int().positive().default(12),
-    /** MLP width; null = 4 * nEmbd. */
-    nInner: z.number().int().positive().nullable().default(null),
-    activationFunction: z.enum(['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu']).default('gelu_new'),
-    residPdrop: z.number().min(0).max(1).default(0.1),
-    embdPdrop: z.number().min(0).max(1).default(0.1),
-    attnPdrop: z.number().min(0).max(1).default(0.1),
-    layerNormEpsilon: z.number().positive().default(1e-5),
-    initializerRange: z.number().positive().default(0.02),
-    bosTokenId: z.number().int().default(50256),
-    eosTokenId: z.number().int().default(50256),
-  })
-  .strict();
+const fields = {
+  vocabSize: z.number().int().positive(),
+  nPositions: z.number().int().positive(),
+  nEmbd: z.number().int().positive(),
+  nLayer: z.number().int().positive(),
+  nHead: z.number().int().positive(),
+  /** MLP width; null = 4 * nEmbd. */
+  nInner: z.number().int().positive().nullable(),
+  activationFunction: z.enum(['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'relu']),
+  residPdrop: z.number().min(0).max(1),
+  embdPdrop: z.number().min(0).max(1),
+  attnPdrop: z.number().min(0).max(1),
+  layerNormEpsilon: z.number().positive(),
+  initializerRange: z.number().positive(),
+  bosTokenId: z.number().int(),
+  eosTokenId: z.number().int(),
+};
+
+/** Every field required. */
+export const Gpt2ConfigSchema = z.object(fields).strict();
+/** Any subset of fields (e.g. in a YAML config); fill the rest from GPT2_DEFAULTS or the data. */
+export const Gpt2ConfigPartialSchema = z.object(fields).partial().strict();
 
 export type Gpt2Config = z.infer<typeof Gpt2ConfigSchema>;
+
+/** transformers' GPT2Config defaults (GPT-2 small). */
+export const GPT2_DEFAULTS: Gpt2Config = {
+  vocabSize: 50257,
+  nPositions: 1024,
+  nEmbd: 768,
+  nLayer: 12,
+  nHead: 12,
+  nInner: null,
+  activationFunction: 'gelu_new',
+  residPdrop: 0.1,
+  embdPdrop: 0.1,
+  attnPdrop: 0.1,
+  layerNormEpsilon: 1e-5,
+  initializerRange: 0.02,
+  bosTokenId: 50256,
+  eosTokenId: 50256,
+};
 
 const HF_KEYS: Record<keyof Gpt2Config, string> = {
   vocabSize: 'vocab_size',
@@ -68,7 +89,7 @@ export function gpt2ConfigFromHf(hf: Record<string, unknown>, file?: string): Gp
   }
   const picked: Record<string, unknown> = {};
   for (const [k, hfKey] of Object.entries(HF_KEYS)) if (hf[hfKey] !== undefined) picked[k] = hf[hfKey];
-  const parsed = Gpt2ConfigSchema.safeParse(picked);
+  const parsed = Gpt2ConfigSchema.safeParse({ ...GPT2_DEFAULTS, ...picked });
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     throw new ConfigError(`invalid value: ${first.message}`, { file, field: HF_KEYS[first.path[0] as keyof Gpt2Config] });

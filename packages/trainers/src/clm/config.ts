@@ -1,0 +1,102 @@
+// The causal-LM recipe's options. The YAML maps one-to-one onto this type; every field
+// is listed here with its default. Unknown keys are errors.
+import { z } from 'zod';
+import { BACKENDS } from '@anneal/core';
+import { Gpt2ConfigPartialSchema } from '@anneal/modeling';
+
+const ModelSchema = z
+  .object({
+    arch: z.literal('gpt2'),
+    /** Hugging Face folder (config.json + model.safetensors) to start from; omit to train from scratch. */
+    pretrained: z.string().optional(),
+    /** Architecture for training from scratch (GPT2Config fields, camelCase). vocabSize defaults to the tokenizer's. */
+    config: Gpt2ConfigPartialSchema.default({}),
+  })
+  .strict();
+
+const TokenizerSchema = z
+  .object({
+    /** Folder with tokenizer.json (or GPT-2's vocab.json + merges.txt). */
+    path: z.string().optional(),
+    /** Train a byte-level BPE on the training text instead. */
+    train: z
+      .object({
+        vocabSize: z.number().int().min(257),
+        minFrequency: z.number().int().min(1).default(2),
+        specialTokens: z.array(z.string()).default(['<|endoftext|>']),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((t) => (t.path === undefined) !== (t.train === undefined), { message: 'set exactly one of tokenizer.path and tokenizer.train' });
+
+export const ClmConfigSchema = z
+  .object({
+    /** Run name: the run folder is <outputDir>/<name>. */
+    name: z.string().regex(/^[\w.-]+$/, 'letters, digits, "_", "." and "-" only'),
+    /** Recipe to run. */
+    recipe: z.literal('clm'),
+    seed: z.number().int().min(0).default(1337),
+    backend: z.enum(BACKENDS).default('auto'),
+    outputDir: z.string().default('runs'),
+    model: ModelSchema,
+    tokenizer: TokenizerSchema,
+    data: z
+      .object({
+        /** A UTF-8 text file. */
+        train: z.string(),
+        /** Tail fraction of the token stream held out for evaluation. */
+        valFraction: z.number().min(0).max(0.5).default(0.05),
+        /** Tokens per training sequence (must not exceed model nPositions). */
+        blockSize: z.number().int().min(2),
+      })
+      .strict(),
+    optim: z
+      .object({
+        lr: z.number().positive(),
+        weightDecay: z.number().min(0).default(0.1),
+        betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.95]),
+        eps: z.number().positive().default(1e-8),
+        /** Clip gradients to this global L2 norm (0 = off). */
+        gradClip: z.number().min(0).default(1.0),
+      })
+      .strict(),
+    schedule: z
+      .object({
+        kind: z.enum(['constant', 'linear', 'cosine']).default('cosine'),
+        warmupSteps: z.number().int().min(0).default(0),
+        /** Floor of linear/cosine decay as a fraction of optim.lr. */
+        minLrRatio: z.number().min(0).max(1).default(0.1),
+      })
+      .strict()
+      .default({ kind: 'cosine', warmupSteps: 0, minLrRatio: 0.1 }),
+    train: z
+      .object({
+        batchSize: z.number().int().positive(),
+        maxSteps: z.number().int().positive(),
+        logEvery: z.number().int().positive().default(10),
+        evalEvery: z.number().int().positive().default(100),
+        /** Validation batches per evaluation (0 = the whole split). */
+        evalBatches: z.number().int().min(0).default(0),
+        saveEvery: z.number().int().positive().default(100),
+        /** Keep only the newest K checkpoints (the best one is kept too). */
+        saveTotalLimit: z.number().int().positive().default(2),
+        /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
+        onNonFinite: z.enum(['error', 'skip']).default('error'),
+        sample: z
+          .object({
+            every: z.number().int().positive().default(100),
+            prompts: z.array(z.string()).default(['The ']),
+            maxNewTokens: z.number().int().positive().default(48),
+            temperature: z.number().min(0).default(0.8),
+            topK: z.number().int().min(0).default(40),
+          })
+          .strict()
+          .default({ every: 100, prompts: ['The '], maxNewTokens: 48, temperature: 0.8, topK: 40 }),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type ClmConfig = z.infer<typeof ClmConfigSchema>;

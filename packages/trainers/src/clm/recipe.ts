@@ -1,0 +1,336 @@
+// Causal language modelling (pretraining or continued pretraining), as one readable
+// recipe: setup -> train -> save -> cleanup. Everything a resumed run needs is in the
+// checkpoint: weights, tokenizer, AdamW moments, step, sampler position, best metric.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  AdamW,
+  CheckpointError,
+  NumericError,
+  Rng,
+  RunLogger,
+  ShapeError,
+  checkpointDirName,
+  clipGradNorm,
+  configToYaml,
+  deriveSeed,
+  learningRateAt,
+  listCheckpoints,
+  parseSafetensors,
+  readTrainerState,
+  removeStaleTemps,
+  resolveResume,
+  rotateCheckpoints,
+  serializeSafetensors,
+  useBackend,
+  valueAndGrads,
+  writeDirAtomic,
+  writeFileAtomic,
+  writeFileDurable,
+  type TrainerState,
+} from '@anneal/core';
+import { ShuffledSampler, readTextFile, tokenizeAndSplit, unigramEntropy, type SamplerState, type TokenBlocks } from '@anneal/data';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, crossEntropySum, generate } from '@anneal/modeling';
+import { loadGpt2Files, loadTokenizerJson, saveTokenizer, trainByteLevelBpe, type ByteLevelBpe } from '@anneal/tokenizers';
+import { silentReporter, type Reporter } from '../run/reporter.js';
+import { packageVersions } from '../run/versions.js';
+import type { ClmConfig } from './config.js';
+
+export interface RunOptions {
+  reporter?: Reporter;
+  /** Checkpoint or run folder to continue from. */
+  resume?: string;
+  /** Delete an existing run folder of the same name instead of refusing. */
+  overwrite?: boolean;
+  /** Polled after every step; true = save a checkpoint and return (Ctrl-C). */
+  shouldStop?: () => boolean;
+  /** Called after every optimizer step (tests use it to watch memory). */
+  onStep?: (step: number, loss: number) => void;
+}
+
+export interface RunResult {
+  runDir: string;
+  /** Last completed step. */
+  step: number;
+  /** True when shouldStop ended the run early. */
+  stopped: boolean;
+  lastCheckpoint: string;
+  evalLoss: number | undefined;
+  unigramEntropy: number;
+  backend: string;
+}
+
+const BEST_METRIC = 'eval/loss';
+
+// ---------------------------------------------------------------- setup helpers
+
+function loadTokenizer(path: string): ByteLevelBpe {
+  if (existsSync(join(path, 'tokenizer.json'))) return loadTokenizerJson(join(path, 'tokenizer.json'));
+  return loadGpt2Files(join(path, 'vocab.json'), join(path, 'merges.txt'));
+}
+
+function buildModel(cfg: ClmConfig, tok: ByteLevelBpe, resumeDir: string | undefined, file: string): Gpt2LMHeadModel {
+  const from = resumeDir ?? cfg.model.pretrained;
+  let model: Gpt2LMHeadModel;
+  if (from) model = Gpt2LMHeadModel.fromPretrained(from);
+  else {
+    const eos = tok.specialTokens[0]?.id ?? 0;
+    // From scratch: transformers' defaults, sized to the tokenizer and block size, no dropout
+    // unless asked for; then whatever model.config sets.
+    model = Gpt2LMHeadModel.init(
+      {
+        ...GPT2_DEFAULTS,
+        vocabSize: tok.vocabSize,
+        nPositions: cfg.data.blockSize,
+        bosTokenId: eos,
+        eosTokenId: eos,
+        residPdrop: 0,
+        embdPdrop: 0,
+        attnPdrop: 0,
+        ...cfg.model.config,
+      },
+      cfg.seed,
+    );
+  }
+  const c = model.config;
+  if (cfg.data.blockSize > c.nPositions) {
+    throw new ShapeError(`data.blockSize ${cfg.data.blockSize} > model nPositions ${c.nPositions}`, {
+      file,
+      field: 'data.blockSize',
+      hint: 'raise model.config.nPositions (from scratch) or lower data.blockSize',
+    });
+  }
+  if (tok.vocabSize > c.vocabSize) {
+    throw new ShapeError(`tokenizer has ${tok.vocabSize} tokens but the model's vocabSize is ${c.vocabSize}`, {
+      file,
+      field: 'model.config.vocabSize',
+      hint: 'use the tokenizer the model was trained with, or a larger model.config.vocabSize',
+    });
+  }
+  return model;
+}
+
+/** Mean cross-entropy over (up to `maxBatches` batches of) a split, in order. */
+function evaluate(model: Gpt2LMHeadModel, blocks: TokenBlocks, batchSize: number, maxBatches: number): number {
+  const T = blocks.blockSize;
+  const nBatches = Math.ceil(blocks.numBlocks / batchSize);
+  const limit = maxBatches > 0 ? Math.min(maxBatches, nBatches) : nBatches;
+  let sum = 0;
+  let count = 0;
+  for (let b = 0; b < limit; b++) {
+    const idx = Array.from({ length: Math.min(batchSize, blocks.numBlocks - b * batchSize) }, (_, i) => b * batchSize + i);
+    const ids = blocks.batch(idx);
+    const targets = shiftedTargets(ids, idx.length, T);
+    const s = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(ids, [idx.length, T], 'int32')); // [B, T, V]
+      const flat = tf.reshape(tf.slice(logits, [0, 0, 0], [idx.length, T - 1, -1]), [idx.length * (T - 1), -1]) as tf.Tensor2D;
+      return crossEntropySum(flat, targets).sum;
+    });
+    sum += s.dataSync()[0];
+    s.dispose();
+    count += targets.length;
+  }
+  return sum / count;
+}
+
+/** Labels are the inputs shifted left by one: position t predicts token t + 1. */
+function shiftedTargets(ids: Int32Array, B: number, T: number): Int32Array {
+  const targets = new Int32Array(B * (T - 1));
+  for (let b = 0; b < B; b++) targets.set(ids.subarray(b * T + 1, (b + 1) * T), b * (T - 1));
+  return targets;
+}
+
+// ---------------------------------------------------------------- the recipe
+
+export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions = {}): Promise<RunResult> {
+  const report = o.reporter ?? silentReporter;
+
+  // ---- setup: backend, run folder
+  const backend = await useBackend(cfg.backend);
+  report.info(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
+
+  let runDir = resolve(cfg.outputDir, cfg.name);
+  let resumeDir: string | undefined;
+  let state: TrainerState | undefined;
+  if (o.resume) {
+    const r = resolveResume(o.resume);
+    resumeDir = r.checkpointDir;
+    runDir = r.runDir;
+    state = readTrainerState(resumeDir);
+    report.info(`resuming from ${resumeDir} (step ${state.step})`);
+  } else if (existsSync(runDir) && listCheckpoints(runDir).length > 0) {
+    if (!o.overwrite) {
+      throw new CheckpointError('run folder already has checkpoints', {
+        file: runDir,
+        hint: `continue it with --resume ${runDir}, start over with --overwrite, or pick another name with --set name=...`,
+      });
+    }
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+  removeStaleTemps(join(runDir, 'checkpoints'));
+  writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(cfg));
+  writeFileAtomic(
+    join(runDir, 'run.json'),
+    JSON.stringify({ backend: backend.name, backendDetail: backend.detail, versions: packageVersions(), startedAt: new Date().toISOString(), resumedFrom: resumeDir ?? null }, null, 2) + '\n',
+  );
+
+  // ---- setup: tokenizer, data, model, optimizer, sampler
+  const text = readTextFile(cfg.data.train);
+  let tok: ByteLevelBpe;
+  if (resumeDir) tok = loadTokenizerJson(join(resumeDir, 'tokenizer.json'));
+  else if (cfg.tokenizer.path) tok = loadTokenizer(cfg.tokenizer.path);
+  else {
+    const t = cfg.tokenizer.train!;
+    report.info(`training a byte-level BPE tokenizer (vocab ${t.vocabSize}) on ${cfg.data.train}`);
+    tok = trainByteLevelBpe([text], t);
+  }
+  const { train, val } = tokenizeAndSplit(text, tok, { blockSize: cfg.data.blockSize, valFraction: cfg.data.valFraction, file: cfg.data.train });
+  const entropy = unigramEntropy(train.tokens);
+  const model = buildModel(cfg, tok, resumeDir, configFile);
+  report.info(
+    `model: gpt2, ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.tokens.length} train / ${val.tokens.length} val tokens ` +
+      `(${train.numBlocks} blocks of ${cfg.data.blockSize}); unigram entropy ${entropy.toFixed(3)} nats/token`,
+  );
+
+  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
+  if (resumeDir) {
+    const file = join(resumeDir, 'optimizer.safetensors');
+    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
+    opt.loadStateDict(tensors, Number(metadata.step), file);
+  }
+  const sampler = new ShuffledSampler(train.numBlocks, cfg.seed, state?.data as SamplerState | undefined);
+  const logger = new RunLogger(runDir, state?.step);
+  const schedule = { kind: cfg.schedule.kind, lr: cfg.optim.lr, warmupSteps: cfg.schedule.warmupSteps, totalSteps: cfg.train.maxSteps, minLrRatio: cfg.schedule.minLrRatio };
+  if (!state) {
+    logger.text('config', '```yaml\n' + configToYaml(cfg) + '```', 0);
+    logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/perplexity']);
+  }
+
+  let best = state?.bestMetric ?? null;
+  let lastCheckpoint = resumeDir ?? '';
+  let evalLoss: number | undefined;
+
+  const saveCheckpoint = async (step: number): Promise<string> => {
+    const dir = join(runDir, 'checkpoints', checkpointDirName(step));
+    const optState = await opt.stateDict();
+    const trainerState: TrainerState = {
+      step,
+      epoch: sampler.epochProgress,
+      data: { ...sampler.getState() },
+      bestMetric: best,
+      backend: backend.name,
+      versions: packageVersions(),
+      savedAt: new Date().toISOString(),
+    };
+    // One atomic folder: weights, tokenizer, optimizer moments, and the state last.
+    await writeDirAtomic(dir, async (tmp) => {
+      await model.savePretrained(tmp);
+      saveTokenizer(tok, tmp, { eosToken: tok.specialTokens[0]?.content, bosToken: tok.specialTokens[0]?.content, modelMaxLength: model.config.nPositions });
+      writeFileDurable(join(tmp, 'optimizer.safetensors'), serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }));
+      writeFileDurable(join(tmp, 'trainer_state.json'), JSON.stringify(trainerState, null, 2) + '\n');
+    });
+    rotateCheckpoints(runDir, cfg.train.saveTotalLimit, best ? [best.checkpoint] : []);
+    return dir;
+  };
+
+  // ---- train
+  const startStep = state?.step ?? 0;
+  const { batchSize } = cfg.train;
+  const T = cfg.data.blockSize;
+  report.start(cfg.train.maxSteps, startStep);
+  let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+  let step = startStep;
+  let stopped = false;
+  while (step < cfg.train.maxSteps) {
+    step += 1;
+    const lr = learningRateAt(step - 1, schedule);
+    const ids = train.batch(sampler.next(batchSize));
+    const targets = shiftedTargets(ids, batchSize, T);
+    const { value, grads: rawGrads } = valueAndGrads(model.params, () => {
+      const logits = model.forward(tf.tensor2d(ids, [batchSize, T], 'int32'), { training: true, dropoutSeed: deriveSeed(cfg.seed, step) });
+      const flat = tf.reshape(tf.slice(logits, [0, 0, 0], [batchSize, T - 1, -1]), [batchSize * (T - 1), -1]) as tf.Tensor2D;
+      const { sum, count } = crossEntropySum(flat, targets);
+      return tf.div(sum, count) as tf.Scalar;
+    });
+    const loss = value.dataSync()[0];
+    value.dispose();
+    const { norm, grads } = clipGradNorm(rawGrads, cfg.optim.gradClip);
+    const finite = Number.isFinite(loss) && Number.isFinite(norm);
+    if (finite) opt.apply(grads, lr);
+    tf.dispose([...grads.values()]);
+    if (!finite) {
+      const what = Number.isFinite(loss) ? `gradient norm is ${norm}` : `loss is ${loss}`;
+      if (cfg.train.onNonFinite === 'error') {
+        throw new NumericError(`step ${step}: ${what}`, {
+          field: 'train.onNonFinite',
+          hint: `the last good checkpoint is ${lastCheckpoint || '(none yet)'}; lower optim.lr, or set train.onNonFinite: skip`,
+        });
+      }
+      report.info(`step ${step}: ${what}; update skipped`);
+    }
+    o.onStep?.(step, loss);
+
+    window.loss += loss;
+    window.steps += 1;
+    window.tokens += batchSize * T;
+    const last = step === cfg.train.maxSteps;
+    const elapsed = (performance.now() - window.t0) / 1000;
+    report.step({ step, maxSteps: cfg.train.maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
+    if (step % cfg.train.logEvery === 0 || last) {
+      logger.scalars(step, {
+        'train/loss': window.loss / window.steps,
+        'train/learning_rate': lr,
+        'train/grad_norm': norm,
+        'train/tokens_per_second': window.tokens / elapsed,
+        'train/epoch': sampler.epochProgress,
+      });
+      window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+    }
+    if ((step % cfg.train.evalEvery === 0 || last) && val.numBlocks > 0) {
+      evalLoss = evaluate(model, val, batchSize, cfg.train.evalBatches);
+      logger.scalars(step, { 'eval/loss': evalLoss, 'eval/perplexity': Math.exp(evalLoss) });
+      report.info(`step ${step}: eval/loss ${evalLoss.toFixed(4)} (perplexity ${Math.exp(evalLoss).toFixed(2)}; unigram entropy ${entropy.toFixed(3)})`);
+      if (!best || evalLoss < best.value) best = { name: BEST_METRIC, value: evalLoss, checkpoint: join(runDir, 'checkpoints', checkpointDirName(step)) };
+    }
+    if (step % cfg.train.sample.every === 0 || last) {
+      const s = cfg.train.sample;
+      const rng = new Rng(deriveSeed(cfg.seed, step, 1));
+      const lines = s.prompts.map((prompt) => {
+        const ids = generate(model, tok.encode(prompt), { maxNewTokens: s.maxNewTokens, contextLength: model.config.nPositions, temperature: s.temperature, topK: s.topK, rng });
+        return tok.decode(ids);
+      });
+      logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
+      for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
+    }
+    const stopNow = o.shouldStop?.() ?? false;
+    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await saveCheckpoint(step);
+    if (stopNow) {
+      stopped = true;
+      report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
+      break;
+    }
+    // Let signal handlers (Ctrl-C) run between steps.
+    await new Promise((r) => setImmediate(r));
+  }
+  report.stop();
+
+  // ---- cleanup
+  logger.tb.hparamsEnd(!stopped);
+  logger.tb.flush();
+  model.dispose();
+  opt.dispose();
+  return { runDir, step, stopped, lastCheckpoint, evalLoss, unigramEntropy: entropy, backend: backend.name };
+}
+
+/** Scalar hyperparameters for TensorBoard's HParams tab ("optim.lr", "model.config.nLayer", ...). */
+function flattenHparams(cfg: unknown, prefix = '', out: Record<string, string | number | boolean> = {}): Record<string, string | number | boolean> {
+  for (const [k, v] of Object.entries(cfg as Record<string, unknown>)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out[key] = v;
+    else if (Array.isArray(v)) out[key] = JSON.stringify(v);
+    else if (v && typeof v === 'object') flattenHparams(v, key, out);
+  }
+  return out;
+}

@@ -1,0 +1,3 @@
+export { ClmConfigSchema, type ClmConfig } from './clm/config.js';
+export { runClm, type RunOptions, type RunResult } from './clm/recipe.js';
+export { silentReporter, type Reporter, type StepReport } from './run/reporter.js';

@@ -1,0 +1,20 @@
+// How a recipe tells the outside world what it is doing. The CLI implements this with
+// a progress bar on a TTY and plain lines otherwise; tests use silentReporter.
+
+export interface StepReport {
+  step: number;
+  maxSteps: number;
+  loss: number;
+  lr: number;
+  tokensPerSecond: number;
+}
+
+export interface Reporter {
+  /** A line of information (backend, sizes, eval results, samples). */
+  info(message: string): void;
+  start(maxSteps: number, startStep: number): void;
+  step(report: StepReport): void;
+  stop(): void;
+}
+
+export const silentReporter: Reporter = { info() {}, start() {}, step() {}, stop() {} };
