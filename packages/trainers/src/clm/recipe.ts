@@ -239,7 +239,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   const startStep = state?.step ?? 0;
   const { batchSize } = cfg.train;
   const T = cfg.data.blockSize;
-  report.start(cfg.train.maxSteps, startStep);
+  report.start(cfg.train.maxSteps, startStep, cfg.train.logEvery);
   let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
   let step = startStep;
   let stopped = false;

@@ -12,7 +12,8 @@ export interface StepReport {
 export interface Reporter {
   /** A line of information (backend, sizes, eval results, samples). */
   info(message: string): void;
-  start(maxSteps: number, startStep: number): void;
+  /** `logEvery`: how often the recipe logs metrics (plain-text reporters print at that rate). */
+  start(maxSteps: number, startStep: number, logEvery: number): void;
   step(report: StepReport): void;
   stop(): void;
 }

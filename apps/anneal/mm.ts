@@ -1,0 +1,12 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@anneal/core';
+await useBackend((process.argv[2] ?? 'wasm') as any);
+const M = 1024, K = 128, N = 2048;
+const a = tf.randomNormal([M, K]), b = tf.randomNormal([K, N]);
+const at = tf.transpose(a), bt = tf.transpose(b);
+const run = (name: string, f: () => tf.Tensor) => { f().dispose(); const t0 = performance.now(); for (let i = 0; i < 3; i++) { const r = f(); r.dataSync(); r.dispose(); } const dt = (performance.now() - t0) / 3; console.log(name, dt.toFixed(1), 'ms', (2 * M * K * N / dt / 1e6).toFixed(2), 'GFLOP/s'); };
+run('NN', () => tf.matMul(a, b));
+run('TN', () => tf.matMul(at, b, true, false));
+run('NT', () => tf.matMul(a, bt, false, true));
+run('TT', () => tf.matMul(at, bt, true, true));
+run('TN via transpose', () => tf.tidy(() => tf.matMul(tf.transpose(at), b)));

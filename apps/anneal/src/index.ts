@@ -1,0 +1,2 @@
+export { main } from './main.js';
+export { plainReporter, ttyReporter } from './progress.js';

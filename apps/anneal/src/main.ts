@@ -1,0 +1,101 @@
+// The `anneal` command. Parses arguments, loads the config, runs the recipe, and turns
+// Anneal's typed errors into one readable paragraph (the stack only with --debug).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { parse } from 'yaml';
+import { AnnealError, ConfigError, loadConfig, resolveResume } from '@anneal/core';
+import { ClmConfigSchema, runClm, type RunResult } from '@anneal/trainers';
+import { plainReporter, ttyReporter } from './progress.js';
+
+interface TrainFlags {
+  set: string[];
+  resume?: string;
+  overwrite?: boolean;
+  debug?: boolean;
+}
+
+/** Which recipe a config file asks for (read before validating against its schema). */
+function recipeOf(file: string): string {
+  if (!existsSync(file)) throw new ConfigError('config file not found', { file, hint: 'check the path (it is relative to the current directory)' });
+  let doc: unknown;
+  try {
+    doc = parse(readFileSync(file, 'utf8'));
+  } catch {
+    return 'clm'; // loadConfig reports the YAML error with its position
+  }
+  const recipe = (doc as { recipe?: unknown } | null)?.recipe;
+  return typeof recipe === 'string' ? recipe : 'clm';
+}
+
+async function train(configArg: string | undefined, flags: TrainFlags): Promise<number> {
+  let file = configArg;
+  if (!file) {
+    if (!flags.resume) throw new ConfigError('no config file given', { hint: 'anneal train <config.yaml>, or anneal train --resume <run-dir>' });
+    file = join(resolveResume(flags.resume).runDir, 'config.yaml');
+  }
+  const recipe = recipeOf(file);
+  const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
+
+  // Ctrl-C once: finish the step, save a checkpoint, exit 0. Twice: stop at once.
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    let result: RunResult;
+    switch (recipe) {
+      case 'clm': {
+        const { config } = loadConfig(file, ClmConfigSchema, flags.set);
+        reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}`);
+        result = await runClm(config, file, { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested });
+        break;
+      }
+      default:
+        throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm' });
+    }
+    const evalPart = result.evalLoss !== undefined ? `; eval/loss ${result.evalLoss.toFixed(4)} vs unigram entropy ${result.unigramEntropy.toFixed(4)}` : '';
+    reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('anneal')
+    .description('Train and align language models (CLM, MLM, SFT, LoRA, reward models, DPO, PPO).')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  let code = 0;
+  let debug = false;
+  program
+    .command('train')
+    .description('run a training recipe from a YAML config')
+    .argument('[config]', 'YAML config (optional with --resume: the run folder has one)')
+    .option('--set <key=value>', 'override a config field, e.g. --set optim.lr=3e-4 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--resume <dir>', 'continue from a run folder (its newest checkpoint) or a checkpoint folder')
+    .option('--overwrite', 'delete an existing run folder of the same name first')
+    .option('--debug', 'print stack traces')
+    .action(async (config: string | undefined, flags: TrainFlags) => {
+      debug = Boolean(flags.debug);
+      code = await train(config, flags);
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof AnnealError) {
+      process.stderr.write(`error: ${e.describe()}\n`);
+      if (debug) process.stderr.write(`${e.stack}\n`);
+      return 2;
+    }
+    const err = e as Error;
+    process.stderr.write(`error: ${err?.message ?? String(e)}\n${debug ? err?.stack + '\n' : '(run with --debug for the stack trace)\n'}`);
+    return 1;
+  }
+}
