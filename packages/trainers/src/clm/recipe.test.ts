@@ -1,0 +1,102 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { NumericError, RunLogger, listCheckpoints, readSafetensors, readTrainerState } from '@anneal/core';
+import { Gpt2LMHeadModel } from '@anneal/modeling';
+import { loadTokenizerJson } from '@anneal/tokenizers';
+import { runClm } from './recipe.js';
+import { tinyClmConfig } from './test-config.js';
+
+async function lossesOf(run: (onStep: (s: number, l: number) => void) => Promise<unknown>): Promise<Map<number, number>> {
+  const losses = new Map<number, number>();
+  await run((s, l) => losses.set(s, l));
+  return losses;
+}
+
+describe('CLM recipe', () => {
+  it('resumes exactly: every later loss equals the uninterrupted run (cpu, dropout on)', async () => {
+    const cfgA = tinyClmConfig();
+    const full = await lossesOf((onStep) => runClm(cfgA, 'tiny.yaml', { onStep }));
+    expect(full.size).toBe(12);
+
+    // Same config, stopped after step 5 (as Ctrl-C does), then resumed from the run folder.
+    let stepsSeen = 0;
+    const stopped = await runClm(tinyClmConfig(), 'tiny.yaml', { onStep: () => stepsSeen++, shouldStop: () => stepsSeen >= 5 });
+    expect(stopped.stopped).toBe(true);
+    expect(stopped.step).toBe(5);
+    expect(readTrainerState(stopped.lastCheckpoint).step).toBe(5);
+
+    const resumed = new Map<number, number>();
+    const res = await runClm(tinyClmConfig(), 'tiny.yaml', { resume: stopped.runDir, onStep: (s, l) => resumed.set(s, l) });
+    expect([...resumed.keys()]).toEqual([6, 7, 8, 9, 10, 11, 12]);
+    for (const [s, l] of resumed) expect(Math.abs(l - full.get(s)!) / Math.abs(full.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6);
+    expect(res.step).toBe(12);
+
+    // metrics.jsonl reads as one run: one train/loss per step 1..12.
+    const steps = RunLogger.read(res.runDir).filter((r) => 'train/loss' in r).map((r) => r.step);
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  });
+
+  it('resumes exactly from an older checkpoint folder too', async () => {
+    const full = await lossesOf((onStep) => runClm(tinyClmConfig(), 'tiny.yaml', { onStep }));
+    const cfg = tinyClmConfig({ train: { saveTotalLimit: 5 } });
+    const done = await runClm(cfg, 'tiny.yaml');
+    const step4 = join(done.runDir, 'checkpoints', 'step-4');
+    const resumed = await lossesOf((onStep) => runClm(cfg, 'tiny.yaml', { resume: step4, onStep }));
+    for (const [s, l] of resumed) expect(Math.abs(l - full.get(s)!) / Math.abs(full.get(s)!)).toBeLessThanOrEqual(1e-6);
+    expect([...resumed.keys()][0]).toBe(5);
+  });
+
+  it('writes Hugging Face checkpoints, keeps the newest K plus the best, and learns', async () => {
+    const cfg = tinyClmConfig({ train: { maxSteps: 16, saveTotalLimit: 1 } });
+    const r = await runClm(cfg, 'tiny.yaml');
+    const ckpts = listCheckpoints(r.runDir).map((c) => c.step);
+    const state = readTrainerState(r.lastCheckpoint);
+    expect(ckpts).toContain(16);
+    expect(ckpts.length).toBeLessThanOrEqual(2);
+    expect(state.bestMetric?.name).toBe('eval/loss');
+    expect(existsSync(state.bestMetric!.checkpoint)).toBe(true);
+    for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'optimizer.safetensors', 'trainer_state.json']) {
+      expect(existsSync(join(r.lastCheckpoint, f)), f).toBe(true);
+    }
+    expect(state).toMatchObject({ step: 16, backend: 'cpu', data: { epoch: expect.any(Number), position: expect.any(Number) } });
+    expect(state.versions['@tensorflow/tfjs-core']).toBe(tf.version_core);
+    // The checkpoint is a loadable HF model + tokenizer.
+    const model = Gpt2LMHeadModel.fromPretrained(r.lastCheckpoint);
+    expect(model.config.vocabSize).toBe(loadTokenizerJson(join(r.lastCheckpoint, 'tokenizer.json')).vocabSize);
+    model.dispose();
+    expect(readSafetensors(join(r.lastCheckpoint, 'optimizer.safetensors')).metadata.step).toBe('16');
+    // Learning: loss falls from ln(vocab) well below the start.
+    const train = RunLogger.read(r.runDir).filter((x) => 'train/loss' in x);
+    expect(train[0]['train/loss']).toBeGreaterThan(Math.log(300) - 0.3);
+    expect(train.at(-1)!['train/loss']).toBeLessThan(train[0]['train/loss'] - 0.5);
+    expect(readFileSync(join(r.runDir, 'config.yaml'), 'utf8')).toContain('recipe: clm');
+    expect(JSON.parse(readFileSync(join(r.runDir, 'run.json'), 'utf8')).backend).toBe('cpu');
+  });
+
+  it('keeps the tensor count flat across steps (no leaks)', async () => {
+    const counts: number[] = [];
+    await runClm(tinyClmConfig({ backend: 'wasm', train: { maxSteps: 14 } }), 'tiny.yaml', { onStep: () => counts.push(tf.memory().numTensors) });
+    // Steps 4, 8, 12 also evaluate, sample and save; the count must not move at all.
+    expect(new Set(counts.slice(1)).size).toBe(1);
+  });
+
+  it('stops with an error naming the step on a NaN loss, leaving the last checkpoint intact', async () => {
+    const cfg = tinyClmConfig({ optim: { lr: 1e30, gradClip: 0 }, schedule: { warmupSteps: 0, kind: 'constant' }, train: { saveEvery: 1 } });
+    const err = await runClm(cfg, 'tiny.yaml').catch((e) => e);
+    expect(err).toBeInstanceOf(NumericError);
+    expect(err.message).toMatch(/^step (\d+): (loss|gradient norm) is (NaN|Infinity)/);
+    const failed = Number(/^step (\d+)/.exec(err.message)![1]);
+    const ckpts = listCheckpoints(join(cfg.outputDir, cfg.name));
+    expect(ckpts.at(-1)!.step).toBe(failed - 1);
+    expect(err.hint).toContain(`step-${failed - 1}`);
+    Gpt2LMHeadModel.fromPretrained(ckpts.at(-1)!.dir).dispose();
+  });
+
+  it('can skip non-finite steps instead', async () => {
+    const cfg = tinyClmConfig({ optim: { lr: 1e30, gradClip: 0 }, schedule: { warmupSteps: 0, kind: 'constant' }, train: { onNonFinite: 'skip', maxSteps: 5, evalEvery: 100, sample: { every: 100 } } });
+    const r = await runClm(cfg, 'tiny.yaml');
+    expect(r.step).toBe(5);
+  });
+});
