@@ -1,1 +1,3 @@
-export default (await import('../../eslint.config.mjs')).default;
+import baseConfig from '../../eslint.config.mjs';
+
+export default [...baseConfig];

@@ -24,7 +24,7 @@ export function plainReporter(out: (line: string) => void = (l) => process.stdou
       const perStep = (performance.now() - t0) / 1000 / (r.step - first);
       out(`${fmt(r)} eta ${Math.round(perStep * (r.maxSteps - r.step))}s`);
     },
-    stop() {},
+    stop: () => undefined,
   };
 }
 

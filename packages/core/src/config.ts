@@ -91,9 +91,11 @@ export function formatIssues(issues: z.core.$ZodIssue[], input: unknown): string
       case 'unrecognized_keys':
         for (const k of issue.keys) lines.push(`${path ? path + '.' : ''}${k}: unknown key`);
         break;
-      case 'invalid_type':
-        lines.push(`${at}expected ${issue.expected}, got ${describeValue(valueAt(input, issue.path))}`);
+      case 'invalid_type': {
+        const v = valueAt(input, issue.path);
+        lines.push(v === undefined ? `${at}missing (expected ${issue.expected === 'object' ? 'a mapping' : issue.expected})` : `${at}expected ${issue.expected}, got ${describeValue(v)}`);
         break;
+      }
       case 'invalid_value':
         lines.push(`${at}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(valueAt(input, issue.path))}`);
         break;

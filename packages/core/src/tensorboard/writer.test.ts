@@ -55,9 +55,13 @@ function fields(buf: Buffer): Field[] {
     const no = key >>> 3;
     const wire = key & 7;
     if (wire === 0) out.push({ no, wire, value: varint() });
-    else if (wire === 1) (out.push({ no, wire, value: buf.readDoubleLE(i) }), (i += 8));
-    else if (wire === 5) (out.push({ no, wire, value: buf.readFloatLE(i) }), (i += 4));
-    else if (wire === 2) {
+    else if (wire === 1) {
+      out.push({ no, wire, value: buf.readDoubleLE(i) });
+      i += 8;
+    } else if (wire === 5) {
+      out.push({ no, wire, value: buf.readFloatLE(i) });
+      i += 4;
+    } else if (wire === 2) {
       const n = Number(varint());
       out.push({ no, wire, value: buf.subarray(i, i + n) });
       i += n;

@@ -150,6 +150,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   const backend = await useBackend(cfg.backend);
   report.info(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
 
+  const text = readTextFile(cfg.data.train); // fail on a bad path before touching the run folder
   let runDir = resolve(cfg.outputDir, cfg.name);
   let resumeDir: string | undefined;
   let state: TrainerState | undefined;
@@ -177,7 +178,6 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   );
 
   // ---- setup: tokenizer, data, model, optimizer, sampler
-  const text = readTextFile(cfg.data.train);
   let tok: ByteLevelBpe;
   if (resumeDir) tok = loadTokenizerJson(join(resumeDir, 'tokenizer.json'));
   else if (cfg.tokenizer.path) tok = loadTokenizer(cfg.tokenizer.path);

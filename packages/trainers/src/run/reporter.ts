@@ -18,4 +18,5 @@ export interface Reporter {
   stop(): void;
 }
 
-export const silentReporter: Reporter = { info() {}, start() {}, step() {}, stop() {} };
+const nothing = (): void => undefined;
+export const silentReporter: Reporter = { info: nothing, start: nothing, step: nothing, stop: nothing };

@@ -1,0 +1,154 @@
+// The anneal command as a user runs it: a separate process, real signals.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
+import { Gpt2LMHeadModel } from '@anneal/modeling';
+import { loadTokenizerJson } from '@anneal/tokenizers';
+
+const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
+const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
+
+function workdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-cli-'));
+  writeFileSync(join(dir, 'corpus.txt'), readFileSync(CORPUS, 'utf8').slice(0, 30_000));
+  return dir;
+}
+
+function tinyYaml(dir: string, train: Record<string, unknown> = {}): string {
+  const t = { batchSize: 4, maxSteps: 20, logEvery: 5, evalEvery: 10, evalBatches: 2, saveEvery: 5, saveTotalLimit: 3, sample: { every: 100, prompts: ['The'], maxNewTokens: 4 }, ...train };
+  const file = join(dir, 'tiny.yaml');
+  writeFileSync(
+    file,
+    `# tiny test run
+name: tiny
+recipe: clm
+backend: wasm
+outputDir: ${join(dir, 'runs')}
+tokenizer: { train: { vocabSize: 300 } }
+model: { arch: gpt2, config: { nLayer: 2, nHead: 2, nEmbd: 32 } }
+data: { train: ${join(dir, 'corpus.txt')}, blockSize: 16, valFraction: 0.1 }
+optim: { lr: 3.0e-3 }
+train: ${JSON.stringify(t)}
+`,
+  );
+  return file;
+}
+
+function anneal(args: string[], cwd: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ANNEAL_BACKEND: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** One paragraph naming file/field, exit 2, no stack trace. */
+function expectCleanError(r: ReturnType<typeof anneal>, ...parts: RegExp[]) {
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(/^error: /);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  for (const p of parts) expect(r.stderr).toMatch(p);
+}
+
+describe('anneal train: bad input', () => {
+  const dir = workdir();
+  const good = readFileSync(tinyYaml(dir), 'utf8');
+  const write = (name: string, text: string) => (writeFileSync(join(dir, name), text), join(dir, name));
+
+  it('a missing config file', () => {
+    expectCleanError(anneal(['train', 'nope.yaml'], dir), /nope\.yaml: config file not found/);
+  });
+  it('malformed YAML', () => {
+    expectCleanError(anneal(['train', write('bad.yaml', 'name: [oops\n')], dir), /bad\.yaml: not valid YAML/);
+  });
+  it('an unknown key and a wrong type, reported together', () => {
+    const f = write('keys.yaml', good.replace('optim: { lr: 3.0e-3 }', 'optim: { lr: "3e-4x", momentum: 0.9 }'));
+    expectCleanError(anneal(['train', f], dir), /keys\.yaml/, /optim\.lr: expected number, got "3e-4x"/, /optim\.momentum: unknown key/);
+  });
+  it('a wrong type given with --set', () => {
+    expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'train.maxSteps=many'], dir), /train\.maxSteps: expected number, got "many"/);
+  });
+  it('a missing dataset file', () => {
+    const f = write('data.yaml', good.replace(join(dir, 'corpus.txt'), join(dir, 'missing.txt')));
+    expectCleanError(anneal(['train', f], dir), /missing\.txt: data\.train: dataset file not found/);
+  });
+  it('a resume folder that is not a checkpoint', () => {
+    mkdirSync(join(dir, 'empty'), { recursive: true });
+    expectCleanError(anneal(['train', '--resume', join(dir, 'empty')], dir), /not a checkpoint/, /hint: pass a run folder/);
+  });
+  it('a block size the model cannot hold', () => {
+    const f = write('block.yaml', good.replace('nEmbd: 32 }', 'nEmbd: 32, nPositions: 8 }'));
+    expectCleanError(anneal(['train', f], dir), /data\.blockSize 16 > model nPositions 8/, /hint: raise model\.config\.nPositions/);
+  });
+  it('shows the stack with --debug', () => {
+    const r = anneal(['train', 'nope.yaml', '--debug'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('anneal train: signals', () => {
+  it('Ctrl-C saves a checkpoint and exits 0; --resume finishes the run', async () => {
+    const dir = workdir();
+    const cfg = tinyYaml(dir, { maxSteps: 100000, saveEvery: 100000, logEvery: 1 });
+    const child = spawn(process.execPath, [BIN, 'train', cfg], { cwd: dir });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (/step 3\//.test(out)) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 20);
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code, out).toBe(0);
+    const run = join(dir, 'runs', 'tiny');
+    const ckpts = listCheckpoints(run);
+    expect(ckpts.length).toBe(1);
+    expect(readTrainerState(ckpts[0].dir).step).toBeGreaterThanOrEqual(3);
+    const r = anneal(['train', '--resume', run, '--set', 'train.maxSteps=' + (ckpts[0].step + 3)], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`resuming from ${ckpts[0].dir} (step ${ckpts[0].step})`);
+    expect(r.stdout).toMatch(new RegExp(`done at step ${ckpts[0].step + 3}`));
+  });
+
+  it('SIGKILL at random moments, even mid-checkpoint, leaves the newest checkpoint loadable', async () => {
+    await useBackend('cpu');
+    const rng = new Rng(2024);
+    const dir = workdir();
+    const cfg = tinyYaml(dir, { maxSteps: 100000, saveEvery: 1, saveTotalLimit: 2, evalEvery: 100000 });
+    const run = join(dir, 'runs', 'tiny');
+    for (let trial = 0; trial < 5; trial++) {
+      const args = trial === 0 ? ['train', cfg] : ['train', '--resume', run];
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: 'ignore' });
+      const before = listCheckpoints(run).at(-1)?.step ?? 0;
+      // Wait until this process has written a checkpoint, then kill at a random moment.
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if ((listCheckpoints(run).at(-1)?.step ?? 0) > before) {
+            clearInterval(poll);
+            setTimeout(resolve, rng.int(400));
+          }
+        }, 10);
+      });
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+      const newest = listCheckpoints(run).at(-1)!;
+      const state = readTrainerState(newest.dir);
+      expect(state.step).toBe(newest.step);
+      const model = Gpt2LMHeadModel.fromPretrained(newest.dir);
+      model.dispose();
+      loadTokenizerJson(join(newest.dir, 'tokenizer.json'));
+      expect(parseSafetensors(readFileSync(join(newest.dir, 'optimizer.safetensors'))).metadata.step).toBe(String(state.step));
+    }
+    // Leftover temp folders from killed writes are cleaned up by the next start.
+    const r = anneal(['train', '--resume', run, '--set', `train.maxSteps=${listCheckpoints(run).at(-1)!.step + 1}`], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(join(run, 'checkpoints')).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect(existsSync(join(run, 'metrics.jsonl'))).toBe(true);
+  });
+});
