@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
-import { AnnealError, ConfigError, loadConfig, resolveResume } from '@anneal/core';
+import { AnnealError, ConfigError, configToYaml, loadConfig, resolveResume } from '@anneal/core';
 import { ClmConfigSchema, runClm, type RunResult } from '@anneal/trainers';
 import { plainReporter, ttyReporter } from './progress.js';
 
@@ -50,7 +50,7 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
     switch (recipe) {
       case 'clm': {
         const { config } = loadConfig(file, ClmConfigSchema, flags.set);
-        reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}`);
+        reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config).trimEnd()}`);
         result = await runClm(config, file, { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested });
         break;
       }

@@ -15,8 +15,8 @@ export interface TrainerState {
   epoch: number;
   /** Data sampler position (recipe-specific, e.g. { epoch, position }). */
   data: Record<string, unknown>;
-  /** State of any sequential RNG the recipe draws from. */
-  rng?: RngState;
+  /** The run's seed, and the state of any sequential RNG the recipe draws from. */
+  rng: { seed: number; state?: RngState };
   /** Best value of the tracked metric and where it was saved. */
   bestMetric: { name: string; value: number; checkpoint: string } | null;
   backend: string;

@@ -82,6 +82,8 @@ export const ClmConfigSchema = z
         saveEvery: z.number().int().positive().default(100),
         /** Keep only the newest K checkpoints (the best one is kept too). */
         saveTotalLimit: z.number().int().positive().default(2),
+        /** Log parameter histograms to TensorBoard every N steps (0 = never). */
+        histogramsEvery: z.number().int().min(0).default(0),
         /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
         onNonFinite: z.enum(['error', 'skip']).default('error'),
         sample: z

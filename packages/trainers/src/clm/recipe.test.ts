@@ -60,7 +60,7 @@ describe('CLM recipe', () => {
     for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'optimizer.safetensors', 'trainer_state.json']) {
       expect(existsSync(join(r.lastCheckpoint, f)), f).toBe(true);
     }
-    expect(state).toMatchObject({ step: 16, backend: 'cpu', data: { epoch: expect.any(Number), position: expect.any(Number) } });
+    expect(state).toMatchObject({ step: 16, backend: 'cpu', rng: { seed: 7 }, data: { epoch: expect.any(Number), position: expect.any(Number) } });
     expect(state.versions['@tensorflow/tfjs-core']).toBe(tf.version_core);
     // The checkpoint is a loadable HF model + tokenizer.
     const model = Gpt2LMHeadModel.fromPretrained(r.lastCheckpoint);

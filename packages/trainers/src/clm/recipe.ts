@@ -219,6 +219,9 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
       step,
       epoch: sampler.epochProgress,
       data: { ...sampler.getState() },
+      // Dropout masks and sampling draw from seeds derived from (seed, step), so the seed
+      // and the step are the whole RNG state.
+      rng: { seed: cfg.seed },
       bestMetric: best,
       backend: backend.name,
       versions: packageVersions(),
@@ -303,6 +306,9 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
       });
       logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
       for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
+    }
+    if (cfg.train.histogramsEvery > 0 && step % cfg.train.histogramsEvery === 0) {
+      for (const [name, p] of model.params) logger.tb.histogram(`params/${name}`, p.dataSync(), step);
     }
     const stopNow = o.shouldStop?.() ?? false;
     if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await saveCheckpoint(step);

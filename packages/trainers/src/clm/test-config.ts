@@ -29,6 +29,7 @@ export function tinyClmConfig(overrides: Partial<Record<'train' | 'optim' | 'sch
       evalBatches: 2,
       saveEvery: 4,
       saveTotalLimit: 2,
+      histogramsEvery: 6,
       sample: { every: 6, prompts: ['The'], maxNewTokens: 4 },
       ...overrides.train,
     },
