@@ -9,7 +9,7 @@ import { pythonWithTorch } from './python.js';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads, type BackendName } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, crossEntropySum } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
 
 const B = 16;
 const T = 64;
@@ -25,12 +25,9 @@ async function bench(backend: BackendName, steps: number): Promise<{ name: strin
   const model = Gpt2LMHeadModel.init(config, 1);
   const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
-  const targets = Int32Array.from({ length: B * (T - 1) }, (_, i) => ids[Math.floor(i / (T - 1)) * T + (i % (T - 1)) + 1]);
   const step = () => {
     const { value, grads } = valueAndGrads(model.params, () => {
-      const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'));
-      const flat = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), [B * (T - 1), -1]) as tf.Tensor2D;
-      const { sum, count } = crossEntropySum(flat, targets);
+      const { sum, count } = causalLmLossSum(model.forward(tf.tensor2d(ids, [B, T], 'int32')), ids);
       return tf.div(sum, count) as tf.Scalar;
     });
     value.dataSync();

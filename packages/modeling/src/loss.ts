@@ -38,18 +38,30 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): { sum
   return { sum, count };
 }
 
-/** labels [B, T] (use -100 to ignore), logits [B, T, V]. */
-export function causalLmLoss(logits: tf.Tensor3D, labels: Int32Array | number[][]): LmLoss {
-  const [B, T, V] = logits.shape;
-  const flat = Array.isArray(labels) ? Int32Array.from(labels.flat()) : labels;
-  if (flat.length !== B * T) throw new RangeError(`labels have ${flat.length} entries but logits are [${B}, ${T}, ${V}]`);
-  // Shift: targets for positions 0..T-2 are labels 1..T-1.
+/** Targets for causal LM: position t predicts labels[t + 1]; [B, T] labels -> [B * (T - 1)]. */
+export function shiftedTargets(labels: Int32Array, B: number, T: number): Int32Array {
+  if (labels.length !== B * T) throw new RangeError(`labels have ${labels.length} entries, expected ${B} x ${T}`);
   const targets = new Int32Array(B * (T - 1));
-  for (let b = 0; b < B; b++) for (let t = 0; t < T - 1; t++) targets[b * (T - 1) + t] = flat[b * T + t + 1];
-  const shifted = tf.tidy(() => tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [B * (T - 1), V]) as tf.Tensor2D);
-  const { sum, count } = crossEntropySum(shifted, targets);
-  shifted.dispose();
-  const loss = tf.tidy(() => tf.div(sum, Math.max(1, count)) as tf.Scalar);
-  sum.dispose();
-  return { loss, count };
+  for (let b = 0; b < B; b++) targets.set(labels.subarray(b * T + 1, (b + 1) * T), b * (T - 1));
+  return targets;
+}
+
+/**
+ * Summed causal-LM cross-entropy of logits [B, T, V] against labels [B, T] (-100 =
+ * ignored) and the number of counted targets; callers divide (possibly over several
+ * micro-batches). Call inside tf.tidy or a gradient function.
+ */
+export function causalLmLossSum(logits: tf.Tensor3D, labels: Int32Array): { sum: tf.Scalar; count: number } {
+  const [B, T, V] = logits.shape;
+  const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [B * (T - 1), V]) as tf.Tensor2D;
+  return crossEntropySum(shifted, shiftedTargets(labels, B, T));
+}
+
+/** Mean causal-LM loss, as transformers' GPT2LMHeadModel computes it from `labels`. */
+export function causalLmLoss(logits: tf.Tensor3D, labels: Int32Array | number[][]): LmLoss {
+  const flat = Array.isArray(labels) ? Int32Array.from(labels.flat()) : labels;
+  return tf.tidy(() => {
+    const { sum, count } = causalLmLossSum(logits, flat);
+    return { loss: tf.div(sum, Math.max(1, count)) as tf.Scalar, count };
+  });
 }

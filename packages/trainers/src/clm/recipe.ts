@@ -31,7 +31,7 @@ import {
   type TrainerState,
 } from '@anneal/core';
 import { ShuffledSampler, readTextFile, tokenizeAndSplit, unigramEntropy, type SamplerState, type TokenBlocks } from '@anneal/data';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, crossEntropySum, generate } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate } from '@anneal/modeling';
 import { loadGpt2Files, loadTokenizerJson, saveTokenizer, trainByteLevelBpe, type ByteLevelBpe } from '@anneal/tokenizers';
 import { silentReporter, type Reporter } from '../run/reporter.js';
 import { packageVersions } from '../run/versions.js';
@@ -121,24 +121,12 @@ function evaluate(model: Gpt2LMHeadModel, blocks: TokenBlocks, batchSize: number
   for (let b = 0; b < limit; b++) {
     const idx = Array.from({ length: Math.min(batchSize, blocks.numBlocks - b * batchSize) }, (_, i) => b * batchSize + i);
     const ids = blocks.batch(idx);
-    const targets = shiftedTargets(ids, idx.length, T);
-    const s = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d(ids, [idx.length, T], 'int32')); // [B, T, V]
-      const flat = tf.reshape(tf.slice(logits, [0, 0, 0], [idx.length, T - 1, -1]), [idx.length * (T - 1), -1]) as tf.Tensor2D;
-      return crossEntropySum(flat, targets).sum;
-    });
-    sum += s.dataSync()[0];
-    s.dispose();
-    count += targets.length;
+    const batch = tf.tidy(() => causalLmLossSum(model.forward(tf.tensor2d(ids, [idx.length, T], 'int32')), ids));
+    sum += batch.sum.dataSync()[0];
+    count += batch.count;
+    batch.sum.dispose();
   }
   return sum / count;
-}
-
-/** Labels are the inputs shifted left by one: position t predicts token t + 1. */
-function shiftedTargets(ids: Int32Array, B: number, T: number): Int32Array {
-  const targets = new Int32Array(B * (T - 1));
-  for (let b = 0; b < B; b++) targets.set(ids.subarray(b * T + 1, (b + 1) * T), b * (T - 1));
-  return targets;
 }
 
 // ---------------------------------------------------------------- the recipe
@@ -250,11 +238,9 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     step += 1;
     const lr = learningRateAt(step - 1, schedule);
     const ids = train.batch(sampler.next(batchSize));
-    const targets = shiftedTargets(ids, batchSize, T);
     const { value, grads: rawGrads } = valueAndGrads(model.params, () => {
-      const logits = model.forward(tf.tensor2d(ids, [batchSize, T], 'int32'), { training: true, dropoutSeed: deriveSeed(cfg.seed, step) });
-      const flat = tf.reshape(tf.slice(logits, [0, 0, 0], [batchSize, T - 1, -1]), [batchSize * (T - 1), -1]) as tf.Tensor2D;
-      const { sum, count } = crossEntropySum(flat, targets);
+      const logits = model.forward(tf.tensor2d(ids, [batchSize, T], 'int32'), { training: true, dropoutSeed: deriveSeed(cfg.seed, step) }); // [B, T, V]
+      const { sum, count } = causalLmLossSum(logits, ids);
       return tf.div(sum, count) as tf.Scalar;
     });
     const loss = value.dataSync()[0];
