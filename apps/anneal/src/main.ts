@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
 import { AnnealError, ConfigError, configToYaml, loadConfig, resolveResume } from '@anneal/core';
 import { ClmConfigSchema, runClm, type RunResult } from '@anneal/trainers';
+import { registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 
 interface TrainFlags {
@@ -36,6 +37,12 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   }
   const recipe = recipeOf(file);
   const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
+  // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says why.
+  try {
+    registerTorchBackend({ warn: (m) => reporter.info(m) });
+  } catch (e) {
+    reporter.info(`torch backend unavailable: ${e instanceof AnnealError ? e.describe().replace(/\n/g, ' ') : (e as Error).message}`);
+  }
 
   // Ctrl-C once: finish the step, save a checkpoint, exit 0. Twice: stop at once.
   let stopRequested = false;

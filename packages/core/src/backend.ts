@@ -12,8 +12,11 @@ import { BackendError } from './errors.js';
 import { registerFastSegmentSum } from './kernels/unsorted-segment-sum.js';
 import { registerTransposedMatMul } from './kernels/transposed-matmul.js';
 
-/** `auto` = tensorflow if a user installed tfjs-node(-gpu), else wasm. */
-export const BACKENDS = ['auto', 'cpu', 'wasm', 'tensorflow'] as const;
+/**
+ * `auto` = tensorflow if a user installed tfjs-node(-gpu), else torch if the app
+ * registered Anneal's libtorch backend (@anneal/backend-torch), else wasm.
+ */
+export const BACKENDS = ['auto', 'cpu', 'wasm', 'tensorflow', 'torch'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 async function tryImportTfjsNode(): Promise<string | undefined> {
@@ -64,10 +67,17 @@ export async function useBackend(requested: BackendName = 'auto', env = process.
       throw new BackendError('backend "tensorflow" needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu, and neither loads', {
         hint: 'install one of them yourself (Anneal does not depend on them), or use backend: wasm',
       });
+    } else if (tf.findBackendFactory('torch')) {
+      target = 'torch';
     } else {
       target = 'wasm';
-      detail = 'tfjs-node not installed; using wasm (SIMD, single thread)';
+      detail = 'neither tfjs-node nor the torch backend is available; using wasm (SIMD, single thread)';
     }
+  }
+  if (target === 'torch' && !tf.findBackendFactory('torch')) {
+    throw new BackendError('backend "torch" is not available in this process', {
+      hint: 'install libtorch (Debian: apt-get install libtorch-dev libopenblas0-pthread) and run npm install again, or use backend: wasm',
+    });
   }
   if (target === 'cpu' || target === 'wasm') registerFastSegmentSum(target);
   if (target === 'wasm') registerTransposedMatMul(target);

@@ -83,9 +83,10 @@ describe('useBackend', () => {
     await expect(useBackend('tensorflow', {})).rejects.toThrow(/tfjs-node/);
   });
 
-  it('resolves auto to wasm without tfjs-node', async () => {
+  it('resolves auto to wasm without tfjs-node or a registered torch backend', async () => {
     const active = await useBackend('auto', {});
     expect(active.name).toBe('wasm');
     expect(active.detail).toMatch(/wasm/);
+    await expect(useBackend('torch', {})).rejects.toThrow(/backend "torch" is not available/);
   });
 });

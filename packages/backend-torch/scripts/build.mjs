@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Builds the native addon when libtorch is present; otherwise says so in one line and
+// exits 0 (Anneal then runs on wasm/cpu). Run by the workspace's postinstall.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findLibtorch } from './libtorch.mjs';
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+const found = findLibtorch();
+if (!found) {
+  console.log('@anneal/backend-torch: libtorch not found (set LIBTORCH, or apt-get install libtorch-dev); the torch backend is skipped, Anneal will use wasm/cpu.');
+  process.exit(0);
+}
+const gyp = join(pkg, 'node_modules', '.bin', 'node-gyp');
+const bin = existsSync(gyp) ? gyp : join(pkg, '..', '..', 'node_modules', '.bin', 'node-gyp');
+console.log(`@anneal/backend-torch: building against libtorch in ${found.root} (${found.lib})`);
+// Build against the headers of the running Node (no download: the network may be closed).
+const nodeDir = process.env.npm_config_nodedir || join(dirname(process.execPath), '..');
+const headers = existsSync(join(nodeDir, 'include', 'node', 'node_api.h')) ? [`--nodedir=${nodeDir}`] : [];
+const r = spawnSync(bin, ['rebuild', '--release', ...headers], { cwd: pkg, stdio: 'inherit', env: process.env });
+if (r.status !== 0) {
+  console.log('@anneal/backend-torch: the build FAILED (see above); the torch backend is unavailable, Anneal will use wasm/cpu.');
+  process.exit(process.env.ANNEAL_REQUIRE_TORCH ? 1 : 0);
+}

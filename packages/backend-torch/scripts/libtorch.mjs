@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Finds libtorch: $LIBTORCH (a libtorch folder or a PyTorch install's torch/), a CMake
+// prefix in $CMAKE_PREFIX_PATH, or Debian's libtorch-dev at /usr.
+// `node libtorch.mjs` prints the folder or exits 1; `include` / `libs` print gyp flags.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+function candidates() {
+  const c = [];
+  if (process.env.LIBTORCH) c.push(process.env.LIBTORCH);
+  for (const p of (process.env.CMAKE_PREFIX_PATH ?? '').split(':').filter(Boolean)) c.push(p);
+  c.push('/usr');
+  return c;
+}
+
+export function findLibtorch() {
+  for (const root of candidates()) {
+    const inc = join(root, 'include');
+    const header = join(inc, 'ATen', 'ATen.h');
+    if (!existsSync(header)) continue;
+    for (const lib of [join(root, 'lib'), join(root, 'lib', 'x86_64-linux-gnu'), join(root, 'lib', 'aarch64-linux-gnu'), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']) {
+      if (existsSync(join(lib, 'libtorch_cpu.so')) && existsSync(join(lib, 'libc10.so'))) {
+        return { root, include: [inc, join(inc, 'torch', 'csrc', 'api', 'include')], lib };
+      }
+    }
+  }
+  return undefined;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const found = findLibtorch();
+  const what = process.argv[2];
+  if (!found) process.exit(1);
+  if (what === 'include') console.log(found.include.join(' '));
+  else if (what === 'libs') console.log(`-L${found.lib} -Wl,-rpath,${found.lib} -ltorch_cpu -lc10`);
+  else console.log(found.root);
+}

@@ -1,0 +1,422 @@
+// Anneal's tfjs backend on libtorch: tensors live in ATen, addressed from JS by integer
+// handles; `run(kernel, inputs, attrs)` executes one tfjs kernel with ATen calls.
+// Every entry point catches C++ exceptions (c10::Error included) and rethrows them as JS
+// errors that name the kernel, so a shape or dtype error in libtorch never crashes Node.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <napi.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+std::unordered_map<int64_t, at::Tensor> g_tensors;
+int64_t g_next_id = 1;
+
+// ------------------------------------------------------------------ handles
+
+int64_t put(at::Tensor t) {
+  int64_t id = g_next_id++;
+  g_tensors.emplace(id, std::move(t));
+  return id;
+}
+
+const at::Tensor& get(int64_t id) {
+  auto it = g_tensors.find(id);
+  if (it == g_tensors.end()) throw std::runtime_error("unknown tensor handle " + std::to_string(id));
+  return it->second;
+}
+
+at::ScalarType toScalarType(const std::string& dtype) {
+  if (dtype == "float32") return at::kFloat;
+  if (dtype == "int32") return at::kInt;
+  if (dtype == "bool") return at::kBool;
+  throw std::runtime_error("dtype " + dtype + " is not supported by the torch backend");
+}
+
+std::string dtypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kInt: return "int32";
+    case at::kBool: return "bool";
+    default: throw std::runtime_error(std::string("unexpected ATen dtype ") + c10::toString(t));
+  }
+}
+
+std::vector<int64_t> toShape(const Napi::Value& v) {
+  std::vector<int64_t> out;
+  if (v.IsNumber()) {
+    out.push_back(v.As<Napi::Number>().Int64Value());
+    return out;
+  }
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+  return out;
+}
+
+Napi::Object describe(Napi::Env env, const at::Tensor& t) {
+  auto o = Napi::Object::New(env);
+  o.Set("id", Napi::Number::New(env, static_cast<double>(put(t))));
+  auto shape = Napi::Array::New(env, t.dim());
+  for (int64_t i = 0; i < t.dim(); i++) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(t.size(i))));
+  o.Set("shape", shape);
+  o.Set("dtype", dtypeName(t.scalar_type()));
+  return o;
+}
+
+// ------------------------------------------------------------------ attrs
+
+struct Attrs {
+  Napi::Object o;
+  bool has(const char* k) const { return o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull(); }
+  double num(const char* k) const { return o.Get(k).As<Napi::Number>().DoubleValue(); }
+  int64_t i64(const char* k) const { return o.Get(k).As<Napi::Number>().Int64Value(); }
+  bool flag(const char* k) const { return has(k) && o.Get(k).ToBoolean().Value(); }
+  std::string str(const char* k) const { return o.Get(k).As<Napi::String>().Utf8Value(); }
+  std::vector<int64_t> ints(const char* k) const { return toShape(o.Get(k)); }
+};
+
+int64_t normAxis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
+
+std::vector<int64_t> axesOf(const Attrs& a, const char* key, int64_t rank) {
+  std::vector<int64_t> axes;
+  if (!a.has(key)) {
+    for (int64_t i = 0; i < rank; i++) axes.push_back(i);
+    return axes;
+  }
+  for (auto x : a.ints(key)) axes.push_back(normAxis(x, rank));
+  return axes;
+}
+
+// tfjs keeps int32 results int32 where ATen would promote (e.g. sum of int32 -> int64).
+at::Tensor like(const at::Tensor& out, at::ScalarType dtype) {
+  return out.scalar_type() == dtype ? out : out.to(dtype);
+}
+
+// ------------------------------------------------------------------ kernels
+
+using Inputs = std::vector<at::Tensor>;
+
+at::Tensor binary(const std::string& k, const at::Tensor& a, const at::Tensor& b) {
+  if (k == "Add") return like(at::add(a, b), a.scalar_type());
+  if (k == "Sub") return like(at::sub(a, b), a.scalar_type());
+  if (k == "Multiply") return like(at::mul(a, b), a.scalar_type());
+  if (k == "RealDiv") return at::div(a.to(at::kFloat), b.to(at::kFloat));
+  if (k == "FloorDiv") return like(at::div(a, b, "floor"), a.scalar_type());
+  if (k == "Maximum") return at::maximum(a, b);
+  if (k == "Minimum") return at::minimum(a, b);
+  if (k == "Pow") return like(at::pow(a, b), a.scalar_type());
+  if (k == "SquaredDifference") return at::square(at::sub(a, b));
+  if (k == "Mod") return at::remainder(a, b);
+  if (k == "Less") return at::lt(a, b);
+  if (k == "LessEqual") return at::le(a, b);
+  if (k == "Greater") return at::gt(a, b);
+  if (k == "GreaterEqual") return at::ge(a, b);
+  if (k == "Equal") return at::eq(a, b);
+  if (k == "NotEqual") return at::ne(a, b);
+  if (k == "LogicalAnd") return at::logical_and(a, b);
+  if (k == "LogicalOr") return at::logical_or(a, b);
+  throw std::runtime_error("no binary kernel");
+}
+
+at::Tensor unary(const std::string& k, const at::Tensor& x, const Attrs& a) {
+  if (k == "Neg") return at::neg(x);
+  if (k == "Exp") return at::exp(x);
+  if (k == "Log") return at::log(x);
+  if (k == "Log1p") return at::log1p(x);
+  if (k == "Expm1") return at::expm1(x);
+  if (k == "Sqrt") return at::sqrt(x);
+  if (k == "Rsqrt") return at::rsqrt(x);
+  if (k == "Square") return at::square(x);
+  if (k == "Abs") return at::abs(x);
+  if (k == "Tanh") return at::tanh(x);
+  if (k == "Sigmoid") return at::sigmoid(x);
+  if (k == "Relu") return at::relu(x);
+  if (k == "Erf") return at::erf(x);
+  if (k == "Sin") return at::sin(x);
+  if (k == "Cos") return at::cos(x);
+  if (k == "Floor") return at::floor(x);
+  if (k == "Ceil") return at::ceil(x);
+  if (k == "Round") return at::round(x);  // both round half to even, like tfjs
+  if (k == "Sign") return at::sign(x);
+  if (k == "Reciprocal") return at::reciprocal(x);
+  if (k == "LogicalNot") return at::logical_not(x);
+  if (k == "IsNan") return at::isnan(x);
+  if (k == "IsInf") return at::isinf(x);
+  if (k == "IsFinite") return at::isfinite(x);
+  if (k == "Step") {  // x > 0 ? 1 : alpha (NaN stays NaN)
+    auto alpha = a.has("alpha") ? a.num("alpha") : 0.0;
+    return at::where(at::isnan(x), x, at::where(x > 0, at::ones_like(x), at::full_like(x, alpha)));
+  }
+  if (k == "LeakyRelu") return at::leaky_relu(x, a.num("alpha"));
+  if (k == "Elu") return at::elu(x);
+  if (k == "ClipByValue") return at::clamp(x, a.num("clipValueMin"), a.num("clipValueMax"));
+  if (k == "ZerosLike") return at::zeros_like(x);
+  if (k == "OnesLike") return at::ones_like(x);
+  if (k == "Identity") return x;
+  throw std::runtime_error("no unary kernel");
+}
+
+at::Tensor reduce(const std::string& k, const at::Tensor& x, const Attrs& a) {
+  const char* axisKey = k == "Max" ? "reductionIndices" : "axis";  // tfjs names it so for Max only
+  auto axes = axesOf(a, axisKey, x.dim());
+  bool keep = a.flag("keepDims");
+  if (x.dim() == 0 || axes.empty()) return x.clone();
+  if (k == "Sum") return like(at::sum(x, axes, keep), x.scalar_type() == at::kBool ? at::kInt : x.scalar_type());
+  if (k == "Mean") return at::mean(x.to(at::kFloat), axes, keep);
+  if (k == "Prod") {
+    at::Tensor r = x;
+    std::vector<int64_t> sorted(axes);
+    std::sort(sorted.rbegin(), sorted.rend());
+    for (auto ax : sorted) r = at::prod(r, ax, keep);
+    return like(r, x.scalar_type());
+  }
+  if (k == "Max") return at::amax(x, axes, keep);
+  if (k == "Min") return at::amin(x, axes, keep);
+  if (k == "All" || k == "Any") {
+    at::Tensor r = x;
+    std::vector<int64_t> sorted(axes);
+    std::sort(sorted.rbegin(), sorted.rend());
+    for (auto ax : sorted) r = k == "All" ? at::all(r, ax, keep) : at::any(r, ax, keep);
+    return r;
+  }
+  throw std::runtime_error("no reduction kernel");
+}
+
+std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs& a) {
+  static const char* kBinary[] = {"Add", "Sub", "Multiply", "RealDiv", "FloorDiv", "Maximum", "Minimum", "Pow",
+                                  "SquaredDifference", "Mod", "Less", "LessEqual", "Greater", "GreaterEqual",
+                                  "Equal", "NotEqual", "LogicalAnd", "LogicalOr"};
+  for (auto b : kBinary)
+    if (k == b) return {binary(k, in.at(0), in.at(1))};
+  if (k == "Sum" || k == "Mean" || k == "Prod" || k == "Max" || k == "Min" || k == "All" || k == "Any") return {reduce(k, in.at(0), a)};
+
+  if (k == "BatchMatMul") {
+    at::Tensor x = a.flag("transposeA") ? in.at(0).transpose(-2, -1) : in.at(0);
+    at::Tensor y = a.flag("transposeB") ? in.at(1).transpose(-2, -1) : in.at(1);
+    return {at::matmul(x, y)};
+  }
+  if (k == "Reshape") return {in.at(0).reshape(a.ints("shape"))};
+  if (k == "Transpose") return {in.at(0).permute(a.ints("perm")).contiguous()};
+  if (k == "Cast") {
+    auto to = toScalarType(a.str("dtype"));
+    // tfjs casts float -> int by truncation toward zero, as ATen does.
+    return {in.at(0).to(to)};
+  }
+  if (k == "Softmax") return {at::softmax(in.at(0), normAxis(a.has("dim") ? a.i64("dim") : -1, in.at(0).dim()))};
+  if (k == "ArgMax" || k == "ArgMin") {
+    auto ax = normAxis(a.ints("axis").at(0), in.at(0).dim());
+    auto r = k == "ArgMax" ? at::argmax(in.at(0), ax) : at::argmin(in.at(0), ax);
+    return {r.to(at::kInt)};
+  }
+  if (k == "Slice") {
+    auto begin = a.ints("begin");
+    auto size = a.ints("size");
+    at::Tensor r = in.at(0);
+    for (size_t d = 0; d < begin.size(); d++) {
+      int64_t len = size[d] < 0 ? r.size(d) - begin[d] : size[d];
+      r = r.narrow(static_cast<int64_t>(d), begin[d], len);
+    }
+    return {r.contiguous()};
+  }
+  if (k == "Concat") {
+    auto ax = normAxis(a.i64("axis"), in.at(0).dim());
+    return {at::cat(in, ax)};
+  }
+  if (k == "Pack") {
+    auto ax = normAxis(a.i64("axis"), in.at(0).dim() + 1);
+    return {at::stack(in, ax)};
+  }
+  if (k == "Unpack") {
+    auto ax = normAxis(a.i64("axis"), in.at(0).dim());
+    std::vector<at::Tensor> outs;
+    for (auto& t : at::unbind(in.at(0), ax)) outs.push_back(t.contiguous());
+    return outs;
+  }
+  if (k == "SplitV") {
+    auto x = in.at(0);
+    auto ax = normAxis(a.i64("axis"), x.dim());
+    auto spec = a.o.Get("numOrSizeSplits");
+    std::vector<at::Tensor> parts;
+    if (spec.IsNumber()) {
+      parts = at::chunk(x, spec.As<Napi::Number>().Int64Value(), ax);
+    } else {
+      auto sizes = toShape(spec);
+      int64_t known = 0, unknown = -1;
+      for (size_t i = 0; i < sizes.size(); i++) {
+        if (sizes[i] == -1) unknown = static_cast<int64_t>(i);
+        else known += sizes[i];
+      }
+      if (unknown >= 0) sizes[unknown] = x.size(ax) - known;
+      parts = at::split_with_sizes(x, sizes, ax);
+    }
+    std::vector<at::Tensor> outs;
+    for (auto& p : parts) outs.push_back(p.contiguous());
+    return outs;
+  }
+  if (k == "Tile") return {in.at(0).repeat(a.ints("reps"))};
+  if (k == "PadV2") {
+    auto pads = a.o.Get("paddings").As<Napi::Array>();
+    std::vector<int64_t> flat;  // ATen wants last dim first
+    for (int64_t d = static_cast<int64_t>(pads.Length()) - 1; d >= 0; d--) {
+      auto pr = toShape(pads.Get(static_cast<uint32_t>(d)));
+      flat.push_back(pr[0]);
+      flat.push_back(pr[1]);
+    }
+    return {at::constant_pad_nd(in.at(0), flat, a.num("constantValue"))};
+  }
+  if (k == "GatherV2") {
+    auto x = in.at(0);
+    auto idx = in.at(1);
+    if (a.has("batchDims") && a.i64("batchDims") != 0) throw std::runtime_error("batchDims != 0 is not native");
+    auto ax = normAxis(a.i64("axis"), x.dim());
+    auto picked = at::index_select(x, ax, idx.reshape({-1}).to(at::kLong));
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().begin() + ax);
+    for (auto s : idx.sizes()) shape.push_back(s);
+    for (int64_t d = ax + 1; d < x.dim(); d++) shape.push_back(x.size(d));
+    return {picked.reshape(shape)};
+  }
+  if (k == "UnsortedSegmentSum") {
+    auto x = in.at(0);
+    auto ids = in.at(1).reshape({-1}).to(at::kLong);
+    int64_t n = a.i64("numSegments");
+    auto rows = x.reshape({ids.size(0), -1});
+    std::vector<int64_t> outShape{n};
+    for (int64_t d = in.at(1).dim(); d < x.dim(); d++) outShape.push_back(x.size(d));
+    auto valid = (ids >= 0).logical_and(ids < n);
+    auto out = at::zeros({n, rows.size(1)}, x.options());
+    auto keep = valid.nonzero().squeeze(1);
+    out.index_add_(0, ids.index_select(0, keep), rows.index_select(0, keep));
+    return {out.reshape(outShape)};
+  }
+  if (k == "OneHot") {
+    auto idx = in.at(0).to(at::kLong);
+    int64_t depth = a.i64("depth");
+    auto valid = (idx >= 0).logical_and(idx < depth);
+    auto hot = at::one_hot(idx.clamp(0, depth - 1), depth).logical_and(valid.unsqueeze(-1));
+    auto dtype = a.has("dtype") ? toScalarType(a.str("dtype")) : at::kInt;
+    auto on = at::full({}, a.num("onValue"), at::TensorOptions().dtype(dtype));
+    auto off = at::full({}, a.num("offValue"), at::TensorOptions().dtype(dtype));
+    return {at::where(hot, on, off)};
+  }
+  if (k == "Select") return {at::where(in.at(0), in.at(1), in.at(2))};
+  if (k == "AddN") {
+    at::Tensor s = in.at(0).clone();
+    for (size_t i = 1; i < in.size(); i++) s.add_(in[i]);
+    return {s};
+  }
+  if (k == "Fill") {
+    auto dtype = toScalarType(a.str("dtype"));
+    return {at::full(a.ints("shape"), a.num("value"), at::TensorOptions().dtype(dtype))};
+  }
+  return {unary(k, in.at(0), a)};
+}
+
+// ------------------------------------------------------------------ N-API
+
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, const std::string& what, F f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(info.Env(), "torch backend, " + what + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), "torch backend, " + what + ": " + e.what());
+  }
+}
+
+// upload(typedArray, shape, dtype) -> id
+Napi::Value Upload(const Napi::CallbackInfo& info) {
+  return guarded(info, "upload", [&]() -> Napi::Value {
+    auto arr = info[0].As<Napi::TypedArray>();
+    auto shape = toShape(info[1]);
+    auto dtype = toScalarType(info[2].As<Napi::String>().Utf8Value());
+    auto bytes = arr.ArrayBuffer().Data();
+    auto data = static_cast<uint8_t*>(bytes) + arr.ByteOffset();
+    at::ScalarType src = dtype;
+    if (dtype == at::kBool) src = at::kByte;  // tfjs stores bool as Uint8Array
+    auto t = at::from_blob(data, shape, at::TensorOptions().dtype(src)).clone();
+    if (dtype == at::kBool) t = t.to(at::kBool);
+    return Napi::Number::New(info.Env(), static_cast<double>(put(t)));
+  });
+}
+
+// download(id) -> Float32Array | Int32Array | Uint8Array
+Napi::Value Download(const Napi::CallbackInfo& info) {
+  return guarded(info, "download", [&]() -> Napi::Value {
+    auto t = get(info[0].As<Napi::Number>().Int64Value()).contiguous();
+    auto env = info.Env();
+    if (t.scalar_type() == at::kFloat) {
+      auto out = Napi::Float32Array::New(env, t.numel());
+      std::memcpy(out.Data(), t.data_ptr<float>(), t.numel() * sizeof(float));
+      return out;
+    }
+    if (t.scalar_type() == at::kInt) {
+      auto out = Napi::Int32Array::New(env, t.numel());
+      std::memcpy(out.Data(), t.data_ptr<int32_t>(), t.numel() * sizeof(int32_t));
+      return out;
+    }
+    auto b = t.to(at::kByte).contiguous();
+    auto out = Napi::Uint8Array::New(env, b.numel());
+    std::memcpy(out.Data(), b.data_ptr<uint8_t>(), b.numel());
+    return out;
+  });
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  g_tensors.erase(info[0].As<Napi::Number>().Int64Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Count(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(g_tensors.size()));
+}
+
+// run(kernelName, inputIds[], attrs) -> [{id, shape, dtype}, ...]
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  auto name = info[0].As<Napi::String>().Utf8Value();
+  return guarded(info, "kernel " + name, [&]() -> Napi::Value {
+    auto ids = info[1].As<Napi::Array>();
+    Inputs in;
+    for (uint32_t i = 0; i < ids.Length(); i++) in.push_back(get(ids.Get(i).As<Napi::Number>().Int64Value()));
+    Attrs attrs{info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env())};
+    auto outs = run(name, in, attrs);
+    auto result = Napi::Array::New(info.Env(), outs.size());
+    for (size_t i = 0; i < outs.size(); i++) result.Set(static_cast<uint32_t>(i), describe(info.Env(), outs[i]));
+    return result;
+  });
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("torchVersion", TORCH_VERSION);
+  o.Set("threads", at::get_num_threads());
+  o.Set("parallel", at::get_parallel_info());
+  o.Set("config", at::show_config());
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("upload", Napi::Function::New(env, Upload));
+  exports.Set("download", Napi::Function::New(env, Download));
+  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("count", Napi::Function::New(env, Count));
+  exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(anneal_torch, Init)

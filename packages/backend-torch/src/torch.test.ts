@@ -1,0 +1,131 @@
+// The torch backend against tfjs's own cpu backend (an independent implementation of
+// every kernel), and against transformers on the GPT-2 fixture. In CI the addon must be
+// built (the setup installs libtorch); elsewhere these tests are skipped with a reason.
+import { existsSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AdamW, BackendError, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
+import { ADDON_PATH, checkDevice, fallbackKernels, loadedBlas, registerTorchBackend, type TorchBackend } from './index.js';
+
+const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
+const available = existsSync(ADDON_PATH);
+if (!available && !required) console.warn(`backend-torch tests skipped: ${ADDON_PATH} is not built (no libtorch)`);
+const d = available || required ? describe : describe.skip;
+
+type Case = [string, () => tf.Tensor | tf.Tensor[]];
+const r = (shape: number[], seed: number, lo = -2, hi = 2) => tf.randomUniform(shape, lo, hi, 'float32', seed);
+const ri = (shape: number[], seed: number, n: number) => tf.floor(tf.randomUniform(shape, 0, n, 'float32', seed)).toInt();
+
+// Each case builds its inputs from seeds, so the same numbers reach both backends.
+const CASES: Case[] = [
+  ['add with broadcasting', () => tf.add(r([2, 3, 4], 1), r([4], 2))],
+  ['sub/mul/div', () => [tf.sub(r([3, 4], 1), r([3, 1], 2)), tf.mul(r([3, 4], 3), r([1, 4], 4)), tf.div(r([3, 4], 5), r([3, 4], 6, 0.5, 2))]],
+  ['int32 arithmetic stays int32', () => [tf.add(ri([5], 1, 9), ri([5], 2, 9)), tf.mul(ri([5], 3, 9), ri([5], 4, 9)), tf.floorDiv(ri([6], 5, 20), tf.scalar(3, 'int32'))]],
+  ['maximum/minimum/pow/squaredDifference', () => [tf.maximum(r([4, 4], 1), r([4, 4], 2)), tf.minimum(r([4], 3), r([4], 4)), tf.pow(r([6], 5, 0.1, 3), r([6], 6)), tf.squaredDifference(r([3, 2], 7), r([3, 2], 8))]],
+  ['comparisons and logic', () => {
+    const a = r([3, 4], 1);
+    const b = r([3, 4], 2);
+    return [tf.less(a, b), tf.lessEqual(a, b), tf.greater(a, b), tf.greaterEqual(a, b), tf.equal(a, a), tf.notEqual(a, b), tf.logicalAnd(tf.less(a, b), tf.greater(a, 0)), tf.logicalOr(tf.less(a, b), tf.greater(a, 0)), tf.logicalNot(tf.less(a, b))];
+  }],
+  ['unary math', () => {
+    const x = r([10], 1);
+    const p = r([10], 2, 0.1, 3);
+    return [tf.neg(x), tf.exp(x), tf.log(p), tf.log1p(p), tf.expm1(x), tf.sqrt(p), tf.rsqrt(p), tf.square(x), tf.abs(x), tf.tanh(x), tf.sigmoid(x), tf.relu(x), tf.erf(x), tf.sin(x), tf.cos(x), tf.floor(x), tf.ceil(x), tf.sign(x), tf.reciprocal(p), tf.step(x, 0.3), tf.leakyRelu(x, 0.2), tf.elu(x), tf.clipByValue(x, -0.5, 0.7), tf.zerosLike(x), tf.onesLike(x)];
+  }],
+  ['matMul in all transpose combinations, batched and broadcast', () => {
+    const a = r([2, 3, 4], 1);
+    const b = r([2, 4, 5], 2);
+    return [tf.matMul(a, b), tf.matMul(tf.transpose(a, [0, 2, 1]), b, true, false), tf.matMul(a, tf.transpose(b, [0, 2, 1]), false, true), tf.matMul(r([3, 4], 3), r([4, 2], 4)), tf.matMul(r([2, 3, 4], 5), r([1, 4, 2], 6))];
+    // (Batch shapes like [2, 1] x [3] are left out: tfjs-cpu broadcasts the flattened batch
+    // index modulo each size, which is not numpy broadcasting; ATen follows numpy.)
+  }],
+  ['reductions with axes and keepDims', () => {
+    const x = r([2, 3, 4], 1);
+    return [tf.sum(x), tf.sum(x, 1), tf.sum(x, [0, 2], true), tf.mean(x, -1), tf.max(x, 1), tf.min(x, [0, 1]), tf.prod(r([2, 3], 2, 0.5, 1.5), 1), tf.argMax(x, 2), tf.argMin(x, 0), tf.sum(ri([4, 3], 3, 9), 0), tf.all(tf.greater(x, -1.5), 1), tf.any(tf.greater(x, 1.5), 2)];
+  }],
+  ['softmax and logSoftmax', () => [tf.softmax(r([3, 7], 1)), tf.logSoftmax(r([2, 3, 5], 2))]],
+  ['reshape/transpose/slice/concat/stack/unstack/split/tile/pad', () => {
+    const x = r([2, 3, 4], 1);
+    return [tf.reshape(x, [4, -1]), tf.transpose(x, [2, 0, 1]), tf.slice(x, [0, 1, 1], [2, -1, 2]), tf.concat([x, r([2, 3, 2], 2)], -1), tf.stack([r([3], 3), r([3], 4)], 1), ...tf.unstack(x, 1), ...tf.split(x, 2, 2), ...tf.split(x, [1, -1, 1], 1), tf.tile(r([2, 3], 5), [2, 1]), tf.pad(r([2, 2], 6), [[1, 0], [0, 2]], 0.5)];
+  }],
+  ['gather and its gradient (UnsortedSegmentSum)', () => {
+    const table = r([6, 3], 1);
+    const idx = ri([2, 4], 2, 6);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), r([2, 4, 3], 3))))(table);
+    return [tf.gather(table, idx), tf.gather(r([3, 5], 4), tf.tensor1d([4, 0, 4], 'int32'), 1), g, tf.unsortedSegmentSum(r([5, 2], 5), tf.tensor1d([1, 1, 0, 3, 1], 'int32'), 4)];
+  }],
+  ['oneHot/where/addN/fill/cast', () => [tf.oneHot(tf.tensor1d([0, 3, 1], 'int32'), 4), tf.oneHot(tf.tensor1d([2], 'int32'), 3, 5, -1), tf.where(tf.greater(r([4], 1), 0), r([4], 2), r([4], 3)), tf.addN([r([3], 4), r([3], 5), r([3], 6)]), tf.fill([2, 2], 7), tf.cast(r([5], 7, -3, 3), 'int32'), tf.cast(tf.greater(r([3], 8), 0), 'float32')]],
+  ['linalg.bandPart (causal masks)', () => tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)],
+];
+
+function run(c: Case): Array<{ shape: number[]; dtype: string; values: number[] }> {
+  return tf.tidy(() => {
+    const out = c[1]();
+    return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync()) }));
+  });
+}
+
+d('torch backend', () => {
+  let backend: TorchBackend;
+  beforeAll(async () => {
+    registerTorchBackend({ warn: () => undefined });
+    await useBackend('torch', {});
+    backend = tf.backend() as TorchBackend;
+    console.log(`torch backend: libtorch ${backend.addon.info().torchVersion}, ${backend.addon.info().threads} threads, BLAS ${loadedBlas()}`);
+  });
+
+  it.each(CASES)('%s: same shapes, dtypes and values as the cpu backend', async (_, f) => {
+    await useBackend('cpu', {});
+    const want = run([_, f]);
+    await useBackend('torch', {});
+    const got = run([_, f]);
+    expect(got.map((g) => [g.shape, g.dtype])).toEqual(want.map((w) => [w.shape, w.dtype]));
+    got.forEach((g, i) => g.values.forEach((v, j) => {
+      const w = want[i].values[j];
+      expect(Math.abs(v - w), `output ${i}[${j}]: ${v} vs ${w}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w)));
+    }));
+  });
+
+  it('auto picks torch once it is registered', async () => {
+    expect((await useBackend('auto', {})).name).toBe('torch');
+  });
+
+  it('surfaces libtorch shape errors as JS errors naming the kernel', async () => {
+    await useBackend('torch', {});
+    const a = tf.ones([2, 3]);
+    const b = tf.ones([4, 5]);
+    expect(() => backend.runNative('BatchMatMul', [a, b], { transposeA: false, transposeB: false })).toThrow(/torch backend, kernel BatchMatMul: .*(shape|size|mat)/i);
+    tf.dispose([a, b]);
+  });
+
+  it('refuses a cuda device with a clear error (no CUDA build here)', () => {
+    expect(() => checkDevice('cuda:0')).toThrow(BackendError);
+    expect(() => checkDevice('cuda:0')).toThrow(/"cuda:0" is not available: this libtorch \(1\.\d+.*\) was built without CUDA/);
+    expect(() => checkDevice('cpu')).not.toThrow();
+  });
+
+  it('lists the kernels that still run through the cpu fallback', () => {
+    const fb = fallbackKernels();
+    expect(fb).not.toContain('BatchMatMul');
+    expect(fb.length).toBeGreaterThan(0);
+  });
+
+  it('leaks nothing: numDataIds flat over repeated gradient steps, native count equal', async () => {
+    await useBackend('torch', {});
+    const w = tf.variable(tf.randomNormal([8, 4], 0, 1, 'float32', 1));
+    const opt = new AdamW(new Map([['w', w]]), { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });
+    const x = tf.randomNormal([16, 8], 0, 1, 'float32', 2);
+    const counts: number[] = [];
+    for (let s = 0; s < 6; s++) {
+      const { value, grads } = valueAndGrads(new Map([['w', w]]), () => tf.mean(tf.square(tf.tanh(tf.matMul(x, w)))) as tf.Scalar);
+      const clipped = clipGradNorm(grads, 1);
+      opt.apply(clipped.grads, 1e-2);
+      tf.dispose([value, ...clipped.grads.values()]);
+      counts.push(backend.numDataIds());
+      expect(backend.nativeCount()).toBe(backend.numDataIds());
+    }
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    tf.dispose([w, x]);
+    opt.dispose();
+  });
+});

@@ -1,0 +1,70 @@
+// Whole-model checks of the torch backend (they need @anneal/modeling, which the
+// backend package itself may not import): GPT-2 against transformers, and a full
+// training step that leaks nothing. Required in CI, skipped with a reason elsewhere.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
+import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum } from '@anneal/modeling';
+
+const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
+const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
+
+d('GPT-2 on the torch backend', () => {
+  let backend: TorchBackend;
+  beforeAll(async () => {
+    registerTorchBackend({ warn: () => undefined });
+    await useBackend('torch', {});
+    backend = tf.backend() as TorchBackend;
+  });
+
+  it('matches transformers on the GPT-2 fixture (logits, loss, gradient norms)', async () => {
+    const dir = fileURLToPath(new URL('../../shared/fixtures/hf/gpt2/', import.meta.url));
+    const io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));
+    const buf = readFileSync(join(dir, 'logits.bin'));
+    const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    const model = Gpt2LMHeadModel.fromPretrained(dir);
+    const ids = io.inputs.input_ids as number[][];
+    const mask = io.inputs.attention_mask as number[][];
+    const [B, T, V] = io.logits.shape;
+    const { value, grads } = valueAndGrads(model.params, () => {
+      const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'), { attentionMask: tf.tensor2d(mask, [B, T], 'int32') });
+      const got = logits.dataSync();
+      let maxDiff = 0;
+      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b][t]) for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
+      expect(maxDiff).toBeLessThan(1e-4);
+      return causalLmLoss(logits, ids).loss;
+    });
+    expect(value.dataSync()[0]).toBeCloseTo(io.loss, 5);
+    for (const [name, want] of Object.entries(io.grad_norms as Record<string, number>)) {
+      const n = tf.tidy(() => tf.norm(grads.get(name)!).dataSync()[0]);
+      expect(Math.abs(n - want) / Math.max(want, 1e-3), name).toBeLessThan(1e-3);
+    }
+    tf.dispose([value, ...grads.values()]);
+    model.dispose();
+  });
+
+  it('leaks nothing over GPT-2 training steps: numDataIds flat, native count equal', () => {
+    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 16 }, 3);
+    const opt = new AdamW(model.params, { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });
+    const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 50);
+    const counts: number[] = [];
+    for (let s = 0; s < 6; s++) {
+      const { value, grads } = valueAndGrads(model.params, () => {
+        const { sum, count } = causalLmLossSum(model.forward(tf.tensor2d(ids, [2, 8], 'int32'), { training: true, dropoutSeed: s }), ids);
+        return tf.div(sum, count) as tf.Scalar;
+      });
+      const clipped = clipGradNorm(grads, 1);
+      opt.apply(clipped.grads, 1e-2);
+      tf.dispose([value, ...clipped.grads.values()]);
+      counts.push(backend.numDataIds());
+      expect(backend.nativeCount()).toBe(backend.numDataIds());
+    }
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    model.dispose();
+    opt.dispose();
+  });
+});
