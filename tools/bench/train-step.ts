@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { pythonWithTorch } from './python.js';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads, type BackendName } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
 
@@ -56,7 +57,12 @@ function torchPeer(steps: number, threads: number): { name: string; msPerStep: n
 }
 
 const cores = (await import('node:os')).cpus().length;
-const rows = [await bench('cpu', 2), await bench('wasm', 10), await bench('tensorflow', 10), torchPeer(10, 1), torchPeer(10, cores)].filter((r) => r !== undefined);
+try {
+  registerTorchBackend({ warn: () => undefined });
+} catch (e) {
+  console.error(`torch backend skipped: ${(e as Error).message}`);
+}
+const rows = [await bench('cpu', 2), await bench('wasm', 10), await bench('torch', 10), await bench('tensorflow', 10), torchPeer(10, 1), torchPeer(10, cores)].filter((r) => r !== undefined);
 // The comparison column is against single-threaded PyTorch: tfjs-wasm runs one thread in Node.
 const torch = rows.find((r) => r.name.startsWith('PyTorch'));
 console.log(`\nGPT-2 training step (fwd + bwd + clip + AdamW), B=${B} T=${T} vocab=${V}, 4x128, on ${process.arch} with ${cores} cores\n`);

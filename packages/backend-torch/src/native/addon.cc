@@ -199,6 +199,9 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "BatchMatMul") {
     at::Tensor x = a.flag("transposeA") ? in.at(0).transpose(-2, -1) : in.at(0);
     at::Tensor y = a.flag("transposeB") ? in.at(1).transpose(-2, -1) : in.at(1);
+    // tfjs hands every product over as rank 3; a batch of one is a plain GEMM, and
+    // at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
+    if (x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1) return {at::mm(x[0], y[0]).unsqueeze(0)};
     return {at::matmul(x, y)};
   }
   if (k == "Reshape") return {in.at(0).reshape(a.ints("shape"))};
