@@ -17,6 +17,8 @@ export const NATIVE_KERNELS: Record<string, string[] | '*'> = {
   OneHot: ['indices'],
   Select: ['condition', 't', 'e'],
   Fill: [],
+  Range: [],
+  Cumsum: ['x'],
   Concat: '*',
   Pack: '*',
   AddN: '*',

@@ -65,5 +65,11 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
     }
     tf.registerKernel({ kernelName: name, backendName: 'torch', kernelFunc });
   }
+  // One AdamW step over all parameters in a single call (see AdamW in @anneal/core).
+  tf.registerKernel({
+    kernelName: 'AnnealAdamW',
+    backendName: 'torch',
+    kernelFunc: ({ inputs, attrs, backend }) => (backend as TorchBackend).runNative('AnnealAdamW', Object.values(inputs) as tf.TensorInfo[], attrs),
+  });
   registered = true;
 }

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, BackendError, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
+import { AdamW, BackendError, FUSED_ADAMW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
 import { ADDON_PATH, checkDevice, fallbackKernels, loadedBlas, registerTorchBackend, type TorchBackend } from './index.js';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
@@ -56,6 +56,7 @@ const CASES: Case[] = [
   }],
   ['oneHot/where/addN/fill/cast', () => [tf.oneHot(tf.tensor1d([0, 3, 1], 'int32'), 4), tf.oneHot(tf.tensor1d([2], 'int32'), 3, 5, -1), tf.where(tf.greater(r([4], 1), 0), r([4], 2), r([4], 3)), tf.addN([r([3], 4), r([3], 5), r([3], 6)]), tf.fill([2, 2], 7), tf.cast(r([5], 7, -3, 3), 'int32'), tf.cast(tf.greater(r([3], 8), 0), 'float32')]],
   ['linalg.bandPart (causal masks)', () => tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)],
+  ['range and cumsum', () => [tf.range(0, 7), tf.range(2, -3, -1.5), tf.range(0, 5, 2, 'int32'), tf.range(3, 3), tf.cumsum(r([3, 4], 1), 1), tf.cumsum(r([3, 4], 2), 0, true), tf.cumsum(r([5], 3), 0, false, true), tf.cumsum(ri([2, 5], 4, 9), 1, true, true)]],
 ];
 
 function run(c: Case): Array<{ shape: number[]; dtype: string; values: number[] }> {
@@ -108,6 +109,31 @@ d('torch backend', () => {
     const fb = fallbackKernels();
     expect(fb).not.toContain('BatchMatMul');
     expect(fb.length).toBeGreaterThan(0);
+  });
+
+  it('runs AdamW as one fused kernel, equal to the op chain on the cpu backend', async () => {
+    const trajectory = async (b: 'cpu' | 'torch') => {
+      await useBackend(b, {});
+      const params = new Map([
+        ['w', tf.variable(tf.randomNormal([5, 3], 0, 1, 'float32', 11))],
+        ['b', tf.variable(tf.randomNormal([3], 0, 1, 'float32', 12))],
+      ]);
+      const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
+      for (let s = 0; s < 3; s++) {
+        const grads = new Map([...params].map(([n, p]) => [n, tf.randomNormal(p.shape, 0, 1, 'float32', 100 + s)]));
+        opt.apply(grads, 0.01);
+        tf.dispose([...grads.values()]);
+      }
+      const out = [...params.values()].flatMap((p) => Array.from(p.dataSync()));
+      tf.dispose([...params.values()]);
+      opt.dispose();
+      return out;
+    };
+    const want = await trajectory('cpu');
+    expect(tf.getKernel(FUSED_ADAMW, 'cpu')).toBeUndefined();
+    const got = await trajectory('torch');
+    expect(tf.getKernel(FUSED_ADAMW, 'torch')).toBeDefined();
+    got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want[i]))));
   });
 
   it('leaks nothing: numDataIds flat over repeated gradient steps, native count equal', async () => {

@@ -7,6 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from './errors.js';
 import type { TensorToWrite } from './safetensors.js';
 
+/** Name of the optional kernel that performs a whole AdamW step (inputs p, g, m, v per parameter). */
+export const FUSED_ADAMW = 'AnnealAdamW';
+
 export interface AdamWOptions {
   betas: [number, number];
   eps: number;
@@ -41,6 +44,9 @@ export class AdamW {
     const [b1, b2] = this.o.betas;
     const bc1 = 1 - b1 ** this.step;
     const bc2 = 1 - b2 ** this.step;
+    // A backend may provide the whole step as one kernel (the torch backend does); the
+    // arithmetic is the same as the op chain below.
+    if (tf.getKernel(FUSED_ADAMW, tf.getBackend())) return this.applyFused(grads, lr, bc1, bc2);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = grads.get(name);
@@ -56,6 +62,28 @@ export class AdamW {
         pNew = tf.sub(pNew, tf.mul(update, lr));
         p.assign(pNew);
       }
+    });
+  }
+
+  private applyFused(grads: Map<string, tf.Tensor>, lr: number, bc1: number, bc2: number): void {
+    const names = [...this.params.keys()].filter((n) => grads.has(n));
+    const inputs: tf.NamedTensorMap = {};
+    names.forEach((n, i) => {
+      inputs[`p${i}`] = this.params.get(n)!;
+      inputs[`g${i}`] = grads.get(n)!;
+      inputs[`m${i}`] = this.m.get(n)!;
+      inputs[`v${i}`] = this.v.get(n)!;
+    });
+    const weightDecays = names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0));
+    const [beta1, beta2] = this.o.betas;
+    const attrs = { lr, beta1, beta2, eps: this.o.eps, biasCorrection1: bc1, biasCorrection2: bc2, weightDecays };
+    tf.tidy(() => {
+      const outs = tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      names.forEach((n, i) => {
+        this.params.get(n)!.assign(outs[3 * i]);
+        this.m.get(n)!.assign(outs[3 * i + 1]);
+        this.v.get(n)!.assign(outs[3 * i + 2]);
+      });
     });
   }
 

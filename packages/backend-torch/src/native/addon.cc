@@ -313,6 +313,40 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     for (size_t i = 1; i < in.size(); i++) s.add_(in[i]);
     return {s};
   }
+  if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter
+    double lr = a.num("lr"), b1 = a.num("beta1"), b2 = a.num("beta2"), eps = a.num("eps");
+    double bc1 = a.num("biasCorrection1"), bc2 = a.num("biasCorrection2");
+    auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
+    std::vector<at::Tensor> outs;
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i * 4 < in.size(); i++) {
+      const auto &p = in[4 * i], &g = in[4 * i + 1], &m = in[4 * i + 2], &v = in[4 * i + 3];
+      double wd = wdArr.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
+      auto m2 = at::add(at::mul(m, b1), at::mul(g, 1 - b1));
+      auto v2 = at::add(at::mul(v, b2), at::mul(at::square(g), 1 - b2));
+      auto p2 = wd != 0 ? at::mul(p, 1 - lr * wd) : p;
+      auto update = at::div(at::div(m2, bc1), at::add(at::sqrt(at::div(v2, bc2)), eps));
+      outs.push_back(at::sub(p2, at::mul(update, lr)));
+      outs.push_back(m2);
+      outs.push_back(v2);
+    }
+    return outs;
+  }
+  if (k == "Range") {  // tfjs: ceil((stop - start) / step) elements, like arange
+    auto dtype = toScalarType(a.str("dtype"));
+    double start = a.num("start"), stop = a.num("stop"), step = a.num("step");
+    if ((stop - start) * step <= 0) return {at::empty({0}, at::TensorOptions().dtype(dtype))};
+    return {at::arange(start, stop, step, at::TensorOptions().dtype(at::kDouble)).to(dtype)};
+  }
+  if (k == "Cumsum") {
+    auto x = in.at(0);
+    auto ax = normAxis(a.i64("axis"), x.dim());
+    bool reverse = a.flag("reverse"), exclusive = a.flag("exclusive");
+    auto v = reverse ? x.flip(ax) : x;
+    auto c = like(at::cumsum(v, ax), x.scalar_type());
+    if (exclusive) c = at::sub(c, v);
+    return {reverse ? c.flip(ax) : c};
+  }
   if (k == "Fill") {
     auto dtype = toScalarType(a.str("dtype"));
     return {at::full(a.ints("shape"), a.num("value"), at::TensorOptions().dtype(dtype))};
