@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, gelu, layerNorm } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -19,6 +19,26 @@ d('GPT-2 on the torch backend', () => {
     registerTorchBackend({ warn: () => undefined });
     await useBackend('torch', {});
     backend = tf.backend() as TorchBackend;
+  });
+
+  it('fused layer norm and GELU (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.randomNormal([3, 5, 16], 0, 2, 'float32', 1);
+        const g = tf.randomNormal([16], 1, 0.3, 'float32', 2);
+        const b = tf.randomNormal([16], 0, 0.3, 'float32', 3);
+        const w = tf.randomNormal([3, 5, 16], 0, 1, 'float32', 4);
+        const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
+          tf.sum(tf.mul(tf.add(layerNorm(xi, gi, bi, 1e-5), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w));
+        const { value, grads } = tf.valueAndGrads(f)([x, g, b]);
+        return [value, ...grads].map((t) => Array.from(t.dataSync()));
+      });
+    await useBackend('cpu', {});
+    const want = run();
+    await useBackend('torch', {});
+    expect(tf.getKernel('AnnealLayerNorm', 'torch')).toBeDefined();
+    const got = run();
+    got.forEach((arr, i) => arr.forEach((v, j) => expect(Math.abs(v - want[i][j]), `output ${i}[${j}]`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(want[i][j])))));
   });
 
   it('matches transformers on the GPT-2 fixture (logits, loss, gradient norms)', async () => {

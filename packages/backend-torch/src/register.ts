@@ -65,11 +65,18 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
     }
     tf.registerKernel({ kernelName: name, backendName: 'torch', kernelFunc });
   }
-  // One AdamW step over all parameters in a single call (see AdamW in @anneal/core).
-  tf.registerKernel({
-    kernelName: 'AnnealAdamW',
-    backendName: 'torch',
-    kernelFunc: ({ inputs, attrs, backend }) => (backend as TorchBackend).runNative('AnnealAdamW', Object.values(inputs) as tf.TensorInfo[], attrs),
-  });
+  // Fused kernels outside tfjs's set, found by name through the kernel registry:
+  // one AdamW step over all parameters (AdamW in @anneal/core), and layer norm and GELU
+  // with their backward passes (@anneal/modeling's ops). Inputs go in insertion order.
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false]] as const) {
+    tf.registerKernel({
+      kernelName: name,
+      backendName: 'torch',
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const outs = (backend as TorchBackend).runNative(name, Object.values(inputs) as tf.TensorInfo[], attrs);
+        return multi ? outs : outs[0];
+      },
+    });
+  }
   registered = true;
 }

@@ -313,6 +313,18 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     for (size_t i = 1; i < in.size(); i++) s.add_(in[i]);
     return {s};
   }
+  // Fused ops with their backward kernels (used through tf.customGrad by @anneal/modeling).
+  if (k == "AnnealLayerNorm") {  // inputs x, gamma, beta over the last dim -> y, mean, rstd
+    auto r = at::native_layer_norm(in.at(0), {in.at(0).size(-1)}, in.at(1), in.at(2), a.num("eps"));
+    return {std::get<0>(r), std::get<1>(r), std::get<2>(r)};
+  }
+  if (k == "AnnealLayerNormGrad") {  // inputs dy, x, gamma, beta, mean, rstd -> dx, dgamma, dbeta
+    const auto& x = in.at(1);
+    auto r = at::native_layer_norm_backward(in.at(0), x, {x.size(-1)}, in.at(4), in.at(5), in.at(2), in.at(3), {true, true, true});
+    return {std::get<0>(r), std::get<1>(r), std::get<2>(r)};
+  }
+  if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
+  if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter
     double lr = a.num("lr"), b1 = a.num("beta1"), b2 = a.num("beta2"), eps = a.num("eps");
     double bc1 = a.num("biasCorrection1"), bc2 = a.num("biasCorrection2");

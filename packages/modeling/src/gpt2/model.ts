@@ -5,6 +5,7 @@
 // weights as [in, out], so a projection is x @ W + b.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
+import { gelu, layerNorm } from '../ops.js';
 import type { Gpt2Config } from './config.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -62,11 +63,6 @@ export function initGpt2Params(c: Gpt2Config, seed: number): Params {
   return params;
 }
 
-function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), w), b);
-}
-
 /** Conv1D of transformers: x [..., in] @ W [in, out] + b. */
 function conv1d(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const inDim = x.shape[x.shape.length - 1];
@@ -76,17 +72,7 @@ function conv1d(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
 }
 
 function activation(x: tf.Tensor, kind: Gpt2Config['activationFunction']): tf.Tensor {
-  switch (kind) {
-    case 'relu':
-      return tf.relu(x);
-    case 'gelu': // exact: x * Phi(x)
-      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
-    default: {
-      // gelu_new / gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
-      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
-    }
-  }
+  return kind === 'relu' ? tf.relu(x) : gelu(x, kind === 'gelu' ? 'none' : 'tanh');
 }
 
 function dropout(x: tf.Tensor, rate: number, o: ForwardOptions, ...site: number[]): tf.Tensor {

@@ -1,0 +1,44 @@
+// Building blocks shared by the architectures. Each is written with tfjs ops, and uses a
+// fused kernel with its own backward instead when the active backend registers one
+// (the torch backend does: fewer, larger kernels; same arithmetic).
+import * as tf from '@tensorflow/tfjs-core';
+
+const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta. */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  if (hasKernel('AnnealLayerNorm')) {
+    const f = tf.customGrad((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+      const [y, mean, rstd] = tf.engine().runKernel('AnnealLayerNorm', { x: xi, gamma: g, beta: b }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      save([xi, g, b, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx, sg, sb, sm, sr] = saved;
+          return tf.engine().runKernel('AnnealLayerNormGrad', { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, {}) as tf.Tensor[];
+        },
+      };
+    });
+    return f(x, gamma, beta);
+  }
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/** GELU: exact x * Phi(x), or the tanh approximation (gelu_new / gelu_pytorch_tanh). */
+export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
+  if (hasKernel('AnnealGelu')) {
+    const f = tf.customGrad((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([xi]);
+      return {
+        value: tf.engine().runKernel('AnnealGelu', { x: xi }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => tf.engine().runKernel('AnnealGeluGrad', { dy, x: sx }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      };
+    });
+    return f(x);
+  }
+  if (approximate === 'none') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
