@@ -8,7 +8,9 @@ const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== unde
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   if (hasKernel('AnnealLayerNorm')) {
-    const f = tf.customGrad((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    // tfjs types custom-gradient inputs as (Tensor | GradSaveFunc)[]; the order is fixed.
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [xi, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
       const [y, mean, rstd] = tf.engine().runKernel('AnnealLayerNorm', { x: xi, gamma: g, beta: b }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       save([xi, g, b, mean, rstd]);
       return {
@@ -28,7 +30,8 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
 /** GELU: exact x * Phi(x), or the tanh approximation (gelu_new / gelu_pytorch_tanh). */
 export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
   if (hasKernel('AnnealGelu')) {
-    const f = tf.customGrad((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [xi, save] = args as [tf.Tensor, tf.GradSaveFunc];
       save([xi]);
       return {
         value: tf.engine().runKernel('AnnealGelu', { x: xi }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
