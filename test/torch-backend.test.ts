@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, gelu, layerNorm } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, gelu, layerNorm } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -21,15 +21,19 @@ d('GPT-2 on the torch backend', () => {
     backend = tf.backend() as TorchBackend;
   });
 
-  it('fused layer norm and GELU (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
+  it('fused layer norm, GELU and cross-entropy (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
     const run = () =>
       tf.tidy(() => {
         const x = tf.randomNormal([3, 5, 16], 0, 2, 'float32', 1);
         const g = tf.randomNormal([16], 1, 0.3, 'float32', 2);
         const b = tf.randomNormal([16], 0, 0.3, 'float32', 3);
         const w = tf.randomNormal([3, 5, 16], 0, 1, 'float32', 4);
+        const targets = Int32Array.from([3, -100, 0, 15, 7, -100, 9, 1, 2, 4, 5, 6, -100, 8, 11]);
         const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
-          tf.sum(tf.mul(tf.add(layerNorm(xi, gi, bi, 1e-5), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w));
+          tf.add(
+            tf.sum(tf.mul(tf.add(layerNorm(xi, gi, bi, 1e-5), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w)),
+            tf.mul(crossEntropySum(tf.reshape(xi, [15, 16]) as tf.Tensor2D, targets).sum, 0.5),
+          );
         const { value, grads } = tf.valueAndGrads(f)([x, g, b]);
         return [value, ...grads].map((t) => Array.from(t.dataSync()));
       });

@@ -30,12 +30,28 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): { sum
       count++;
     }
   }
+  if (tf.getKernel('AnnealCrossEntropySum', tf.getBackend())) return { sum: fusedCrossEntropySum(logits, tf.tensor1d(targets, 'int32')), count };
   const sum = tf.tidy(() => {
     const logp = tf.logSoftmax(logits, -1); // [N, V]
     const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(safe, 'int32'), V)), -1); // [N]
     return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(valid)))) as tf.Scalar;
   });
   return { sum, count };
+}
+
+/** Softmax cross-entropy summed over targets as one kernel with its own backward (torch backend). */
+function fusedCrossEntropySum(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [sum, logProbs] = tf.engine().runKernel('AnnealCrossEntropySum', { logits: x, targets }, {}) as tf.Tensor[];
+    // Saved tensors outlive the forward scope; the targets must be kept the same way.
+    save([logProbs, targets]);
+    return {
+      value: sum as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, [lp, t]: tf.Tensor[]) => tf.engine().runKernel('AnnealCrossEntropySumGrad', { dy, logProbs: lp, targets: t }, {}) as tf.Tensor,
+    };
+  });
+  return f(logits) as tf.Scalar;
 }
 
 /** Targets for causal LM: position t predicts labels[t + 1]; [B, T] labels -> [B * (T - 1)]. */

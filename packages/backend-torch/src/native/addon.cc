@@ -323,6 +323,18 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto r = at::native_layer_norm_backward(in.at(0), x, {x.size(-1)}, in.at(4), in.at(5), in.at(2), in.at(3), {true, true, true});
     return {std::get<0>(r), std::get<1>(r), std::get<2>(r)};
   }
+  if (k == "AnnealCrossEntropySum") {  // inputs logits [N, V], targets [N] (-100 = ignore) -> sum, log-probs
+    auto lsm = at::log_softmax(in.at(0), -1);
+    auto loss = at::nll_loss(lsm, in.at(1).to(at::kLong), {}, at::Reduction::Sum, -100);
+    return {loss, lsm};
+  }
+  if (k == "AnnealCrossEntropySumGrad") {  // inputs dy (scalar), log-probs, targets -> dlogits
+    auto t = in.at(2).to(at::kLong);
+    auto valid = t.ne(-100).to(at::kFloat).unsqueeze(1);
+    auto g = at::exp(in.at(1));
+    g.scatter_add_(1, t.clamp_min(0).unsqueeze(1), -valid);
+    return {g.mul_(valid).mul_(in.at(0))};
+  }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter
