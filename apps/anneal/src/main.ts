@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { parse } from 'yaml';
 import { AnnealError, ConfigError, configToYaml, loadConfig, resolveResume } from '@anneal/core';
 import { ClmConfigSchema, runClm, type RunResult } from '@anneal/trainers';
-import { registerTorchBackend } from '@anneal/backend-torch';
+import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 
 interface TrainFlags {
@@ -40,6 +40,8 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says why.
   try {
     registerTorchBackend({ warn: (m) => reporter.info(m) });
+    const info = loadAddon().info();
+    reporter.info(`torch backend available: libtorch ${info.torchVersion}, ${info.threads} threads, BLAS ${loadedBlas()}`);
   } catch (e) {
     reporter.info(`torch backend unavailable: ${e instanceof AnnealError ? e.describe().replace(/\n/g, ' ') : (e as Error).message}`);
   }
