@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, gelu, layerNorm } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, layerNorm } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -21,7 +21,7 @@ d('GPT-2 on the torch backend', () => {
     backend = tf.backend() as TorchBackend;
   });
 
-  it('fused layer norm, GELU and cross-entropy (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
+  it('fused layer norm, GELU, cross-entropy and attention (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
     const run = () =>
       tf.tidy(() => {
         const x = tf.randomNormal([3, 5, 16], 0, 2, 'float32', 1);
@@ -32,7 +32,11 @@ d('GPT-2 on the torch backend', () => {
         const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
           tf.add(
             tf.sum(tf.mul(tf.add(layerNorm(xi, gi, bi, 1e-5), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w)),
-            tf.mul(crossEntropySum(tf.reshape(xi, [15, 16]) as tf.Tensor2D, targets).sum, 0.5),
+            tf.add(
+              tf.mul(crossEntropySum(tf.reshape(xi, [15, 16]) as tf.Tensor2D, targets).sum, 0.5),
+              // attention over [B=3, H=1, T=5, D=16] with a causal bias
+              tf.sum(tf.mul(attention(tf.expandDims(xi, 1), tf.expandDims(tf.mul(xi, gi), 1), tf.expandDims(tf.add(xi, bi), 1), tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([5, 5]), -1, 0)), -1e9), 0.25), tf.expandDims(w, 1))),
+            ),
           );
         const { value, grads } = tf.valueAndGrads(f)([x, g, b]);
         return [value, ...grads].map((t) => Array.from(t.dataSync()));

@@ -66,9 +66,9 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
     tf.registerKernel({ kernelName: name, backendName: 'torch', kernelFunc });
   }
   // Fused kernels outside tfjs's set, found by name through the kernel registry:
-  // one AdamW step over all parameters (AdamW in @anneal/core), and layer norm, GELU and
-  // softmax cross-entropy with their backward passes (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false]] as const) {
+  // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
+  // GELU and softmax cross-entropy with their backward passes (@anneal/modeling). Inputs go in insertion order.
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',

@@ -45,3 +45,27 @@ export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
   const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
 }
+
+/**
+ * Scaled dot-product attention: softmax(q k^T * scale + bias) v, for q, k, v [B, H, T, D]
+ * and an additive bias broadcastable to [B, H, T, T] (0 where allowed, -1e9 where masked).
+ * `dropProbs` applies attention dropout to the probabilities (training only); the fused
+ * kernel is used when there is none.
+ */
+export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, scale: number, dropProbs?: (p: tf.Tensor) => tf.Tensor): tf.Tensor {
+  if (!dropProbs && hasKernel('AnnealAttention')) {
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+      const [y, probs] = tf.engine().runKernel('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      save([qi, ki, vi, probs]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, [sq, sk, sv, sp]: tf.Tensor[]) =>
+          tf.engine().runKernel('AnnealAttentionGrad', { dy, q: sq, k: sk, v: sv, probs: sp }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+      };
+    });
+    return f(q, k, v);
+  }
+  const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias), -1); // [B, H, T, T]
+  return tf.matMul(dropProbs ? dropProbs(probs) : probs, v); // [B, H, T, D]
+}

@@ -335,6 +335,19 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     g.scatter_add_(1, t.clamp_min(0).unsqueeze(1), -valid);
     return {g.mul_(valid).mul_(in.at(0))};
   }
+  if (k == "AnnealAttention") {  // inputs q, k, v [B, H, T, D], additive bias [.., T, T] -> y, probs
+    auto scores = at::add(at::mul(at::matmul(in.at(0), in.at(1).transpose(-2, -1)), a.num("scale")), in.at(3));
+    auto probs = at::softmax(scores, -1);
+    return {at::matmul(probs, in.at(2)), probs};
+  }
+  if (k == "AnnealAttentionGrad") {  // inputs dy, q, k, v, probs -> dq, dk, dv
+    const auto &dy = in.at(0), &q = in.at(1), &kk = in.at(2), &v = in.at(3), &p = in.at(4);
+    double scale = a.num("scale");
+    auto dv = at::matmul(p.transpose(-2, -1), dy);
+    auto dp = at::matmul(dy, v.transpose(-2, -1));
+    auto ds = at::mul(p, at::sub(dp, at::sum(at::mul(dp, p), {-1}, true)));  // softmax backward
+    return {at::mul(at::matmul(ds, kk), scale), at::mul(at::matmul(ds.transpose(-2, -1), q), scale), dv};
+  }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter

@@ -5,7 +5,7 @@
 // weights as [in, out], so a projection is x @ W + b.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
-import { gelu, layerNorm } from '../ops.js';
+import { attention, gelu, layerNorm } from '../ops.js';
 import type { Gpt2Config } from './config.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -108,9 +108,9 @@ export function gpt2Forward(c: Gpt2Config, p: Params, inputIds: tf.Tensor2D, o: 
     const a = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
     const qkv = conv1d(a, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
     const [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
-    const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(D)), bias); // [B, H, T, T]
-    const att = dropout(tf.softmax(scores, -1), c.attnPdrop, o, l, 0); // [B, H, T, T]
-    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
+    const dropProbs = o.training && c.attnPdrop > 0 ? (p: tf.Tensor) => dropout(p, c.attnPdrop, o, l, 0) : undefined;
+    const att = attention(q, k, v, bias, 1 / Math.sqrt(D), dropProbs); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
+    const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
     const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
     x = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));
 
