@@ -359,6 +359,20 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     for (size_t i = 0; i * 4 < in.size(); i++) {
       const auto &p = in[4 * i], &g = in[4 * i + 1], &m = in[4 * i + 2], &v = in[4 * i + 3];
       double wd = wdArr.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
+      // In place (as torch.optim does) when nothing else views these buffers: tfjs treats
+      // tensors as immutable, so a buffer shared with another tensor must not change.
+      bool exclusive = p.storage().use_count() == 1 && m.storage().use_count() == 1 && v.storage().use_count() == 1;
+      if (exclusive) {
+        auto pw = p, mw = m, vw = v;  // handles to the same tensors
+        mw.mul_(b1).add_(g, 1 - b1);
+        vw.mul_(b2).addcmul_(g, g, 1 - b2);
+        if (wd != 0) pw.mul_(1 - lr * wd);
+        pw.sub_(at::div(mw, bc1).div_(at::div(vw, bc2).sqrt_().add_(eps)).mul_(lr));
+        outs.push_back(pw);
+        outs.push_back(mw);
+        outs.push_back(vw);
+        continue;
+      }
       auto m2 = at::add(at::mul(m, b1), at::mul(g, 1 - b1));
       auto v2 = at::add(at::mul(v, b2), at::mul(at::square(g), 1 - b2));
       auto p2 = wd != 0 ? at::mul(p, 1 - lr * wd) : p;
