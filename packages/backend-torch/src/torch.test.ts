@@ -136,6 +136,19 @@ d('torch backend', () => {
     got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want[i]))));
   });
 
+  it('never changes a tensor that shares a parameter buffer (in-place AdamW only when exclusive)', async () => {
+    await useBackend('torch', {});
+    const w = tf.variable(tf.tensor2d([[1, 2], [3, 4]]));
+    const view = tf.reshape(w, [4]); // on torch a reshape is a view of the same buffer
+    const opt = new AdamW(new Map([['w', w]]), { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });
+    const g = tf.ones([2, 2]);
+    opt.apply(new Map([['w', g]]), 0.1);
+    expect(Array.from(view.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(Array.from(w.dataSync()).every((x, i) => x < [1, 2, 3, 4][i])).toBe(true);
+    tf.dispose([w, view, g]);
+    opt.dispose();
+  });
+
   it('leaks nothing: numDataIds flat over repeated gradient steps, native count equal', async () => {
     await useBackend('torch', {});
     const w = tf.variable(tf.randomNormal([8, 4], 0, 1, 'float32', 1));
