@@ -2,7 +2,7 @@
 // Builds the native addon when libtorch is present; otherwise says so in one line and
 // exits 0 (Anneal then runs on wasm/cpu). Run by the workspace's postinstall.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findLibtorch } from './libtorch.mjs';
@@ -24,3 +24,12 @@ if (r.status !== 0) {
   console.log('@anneal/backend-torch: the build FAILED (see above); the torch backend is unavailable, Anneal will use wasm/cpu.');
   process.exit(process.env.ANNEAL_REQUIRE_TORCH ? 1 : 0);
 }
+
+// Record what the addon was built against, so a later libtorch upgrade or removal is
+// reported clearly at load time instead of as a dynamic-linker error.
+const versionHeader = found.include.map((d) => join(d, 'torch', 'version.h')).find((f) => existsSync(f));
+const version = versionHeader ? /#define TORCH_VERSION\s*\\?\s*"([^"]+)"/.exec(readFileSync(versionHeader, 'utf8'))?.[1] : undefined;
+writeFileSync(
+  join(pkg, 'build', 'Release', 'anneal_torch.json'),
+  JSON.stringify({ torchVersion: version ?? 'unknown', versionHeader: versionHeader ?? null, libDir: found.lib, builtAt: new Date().toISOString() }, null, 2) + '\n',
+);

@@ -1,6 +1,7 @@
 // Loads the compiled addon (build/Release/anneal_torch.node) and says why when it cannot.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendError } from '@anneal/core';
 
@@ -21,6 +22,40 @@ export interface NativeAddon {
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../build/Release/anneal_torch.node', import.meta.url));
+/** Written by scripts/build.mjs: the libtorch version, header and library folder built against. */
+export const BUILD_RECORD = ADDON_PATH.replace(/\.node$/, '.json');
+
+interface BuildRecord {
+  torchVersion: string;
+  versionHeader: string | null;
+  libDir: string;
+}
+
+/**
+ * Compares the libtorch the addon was built against with what is installed now.
+ * Returns a problem to report, or undefined when they agree (or nothing was recorded).
+ */
+export function checkBuildRecord(recordFile = BUILD_RECORD): BackendError | undefined {
+  if (!existsSync(recordFile)) return undefined;
+  const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as BuildRecord;
+  const lib = join(rec.libDir, 'libtorch_cpu.so');
+  if (!existsSync(lib)) {
+    return new BackendError(`libtorch is missing at run time: the addon was built against libtorch ${rec.torchVersion} in ${rec.libDir}, and ${lib} is gone`, {
+      file: recordFile,
+      hint: 'reinstall it (Debian: apt-get install libtorch-dev) or point LIBTORCH at one and rebuild (npm run build:native -w @anneal/backend-torch); or use backend: wasm',
+    });
+  }
+  if (rec.versionHeader && existsSync(rec.versionHeader)) {
+    const now = /#define TORCH_VERSION\s*\\?\s*"([^"]+)"/.exec(readFileSync(rec.versionHeader, 'utf8'))?.[1];
+    if (now && now !== rec.torchVersion) {
+      return new BackendError(`the addon was built against libtorch ${rec.torchVersion} but ${now} is installed now`, {
+        file: recordFile,
+        hint: 'rebuild it: npm run build:native -w @anneal/backend-torch',
+      });
+    }
+  }
+  return undefined;
+}
 
 let cached: NativeAddon | undefined;
 
@@ -32,6 +67,8 @@ export function loadAddon(): NativeAddon {
       hint: 'install libtorch (Debian: apt-get install libtorch-dev libopenblas0-pthread, or set LIBTORCH) and run npm install again; or use backend: wasm',
     });
   }
+  const mismatch = checkBuildRecord();
+  if (mismatch) throw mismatch;
   // ATen parallelises every op itself (ANNEAL_NUM_THREADS); OpenBLAS threads on top of
   // that oversubscribe the cores (measured: a training step 2x slower on 2 cores). Unless
   // the user chose otherwise, BLAS runs one thread per ATen worker.

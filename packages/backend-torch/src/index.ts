@@ -1,3 +1,3 @@
 export { registerTorchBackend, checkDevice, fallbackKernels, type TorchBackendOptions } from './register.js';
 export { TorchBackend } from './backend.js';
-export { loadAddon, loadedBlas, ADDON_PATH, type NativeAddon } from './addon.js';
+export { loadAddon, loadedBlas, checkBuildRecord, ADDON_PATH, BUILD_RECORD, type NativeAddon } from './addon.js';

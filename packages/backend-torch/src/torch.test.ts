@@ -1,11 +1,13 @@
 // The torch backend against tfjs's own cpu backend (an independent implementation of
 // every kernel), and against transformers on the GPT-2 fixture. In CI the addon must be
 // built (the setup installs libtorch); elsewhere these tests are skipped with a reason.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, BackendError, FUSED_ADAMW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { ADDON_PATH, checkDevice, fallbackKernels, loadedBlas, registerTorchBackend, type TorchBackend } from './index.js';
+import { ADDON_PATH, BUILD_RECORD, checkBuildRecord, checkDevice, fallbackKernels, loadedBlas, registerTorchBackend, type TorchBackend } from './index.js';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const available = existsSync(ADDON_PATH);
@@ -103,6 +105,21 @@ d('torch backend', () => {
     expect(() => checkDevice('cuda:0')).toThrow(BackendError);
     expect(() => checkDevice('cuda:0')).toThrow(/"cuda:0" is not available: this libtorch \(1\.\d+.*\) was built without CUDA/);
     expect(() => checkDevice('cpu')).not.toThrow();
+  });
+
+  it('reports an addon built against another libtorch, or a libtorch gone missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-torch-'));
+    const header = join(dir, 'version.h');
+    writeFileSync(header, '#define TORCH_VERSION \\\n  "9.9.9"\n');
+    const rec = (o: object) => {
+      const f = join(dir, `rec-${Math.random()}.json`);
+      writeFileSync(f, JSON.stringify(o));
+      return f;
+    };
+    const real = JSON.parse(readFileSync(BUILD_RECORD, 'utf8'));
+    expect(checkBuildRecord(BUILD_RECORD)).toBeUndefined();
+    expect(checkBuildRecord(rec({ ...real, versionHeader: header }))?.message).toBe(`the addon was built against libtorch ${real.torchVersion} but 9.9.9 is installed now`);
+    expect(checkBuildRecord(rec({ ...real, libDir: join(dir, 'nowhere') }))?.message).toMatch(/libtorch is missing at run time/);
   });
 
   it('lists the kernels that still run through the cpu fallback', () => {
