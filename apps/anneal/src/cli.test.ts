@@ -81,6 +81,12 @@ describe('anneal train: bad input', () => {
     const f = write('block.yaml', good.replace('nEmbd: 32 }', 'nEmbd: 32, nPositions: 8 }'));
     expectCleanError(anneal(['train', f], dir), /data\.blockSize 16 > model nPositions 8/, /hint: raise model\.config\.nPositions/);
   });
+  it('dispatches on the recipe of the merged config (extends and --set included)', () => {
+    write('base.yaml', 'recipe: mlm\n');
+    const f = write('child.yaml', 'extends: ./base.yaml\nname: x\n');
+    expectCleanError(anneal(['train', f], dir), /child\.yaml: recipe: unknown recipe "mlm"/, /hint: available: clm/);
+    expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=ppo'], dir), /unknown recipe "ppo"/);
+  });
   it('shows the stack with --debug', () => {
     const r = anneal(['train', 'nope.yaml', '--debug'], dir);
     expect(r.code).toBe(2);

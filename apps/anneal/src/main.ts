@@ -1,10 +1,8 @@
 // The `anneal` command. Parses arguments, loads the config, runs the recipe, and turns
 // Anneal's typed errors into one readable paragraph (the stack only with --debug).
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { parse } from 'yaml';
-import { AnnealError, ConfigError, configToYaml, loadConfig, resolveResume } from '@anneal/core';
+import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
 import { ClmConfigSchema, runClm, type RunResult } from '@anneal/trainers';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
@@ -16,26 +14,15 @@ interface TrainFlags {
   debug?: boolean;
 }
 
-/** Which recipe a config file asks for (read before validating against its schema). */
-function recipeOf(file: string): string {
-  if (!existsSync(file)) throw new ConfigError('config file not found', { file, hint: 'check the path (it is relative to the current directory)' });
-  let doc: unknown;
-  try {
-    doc = parse(readFileSync(file, 'utf8'));
-  } catch {
-    return 'clm'; // loadConfig reports the YAML error with its position
-  }
-  const recipe = (doc as { recipe?: unknown } | null)?.recipe;
-  return typeof recipe === 'string' ? recipe : 'clm';
-}
-
 async function train(configArg: string | undefined, flags: TrainFlags): Promise<number> {
   let file = configArg;
   if (!file) {
     if (!flags.resume) throw new ConfigError('no config file given', { hint: 'anneal train <config.yaml>, or anneal train --resume <run-dir>' });
     file = join(resolveResume(flags.resume).runDir, 'config.yaml');
   }
-  const recipe = recipeOf(file);
+  // The merged document (extends + --set) says which recipe, hence which schema, applies.
+  const raw = readConfig(file, flags.set);
+  const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
   const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says why.
   try {
@@ -58,7 +45,7 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
     let result: RunResult;
     switch (recipe) {
       case 'clm': {
-        const { config } = loadConfig(file, ClmConfigSchema, flags.set);
+        const config = validateConfig(ClmConfigSchema, raw, file);
         reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config).trimEnd()}`);
         result = await runClm(config, file, { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested });
         break;

@@ -123,10 +123,14 @@ export interface LoadedConfig<T> {
   raw: Obj;
 }
 
+/** Reads a YAML config (following `extends`) and applies overrides, without validating. */
+export function readConfig(file: string, overrides: string[] = []): Obj {
+  return applyOverrides(readYaml(resolve(file), []), overrides);
+}
+
 /** Reads a YAML config (following `extends`), applies overrides and validates it. */
 export function loadConfig<S extends z.ZodType>(file: string, schema: S, overrides: string[] = []): LoadedConfig<z.infer<S>> {
-  const path = resolve(file);
-  const raw = applyOverrides(readYaml(path, []), overrides);
+  const raw = readConfig(file, overrides);
   return { config: validateConfig(schema, raw, file), raw };
 }
 
