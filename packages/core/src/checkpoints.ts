@@ -3,7 +3,6 @@
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CheckpointError } from './errors.js';
-import type { RngState } from './rng.js';
 
 export const TRAINER_STATE = 'trainer_state.json';
 
@@ -15,8 +14,8 @@ export interface TrainerState {
   epoch: number;
   /** Data sampler position (recipe-specific, e.g. { epoch, position }). */
   data: Record<string, unknown>;
-  /** The run's seed, and the state of any sequential RNG the recipe draws from. */
-  rng: { seed: number; state?: RngState };
+  /** The run's seed; recipes derive every random draw from (seed, step), so this is the whole RNG state. */
+  rng: { seed: number };
   /** Best value of the tracked metric and where it was saved. */
   bestMetric: { name: string; value: number; checkpoint: string } | null;
   backend: string;
