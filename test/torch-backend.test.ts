@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, layerNorm } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, layerNorm, rmsNorm } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -21,21 +21,22 @@ d('GPT-2 on the torch backend', () => {
     backend = tf.backend() as TorchBackend;
   });
 
-  it('fused layer norm, GELU, cross-entropy and attention (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
+  it('fused layer norm, RMS norm, GELU, cross-entropy and attention (torch) equal the tfjs op chains (cpu), values and gradients', async () => {
     const run = () =>
       tf.tidy(() => {
         const x = tf.randomNormal([3, 5, 16], 0, 2, 'float32', 1);
         const g = tf.randomNormal([16], 1, 0.3, 'float32', 2);
         const b = tf.randomNormal([16], 0, 0.3, 'float32', 3);
         const w = tf.randomNormal([3, 5, 16], 0, 1, 'float32', 4);
+        const padding = tf.mul(tf.tensor4d([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1], [3, 1, 1, 5]), -1e9);
         const targets = Int32Array.from([3, -100, 0, 15, 7, -100, 9, 1, 2, 4, 5, 6, -100, 8, 11]);
         const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
           tf.add(
-            tf.sum(tf.mul(tf.add(layerNorm(xi, gi, bi, 1e-5), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w)),
+            tf.sum(tf.mul(tf.add(tf.add(layerNorm(xi, gi, bi, 1e-5), rmsNorm(xi, gi, 1e-6)), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w)),
             tf.add(
               tf.mul(crossEntropySum(tf.reshape(xi, [15, 16]) as tf.Tensor2D, targets).sum, 0.5),
-              // attention over [B=3, H=1, T=5, D=16] with a causal bias
-              tf.sum(tf.mul(attention(tf.expandDims(xi, 1), tf.expandDims(tf.mul(xi, gi), 1), tf.expandDims(tf.add(xi, bi), 1), tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([5, 5]), -1, 0)), -1e9), 0.25), tf.expandDims(w, 1))),
+              // attention over [B=3, H=1, T=5, D=16] with a causal bias plus a padding bias [B, 1, 1, T]
+              tf.sum(tf.mul(attention(tf.expandDims(xi, 1), tf.expandDims(tf.mul(xi, gi), 1), tf.expandDims(tf.add(xi, bi), 1), tf.add(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([5, 5]), -1, 0)), -1e9), padding), 0.25), tf.expandDims(w, 1))),
             ),
           );
         const { value, grads } = tf.valueAndGrads(f)([x, g, b]);
@@ -45,6 +46,7 @@ d('GPT-2 on the torch backend', () => {
     const want = run();
     await useBackend('torch', {});
     expect(tf.getKernel('AnnealLayerNorm', 'torch')).toBeDefined();
+    expect(tf.getKernel('AnnealRmsNorm', 'torch')).toBeDefined();
     const got = run();
     got.forEach((arr, i) => arr.forEach((v, j) => expect(Math.abs(v - want[i][j]), `output ${i}[${j}]`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(want[i][j])))));
   });

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
-import { ClmConfigSchema, runClm, type RunResult } from '@anneal/trainers';
+import { ClmConfigSchema, runClm, type ClmConfig, type RunResult } from '@anneal/trainers';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 
@@ -24,12 +24,22 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   const raw = readConfig(file, flags.set);
   const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
   const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
-  // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says why.
+  let config: ClmConfig;
+  switch (recipe) {
+    case 'clm':
+      config = validateConfig(ClmConfigSchema, raw, file);
+      break;
+    default:
+      throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm' });
+  }
+  // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
+  // why. A GPU asked for but not usable is an error, not a silent fallback.
   try {
-    registerTorchBackend({ warn: (m) => reporter.info(m) });
+    registerTorchBackend({ device: config.device, autocast: config.autocast, warn: (m) => reporter.info(m) });
     const info = loadAddon().info();
-    reporter.info(`torch backend available: libtorch ${info.torchVersion}, ${info.threads} threads, BLAS ${loadedBlas()}`);
+    reporter.info(`torch backend available: libtorch ${info.torchVersion}, device ${info.device}, ${info.threads} threads, BLAS ${loadedBlas()}${info.autocast !== 'none' ? `, autocast ${info.autocast}` : ''}`);
   } catch (e) {
+    if (config.device !== 'cpu' || config.backend === 'torch') throw e;
     reporter.info(`torch backend unavailable: ${e instanceof AnnealError ? e.describe().replace(/\n/g, ' ') : (e as Error).message}`);
   }
 
@@ -42,17 +52,8 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   };
   process.on('SIGINT', onSigint);
   try {
-    let result: RunResult;
-    switch (recipe) {
-      case 'clm': {
-        const config = validateConfig(ClmConfigSchema, raw, file);
-        reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config).trimEnd()}`);
-        result = await runClm(config, file, { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested });
-        break;
-      }
-      default:
-        throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm' });
-    }
+    reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config).trimEnd()}`);
+    const result: RunResult = await runClm(config, file, { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested });
     const evalPart = result.evalLoss !== undefined ? `; eval/loss ${result.evalLoss.toFixed(4)} vs unigram entropy ${result.unigramEntropy.toFixed(4)}` : '';
     reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
     return 0;

@@ -18,7 +18,8 @@ export interface NativeAddon {
   count(): number;
   run(kernel: string, inputs: number[], attrs: unknown): NativeTensor[];
   setThreads(n: number): void;
-  info(): { torchVersion: string; threads: number; parallel: string; config: string };
+  configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none' }): void;
+  info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string };
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../build/Release/anneal_torch.node', import.meta.url));

@@ -4,7 +4,7 @@
 // one-time warning naming it (never an error mid-run).
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { NATIVE_KERNELS } from './native-kernels.js';
+import { MULTI_OUTPUT, NATIVE_KERNELS } from './native-kernels.js';
 import type { NativeAddon, NativeTensor } from './addon.js';
 
 type Values = tf.backend_util.BackendValues;
@@ -158,4 +158,4 @@ function toTyped(values: Values, dtype: tf.DataType): Float32Array | Int32Array 
   return values instanceof Uint8Array ? values : Uint8Array.from(values as ArrayLike<number>);
 }
 
-export { NATIVE_KERNELS };
+export { MULTI_OUTPUT, NATIVE_KERNELS };

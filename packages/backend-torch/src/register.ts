@@ -5,13 +5,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BackendError } from '@anneal/core';
 import { loadAddon } from './addon.js';
-import { NATIVE_KERNELS, TorchBackend } from './backend.js';
+import { MULTI_OUTPUT, NATIVE_KERNELS, TorchBackend } from './backend.js';
 
 export interface TorchBackendOptions {
   /** Intra-op threads (default: ANNEAL_NUM_THREADS, else the number of cores). */
   threads?: number;
-  /** Where tensors live: 'cpu' or 'cuda:N' (needs a CUDA build of libtorch). */
+  /** Where tensors live: 'cpu' or 'cuda:N' (needs a CUDA build of libtorch). Default: ANNEAL_DEVICE, else cpu. */
   device?: string;
+  /** Let float32 matmuls use TF32 on GPUs (cuBLAS/cuDNN), as most training code does. Default true; no effect on cpu. */
+  tf32?: boolean;
+  /**
+   * 'bf16': run matmuls and attention in bfloat16 with float32 results, softmax and
+   * reductions in float32, weights and optimizer state in float32 (torch.autocast's
+   * recipe). Meant for GPUs; on CPUs it is slower and only less precise. Default 'none'.
+   */
+  autocast?: 'bf16' | 'none';
   /** Called once per kernel that runs on the cpu fallback. */
   warn?: (message: string) => void;
 }
@@ -24,20 +32,28 @@ export function fallbackKernels(): string[] {
   return tf.getKernelsForBackend('cpu').map((k) => k.kernelName).filter((k) => !(k in NATIVE_KERNELS));
 }
 
-/** Checks a device name against the linked libtorch; only 'cpu' runs so far. */
+/**
+ * Checks a device name against the linked libtorch and the GPUs it sees ('cpu', or
+ * 'cuda:N' with a CUDA build), and makes it the device new tensors are placed on.
+ */
 export function checkDevice(device: string): void {
-  if (device === 'cpu') return;
-  const info = loadAddon().info();
-  const cuda = /USE_CUDA=ON/.test(info.config);
-  throw new BackendError(`device ${JSON.stringify(device)} is not available: this libtorch (${info.torchVersion}) was built ${cuda ? 'with' : 'without'} CUDA, and Anneal's torch backend places tensors on cpu only so far`, {
-    hint: 'use device cpu; CUDA placement arrives with the CUDA issue (link a CUDA build of libtorch with LIBTORCH=...)',
-  });
+  const addon = loadAddon();
+  try {
+    addon.configure({ device });
+  } catch (e) {
+    throw new BackendError(String((e as Error).message).replace(/^torch backend, configure: /, ''), {
+      hint: /CUDA build/.test(String(e))
+        ? 'use device cpu, or link a CUDA build of libtorch (LIBTORCH=/path/to/libtorch, then npm run build:native -w @anneal/backend-torch)'
+        : 'use cpu or cuda:N with N below the number of visible GPUs',
+    });
+  }
 }
 
 export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   if (registered) return;
   const addon = loadAddon();
-  checkDevice(o.device ?? 'cpu');
+  checkDevice(o.device ?? process.env.ANNEAL_DEVICE ?? 'cpu');
+  addon.configure({ tf32: o.tf32 ?? true, autocast: o.autocast ?? 'none' });
   const envThreads = Number(process.env.ANNEAL_NUM_THREADS);
   addon.setThreads(o.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : cpus().length));
   const warn = o.warn ?? ((m: string) => process.stderr.write(m + '\n'));
@@ -56,19 +72,21 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
     let kernelFunc: tf.KernelFunc = fallback;
     if (order) {
       kernelFunc = (args) => {
-        const { inputs, attrs, backend } = args;
-        if (name === 'GatherV2' && (attrs as { batchDims?: number }).batchDims) return fallback(args);
+        const { inputs, backend } = args;
+        let attrs: unknown = args.attrs;
+        if (name === 'GatherV2' && !gatherIsNative(inputs.x as tf.TensorInfo, inputs.indices as tf.TensorInfo, attrs as tf.GatherV2Attrs)) return fallback(args);
+        if (name === 'StridedSlice') attrs = resolveStridedSlice((inputs.x as tf.TensorInfo).shape, attrs as tf.StridedSliceAttrs);
         const list = order === '*' ? (Object.values(inputs) as tf.TensorInfo[]) : order.map((k) => inputs[k] as tf.TensorInfo);
         const outs = (backend as TorchBackend).runNative(name, list, attrs);
-        return name === 'SplitV' || name === 'Unpack' ? outs : outs[0];
+        return MULTI_OUTPUT.has(name) ? outs : outs[0];
       };
     }
     tf.registerKernel({ kernelName: name, backendName: 'torch', kernelFunc });
   }
   // Fused kernels outside tfjs's set, found by name through the kernel registry:
   // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
-  // GELU and softmax cross-entropy with their backward passes (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
+  // RMS norm, GELU and softmax cross-entropy with their backward passes (@anneal/modeling). Inputs go in insertion order.
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',
@@ -79,4 +97,23 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
     });
   }
   registered = true;
+}
+
+/** Native gather handles a plain gather and a batched one along the axis right after the batch dims. */
+function gatherIsNative(x: tf.TensorInfo, indices: tf.TensorInfo, attrs: tf.GatherV2Attrs): boolean {
+  const batchDims = (attrs.batchDims ?? 0) < 0 ? attrs.batchDims + indices.shape.length : attrs.batchDims ?? 0;
+  const axis = attrs.axis < 0 ? attrs.axis + x.shape.length : attrs.axis;
+  return batchDims === 0 || axis === batchDims;
+}
+
+/** Resolves tfjs's masks (begin/end/ellipsis/new-axis/shrink) into per-dimension begin, element count and stride. */
+function resolveStridedSlice(shape: number[], a: tf.StridedSliceAttrs) {
+  const info = tf.slice_util.sliceInfo(shape, a.begin, a.end, a.strides, a.beginMask, a.endMask, a.ellipsisMask, a.newAxisMask, a.shrinkAxisMask);
+  const count = info.isIdentity ? [...shape] : info.begin.map((b, d) => Math.max(0, Math.ceil((info.end[d] - b) / info.strides[d])));
+  return {
+    begin: info.isIdentity ? shape.map(() => 0) : info.begin,
+    count,
+    strides: info.isIdentity ? shape.map(() => 1) : info.strides,
+    finalShape: info.finalShape,
+  };
 }

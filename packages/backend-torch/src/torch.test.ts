@@ -58,6 +58,40 @@ const CASES: Case[] = [
   }],
   ['oneHot/where/addN/fill/cast', () => [tf.oneHot(tf.tensor1d([0, 3, 1], 'int32'), 4), tf.oneHot(tf.tensor1d([2], 'int32'), 3, 5, -1), tf.where(tf.greater(r([4], 1), 0), r([4], 2), r([4], 3)), tf.addN([r([3], 4), r([3], 5), r([3], 6)]), tf.fill([2, 2], 7), tf.cast(r([5], 7, -3, 3), 'int32'), tf.cast(tf.greater(r([3], 8), 0), 'float32')]],
   ['linalg.bandPart (causal masks)', () => tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)],
+  ['more unary math (trig, hyperbolic, softplus, relu6, selu) and atan2', () => {
+    const x = r([10], 1);
+    const u = r([10], 2, -0.9, 0.9);
+    return [tf.tan(u), tf.asin(u), tf.acos(u), tf.atan(x), tf.sinh(x), tf.cosh(x), tf.asinh(x), tf.acosh(r([10], 3, 1.1, 4)), tf.atanh(u), tf.softplus(tf.mul(x, 8)), tf.relu6(tf.mul(x, 4)), tf.selu(x), tf.atan2(x, r([10], 4))];
+  }],
+  ['prelu, elu gradient, expandDims, reverse', () => {
+    const x = r([3, 4], 1);
+    return [tf.prelu(x, r([4], 2, 0.1, 0.5)), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.elu(t), r([3, 4], 3))))(x), tf.expandDims(x, 1), tf.expandDims(x, -1), tf.reverse(x, 1), tf.reverse(r([2, 3, 4], 4), [0, 2])];
+  }],
+  ['topk (values and int32 indices)', () => {
+    const x = tf.add(tf.mul(tf.range(0, 24).reshape([2, 12]), 0.01), r([2, 12], 1)); // distinct values: no ties
+    const { values, indices } = tf.topk(x, 5);
+    const whole = tf.topk(r([7], 2), 7);
+    return [values, indices, whole.values, whole.indices];
+  }],
+  ['gatherND, scatterND and batched gather', () => {
+    const params = r([4, 3, 2], 1);
+    const idx2 = tf.tensor2d([[0, 1], [3, 2], [1, 0]], [3, 2], 'int32');
+    const idx1 = tf.tensor2d([[2], [0]], [2, 1], 'int32');
+    const logp = r([2, 3, 5], 2); // [B, T, V]: pick the log-prob of each sampled token
+    const tokens = tf.tensor3d([[[4], [0], [2]], [[1], [1], [3]]], [2, 3, 1], 'int32');
+    return [tf.gatherND(params, idx2), tf.gatherND(params, idx1), tf.scatterND(tf.tensor2d([[1], [3], [1]], [3, 1], 'int32'), r([3, 2], 3), [5, 2]), tf.gather(logp, tokens, 2, 2), tf.gather(r([2, 6], 4), tf.tensor2d([[5, 0], [2, 2]], [2, 2], 'int32'), 1, 1)];
+  }],
+  ['stridedSlice with strides, negative strides and masks', () => {
+    const x = r([4, 5, 6], 1);
+    return [
+      tf.stridedSlice(x, [0, 1, 0], [4, 5, 6], [2, 2, 3]),
+      tf.stridedSlice(x, [3, 4, 5], [0, 0, 0], [-1, -2, -2]),
+      tf.stridedSlice(x, [1, 0, 0], [2, 0, 0], [1, 1, 1], 0b110, 0b110, 0, 0, 0b001), // x[1] (shrink)
+      tf.stridedSlice(x, [0, 2], [0, 4], [1, 1], 0b01, 0b01, 0, 0b100), // new axis
+      tf.stridedSlice(x, [0, 0, 0], [4, 5, 6], [1, 1, 1]),
+    ];
+  }],
+  ['cumprod and linspace', () => [tf.cumprod(r([3, 4], 1, 0.5, 1.5), 1), tf.cumprod(r([3, 4], 2, 0.5, 1.5), 0, true), tf.cumprod(r([5], 3, 0.5, 1.5), 0, false, true), tf.cumprod(ri([2, 4], 4, 4), 1, true, true), tf.linspace(-1, 2, 7)]],
   ['range and cumsum', () => [tf.range(0, 7), tf.range(2, -3, -1.5), tf.range(0, 5, 2, 'int32'), tf.range(3, 3), tf.cumsum(r([3, 4], 1), 1), tf.cumsum(r([3, 4], 2), 0, true), tf.cumsum(r([5], 3), 0, false, true), tf.cumsum(ri([2, 5], 4, 9), 1, true, true)]],
 ];
 
@@ -101,10 +135,65 @@ d('torch backend', () => {
     tf.dispose([a, b]);
   });
 
-  it('refuses a cuda device with a clear error (no CUDA build here)', () => {
+  it('refuses a cuda device without a CUDA build, and a device that does not exist, with clear errors', () => {
     expect(() => checkDevice('cuda:0')).toThrow(BackendError);
-    expect(() => checkDevice('cuda:0')).toThrow(/"cuda:0" is not available: this libtorch \(1\.\d+.*\) was built without CUDA/);
+    expect(() => checkDevice('cuda:0')).toThrow(/device cuda:0 needs a CUDA build of libtorch, and this one \(\d+\.\d+.*\) has no CUDA/);
+    expect(() => checkDevice('tpu')).toThrow(/device|Expected one of/i);
     expect(() => checkDevice('cpu')).not.toThrow();
+    expect(backend.addon.info().device).toBe('cpu');
+  });
+
+  it('samples multinomial natively: the same seed gives the same draws, frequencies follow the probabilities', async () => {
+    await useBackend('torch', {});
+    const probs = [0.1, 0.2, 0.3, 0.4];
+    const logits = tf.log(tf.tensor2d([probs, [0.25, 0.25, 0.25, 0.25]]));
+    const a = tf.multinomial(logits as tf.Tensor2D, 20000, 7);
+    const b = tf.multinomial(logits as tf.Tensor2D, 20000, 7);
+    const c = tf.multinomial(logits as tf.Tensor2D, 20000, 8);
+    const av = a.arraySync() as number[][];
+    expect(a.dtype).toBe('int32');
+    expect(av).toEqual(b.arraySync());
+    expect(av).not.toEqual(c.arraySync());
+    const freq = [0, 1, 2, 3].map((k) => av[0].filter((x) => x === k).length / 20000);
+    // 20000 draws: the standard error of each frequency is below 0.0035; allow 5 of them
+    freq.forEach((f, k) => expect(Math.abs(f - probs[k])).toBeLessThan(0.0175));
+    const normalized = tf.multinomial(tf.tensor2d([[0, 0, 1, 0]]), 50, 3, true);
+    expect(new Set(normalized.dataSync())).toEqual(new Set([2]));
+    expect(fallbackKernels()).not.toContain('Multinomial');
+    tf.dispose([logits, a, b, c, normalized]);
+  });
+
+  it('bf16 autocast multiplies bfloat16-rounded inputs with float32 accumulation (results and weights stay float32)', async () => {
+    await useBackend('torch', {});
+    const a = tf.randomNormal([64, 128], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([128, 32], 0, 1, 'float32', 2);
+    // reference: round each input to bfloat16 by hand (round half to even), multiply in float32
+    const toBf16 = (t: tf.Tensor) => {
+      const u = new Uint32Array(Float32Array.from(t.dataSync()).buffer);
+      for (let i = 0; i < u.length; i++) u[i] = ((u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16) << 16;
+      return tf.tensor(new Float32Array(u.buffer), t.shape);
+    };
+    const [ar, br] = [toBf16(a), toBf16(b)];
+    const want = tf.matMul(ar, br).dataSync();
+    const exact = tf.matMul(a, b).dataSync();
+    backend.addon.configure({ autocast: 'bf16' });
+    let half: tf.Tensor;
+    try {
+      expect(backend.addon.info().autocast).toBe('bf16');
+      half = tf.matMul(a, b);
+    } finally {
+      backend.addon.configure({ autocast: 'none' });
+    }
+    expect(half.dtype).toBe('float32');
+    const got = half.dataSync();
+    let offExact = 0;
+    got.forEach((v, i) => {
+      expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[i])));
+      offExact = Math.max(offExact, Math.abs(v - exact[i]));
+    });
+    expect(offExact).toBeGreaterThan(1e-3); // it really used bfloat16 inputs
+    expect(() => backend.addon.configure({ autocast: 'fp8' as 'bf16' })).toThrow(/autocast fp8 is not supported/);
+    tf.dispose([a, b, ar, br, half!]);
   });
 
   it('reports an addon built against another libtorch, or a libtorch gone missing', () => {
@@ -124,7 +213,7 @@ d('torch backend', () => {
 
   it('lists the kernels that still run through the cpu fallback', () => {
     const fb = fallbackKernels();
-    expect(fb).not.toContain('BatchMatMul');
+    for (const k of ['BatchMatMul', 'TopK', 'Multinomial', 'GatherNd', 'StridedSlice', 'Cumsum', 'Softplus']) expect(fb).not.toContain(k);
     expect(fb.length).toBeGreaterThan(0);
   });
 

@@ -3,4 +3,4 @@ export { GPT2_DEFAULTS, Gpt2ConfigPartialSchema, Gpt2ConfigSchema, gpt2ConfigFro
 export { gpt2Forward, gpt2ParamShapes, type ForwardOptions, type Params } from './gpt2/model.js';
 export { causalLmLoss, causalLmLossSum, crossEntropySum, shiftedTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
 export { generate, type CausalLm, type GenerateOptions } from './generate.js';
-export { attention, layerNorm, gelu } from './ops.js';
+export { attention, layerNorm, rmsNorm, gelu } from './ops.js';

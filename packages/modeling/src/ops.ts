@@ -27,6 +27,27 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
 }
 
+/**
+ * RMSNorm over the last axis (Llama, Qwen2): x / sqrt(mean(x^2) + eps) * weight.
+ * No mean subtraction and no bias, unlike LayerNorm.
+ */
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  if (hasKernel('AnnealRmsNorm')) {
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [xi, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+      const [y, rstd] = tf.engine().runKernel('AnnealRmsNorm', { x: xi, weight: w }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      save([xi, w, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, [sx, sw, sr]: tf.Tensor[]) => tf.engine().runKernel('AnnealRmsNormGrad', { dy, x: sx, weight: sw, rstd: sr }, {}) as tf.Tensor[],
+      };
+    });
+    return f(x, weight);
+  }
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)); // [..., 1]
+  return tf.mul(tf.mul(x, rstd), weight);
+}
+
 /** GELU: exact x * Phi(x), or the tanh approximation (gelu_new / gelu_pytorch_tanh). */
 export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
   if (hasKernel('AnnealGelu')) {

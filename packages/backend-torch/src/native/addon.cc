@@ -8,7 +8,9 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +19,12 @@ namespace {
 
 std::unordered_map<int64_t, at::Tensor> g_tensors;
 int64_t g_next_id = 1;
+// Where new tensors live (configure({device})), and whether float matmuls and attention
+// run in bfloat16 with float32 results (configure({autocast: 'bf16'}); weights stay f32).
+at::Device g_device(at::kCPU);
+bool g_autocast_bf16 = false;
+
+at::TensorOptions opts(at::ScalarType dtype) { return at::TensorOptions().dtype(dtype).device(g_device); }
 
 // ------------------------------------------------------------------ handles
 
@@ -102,6 +110,21 @@ at::Tensor like(const at::Tensor& out, at::ScalarType dtype) {
 
 using Inputs = std::vector<at::Tensor>;
 
+// A float matrix product. Under bf16 autocast the inputs are bfloat16 and the sum is
+// accumulated in float32, as cuBLAS does for torch.autocast; on cpu the inputs are rounded
+// to bfloat16 and multiplied in float32 (the same numbers, not faster), because CPU
+// builds without oneDNN accumulate bfloat16 products in bfloat16 (errors of ~10%).
+at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
+  if (g_autocast_bf16 && x.scalar_type() == at::kFloat && y.scalar_type() == at::kFloat) {
+    if (x.is_cuda()) return at::matmul(x.to(at::kBFloat16), y.to(at::kBFloat16)).to(at::kFloat);
+    return at::matmul(x.to(at::kBFloat16).to(at::kFloat), y.to(at::kBFloat16).to(at::kFloat));
+  }
+  // tfjs hands every product over as rank 3; a batch of one is a plain GEMM, and
+  // at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
+  if (x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1) return at::mm(x[0], y[0]).unsqueeze(0);
+  return at::matmul(x, y);
+}
+
 at::Tensor binary(const std::string& k, const at::Tensor& a, const at::Tensor& b) {
   if (k == "Add") return like(at::add(a, b), a.scalar_type());
   if (k == "Sub") return like(at::sub(a, b), a.scalar_type());
@@ -121,6 +144,9 @@ at::Tensor binary(const std::string& k, const at::Tensor& a, const at::Tensor& b
   if (k == "NotEqual") return at::ne(a, b);
   if (k == "LogicalAnd") return at::logical_and(a, b);
   if (k == "LogicalOr") return at::logical_or(a, b);
+  if (k == "Atan2") return at::atan2(a, b);
+  if (k == "Prelu") return at::where(a < 0, at::mul(a, b), a);  // inputs x, alpha
+  if (k == "EluGrad") return at::where(b >= 0, a, at::mul(a, at::add(b, 1)));  // inputs dy, y
   throw std::runtime_error("no binary kernel");
 }
 
@@ -159,6 +185,20 @@ at::Tensor unary(const std::string& k, const at::Tensor& x, const Attrs& a) {
   if (k == "ZerosLike") return at::zeros_like(x);
   if (k == "OnesLike") return at::ones_like(x);
   if (k == "Identity") return x;
+  if (k == "Softplus") return at::softplus(x);
+  if (k == "Relu6") return at::clamp(x, 0, 6);
+  if (k == "Selu") return at::selu(x);
+  if (k == "Tan") return at::tan(x);
+  if (k == "Asin") return at::asin(x);
+  if (k == "Acos") return at::acos(x);
+  if (k == "Atan") return at::atan(x);
+  if (k == "Sinh") return at::sinh(x);
+  if (k == "Cosh") return at::cosh(x);
+  if (k == "Asinh") return at::asinh(x);
+  if (k == "Acosh") return at::acosh(x);
+  if (k == "Atanh") return at::atanh(x);
+  if (k == "ExpandDims") return x.unsqueeze(a.i64("dim"));
+  if (k == "Reverse") return x.flip(axesOf(a, "dims", x.dim()));
   throw std::runtime_error("no unary kernel");
 }
 
@@ -191,7 +231,7 @@ at::Tensor reduce(const std::string& k, const at::Tensor& x, const Attrs& a) {
 std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs& a) {
   static const char* kBinary[] = {"Add", "Sub", "Multiply", "RealDiv", "FloorDiv", "Maximum", "Minimum", "Pow",
                                   "SquaredDifference", "Mod", "Less", "LessEqual", "Greater", "GreaterEqual",
-                                  "Equal", "NotEqual", "LogicalAnd", "LogicalOr"};
+                                  "Equal", "NotEqual", "LogicalAnd", "LogicalOr", "Atan2", "Prelu", "EluGrad"};
   for (auto b : kBinary)
     if (k == b) return {binary(k, in.at(0), in.at(1))};
   if (k == "Sum" || k == "Mean" || k == "Prod" || k == "Max" || k == "Min" || k == "All" || k == "Any") return {reduce(k, in.at(0), a)};
@@ -199,10 +239,7 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "BatchMatMul") {
     at::Tensor x = a.flag("transposeA") ? in.at(0).transpose(-2, -1) : in.at(0);
     at::Tensor y = a.flag("transposeB") ? in.at(1).transpose(-2, -1) : in.at(1);
-    // tfjs hands every product over as rank 3; a batch of one is a plain GEMM, and
-    // at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
-    if (x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1) return {at::mm(x[0], y[0]).unsqueeze(0)};
-    return {at::matmul(x, y)};
+    return {product(x, y)};
   }
   if (k == "Reshape") return {in.at(0).reshape(a.ints("shape"))};
   if (k == "Transpose") return {in.at(0).permute(a.ints("perm")).contiguous()};
@@ -276,8 +313,19 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "GatherV2") {
     auto x = in.at(0);
     auto idx = in.at(1);
-    if (a.has("batchDims") && a.i64("batchDims") != 0) throw std::runtime_error("batchDims != 0 is not native");
     auto ax = normAxis(a.i64("axis"), x.dim());
+    int64_t bd = a.has("batchDims") ? normAxis(a.i64("batchDims"), idx.dim()) : 0;
+    if (bd > 0) {  // gather along the axis right after the batch dims (register.ts checks axis == batchDims)
+      int64_t batch = 1, n = x.size(ax);
+      for (int64_t d = 0; d < bd; d++) batch *= x.size(d);
+      std::vector<int64_t> rows{batch * n};
+      for (int64_t d = ax + 1; d < x.dim(); d++) rows.push_back(x.size(d));
+      auto offsets = at::arange(batch, idx.options().dtype(at::kLong)).mul_(n).unsqueeze(1);
+      auto flat = idx.reshape({batch, -1}).to(at::kLong).add(offsets).reshape({-1});
+      std::vector<int64_t> shape(idx.sizes().begin(), idx.sizes().end());
+      for (int64_t d = ax + 1; d < x.dim(); d++) shape.push_back(x.size(d));
+      return {at::index_select(x.reshape(rows), 0, flat).reshape(shape)};
+    }
     auto picked = at::index_select(x, ax, idx.reshape({-1}).to(at::kLong));
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().begin() + ax);
     for (auto s : idx.sizes()) shape.push_back(s);
@@ -303,8 +351,8 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto valid = (idx >= 0).logical_and(idx < depth);
     auto hot = at::one_hot(idx.clamp(0, depth - 1), depth).logical_and(valid.unsqueeze(-1));
     auto dtype = a.has("dtype") ? toScalarType(a.str("dtype")) : at::kInt;
-    auto on = at::full({}, a.num("onValue"), at::TensorOptions().dtype(dtype));
-    auto off = at::full({}, a.num("offValue"), at::TensorOptions().dtype(dtype));
+    auto on = at::full({}, a.num("onValue"), opts(dtype));
+    auto off = at::full({}, a.num("offValue"), opts(dtype));
     return {at::where(hot, on, off)};
   }
   if (k == "Select") return {at::where(in.at(0), in.at(1), in.at(2))};
@@ -336,17 +384,17 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     return {g.mul_(valid).mul_(in.at(0))};
   }
   if (k == "AnnealAttention") {  // inputs q, k, v [B, H, T, D], additive bias [.., T, T] -> y, probs
-    auto scores = at::add(at::mul(at::matmul(in.at(0), in.at(1).transpose(-2, -1)), a.num("scale")), in.at(3));
-    auto probs = at::softmax(scores, -1);
-    return {at::matmul(probs, in.at(2)), probs};
+    auto scores = at::add(at::mul(product(in.at(0), in.at(1).transpose(-2, -1)), a.num("scale")), in.at(3));
+    auto probs = at::softmax(scores, -1);  // in float32, as under torch.autocast
+    return {product(probs, in.at(2)), probs};
   }
   if (k == "AnnealAttentionGrad") {  // inputs dy, q, k, v, probs -> dq, dk, dv
     const auto &dy = in.at(0), &q = in.at(1), &kk = in.at(2), &v = in.at(3), &p = in.at(4);
     double scale = a.num("scale");
-    auto dv = at::matmul(p.transpose(-2, -1), dy);
-    auto dp = at::matmul(dy, v.transpose(-2, -1));
+    auto dv = product(p.transpose(-2, -1), dy);
+    auto dp = product(dy, v.transpose(-2, -1));
     auto ds = at::mul(p, at::sub(dp, at::sum(at::mul(dp, p), {-1}, true)));  // softmax backward
-    return {at::mul(at::matmul(ds, kk), scale), at::mul(at::matmul(ds.transpose(-2, -1), q), scale), dv};
+    return {at::mul(product(ds, kk), scale), at::mul(product(ds.transpose(-2, -1), q), scale), dv};
   }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
@@ -386,8 +434,8 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "Range") {  // tfjs: ceil((stop - start) / step) elements, like arange
     auto dtype = toScalarType(a.str("dtype"));
     double start = a.num("start"), stop = a.num("stop"), step = a.num("step");
-    if ((stop - start) * step <= 0) return {at::empty({0}, at::TensorOptions().dtype(dtype))};
-    return {at::arange(start, stop, step, at::TensorOptions().dtype(at::kDouble)).to(dtype)};
+    if ((stop - start) * step <= 0) return {at::empty({0}, opts(dtype))};
+    return {at::arange(start, stop, step, opts(at::kDouble)).to(dtype)};
   }
   if (k == "Cumsum") {
     auto x = in.at(0);
@@ -400,7 +448,83 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   }
   if (k == "Fill") {
     auto dtype = toScalarType(a.str("dtype"));
-    return {at::full(a.ints("shape"), a.num("value"), at::TensorOptions().dtype(dtype))};
+    return {at::full(a.ints("shape"), a.num("value"), opts(dtype))};
+  }
+  if (k == "TopK") {  // values and int32 indices of the k largest along the last axis
+    auto r = at::topk(in.at(0), a.i64("k"), -1, true, true);
+    return {std::get<0>(r), std::get<1>(r).to(at::kInt)};
+  }
+  if (k == "Multinomial") {  // logits (or probabilities if normalized) [B, N] -> int32 samples [B, numSamples]
+    auto probs = a.flag("normalized") ? in.at(0) : at::softmax(in.at(0), -1);
+    // tfjs passes Math.random() when no seed is given: keep its fraction too.
+    double seed = a.num("seed");
+    uint64_t s = static_cast<uint64_t>(std::fabs(seed)) ^ static_cast<uint64_t>(std::fmod(std::fabs(seed), 1.0) * 9007199254740992.0);
+    auto gen = at::globalContext().defaultGenerator(g_device);
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(s);
+    }
+    return {at::multinomial(probs, a.i64("numSamples"), true, gen).to(at::kInt)};
+  }
+  if (k == "GatherNd" || k == "ScatterNd") {
+    // indices [..., M] address the first M dims of params (or of the output shape for ScatterNd).
+    const auto& idx = k == "GatherNd" ? in.at(1) : in.at(0);
+    std::vector<int64_t> shape = k == "GatherNd" ? in.at(0).sizes().vec() : a.ints("shape");
+    int64_t m = idx.size(-1), rows = 1;
+    for (int64_t d = 0; d < m; d++) rows *= shape[d];
+    std::vector<int64_t> flatShape{rows};
+    flatShape.insert(flatShape.end(), shape.begin() + m, shape.end());
+    std::vector<int64_t> strides(m);
+    for (int64_t d = m - 1, st = 1; d >= 0; st *= shape[d], d--) strides[d] = st;
+    auto flat = idx.to(at::kLong).reshape({-1, m}).mul(at::tensor(strides, opts(at::kLong))).sum(1);  // [L]
+    if (k == "GatherNd") {
+      std::vector<int64_t> out(idx.sizes().begin(), idx.sizes().end() - 1);
+      out.insert(out.end(), shape.begin() + m, shape.end());
+      return {at::index_select(in.at(0).reshape(flatShape), 0, flat).reshape(out)};
+    }
+    auto upd = in.at(1);
+    std::vector<int64_t> updRows{flat.size(0)};
+    updRows.insert(updRows.end(), shape.begin() + m, shape.end());
+    auto out = at::zeros(flatShape, upd.options());
+    out.index_add_(0, flat, upd.reshape(updRows));  // duplicates add up, as in tfjs
+    return {out.reshape(shape)};
+  }
+  if (k == "StridedSlice") {  // register.ts resolves masks into per-dim begin/count/stride
+    auto begin = a.ints("begin"), count = a.ints("count"), strides = a.ints("strides");
+    at::Tensor r = in.at(0);
+    for (int64_t d = 0; d < static_cast<int64_t>(begin.size()); d++) {
+      int64_t b = begin[d], st = strides[d], n = count[d];
+      if (st < 0) {  // ATen slices with positive steps only: flip, and count from the end
+        r = r.flip(d);
+        b = r.size(d) - 1 - b;
+        st = -st;
+      }
+      r = n <= 0 ? r.narrow(d, 0, 0) : r.slice(d, b, b + (n - 1) * st + 1, st);
+    }
+    return {r.contiguous().reshape(a.ints("finalShape"))};
+  }
+  if (k == "Cumprod") {
+    auto x = in.at(0);
+    auto ax = normAxis(a.i64("axis"), x.dim());
+    bool reverse = a.flag("reverse");
+    auto v = reverse ? x.flip(ax) : x;
+    auto c = like(at::cumprod(v, ax), x.scalar_type());
+    if (a.flag("exclusive")) c = at::cat({at::ones_like(c.narrow(ax, 0, 1)), c.narrow(ax, 0, c.size(ax) - 1)}, ax);
+    return {reverse ? c.flip(ax) : c};
+  }
+  if (k == "LinSpace") return {at::linspace(a.num("start"), a.num("stop"), a.i64("num"), opts(at::kFloat))};
+  if (k == "AnnealRmsNorm") {  // inputs x, weight over the last dim -> y, rstd
+    const auto &x = in.at(0), &w = in.at(1);
+    auto rstd = at::rsqrt(at::add(at::mean(at::square(x), {-1}, true), a.num("eps")));
+    return {at::mul(at::mul(x, rstd), w), rstd};
+  }
+  if (k == "AnnealRmsNormGrad") {  // inputs dy, x, weight, rstd -> dx, dweight
+    const auto &dy = in.at(0), &x = in.at(1), &w = in.at(2), &rstd = in.at(3);
+    auto xhat = at::mul(x, rstd);
+    auto g = at::mul(dy, w);
+    auto dx = at::mul(rstd, at::sub(g, at::mul(xhat, at::mean(at::mul(g, xhat), {-1}, true))));
+    auto dw = at::mul(dy, xhat).reshape({-1, x.size(-1)}).sum(0);
+    return {dx, dw};
   }
   return {unary(k, in.at(0), a)};
 }
@@ -428,7 +552,8 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     auto data = static_cast<uint8_t*>(bytes) + arr.ByteOffset();
     at::ScalarType src = dtype;
     if (dtype == at::kBool) src = at::kByte;  // tfjs stores bool as Uint8Array
-    auto t = at::from_blob(data, shape, at::TensorOptions().dtype(src)).clone();
+    auto host = at::from_blob(data, shape, at::TensorOptions().dtype(src));
+    auto t = g_device.is_cpu() ? host.clone() : host.to(g_device);  // copy out of the JS buffer
     if (dtype == at::kBool) t = t.to(at::kBool);
     return Napi::Number::New(info.Env(), static_cast<double>(put(t)));
   });
@@ -437,7 +562,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
 // download(id) -> Float32Array | Int32Array | Uint8Array
 Napi::Value Download(const Napi::CallbackInfo& info) {
   return guarded(info, "download", [&]() -> Napi::Value {
-    auto t = get(info[0].As<Napi::Number>().Int64Value()).contiguous();
+    auto t = get(info[0].As<Napi::Number>().Int64Value()).to(at::kCPU).contiguous();
     auto env = info.Env();
     if (t.scalar_type() == at::kFloat) {
       auto out = Napi::Float32Array::New(env, t.numel());
@@ -485,12 +610,48 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// configure({device, tf32, autocast}): where tensors live from now on, whether float32
+// matmuls may use TF32 on GPUs (cuBLAS and cuDNN), and bf16 autocast on or off.
+Napi::Value Configure(const Napi::CallbackInfo& info) {
+  return guarded(info, "configure", [&]() -> Napi::Value {
+    Attrs a{info[0].As<Napi::Object>()};
+    if (a.has("device")) {
+      at::Device dev(a.str("device"));
+      if (dev.is_cuda()) {
+        if (!at::hasCUDA())
+          throw std::runtime_error("device " + a.str("device") + " needs a CUDA build of libtorch, and this one (" TORCH_VERSION ") has no CUDA (or no GPU driver)");
+        auto n = static_cast<int64_t>(at::getNumGPUs());
+        if (dev.index() >= n)
+          throw std::runtime_error("device " + a.str("device") + " does not exist: " + std::to_string(n) + " CUDA device(s) visible");
+      } else if (!dev.is_cpu()) {
+        throw std::runtime_error("device " + a.str("device") + " is not supported: use cpu or cuda:N");
+      }
+      at::empty({1}, at::TensorOptions().device(dev));  // fails here, not mid-run, if unusable
+      g_device = dev;
+    }
+    if (a.has("tf32")) {
+      at::globalContext().setAllowTF32CuBLAS(a.flag("tf32"));
+      at::globalContext().setAllowTF32CuDNN(a.flag("tf32"));
+    }
+    if (a.has("autocast")) {
+      auto mode = a.str("autocast");
+      if (mode != "bf16" && mode != "none") throw std::runtime_error("autocast " + mode + " is not supported: use bf16 or none");
+      g_autocast_bf16 = mode == "bf16";
+    }
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(info.Env());
   o.Set("torchVersion", TORCH_VERSION);
   o.Set("threads", at::get_num_threads());
   o.Set("parallel", at::get_parallel_info());
   o.Set("config", at::show_config());
+  o.Set("device", g_device.str());
+  o.Set("cudaDevices", static_cast<double>(at::hasCUDA() ? at::getNumGPUs() : 0));
+  o.Set("tf32", at::globalContext().allowTF32CuBLAS());
+  o.Set("autocast", g_autocast_bf16 ? "bf16" : "none");
   return o;
 }
 
@@ -502,6 +663,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("configure", Napi::Function::New(env, Configure));
   return exports;
 }
 

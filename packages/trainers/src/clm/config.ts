@@ -39,6 +39,10 @@ export const ClmConfigSchema = z
     recipe: z.literal('clm'),
     seed: z.number().int().min(0).default(1337),
     backend: z.enum(BACKENDS).default('auto'),
+    /** Where the torch backend places tensors: cpu, or cuda:N with a CUDA build of libtorch. */
+    device: z.string().regex(/^(cpu|cuda:\d+)$/, 'cpu or cuda:N').default('cpu'),
+    /** bf16: matmuls and attention in bfloat16 with float32 weights (torch backend; meant for GPUs). */
+    autocast: z.enum(['none', 'bf16']).default('none'),
     outputDir: z.string().default('runs'),
     model: ModelSchema,
     tokenizer: TokenizerSchema,

@@ -12,6 +12,7 @@ import {
   RunLogger,
   ShapeError,
   checkpointDirName,
+  ConfigError,
   clipGradNorm,
   configToYaml,
   deriveSeed,
@@ -136,6 +137,9 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
 
   // ---- setup: backend, run folder
   const backend = await useBackend(cfg.backend);
+  if (cfg.device !== 'cpu' && backend.name !== 'torch') {
+    throw new ConfigError(`device ${cfg.device} needs the torch backend, and the run uses ${backend.name}`, { file: configFile, field: 'device', hint: 'set backend: torch (or auto with the addon built against a CUDA libtorch), or device: cpu' });
+  }
   report.info(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
 
   const text = readTextFile(cfg.data.train); // fail on a bad path before touching the run folder

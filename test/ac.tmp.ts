@@ -1,0 +1,18 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
+import { useBackend } from '@anneal/core';
+registerTorchBackend();
+await useBackend('torch', {});
+const be = tf.backend() as TorchBackend;
+const a = tf.randomNormal([64, 128], 0, 1, 'float32', 1);
+const b = tf.randomNormal([128, 32], 0, 1, 'float32', 2);
+const bf = (x: Float32Array) => { const u = new Uint32Array(x.buffer.slice(0)); for (let i = 0; i < u.length; i++) { const lsb = (u[i] >> 16) & 1; u[i] = ((u[i] + 0x7fff + lsb) >>> 16) << 16; } return new Float32Array(u.buffer); };
+const ar = tf.tensor(bf(a.dataSync() as Float32Array), a.shape); const br = tf.tensor(bf(b.dataSync() as Float32Array), b.shape);
+const ref = tf.matMul(ar, br).dataSync();
+const exact = tf.matMul(a, b).dataSync();
+be.addon.configure({ autocast: 'bf16' });
+const h = tf.matMul(a, b).dataSync();
+be.addon.configure({ autocast: 'none' });
+let m1 = 0, m2 = 0, mr = 0; let big = 0;
+h.forEach((v, i) => { m1 = Math.max(m1, Math.abs(v - exact[i])); m2 = Math.max(m2, Math.abs(v - ref[i])); mr = Math.max(mr, Math.abs(v - ref[i]) / Math.max(1, Math.abs(ref[i]))); big = Math.max(big, Math.abs(ref[i])); });
+console.log({ vsExact: m1, vsRoundedInputs: m2, rel: mr, big });
