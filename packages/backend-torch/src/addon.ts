@@ -16,6 +16,7 @@ export interface NativeAddon {
   download(id: number): Float32Array | Int32Array | Uint8Array;
   dispose(id: number): void;
   count(): number;
+  bytes(): number;
   run(kernel: string, inputs: number[], attrs: unknown): NativeTensor[];
   setThreads(n: number): void;
   configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none' }): void;

@@ -99,8 +99,9 @@ export class TorchBackend extends tf.KernelBackend {
     return this.addon.count();
   }
 
-  override memory(): { unreliable: boolean; reasons?: string[] } {
-    return { unreliable: true, reasons: ['libtorch owns the memory; numBytes is counted by tfjs'] };
+  /** numBytesInBackend: bytes libtorch holds for live tensors, each storage once (tfjs's numBytes counts views twice). */
+  override memory(): { unreliable: boolean; reasons?: string[]; numBytesInBackend: number } {
+    return { unreliable: true, reasons: ['tfjs counts a view (reshape, clone) as its own bytes; numBytesInBackend does not'], numBytesInBackend: this.addon.bytes() };
   }
 
   override async time(f: () => void): Promise<tf.BackendTimingInfo> {

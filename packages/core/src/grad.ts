@@ -1,14 +1,21 @@
-// tf.variableGrads keys gradients by tfjs's internal variable names; Anneal keys
-// parameters by their Hugging Face names. This maps one onto the other.
-import * as tf from '@tensorflow/tfjs-core';
+// Gradients of a scalar loss with respect to named parameters. Anneal keys parameters by
+// their Hugging Face names; the backward walk is backprop.ts (tfjs's tape, freeing memory
+// as it goes).
+import type * as tf from '@tensorflow/tfjs-core';
+import { gradients } from './backprop.js';
 
 export function valueAndGrads(params: Map<string, tf.Variable>, f: () => tf.Scalar): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const trainable = [...params].filter(([, v]) => v.trainable);
-  const { value, grads } = tf.variableGrads(f, trainable.map(([, v]) => v));
+  if (trainable.length === 0) throw new Error('valueAndGrads: no trainable parameter');
+  const { value, grads } = gradients(f, trainable.map(([, v]) => v));
   const out = new Map<string, tf.Tensor>();
-  for (const [name, v] of trainable) {
-    const g = grads[v.name];
+  trainable.forEach(([name], i) => {
+    const g = grads[i];
     if (g) out.set(name, g);
+  });
+  if (out.size === 0) {
+    value.dispose();
+    throw new Error('valueAndGrads: the loss does not depend on any trainable parameter');
   }
   return { value, grads: out };
 }

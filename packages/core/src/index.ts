@@ -10,5 +10,6 @@ export * from './optim.js';
 export { SummaryWriter } from './tensorboard/writer.js';
 export { maskedCrc32c, frameRecord } from './tensorboard/tfrecord.js';
 export { valueAndGrads } from './grad.js';
+export { gradients } from './backprop.js';
 export * from './checkpoints.js';
 export { RunLogger } from './run-logger.js';

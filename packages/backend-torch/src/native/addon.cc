@@ -586,6 +586,15 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Bytes held by live tensors, each storage counted once (views share their base's).
+Napi::Value Bytes(const Napi::CallbackInfo& info) {
+  std::unordered_map<const void*, size_t> storages;
+  for (const auto& [id, t] : g_tensors) storages[t.storage().data()] = t.storage().nbytes();
+  double total = 0;
+  for (const auto& [ptr, n] : storages) total += static_cast<double>(n);
+  return Napi::Number::New(info.Env(), total);
+}
+
 Napi::Value Count(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(g_tensors.size()));
 }
@@ -660,6 +669,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("download", Napi::Function::New(env, Download));
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("count", Napi::Function::New(env, Count));
+  exports.Set("bytes", Napi::Function::New(env, Bytes));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));

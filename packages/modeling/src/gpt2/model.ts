@@ -103,22 +103,25 @@ export function gpt2Forward(c: Gpt2Config, p: Params, inputIds: tf.Tensor2D, o: 
 
   for (let l = 0; l < c.nLayer; l++) {
     const h = `transformer.h.${l}`;
+    // One scope per block: what backward needs is kept by the tape, the rest is freed
+    // now rather than at the end of the forward pass (lower peak memory).
+    x = tf.tidy(() => {
+      // Causal self-attention.
+      const a = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
+      const qkv = conv1d(a, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
+      const [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
+      const dropProbs = o.training && c.attnPdrop > 0 ? (p: tf.Tensor) => dropout(p, c.attnPdrop, o, l, 0) : undefined;
+      const att = attention(q, k, v, bias, 1 / Math.sqrt(D), dropProbs); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
+      const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
+      const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
+      const r = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));
 
-    // Causal self-attention.
-    const a = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
-    const qkv = conv1d(a, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
-    const [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
-    const dropProbs = o.training && c.attnPdrop > 0 ? (p: tf.Tensor) => dropout(p, c.attnPdrop, o, l, 0) : undefined;
-    const att = attention(q, k, v, bias, 1 / Math.sqrt(D), dropProbs); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
-    const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
-    const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
-    x = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));
-
-    // MLP.
-    const m = layerNorm(x, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
-    const hidden = activation(conv1d(m, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)), c.activationFunction); // [B, T, 4C]
-    const mlpOut = conv1d(hidden, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
-    x = tf.add(x, dropout(mlpOut, c.residPdrop, o, l, 2));
+      // MLP.
+      const m = layerNorm(r, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
+      const hidden = activation(conv1d(m, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)), c.activationFunction); // [B, T, 4C]
+      const mlpOut = conv1d(hidden, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
+      return tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2));
+    });
   }
 
   x = layerNorm(x, get('transformer.ln_f.weight'), get('transformer.ln_f.bias'), c.layerNormEpsilon);

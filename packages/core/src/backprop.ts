@@ -1,0 +1,122 @@
+// Reverse-mode gradients over tfjs's tape that free memory as they go, as PyTorch does.
+//
+// Why: tfjs's own `engine.gradients` keeps every tensor saved for backward and every
+// intermediate gradient alive until the whole backward pass ends; on GPT-2 small that
+// held ~1 GB more than PyTorch at the peak. This walk is the same algorithm (same
+// tape, same gradient functions, same accumulation order), but after each tape node it
+// disposes that node's saved tensors and the gradients of its outputs, which no later
+// node can use. It drives the engine through members that are not in tfjs's public
+// types (`state.activeTape`, `startTape`, `endTape`, `scopedRun`), so tfjs-core is pinned;
+// nested (higher-order) gradients go through tfjs's own implementation.
+import * as tf from '@tensorflow/tfjs-core';
+
+interface TapeNode {
+  id: number;
+  kernelName: string;
+  inputs: Record<string, tf.Tensor>;
+  outputs: tf.Tensor[];
+  saved?: tf.Tensor[];
+  gradient?: (dys: Array<tf.Tensor | null>) => Record<string, () => tf.Tensor>;
+}
+
+interface EngineInternals {
+  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  startTape(): void;
+  endTape(): void;
+  scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
+  tidy<T extends tf.TensorContainer>(name: string, f: () => T): T;
+  gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: Array<tf.Tensor | null> };
+}
+
+/** The gradient of the scalar `f()` with respect to each of `xs` (null where f does not depend on it). */
+export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scalar; grads: Array<tf.Tensor | null> } {
+  const engine = tf.engine() as unknown as EngineInternals;
+  if (engine.state.gradientDepth > 0) return engine.gradients(f, xs, undefined, true) as { value: tf.Scalar; grads: Array<tf.Tensor | null> };
+
+  const y = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
+  const tape = engine.state.activeTape ?? [];
+  try {
+    if (y.rank !== 0) throw new Error(`gradients: f must return a scalar, got rank ${y.rank}`);
+    const nodes = nodesFromXToY(tape, xs, y);
+    const grads = engine.tidy('backward', () => {
+      // Gradient per tensor id. One tensor may be the gradient of several ids (a gradient
+      // function may hand dy through), so it is disposed when no id refers to it any more.
+      const acc = new Map<number, tf.Tensor>();
+      const refs = new Map<tf.Tensor, number>();
+      const release = (t: tf.Tensor) => {
+        const n = (refs.get(t) ?? 0) - 1;
+        if (n > 0) return refs.set(t, n);
+        refs.delete(t);
+        t.dispose();
+      };
+      const set = (id: number, t: tf.Tensor) => {
+        refs.set(t, (refs.get(t) ?? 0) + 1);
+        const prev = acc.get(id);
+        acc.set(id, t);
+        if (prev) release(prev);
+      };
+      set(y.id, tf.onesLike(y));
+      const wanted = new Set(xs.map((x) => x.id));
+      for (let i = nodes.length - 1; i >= 0; i--) {
+        const node = nodes[i];
+        if (!node.gradient) throw new Error(`cannot compute a gradient: kernel ${node.kernelName} has none`);
+        const dxFns = node.gradient(node.outputs.map((o) => acc.get(o.id) ?? null));
+        for (const name in node.inputs) {
+          const x = node.inputs[name];
+          if (!(name in dxFns)) throw new Error(`cannot backprop through input ${name} of ${node.kernelName}`);
+          const dx = engine.tidy(`grad ${node.kernelName}`, dxFns[name]);
+          if (dx.dtype !== 'float32') throw new Error(`the gradient of ${node.kernelName} input ${name} is ${dx.dtype}, expected float32`);
+          if (!tf.util.arraysEqual(dx.shape, x.shape)) throw new Error(`the gradient of ${node.kernelName} input ${name} has shape [${dx.shape}], expected [${x.shape}]`);
+          const cur = acc.get(x.id);
+          if (!cur) {
+            set(x.id, dx);
+          } else {
+            set(x.id, tf.add(cur, dx));
+            if (!refs.has(dx)) dx.dispose();
+          }
+        }
+        // Nothing before this node reads its outputs' gradients or its saved tensors.
+        for (const o of node.outputs) {
+          const g = acc.get(o.id);
+          if (g && !wanted.has(o.id)) {
+            acc.delete(o.id);
+            release(g);
+          }
+        }
+        for (const s of node.saved ?? []) s.dispose();
+      }
+      return xs.map((x) => acc.get(x.id) ?? null);
+    });
+    return { value: y as tf.Scalar, grads };
+  } finally {
+    for (const node of tape) for (const s of node.saved ?? []) s.dispose();
+    engine.state.activeTape = null;
+  }
+}
+
+/**
+ * The tape nodes on a path from some x to y, in tape order, with inputs pruned to those
+ * that depend on an x (the same filter as tfjs's getFilteredNodesXToY, which it does not export).
+ */
+function nodesFromXToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNode[] {
+  const fromX = new Set(xs.map((x) => x.id));
+  const nodeFromX = new Set<number>();
+  for (const node of tape) {
+    if (Object.values(node.inputs).some((t) => fromX.has(t.id))) {
+      for (const o of node.outputs) fromX.add(o.id);
+      nodeFromX.add(node.id);
+    }
+  }
+  const toY = new Set([y.id]);
+  const nodeToY = new Set<number>();
+  for (let i = tape.length - 1; i >= 0; i--) {
+    const node = tape[i];
+    if (node.outputs.some((o) => toY.has(o.id))) {
+      for (const t of Object.values(node.inputs)) toY.add(t.id);
+      nodeToY.add(node.id);
+    }
+  }
+  return tape
+    .filter((n) => nodeFromX.has(n.id) && nodeToY.has(n.id))
+    .map((n) => ({ ...n, inputs: Object.fromEntries(Object.entries(n.inputs).filter(([, t]) => fromX.has(t.id))) }));
+}
