@@ -1,4 +1,9 @@
-export { ByteLevelBpe, type SpecialToken } from './bpe.js';
-export { trainByteLevelBpe, type TrainBpeOptions } from './train-bpe.js';
-export { loadTokenizerJson, loadGpt2Files, saveTokenizer, type TokenizerInfo } from './files.js';
+export { Tokenizer, type BatchEncoding, type BatchOptions, type EncodeOptions, type TokenizerParts } from './tokenizer.js';
+export { loadTokenizer, loadTokenizerSync, loadGpt2Files, loadBertVocab, fromTokenizerJson, byteLevelBpeTokenizer } from './load.js';
+export { tokenizerJson } from './save.js';
+export { readTokenizerConfig, type TokenizerConfig } from './config.js';
+export { trainByteLevelBpe, trainWordPiece, trainBpeCore, type TrainOptions, type TrainTokenizerOptions, type TextSource } from './train-bpe.js';
+export { Bpe, WordPiece, Unigram, type Model, type Token } from './models.js';
+export type { AddedToken } from './added-tokens.js';
+export type { Encoding } from './post-processors.js';
 export { BYTE_TO_CHAR, toByteLevel, fromByteLevel, pretokenize } from './byte-level.js';
