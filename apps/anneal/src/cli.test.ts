@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
 import { Gpt2LMHeadModel } from '@anneal/modeling';
-import { loadTokenizerJson } from '@anneal/tokenizers';
+import { loadTokenizerSync } from '@anneal/tokenizers';
 
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
@@ -152,7 +152,7 @@ describe('anneal train: signals', () => {
       expect(state.step).toBe(newest.step);
       const model = Gpt2LMHeadModel.fromPretrained(newest.dir);
       model.dispose();
-      loadTokenizerJson(join(newest.dir, 'tokenizer.json'));
+      loadTokenizerSync(newest.dir);
       expect(parseSafetensors(readFileSync(join(newest.dir, 'optimizer.safetensors'))).metadata.step).toBe(String(state.step));
     }
     // Leftover temp folders from killed writes are cleaned up by the next start.

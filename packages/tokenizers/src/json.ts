@@ -17,9 +17,13 @@ export function unsupported(kind: string, type: unknown, file: string, field: st
 /**
  * Translates a pattern from the Rust/Oniguruma dialect of tokenizer.json to a JS regex:
  * scoped case-insensitive groups `(?i:...)` (JS has no inline flags in Node 20) become
- * explicit letter classes, and possessive quantifiers (`?+`, `*+`, `++`, `}+`) lose the
- * `+` (the patterns in use never need backtracking into those atoms).
+ * explicit letter classes, `\s` means Unicode White_Space as in Rust, and possessive
+ * quantifiers (`?+`, `*+`, `++`, `}+`) lose the `+` (the patterns in use never need
+ * backtracking into those atoms).
  */
+/** Oniguruma's and Rust's `\s`: Unicode White_Space (JS's `\s` adds U+FEFF and lacks U+0085). */
+export const WHITE_SPACE = '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+
 export function translateRegex(src: string): string {
   let out = '';
   let inClass = false;
@@ -28,14 +32,22 @@ export function translateRegex(src: string): string {
   let afterQuantifier = false; // the previous token was a quantifier (so a '+' now is possessive)
   for (let i = 0; i < src.length; i++) {
     const c = src[i];
-    const wasQuantifier = afterQuantifier;
+    const wasQuantifier: boolean = afterQuantifier;
     afterQuantifier = false;
     if (c === '\\') {
       // \p{..} / \P{..} / \x{..} are one token; other escapes are two characters
       const m = /^\\[pPx]\{[^}]*\}/.exec(src.slice(i));
       const esc = m ? m[0] : src.slice(i, i + 2);
-      out += esc.startsWith('\\x{') ? '\\u' + esc.slice(2) : esc; // Oniguruma's \x{HHHH} is JS's \u{HHHH}
       i += esc.length - 1;
+      if (esc === '\\s') {
+        out += inClass ? WHITE_SPACE : `[${WHITE_SPACE}]`;
+        continue;
+      }
+      if (esc === '\\S' && !inClass) {
+        out += `[^${WHITE_SPACE}]`;
+        continue;
+      }
+      out += esc.startsWith('\\x{') ? '\\u' + esc.slice(2) : esc; // Oniguruma's \x{HHHH} is JS's \u{HHHH}
       continue;
     }
     if (inClass) {

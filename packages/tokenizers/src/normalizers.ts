@@ -6,7 +6,8 @@ import { type Json, pattern, unsupported } from './json.js';
 export type Normalizer = (n: Normalized) => Normalized;
 
 const MN = /\p{Mn}/u;
-const MN_ALL = /\p{Mn}/gu;
+const MARK = /\p{M}/u;
+const MARK_ALL = /\p{M}/gu;
 // Rust's char::is_control for BERT: categories Cc, Cf, Cn, Co, Cs, except \t \n \r.
 const CONTROL = /[\p{Cc}\p{Cf}\p{Cn}\p{Co}\p{Cs}]/u;
 const WHITESPACE = /\s/u;
@@ -56,10 +57,16 @@ export function lowercase(n: Normalized): Normalized {
   return n.mapChars((c) => c.toLowerCase());
 }
 
+/** StripAccents removes every combining mark (Rust's is_combining_mark: Mn, Mc, Me). */
 export function stripAccents(n: Normalized): Normalized {
-  if (!MN.test(n.text)) return n;
-  if (!n.tracked) return new Normalized(n.text.replace(MN_ALL, ''), null, null);
-  return n.mapChars((c) => (MN.test(c) ? '' : c));
+  if (!MARK.test(n.text)) return n;
+  if (!n.tracked) return new Normalized(n.text.replace(MARK_ALL, ''), null, null);
+  return n.mapChars((c) => (MARK.test(c) ? '' : c));
+}
+
+/** BERT strips nonspacing marks only (Mn), as the original BERT code does. */
+function stripNonspacingMarks(n: Normalized): Normalized {
+  return MN.test(n.text) ? n.mapChars((c) => (MN.test(c) ? '' : c)) : n;
 }
 
 function bertNormalizer(j: Json): Normalizer {
@@ -70,7 +77,7 @@ function bertNormalizer(j: Json): Normalizer {
   return (n) => {
     if (clean) n = n.mapChars((c) => (c === '\0' || c === '\ufffd' || (CONTROL.test(c) && c !== '\t' && c !== '\n' && c !== '\r') ? '' : WHITESPACE.test(c) ? ' ' : c));
     if (chinese) n = n.mapChars((c) => (isCjk(c.codePointAt(0)!) ? ` ${c} ` : c));
-    if (strip) n = stripAccents(unicodeForm(n, 'NFD'));
+    if (strip) n = stripNonspacingMarks(unicodeForm(n, 'NFD'));
     if (lower) n = lowercase(n);
     return n;
   };

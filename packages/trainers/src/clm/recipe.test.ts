@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { NumericError, RunLogger, listCheckpoints, readSafetensors, readTrainerState } from '@anneal/core';
 import { Gpt2LMHeadModel } from '@anneal/modeling';
-import { loadTokenizerJson } from '@anneal/tokenizers';
+import { loadTokenizerSync } from '@anneal/tokenizers';
 import { runClm } from './recipe.js';
 import { tinyClmConfig } from './test-config.js';
 
@@ -64,7 +64,7 @@ describe('CLM recipe', () => {
     expect(state.versions['@tensorflow/tfjs-core']).toBe(tf.version_core);
     // The checkpoint is a loadable HF model + tokenizer.
     const model = Gpt2LMHeadModel.fromPretrained(r.lastCheckpoint);
-    expect(model.config.vocabSize).toBe(loadTokenizerJson(join(r.lastCheckpoint, 'tokenizer.json')).vocabSize);
+    expect(model.config.vocabSize).toBe(loadTokenizerSync(r.lastCheckpoint).vocabSize);
     model.dispose();
     expect(readSafetensors(join(r.lastCheckpoint, 'optimizer.safetensors')).metadata.step).toBe('16');
     // Learning: loss falls from ln(vocab) well below the start.

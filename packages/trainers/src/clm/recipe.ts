@@ -33,7 +33,7 @@ import {
 } from '@anneal/core';
 import { ShuffledSampler, readTextFile, tokenizeAndSplit, unigramEntropy, type SamplerState, type TokenBlocks } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate } from '@anneal/modeling';
-import { loadGpt2Files, loadTokenizerJson, saveTokenizer, trainByteLevelBpe, type ByteLevelBpe } from '@anneal/tokenizers';
+import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import { silentReporter, type Reporter } from '../run/reporter.js';
 import { packageVersions } from '../run/versions.js';
 import type { ClmConfig } from './config.js';
@@ -66,17 +66,12 @@ const BEST_METRIC = 'eval/loss';
 
 // ---------------------------------------------------------------- setup helpers
 
-function loadTokenizer(path: string): ByteLevelBpe {
-  if (existsSync(join(path, 'tokenizer.json'))) return loadTokenizerJson(join(path, 'tokenizer.json'));
-  return loadGpt2Files(join(path, 'vocab.json'), join(path, 'merges.txt'));
-}
-
-function buildModel(cfg: ClmConfig, tok: ByteLevelBpe, resumeDir: string | undefined, file: string): Gpt2LMHeadModel {
+function buildModel(cfg: ClmConfig, tok: Tokenizer, resumeDir: string | undefined, file: string): Gpt2LMHeadModel {
   const from = resumeDir ?? cfg.model.pretrained;
   let model: Gpt2LMHeadModel;
   if (from) model = Gpt2LMHeadModel.fromPretrained(from);
   else {
-    const eos = tok.specialTokens[0]?.id ?? 0;
+    const eos = tok.eosTokenId ?? 0;
     // From scratch: transformers' defaults, sized to the tokenizer and block size, no dropout
     // unless asked for; then whatever model.config sets.
     model = Gpt2LMHeadModel.init(
@@ -170,13 +165,15 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   );
 
   // ---- setup: tokenizer, data, model, optimizer, sampler
-  let tok: ByteLevelBpe;
-  if (resumeDir) tok = loadTokenizerJson(join(resumeDir, 'tokenizer.json'));
-  else if (cfg.tokenizer.path) tok = loadTokenizer(cfg.tokenizer.path);
+  let tok: Tokenizer;
+  if (resumeDir) tok = loadTokenizerSync(resumeDir);
+  else if (cfg.tokenizer.path) tok = loadTokenizerSync(cfg.tokenizer.path);
   else {
     const t = cfg.tokenizer.train!;
     report.info(`training a byte-level BPE tokenizer (vocab ${t.vocabSize}) on ${cfg.data.train}`);
-    tok = trainByteLevelBpe([text], t);
+    // GPT-2's convention: the first special token (<|endoftext|>) is BOS, EOS and UNK.
+    const first = t.specialTokens[0];
+    tok = await trainByteLevelBpe([text], { ...t, bosToken: first, eosToken: first, unkToken: first });
   }
   const { train, val } = tokenizeAndSplit(text, tok, { blockSize: cfg.data.blockSize, valFraction: cfg.data.valFraction, file: cfg.data.train });
   const entropy = unigramEntropy(train.tokens);
@@ -222,7 +219,8 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     // One atomic folder: weights, tokenizer, optimizer moments, and the state last.
     await writeDirAtomic(dir, async (tmp) => {
       await model.savePretrained(tmp);
-      saveTokenizer(tok, tmp, { eosToken: tok.specialTokens[0]?.content, bosToken: tok.specialTokens[0]?.content, modelMaxLength: model.config.nPositions });
+      tok.config.modelMaxLength = model.config.nPositions;
+      tok.save(tmp);
       writeFileDurable(join(tmp, 'optimizer.safetensors'), serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }));
       writeFileDurable(join(tmp, 'trainer_state.json'), JSON.stringify(trainerState, null, 2) + '\n');
     });
