@@ -7,3 +7,4 @@ export { Bpe, WordPiece, Unigram, type Model, type Token } from './models.js';
 export type { AddedToken } from './added-tokens.js';
 export type { Encoding } from './post-processors.js';
 export { BYTE_TO_CHAR, toByteLevel, fromByteLevel, pretokenize } from './byte-level.js';
+export { renderChatTemplate, encodeChat, type ChatMessage, type ChatTemplateOptions } from './chat.js';

@@ -12,6 +12,7 @@ import type { Normalizer } from './normalizers.js';
 import { concat, emptyEncoding, type Encoding, type PostProcessor } from './post-processors.js';
 import type { PreTokenizer } from './pre-tokenizers.js';
 import { saveTokenizerDir } from './save.js';
+import { encodeChat, renderChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 
 export interface TokenizerParts {
   model: Model;
@@ -240,6 +241,23 @@ export class Tokenizer {
       }
     }
     return e;
+  }
+
+  /**
+   * Renders a conversation with the tokenizer's chat template (transformers'
+   * apply_chat_template): the text, or with tokenize its ids (no special tokens added
+   * beyond what the template writes, so no double BOS).
+   */
+  applyChatTemplate(messages: ChatMessage[], o: ChatTemplateOptions & { tokenize: true }): number[];
+  applyChatTemplate(messages: ChatMessage[], o?: ChatTemplateOptions & { tokenize?: false }): string;
+  applyChatTemplate(messages: ChatMessage[], o: ChatTemplateOptions & { tokenize?: boolean } = {}): string | number[] {
+    const text = renderChatTemplate(this, messages, o);
+    return o.tokenize ? this.encode(text, { addSpecialTokens: false }) : text;
+  }
+
+  /** Ids of a rendered conversation and a mask of the assistant's tokens (for assistant-only loss). */
+  encodeChat(messages: ChatMessage[], o: ChatTemplateOptions = {}): { ids: number[]; assistantMask: number[]; text: string } {
+    return encodeChat(this, messages, o);
   }
 
   /** Writes tokenizer.json, tokenizer_config.json and special_tokens_map.json into `dir`. */
