@@ -162,3 +162,30 @@ describe('anneal train: signals', () => {
     expect(existsSync(join(run, 'metrics.jsonl'))).toBe(true);
   });
 });
+
+describe('anneal tokenizer train / anneal tokenize', () => {
+  it('trains a tokenizer from a config, and tokenize prints the ids that tokenizer gives', () => {
+    const dir = workdir();
+    const cfg = join(dir, 'tok.yaml');
+    writeFileSync(cfg, `kind: byte-level-bpe\nfiles: [${join(dir, 'corpus.txt')}]\nvocabSize: 400\nspecialTokens: ['<|endoftext|>']\noutput: ${join(dir, 'tok')}\n`);
+    const r = anneal(['tokenizer', 'train', cfg], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*tok \(vocabulary 400\)/);
+    const t = anneal(['tokenize', '--tokenizer', join(dir, 'tok'), '--text', 'Call me Ishmael.<|endoftext|>', '--json'], dir);
+    expect(t.code, t.stderr).toBe(0);
+    const out = JSON.parse(t.stdout);
+    const tok = loadTokenizerSync(join(dir, 'tok'));
+    expect(out.ids).toEqual(tok.encode('Call me Ishmael.<|endoftext|>'));
+    expect(out.ids[out.ids.length - 1]).toBe(0);
+    expect(out.tokens).toEqual(out.ids.map((i: number) => tok.idToToken(i)));
+  });
+
+  it('reports bad input clearly', () => {
+    const dir = workdir();
+    expectCleanError(anneal(['tokenize', '--tokenizer', join(dir, 'none'), '--text', 'x'], dir), /none: tokenizer file or folder not found/);
+    expectCleanError(anneal(['tokenize', '--tokenizer', dir, '--text', 'x', '--file', 'y'], dir), /exactly one of --text and --file/);
+    const cfg = join(dir, 'bad.yaml');
+    writeFileSync(cfg, `kind: sentencepiece\nfiles: [a.txt]\nvocabSize: 10\noutput: x\n`);
+    expectCleanError(anneal(['tokenizer', 'train', cfg], dir), /bad\.yaml/, /kind/);
+  });
+});

@@ -6,6 +6,7 @@ import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, vali
 import { ClmConfigSchema, runClm, type ClmConfig, type RunResult } from '@anneal/trainers';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
+import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
 
 interface TrainFlags {
   set: string[];
@@ -80,6 +81,31 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (config: string | undefined, flags: TrainFlags) => {
       debug = Boolean(flags.debug);
       code = await train(config, flags);
+    });
+  program
+    .command('tokenize')
+    .description('print the token ids (and tokens) of a text')
+    .requiredOption('--tokenizer <path>', 'tokenizer folder or tokenizer.json')
+    .option('--text <text>', 'the text')
+    .option('--file <file>', 'or a UTF-8 file')
+    .option('--json', 'print {"ids": [...], "tokens": [...]}')
+    .option('--no-special-tokens', "leave out the post-processor's special tokens (BOS, [CLS], ...)")
+    .option('--debug', 'print stack traces')
+    .action((flags: TokenizeFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      tokenize(flags, (s) => process.stdout.write(s + '\n'));
+    });
+  program
+    .command('tokenizer')
+    .description('tokenizer tools')
+    .command('train')
+    .description('train a byte-level BPE or WordPiece tokenizer from a YAML config')
+    .argument('<config>', 'YAML config (see configs/tokenizer-bpe.yaml)')
+    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--debug', 'print stack traces')
+    .action(async (config: string, flags: { set: string[]; debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await trainTokenizer(config, flags.set, (s) => process.stdout.write(s + '\n'));
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -24,7 +24,7 @@ interface EngineInternals {
   startTape(): void;
   endTape(): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
-  tidy<T extends tf.TensorContainer>(name: string, f: () => T): T;
+  tidy<T>(name: string, f: () => T): T;
   gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: Array<tf.Tensor | null> };
 }
 

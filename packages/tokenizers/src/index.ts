@@ -8,3 +8,4 @@ export type { AddedToken } from './added-tokens.js';
 export type { Encoding } from './post-processors.js';
 export { BYTE_TO_CHAR, toByteLevel, fromByteLevel, pretokenize } from './byte-level.js';
 export { renderChatTemplate, encodeChat, type ChatMessage, type ChatTemplateOptions } from './chat.js';
+export { TrainTokenizerConfigSchema, trainTokenizerFromConfig, readTextChunks, type TrainTokenizerConfig } from './train-config.js';
