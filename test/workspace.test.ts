@@ -7,6 +7,7 @@ import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@anneal/core';
 import { ClmConfigSchema } from '@anneal/trainers';
+import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = readdirSync(join(ROOT, 'packages'));
@@ -24,6 +25,12 @@ describe('configs/', () => {
     const file = join(ROOT, rel);
     const text = readFileSync(file, 'utf8');
     expect(text.startsWith('#')).toBe(true);
+    if (/^kind:/m.test(text)) {
+      // a tokenizer training config (anneal tokenizer train)
+      expect(text).toMatch(/anneal tokenizer train/);
+      expect(loadConfig(file, TrainTokenizerConfigSchema).config.files.length).toBeGreaterThan(0);
+      return;
+    }
     expect(text).toMatch(/anneal train/);
     expect(text).toMatch(/--set /);
     const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];

@@ -146,6 +146,29 @@ describe('post-processors and batches', () => {
   });
 });
 
+describe('RobertaProcessing and the BPE decoder', () => {
+  it('adds <s> A </s></s> B </s> as @huggingface/tokenizers does', () => {
+    const v = charVocab();
+    const json = {
+      added_tokens: ['<s>', '</s>'].map((c) => ({ id: v[c], content: c, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false })),
+      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+      post_processor: { type: 'RobertaProcessing', sep: ['</s>', v['</s>']], cls: ['<s>', v['<s>']], trim_offsets: true, add_prefix_space: true },
+      decoder: { type: 'BPEDecoder', suffix: '</w>' },
+      model: { ...bpe(['Ġ', 'Ġa', 'Ġb'], ['Ġ a', 'Ġ b']), unk_token: '<unk>' },
+    };
+    const [ours, ref] = both(json);
+    expect(ours.encode('a b')).toEqual(ref.encode('a b').ids);
+    expect(ours.encodeFull('a b', 'b a').ids).toEqual(ref.encode('a b', { text_pair: 'b a' }).ids);
+    expect(ours.encodeFull('a b').ids[0]).toBe(v['<s>']);
+  });
+
+  it('BPEDecoder turns the end-of-word suffix into spaces (hand-checked)', () => {
+    const json = { model: { type: 'BPE', vocab: { 'hel': 0, 'lo</w>': 1, 'wor': 2, 'ld</w>': 3 }, merges: [] }, decoder: { type: 'BPEDecoder', suffix: '</w>' } };
+    const tok = fromTokenizerJson(json, 'test.json', CONFIG);
+    expect(tok.decode([0, 1, 2, 3])).toBe('hello world');
+  });
+});
+
 describe('errors and regex translation', () => {
   it('names the unsupported component, the file and the field', () => {
     const json = { version: '1.0', normalizer: { type: 'Precompiled', precompiled_charsmap: '' }, model: bpe() };
