@@ -75,6 +75,13 @@ describe('Unigram (Viterbi) against hand-computed segmentations and @huggingface
     expect(ours.encode('bab')).toEqual([1, 3, 4]);
   });
 
+  it('falls back to byte tokens for an unknown character when byte_fallback is set', () => {
+    const fb = fromTokenizerJson({ ...json, model: { ...json.model, byte_fallback: true } }, 'test.json', CONFIG);
+    // "A" is not a piece, but its byte <0x41> is; "x" has no byte token either: <unk>
+    expect(fb.encode('aAb')).toEqual([1, 2, 9, 3]);
+    expect(fb.encode('axb')).toEqual([1, 2, 0, 3]);
+  });
+
   it('fuses unknown characters into one <unk>, and agrees with the reference', () => {
     expect(ours.encode('axyzb')).toEqual([1, 2, 0, 3]);
     for (const t of ['abc', 'bab', 'axyzb', 'ab ab c', 'cab bc', 'zz', '']) expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
@@ -92,6 +99,13 @@ describe('added tokens', () => {
     const [ours, ref] = both(json);
     for (const t of ['a <mask> b', 'a<mask>b', 'a   <mask>   b', '<mask>']) expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
     expect(ours.encodeFull('a <mask> b').offsets[1]).toEqual([1, 9]); // ' <mask> ' with both spaces
+  });
+
+  it('a normalized added token is found in the normalized text (as @huggingface/tokenizers)', () => {
+    const json = { ...base, normalizer: { type: 'Lowercase' }, added_tokens: [added('hi', vocab.hi, { normalized: true })] };
+    const [ours, ref] = both(json);
+    for (const t of ['HI there', 'oh Hi', 'this']) expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
+    expect(ours.encode('HI')).toEqual([vocab.hi]);
   });
 
   it('single_word matches only a whole word (hand-checked; the JS reference ignores the flag)', () => {
