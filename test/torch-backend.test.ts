@@ -77,6 +77,36 @@ d('GPT-2 on the torch backend', () => {
     model.dispose();
   });
 
+  it('gives the logits, loss and gradients of the cpu backend for a whole GPT-2 forward/backward (1e-5 relative)', async () => {
+    const run = () => {
+      const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 16, nLayer: 2, nHead: 4, nEmbd: 32 }, 5);
+      const ids = Array.from({ length: 2 }, (_, b) => Array.from({ length: 16 }, (_, t) => (b * 31 + t * 7) % 97));
+      const mask = [new Array(16).fill(1), [...new Array(12).fill(1), 0, 0, 0, 0]];
+      let logits: number[] = [];
+      const { value, grads } = valueAndGrads(model.params, () => {
+        const l = model.forward(tf.tensor2d(ids, [2, 16], 'int32'), { attentionMask: tf.tensor2d(mask, [2, 16], 'int32') });
+        logits = Array.from(l.dataSync());
+        return causalLmLoss(l, ids).loss;
+      });
+      const out = { logits, loss: value.dataSync()[0], grads: [...grads].map(([n, g]) => [n, Array.from(g.dataSync())] as const) };
+      tf.dispose([value, ...grads.values()]);
+      model.dispose();
+      return out;
+    };
+    await useBackend('cpu', {});
+    const want = run();
+    await useBackend('torch', {});
+    const got = run();
+    const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
+    expect(got.logits.every((v, i) => close(v, want.logits[i]))).toBe(true);
+    expect(close(got.loss, want.loss)).toBe(true);
+    got.grads.forEach(([name, g], k) => {
+      expect(name).toBe(want.grads[k][0]);
+      const bad = g.findIndex((v, i) => !close(v, want.grads[k][1][i]));
+      expect(bad, `${name}[${bad}]: ${g[bad]} vs ${want.grads[k][1][bad]}`).toBe(-1);
+    });
+  });
+
   it('leaks nothing over GPT-2 training steps: numDataIds flat, native count equal', () => {
     const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 16 }, 3);
     const opt = new AdamW(model.params, { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });
