@@ -61,7 +61,7 @@ d('GPT-2 on the torch backend', () => {
     const mask = io.inputs.attention_mask as number[][];
     const [B, T, V] = io.logits.shape;
     const { value, grads } = valueAndGrads(model.params, () => {
-      const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'), { attentionMask: tf.tensor2d(mask, [B, T], 'int32') });
+      const logits = model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits;
       const got = logits.dataSync();
       let maxDiff = 0;
       for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b][t]) for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
@@ -84,7 +84,7 @@ d('GPT-2 on the torch backend', () => {
       const mask = [new Array(16).fill(1), [...new Array(12).fill(1), 0, 0, 0, 0]];
       let logits: number[] = [];
       const { value, grads } = valueAndGrads(model.params, () => {
-        const l = model.forward(tf.tensor2d(ids, [2, 16], 'int32'), { attentionMask: tf.tensor2d(mask, [2, 16], 'int32') });
+        const l = model.forward({ inputIds: tf.tensor2d(ids, [2, 16], 'int32'), attentionMask: tf.tensor2d(mask, [2, 16], 'int32') }).logits;
         logits = Array.from(l.dataSync());
         return causalLmLoss(l, ids).loss;
       });
@@ -114,7 +114,7 @@ d('GPT-2 on the torch backend', () => {
     const counts: number[] = [];
     for (let s = 0; s < 6; s++) {
       const { value, grads } = valueAndGrads(model.params, () => {
-        const { sum, count } = causalLmLossSum(model.forward(tf.tensor2d(ids, [2, 8], 'int32'), { training: true, dropoutSeed: s }), ids);
+        const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [2, 8], 'int32'), training: true, dropoutSeed: s }).logits, ids);
         return tf.div(sum, count) as tf.Scalar;
       });
       const clipped = clipGradNorm(grads, 1);

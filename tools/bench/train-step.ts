@@ -28,7 +28,7 @@ async function bench(backend: BackendName, steps: number): Promise<{ name: strin
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
   const step = () => {
     const { value, grads } = valueAndGrads(model.params, () => {
-      const { sum, count } = causalLmLossSum(model.forward(tf.tensor2d(ids, [B, T], 'int32')), ids);
+      const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits, ids);
       return tf.div(sum, count) as tf.Scalar;
     });
     value.dataSync();

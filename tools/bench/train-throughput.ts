@@ -36,7 +36,7 @@ async function child(shapeName: ShapeName, engine: BackendName): Promise<void> {
   const ids = Int32Array.from({ length: s.batch * s.ctx }, (_, i) => (i * 7919) % s.vocab);
   const step = () => {
     const { value, grads } = valueAndGrads(model.params, () => {
-      const { sum, count } = causalLmLossSum(model.forward(tf.tensor2d(ids, [s.batch, s.ctx], 'int32')), ids);
+      const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [s.batch, s.ctx], 'int32') }).logits, ids);
       return tf.div(sum, count) as tf.Scalar;
     });
     value.dataSync();

@@ -1,61 +1,291 @@
-// Text generation for causal LMs: greedy or temperature/top-k sampling, one token at a
-// time over the last `contextLength` tokens. Sampling draws from a seeded Rng so that
-// generations are reproducible. (A KV cache arrives with the modeling issue.)
+// Text generation for causal LMs, as transformers' generate(): greedy, sampling (seeded;
+// temperature, top-k, top-p, repetition penalty) or beam search, over a batch of prompts
+// left-padded to one length, with a key/value cache so each new token costs one position.
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@anneal/core';
+import type { ForwardArgs, KvCache, ModelOutput } from './types.js';
 
 export interface CausalLm {
-  forward(inputIds: tf.Tensor2D): tf.Tensor3D;
+  forward(a: ForwardArgs): ModelOutput;
+  /** Longest sequence the model accepts (n_positions / max_position_embeddings). */
+  readonly maxPositions: number;
 }
 
 export interface GenerateOptions {
   maxNewTokens: number;
-  /** Longest context the model accepts (n_positions). */
-  contextLength: number;
-  /** 0 = greedy (argmax). */
+  /** EOS is not allowed before this many new tokens. */
+  minNewTokens?: number;
+  /** Sample (else greedy, or beam search with numBeams > 1). */
+  doSample?: boolean;
   temperature?: number;
-  /** Sample only among the k most likely tokens (0 = all). */
+  /** Sample among the k most likely tokens only (0 = all). */
   topK?: number;
-  eosTokenId?: number;
-  rng?: Rng;
+  /** Sample among the most likely tokens whose probabilities sum to topP (1 = all). */
+  topP?: number;
+  /** > 1 discourages tokens already in the sequence (CTRL's penalty, as transformers). */
+  repetitionPenalty?: number;
+  numBeams?: number;
+  /** Beam scores are sum(log p) / newTokens^lengthPenalty. */
+  lengthPenalty?: number;
+  /** Stop a prompt's beam search once numBeams hypotheses are finished. */
+  earlyStopping?: boolean;
+  /** Sequences returned per prompt (sampling: independent draws; beams: the best ones). */
+  numReturnSequences?: number;
+  eosTokenId?: number | number[];
+  /** Pads prompts on the left and finished sequences (default: the first EOS id, else 0). */
+  padTokenId?: number;
+  /** Stop a sequence once its decoded new text ends with one of these (needs decode). */
+  stopStrings?: string[];
+  decode?: (ids: number[]) => string;
+  seed?: number;
+  /** Called after each step with the new token of every sequence (-1 for finished ones). */
+  onToken?: (tokens: number[], step: number) => void;
+  /** Default true; false recomputes the whole sequence at every step (for checking). */
+  useCache?: boolean;
 }
 
-/** Returns prompt + generated ids (stops early at eos). */
-export function generate(model: CausalLm, prompt: number[], o: GenerateOptions): number[] {
-  const ids = [...prompt];
-  const temperature = o.temperature ?? 0;
-  const rng = o.rng ?? new Rng(0);
-  for (let n = 0; n < o.maxNewTokens; n++) {
-    const ctx = ids.slice(-o.contextLength);
-    const last = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d([ctx], [1, ctx.length], 'int32')); // [1, T, V]
-      return tf.squeeze(tf.slice(logits, [0, ctx.length - 1, 0], [1, 1, -1])); // [V]
+/** tf.tidy for functions that return tensors inside plain objects (typed as they are). */
+export function tidy<T>(f: () => T): T {
+  return tf.tidy(f as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+const eosSet = (o: GenerateOptions) => new Set(o.eosTokenId === undefined ? [] : Array.isArray(o.eosTokenId) ? o.eosTokenId : [o.eosTokenId]);
+
+/** Each sequence's prompt followed by its new tokens (up to and including EOS; no padding). */
+export function generate(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
+  if (!prompts.length || prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
+  if ((o.numBeams ?? 1) > 1) return beamSearch(model, prompts, o);
+  const copies = o.numReturnSequences ?? 1;
+  const rows = prompts.flatMap((p) => new Array<number[]>(copies).fill(p));
+  return sampleOrGreedy(model, rows, o);
+}
+
+/** Left-pads prompts into ids, attention mask and position ids (cumsum(mask) - 1, as transformers). */
+function leftPad(prompts: number[][], pad: number) {
+  const T = Math.max(...prompts.map((p) => p.length));
+  const ids = prompts.map((p) => [...new Array<number>(T - p.length).fill(pad), ...p]);
+  const mask = prompts.map((p) => [...new Array<number>(T - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
+  const pos = prompts.map((p) => [...new Array<number>(T - p.length).fill(1), ...p.map((_, i) => i)]);
+  return { ids, mask, pos, T };
+}
+
+/** Runs the model on the next tokens (all of them without a cache) and returns the last logits [B][V]. */
+class Stepper {
+  cache: KvCache | undefined;
+  constructor(
+    private model: CausalLm,
+    private useCache: boolean,
+  ) {}
+
+  step(ids: number[][], mask: number[][], pos: number[][], fresh: number): Float32Array[] {
+    const B = ids.length;
+    const width = this.useCache && this.cache ? fresh : ids[0].length;
+    const start = ids[0].length - width;
+    const out = tidy(() => {
+      const r = this.model.forward({
+        inputIds: tf.tensor2d(ids.map((row) => row.slice(start)), [B, width], 'int32'),
+        attentionMask: tf.tensor2d(mask, [B, mask[0].length], 'int32'),
+        positionIds: tf.tensor2d(pos.map((row) => row.slice(start)), [B, width], 'int32'),
+        pastKeyValues: this.useCache ? this.cache : undefined,
+        useCache: this.useCache,
+        training: false,
+      });
+      const V = r.logits.shape[2]!;
+      return { last: tf.reshape(tf.slice(r.logits, [0, width - 1, 0], [B, 1, V]), [B, V]), cache: r.pastKeyValues };
     });
-    const scores = last.dataSync() as Float32Array;
-    last.dispose();
-    const next = temperature <= 0 ? argmax(scores) : sample(scores, temperature, o.topK ?? 0, rng);
-    ids.push(next);
-    if (next === o.eosTokenId) break;
+    this.setCache(out.cache);
+    const flat = out.last.dataSync() as Float32Array;
+    const V = out.last.shape[1]!;
+    out.last.dispose();
+    return Array.from({ length: B }, (_, b) => flat.subarray(b * V, (b + 1) * V));
   }
-  return ids;
+
+  /** Keeps only the cache rows of `rows` (beam search reorders its beams). */
+  select(rows: number[]): void {
+    if (!this.cache) return;
+    const idx = tf.tensor1d(rows, 'int32');
+    this.setCache(this.cache.map((l) => ({ key: tf.gather(l.key, idx), value: tf.gather(l.value, idx) })));
+    idx.dispose();
+  }
+
+  private setCache(next: KvCache | undefined): void {
+    const old = this.cache;
+    this.cache = next;
+    if (old) for (const l of old) tf.dispose([l.key, l.value]);
+  }
+
+  dispose(): void {
+    this.setCache(undefined);
+  }
 }
 
-function argmax(x: Float32Array): number {
+/** transformers' logits processors and warpers, in its order, on one row (in place). */
+export function processLogits(scores: Float32Array, seq: number[], newCount: number, o: GenerateOptions): Float32Array {
+  const s = Float32Array.from(scores);
+  const penalty = o.repetitionPenalty ?? 1;
+  if (penalty !== 1) for (const t of new Set(seq)) s[t] = s[t] < 0 ? s[t] * penalty : s[t] / penalty;
+  if (newCount < (o.minNewTokens ?? 0)) for (const e of eosSet(o)) s[e] = -Infinity;
+  if (!o.doSample) return s;
+  const temperature = o.temperature ?? 1;
+  if (temperature !== 1) for (let i = 0; i < s.length; i++) s[i] /= temperature;
+  const k = o.topK ?? 0;
+  if (k > 0 && k < s.length) {
+    const kth = Float32Array.from(s).sort((a, b) => b - a)[k - 1];
+    for (let i = 0; i < s.length; i++) if (s[i] < kth) s[i] = -Infinity;
+  }
+  const p = o.topP ?? 1;
+  if (p < 1) {
+    const order = Array.from(s.keys()).sort((a, b) => s[b] - s[a]);
+    const probs = softmax(s);
+    let cum = 0;
+    // keep the most likely tokens until their probability reaches p (at least one)
+    let keep = 0;
+    while (keep < order.length && (keep === 0 || cum < p)) cum += probs[order[keep++]];
+    for (let j = keep; j < order.length; j++) s[order[j]] = -Infinity;
+  }
+  return s;
+}
+
+export function softmax(s: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of s) if (v > max) max = v;
+  const out = new Float64Array(s.length);
+  let total = 0;
+  for (let i = 0; i < s.length; i++) total += out[i] = Math.exp(s[i] - max);
+  for (let i = 0; i < s.length; i++) out[i] /= total;
+  return out;
+}
+
+function argmax(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
 }
 
-function sample(logits: Float32Array, temperature: number, topK: number, rng: Rng): number {
-  let order = Array.from(logits.keys());
-  if (topK > 0 && topK < logits.length) order = order.sort((a, b) => logits[b] - logits[a]).slice(0, topK);
-  const max = Math.max(...order.map((i) => logits[i]));
-  const weights = order.map((i) => Math.exp((logits[i] - max) / temperature));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let r = rng.next() * total;
-  for (let j = 0; j < order.length; j++) {
-    r -= weights[j];
-    if (r <= 0) return order[j];
+function draw(s: Float32Array, rng: Rng): number {
+  const probs = softmax(s);
+  let r = rng.next();
+  for (let i = 0; i < probs.length; i++) {
+    r -= probs[i];
+    if (r <= 0 && probs[i] > 0) return i;
   }
-  return order[order.length - 1];
+  return argmax(s);
+}
+
+function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
+  const eos = eosSet(o);
+  const pad = o.padTokenId ?? [...eos][0] ?? 0;
+  const { ids, mask, pos, T } = leftPad(prompts, pad);
+  const maxNew = Math.min(o.maxNewTokens, model.maxPositions - T);
+  const rng = new Rng(o.seed ?? 0);
+  const stepper = new Stepper(model, o.useCache ?? true);
+  const done = prompts.map(() => false);
+  const out = prompts.map((p) => [...p]);
+  try {
+    for (let n = 0; n < maxNew && done.some((d) => !d); n++) {
+      const logits = stepper.step(ids, mask, pos, 1);
+      const next = logits.map((row, b) => {
+        if (done[b]) return -1;
+        const s = processLogits(row, out[b], n, o);
+        return o.doSample ? draw(s, rng) : argmax(s);
+      });
+      next.forEach((t, b) => {
+        ids[b].push(t < 0 ? pad : t);
+        mask[b].push(t < 0 ? 0 : 1);
+        pos[b].push(pos[b][pos[b].length - 1] + 1);
+        if (t < 0) return;
+        out[b].push(t);
+        if (eos.has(t)) done[b] = true;
+        if (o.stopStrings?.length && o.decode) {
+          const text = o.decode(out[b].slice(prompts[b].length));
+          if (o.stopStrings.some((x) => text.endsWith(x))) done[b] = true;
+        }
+      });
+      o.onToken?.(next, n);
+    }
+  } finally {
+    stepper.dispose();
+  }
+  return out;
+}
+
+interface Hypothesis {
+  tokens: number[];
+  score: number;
+}
+
+/** Beam search as transformers' BeamSearchScorer (log-probabilities, length penalty, early stopping). */
+function beamSearch(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
+  const K = o.numBeams!;
+  const eos = eosSet(o);
+  const pad = o.padTokenId ?? [...eos][0] ?? 0;
+  const lp = o.lengthPenalty ?? 1;
+  const rows = prompts.flatMap((p) => new Array<number[]>(K).fill(p));
+  const { ids, mask, pos, T } = leftPad(rows, pad);
+  const maxNew = Math.min(o.maxNewTokens, model.maxPositions - T);
+  // Only the first beam of each prompt is live at the start, so the K beams do not repeat.
+  let beamScores: number[] = rows.map((_, r) => (r % K === 0 ? 0 : -1e9));
+  let seqs = rows.map(() => [] as number[]);
+  const finished = prompts.map(() => [] as Hypothesis[]);
+  const closed = prompts.map(() => false);
+  const stepper = new Stepper(model, o.useCache ?? true);
+  const addFinished = (b: number, h: Hypothesis) => {
+    finished[b].push(h);
+    finished[b].sort((x, y) => y.score - x.score);
+    if (finished[b].length > K) finished[b].pop();
+  };
+  try {
+    for (let n = 0; n < maxNew && closed.some((c) => !c); n++) {
+      const logits = stepper.step(ids, mask, pos, 1);
+      const nextRows: number[] = [];
+      const nextTokens: number[] = [];
+      const nextScores: number[] = [];
+      for (let b = 0; b < prompts.length; b++) {
+        const cands: Array<[number, number, number]> = []; // score, row, token
+        for (let j = 0; j < K; j++) {
+          const r = b * K + j;
+          const s = processLogits(logits[r], [...prompts[b], ...seqs[r]], n, o);
+          const lsm = softmax(s);
+          for (let t = 0; t < lsm.length; t++) if (lsm[t] > 0) cands.push([beamScores[r] + Math.log(lsm[t]), r, t]);
+        }
+        cands.sort((x, y) => y[0] - x[0]);
+        const chosen: Array<[number, number, number]> = [];
+        for (const c of cands.slice(0, 2 * K)) {
+          if (chosen.length === K) break;
+          if (eos.has(c[2])) {
+            if (!closed[b]) addFinished(b, { tokens: [...seqs[c[1]], c[2]], score: c[0] / Math.pow(n + 1, lp) });
+          } else chosen.push(c);
+        }
+        while (chosen.length < K) chosen.push([-1e9, b * K, pad]);
+        for (const [sc, r, t] of chosen) {
+          nextRows.push(r);
+          nextTokens.push(t);
+          nextScores.push(closed[b] ? -1e9 : sc);
+        }
+        // Done when K hypotheses are finished and (early stopping, or) no live beam can beat the worst.
+        if (!closed[b] && finished[b].length === K) {
+          const best = chosen[0][0] / Math.pow(n + 1, lp);
+          if (o.earlyStopping || best <= finished[b][K - 1].score) closed[b] = true;
+        }
+      }
+      stepper.select(nextRows);
+      const [oi, om, op] = [ids.map((r) => [...r]), mask.map((r) => [...r]), pos.map((r) => [...r])];
+      seqs = nextRows.map((r, k) => [...seqs[r], nextTokens[k]]);
+      nextRows.forEach((r, k) => {
+        ids[k] = [...oi[r], nextTokens[k]];
+        mask[k] = [...om[r], 1];
+        pos[k] = [...op[r], op[r][op[r].length - 1] + 1];
+      });
+      beamScores = nextScores;
+      o.onToken?.(nextTokens, n);
+    }
+  } finally {
+    stepper.dispose();
+  }
+  const want = o.numReturnSequences ?? 1;
+  return prompts.flatMap((p, b) => {
+    // Unfinished beams compete with finished hypotheses at the end, as transformers finalizes.
+    if (!closed[b]) for (let j = 0; j < K; j++) addFinished(b, { tokens: seqs[b * K + j], score: beamScores[b * K + j] / Math.pow(Math.max(1, seqs[b * K + j].length), lp) });
+    return finished[b].slice(0, want).map((h) => [...p, ...h.tokens]);
+  });
 }

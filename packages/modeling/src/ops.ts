@@ -90,3 +90,8 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Ten
   const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias), -1); // [B, H, T, T]
   return tf.matMul(dropProbs ? dropProbs(probs) : probs, v); // [B, H, T, D]
 }
+
+/** softmax(q k^T * scale + bias): the attention probabilities [B, H, T, S] (for outputAttentions). */
+export function attentionProbs(q: tf.Tensor, k: tf.Tensor, bias: tf.Tensor, scale: number): tf.Tensor4D {
+  return tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias), -1) as tf.Tensor4D;
+}

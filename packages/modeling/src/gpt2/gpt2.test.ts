@@ -33,7 +33,7 @@ describe('GPT2LMHeadModel vs transformers', () => {
   it('reproduces the logits at every real position to 1e-4', () => {
     const ref = readLogits();
     const [B, T, V] = io.logits.shape;
-    const out = tf.tidy(() => model.forward(tf.tensor2d(ids, [B, T], 'int32'), { attentionMask: tf.tensor2d(mask, [B, T], 'int32') }));
+    const out = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits);
     expect(out.shape).toEqual([B, T, V]);
     const got = out.dataSync();
     out.dispose();
@@ -51,7 +51,7 @@ describe('GPT2LMHeadModel vs transformers', () => {
     const [B, T] = io.logits.shape;
     const lossOf = (labels: number[][]) =>
       tf.tidy(() => {
-        const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'), { attentionMask: tf.tensor2d(mask, [B, T], 'int32') });
+        const logits = model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits;
         return causalLmLoss(logits, labels).loss.dataSync()[0];
       });
     expect(lossOf(ids)).toBeCloseTo(io.loss, 5);
@@ -62,7 +62,7 @@ describe('GPT2LMHeadModel vs transformers', () => {
   it('reproduces every parameter gradient norm', () => {
     const [B, T] = io.logits.shape;
     const { grads, value } = valueAndGrads(model.params, () => {
-      const logits = model.forward(tf.tensor2d(ids, [B, T], 'int32'), { attentionMask: tf.tensor2d(mask, [B, T], 'int32') });
+      const logits = model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits;
       return causalLmLoss(logits, ids).loss;
     });
     value.dispose();
@@ -80,8 +80,10 @@ describe('GPT2LMHeadModel vs transformers', () => {
 
   it('generates the same greedy tokens', () => {
     const g = io.generate;
-    const out = generate(model, g.prompt_ids, { maxNewTokens: g.max_new_tokens, contextLength: model.config.nPositions, temperature: 0 });
+    const [out] = generate(model, [g.prompt_ids], { maxNewTokens: g.max_new_tokens });
     expect(out).toEqual(g.output_ids);
+    const [noCache] = generate(model, [g.prompt_ids], { maxNewTokens: g.max_new_tokens, useCache: false });
+    expect(noCache).toEqual(g.output_ids);
   });
 
   it('saves a checkpoint that loads back bit-exactly with the same safetensors layout', async () => {

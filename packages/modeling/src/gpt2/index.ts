@@ -5,9 +5,14 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, ShapeError, readSafetensors, serializeSafetensors, writeFileDurable, type TensorToWrite } from '@anneal/core';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './config.js';
-import { gpt2Forward, gpt2ParamShapes, initGpt2Params, type ForwardOptions, type Params } from './model.js';
+import { gpt2Forward, gpt2ParamShapes, initGpt2Params, type Params } from './model.js';
+import type { ForwardArgs, ModelOutput } from '../types.js';
 
 export class Gpt2LMHeadModel {
+  readonly modelType = 'gpt2';
+  /** Dropout on (train()) or off (eval(), the default); ForwardArgs.training overrides it. */
+  training = false;
+
   private constructor(
     readonly config: Gpt2Config,
     readonly params: Params,
@@ -48,9 +53,28 @@ export class Gpt2LMHeadModel {
     return new Gpt2LMHeadModel(config, params);
   }
 
-  /** [B, T] int32 ids -> [B, T, V] logits. */
-  forward(inputIds: tf.Tensor2D, o: ForwardOptions = {}): tf.Tensor3D {
-    return gpt2Forward(this.config, this.params, inputIds, o);
+  /** ids [B, T] -> logits [B, T, V] (and the KV cache, hidden states, attentions on request). */
+  forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
+    return gpt2Forward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & { logits: tf.Tensor3D };
+  }
+
+  train(): this {
+    this.training = true;
+    return this;
+  }
+
+  eval(): this {
+    this.training = false;
+    return this;
+  }
+
+  /** Parameters keyed by their Hugging Face names. */
+  parameters(): Record<string, tf.Variable> {
+    return Object.fromEntries(this.params);
+  }
+
+  get maxPositions(): number {
+    return this.config.nPositions;
   }
 
   get numParameters(): number {

@@ -5,18 +5,16 @@
 // weights as [in, out], so a projection is x @ W + b.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
-import { attention, gelu, layerNorm } from '../ops.js';
+import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
+import { tidy } from '../generate.js';
+import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import type { Gpt2Config } from './config.js';
 
 export type Params = Map<string, tf.Variable>;
 
-export interface ForwardOptions {
-  /** [B, T] with 1 for real tokens and 0 for padding. */
-  attentionMask?: tf.Tensor2D;
-  /** Enables dropout. */
-  training?: boolean;
-  /** Base seed for this forward pass's dropout masks (e.g. derived from the step). */
-  dropoutSeed?: number;
+interface DropoutOptions {
+  training: boolean;
+  dropoutSeed: number;
 }
 
 /** Hugging Face parameter names and shapes of a GPT2LMHeadModel (lm_head is tied to wte). */
@@ -75,57 +73,76 @@ function activation(x: tf.Tensor, kind: Gpt2Config['activationFunction']): tf.Te
   return kind === 'relu' ? tf.relu(x) : gelu(x, kind === 'gelu' ? 'none' : 'tanh');
 }
 
-function dropout(x: tf.Tensor, rate: number, o: ForwardOptions, ...site: number[]): tf.Tensor {
+function dropout(x: tf.Tensor, rate: number, o: DropoutOptions, ...site: number[]): tf.Tensor {
   if (!o.training || rate === 0) return x;
   return tf.dropout(x, rate, undefined, deriveSeed(o.dropoutSeed ?? 0, ...site));
 }
 
-/** Token ids [B, T] to logits [B, T, V]. Call inside tf.tidy (or dispose the result). */
-export function gpt2Forward(c: Gpt2Config, p: Params, inputIds: tf.Tensor2D, o: ForwardOptions = {}): tf.Tensor3D {
-  const [B, T] = inputIds.shape;
+/** GPT-2's forward pass: ids [B, T] to logits [B, T, V] (see ForwardArgs for the options). */
+export function gpt2Forward(c: Gpt2Config, p: Params, a: ForwardArgs): ModelOutput {
+  const o = { training: a.training ?? false, dropoutSeed: a.dropoutSeed ?? 0 };
+  const [B, T] = a.inputIds.shape;
   const C = c.nEmbd;
   const H = c.nHead;
   const D = C / H;
+  const past = a.pastKeyValues?.[0]?.key.shape[2] ?? 0;
   const get = (name: string) => p.get(name)!;
+  if (past + T > c.nPositions) throw new Error(`GPT-2 sees at most nPositions ${c.nPositions} positions, got ${past + T}`);
 
   // Embeddings.
-  const tokEmb = tf.gather(get('transformer.wte.weight'), inputIds); // [B, T, C]
-  const posEmb = tf.slice(get('transformer.wpe.weight'), [0, 0], [T, C]); // [T, C]
+  const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
+  const tokEmb = tf.gather(get('transformer.wte.weight'), a.inputIds); // [B, T, C]
+  const posEmb = tf.gather(get('transformer.wpe.weight'), positions); // [B, T, C]
   let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
 
-  // Attention bias: -1e9 above the diagonal (future keys) and at padded keys.
-  const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower triangle
-  let bias = tf.reshape(tf.mul(tf.sub(1, causal), -1e9), [1, 1, T, T]); // [1, 1, T, T]
-  if (o.attentionMask) {
-    const keyMask = tf.reshape(tf.cast(o.attentionMask, 'float32'), [B, 1, 1, T]);
-    bias = tf.add(bias, tf.mul(tf.sub(1, keyMask), -1e9)); // [B, 1, T, T]
-  }
+  // Attention bias: future keys and padded keys get -1e9.
+  const bias = attentionBias(B, T, past, a.attentionMask); // [B|1, 1, T, past + T]
+  const hidden: tf.Tensor3D[] = [];
+  const attentions: tf.Tensor4D[] = [];
+  const cache: KvCache = [];
 
   for (let l = 0; l < c.nLayer; l++) {
     const h = `transformer.h.${l}`;
+    if (a.outputHiddenStates) hidden.push(x as tf.Tensor3D);
+    const prev = a.pastKeyValues?.[l];
     // One scope per block: what backward needs is kept by the tape, the rest is freed
     // now rather than at the end of the forward pass (lower peak memory).
-    x = tf.tidy(() => {
+    const [out, kv, probs] = tidy(() => {
       // Causal self-attention.
-      const a = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
-      const qkv = conv1d(a, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
-      const [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
-      const dropProbs = o.training && c.attnPdrop > 0 ? (p: tf.Tensor) => dropout(p, c.attnPdrop, o, l, 0) : undefined;
-      const att = attention(q, k, v, bias, 1 / Math.sqrt(D), dropProbs); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
+      const n1 = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
+      const qkv = conv1d(n1, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
+      let [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
+      if (prev) {
+        k = tf.concat([prev.key, k], 2); // [B, H, past + T, D]
+        v = tf.concat([prev.value, v], 2);
+      }
+      const dropProbs = o.training && c.attnPdrop > 0 ? (pr: tf.Tensor) => dropout(pr, c.attnPdrop, o, l, 0) : undefined;
+      const scale = 1 / Math.sqrt(D);
+      const att = attention(q, k, v, bias, scale, dropProbs); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
       const r = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));
 
       // MLP.
-      const m = layerNorm(r, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
-      const hidden = activation(conv1d(m, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)), c.activationFunction); // [B, T, 4C]
-      const mlpOut = conv1d(hidden, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
-      return tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2));
+      const n2 = layerNorm(r, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
+      const inner = activation(conv1d(n2, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)), c.activationFunction); // [B, T, 4C]
+      const mlpOut = conv1d(inner, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
+      const probs = a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined;
+      return [tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2)), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, probs] as const;
     });
+    x = out as tf.Tensor3D;
+    if (kv) cache.push(kv);
+    if (probs) attentions.push(probs);
   }
 
   x = layerNorm(x, get('transformer.ln_f.weight'), get('transformer.ln_f.bias'), c.layerNormEpsilon);
+  if (a.outputHiddenStates) hidden.push(x as tf.Tensor3D);
   // LM head tied to the token embedding: logits = x @ wte^T.
   const logits = tf.matMul(tf.reshape(x, [B * T, C]), get('transformer.wte.weight'), false, true); // [B*T, V]
-  return tf.reshape(logits, [B, T, c.vocabSize]);
+  return {
+    logits: tf.reshape(logits, [B, T, c.vocabSize]),
+    ...(a.useCache && { pastKeyValues: cache }),
+    ...(a.outputHiddenStates && { hiddenStates: hidden }),
+    ...(a.outputAttentions && { attentions }),
+  };
 }

@@ -8,7 +8,6 @@ import {
   AdamW,
   CheckpointError,
   NumericError,
-  Rng,
   RunLogger,
   ShapeError,
   checkpointDirName,
@@ -117,7 +116,7 @@ function evaluate(model: Gpt2LMHeadModel, blocks: TokenBlocks, batchSize: number
   for (let b = 0; b < limit; b++) {
     const idx = Array.from({ length: Math.min(batchSize, blocks.numBlocks - b * batchSize) }, (_, i) => b * batchSize + i);
     const ids = blocks.batch(idx);
-    const batch = tf.tidy(() => causalLmLossSum(model.forward(tf.tensor2d(ids, [idx.length, T], 'int32')), ids));
+    const batch = tf.tidy(() => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false }).logits, ids));
     sum += batch.sum.dataSync()[0];
     count += batch.count;
     batch.sum.dispose();
@@ -241,7 +240,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     const lr = learningRateAt(step - 1, schedule);
     const ids = train.batch(sampler.next(batchSize));
     const { value, grads: rawGrads } = valueAndGrads(model.params, () => {
-      const logits = model.forward(tf.tensor2d(ids, [batchSize, T], 'int32'), { training: true, dropoutSeed: deriveSeed(cfg.seed, step) }); // [B, T, V]
+      const { logits } = model.forward({ inputIds: tf.tensor2d(ids, [batchSize, T], 'int32'), training: true, dropoutSeed: deriveSeed(cfg.seed, step) }); // [B, T, V]
       const { sum, count } = causalLmLossSum(logits, ids);
       return tf.div(sum, count) as tf.Scalar;
     });
@@ -287,9 +286,10 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     }
     if (step % cfg.train.sample.every === 0 || last) {
       const s = cfg.train.sample;
-      const rng = new Rng(deriveSeed(cfg.seed, step, 1));
-      const lines = s.prompts.map((prompt) => {
-        const ids = generate(model, tok.encode(prompt), { maxNewTokens: s.maxNewTokens, contextLength: model.config.nPositions, temperature: s.temperature, topK: s.topK, rng });
+      const lines = s.prompts.map((prompt, i) => {
+        // Generation stops at the model's context length; a prompt keeps its last tokens.
+        const promptIds = tok.encode(prompt).slice(-(model.config.nPositions - 1));
+        const [ids] = generate(model, [promptIds], { maxNewTokens: s.maxNewTokens, doSample: s.temperature > 0, temperature: s.temperature, topK: s.topK, seed: deriveSeed(cfg.seed, step, 1, i) });
         return tok.decode(ids);
       });
       logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);

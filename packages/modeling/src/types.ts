@@ -1,0 +1,68 @@
+// What every architecture's forward pass takes and returns (transformers' argument and
+// output names, camelCased), and the key/value cache used for fast generation.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface ForwardArgs {
+  /** [B, T] int32 token ids. */
+  inputIds: tf.Tensor2D;
+  /** [B, S] with 1 for real tokens and 0 for padding; S = past + T when a cache is given. */
+  attentionMask?: tf.Tensor2D;
+  /** [B, T] segment ids (BERT). */
+  tokenTypeIds?: tf.Tensor2D;
+  /** [B, T] positions; default past .. past + T - 1, as transformers. */
+  positionIds?: tf.Tensor2D;
+  /** Keys and values of earlier positions (from a previous call with useCache). */
+  pastKeyValues?: KvCache;
+  /** Return the keys and values of all positions for the next call. */
+  useCache?: boolean;
+  /** Enables dropout (else the model runs as in eval mode). */
+  training?: boolean;
+  /** Base seed of this pass's dropout masks (e.g. derived from the step). */
+  dropoutSeed?: number;
+  outputHiddenStates?: boolean;
+  outputAttentions?: boolean;
+}
+
+/** One layer's cached keys and values, [B, heads, S, headDim] (before grouped-query repetition). */
+export interface LayerKv {
+  key: tf.Tensor4D;
+  value: tf.Tensor4D;
+}
+export type KvCache = LayerKv[];
+
+export interface ModelOutput {
+  /** [B, T, V] for language models, [B, numLabels] for sequence classification. */
+  logits: tf.Tensor;
+  pastKeyValues?: KvCache;
+  /** Embedding output, then each layer's output (the last one after the final norm, as transformers). */
+  hiddenStates?: tf.Tensor3D[];
+  /** Each layer's attention probabilities [B, H, T, S]. */
+  attentions?: tf.Tensor4D[];
+}
+
+/**
+ * Additive attention bias [B|1, 1, T, S]: 0 where query t may see key s (s <= past + t, and
+ * the key is not padding), -1e9 elsewhere.
+ */
+export function attentionBias(batch: number, t: number, past: number, attentionMask?: tf.Tensor2D, causal = true): tf.Tensor4D {
+  return tf.tidy(() => {
+    const s = past + t;
+    let bias: tf.Tensor = tf.zeros([1, 1, t, s]);
+    if (causal) {
+      const q = tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), tf.scalar(past, 'int32')), [t, 1]); // [T, 1]
+      const k = tf.reshape(tf.range(0, s, 1, 'int32'), [1, s]); // [1, S]
+      bias = tf.reshape(tf.mul(tf.cast(tf.greater(k, q), 'float32'), -1e9), [1, 1, t, s]);
+    }
+    if (attentionMask) {
+      if (attentionMask.shape[1] !== s) throw new Error(`attentionMask has ${attentionMask.shape[1]} positions, expected past ${past} + ${t}`);
+      const keyMask = tf.reshape(tf.cast(attentionMask, 'float32'), [batch, 1, 1, s]);
+      bias = tf.add(bias, tf.mul(tf.sub(1, keyMask), -1e9)); // [B, 1, T, S]
+    }
+    return bias as tf.Tensor4D;
+  });
+}
+
+/** Default position ids: past .. past + T - 1 for every row. */
+export function defaultPositions(batch: number, t: number, past: number): tf.Tensor2D {
+  return tf.tidy(() => tf.tile(tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), tf.scalar(past, 'int32')), [1, t]), [batch, 1]) as tf.Tensor2D);
+}
