@@ -5,3 +5,9 @@ export { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type L
 export { causalLmLoss, causalLmLossSum, crossEntropySum, shiftedTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
 export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
 export { attention, attentionProbs, layerNorm, rmsNorm, gelu } from './ops.js';
+export { PretrainedModel, readHfConfig, readWeights, paramsFromTensors } from './pretrained.js';
+export { LlamaForCausalLM } from './llama/index.js';
+export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, llamaConfigToHf, checkLlamaConfig, type LlamaConfig } from './llama/config.js';
+export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';
+export { loadPretrained, loadPretrainedSync } from './load.js';
+export { resolveRepo, cachedSnapshot, hubCacheDir, type HubOptions } from './hub.js';

@@ -111,7 +111,8 @@ export function gpt2Forward(c: Gpt2Config, p: Params, a: ForwardArgs): ModelOutp
       // Causal self-attention.
       const n1 = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
       const qkv = conv1d(n1, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
-      let [q, k, v] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
+      const [q, kNew, vNew] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
+      let [k, v] = [kNew, vNew];
       if (prev) {
         k = tf.concat([prev.key, k], 2); // [B, H, past + T, D]
         v = tf.concat([prev.value, v], 2);

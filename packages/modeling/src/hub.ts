@@ -1,0 +1,81 @@
+// Hub repos ("org/name") through the standard Hugging Face cache
+// ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub):
+// models--org--name/{blobs, snapshots/<commit>/<file>, refs/<revision>}, shared with the
+// Python libraries. Downloads go through @huggingface/hub; HF_HUB_OFFLINE=1 uses the cache only.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { downloadFileToCacheDir, pathsInfo } from '@huggingface/hub';
+import { CheckpointError, writeFileAtomic } from '@anneal/core';
+
+export interface HubOptions {
+  revision?: string;
+  /** Default: $HF_HUB_CACHE, $HF_HOME/hub, or ~/.cache/huggingface/hub. */
+  cacheDir?: string;
+  accessToken?: string;
+  /** For tests and proxies: the fetch @huggingface/hub uses. */
+  fetch?: typeof fetch;
+}
+
+export function hubCacheDir(): string {
+  return process.env.HF_HUB_CACHE ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'hub');
+}
+
+const repoFolder = (repo: string) => `models--${repo.replace(/\//g, '--')}`;
+const offline = () => ['1', 'true', 'yes'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
+const isCommit = (r: string) => /^[0-9a-f]{40}$/.test(r);
+
+/** The cached snapshot folder of a repo at a revision (a branch or tag through refs/, or a commit). */
+export function cachedSnapshot(repo: string, revision = 'main', cacheDir = hubCacheDir()): string | undefined {
+  const root = join(cacheDir, repoFolder(repo));
+  let commit = revision;
+  if (!isCommit(revision)) {
+    const ref = join(root, 'refs', revision);
+    if (!existsSync(ref)) return undefined;
+    commit = readFileSync(ref, 'utf8').trim();
+  }
+  const snap = join(root, 'snapshots', commit);
+  return existsSync(join(snap, 'config.json')) ? snap : undefined;
+}
+
+/** The files a model folder needs (weights as safetensors only), plus tokenizer files if present. */
+const WANTED = [/^config\.json$/, /^generation_config\.json$/, /^model(-\d+-of-\d+)?\.safetensors$/, /^model\.safetensors\.index\.json$/, /^(tokenizer|tokenizer_config|special_tokens_map|vocab)\.json$/, /^(merges|vocab)\.txt$/];
+
+/** A local folder for a repo: from the cache, downloading what is missing unless offline. */
+export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<string> {
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new CheckpointError(`${JSON.stringify(repo)} is neither a folder nor a Hub repo id ("org/name")`, { file: repo });
+  const revision = o.revision ?? 'main';
+  const cacheDir = o.cacheDir ?? hubCacheDir();
+  const cached = cachedSnapshot(repo, revision, cacheDir);
+  if (offline()) {
+    if (cached) return cached;
+    throw new CheckpointError(`${repo}@${revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, { file: join(cacheDir, repoFolder(repo)), hint: 'download it once with network, or unset HF_HUB_OFFLINE' });
+  }
+  const common = { repo, revision, cacheDir, fetch: o.fetch, ...(o.accessToken && { accessToken: o.accessToken }) };
+  // Ask for the files we may need; those the repo lacks are skipped.
+  const names = ['config.json', 'generation_config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
+  const infos = await pathsInfo({ ...common, paths: names, expand: true });
+  const present = new Set(infos.filter((i) => i.type === 'file').map((i) => i.path));
+  if (!present.has('config.json')) throw new CheckpointError(`${repo}@${revision} has no config.json`, { file: repo });
+  if (!present.has('model.safetensors') && !present.has('model.safetensors.index.json')) {
+    throw new CheckpointError(`${repo}@${revision} has no safetensors weights (Anneal never loads pickle)`, { file: repo, hint: 'pick a revision with model.safetensors, or convert the weights' });
+  }
+  let folder = '';
+  const get = async (path: string) => {
+    const p = await downloadFileToCacheDir({ ...common, path });
+    folder = dirname(p);
+    return p;
+  };
+  for (const name of names.filter((n) => present.has(n) && WANTED.some((r) => r.test(n)))) await get(name);
+  if (present.has('model.safetensors.index.json') && !present.has('model.safetensors')) {
+    const index = JSON.parse(readFileSync(join(folder, 'model.safetensors.index.json'), 'utf8'));
+    for (const shard of new Set(Object.values(index.weight_map ?? {}) as string[])) await get(shard);
+  }
+  // Record the revision -> commit, as the Python libraries do, so offline use finds it.
+  if (!isCommit(revision)) {
+    const refs = join(cacheDir, repoFolder(repo), 'refs');
+    mkdirSync(refs, { recursive: true });
+    writeFileAtomic(join(refs, revision), folder.split(/[\\/]/).pop()!);
+  }
+  return folder;
+}

@@ -1,0 +1,48 @@
+// LlamaForCausalLM (and Qwen2ForCausalLM / MistralForCausalLM): config, parameters, the
+// forward pass and the Hugging Face checkpoint format.
+import type * as tf from '@tensorflow/tfjs-core';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights } from '../pretrained.js';
+import type { ForwardArgs, ModelOutput } from '../types.js';
+import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './config.js';
+import { initLlamaParams, llamaForward, llamaParamShapes, type Params } from './model.js';
+
+export class LlamaForCausalLM extends PretrainedModel {
+  get modelType(): string {
+    return this.config.modelType;
+  }
+
+  private constructor(
+    readonly config: LlamaConfig,
+    params: Params,
+  ) {
+    super(params);
+  }
+
+  static init(config: LlamaConfig, seed: number): LlamaForCausalLM {
+    checkLlamaConfig(config);
+    return new LlamaForCausalLM(config, initLlamaParams(config, seed));
+  }
+
+  /** Loads a Hugging Face Llama / Qwen2 / Mistral folder (config.json + safetensors). */
+  static fromPretrained(dir: string): LlamaForCausalLM {
+    const { hf, file } = readHfConfig(dir);
+    const config = llamaConfigFromHf(hf, file);
+    checkLlamaConfig(config, file);
+    const { tensors, file: weights } = readWeights(dir);
+    // A tied checkpoint may still carry lm_head.weight; old ones carry rotary buffers.
+    const ignore = [/rotary_emb\.inv_freq$/, ...(config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [])];
+    return new LlamaForCausalLM(config, paramsFromTensors(llamaParamShapes(config), tensors, weights, () => [], ignore));
+  }
+
+  forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
+    return llamaForward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & { logits: tf.Tensor3D };
+  }
+
+  hfConfig(): Record<string, unknown> {
+    return llamaConfigToHf(this.config);
+  }
+
+  get maxPositions(): number {
+    return this.config.maxPositionEmbeddings;
+  }
+}

@@ -1,0 +1,32 @@
+// loadPretrained: a model folder (or a Hub repo id, through the Hugging Face cache) to the
+// architecture its config.json names.
+import { existsSync } from 'node:fs';
+import { ConfigError } from '@anneal/core';
+import { Gpt2LMHeadModel } from './gpt2/index.js';
+import { resolveRepo, type HubOptions } from './hub.js';
+import { LlamaForCausalLM } from './llama/index.js';
+import { readHfConfig, type PretrainedModel } from './pretrained.js';
+
+/** Loads the causal LM of a local folder, by its config.json's model_type. */
+export function loadPretrainedSync(dir: string): PretrainedModel {
+  const { hf, file } = readHfConfig(dir);
+  switch (hf.model_type) {
+    case 'gpt2':
+      return Gpt2LMHeadModel.fromPretrained(dir);
+    case 'llama':
+    case 'qwen2':
+    case 'mistral':
+      return LlamaForCausalLM.fromPretrained(dir);
+    default:
+      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral' });
+  }
+}
+
+/**
+ * Loads a model from a folder, or from a Hub repo id ("org/name") downloaded into (or, with
+ * HF_HUB_OFFLINE=1, found in) the standard Hugging Face cache.
+ */
+export async function loadPretrained(dirOrRepoId: string, o: HubOptions = {}): Promise<PretrainedModel> {
+  if (existsSync(dirOrRepoId)) return loadPretrainedSync(dirOrRepoId);
+  return loadPretrainedSync(await resolveRepo(dirOrRepoId, o));
+}

@@ -1,0 +1,154 @@
+// What every architecture shares: parameters keyed by Hugging Face names, train/eval
+// mode, and the checkpoint format (config.json + model.safetensors, or shards listed in
+// model.safetensors.index.json; f32/f16/bf16 read as f32; missing and unexpected tensors
+// reported together).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError, ShapeError, readSafetensors, serializeSafetensors, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
+import type { ForwardArgs, ModelOutput } from './types.js';
+
+export type Params = Map<string, tf.Variable>;
+
+export abstract class PretrainedModel {
+  abstract readonly modelType: string;
+  /** Dropout on (train()) or off (eval(), the default); ForwardArgs.training overrides it. */
+  training = false;
+
+  constructor(readonly params: Params) {}
+
+  abstract forward(a: ForwardArgs): ModelOutput;
+  /** config.json as transformers writes it. */
+  abstract hfConfig(): Record<string, unknown>;
+  /** Longest sequence the model accepts. */
+  abstract get maxPositions(): number;
+  /** generation_config.json fields. */
+  protected generationConfig(): Record<string, unknown> {
+    const c = this.hfConfig();
+    return { bos_token_id: c.bos_token_id ?? undefined, eos_token_id: c.eos_token_id ?? undefined, transformers_version: '4.40.0' };
+  }
+
+  train(): this {
+    this.training = true;
+    return this;
+  }
+
+  eval(): this {
+    this.training = false;
+    return this;
+  }
+
+  /** Parameters keyed by their Hugging Face names. */
+  parameters(): Record<string, tf.Variable> {
+    return Object.fromEntries(this.params);
+  }
+
+  get numParameters(): number {
+    let n = 0;
+    for (const p of this.params.values()) n += p.size;
+    return n;
+  }
+
+  /** Weights as safetensors entries with Hugging Face names. */
+  async stateDict(): Promise<Map<string, TensorToWrite>> {
+    const out = new Map<string, TensorToWrite>();
+    for (const [name, p] of this.params) out.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
+    return out;
+  }
+
+  /** Writes config.json, generation_config.json and model.safetensors (fsynced). */
+  async savePretrained(dir: string): Promise<void> {
+    writeFileDurable(join(dir, 'config.json'), JSON.stringify(this.hfConfig(), null, 2) + '\n');
+    writeFileDurable(join(dir, 'generation_config.json'), JSON.stringify(this.generationConfig(), null, 2) + '\n');
+    writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(await this.stateDict(), { format: 'pt' }));
+  }
+
+  /** Overwrites the weights from a safetensors file of this model (e.g. a checkpoint). */
+  loadWeights(file: string): void {
+    const { tensors } = readSafetensors(file);
+    for (const [name, p] of this.params) {
+      const t = tensors.get(name);
+      if (!t) throw new CheckpointError(`tensor ${name} is missing`, { file, field: name });
+      if (t.shape.join(',') !== p.shape.join(',')) throw new ShapeError(`shape [${t.shape}] does not match the model's [${p.shape}]`, { file, field: name });
+      tf.tidy(() => p.assign(tf.tensor(t.data as Float32Array, p.shape, 'float32')));
+    }
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.dispose();
+  }
+}
+
+/** config.json of a model folder. */
+export function readHfConfig(dir: string): { hf: Record<string, unknown>; file: string } {
+  const file = join(dir, 'config.json');
+  if (!existsSync(file)) throw new CheckpointError('file not found', { file, hint: 'expected a Hugging Face model folder with config.json and model.safetensors' });
+  try {
+    return { hf: JSON.parse(readFileSync(file, 'utf8')), file };
+  } catch (e) {
+    throw new CheckpointError(`not valid JSON: ${(e as Error).message}`, { file });
+  }
+}
+
+/** All tensors of model.safetensors, or of the shards named by model.safetensors.index.json. */
+export function readWeights(dir: string): { tensors: Map<string, SafeTensor>; file: string } {
+  const single = join(dir, 'model.safetensors');
+  if (existsSync(single)) return { tensors: readSafetensors(single).tensors, file: single };
+  const index = join(dir, 'model.safetensors.index.json');
+  if (existsSync(index)) {
+    let map: Record<string, string>;
+    try {
+      map = JSON.parse(readFileSync(index, 'utf8')).weight_map;
+    } catch (e) {
+      throw new CheckpointError(`not valid JSON: ${(e as Error).message}`, { file: index });
+    }
+    if (!map || typeof map !== 'object') throw new CheckpointError('no weight_map', { file: index, field: 'weight_map' });
+    const tensors = new Map<string, SafeTensor>();
+    for (const shard of new Set(Object.values(map))) {
+      if (!/^[\w.-]+$/.test(shard)) throw new CheckpointError(`shard name ${JSON.stringify(shard)} is not a plain file name`, { file: index });
+      for (const [name, t] of readSafetensors(join(dir, shard)).tensors) tensors.set(name, t);
+    }
+    return { tensors, file: index };
+  }
+  const pickle = ['pytorch_model.bin', 'model.bin'].find((f) => existsSync(join(dir, f)));
+  throw new CheckpointError(pickle ? `only ${pickle} (pickle) is here, and Anneal never loads pickle` : 'no model.safetensors or model.safetensors.index.json', {
+    file: dir,
+    hint: pickle ? 'convert it to safetensors in Python: model.save_pretrained(dir, safe_serialization=True)' : 'expected a Hugging Face model folder',
+  });
+}
+
+/**
+ * Parameters for the expected names and shapes from checkpoint tensors. `alias` maps an
+ * expected name to other spellings found in checkpoints; `ignore` matches tensors a
+ * checkpoint may carry that the model does not use (buffers, tied copies).
+ */
+export function paramsFromTensors(expected: Array<[string, number[]]>, tensors: Map<string, SafeTensor>, file: string, alias: (name: string) => string[] = () => [], ignore: RegExp[] = []): Params {
+  const used = new Set<string>();
+  const missing: string[] = [];
+  const found: Array<[string, SafeTensor]> = [];
+  for (const [name, shape] of expected) {
+    const key = [name, ...alias(name)].find((k) => tensors.has(k));
+    if (!key) {
+      missing.push(name);
+      continue;
+    }
+    const t = tensors.get(key)!;
+    if (t.shape.join(',') !== shape.join(',')) throw new ShapeError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file, field: key });
+    used.add(key);
+    found.push([name, t]);
+  }
+  const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !ignore.some((r) => r.test(k)));
+  if (missing.length || unexpected.length) {
+    const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? `, … (${xs.length} in all)` : '');
+    throw new CheckpointError([missing.length && `missing tensors: ${list(missing)}`, unexpected.length && `unexpected tensors: ${list(unexpected)}`].filter(Boolean).join('; '), {
+      file,
+      hint: 'the checkpoint does not match config.json (another architecture or size?)',
+    });
+  }
+  const params: Params = new Map();
+  for (const [name, t] of found) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+    params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, t.shape, 'float32'), true)));
+  }
+  return params;
+}
