@@ -11,3 +11,4 @@ export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, l
 export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';
 export { loadPretrained, loadPretrainedSync } from './load.js';
 export { resolveRepo, cachedSnapshot, hubCacheDir, type HubOptions } from './hub.js';
+export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';

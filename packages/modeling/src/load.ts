@@ -2,14 +2,17 @@
 // architecture its config.json names.
 import { existsSync } from 'node:fs';
 import { ConfigError } from '@anneal/core';
+import { DecoderForSequenceClassification } from './classify.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
 import { resolveRepo, type HubOptions } from './hub.js';
 import { LlamaForCausalLM } from './llama/index.js';
 import { readHfConfig, type PretrainedModel } from './pretrained.js';
 
-/** Loads the causal LM of a local folder, by its config.json's model_type. */
+/** Loads the model of a local folder, by its config.json's architectures and model_type. */
 export function loadPretrainedSync(dir: string): PretrainedModel {
   const { hf, file } = readHfConfig(dir);
+  const arch = Array.isArray(hf.architectures) ? String(hf.architectures[0]) : '';
+  if (/ForSequenceClassification$/.test(arch) && ['gpt2', 'llama', 'qwen2', 'mistral'].includes(String(hf.model_type))) return DecoderForSequenceClassification.fromPretrained(dir);
   switch (hf.model_type) {
     case 'gpt2':
       return Gpt2LMHeadModel.fromPretrained(dir);

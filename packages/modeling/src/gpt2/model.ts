@@ -78,8 +78,8 @@ function dropout(x: tf.Tensor, rate: number, o: DropoutOptions, ...site: number[
   return tf.dropout(x, rate, undefined, deriveSeed(o.dropoutSeed ?? 0, ...site));
 }
 
-/** GPT-2's forward pass: ids [B, T] to logits [B, T, V] (see ForwardArgs for the options). */
-export function gpt2Forward(c: Gpt2Config, p: Params, a: ForwardArgs): ModelOutput {
+/** GPT-2's transformer: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
+export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const o = { training: a.training ?? false, dropoutSeed: a.dropoutSeed ?? 0 };
   const [B, T] = a.inputIds.shape;
   const C = c.nEmbd;
@@ -138,12 +138,19 @@ export function gpt2Forward(c: Gpt2Config, p: Params, a: ForwardArgs): ModelOutp
 
   x = layerNorm(x, get('transformer.ln_f.weight'), get('transformer.ln_f.bias'), c.layerNormEpsilon);
   if (a.outputHiddenStates) hidden.push(x as tf.Tensor3D);
+  return { hidden: x as tf.Tensor3D, cache, hiddenStates: hidden, attentions };
+}
+
+/** GPT2LMHeadModel's forward pass: logits [B, T, V]. */
+export function gpt2Forward(c: Gpt2Config, p: Params, a: ForwardArgs): ModelOutput {
+  const { hidden, cache, hiddenStates, attentions } = gpt2Hidden(c, p, a);
+  const [B, T, C] = hidden.shape;
   // LM head tied to the token embedding: logits = x @ wte^T.
-  const logits = tf.matMul(tf.reshape(x, [B * T, C]), get('transformer.wte.weight'), false, true); // [B*T, V]
+  const logits = tf.matMul(tf.reshape(hidden, [B * T, C]), p.get('transformer.wte.weight')!, false, true); // [B*T, V]
   return {
     logits: tf.reshape(logits, [B, T, c.vocabSize]),
     ...(a.useCache && { pastKeyValues: cache }),
-    ...(a.outputHiddenStates && { hiddenStates: hidden }),
+    ...(a.outputHiddenStates && { hiddenStates }),
     ...(a.outputAttentions && { attentions }),
   };
 }

@@ -13,7 +13,7 @@ import { headDimOf, type LlamaConfig } from './config.js';
 export type Params = Map<string, tf.Variable>;
 
 /** Hugging Face parameter names and shapes (lm_head left out when tied). */
-export function llamaParamShapes(c: LlamaConfig): Array<[string, number[]]> {
+export function llamaParamShapes(c: LlamaConfig, withLmHead = true): Array<[string, number[]]> {
   const C = c.hiddenSize;
   const D = headDimOf(c);
   const [H, KV, I] = [c.numAttentionHeads, c.numKeyValueHeads, c.intermediateSize];
@@ -30,14 +30,14 @@ export function llamaParamShapes(c: LlamaConfig): Array<[string, number[]]> {
     shapes.push([`${l}.input_layernorm.weight`, [C]], [`${l}.post_attention_layernorm.weight`, [C]]);
   }
   shapes.push(['model.norm.weight', [C]]);
-  if (!c.tieWordEmbeddings) shapes.push(['lm_head.weight', [c.vocabSize, C]]);
+  if (withLmHead && !c.tieWordEmbeddings) shapes.push(['lm_head.weight', [c.vocabSize, C]]);
   return shapes;
 }
 
 /** Fresh parameters as LlamaPreTrainedModel._init_weights: N(0, 0.02) weights, zero biases, unit norms. */
-export function initLlamaParams(c: LlamaConfig, seed: number): Params {
+export function initLlamaParams(c: LlamaConfig, seed: number, withLmHead = true): Params {
   const params: Params = new Map();
-  llamaParamShapes(c).forEach(([name, shape], i) => {
+  llamaParamShapes(c, withLmHead).forEach(([name, shape], i) => {
     const init = name.endsWith('norm.weight') ? tf.ones(shape) : name.endsWith('.bias') ? tf.zeros(shape) : tf.randomNormal(shape, 0, c.initializerRange, 'float32', deriveSeed(seed, i));
     params.set(name, tf.variable(init, true));
     init.dispose();

@@ -1,0 +1,115 @@
+// A causal LM trunk with a linear `score` head instead of the LM head, as transformers'
+// GPT2ForSequenceClassification and LlamaForSequenceClassification (also Qwen2/Mistral):
+// one score per sequence, taken at its last real token, for classification and reward
+// models; or one per token (tokenScores), the value head of PPO.
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, deriveSeed } from '@anneal/core';
+import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './gpt2/config.js';
+import { gpt2Hidden, gpt2ParamShapes, initGpt2Params } from './gpt2/model.js';
+import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './llama/config.js';
+import { initLlamaParams, llamaHidden, llamaParamShapes } from './llama/model.js';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type Params } from './pretrained.js';
+import type { ForwardArgs, ModelOutput } from './types.js';
+
+export type DecoderConfig = { arch: 'gpt2'; config: Gpt2Config } | { arch: 'llama'; config: LlamaConfig };
+
+export interface ClassifierOptions {
+  numLabels: number;
+  /** Locates each sequence's last real token (transformers: the first pad id, minus one). */
+  padTokenId: number | null;
+  /** id2label of config.json (default LABEL_0, LABEL_1, ...). */
+  labels?: string[];
+  problemType?: 'regression' | 'single_label_classification' | 'multi_label_classification' | null;
+}
+
+export class DecoderForSequenceClassification extends PretrainedModel {
+  readonly modelType: string;
+  readonly o: Required<ClassifierOptions>;
+
+  private constructor(
+    readonly decoder: DecoderConfig,
+    o: ClassifierOptions,
+    params: Params,
+  ) {
+    super(params);
+    this.modelType = decoder.arch === 'gpt2' ? 'gpt2' : decoder.config.modelType;
+    this.o = { labels: Array.from({ length: o.numLabels }, (_, i) => `LABEL_${i}`), problemType: null, ...o };
+  }
+
+  /** A trunk (random, or taken from a causal LM's parameters) with a fresh N(0, 0.02) score head. */
+  static init(decoder: DecoderConfig, o: ClassifierOptions, seed: number, trunk?: Params): DecoderForSequenceClassification {
+    if (decoder.arch === 'gpt2') checkGpt2Config(decoder.config);
+    else checkLlamaConfig(decoder.config);
+    const params: Params = trunk ? new Map([...trunk].filter(([n]) => n !== 'lm_head.weight')) : decoder.arch === 'gpt2' ? initGpt2Params(decoder.config, seed) : initLlamaParams(decoder.config, seed, false);
+    const C = decoder.arch === 'gpt2' ? decoder.config.nEmbd : decoder.config.hiddenSize;
+    const std = decoder.arch === 'gpt2' ? decoder.config.initializerRange : decoder.config.initializerRange;
+    params.set('score.weight', tf.tidy(() => tf.variable(tf.randomNormal([o.numLabels, C], 0, std, 'float32', deriveSeed(seed, 1 << 20)), true)));
+    return new DecoderForSequenceClassification(decoder, o, params);
+  }
+
+  /** Loads GPT2ForSequenceClassification / LlamaForSequenceClassification (Qwen2, Mistral) folders. */
+  static fromPretrained(dir: string): DecoderForSequenceClassification {
+    const { hf, file } = readHfConfig(dir);
+    const decoder: DecoderConfig = hf.model_type === 'gpt2' ? { arch: 'gpt2', config: gpt2ConfigFromHf(hf, file) } : { arch: 'llama', config: llamaConfigFromHf(hf, file) };
+    const id2label = (hf.id2label ?? { 0: 'LABEL_0', 1: 'LABEL_1' }) as Record<string, string>;
+    const labels = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]);
+    const numLabels = typeof hf.num_labels === 'number' ? hf.num_labels : labels.length;
+    const { tensors, file: weights } = readWeights(dir);
+    const shapes = decoder.arch === 'gpt2' ? gpt2ParamShapes(decoder.config) : llamaParamShapes(decoder.config, false);
+    const C = decoder.arch === 'gpt2' ? decoder.config.nEmbd : decoder.config.hiddenSize;
+    const params = paramsFromTensors([...shapes, ['score.weight', [numLabels, C]]], tensors, weights, () => [], [/rotary_emb\.inv_freq$/, /attn\.(masked_)?bias$/]);
+    return new DecoderForSequenceClassification(decoder, { numLabels, padTokenId: (hf.pad_token_id as number | null) ?? null, labels, problemType: (hf.problem_type as ClassifierOptions['problemType']) ?? null }, params);
+  }
+
+  private trunk(a: ForwardArgs): tf.Tensor3D {
+    const args = { training: this.training, ...a, useCache: false };
+    return this.decoder.arch === 'gpt2' ? gpt2Hidden(this.decoder.config, this.params, args).hidden : llamaHidden(this.decoder.config, this.params, args).hidden;
+  }
+
+  /** Scores of every position: [B, T, numLabels] (a value head when numLabels is 1). */
+  tokenScores(a: ForwardArgs): tf.Tensor3D {
+    const h = this.trunk(a); // [B, T, C]
+    const [B, T, C] = h.shape;
+    return tf.reshape(tf.matMul(tf.reshape(h, [B * T, C]), this.params.get('score.weight')!, false, true), [B, T, this.o.numLabels]);
+  }
+
+  /** Which position each row is pooled at: the token before the first pad id (mod T), as transformers. */
+  lastTokenIndex(inputIds: number[][]): number[] {
+    const T = inputIds[0].length;
+    return inputIds.map((row) => {
+      if (this.o.padTokenId === null) {
+        if (inputIds.length > 1) throw new ConfigError('a batch of several sequences needs pad_token_id to find each one\'s last token', { field: 'pad_token_id' });
+        return T - 1;
+      }
+      const first = row.indexOf(this.o.padTokenId);
+      return (((first < 0 ? 0 : first) - 1) % T + T) % T;
+    });
+  }
+
+  /** logits [B, numLabels] at each sequence's last real token. */
+  forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor2D } {
+    const scores = this.tokenScores(a); // [B, T, L]
+    const [B, T, L] = scores.shape;
+    const last = this.lastTokenIndex(a.inputIds.arraySync() as number[][]);
+    const flat = tf.reshape(scores, [B * T, L]);
+    const logits = tf.gather(flat, tf.tensor1d(last.map((t, b) => b * T + t), 'int32')) as tf.Tensor2D; // [B, L]
+    return { logits };
+  }
+
+  hfConfig(): Record<string, unknown> {
+    const base = this.decoder.arch === 'gpt2' ? gpt2ConfigToHf(this.decoder.config) : llamaConfigToHf(this.decoder.config);
+    const arch = this.decoder.arch === 'gpt2' ? 'GPT2ForSequenceClassification' : `${{ llama: 'Llama', qwen2: 'Qwen2', mistral: 'Mistral' }[this.decoder.config.modelType]}ForSequenceClassification`;
+    return {
+      ...base,
+      architectures: [arch],
+      id2label: Object.fromEntries(this.o.labels.map((l, i) => [String(i), l])),
+      label2id: Object.fromEntries(this.o.labels.map((l, i) => [l, i])),
+      pad_token_id: this.o.padTokenId,
+      ...(this.o.problemType && { problem_type: this.o.problemType }),
+    };
+  }
+
+  get maxPositions(): number {
+    return this.decoder.arch === 'gpt2' ? this.decoder.config.nPositions : this.decoder.config.maxPositionEmbeddings;
+  }
+}
