@@ -26,7 +26,7 @@ describe('GPT2ForSequenceClassification fixture', () => {
 
   it('pools at the last real token (15 and 11) and reproduces the logits', () => {
     expect(model.lastTokenIndex(ids)).toEqual([15, 11]);
-    const got = tf.tidy(() => run().arraySync());
+    const got = tf.tidy(() => run().arraySync()) as number[][];
     got.forEach((row, b) => row.forEach((v, j) => expect(Math.abs(v - io.logits.values[b][j])).toBeLessThan(1e-4)));
   });
 
@@ -57,8 +57,8 @@ describe('a score head on a Llama trunk', () => {
     const clf = DecoderForSequenceClassification.init({ arch: 'llama', config: lm.config }, { numLabels: 1, padTokenId: 0 }, 3, lm.params);
     expect(clf.params.has('lm_head.weight')).toBe(false);
     const ids = [[5, 6, 7, 0], [8, 9, 10, 11]];
-    const scores = tf.tidy(() => clf.tokenScores({ inputIds: tf.tensor2d(ids, [2, 4], 'int32') }).arraySync());
-    const pooled = tf.tidy(() => clf.forward({ inputIds: tf.tensor2d(ids, [2, 4], 'int32') }).logits.arraySync());
+    const scores = tf.tidy(() => clf.tokenScores({ inputIds: tf.tensor2d(ids, [2, 4], "int32") }).arraySync()) as number[][][];
+    const pooled = tf.tidy(() => clf.forward({ inputIds: tf.tensor2d(ids, [2, 4], "int32") }).logits.arraySync()) as number[][];
     expect(pooled[0][0]).toBeCloseTo(scores[0][2][0], 6);
     expect(pooled[1][0]).toBeCloseTo(scores[1][3][0], 6);
     const out = mkdtempSync(join(tmpdir(), 'anneal-llama-cls-'));
