@@ -12,3 +12,6 @@ export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llam
 export { loadPretrained, loadPretrainedSync } from './load.js';
 export { resolveRepo, cachedSnapshot, hubCacheDir, type HubOptions } from './hub.js';
 export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';
+export { BertModelWithHead } from './bert/index.js';
+export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type BertConfig } from './bert/config.js';
+export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';

@@ -2,6 +2,7 @@
 // architecture its config.json names.
 import { existsSync } from 'node:fs';
 import { ConfigError } from '@anneal/core';
+import { BertModelWithHead } from './bert/index.js';
 import { DecoderForSequenceClassification } from './classify.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
 import { resolveRepo, type HubOptions } from './hub.js';
@@ -16,12 +17,14 @@ export function loadPretrainedSync(dir: string): PretrainedModel {
   switch (hf.model_type) {
     case 'gpt2':
       return Gpt2LMHeadModel.fromPretrained(dir);
+    case 'bert':
+      return BertModelWithHead.fromPretrained(dir);
     case 'llama':
     case 'qwen2':
     case 'mistral':
       return LlamaForCausalLM.fromPretrained(dir);
     default:
-      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral' });
+      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral, bert' });
   }
 }
 

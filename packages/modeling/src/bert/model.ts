@@ -1,0 +1,112 @@
+// BERT (Devlin et al., 2019), as transformers' BertModel, BertForMaskedLM and
+// BertForSequenceClassification: word + position + segment embeddings, post-LayerNorm
+// blocks of bidirectional self-attention and a GELU MLP; an MLM head tied to the word
+// embeddings, or a tanh pooler over [CLS] and a linear classifier.
+import * as tf from '@tensorflow/tfjs-core';
+import { deriveSeed } from '@anneal/core';
+import { tidy } from '../generate.js';
+import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
+import { attentionBias, defaultPositions, type ForwardArgs } from '../types.js';
+import type { BertConfig } from './config.js';
+
+export type Params = Map<string, tf.Variable>;
+export type BertHead = 'mlm' | 'classifier';
+
+export function bertParamShapes(c: BertConfig, head: BertHead, numLabels = 2): Array<[string, number[]]> {
+  const [C, I] = [c.hiddenSize, c.intermediateSize];
+  const s: Array<[string, number[]]> = [
+    ['bert.embeddings.word_embeddings.weight', [c.vocabSize, C]],
+    ['bert.embeddings.position_embeddings.weight', [c.maxPositionEmbeddings, C]],
+    ['bert.embeddings.token_type_embeddings.weight', [c.typeVocabSize, C]],
+    ['bert.embeddings.LayerNorm.weight', [C]],
+    ['bert.embeddings.LayerNorm.bias', [C]],
+  ];
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const l = `bert.encoder.layer.${i}`;
+    for (const m of ['query', 'key', 'value']) s.push([`${l}.attention.self.${m}.weight`, [C, C]], [`${l}.attention.self.${m}.bias`, [C]]);
+    s.push([`${l}.attention.output.dense.weight`, [C, C]], [`${l}.attention.output.dense.bias`, [C]], [`${l}.attention.output.LayerNorm.weight`, [C]], [`${l}.attention.output.LayerNorm.bias`, [C]]);
+    s.push([`${l}.intermediate.dense.weight`, [I, C]], [`${l}.intermediate.dense.bias`, [I]], [`${l}.output.dense.weight`, [C, I]], [`${l}.output.dense.bias`, [C]], [`${l}.output.LayerNorm.weight`, [C]], [`${l}.output.LayerNorm.bias`, [C]]);
+  }
+  if (head === 'mlm') {
+    s.push(['cls.predictions.transform.dense.weight', [C, C]], ['cls.predictions.transform.dense.bias', [C]], ['cls.predictions.transform.LayerNorm.weight', [C]], ['cls.predictions.transform.LayerNorm.bias', [C]], ['cls.predictions.bias', [c.vocabSize]]);
+  } else {
+    s.push(['bert.pooler.dense.weight', [C, C]], ['bert.pooler.dense.bias', [C]], ['classifier.weight', [numLabels, C]], ['classifier.bias', [numLabels]]);
+  }
+  return s;
+}
+
+/** BertPreTrainedModel._init_weights: N(0, 0.02) weights, zero biases, unit LayerNorm gains. */
+export function initBertParams(c: BertConfig, head: BertHead, numLabels: number, seed: number): Params {
+  const params: Params = new Map();
+  bertParamShapes(c, head, numLabels).forEach(([name, shape], i) => {
+    const init = /LayerNorm\.weight$/.test(name) ? tf.ones(shape) : /(bias)$/.test(name) ? tf.zeros(shape) : tf.randomNormal(shape, 0, c.initializerRange, 'float32', deriveSeed(seed, i));
+    params.set(name, tf.variable(init, true));
+    init.dispose();
+  });
+  return params;
+}
+
+function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const lead = x.shape.slice(0, -1);
+  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, w.shape[1]!]), w, false, true), b), [...lead, w.shape[0]!]);
+}
+
+export function activation(x: tf.Tensor, act: BertConfig['hiddenAct']): tf.Tensor {
+  return act === 'relu' ? tf.relu(x) : gelu(x, act === 'gelu' ? 'none' : 'tanh');
+}
+
+/** The encoder: sequence output [B, T, C] (plus hidden states and attentions on request). */
+export function bertEncoder(c: BertConfig, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
+  const [B, T] = a.inputIds.shape;
+  const C = c.hiddenSize;
+  const H = c.numAttentionHeads;
+  const D = C / H;
+  const get = (n: string) => p.get(n)!;
+  const training = a.training ?? false;
+  const drop = (x: tf.Tensor, rate: number, ...site: number[]) => (training && rate > 0 ? tf.dropout(x, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, ...site)) : x);
+
+  const types = a.tokenTypeIds ?? tf.zerosLike(a.inputIds);
+  const emb = tf.addN([tf.gather(get('bert.embeddings.word_embeddings.weight'), a.inputIds), tf.gather(get('bert.embeddings.position_embeddings.weight'), a.positionIds ?? defaultPositions(B, T, 0)), tf.gather(get('bert.embeddings.token_type_embeddings.weight'), types)]); // [B, T, C]
+  let x = drop(layerNorm(emb, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layerNormEps), c.hiddenDropoutProb, -1) as tf.Tensor3D;
+  const bias = attentionBias(B, T, 0, a.attentionMask, false); // padding only: [B|1, 1, T, T]
+  const hiddenStates: tf.Tensor3D[] = [];
+  const attentions: tf.Tensor4D[] = [];
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const l = `bert.encoder.layer.${i}`;
+    if (a.outputHiddenStates) hiddenStates.push(x);
+    const [out, probs] = tidy(() => {
+      const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
+      const [q, k, v] = ['query', 'key', 'value'].map((m) => heads(linear(x, get(`${l}.attention.self.${m}.weight`), get(`${l}.attention.self.${m}.bias`))));
+      const scale = 1 / Math.sqrt(D);
+      const dropProbs = training && c.attentionProbsDropoutProb > 0 ? (pr: tf.Tensor) => drop(pr, c.attentionProbsDropoutProb, i, 0) : undefined;
+      const ctx = tf.reshape(tf.transpose(attention(q, k, v, bias, scale, dropProbs), [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
+      // Post-LN: LayerNorm(x + sublayer(x)).
+      const attnOut = layerNorm(tf.add(drop(linear(ctx, get(`${l}.attention.output.dense.weight`), get(`${l}.attention.output.dense.bias`)), c.hiddenDropoutProb, i, 1), x), get(`${l}.attention.output.LayerNorm.weight`), get(`${l}.attention.output.LayerNorm.bias`), c.layerNormEps);
+      const inner = activation(linear(attnOut, get(`${l}.intermediate.dense.weight`), get(`${l}.intermediate.dense.bias`)), c.hiddenAct); // [B, T, I]
+      const y = layerNorm(tf.add(drop(linear(inner, get(`${l}.output.dense.weight`), get(`${l}.output.dense.bias`)), c.hiddenDropoutProb, i, 2), attnOut), get(`${l}.output.LayerNorm.weight`), get(`${l}.output.LayerNorm.bias`), c.layerNormEps);
+      return [y, a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined] as const;
+    });
+    x = out as tf.Tensor3D;
+    if (probs) attentions.push(probs);
+  }
+  if (a.outputHiddenStates) hiddenStates.push(x);
+  return { hidden: x, hiddenStates, attentions };
+}
+
+/** BertForMaskedLM's head: transform (dense, activation, LayerNorm), then the tied decoder: [B, T, V]. */
+export function bertMlmLogits(c: BertConfig, p: Params, hidden: tf.Tensor3D): tf.Tensor3D {
+  const [B, T, C] = hidden.shape;
+  const h = layerNorm(activation(linear(hidden, p.get('cls.predictions.transform.dense.weight')!, p.get('cls.predictions.transform.dense.bias')!), c.hiddenAct), p.get('cls.predictions.transform.LayerNorm.weight')!, p.get('cls.predictions.transform.LayerNorm.bias')!, c.layerNormEps);
+  const logits = tf.add(tf.matMul(tf.reshape(h, [B * T, C]), p.get('bert.embeddings.word_embeddings.weight')!, false, true), p.get('cls.predictions.bias')!);
+  return tf.reshape(logits, [B, T, c.vocabSize]);
+}
+
+/** BertForSequenceClassification's head: tanh pooler over [CLS], dropout, classifier: [B, numLabels]. */
+export function bertClassifierLogits(c: BertConfig, p: Params, hidden: tf.Tensor3D, a: ForwardArgs): tf.Tensor2D {
+  const [B, , C] = hidden.shape;
+  const cls = tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C]); // [B, C]
+  const pooled = tf.tanh(linear(cls, p.get('bert.pooler.dense.weight')!, p.get('bert.pooler.dense.bias')!));
+  const rate = c.classifierDropout ?? c.hiddenDropoutProb;
+  const dropped = a.training && rate > 0 ? tf.dropout(pooled, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : pooled;
+  return linear(dropped, p.get('classifier.weight')!, p.get('classifier.bias')!) as tf.Tensor2D;
+}
