@@ -15,3 +15,4 @@ export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderC
 export { BertModelWithHead } from './bert/index.js';
 export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type BertConfig } from './bert/config.js';
 export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';
+export { DistilBertModelWithHead, DISTILBERT_DEFAULTS, distilBertConfigFromHf, type DistilBertConfig } from './distilbert/index.js';

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError } from '@anneal/core';
 import { BertModelWithHead } from './bert/index.js';
 import { DecoderForSequenceClassification } from './classify.js';
+import { DistilBertModelWithHead } from './distilbert/index.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
 import { resolveRepo, type HubOptions } from './hub.js';
 import { LlamaForCausalLM } from './llama/index.js';
@@ -19,12 +20,14 @@ export function loadPretrainedSync(dir: string): PretrainedModel {
       return Gpt2LMHeadModel.fromPretrained(dir);
     case 'bert':
       return BertModelWithHead.fromPretrained(dir);
+    case 'distilbert':
+      return DistilBertModelWithHead.fromPretrained(dir);
     case 'llama':
     case 'qwen2':
     case 'mistral':
       return LlamaForCausalLM.fromPretrained(dir);
     default:
-      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral, bert' });
+      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral, bert, distilbert' });
   }
 }
 
