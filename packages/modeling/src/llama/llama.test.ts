@@ -40,7 +40,7 @@ describe('rotary embedding frequencies', () => {
         near(scaled[i], (1 - s) * (f / 8) + s * f);
       }
     });
-    expect(new Set(plain.map((f) => ((2 * Math.PI) / f < 2048 ? 'short' : (2 * Math.PI) / f > 8192 ? 'long' : 'mid'))).size).toBe(3);
+    expect(new Set(Array.from(plain).map((f) => ((2 * Math.PI) / f < 2048 ? 'short' : (2 * Math.PI) / f > 8192 ? 'long' : 'mid'))).size).toBe(3);
   });
 });
 
