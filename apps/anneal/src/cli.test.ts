@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
-import { Gpt2LMHeadModel } from '@anneal/modeling';
-import { loadTokenizerSync } from '@anneal/tokenizers';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate } from '@anneal/modeling';
+import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
@@ -187,5 +187,27 @@ describe('anneal tokenizer train / anneal tokenize', () => {
     const cfg = join(dir, 'bad.yaml');
     writeFileSync(cfg, `kind: sentencepiece\nfiles: [a.txt]\nvocabSize: 10\noutput: x\n`);
     expectCleanError(anneal(['tokenizer', 'train', cfg], dir), /bad\.yaml/, /kind/);
+  });
+});
+
+describe('anneal generate', () => {
+  it('streams the same continuation generate() gives in process (greedy and beam)', async () => {
+    const dir = workdir();
+    const modelDir = join(dir, 'model');
+    mkdirSync(modelDir, { recursive: true });
+    const tok = await trainByteLevelBpe([readFileSync(join(dir, 'corpus.txt'), 'utf8')], { vocabSize: 300, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>' });
+    tok.save(modelDir);
+    await useBackend('cpu', {});
+    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 300, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16, initializerRange: 0.5 }, 2);
+    await model.savePretrained(modelDir);
+    const prompt = 'Call me Ishmael.';
+    for (const extra of [[], ['--num-beams', '3']]) {
+      const r = anneal(['generate', '--model', modelDir, '--prompt', prompt, '--max-new-tokens', '12', '--backend', 'cpu', ...extra], dir);
+      expect(r.code, r.stderr).toBe(0);
+      const ids = tok.encode(prompt);
+      const [want] = generate(model, [ids], { maxNewTokens: 12, eosTokenId: tok.eosTokenId, numBeams: extra.length ? 3 : 1 });
+      expect(r.stdout).toBe(`${prompt}${tok.decode(want.slice(ids.length), { skipSpecialTokens: true })}\n`);
+    }
+    expectCleanError(anneal(['generate', '--model', join(dir, 'nowhere'), '--prompt', 'x', '--backend', 'cpu'], dir), /neither a folder nor a Hub repo id|not found/);
   });
 });

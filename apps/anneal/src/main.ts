@@ -7,6 +7,7 @@ import { ClmConfigSchema, runClm, type ClmConfig, type RunResult } from '@anneal
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
+import { generateCommand, type GenerateFlags } from './generate-command.js';
 
 interface TrainFlags {
   set: string[];
@@ -94,6 +95,27 @@ export async function main(argv: string[]): Promise<number> {
     .action((flags: TokenizeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       tokenize(flags, (s) => process.stdout.write(s + '\n'));
+    });
+  program
+    .command('generate')
+    .description('continue a prompt with a causal LM (GPT-2, Llama, Qwen2, Mistral), streaming tokens')
+    .requiredOption('--model <dir|org/name>', 'model folder or Hub repo id (cached; HF_HUB_OFFLINE=1 for the cache only)')
+    .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder)')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--max-new-tokens <n>', 'tokens to generate', '50')
+    .option('--sample', 'sample instead of greedy decoding')
+    .option('--temperature <t>', 'sampling temperature')
+    .option('--top-k <k>', 'sample among the k most likely tokens')
+    .option('--top-p <p>', 'sample among the most likely tokens up to probability p')
+    .option('--repetition-penalty <r>', 'discourage repeats (> 1)')
+    .option('--num-beams <n>', 'beam search width')
+    .option('--seed <n>', 'sampling seed')
+    .option('--backend <name>', 'auto, torch, wasm or cpu', 'auto')
+    .option('--device <device>', 'cpu or cuda:N (torch backend)')
+    .option('--debug', 'print stack traces')
+    .action(async (flags: GenerateFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('tokenizer')
