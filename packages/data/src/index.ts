@@ -1,2 +1,5 @@
 export { readTextFile, TokenBlocks, tokenizeAndSplit, unigramEntropy, type TextEncoder, type TextSplits } from './text.js';
 export { ShuffledSampler, type SamplerState } from './sampler.js';
+export { readRows, sourceFiles, formatOf, type Row, type RowAt, type SourceRow, type SourceSpec, type SourceFormat } from './sources.js';
+export { toExample, splitSharedPrompt, BadRow, BadRowLog, type Example, type TaskFormat, type ColumnMap, type OnBadRow, type ChatMessage } from './formats.js';
+export { tokenizeExample, truncate, TooLong, type DataTokenizer, type TokenizeOptions, type Tokenized, type TokenizedSequence } from './tokenize.js';
