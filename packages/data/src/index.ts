@@ -3,3 +3,5 @@ export { ShuffledSampler, type SamplerState } from './sampler.js';
 export { readRows, sourceFiles, formatOf, type Row, type RowAt, type SourceRow, type SourceSpec, type SourceFormat } from './sources.js';
 export { toExample, splitSharedPrompt, BadRow, BadRowLog, type Example, type TaskFormat, type ColumnMap, type OnBadRow, type ChatMessage } from './formats.js';
 export { tokenizeExample, truncate, TooLong, type DataTokenizer, type TokenizeOptions, type Tokenized, type TokenizedSequence } from './tokenize.js';
+export { packGreedy, packBestFit, packedRow, type PackedRows } from './pack.js';
+export { collateCausal, collateMlm, collateClassification, collatePreference, IGNORE, type Batch, type PadOptions, type MlmOptions } from './collate.js';
