@@ -90,3 +90,25 @@ describe('logits processors (transformers semantics, hand-built distributions)',
     expect(processLogits(Float32Array.from([1, 2]), [], 1, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: 1 })[1]).toBe(2);
   });
 });
+
+describe('packed rows (documentIds + restarted positions)', () => {
+  it('give each document the logits it gets alone (GPT-2 and Llama)', async () => {
+    await useBackend('cpu', {});
+    const { LlamaForCausalLM, LLAMA_DEFAULTS } = await import('./index.js');
+    const models = [
+      Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 40, nPositions: 16, nLayer: 2, nHead: 2, nEmbd: 16 }, 3),
+      LlamaForCausalLM.init({ ...LLAMA_DEFAULTS, vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 16 }, 3),
+    ];
+    const [d1, d2] = [[3, 9, 4, 1, 5], [7, 2, 8]];
+    for (const m of models) {
+      tf.tidy(() => {
+        const packed = m.forward({ inputIds: tf.tensor2d([[...d1, ...d2]], [1, 8], 'int32'), positionIds: tf.tensor2d([[0, 1, 2, 3, 4, 0, 1, 2]], [1, 8], 'int32'), documentIds: tf.tensor2d([[1, 1, 1, 1, 1, 2, 2, 2]], [1, 8], 'int32') }).logits.arraySync() as number[][][];
+        const alone1 = m.forward({ inputIds: tf.tensor2d([d1], [1, 5], 'int32') }).logits.arraySync() as number[][][];
+        const alone2 = m.forward({ inputIds: tf.tensor2d([d2], [1, 3], 'int32') }).logits.arraySync() as number[][][];
+        const want = [...alone1[0], ...alone2[0]];
+        packed[0].forEach((row, t) => row.forEach((v, j) => expect(Math.abs(v - want[t][j])).toBeLessThan(1e-5)));
+      });
+      m.dispose();
+    }
+  });
+});

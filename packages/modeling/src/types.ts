@@ -11,6 +11,11 @@ export interface ForwardArgs {
   tokenTypeIds?: tf.Tensor2D;
   /** [B, T] positions; default past .. past + T - 1, as transformers. */
   positionIds?: tf.Tensor2D;
+  /**
+   * [B, T] document number of each token in packed rows (0 = padding): attention stays
+   * within a document. Pair it with positionIds restarted per document.
+   */
+  documentIds?: tf.Tensor2D;
   /** Keys and values of earlier positions (from a previous call with useCache). */
   pastKeyValues?: KvCache;
   /** Return the keys and values of all positions for the next call. */
@@ -44,7 +49,7 @@ export interface ModelOutput {
  * Additive attention bias [B|1, 1, T, S]: 0 where query t may see key s (s <= past + t, and
  * the key is not padding), -1e9 elsewhere.
  */
-export function attentionBias(batch: number, t: number, past: number, attentionMask?: tf.Tensor2D, causal = true): tf.Tensor4D {
+export function attentionBias(batch: number, t: number, past: number, attentionMask?: tf.Tensor2D, causal = true, documentIds?: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const s = past + t;
     let bias: tf.Tensor = tf.zeros([1, 1, t, s]);
@@ -57,6 +62,12 @@ export function attentionBias(batch: number, t: number, past: number, attentionM
       if (attentionMask.shape[1] !== s) throw new Error(`attentionMask has ${attentionMask.shape[1]} positions, expected past ${past} + ${t}`);
       const keyMask = tf.reshape(tf.cast(attentionMask, 'float32'), [batch, 1, 1, s]);
       bias = tf.add(bias, tf.mul(tf.sub(1, keyMask), -1e9)); // [B, 1, T, S]
+    }
+    if (documentIds) {
+      if (past) throw new Error('documentIds cannot be combined with a KV cache');
+      const q = tf.reshape(documentIds, [batch, 1, t, 1]);
+      const k = tf.reshape(documentIds, [batch, 1, 1, t]);
+      bias = tf.add(bias, tf.mul(tf.cast(tf.notEqual(q, k), 'float32'), -1e9)); // [B, 1, T, T]
     }
     return bias as tf.Tensor4D;
   });

@@ -70,7 +70,7 @@ export function bertEncoder(c: BertConfig, p: Params, a: ForwardArgs): { hidden:
   if (p.has('bert.embeddings.token_type_embeddings.weight')) parts.push(tf.gather(get('bert.embeddings.token_type_embeddings.weight'), a.tokenTypeIds ?? tf.zerosLike(a.inputIds)));
   const emb = tf.addN(parts); // [B, T, C]
   let x = drop(layerNorm(emb, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layerNormEps), c.hiddenDropoutProb, -1) as tf.Tensor3D;
-  const bias = attentionBias(B, T, 0, a.attentionMask, false); // padding only: [B|1, 1, T, T]
+  const bias = attentionBias(B, T, 0, a.attentionMask, false, a.documentIds); // padding only: [B|1, 1, T, T]
   const hiddenStates: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   for (let i = 0; i < c.numHiddenLayers; i++) {

@@ -96,7 +96,7 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
   let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
 
   // Attention bias: future keys and padded keys get -1e9.
-  const bias = attentionBias(B, T, past, a.attentionMask); // [B|1, 1, T, past + T]
+  const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
   const hidden: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   const cache: KvCache = [];

@@ -109,7 +109,7 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
   let x = tf.gather(get('model.embed_tokens.weight')!, a.inputIds) as tf.Tensor3D; // [B, T, C]
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
   const [cos, sin] = rotaryTables(ropeInvFreq(c), positions.dataSync() as Int32Array, B, T); // [B, 1, T, D]
-  const bias = attentionBias(B, T, past, a.attentionMask); // [B|1, 1, T, past + T]
+  const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
   const hiddenStates: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   const cache: KvCache = [];
