@@ -13,3 +13,5 @@ export { valueAndGrads } from './grad.js';
 export { gradients } from './backprop.js';
 export * from './checkpoints.js';
 export { RunLogger } from './run-logger.js';
+export * from './hf-cache.js';
+export { fakeHubFetch, type FakeHubRepo } from './testing.js';

@@ -5,3 +5,4 @@ export { toExample, splitSharedPrompt, BadRow, BadRowLog, type Example, type Tas
 export { tokenizeExample, truncate, TooLong, type DataTokenizer, type TokenizeOptions, type Tokenized, type TokenizedSequence } from './tokenize.js';
 export { packGreedy, packBestFit, packedRow, type PackedRows } from './pack.js';
 export { collateCausal, collateMlm, collateClassification, collatePreference, IGNORE, type Batch, type PadOptions, type MlmOptions } from './collate.js';
+export { hubDatasetFiles, isSplitFile, type HubDatasetOptions } from './hub.js';

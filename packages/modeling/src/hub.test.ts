@@ -1,40 +1,18 @@
 // Hub repo ids through the Hugging Face cache, with no network: a fake Hub (a fetch
 // serving the gpt2 fixture's files) stands in for huggingface.co, and @huggingface/hub's
 // real code downloads from it into the standard cache layout.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, useBackend } from '@anneal/core';
+import { CheckpointError, fakeHubFetch, useBackend } from '@anneal/core';
 import { cachedSnapshot, loadPretrained } from './index.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2/', import.meta.url));
 const COMMIT = 'a'.repeat(40);
 
-function fakeHub(files: Record<string, Buffer>, log: string[]): typeof fetch {
-  const oid = (b: Buffer) => createHash('sha1').update(b).digest('hex');
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(String(input));
-    log.push(`${init?.method ?? 'GET'} ${url.pathname}`);
-    const info = /^\/api\/models\/([^/]+\/[^/]+)\/paths-info\/([^/]+)$/.exec(url.pathname);
-    if (info) {
-      const { paths } = JSON.parse(String(init!.body));
-      const out = (paths as string[]).filter((p) => files[p]).map((p) => ({ path: p, type: 'file', oid: oid(files[p]), size: files[p].length, lastCommit: { id: COMMIT, date: '2024-04-18T00:00:00Z', title: 'fixture' } }));
-      return new Response(JSON.stringify(out), { status: 200, headers: { 'Content-Type': 'application/json' } });
-    }
-    const file = /^\/[^/]+\/[^/]+\/resolve\/[^/]+\/(.+)$/.exec(url.pathname)?.[1];
-    const body = file ? files[decodeURIComponent(file)] : undefined;
-    if (!body) return new Response('not found', { status: 404, headers: { 'X-Error-Code': 'EntryNotFound' } });
-    const range = /bytes=(\d+)-(\d+)?/.exec(new Headers(init?.headers).get('Range') ?? '');
-    const [a, b] = range ? [Number(range[1]), range[2] ? Number(range[2]) : body.length - 1] : [0, body.length - 1];
-    return new Response(body.subarray(a, b + 1), {
-      status: range ? 206 : 200,
-      headers: { 'Content-Range': `bytes ${a}-${b}/${body.length}`, ETag: `"${oid(body)}"`, 'Content-Type': 'application/octet-stream', 'Content-Length': String(b - a + 1) },
-    });
-  }) as typeof fetch;
-}
+const fakeHub = (files: Record<string, Uint8Array>, log: string[], name = 'anneal-test/tiny-gpt2') => fakeHubFetch([{ type: 'model', name, revisions: { main: files }, commit: COMMIT }], log);
 
 describe('loadPretrained with a Hub repo id', () => {
   const files = Object.fromEntries(['config.json', 'model.safetensors', 'generation_config.json'].map((f) => [f, readFileSync(join(FIXTURE, f))]));
@@ -75,7 +53,7 @@ describe('loadPretrained with a Hub repo id', () => {
     await expect(loadPretrained('anneal-test/absent', { cacheDir })).rejects.toThrow(/not in the Hugging Face cache and HF_HUB_OFFLINE is set/);
     delete process.env.HF_HUB_OFFLINE;
     const pickled = { 'config.json': files['config.json'], 'pytorch_model.bin': Buffer.from('pickle') };
-    await expect(loadPretrained('anneal-test/pickled', { cacheDir, fetch: fakeHub(pickled, []) })).rejects.toThrow(CheckpointError);
-    await expect(loadPretrained('anneal-test/pickled', { cacheDir, fetch: fakeHub(pickled, []) })).rejects.toThrow(/no safetensors weights/);
+    await expect(loadPretrained('anneal-test/pickled', { cacheDir, fetch: fakeHub(pickled, [], 'anneal-test/pickled') })).rejects.toThrow(CheckpointError);
+    await expect(loadPretrained('anneal-test/pickled', { cacheDir, fetch: fakeHub(pickled, [], 'anneal-test/pickled') })).rejects.toThrow(/no safetensors weights/);
   });
 });

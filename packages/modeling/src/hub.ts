@@ -2,11 +2,10 @@
 // ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub):
 // models--org--name/{blobs, snapshots/<commit>/<file>, refs/<revision>}, shared with the
 // Python libraries. Downloads go through @huggingface/hub; HF_HUB_OFFLINE=1 uses the cache only.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { downloadFileToCacheDir, pathsInfo } from '@huggingface/hub';
-import { CheckpointError, writeFileAtomic } from '@anneal/core';
+import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
 
 export interface HubOptions {
   revision?: string;
@@ -17,25 +16,10 @@ export interface HubOptions {
   fetch?: typeof fetch;
 }
 
-export function hubCacheDir(): string {
-  return process.env.HF_HUB_CACHE ?? join(process.env.HF_HOME ?? join(homedir(), '.cache', 'huggingface'), 'hub');
-}
-
-const repoFolder = (repo: string) => `models--${repo.replace(/\//g, '--')}`;
-const offline = () => ['1', 'true', 'yes'].includes((process.env.HF_HUB_OFFLINE ?? '').toLowerCase());
-const isCommit = (r: string) => /^[0-9a-f]{40}$/.test(r);
-
-/** The cached snapshot folder of a repo at a revision (a branch or tag through refs/, or a commit). */
+/** The cached snapshot of a model repo that has a config.json. */
 export function cachedSnapshot(repo: string, revision = 'main', cacheDir = hubCacheDir()): string | undefined {
-  const root = join(cacheDir, repoFolder(repo));
-  let commit = revision;
-  if (!isCommit(revision)) {
-    const ref = join(root, 'refs', revision);
-    if (!existsSync(ref)) return undefined;
-    commit = readFileSync(ref, 'utf8').trim();
-  }
-  const snap = join(root, 'snapshots', commit);
-  return existsSync(join(snap, 'config.json')) ? snap : undefined;
+  const snap = cachedRepoSnapshot('model', repo, revision, cacheDir);
+  return snap && existsSync(join(snap, 'config.json')) ? snap : undefined;
 }
 
 /** The files a model folder needs (weights as safetensors only), plus tokenizer files if present. */
@@ -47,9 +31,9 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
   const revision = o.revision ?? 'main';
   const cacheDir = o.cacheDir ?? hubCacheDir();
   const cached = cachedSnapshot(repo, revision, cacheDir);
-  if (offline()) {
+  if (hubOffline()) {
     if (cached) return cached;
-    throw new CheckpointError(`${repo}@${revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, { file: join(cacheDir, repoFolder(repo)), hint: 'download it once with network, or unset HF_HUB_OFFLINE' });
+    throw new CheckpointError(`${repo}@${revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, { file: repoCacheFolder('model', repo, cacheDir), hint: 'download it once with network, or unset HF_HUB_OFFLINE' });
   }
   const common = { repo, revision, cacheDir, fetch: o.fetch, ...(o.accessToken && { accessToken: o.accessToken }) };
   // Ask for the files we may need; those the repo lacks are skipped.
@@ -71,11 +55,6 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
     const index = JSON.parse(readFileSync(join(folder, 'model.safetensors.index.json'), 'utf8'));
     for (const shard of new Set(Object.values(index.weight_map ?? {}) as string[])) await get(shard);
   }
-  // Record the revision -> commit, as the Python libraries do, so offline use finds it.
-  if (!isCommit(revision)) {
-    const refs = join(cacheDir, repoFolder(repo), 'refs');
-    mkdirSync(refs, { recursive: true });
-    writeFileAtomic(join(refs, revision), folder.split(/[\\/]/).pop()!);
-  }
+  recordRef('model', repo, revision, folder.split(/[\\/]/).pop()!, cacheDir);
   return folder;
 }
