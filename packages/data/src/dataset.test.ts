@@ -1,0 +1,71 @@
+// prepareDataset end to end: bad rows by policy, held-out eval split, and the on-disk
+// tokenization cache (hit on the second run, missed when an option or a file changes).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DataError } from '@anneal/core';
+import { DataConfigSchema, prepareDataset, type DataTokenizer } from './index.js';
+
+const tok: DataTokenizer = {
+  encode: (t) => Array.from(t, (c) => c.codePointAt(0)!),
+  encodeChat: () => ({ ids: [], assistantMask: [] }),
+  applyChatTemplate: () => [],
+  eosTokenId: 1,
+};
+const FP = 'char-tokenizer-v1';
+
+function setup(lines: string[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-ds-'));
+  const file = join(dir, 'train.jsonl');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return { dir, file };
+}
+
+const ROWS = ['{"q": "hi", "a": "yo"}', '{"q": "abc", "a": "defghijklmnop"}', '{"q": "no answer"}', '{"q": "x", "a": "y"}'];
+
+describe('prepareDataset', () => {
+  const cfg = (file: string, dir: string, extra: object = {}) => DataConfigSchema.parse({ train: file, format: 'prompt-completion', columns: { prompt: 'q', completion: 'a' }, maxLength: 8, evalFraction: 0, cacheDir: join(dir, 'cache'), ...extra });
+
+  it('stops at the first bad row by default, naming file, line and field', async () => {
+    const { dir, file } = setup(ROWS);
+    const err = await prepareDataset(cfg(file, dir), tok, { tokenizerFingerprint: FP }).catch((e) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect([err.file, err.field, err.message]).toEqual([file, 'data.maxLength', 'line 2: sequence of 17 tokens is longer than maxLength 8 (data.maxLength)']);
+  });
+
+  it('skips and counts bad rows, or truncates the long ones', async () => {
+    const { dir, file } = setup(ROWS);
+    const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });
+    expect(skipped.train).toHaveLength(2);
+    expect(skipped.stats.badRows.count).toBe(2);
+    expect(skipped.stats.badRows.summary()).toMatch(/line 2: sequence of 17 tokens.*line 3: missing field "a"/);
+    const truncated = await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: FP });
+    expect(truncated.train).toHaveLength(3); // the row without an answer is still bad
+    expect(truncated.train[1].kind === 'sequence' && truncated.train[1].inputIds.length).toBe(8);
+  });
+
+  it('caches tokenized data: the second run reads it, a changed option or file does not', async () => {
+    const { dir, file } = setup(ROWS.filter((_, i) => i !== 2));
+    const first = await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: FP });
+    const second = await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: FP });
+    expect([first.stats.cached, second.stats.cached]).toEqual([false, true]);
+    expect(second.train).toEqual(first.train);
+    expect(second.stats.rows).toBe(3);
+    expect((await prepareDataset(cfg(file, dir, { onBadRow: 'truncate', maxLength: 9 }), tok, { tokenizerFingerprint: FP })).stats.cached).toBe(false);
+    expect((await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: 'other' })).stats.cached).toBe(false);
+    writeFileSync(file, ROWS[0] + '\n');
+    expect((await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: FP })).train).toHaveLength(1);
+  });
+
+  it('holds out a seeded eval fraction, the same every run', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ text: `row ${i}` }));
+    const { dir, file } = setup(lines);
+    const c = DataConfigSchema.parse({ train: file, format: 'text', maxLength: 32, evalFraction: 0.25, cacheDir: null });
+    const a = await prepareDataset(c, tok, { tokenizerFingerprint: FP, seed: 3 });
+    const b = await prepareDataset(c, tok, { tokenizerFingerprint: FP, seed: 3 });
+    expect([a.train.length, a.eval.length]).toEqual([30, 10]);
+    expect(b.eval).toEqual(a.eval);
+    void dir;
+  });
+});
