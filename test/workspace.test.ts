@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { loadConfig } from '@anneal/core';
 import { ClmConfigSchema } from '@anneal/trainers';
 import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
+import { DataConfigSchema } from '@anneal/data';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = readdirSync(join(ROOT, 'packages'));
@@ -29,6 +31,12 @@ describe('configs/', () => {
       // a tokenizer training config (anneal tokenizer train)
       expect(text).toMatch(/anneal tokenizer train/);
       expect(loadConfig(file, TrainTokenizerConfigSchema).config.files.length).toBeGreaterThan(0);
+      return;
+    }
+    if (!/^recipe:/m.test(text)) {
+      // a data config (anneal data inspect)
+      expect(text).toMatch(/anneal data inspect/);
+      expect(DataConfigSchema.safeParse((loadConfig(file, z.looseObject({ data: z.unknown() })).config as { data: unknown }).data).success).toBe(true);
       return;
     }
     expect(text).toMatch(/anneal train/);

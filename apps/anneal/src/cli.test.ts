@@ -211,3 +211,25 @@ describe('anneal generate', () => {
     expectCleanError(anneal(['generate', '--model', join(dir, 'nowhere'), '--prompt', 'x', '--backend', 'cpu'], dir), /neither a folder nor a Hub repo id|not found/);
   });
 });
+
+describe('anneal data inspect', () => {
+  it('prints what prepareDataset finds: rows, examples, tokens, bad rows', async () => {
+    const dir = workdir();
+    const tok = await trainByteLevelBpe([readFileSync(join(dir, 'corpus.txt'), 'utf8')], { vocabSize: 300, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>' });
+    mkdirSync(join(dir, 'tok'));
+    tok.save(join(dir, 'tok'));
+    const data = fileURLToPath(new URL('../../../datasets/sentiment/sft-prompt-completion.jsonl', import.meta.url));
+    const cfg = join(dir, 'data.yaml');
+    writeFileSync(cfg, `tokenizer: { path: ${join(dir, 'tok')} }\ndata: { train: ${data}, format: prompt-completion, maxLength: 96, onBadRow: skip, cacheDir: ${join(dir, 'cache')} }\n`);
+    const r = anneal(['data', 'inspect', cfg], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const { prepareDataset, DataConfigSchema } = await import('@anneal/data');
+    const want = await prepareDataset(DataConfigSchema.parse({ train: data, format: 'prompt-completion', maxLength: 96, onBadRow: 'skip', cacheDir: null }), tok, { tokenizerFingerprint: 'x' });
+    expect(r.stdout).toContain('rows read: 3000\n');
+    expect(r.stdout).toContain(`examples: ${want.train.length} train, ${want.eval.length} eval; tokens: ${want.stats.tokens}`);
+    expect(r.stdout).toContain(`bad rows skipped: ${want.stats.badRows.count}`);
+    const again = anneal(['data', 'inspect', cfg], dir);
+    expect(again.stdout).toContain('(tokenized data from the cache)');
+    expectCleanError(anneal(['data', 'inspect', cfg, '--set', 'data.format=poetry'], dir), /data\.format/);
+  });
+});

@@ -8,6 +8,7 @@ import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-tor
 import { plainReporter, ttyReporter } from './progress.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
 import { generateCommand, type GenerateFlags } from './generate-command.js';
+import { inspectData } from './data-commands.js';
 
 interface TrainFlags {
   set: string[];
@@ -116,6 +117,19 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: GenerateFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+    });
+  program
+    .command('data')
+    .description('dataset tools')
+    .command('inspect')
+    .description("prepare a config's data and print rows, tokens, lengths, packing efficiency and bad rows")
+    .argument('<config>', 'a YAML config with a data section (and tokenizer.path)')
+    .option('--tokenizer <path>', 'tokenizer folder or file (default: tokenizer.path of the config)')
+    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--debug', 'print stack traces')
+    .action(async (config: string, flags: { set: string[]; tokenizer?: string; debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await inspectData(config, flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('tokenizer')

@@ -31,7 +31,7 @@ describe('prepareDataset', () => {
     const { dir, file } = setup(ROWS);
     const err = await prepareDataset(cfg(file, dir), tok, { tokenizerFingerprint: FP }).catch((e) => e);
     expect(err).toBeInstanceOf(DataError);
-    expect([err.file, err.field, err.message]).toEqual([file, 'data.maxLength', 'line 2: sequence of 17 tokens is longer than maxLength 8 (data.maxLength)']);
+    expect([err.file, err.field, err.message]).toEqual([file, 'data.maxLength', 'line 2: sequence of 17 tokens is longer than maxLength 8']);
   });
 
   it('skips and counts bad rows, or truncates the long ones', async () => {

@@ -141,6 +141,7 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
     const { sets, extra } = readCache(cacheFile);
     const badRows = new BadRowLog();
     badRows.count = extra.badRows;
+    badRows.restored.push(...extra.firstBad);
     return { train: sets[0], eval: sets[1], stats: { rows: extra.rows, tokens: countTokens(sets), badRows, cached: true } };
   }
   const badRows = new BadRowLog();
@@ -155,7 +156,7 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
           try {
             out.push(tokenizeExample(ex, tok, cfg, cfg.onBadRow === 'truncate'));
           } catch (e) {
-            if (e instanceof TooLong) throw new BadRow(`${e.message} (data.maxLength)`, at, 'data.maxLength');
+            if (e instanceof TooLong) throw new BadRow(e.message, at, 'data.maxLength');
             throw e;
           }
         } catch (e) {
@@ -180,7 +181,7 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
   if (!train.length) throw new DataError('no usable training rows', { file: typeof cfg.train === 'string' ? cfg.train : o.configFile, field: 'data.train', hint: badRows.count ? badRows.summary() : 'the source is empty' });
   if (cacheFile) {
     mkdirSync(join(cfg.cacheDir!, 'tokenized'), { recursive: true });
-    writeCache(cacheFile, [train, evalSet], { rows, badRows: badRows.count, firstBad: badRows.first.map((b) => b.message) });
+    writeCache(cacheFile, [train, evalSet], { rows, badRows: badRows.count, firstBad: badRows.lines() });
   }
   return { train, eval: evalSet, stats: { rows, tokens: countTokens([train, evalSet]), badRows, cached: false } };
 }

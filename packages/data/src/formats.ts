@@ -47,14 +47,20 @@ export class BadRow extends DataError {
 export class BadRowLog {
   count = 0;
   readonly first: BadRow[] = [];
+  /** Descriptions of the first bad rows of a run whose result came from the cache. */
+  readonly restored: string[] = [];
   constructor(readonly keep = 5) {}
   add(b: BadRow): void {
     this.count++;
     if (this.first.length < this.keep) this.first.push(b);
   }
+  /** "file: line N: reason (field)" for the first bad rows. */
+  lines(): string[] {
+    return [...this.restored, ...this.first.map((b) => `${b.file}: ${b.message} (${b.field})`)].slice(0, this.keep);
+  }
   summary(): string {
     if (!this.count) return 'no bad rows';
-    return `${this.count} bad row(s) skipped; first: ${this.first.map((b) => `${b.file}: ${b.message} (${b.field})`).join('; ')}`;
+    return `${this.count} bad row(s) skipped; first: ${this.lines().join('; ')}`;
   }
 }
 

@@ -7,3 +7,4 @@ export { packGreedy, packBestFit, packedRow, type PackedRows } from './pack.js';
 export { collateCausal, collateMlm, collateClassification, collatePreference, IGNORE, type Batch, type PadOptions, type MlmOptions } from './collate.js';
 export { hubDatasetFiles, isSplitFile, type HubDatasetOptions } from './hub.js';
 export { DataConfigSchema, prepareDataset, type DataConfig, type DatasetStats, type PreparedDataset } from './dataset.js';
+export { inspectDataset, formatReport, type DatasetReport } from './inspect.js';

@@ -1,5 +1,6 @@
 // Saving a tokenizer as the Hugging Face libraries expect it: tokenizer.json (the
 // `tokenizers` format), tokenizer_config.json and special_tokens_map.json (transformers).
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurable } from '@anneal/core';
 import type { AddedToken } from './added-tokens.js';
@@ -28,6 +29,7 @@ export function tokenizerJson(tok: Tokenizer): Json {
 
 /** Writes tokenizer.json, tokenizer_config.json and special_tokens_map.json into `dir`. */
 export function saveTokenizerDir(tok: Tokenizer, dir: string): void {
+  mkdirSync(dir, { recursive: true });
   writeFileDurable(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(tok)));
   const c = tok.config;
   const specials: Json = {};
