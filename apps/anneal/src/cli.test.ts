@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
+import { DataConfigSchema, prepareDataset } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 
@@ -223,7 +224,6 @@ describe('anneal data inspect', () => {
     writeFileSync(cfg, `tokenizer: { path: ${join(dir, 'tok')} }\ndata: { train: ${data}, format: prompt-completion, maxLength: 96, onBadRow: skip, cacheDir: ${join(dir, 'cache')} }\n`);
     const r = anneal(['data', 'inspect', cfg], dir);
     expect(r.code, r.stderr).toBe(0);
-    const { prepareDataset, DataConfigSchema } = await import('@anneal/data');
     const want = await prepareDataset(DataConfigSchema.parse({ train: data, format: 'prompt-completion', maxLength: 96, onBadRow: 'skip', cacheDir: null }), tok, { tokenizerFingerprint: 'x' });
     expect(r.stdout).toContain('rows read: 3000\n');
     expect(r.stdout).toContain(`examples: ${want.train.length} train, ${want.eval.length} eval; tokens: ${want.stats.tokens}`);
