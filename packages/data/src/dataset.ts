@@ -109,9 +109,12 @@ function readCache(file: string): { sets: Tokenized[][]; extra: { rows: number; 
   const buf = readFileSync(file);
   const n = buf.readUInt32LE(0);
   const header = JSON.parse(buf.subarray(4, 4 + n).toString());
-  const body = new Uint8Array(buf.buffer.slice(buf.byteOffset + 4 + n, buf.byteOffset + buf.length));
-  const lengths = new Int32Array(body.buffer, 0, header.arrays);
-  const data = new Int32Array(body.buffer, lengths.byteLength);
+  // View the file's bytes in place when aligned (large reads are), else copy once.
+  const start = buf.byteOffset + 4 + n;
+  const body = start % 4 === 0 ? buf.buffer : buf.buffer.slice(start, buf.byteOffset + buf.length);
+  const base = start % 4 === 0 ? start : 0;
+  const lengths = new Int32Array(body, base, header.arrays);
+  const data = new Int32Array(body, base + lengths.byteLength, (buf.length - 4 - n - lengths.byteLength) / 4);
   let a = 0;
   let at = 0;
   const next = () => {
@@ -123,7 +126,7 @@ function readCache(file: string): { sets: Tokenized[][]; extra: { rows: number; 
   const sets = (header.sizes as number[]).map((size) =>
     Array.from({ length: size }, (): Tokenized => {
       const kind = header.kinds[k++];
-      if (kind === 'sequence') return { kind, inputIds: next(), lossMask: Uint8Array.from(next()) };
+      if (kind === 'sequence') return { kind, inputIds: next(), lossMask: new Uint8Array(next()) };
       if (kind === 'classification') return { kind, inputIds: next(), label: next()[0] };
       return { kind: 'preference', prompt: next(), chosen: next(), rejected: next() };
     }),

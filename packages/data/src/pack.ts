@@ -50,14 +50,22 @@ export function packGreedy(seqs: TokenizedSequence[], blockSize: number, eosId?:
  * longest first into the fullest row that still has room, or a new row.
  */
 export function packBestFit(seqs: TokenizedSequence[], blockSize: number, padId: number): PackedRows {
-  const order = seqs.map((s, i) => [s.inputIds.length, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  // Longest first, ties in input order: a counting sort by length (lengths are at most blockSize).
+  const byLength: number[][] = Array.from({ length: blockSize + 1 }, () => []);
+  seqs.forEach((s, i) => {
+    if (s.inputIds.length > blockSize) throw new RangeError(`a document of ${s.inputIds.length} tokens does not fit in blockSize ${blockSize}; truncate first`);
+    byLength[s.inputIds.length].push(i);
+  });
+  const order: Array<readonly [number, number]> = [];
+  for (let len = blockSize; len > 0; len--) for (const i of byLength[len]) order.push([len, i]);
   const bins: number[][] = []; // document indices per row
   const free: number[] = [];
+  // Rows by free space: the best fit for a document of length L is any row in the first
+  // non-empty bucket at L or above (O(blockSize) per document, not O(rows)).
+  const byFree: number[][] = Array.from({ length: blockSize + 1 }, () => []);
   for (const [len, i] of order) {
-    if (len > blockSize) throw new RangeError(`a document of ${len} tokens does not fit in blockSize ${blockSize}; truncate first`);
-    if (len === 0) continue;
     let best = -1;
-    for (let b = 0; b < bins.length; b++) if (free[b] >= len && (best < 0 || free[b] < free[best])) best = b;
+    for (let f = len; f <= blockSize && best < 0; f++) if (byFree[f].length) best = byFree[f].pop()!;
     if (best < 0) {
       bins.push([]);
       free.push(blockSize);
@@ -65,25 +73,26 @@ export function packBestFit(seqs: TokenizedSequence[], blockSize: number, padId:
     }
     bins[best].push(i);
     free[best] -= len;
+    byFree[free[best]].push(best);
   }
   const rows = bins.length;
   const inputIds = new Int32Array(rows * blockSize).fill(padId);
   const lossMask = new Uint8Array(rows * blockSize);
   const positionIds = new Int32Array(rows * blockSize);
   const documentIds = new Int32Array(rows * blockSize);
+  const arange = Int32Array.from({ length: blockSize }, (_, t) => t);
   let real = 0;
   bins.forEach((docs, r) => {
     let at = r * blockSize;
     docs.forEach((d, k) => {
       const s = seqs[d];
+      const n = s.inputIds.length;
       inputIds.set(s.inputIds, at);
       lossMask.set(s.lossMask, at);
-      for (let t = 0; t < s.inputIds.length; t++) {
-        positionIds[at + t] = t;
-        documentIds[at + t] = k + 1;
-      }
-      at += s.inputIds.length;
-      real += s.inputIds.length;
+      positionIds.set(arange.subarray(0, n), at);
+      documentIds.fill(k + 1, at, at + n);
+      at += n;
+      real += n;
     });
   });
   return { blockSize, inputIds, lossMask, positionIds, documentIds, rows, efficiency: rows ? real / (rows * blockSize) : 0 };
