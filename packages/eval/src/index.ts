@@ -1,3 +1,4 @@
-// @anneal/eval: nothing is exported yet. Its issue fills this package; until then it
-// deliberately has no API (no placeholders).
-export {};
+export { levenshtein, wer, cer } from './edit-distance.js';
+export { exactMatch, distinctN, charEntropy, accuracy, precision, recall, f1, winRate, type Average } from './simple.js';
+export { bleu, sentenceBleu, sacreBleu, tokenize13a, type BleuOptions } from './bleu.js';
+export { rouge, rougePair, rougeTokens, type RougeScore, type RougeType } from './rouge.js';
