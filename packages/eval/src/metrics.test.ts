@@ -3,7 +3,7 @@
 // hand-computed examples of sacreBLEU, rouge-score, jiwer and scikit-learn.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { accuracy, bleu, cer, charEntropy, distinctN, exactMatch, f1, levenshtein, precision, recall, rouge, rougePair, rougeTokens, sacreBleu, sentenceBleu, tokenize13a, wer, winRate } from './index.js';
+import { accuracy, bleu, cer, charEntropy, distinctN, exactMatch, f1, levenshtein, loadWordNet, meteor, precision, recall, rouge, rougePair, rougeTokens, sacreBleu, sentenceBleu, tokenize13a, wer, winRate, wordnetDir } from './index.js';
 
 const NLTK = JSON.parse(readFileSync(new URL('../fixtures/nltk.json', import.meta.url), 'utf8'));
 const refs: string[][][] = NLTK.pairs.map((p: { references: string[] }) => p.references.map((r) => r.split(' ')));
@@ -104,5 +104,23 @@ describe('simple metrics (scikit-learn definitions, hand-checked)', () => {
     expect(f1(p, t, 'weighted')).toBeCloseTo(0.26666666666666666, 12);
     expect(precision(p, t, 'macro')).toBeCloseTo(0.2222222222222222, 12);
     expect(recall(p, t, 'macro')).toBeCloseTo(0.3333333333333333, 12);
+  });
+});
+
+// METEOR needs WordNet (Debian's wordnet-base): required in CI, skipped elsewhere without it.
+const hasWordNet = wordnetDir() !== undefined;
+const requireWordNet = process.env.CI === 'true';
+if (!hasWordNet && !requireWordNet) console.warn('METEOR tests skipped: WordNet is not installed (apt-get install wordnet-base)');
+(hasWordNet || requireWordNet ? describe : describe.skip)('METEOR (NLTK meteor_score with WordNet 3.0)', () => {
+  it('equals NLTK on every fixture pair (exact, stem and synonym stages, best reference)', () => {
+    const pairs = NLTK.pairs as Array<{ references: string[]; hypothesis: string }>;
+    const { scores } = meteor(pairs.map((p) => p.hypothesis), pairs.map((p) => p.references));
+    scores.forEach((s, i) => expect(s, pairs[i].hypothesis).toBeCloseTo(NLTK.meteor[i], 10));
+  });
+  it('finds synonyms through morphy (plural and verb forms)', () => {
+    const wn = loadWordNet();
+    expect(wn.morphy('dogs', 'n')).toEqual(['dog']);
+    expect(wn.morphy('running', 'v')).toEqual(['run']);
+    expect(wn.synonyms('quick').has('speedy')).toBe(true);
   });
 });
