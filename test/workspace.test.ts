@@ -10,6 +10,7 @@ import { loadConfig } from '@anneal/core';
 import { ClmConfigSchema } from '@anneal/trainers';
 import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 import { DataConfigSchema } from '@anneal/data';
+import { EvalConfigSchema } from '@anneal/eval';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = readdirSync(join(ROOT, 'packages'));
@@ -31,6 +32,12 @@ describe('configs/', () => {
       // a tokenizer training config (anneal tokenizer train)
       expect(text).toMatch(/anneal tokenizer train/);
       expect(loadConfig(file, TrainTokenizerConfigSchema).config.files.length).toBeGreaterThan(0);
+      return;
+    }
+    if (/^tasks:/m.test(text)) {
+      // an eval config (anneal eval)
+      expect(text).toMatch(/anneal eval/);
+      expect(loadConfig(file, EvalConfigSchema).config.model.length).toBeGreaterThan(0);
       return;
     }
     if (!/^recipe:/m.test(text)) {

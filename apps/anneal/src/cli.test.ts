@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
 import { DataConfigSchema, prepareDataset } from '@anneal/data';
+import { perplexity } from '@anneal/eval';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 
@@ -231,5 +232,26 @@ describe('anneal data inspect', () => {
     const again = anneal(['data', 'inspect', cfg], dir);
     expect(again.stdout).toContain('(tokenized data from the cache)');
     expectCleanError(anneal(['data', 'inspect', cfg, '--set', 'data.format=poetry'], dir), /data\.format/);
+  });
+});
+
+describe('anneal eval', () => {
+  it('evaluates a checkpoint folder and writes eval.json (numbers equal to the library call)', async () => {
+    const dir = workdir();
+    const modelDir = join(dir, 'model');
+    const tok = await trainByteLevelBpe([readFileSync(join(dir, 'corpus.txt'), 'utf8')], { vocabSize: 300, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>' });
+    tok.save(modelDir);
+    await useBackend('cpu', {});
+    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 300, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16 }, 2);
+    await model.savePretrained(modelDir);
+    writeFileSync(join(dir, 'texts.jsonl'), JSON.stringify({ text: 'Call me Ishmael. Some years ago' }) + '\n');
+    const cfg = join(dir, 'eval.yaml');
+    writeFileSync(cfg, `model: ${modelDir}\nbackend: cpu\noutput: ${join(dir, 'out')}\ntasks:\n  perplexity: { data: ${join(dir, 'texts.jsonl')} }\n`);
+    const r = anneal(['eval', cfg], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(join(dir, 'out', 'eval.json'), 'utf8'));
+    expect(written.results['perplexity/perplexity']).toBeCloseTo(perplexity(model, tok, ['Call me Ishmael. Some years ago']).perplexity, 3);
+    expect(r.stdout).toMatch(/perplexity\/perplexity\s+\d/);
+    expectCleanError(anneal(['eval', cfg, '--set', 'tasks.translation=1'], dir), /tasks\.translation: unknown key/);
   });
 });

@@ -9,6 +9,7 @@ import { plainReporter, ttyReporter } from './progress.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
 import { generateCommand, type GenerateFlags } from './generate-command.js';
 import { inspectData } from './data-commands.js';
+import { evalCommand } from './eval-command.js';
 
 interface TrainFlags {
   set: string[];
@@ -117,6 +118,16 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: GenerateFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+    });
+  program
+    .command('eval')
+    .description('evaluate a model: perplexity, generation metrics, classification, reward-model scores')
+    .argument('<config>', 'YAML eval config (see configs/eval-quickstart.yaml)')
+    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--debug', 'print stack traces')
+    .action(async (config: string, flags: { set: string[]; debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await evalCommand(config, flags, (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('data')

@@ -6,3 +6,4 @@ export { perplexity, selfConsistency, type TextTokenizer } from './lm.js';
 export { meteor, singleMeteor, type MeteorOptions } from './meteor.js';
 export { WordNet, loadWordNet, wordnetDir } from './wordnet.js';
 export { porterStem } from './rouge.js';
+export { EvalConfigSchema, runEval, evalOutputDir, writeEvalResults, type EvalConfig, type EvalTokenizer, type EvalProgress } from './run-eval.js';
