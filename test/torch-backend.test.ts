@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, generate, layerNorm, loadPretrainedSync, rmsNorm } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, generate, layerNorm, loadPretrainedSync, maxLogitDiff, readHfFixture, rmsNorm } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -116,16 +116,7 @@ d('GPT-2 on the torch backend', () => {
     const got = tf.tidy(() =>
       model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32'), ...(types && { tokenTypeIds: tf.tensor2d(types, [B, T], 'int32') }) }).logits.dataSync(),
     );
-    if (io.logits.values) {
-      (io.logits.values as number[][]).flat().forEach((v, i) => expect(Math.abs(got[i] - v)).toBeLessThan(1e-4));
-    } else {
-      const buf = readFileSync(join(dir, io.logits.file));
-      const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-      const V = io.logits.shape[2];
-      let max = 0;
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b][t]) for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
-      expect(max).toBeLessThan(1e-4);
-    }
+    expect(maxLogitDiff(readHfFixture(dir), got)).toBeLessThan(1e-4);
     if (io.generate) expect(generate(model as never, [io.generate.prompt_ids], { maxNewTokens: io.generate.max_new_tokens })[0]).toEqual(io.generate.output_ids);
     model.dispose();
   });

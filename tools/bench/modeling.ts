@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import { useBackend, type BackendName } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate } from '@anneal/modeling';
+import { runSelf } from './child.js';
 
 const NEW_TOKENS = 256;
 
@@ -27,20 +28,13 @@ async function child(backend: BackendName, useCache: boolean): Promise<void> {
   console.log(JSON.stringify({ backend, useCache, tokens: out.length - prompt.length, seconds: s }));
 }
 
-function run(args: string[]): { backend: string; useCache: boolean; tokens: number; seconds: number } | undefined {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) {
-    console.error(`skipped ${args.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
-    return undefined;
-  }
-  return JSON.parse(last);
-}
+type Row = { backend: string; useCache: boolean; tokens: number; seconds: number };
+const run = (args: string[]) => runSelf<Row>(fileURLToPath(import.meta.url), args);
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') return child(process.argv[3] as BackendName, process.argv[4] === 'cache');
   process.env.OPENBLAS_NUM_THREADS ??= '1';
-  const rows = [run(['--child', 'torch', 'cache']), run(['--child', 'torch', 'nocache']), run(['--child', 'wasm', 'cache'])].filter((r) => r !== undefined);
+  const rows = [run(['--child', 'torch', 'cache']), run(['--child', 'torch', 'nocache']), run(['--child', 'wasm', 'cache'])].filter((r): r is Row => r !== undefined);
   console.log(`\nGPT-2 small (124M), batch 1, 16-token prompt, ${NEW_TOKENS} new tokens, greedy\n`);
   console.log('| backend | KV cache | tokens/s | seconds | speed-up from the cache |');
   console.log('|---|---|---:|---:|---:|');

@@ -7,13 +7,13 @@
 //
 // A: vocab 8192, ctx 128, d 256, 4 heads, 4 layers, batch 8
 // B: GPT-2 small (vocab 50257, d 768, 12 layers, 12 heads), ctx 256, batch 2
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, useBackend, valueAndGrads, type BackendName } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
 import { pythonWithTorch } from './python.js';
+import { runJson, runSelf } from './child.js';
 
 const SHAPES = {
   A: { vocab: 8192, ctx: 128, d: 256, heads: 4, layers: 4, batch: 8, steps: 5 },
@@ -51,14 +51,8 @@ async function child(shapeName: ShapeName, engine: BackendName): Promise<void> {
   console.log(JSON.stringify(row));
 }
 
-function runChild(args: string[], cmd = process.execPath, pre: string[] = ['--import', 'tsx', fileURLToPath(import.meta.url)]): Row | undefined {
-  const r = spawnSync(cmd, [...pre, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) {
-    console.error(`skipped ${args.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
-    return undefined;
-  }
-  return JSON.parse(last);
+function runChild(args: string[], cmd?: string, pre?: string[]): Row | undefined {
+  return cmd ? runJson<Row>(cmd, [...(pre ?? []), ...args]) : runSelf<Row>(fileURLToPath(import.meta.url), args);
 }
 
 async function main(): Promise<void> {

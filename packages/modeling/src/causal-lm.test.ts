@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, valueAndGrads } from '@anneal/core';
-import { causalLmLoss, generate, loadPretrainedSync, type PretrainedModel } from './index.js';
+import { causalLmLoss, generate, loadPretrainedSync, maxLogitDiff, readHfFixture, type PretrainedModel } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
 
@@ -18,9 +18,7 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
   const io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));
   const ids = io.inputs.input_ids as number[][];
   const mask = io.inputs.attention_mask as number[][];
-  const [B, T, V] = io.logits.shape as number[];
-  const buf = readFileSync(join(dir, io.logits.file));
-  const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  const [B, T] = io.logits.shape as number[];
   let model: PretrainedModel;
 
   beforeAll(async () => {
@@ -29,16 +27,8 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
     model = loadPretrainedSync(dir);
   });
 
-  const maxDiffAtRealPositions = (got: ArrayLike<number>, rowOffset: (b: number) => number = () => 0) => {
-    let max = 0;
-    for (let b = 0; b < B; b++)
-      for (let t = 0; t < T; t++) {
-        if (!mask[b][t]) continue;
-        const g = (b * T + t + rowOffset(b)) * V;
-        for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[g + v] - ref[(b * T + t) * V + v]));
-      }
-    return max;
-  };
+  const fixture = readHfFixture(dir);
+  const maxDiffAtRealPositions = (got: ArrayLike<number>, rowOffset?: (b: number) => number) => maxLogitDiff(fixture, got, rowOffset);
 
   it('reproduces the logits at every real position to 1e-4 (right padding, as the fixture)', () => {
     const got = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits.dataSync());

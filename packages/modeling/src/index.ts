@@ -16,3 +16,4 @@ export { BertModelWithHead } from './bert/index.js';
 export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type BertConfig } from './bert/config.js';
 export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';
 export { DistilBertModelWithHead, DISTILBERT_DEFAULTS, distilBertConfigFromHf, type DistilBertConfig } from './distilbert/index.js';
+export { readHfFixture, maxLogitDiff, type HfFixture } from './fixtures.js';

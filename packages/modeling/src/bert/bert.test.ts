@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, valueAndGrads } from '@anneal/core';
-import { crossEntropySum, loadPretrainedSync, type BertModelWithHead } from '../index.js';
+import { crossEntropySum, loadPretrainedSync, maxLogitDiff, readHfFixture, type BertModelWithHead } from '../index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/hf/', import.meta.url));
 
@@ -24,17 +24,7 @@ describe.each(['bert_mlm', 'bert_seqcls'])('%s fixture vs transformers', (name) 
   const run = () => model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32'), tokenTypeIds: tf.tensor2d(types, [B, T], 'int32') }).logits;
 
   it('reproduces the logits (real positions) to 1e-4', () => {
-    const got = tf.tidy(() => run().dataSync());
-    if (name === 'bert_seqcls') {
-      (io.logits.values as number[][]).flat().forEach((v, i) => expect(Math.abs(got[i] - v)).toBeLessThan(1e-4));
-      return;
-    }
-    const buf = readFileSync(join(dir, io.logits.file));
-    const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    const V = io.logits.shape[2];
-    let max = 0;
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b][t]) for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
-    expect(max).toBeLessThan(1e-4);
+    expect(maxLogitDiff(readHfFixture(dir), tf.tidy(() => run().dataSync()))).toBeLessThan(1e-4);
   });
 
   it('reproduces the loss and every gradient norm', () => {
