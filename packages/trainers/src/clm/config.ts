@@ -77,7 +77,10 @@ export const ClmConfigSchema = z
       .default({ kind: 'cosine', warmupSteps: 0, minLrRatio: 0.1 }),
     train: z
       .object({
+        /** Sequences per forward pass (a micro-batch). */
         batchSize: z.number().int().positive(),
+        /** Micro-batches per optimizer step; the loss is normalized over all their tokens. */
+        gradientAccumulationSteps: z.number().int().positive().default(1),
         maxSteps: z.number().int().positive(),
         logEvery: z.number().int().positive().default(10),
         evalEvery: z.number().int().positive().default(100),

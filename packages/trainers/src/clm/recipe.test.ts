@@ -15,6 +15,14 @@ async function lossesOf(run: (onStep: (s: number, l: number) => void) => Promise
 }
 
 describe('CLM recipe', () => {
+  it('gradient accumulation: batch 8 trains exactly as 4 x 2 accumulated (cpu, no dropout)', async () => {
+    const noDropout = { nLayer: 2, nHead: 2, nEmbd: 32, residPdrop: 0, attnPdrop: 0, embdPdrop: 0 };
+    const run = (train: object) => lossesOf((onStep) => runClm(tinyClmConfig({ train: { maxSteps: 5, ...train }, model: noDropout }), 'tiny.yaml', { onStep }));
+    const whole = await run({ batchSize: 8 });
+    const accumulated = await run({ batchSize: 2, gradientAccumulationSteps: 4 });
+    for (const [s, l] of whole) expect(Math.abs(l - accumulated.get(s)!), `step ${s}`).toBeLessThan(1e-5);
+  });
+
   it('resumes exactly: every later loss equals the uninterrupted run (cpu, dropout on)', async () => {
     const cfgA = tinyClmConfig();
     const full = await lossesOf((onStep) => runClm(cfgA, 'tiny.yaml', { onStep }));

@@ -24,7 +24,6 @@ import {
   rotateCheckpoints,
   serializeSafetensors,
   useBackend,
-  valueAndGrads,
   writeDirAtomic,
   writeFileAtomic,
   writeFileDurable,
@@ -33,6 +32,7 @@ import {
 import { ShuffledSampler, readTextFile, tokenizeAndSplit, unigramEntropy, type SamplerState, type TokenBlocks } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
+import { accumulatedGradients } from '../run/step.js';
 import { silentReporter, type Reporter } from '../run/reporter.js';
 import { packageVersions } from '../run/versions.js';
 import type { ClmConfig } from './config.js';
@@ -229,7 +229,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
 
   // ---- train
   const startStep = state?.step ?? 0;
-  const { batchSize } = cfg.train;
+  const { batchSize, gradientAccumulationSteps: accumulation } = cfg.train;
   const T = cfg.data.blockSize;
   report.start(cfg.train.maxSteps, startStep, cfg.train.logEvery);
   let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
@@ -238,14 +238,13 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   while (step < cfg.train.maxSteps) {
     step += 1;
     const lr = learningRateAt(step - 1, schedule);
-    const ids = train.batch(sampler.next(batchSize));
-    const { value, grads: rawGrads } = valueAndGrads(model.params, () => {
-      const { logits } = model.forward({ inputIds: tf.tensor2d(ids, [batchSize, T], 'int32'), training: true, dropoutSeed: deriveSeed(cfg.seed, step) }); // [B, T, V]
-      const { sum, count } = causalLmLossSum(logits, ids);
-      return tf.div(sum, count) as tf.Scalar;
+    // Micro-batches, their loss sums normalized together over all their tokens.
+    const micro = Array.from({ length: accumulation }, (_, k) => {
+      const ids = train.batch(sampler.next(batchSize));
+      const seed = k === 0 ? deriveSeed(cfg.seed, step) : deriveSeed(cfg.seed, step, k);
+      return () => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [batchSize, T], 'int32'), training: true, dropoutSeed: seed }).logits, ids); // logits [B, T, V]
     });
-    const loss = value.dataSync()[0];
-    value.dispose();
+    const { loss, grads: rawGrads } = accumulatedGradients(model.params, micro);
     const { norm, grads } = clipGradNorm(rawGrads, cfg.optim.gradClip);
     const finite = Number.isFinite(loss) && Number.isFinite(norm);
     if (finite) opt.apply(grads, lr);
@@ -264,7 +263,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
 
     window.loss += loss;
     window.steps += 1;
-    window.tokens += batchSize * T;
+    window.tokens += batchSize * T * accumulation;
     const last = step === cfg.train.maxSteps;
     const elapsed = (performance.now() - window.t0) / 1000;
     report.step({ step, maxSteps: cfg.train.maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
