@@ -1,40 +1,16 @@
 // Causal language modelling (pretraining or continued pretraining), as one readable
 // recipe: setup -> train -> save -> cleanup. Everything a resumed run needs is in the
 // checkpoint: weights, tokenizer, AdamW moments, step, sampler position, best metric.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  AdamW,
-  CheckpointError,
-  NumericError,
-  RunLogger,
-  ShapeError,
-  checkpointDirName,
-  ConfigError,
-  clipGradNorm,
-  configToYaml,
-  deriveSeed,
-  learningRateAt,
-  listCheckpoints,
-  parseSafetensors,
-  readTrainerState,
-  removeStaleTemps,
-  resolveResume,
-  rotateCheckpoints,
-  serializeSafetensors,
-  useBackend,
-  writeDirAtomic,
-  writeFileAtomic,
-  writeFileDurable,
-  type TrainerState,
-} from '@anneal/core';
+import { AdamW, ConfigError, NumericError, RunLogger, ShapeError, checkpointDirName, clipGradNorm, configToYaml, deriveSeed, learningRateAt, parseSafetensors, useBackend } from '@anneal/core';
 import { ShuffledSampler, readTextFile, tokenizeAndSplit, unigramEntropy, type SamplerState, type TokenBlocks } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import { accumulatedGradients } from '../run/step.js';
 import { silentReporter, type Reporter } from '../run/reporter.js';
-import { packageVersions } from '../run/versions.js';
+import { flattenHparams, openRunFolder, saveCheckpoint } from '../run/run-folder.js';
 import type { ClmConfig } from './config.js';
 
 export interface RunOptions {
@@ -137,31 +113,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   report.info(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
 
   const text = readTextFile(cfg.data.train); // fail on a bad path before touching the run folder
-  let runDir = resolve(cfg.outputDir, cfg.name);
-  let resumeDir: string | undefined;
-  let state: TrainerState | undefined;
-  if (o.resume) {
-    const r = resolveResume(o.resume);
-    resumeDir = r.checkpointDir;
-    runDir = r.runDir;
-    state = readTrainerState(resumeDir);
-    report.info(`resuming from ${resumeDir} (step ${state.step})`);
-  } else if (existsSync(runDir) && listCheckpoints(runDir).length > 0) {
-    if (!o.overwrite) {
-      throw new CheckpointError('run folder already has checkpoints', {
-        file: runDir,
-        hint: `continue it with --resume ${runDir}, start over with --overwrite, or pick another name with --set name=...`,
-      });
-    }
-    rmSync(runDir, { recursive: true, force: true });
-  }
-  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  removeStaleTemps(join(runDir, 'checkpoints'));
-  writeFileAtomic(join(runDir, 'config.yaml'), configToYaml(cfg));
-  writeFileAtomic(
-    join(runDir, 'run.json'),
-    JSON.stringify({ backend: backend.name, backendDetail: backend.detail, versions: packageVersions(), startedAt: new Date().toISOString(), resumedFrom: resumeDir ?? null }, null, 2) + '\n',
-  );
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
 
   // ---- setup: tokenizer, data, model, optimizer, sampler
   let tok: Tokenizer;
@@ -200,32 +152,22 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   let lastCheckpoint = resumeDir ?? '';
   let evalLoss: number | undefined;
 
-  const saveCheckpoint = async (step: number): Promise<string> => {
-    const dir = join(runDir, 'checkpoints', checkpointDirName(step));
-    const optState = await opt.stateDict();
-    const trainerState: TrainerState = {
-      step,
-      epoch: sampler.epochProgress,
-      data: { ...sampler.getState() },
-      // Dropout masks and sampling draw from seeds derived from (seed, step), so the seed
-      // and the step are the whole RNG state.
-      rng: { seed: cfg.seed },
-      bestMetric: best,
-      backend: backend.name,
-      versions: packageVersions(),
-      savedAt: new Date().toISOString(),
-    };
-    // One atomic folder: weights, tokenizer, optimizer moments, and the state last.
-    await writeDirAtomic(dir, async (tmp) => {
-      await model.savePretrained(tmp);
-      tok.config.modelMaxLength = model.config.nPositions;
-      tok.save(tmp);
-      writeFileDurable(join(tmp, 'optimizer.safetensors'), serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }));
-      writeFileDurable(join(tmp, 'trainer_state.json'), JSON.stringify(trainerState, null, 2) + '\n');
-    });
-    rotateCheckpoints(runDir, cfg.train.saveTotalLimit, best ? [best.checkpoint] : []);
-    return dir;
-  };
+  const save = (step: number) =>
+    saveCheckpoint(
+      runDir,
+      {
+        saveModel: (dir) => model.savePretrained(dir),
+        saveTokenizer: (dir) => {
+          tok.config.modelMaxLength = model.config.nPositions;
+          tok.save(dir);
+        },
+        optimizer: opt,
+        // Dropout masks and sampling draw from seeds derived from (seed, step), so the seed
+        // and the step are the whole RNG state.
+        state: { step, epoch: sampler.epochProgress, data: { ...sampler.getState() }, rng: { seed: cfg.seed }, bestMetric: best, backend: backend.name },
+      },
+      cfg.train.saveTotalLimit,
+    );
 
   // ---- train
   const startStep = state?.step ?? 0;
@@ -298,7 +240,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
       for (const [name, p] of model.params) logger.tb.histogram(`params/${name}`, p.dataSync(), step);
     }
     const stopNow = o.shouldStop?.() ?? false;
-    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await saveCheckpoint(step);
+    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await save(step);
     if (stopNow) {
       stopped = true;
       report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
@@ -315,15 +257,4 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   model.dispose();
   opt.dispose();
   return { runDir, step, stopped, lastCheckpoint, evalLoss, unigramEntropy: entropy, backend: backend.name };
-}
-
-/** Scalar hyperparameters for TensorBoard's HParams tab ("optim.lr", "model.config.nLayer", ...). */
-function flattenHparams(cfg: unknown, prefix = '', out: Record<string, string | number | boolean> = {}): Record<string, string | number | boolean> {
-  for (const [k, v] of Object.entries(cfg as Record<string, unknown>)) {
-    const key = prefix ? `${prefix}.${k}` : k;
-    if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out[key] = v;
-    else if (Array.isArray(v)) out[key] = JSON.stringify(v);
-    else if (v && typeof v === 'object') flattenHparams(v, key, out);
-  }
-  return out;
 }

@@ -1,0 +1,82 @@
+// The run folder every recipe keeps: <outputDir>/<name>/ with config.yaml, run.json,
+// metrics.jsonl, TensorBoard events and checkpoints/step-N/ (written atomically). Opening
+// it resolves --resume and refuses to overwrite checkpoints unless told to.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CheckpointError, listCheckpoints, readTrainerState, removeStaleTemps, resolveResume, rotateCheckpoints, serializeSafetensors, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
+import type { AdamW } from '@anneal/core';
+import { packageVersions } from './versions.js';
+
+export interface OpenedRun {
+  runDir: string;
+  /** The checkpoint folder a resumed run continues from. */
+  resumeDir?: string;
+  state?: TrainerState;
+}
+
+export function openRunFolder(outputDir: string, name: string, configYaml: string, backend: { name: string; detail?: string }, o: { resume?: string; overwrite?: boolean; info: (m: string) => void }): OpenedRun {
+  let runDir = resolve(outputDir, name);
+  let resumeDir: string | undefined;
+  let state: TrainerState | undefined;
+  if (o.resume) {
+    const r = resolveResume(o.resume);
+    resumeDir = r.checkpointDir;
+    runDir = r.runDir;
+    state = readTrainerState(resumeDir);
+    o.info(`resuming from ${resumeDir} (step ${state.step})`);
+  } else if (existsSync(runDir) && listCheckpoints(runDir).length > 0) {
+    if (!o.overwrite) {
+      throw new CheckpointError('run folder already has checkpoints', {
+        file: runDir,
+        hint: `continue it with --resume ${runDir}, start over with --overwrite, or pick another name with --set name=...`,
+      });
+    }
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+  removeStaleTemps(join(runDir, 'checkpoints'));
+  writeFileAtomic(join(runDir, 'config.yaml'), configYaml);
+  writeFileAtomic(
+    join(runDir, 'run.json'),
+    JSON.stringify({ backend: backend.name, backendDetail: backend.detail, versions: packageVersions(), startedAt: new Date().toISOString(), resumedFrom: resumeDir ?? null }, null, 2) + '\n',
+  );
+  return { runDir, resumeDir, state };
+}
+
+export interface CheckpointParts {
+  /** Writes the model's files (config.json, safetensors, ...) into a folder. */
+  saveModel: (dir: string) => Promise<void>;
+  /** Writes the tokenizer's files into a folder. */
+  saveTokenizer: (dir: string) => void;
+  optimizer: AdamW;
+  state: Omit<TrainerState, 'versions' | 'savedAt'>;
+}
+
+/**
+ * One atomic checkpoint folder: weights, tokenizer, optimizer moments, and
+ * trainer_state.json last; then only the newest `keep` (plus the best) remain.
+ */
+export async function saveCheckpoint(runDir: string, p: CheckpointParts, keep: number): Promise<string> {
+  const dir = join(runDir, 'checkpoints', checkpointDirName(p.state.step));
+  const optState = await p.optimizer.stateDict();
+  const state: TrainerState = { ...p.state, versions: packageVersions(), savedAt: new Date().toISOString() };
+  await writeDirAtomic(dir, async (tmp) => {
+    await p.saveModel(tmp);
+    p.saveTokenizer(tmp);
+    writeFileDurable(join(tmp, 'optimizer.safetensors'), serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }));
+    writeFileDurable(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+  });
+  rotateCheckpoints(runDir, keep, state.bestMetric ? [state.bestMetric.checkpoint] : []);
+  return dir;
+}
+
+/** Scalar hyperparameters for TensorBoard's HParams tab ("optim.lr", "model.config.nLayer", ...). */
+export function flattenHparams(cfg: unknown, prefix = '', out: Record<string, string | number | boolean> = {}): Record<string, string | number | boolean> {
+  for (const [k, v] of Object.entries(cfg as Record<string, unknown>)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out[key] = v;
+    else if (Array.isArray(v)) out[key] = JSON.stringify(v);
+    else if (v && typeof v === 'object') flattenHparams(v, key, out);
+  }
+  return out;
+}
