@@ -7,7 +7,7 @@ import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '@anneal/core';
-import { ClmConfigSchema } from '@anneal/trainers';
+import { ClmConfigSchema, SftConfigSchema } from '@anneal/trainers';
 import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 import { DataConfigSchema } from '@anneal/data';
 import { EvalConfigSchema } from '@anneal/eval';
@@ -49,9 +49,9 @@ describe('configs/', () => {
     expect(text).toMatch(/anneal train/);
     expect(text).toMatch(/--set /);
     const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];
-    expect(recipe).toBe('clm'); // the only recipe so far; the CLI dispatches on this field
-    const { config } = loadConfig(file, ClmConfigSchema);
-    expect(config.recipe).toBe('clm');
+    expect(['clm', 'sft']).toContain(recipe); // the CLI dispatches on this field
+    const { config } = loadConfig(file, recipe === 'sft' ? SftConfigSchema : ClmConfigSchema);
+    expect(config.recipe).toBe(recipe);
   });
 });
 

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
-import { ClmConfigSchema, runClm, type ClmConfig, type RunResult } from '@anneal/trainers';
+import { ClmConfigSchema, SftConfigSchema, runClm, runSft, type ClmConfig, type RunResult, type SftConfig } from '@anneal/trainers';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
@@ -28,22 +28,26 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   const raw = readConfig(file, flags.set);
   const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
   const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
-  let config: ClmConfig;
+  let config: { kind: 'clm'; cfg: ClmConfig } | { kind: 'sft'; cfg: SftConfig };
   switch (recipe) {
     case 'clm':
-      config = validateConfig(ClmConfigSchema, raw, file);
+      config = { kind: 'clm', cfg: validateConfig(ClmConfigSchema, raw, file) };
+      break;
+    case 'sft':
+      config = { kind: 'sft', cfg: validateConfig(SftConfigSchema, raw, file) };
       break;
     default:
-      throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm' });
+      throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm, sft' });
   }
+  const { device, autocast, backend } = config.cfg;
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
   // why. A GPU asked for but not usable is an error, not a silent fallback.
   try {
-    registerTorchBackend({ device: config.device, autocast: config.autocast, warn: (m) => reporter.info(m) });
+    registerTorchBackend({ device, autocast, warn: (m) => reporter.info(m) });
     const info = loadAddon().info();
     reporter.info(`torch backend available: libtorch ${info.torchVersion}, device ${info.device}, ${info.threads} threads, BLAS ${loadedBlas()}${info.autocast !== 'none' ? `, autocast ${info.autocast}` : ''}`);
   } catch (e) {
-    if (config.device !== 'cpu' || config.backend === 'torch') throw e;
+    if (device !== 'cpu' || backend === 'torch') throw e;
     reporter.info(`torch backend unavailable: ${e instanceof AnnealError ? e.describe().replace(/\n/g, ' ') : (e as Error).message}`);
   }
 
@@ -56,9 +60,18 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   };
   process.on('SIGINT', onSigint);
   try {
-    reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config).trimEnd()}`);
-    const result: RunResult = await runClm(config, file, { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested });
-    const evalPart = result.evalLoss !== undefined ? `; eval/loss ${result.evalLoss.toFixed(4)} vs unigram entropy ${result.unigramEntropy.toFixed(4)}` : '';
+    reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config.cfg).trimEnd()}`);
+    const options = { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested };
+    let evalPart = '';
+    let result: { stopped: boolean; step: number; runDir: string; lastCheckpoint: string; evalLoss?: number };
+    if (config.kind === 'clm') {
+      const r: RunResult = await runClm(config.cfg, file, options);
+      if (r.evalLoss !== undefined) evalPart = `; eval/loss ${r.evalLoss.toFixed(4)} vs unigram entropy ${r.unigramEntropy.toFixed(4)}`;
+      result = r;
+    } else {
+      result = await runSft(config.cfg, file, options);
+      if (result.evalLoss !== undefined) evalPart = `; eval/loss ${result.evalLoss.toFixed(4)}`;
+    }
     reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
     return 0;
   } finally {

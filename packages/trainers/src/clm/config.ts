@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { BACKENDS } from '@anneal/core';
 import { Gpt2ConfigPartialSchema } from '@anneal/modeling';
+import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
 
 const ModelSchema = z
   .object({
@@ -56,25 +57,8 @@ export const ClmConfigSchema = z
         blockSize: z.number().int().min(2),
       })
       .strict(),
-    optim: z
-      .object({
-        lr: z.number().positive(),
-        weightDecay: z.number().min(0).default(0.1),
-        betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.95]),
-        eps: z.number().positive().default(1e-8),
-        /** Clip gradients to this global L2 norm (0 = off). */
-        gradClip: z.number().min(0).default(1.0),
-      })
-      .strict(),
-    schedule: z
-      .object({
-        kind: z.enum(['constant', 'linear', 'cosine']).default('cosine'),
-        warmupSteps: z.number().int().min(0).default(0),
-        /** Floor of linear/cosine decay as a fraction of optim.lr. */
-        minLrRatio: z.number().min(0).max(1).default(0.1),
-      })
-      .strict()
-      .default({ kind: 'cosine', warmupSteps: 0, minLrRatio: 0.1 }),
+    optim: OptimSchema,
+    schedule: ScheduleSchema,
     train: z
       .object({
         /** Sequences per forward pass (a micro-batch). */

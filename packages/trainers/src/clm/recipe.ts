@@ -4,11 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, ConfigError, NumericError, RunLogger, ShapeError, checkpointDirName, clipGradNorm, configToYaml, deriveSeed, learningRateAt, parseSafetensors, useBackend } from '@anneal/core';
+import { AdamW, ConfigError, RunLogger, ShapeError, checkpointDirName, configToYaml, deriveSeed, learningRateAt, parseSafetensors, useBackend } from '@anneal/core';
 import { ShuffledSampler, readTextFile, tokenizeAndSplit, unigramEntropy, type SamplerState, type TokenBlocks } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
-import { accumulatedGradients } from '../run/step.js';
+import { accumulatedGradients, guardedUpdate, handleNonFinite } from '../run/step.js';
 import { silentReporter, type Reporter } from '../run/reporter.js';
 import { flattenHparams, openRunFolder, saveCheckpoint } from '../run/run-folder.js';
 import type { ClmConfig } from './config.js';
@@ -187,20 +187,8 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
       return () => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [batchSize, T], 'int32'), training: true, dropoutSeed: seed }).logits, ids); // logits [B, T, V]
     });
     const { loss, grads: rawGrads } = accumulatedGradients(model.params, micro);
-    const { norm, grads } = clipGradNorm(rawGrads, cfg.optim.gradClip);
-    const finite = Number.isFinite(loss) && Number.isFinite(norm);
-    if (finite) opt.apply(grads, lr);
-    tf.dispose([...grads.values()]);
-    if (!finite) {
-      const what = Number.isFinite(loss) ? `gradient norm is ${norm}` : `loss is ${loss}`;
-      if (cfg.train.onNonFinite === 'error') {
-        throw new NumericError(`step ${step}: ${what}`, {
-          field: 'train.onNonFinite',
-          hint: `the last good checkpoint is ${lastCheckpoint || '(none yet)'}; lower optim.lr, or set train.onNonFinite: skip`,
-        });
-      }
-      report.info(`step ${step}: ${what}; update skipped`);
-    }
+    const { norm, problem } = guardedUpdate(rawGrads, loss, { clip: cfg.optim.gradClip, apply: (g) => opt.apply(g, lr) });
+    handleNonFinite(problem, step, cfg.train.onNonFinite, lastCheckpoint, (m) => report.info(m));
     o.onStep?.(step, loss);
 
     window.loss += loss;

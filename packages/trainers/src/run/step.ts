@@ -3,7 +3,7 @@
 // since v4.46: each micro-batch contributes its loss *sum*; the total is divided by the
 // token count of all micro-batches together, so batch 8 equals 4 x 2 accumulation.
 import * as tf from '@tensorflow/tfjs-core';
-import { valueAndGrads } from '@anneal/core';
+import { NumericError, clipGradNorm, valueAndGrads } from '@anneal/core';
 
 /** A micro-batch's summed loss (a scalar) and how many tokens it covers. */
 export type LossSum = () => { sum: tf.Scalar; count: number };
@@ -39,4 +39,28 @@ export function accumulatedGradients(params: Map<string, tf.Variable>, microBatc
     g.dispose();
   }
   return { loss: lossSum / n, tokens, grads };
+}
+
+/**
+ * Clips, checks and applies one update: a NaN/Inf loss or gradient norm skips the update
+ * and reports why (the caller stops with an error or goes on, as configured).
+ */
+export function guardedUpdate(grads: Map<string, tf.Tensor>, loss: number, o: { clip: number; apply: (g: Map<string, tf.Tensor>) => void }): { norm: number; problem?: string } {
+  const { norm, grads: clipped } = clipGradNorm(grads, o.clip); // consumes grads
+  const finite = Number.isFinite(loss) && Number.isFinite(norm);
+  if (finite) o.apply(clipped);
+  tf.dispose([...clipped.values()]);
+  return finite ? { norm } : { norm, problem: Number.isFinite(loss) ? `gradient norm is ${norm}` : `loss is ${loss}` };
+}
+
+/** What a skipped (non-finite) update means under train.onNonFinite: an error naming the step, or a logged skip. */
+export function handleNonFinite(problem: string | undefined, step: number, policy: 'error' | 'skip', lastCheckpoint: string, info: (m: string) => void): void {
+  if (!problem) return;
+  if (policy === 'error') {
+    throw new NumericError(`step ${step}: ${problem}`, {
+      field: 'train.onNonFinite',
+      hint: `the last good checkpoint is ${lastCheckpoint || '(none yet)'}; lower optim.lr, or set train.onNonFinite: skip`,
+    });
+  }
+  info(`step ${step}: ${problem}; update skipped`);
 }

@@ -1,0 +1,181 @@
+// Supervised fine-tuning (instruction and chat tuning), as one readable recipe:
+// setup -> train -> save -> cleanup. A pretrained causal LM learns the completions of
+// prompt-completion data or the assistant turns of conversations (rendered by the chat
+// template), with EOS at the end of each so the model learns to stop. Metrics carry TRL's
+// names: loss, mean_token_accuracy, num_tokens, entropy.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, ConfigError, RunLogger, configToYaml, deriveSeed, learningRateAt, parseSafetensors, useBackend } from '@anneal/core';
+import { ShuffledSampler, collateCausal, packBestFit, packedRow, prepareDataset, type SamplerState, type Tokenized, type TokenizedSequence } from '@anneal/data';
+import { causalLmLossSum, generate, loadPretrained, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
+import { createHash } from 'node:crypto';
+import type { RunOptions } from '../clm/recipe.js';
+import { flattenHparams, openRunFolder, saveCheckpoint } from '../run/run-folder.js';
+import { silentReporter } from '../run/reporter.js';
+import { accumulatedGradients, guardedUpdate, handleNonFinite } from '../run/step.js';
+import { tokenMetrics } from '../run/token-metrics.js';
+import type { SftConfig } from './config.js';
+
+export interface SftResult {
+  runDir: string;
+  step: number;
+  stopped: boolean;
+  lastCheckpoint: string;
+  evalLoss: number | undefined;
+}
+
+/** A training row: tokens, loss mask, and for packed rows positions and document ids. */
+interface Row {
+  inputIds: Int32Array;
+  lossMask: Uint8Array;
+  positionIds?: Int32Array;
+  documentIds?: Int32Array;
+}
+
+/** Forward arguments and labels (-100 where no loss) of a batch of rows. */
+function batchOf(rows: Row[], padId: number) {
+  const b = collateCausal(rows, { padId });
+  const [B, T] = [b.batchSize, b.length];
+  const packed = rows[0].positionIds !== undefined;
+  const args = {
+    inputIds: tf.tensor2d(b.inputIds, [B, T], 'int32'),
+    ...(packed
+      ? { positionIds: tf.tensor2d(Int32Array.from(rows.flatMap((r) => Array.from(r.positionIds!))), [B, T], 'int32'), documentIds: tf.tensor2d(Int32Array.from(rows.flatMap((r) => Array.from(r.documentIds!))), [B, T], 'int32') }
+      : { attentionMask: tf.tensor2d(b.attentionMask, [B, T], 'int32') }),
+  };
+  return { args, labels: b.labels, B, T };
+}
+
+export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions = {}): Promise<SftResult> {
+  const report = o.reporter ?? silentReporter;
+
+  // ---- setup: backend, run folder, model, tokenizer, data
+  const backend = await useBackend(cfg.backend);
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const model: PretrainedModel = await loadPretrained(resumeDir ?? cfg.model.pretrained);
+  const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0]);
+  if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`SFT needs a causal language model, and ${cfg.model.pretrained} is ${arch}`, { file: configFile, field: 'model.pretrained' });
+  const lm = model as unknown as CausalLm & PretrainedModel;
+  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? cfg.model.pretrained);
+  if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
+  if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', { file: configFile, field: 'tokenizer', hint: 'set eos_token in tokenizer_config.json' });
+  const padId = tok.padTokenId ?? tok.eosTokenId;
+  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).update(JSON.stringify(tok.config.chatTemplate ?? '')).digest('hex');
+  const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
+  if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
+  const seqs = (set: Tokenized[]) => set.filter((t): t is { kind: 'sequence' } & TokenizedSequence => t.kind === 'sequence');
+  let rows: Row[] = seqs(data.train);
+  if (cfg.packing === 'bfd') {
+    const p = packBestFit(seqs(data.train), cfg.data.maxLength, padId);
+    rows = Array.from({ length: p.rows }, (_, r) => packedRow(p, r));
+    report.info(`packed ${data.train.length} examples into ${p.rows} rows of ${cfg.data.maxLength} (${(100 * p.efficiency).toFixed(1)}% full)`);
+  }
+  const evalRows: Row[] = seqs(data.eval);
+  report.info(`model: ${model.modelType} ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
+
+  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
+  if (resumeDir) {
+    const file = join(resumeDir, 'optimizer.safetensors');
+    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
+    opt.loadStateDict(tensors, Number(metadata.step), file);
+  }
+  const sampler = new ShuffledSampler(rows.length, cfg.seed, state?.data as SamplerState | undefined);
+  const logger = new RunLogger(runDir, state?.step);
+  const schedule = { kind: cfg.schedule.kind, lr: cfg.optim.lr, warmupSteps: cfg.schedule.warmupSteps, totalSteps: cfg.train.maxSteps, minLrRatio: cfg.schedule.minLrRatio };
+  if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/mean_token_accuracy']);
+  let best = state?.bestMetric ?? null;
+  let lastCheckpoint = resumeDir ?? '';
+  let evalLoss: number | undefined;
+  let numTokens = Number((state?.data as { numTokens?: number } | undefined)?.numTokens ?? 0);
+
+  const save = (step: number) =>
+    saveCheckpoint(runDir, { saveModel: (d) => model.savePretrained(d), saveTokenizer: (d) => tok.save(d), optimizer: opt, state: { step, epoch: sampler.epochProgress, data: { ...sampler.getState(), numTokens }, rng: { seed: cfg.seed }, bestMetric: best, backend: backend.name } }, cfg.train.saveTotalLimit);
+
+  /** Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum). */
+  const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
+    const { args, labels } = batchOf(batch, padId);
+    return causalLmLossSum(lm.forward({ ...args, training, dropoutSeed: seed }).logits as tf.Tensor3D, labels);
+  };
+
+  /** Loss, token accuracy and entropy over the eval split (or its first evalBatches batches). */
+  const evaluate = () => {
+    let [sum, count, correct, ent] = [0, 0, 0, 0];
+    const nBatches = Math.ceil(evalRows.length / cfg.train.batchSize);
+    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
+    for (let k = 0; k < limit; k++) {
+      const batch = evalRows.slice(k * cfg.train.batchSize, (k + 1) * cfg.train.batchSize);
+      tf.tidy(() => {
+        const { args, labels, B, T } = batchOf(batch, padId);
+        const logits = lm.forward({ ...args, training: false }).logits as tf.Tensor3D; // [B, T, V]
+        const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), [B * (T - 1), -1]) as tf.Tensor2D;
+        const m = tokenMetrics(shifted, shiftedTargets(labels, B, T));
+        const l = causalLmLossSum(logits, labels);
+        sum += l.sum.dataSync()[0];
+        count += l.count;
+        correct += m.meanTokenAccuracy * m.numTokens;
+        ent += m.entropy * m.numTokens;
+      });
+    }
+    return { loss: sum / Math.max(1, count), accuracy: correct / Math.max(1, count), entropy: ent / Math.max(1, count) };
+  };
+
+  // ---- train
+  const startStep = state?.step ?? 0;
+  const { batchSize, gradientAccumulationSteps: accumulation } = cfg.train;
+  report.start(cfg.train.maxSteps, startStep, cfg.train.logEvery);
+  let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+  let step = startStep;
+  let stopped = false;
+  while (step < cfg.train.maxSteps) {
+    step += 1;
+    const lr = learningRateAt(step - 1, schedule);
+    const micro = Array.from({ length: accumulation }, (_, k) => lossSum(Array.from(sampler.next(batchSize), (i) => rows[i]), true, deriveSeed(cfg.seed, step, k)));
+    const { loss, tokens, grads } = accumulatedGradients(model.params, micro);
+    const { norm, problem } = guardedUpdate(grads, loss, { clip: cfg.optim.gradClip, apply: (g) => opt.apply(g, lr) });
+    handleNonFinite(problem, step, cfg.train.onNonFinite, lastCheckpoint, (m) => report.info(m));
+    o.onStep?.(step, loss);
+    numTokens += tokens;
+    window = { ...window, loss: window.loss + loss, steps: window.steps + 1, tokens: window.tokens + tokens };
+    const last = step === cfg.train.maxSteps;
+    const elapsed = (performance.now() - window.t0) / 1000;
+    report.step({ step, maxSteps: cfg.train.maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
+    if (step % cfg.train.logEvery === 0 || last) {
+      logger.scalars(step, { 'train/loss': window.loss / window.steps, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/epoch': sampler.epochProgress });
+      window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+    }
+    if ((step % cfg.train.evalEvery === 0 || last) && evalRows.length) {
+      const e = evaluate();
+      evalLoss = e.loss;
+      logger.scalars(step, { 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy, 'eval/entropy': e.entropy });
+      report.info(`step ${step}: eval/loss ${e.loss.toFixed(4)}, eval/mean_token_accuracy ${e.accuracy.toFixed(3)}`);
+      if (!best || e.loss < best.value) best = { name: 'eval/loss', value: e.loss, checkpoint: join(runDir, 'checkpoints', `step-${step}`) };
+    }
+    if (cfg.train.sample.prompts.length && (step % cfg.train.sample.every === 0 || last)) {
+      const lines = cfg.train.sample.prompts.map((p, i) => {
+        const ids = cfg.data.format === 'conversational' ? tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(p);
+        const [out] = generate(lm, [ids], { maxNewTokens: cfg.train.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
+        return `${p} -> ${tok.decode(out.slice(ids.length))}`;
+      });
+      logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
+      for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
+    }
+    const stopNow = o.shouldStop?.() ?? false;
+    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await save(step);
+    if (stopNow) {
+      stopped = true;
+      report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
+      break;
+    }
+    await new Promise((r) => setImmediate(r)); // let Ctrl-C handlers run
+  }
+  report.stop();
+
+  // ---- cleanup
+  logger.tb.hparamsEnd(!stopped);
+  logger.tb.flush();
+  model.dispose();
+  opt.dispose();
+  return { runDir, step, stopped, lastCheckpoint, evalLoss };
+}
