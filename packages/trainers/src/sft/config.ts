@@ -43,15 +43,15 @@ export const SftConfigSchema = z
         saveEvery: z.number().int().positive().default(100),
         saveTotalLimit: z.number().int().positive().default(2),
         onNonFinite: z.enum(['error', 'skip']).default('error'),
+        /** Generations logged at every evaluation. */
         sample: z
           .object({
-            every: z.number().int().positive().default(100),
             /** User messages (conversational data) or prompts (prompt-completion data). */
             prompts: z.array(z.string()).default([]),
             maxNewTokens: z.number().int().positive().default(32),
           })
           .strict()
-          .default({ every: 100, prompts: [], maxNewTokens: 32 }),
+          .default({ prompts: [], maxNewTokens: 32 }),
       })
       .strict(),
   })

@@ -6,15 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, ConfigError, RunLogger, configToYaml, deriveSeed, learningRateAt, parseSafetensors, useBackend } from '@anneal/core';
-import { ShuffledSampler, collateCausal, packBestFit, packedRow, prepareDataset, type SamplerState, type Tokenized, type TokenizedSequence } from '@anneal/data';
+import { AdamW, ConfigError, RunLogger, configToYaml, deriveSeed, parseSafetensors, useBackend } from '@anneal/core';
+import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, type TokenizedSequence } from '@anneal/data';
 import { causalLmLossSum, generate, loadPretrained, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
 import type { RunOptions } from '../clm/recipe.js';
-import { flattenHparams, openRunFolder, saveCheckpoint } from '../run/run-folder.js';
+import { flattenHparams, openRunFolder } from '../run/run-folder.js';
+import { trainLoop } from '../run/loop.js';
 import { silentReporter } from '../run/reporter.js';
-import { accumulatedGradients, guardedUpdate, handleNonFinite } from '../run/step.js';
 import { tokenMetrics } from '../run/token-metrics.js';
 import type { SftConfig } from './config.js';
 
@@ -81,17 +81,8 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
     opt.loadStateDict(tensors, Number(metadata.step), file);
   }
-  const sampler = new ShuffledSampler(rows.length, cfg.seed, state?.data as SamplerState | undefined);
   const logger = new RunLogger(runDir, state?.step);
-  const schedule = { kind: cfg.schedule.kind, lr: cfg.optim.lr, warmupSteps: cfg.schedule.warmupSteps, totalSteps: cfg.train.maxSteps, minLrRatio: cfg.schedule.minLrRatio };
   if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/mean_token_accuracy']);
-  let best = state?.bestMetric ?? null;
-  let lastCheckpoint = resumeDir ?? '';
-  let evalLoss: number | undefined;
-  let numTokens = Number((state?.data as { numTokens?: number } | undefined)?.numTokens ?? 0);
-
-  const save = (step: number) =>
-    saveCheckpoint(runDir, { saveModel: (d) => model.savePretrained(d), saveTokenizer: (d) => tok.save(d), optimizer: opt, state: { step, epoch: sampler.epochProgress, data: { ...sampler.getState(), numTokens }, rng: { seed: cfg.seed }, bestMetric: best, backend: backend.name } }, cfg.train.saveTotalLimit);
 
   /** Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum). */
   const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
@@ -122,60 +113,35 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   };
 
   // ---- train
-  const startStep = state?.step ?? 0;
-  const { batchSize, gradientAccumulationSteps: accumulation } = cfg.train;
-  report.start(cfg.train.maxSteps, startStep, cfg.train.logEvery);
-  let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
-  let step = startStep;
-  let stopped = false;
-  while (step < cfg.train.maxSteps) {
-    step += 1;
-    const lr = learningRateAt(step - 1, schedule);
-    const micro = Array.from({ length: accumulation }, (_, k) => lossSum(Array.from(sampler.next(batchSize), (i) => rows[i]), true, deriveSeed(cfg.seed, step, k)));
-    const { loss, tokens, grads } = accumulatedGradients(model.params, micro);
-    const { norm, problem } = guardedUpdate(grads, loss, { clip: cfg.optim.gradClip, apply: (g) => opt.apply(g, lr) });
-    handleNonFinite(problem, step, cfg.train.onNonFinite, lastCheckpoint, (m) => report.info(m));
-    o.onStep?.(step, loss);
-    numTokens += tokens;
-    window = { ...window, loss: window.loss + loss, steps: window.steps + 1, tokens: window.tokens + tokens };
-    const last = step === cfg.train.maxSteps;
-    const elapsed = (performance.now() - window.t0) / 1000;
-    report.step({ step, maxSteps: cfg.train.maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
-    if (step % cfg.train.logEvery === 0 || last) {
-      logger.scalars(step, { 'train/loss': window.loss / window.steps, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/epoch': sampler.epochProgress });
-      window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
-    }
-    if ((step % cfg.train.evalEvery === 0 || last) && evalRows.length) {
-      const e = evaluate();
-      evalLoss = e.loss;
-      logger.scalars(step, { 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy, 'eval/entropy': e.entropy });
-      report.info(`step ${step}: eval/loss ${e.loss.toFixed(4)}, eval/mean_token_accuracy ${e.accuracy.toFixed(3)}`);
-      if (!best || e.loss < best.value) best = { name: 'eval/loss', value: e.loss, checkpoint: join(runDir, 'checkpoints', `step-${step}`) };
-    }
-    if (cfg.train.sample.prompts.length && (step % cfg.train.sample.every === 0 || last)) {
-      const lines = cfg.train.sample.prompts.map((p, i) => {
-        const ids = cfg.data.format === 'conversational' ? tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(p);
-        const [out] = generate(lm, [ids], { maxNewTokens: cfg.train.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
-        return `${p} -> ${tok.decode(out.slice(ids.length))}`;
-      });
-      logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
-      for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
-    }
-    const stopNow = o.shouldStop?.() ?? false;
-    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await save(step);
-    if (stopNow) {
-      stopped = true;
-      report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
-      break;
-    }
-    await new Promise((r) => setImmediate(r)); // let Ctrl-C handlers run
-  }
-  report.stop();
+  const result = await trainLoop(
+    cfg,
+    {
+      runDir,
+      logger,
+      model,
+      optimizer: opt,
+      numRows: rows.length,
+      state,
+      resumeDir,
+      backendName: backend.name,
+      loss: (idx, seed) => lossSum(Array.from(idx, (i) => rows[i]), true, seed),
+      evaluate: evalRows.length ? () => {
+        const e = evaluate();
+        return { 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy, 'eval/entropy': e.entropy };
+      } : undefined,
+      samples: (step) =>
+        cfg.train.sample.prompts.map((p, i) => {
+          const ids = cfg.data.format === 'conversational' ? tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(p);
+          const [out] = generate(lm, [ids], { maxNewTokens: cfg.train.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
+          return `${p} -> ${tok.decode(out.slice(ids.length))}`;
+        }),
+      saveTokenizer: (d) => tok.save(d),
+    },
+    o,
+  );
 
   // ---- cleanup
-  logger.tb.hparamsEnd(!stopped);
-  logger.tb.flush();
   model.dispose();
   opt.dispose();
-  return { runDir, step, stopped, lastCheckpoint, evalLoss };
+  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, evalLoss: result.lastEval?.['eval/loss'] };
 }

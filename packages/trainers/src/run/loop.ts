@@ -1,0 +1,109 @@
+// The training loop the SFT, MLM and classification recipes share, written once: sample
+// micro-batches, accumulate gradients over their tokens, clip, guard against NaN/Inf,
+// AdamW with the schedule, log, evaluate, sample text, checkpoint, stop on request.
+// Each recipe supplies what differs: the loss of a batch of row indices, its evaluation,
+// optional text samples, and how to save its model and tokenizer.
+import * as tf from '@tensorflow/tfjs-core';
+import { join } from 'node:path';
+import { AdamW, RunLogger, checkpointDirName, deriveSeed, learningRateAt, type TrainerState } from '@anneal/core';
+import { ShuffledSampler, type SamplerState } from '@anneal/data';
+import type { PretrainedModel } from '@anneal/modeling';
+import type { RunOptions } from '../clm/recipe.js';
+import { saveCheckpoint } from './run-folder.js';
+import { silentReporter } from './reporter.js';
+import { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';
+
+export interface LoopConfig {
+  seed: number;
+  optim: { lr: number; gradClip: number };
+  schedule: { kind: 'constant' | 'linear' | 'cosine'; warmupSteps: number; minLrRatio: number };
+  train: { batchSize: number; gradientAccumulationSteps: number; maxSteps: number; logEvery: number; evalEvery: number; saveEvery: number; saveTotalLimit: number; onNonFinite: 'error' | 'skip' };
+}
+
+export interface LoopParts {
+  runDir: string;
+  /** The run's logger (metrics.jsonl + TensorBoard), opened by the recipe. */
+  logger: RunLogger;
+  model: PretrainedModel;
+  optimizer: AdamW;
+  numRows: number;
+  /** Resumed state (sampler position, step, best metric, token count) and its checkpoint. */
+  state?: TrainerState;
+  resumeDir?: string;
+  backendName: string;
+  /** The summed loss and token count of the rows at these indices (dropout seeded by `seed`). */
+  loss: (rows: Int32Array, seed: number) => LossSum;
+  /** Eval metrics ("eval/..."); the first is the one best checkpoints are chosen by (lower is better). */
+  evaluate?: () => Record<string, number>;
+  /** Text samples for TensorBoard at eval steps. */
+  samples?: (step: number) => string[];
+  saveTokenizer: (dir: string) => void;
+}
+
+export interface LoopResult {
+  step: number;
+  stopped: boolean;
+  lastCheckpoint: string;
+  lastEval?: Record<string, number>;
+}
+
+export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): Promise<LoopResult> {
+  const report = o.reporter ?? silentReporter;
+  const sampler = new ShuffledSampler(p.numRows, cfg.seed, p.state?.data as SamplerState | undefined);
+  const logger = p.logger;
+  const schedule = { ...cfg.schedule, lr: cfg.optim.lr, totalSteps: cfg.train.maxSteps };
+  let best = p.state?.bestMetric ?? null;
+  let lastCheckpoint = p.resumeDir ?? '';
+  let numTokens = Number((p.state?.data as { numTokens?: number } | undefined)?.numTokens ?? 0);
+  let lastEval: Record<string, number> | undefined;
+  const save = (step: number) =>
+    saveCheckpoint(p.runDir, { saveModel: (d) => p.model.savePretrained(d), saveTokenizer: p.saveTokenizer, optimizer: p.optimizer, state: { step, epoch: sampler.epochProgress, data: { ...sampler.getState(), numTokens }, rng: { seed: cfg.seed }, bestMetric: best, backend: p.backendName } }, cfg.train.saveTotalLimit);
+
+  const { batchSize, gradientAccumulationSteps: accumulation, maxSteps } = cfg.train;
+  let step = p.state?.step ?? 0;
+  report.start(maxSteps, step, cfg.train.logEvery);
+  let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+  let stopped = false;
+  while (step < maxSteps) {
+    step += 1;
+    const lr = learningRateAt(step - 1, schedule);
+    const micro = Array.from({ length: accumulation }, (_, k) => p.loss(sampler.next(batchSize), deriveSeed(cfg.seed, step, k)));
+    const { loss, tokens, grads } = accumulatedGradients(p.model.params, micro);
+    const { norm, problem } = guardedUpdate(grads, loss, { clip: cfg.optim.gradClip, apply: (g) => p.optimizer.apply(g, lr) });
+    handleNonFinite(problem, step, cfg.train.onNonFinite, lastCheckpoint, (m) => report.info(m));
+    o.onStep?.(step, loss);
+    numTokens += tokens;
+    window = { ...window, loss: window.loss + loss, steps: window.steps + 1, tokens: window.tokens + tokens };
+    const last = step === maxSteps;
+    const elapsed = (performance.now() - window.t0) / 1000;
+    report.step({ step, maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
+    if (step % cfg.train.logEvery === 0 || last) {
+      logger.scalars(step, { 'train/loss': window.loss / window.steps, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/epoch': sampler.epochProgress });
+      window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+    }
+    if ((step % cfg.train.evalEvery === 0 || last) && p.evaluate) {
+      lastEval = tf.tidy(() => p.evaluate!());
+      logger.scalars(step, lastEval);
+      report.info(`step ${step}: ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+      const [name, value] = Object.entries(lastEval)[0];
+      if (!best || value < best.value) best = { name, value, checkpoint: join(p.runDir, 'checkpoints', checkpointDirName(step)) };
+      const lines = p.samples?.(step) ?? [];
+      if (lines.length) {
+        logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
+        for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
+      }
+    }
+    const stopNow = o.shouldStop?.() ?? false;
+    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await save(step);
+    if (stopNow) {
+      stopped = true;
+      report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
+      break;
+    }
+    await new Promise((r) => setImmediate(r)); // let Ctrl-C handlers run
+  }
+  report.stop();
+  logger.tb.hparamsEnd(!stopped);
+  logger.tb.flush();
+  return { step, stopped, lastCheckpoint, lastEval };
+}
