@@ -7,7 +7,7 @@ import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '@anneal/core';
-import { ClmConfigSchema, SftConfigSchema } from '@anneal/trainers';
+import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema } from '@anneal/trainers';
 import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 import { DataConfigSchema } from '@anneal/data';
 import { EvalConfigSchema } from '@anneal/eval';
@@ -49,8 +49,9 @@ describe('configs/', () => {
     expect(text).toMatch(/anneal train/);
     expect(text).toMatch(/--set /);
     const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];
-    expect(['clm', 'sft']).toContain(recipe); // the CLI dispatches on this field
-    const { config } = loadConfig(file, recipe === 'sft' ? SftConfigSchema : ClmConfigSchema);
+    const schemas = { clm: ClmConfigSchema, sft: SftConfigSchema, mlm: MlmConfigSchema, classification: ClassificationConfigSchema };
+    expect(Object.keys(schemas)).toContain(recipe); // the CLI dispatches on this field
+    const { config } = loadConfig(file, schemas[recipe as keyof typeof schemas]);
     expect(config.recipe).toBe(recipe);
   });
 });

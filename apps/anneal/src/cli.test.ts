@@ -90,7 +90,7 @@ describe('anneal train: bad input', () => {
   it('dispatches on the recipe of the merged config (extends and --set included)', () => {
     write('base.yaml', 'recipe: mlm\n');
     const f = write('child.yaml', 'extends: ./base.yaml\nname: x\n');
-    expectCleanError(anneal(['train', f], dir), /child\.yaml: recipe: unknown recipe "mlm"/, /hint: available: clm, sft/);
+    expectCleanError(anneal(['train', f], dir), /child\.yaml: recipe: unknown recipe "mlm"/, /hint: available: clm, sft, mlm, classification/);
     expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=ppo'], dir), /unknown recipe "ppo"/);
   });
   it('shows the stack with --debug', () => {

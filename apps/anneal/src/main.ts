@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
-import { ClmConfigSchema, SftConfigSchema, runClm, runSft, type ClmConfig, type RunResult, type SftConfig } from '@anneal/trainers';
+import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft, type ClassificationConfig, type ClmConfig, type MlmConfig, type RunResult, type SftConfig } from '@anneal/trainers';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
@@ -28,7 +28,7 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   const raw = readConfig(file, flags.set);
   const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
   const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
-  let config: { kind: 'clm'; cfg: ClmConfig } | { kind: 'sft'; cfg: SftConfig };
+  let config: { kind: 'clm'; cfg: ClmConfig } | { kind: 'sft'; cfg: SftConfig } | { kind: 'mlm'; cfg: MlmConfig } | { kind: 'classification'; cfg: ClassificationConfig };
   switch (recipe) {
     case 'clm':
       config = { kind: 'clm', cfg: validateConfig(ClmConfigSchema, raw, file) };
@@ -36,8 +36,14 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
     case 'sft':
       config = { kind: 'sft', cfg: validateConfig(SftConfigSchema, raw, file) };
       break;
+    case 'mlm':
+      config = { kind: 'mlm', cfg: validateConfig(MlmConfigSchema, raw, file) };
+      break;
+    case 'classification':
+      config = { kind: 'classification', cfg: validateConfig(ClassificationConfigSchema, raw, file) };
+      break;
     default:
-      throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm, sft' });
+      throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm, sft, mlm, classification' });
   }
   const { device, autocast, backend } = config.cfg;
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
@@ -68,9 +74,13 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
       const r: RunResult = await runClm(config.cfg, file, options);
       if (r.evalLoss !== undefined) evalPart = `; eval/loss ${r.evalLoss.toFixed(4)} vs unigram entropy ${r.unigramEntropy.toFixed(4)}`;
       result = r;
-    } else {
+    } else if (config.kind === 'sft') {
       result = await runSft(config.cfg, file, options);
       if (result.evalLoss !== undefined) evalPart = `; eval/loss ${result.evalLoss.toFixed(4)}`;
+    } else {
+      const r = config.kind === 'mlm' ? await runMlm(config.cfg, file, options) : await runClassification(config.cfg, file, options);
+      if (r.eval) evalPart = '; ' + Object.entries(r.eval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+      result = r;
     }
     reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
     return 0;

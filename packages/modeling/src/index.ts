@@ -9,7 +9,7 @@ export { PretrainedModel, readHfConfig, readWeights, paramsFromTensors } from '.
 export { LlamaForCausalLM } from './llama/index.js';
 export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, llamaConfigToHf, checkLlamaConfig, type LlamaConfig } from './llama/config.js';
 export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';
-export { loadPretrained, loadPretrainedSync } from './load.js';
+export { loadPretrained, loadPretrainedSync, classifierFrom } from './load.js';
 export { resolveRepo, cachedSnapshot, type HubOptions } from './hub.js';
 export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';
 export { BertModelWithHead } from './bert/index.js';

@@ -39,3 +39,21 @@ export async function loadPretrained(dirOrRepoId: string, o: HubOptions = {}): P
   if (existsSync(dirOrRepoId)) return loadPretrainedSync(dirOrRepoId);
   return loadPretrainedSync(await resolveRepo(dirOrRepoId, o));
 }
+
+/**
+ * A sequence-classification model with `labels` from any supported checkpoint: loaded as
+ * is when it already is one with these labels, else its encoder or decoder trunk with a
+ * fresh classification head (BERT MLM -> BertForSequenceClassification, GPT-2/Llama LM ->
+ * *ForSequenceClassification, padTokenId locating each sequence's last token).
+ */
+export function classifierFrom(model: PretrainedModel, labels: string[], padTokenId: number, seed: number): PretrainedModel {
+  const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0]);
+  if (/ForSequenceClassification$/.test(arch)) {
+    const id2label = Object.values((model.hfConfig().id2label ?? {}) as Record<string, string>);
+    if (id2label.join('\u0000') === labels.join('\u0000')) return model;
+  }
+  if (model instanceof BertModelWithHead) return model.withHead('classifier', labels, seed);
+  if (model instanceof Gpt2LMHeadModel) return DecoderForSequenceClassification.init({ arch: 'gpt2', config: model.config }, { numLabels: labels.length, padTokenId, labels }, seed, model.params);
+  if (model instanceof LlamaForCausalLM) return DecoderForSequenceClassification.init({ arch: 'llama', config: model.config }, { numLabels: labels.length, padTokenId, labels }, seed, model.params);
+  throw new ConfigError(`cannot put a classification head on ${arch}`, { hint: 'use a BERT, GPT-2, Llama, Qwen2 or Mistral checkpoint' });
+}

@@ -6,3 +6,8 @@ export { tokenMetrics } from './run/token-metrics.js';
 export { SftConfigSchema, type SftConfig } from './sft/config.js';
 export { runSft, type SftResult } from './sft/recipe.js';
 export { OptimSchema, ScheduleSchema } from './run/schemas.js';
+export { ClassificationConfigSchema, type ClassificationConfig } from './classification/config.js';
+export { runClassification, type ClassificationResult } from './classification/recipe.js';
+export { TrainSchema } from './run/schemas-train.js';
+export { MlmConfigSchema, type MlmConfig } from './mlm/config.js';
+export { runMlm, type MlmResult } from './mlm/recipe.js';

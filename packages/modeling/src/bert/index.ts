@@ -21,6 +21,16 @@ export class BertModelWithHead extends PretrainedModel {
     return new BertModelWithHead(config, head, labels, initBertParams(config, head, labels.length, seed));
   }
 
+  /** The same encoder with another head (e.g. a classifier on an MLM-pretrained BERT): encoder weights copied, the new head initialised. */
+  withHead(head: BertHead, labels: string[], seed: number): BertModelWithHead {
+    const params = initBertParams(this.config, head, labels.length, seed);
+    for (const [name, p] of params) {
+      const mine = this.params.get(name);
+      if (mine && name.startsWith('bert.') && !name.startsWith('bert.pooler.')) p.assign(mine);
+    }
+    return new BertModelWithHead(this.config, head, labels, params);
+  }
+
   /** Loads a BertForMaskedLM or BertForSequenceClassification folder. */
   static fromPretrained(dir: string): BertModelWithHead {
     const { hf, file } = readHfConfig(dir);

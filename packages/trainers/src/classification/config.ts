@@ -1,0 +1,24 @@
+// The sequence-classification recipe's options (BERT/DistilBERT/GPT-2/Llama).
+import { z } from 'zod';
+import { DataConfigSchema } from '@anneal/data';
+import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
+import { TrainSchema, runFields } from '../run/schemas-train.js';
+
+export const ClassificationConfigSchema = z
+  .object({
+    ...runFields,
+    recipe: z.literal('classification'),
+    /** A checkpoint (folder or Hub id): a classifier, or an encoder/decoder that gets a fresh head. */
+    model: z.object({ pretrained: z.string() }).strict(),
+    /** Default: the model folder. */
+    tokenizer: z.object({ path: z.string().optional() }).strict().default({}),
+    /** Class names; index = class id (rows may give names or ids). */
+    labels: z.array(z.string()).min(2),
+    data: DataConfigSchema.refine((d) => d.format === 'classification', { message: 'classification needs format classification', path: ['format'] }),
+    optim: OptimSchema,
+    schedule: ScheduleSchema,
+    train: TrainSchema,
+  })
+  .strict();
+
+export type ClassificationConfig = z.infer<typeof ClassificationConfigSchema>;

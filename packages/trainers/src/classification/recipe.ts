@@ -1,0 +1,113 @@
+// Sequence classification (sentiment, topic, ...), as one readable recipe: setup -> train
+// -> save -> cleanup. The classifier comes from a checkpoint: used as is, or an encoder
+// (BERT MLM) or a decoder (GPT-2/Llama LM) with a fresh classification head. Metrics:
+// loss, accuracy, macro F1, and a per-class report at every evaluation.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, RunLogger, configToYaml, parseSafetensors, useBackend } from '@anneal/core';
+import { collateClassification, prepareDataset, type Tokenized } from '@anneal/data';
+import { classifierFrom, crossEntropySum, loadPretrained } from '@anneal/modeling';
+import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
+import { createHash } from 'node:crypto';
+import type { RunOptions } from '../clm/recipe.js';
+import { trainLoop } from '../run/loop.js';
+import { silentReporter } from '../run/reporter.js';
+import { flattenHparams, openRunFolder } from '../run/run-folder.js';
+import type { ClassificationConfig } from './config.js';
+
+type Example = Extract<Tokenized, { kind: 'classification' }>;
+
+export interface ClassificationResult {
+  runDir: string;
+  step: number;
+  stopped: boolean;
+  lastCheckpoint: string;
+  eval?: Record<string, number>;
+}
+
+export async function runClassification(cfg: ClassificationConfig, configFile: string, o: RunOptions = {}): Promise<ClassificationResult> {
+  const report = o.reporter ?? silentReporter;
+
+  // ---- setup
+  const backend = await useBackend(cfg.backend);
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? cfg.model.pretrained);
+  const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
+  const model = classifierFrom(await loadPretrained(resumeDir ?? cfg.model.pretrained), cfg.labels, padId, cfg.seed);
+  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
+  const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
+  if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
+  const train = data.train as Example[];
+  const held = data.eval as Example[];
+  report.info(`model: ${model.modelType} ${(model.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
+
+  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
+  if (resumeDir) {
+    const file = join(resumeDir, 'optimizer.safetensors');
+    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
+    opt.loadStateDict(tensors, Number(metadata.step), file);
+  }
+  const logger = new RunLogger(runDir, state?.step);
+  if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1']);
+
+  /** logits [B, classes] of a batch of examples. */
+  const logitsOf = (rows: Example[], training: boolean, seed = 0) => {
+    const b = collateClassification(rows, { padId });
+    return { logits: model.forward({ inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'), training, dropoutSeed: seed }).logits as tf.Tensor2D, labels: b.classLabels };
+  };
+
+  const evaluate = () => {
+    const K = cfg.labels.length;
+    const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0)); // [gold][pred]
+    let lossSum = 0;
+    const nBatches = Math.ceil(held.length / cfg.train.batchSize);
+    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
+    for (let k = 0; k < limit; k++) {
+      const rows = held.slice(k * cfg.train.batchSize, (k + 1) * cfg.train.batchSize);
+      const { logits, labels } = logitsOf(rows, false);
+      lossSum += crossEntropySum(logits, labels).sum.dataSync()[0];
+      const pred = tf.argMax(logits, 1).dataSync();
+      labels.forEach((g, i) => confusion[g][pred[i]]++);
+    }
+    const n = confusion.flat().reduce((a, b) => a + b, 0);
+    const perClass = cfg.labels.map((name, c) => {
+      const tp = confusion[c][c];
+      const support = confusion[c].reduce((a, b) => a + b, 0);
+      const predicted = confusion.reduce((a, row) => a + row[c], 0);
+      const precision = predicted ? tp / predicted : 0;
+      const recall = support ? tp / support : 0;
+      return { name, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0, support };
+    });
+    report.info('per class: ' + perClass.map((c) => `${c.name} P ${c.precision.toFixed(3)} R ${c.recall.toFixed(3)} F1 ${c.f1.toFixed(3)} (n=${c.support})`).join('; '));
+    const correct = confusion.reduce((a, row, c) => a + row[c], 0);
+    return { 'eval/loss': lossSum / Math.max(1, n), 'eval/accuracy': correct / Math.max(1, n), 'eval/f1': perClass.reduce((a, c) => a + c.f1, 0) / K };
+  };
+
+  // ---- train
+  const result = await trainLoop(
+    cfg,
+    {
+      runDir,
+      logger,
+      model,
+      optimizer: opt,
+      numRows: train.length,
+      state,
+      resumeDir,
+      backendName: backend.name,
+      loss: (idx, seed) => () => {
+        const { logits, labels } = logitsOf(Array.from(idx, (i) => train[i]), true, seed);
+        return crossEntropySum(logits, labels);
+      },
+      evaluate: held.length ? evaluate : undefined,
+      saveTokenizer: (d) => tok.save(d),
+    },
+    o,
+  );
+
+  // ---- cleanup
+  model.dispose();
+  opt.dispose();
+  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, eval: result.lastEval };
+}

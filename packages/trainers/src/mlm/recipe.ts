@@ -1,0 +1,121 @@
+// Masked language modelling (BERT pretraining, from scratch or continued), as one
+// readable recipe: setup -> train -> save -> cleanup. Each batch masks a fresh 15% of its
+// tokens (seeded by the step, so a resumed run masks the same ones); metrics: loss and
+// mlm_accuracy (argmax = original token at masked positions).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, ConfigError, Rng, RunLogger, configToYaml, deriveSeed, parseSafetensors, useBackend } from '@anneal/core';
+import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
+import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
+import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
+import type { RunOptions } from '../clm/recipe.js';
+import { trainLoop } from '../run/loop.js';
+import { silentReporter } from '../run/reporter.js';
+import { flattenHparams, openRunFolder } from '../run/run-folder.js';
+import type { MlmConfig } from './config.js';
+
+export interface MlmResult {
+  runDir: string;
+  step: number;
+  stopped: boolean;
+  lastCheckpoint: string;
+  eval?: Record<string, number>;
+}
+
+/** The texts of the training source, for training a tokenizer on them. */
+async function* texts(cfg: MlmConfig): AsyncGenerator<string> {
+  const src = cfg.data.train;
+  if (typeof src !== 'string' && 'hub' in src) throw new ConfigError('training a tokenizer on a Hub dataset is not supported; give tokenizer.path', { field: 'tokenizer.train' });
+  const col = cfg.data.columns.text ?? 'text';
+  for await (const { row } of readRows(typeof src === 'string' ? { path: src } : src)) if (typeof row[col] === 'string') yield row[col] as string;
+}
+
+export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions = {}): Promise<MlmResult> {
+  const report = o.reporter ?? silentReporter;
+
+  // ---- setup
+  const backend = await useBackend(cfg.backend);
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  let tok: Tokenizer;
+  if (resumeDir ?? cfg.tokenizer.path ?? (cfg.tokenizer.train ? undefined : cfg.model.pretrained)) tok = loadTokenizerSync((resumeDir ?? cfg.tokenizer.path ?? cfg.model.pretrained)!);
+  else {
+    report.info(`training a WordPiece tokenizer (vocab ${cfg.tokenizer.train!.vocabSize}) on the training texts`);
+    tok = await trainWordPiece(texts(cfg), { ...cfg.tokenizer.train!, modelMaxLength: cfg.data.maxLength });
+  }
+  const [maskId, padId] = [tok.maskTokenId, tok.padTokenId ?? 0];
+  if (maskId === undefined) throw new ConfigError('the tokenizer has no mask token', { file: configFile, field: 'tokenizer', hint: 'use a BERT-style tokenizer ([MASK]) or tokenizer.train' });
+  const from = resumeDir ?? cfg.model.pretrained;
+  const model = from ? ((await loadPretrained(from)) as BertModelWithHead) : BertModelWithHead.init({ ...BERT_DEFAULTS, vocabSize: tok.vocabSize, maxPositionEmbeddings: Math.max(cfg.data.maxLength, 64), ...cfg.model.config }, 'mlm', cfg.seed);
+  if (!(model instanceof BertModelWithHead) || model.head !== 'mlm') throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, { file: configFile, field: 'model.pretrained' });
+  if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });
+  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
+  const data = await prepareDataset({ ...cfg.data, addEos: false }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
+  const seqs = (set: Tokenized[]) => set.filter((t): t is Extract<Tokenized, { kind: 'sequence' }> => t.kind === 'sequence').map((t) => t.inputIds);
+  const [train, held] = [seqs(data.train), seqs(data.eval)];
+  report.info(`model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`);
+
+  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
+  if (resumeDir) {
+    const file = join(resumeDir, 'optimizer.safetensors');
+    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
+    opt.loadStateDict(tensors, Number(metadata.step), file);
+  }
+  const logger = new RunLogger(runDir, state?.step);
+  if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/mlm_accuracy']);
+  const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));
+  const continues = (id: number) => tok.idToToken(id)?.startsWith('##') ?? false;
+
+  /** Masked batch -> logits [B*T, V] and labels (-100 where not masked). */
+  const masked = (rows: Int32Array[], seed: number, training: boolean) => {
+    const b = collateMlm(rows, { padId, maskTokenId: maskId, vocabSize: tok.vocabSize, specialIds, continuesWord: cfg.wholeWordMask ? continues : undefined, probability: cfg.mlmProbability, rng: new Rng(seed) });
+    const { logits } = model.forward({ inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'), training, dropoutSeed: seed });
+    return { logits: tf.reshape(logits, [b.batchSize * b.length, -1]) as tf.Tensor2D, labels: b.labels };
+  };
+
+  const evaluate = () => {
+    let [sum, count, correct] = [0, 0, 0];
+    const nBatches = Math.ceil(held.length / cfg.train.batchSize);
+    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
+    for (let k = 0; k < limit; k++) {
+      // the same masks at every evaluation: seeded by the batch, not the step
+      const { logits, labels } = masked(held.slice(k * cfg.train.batchSize, (k + 1) * cfg.train.batchSize), deriveSeed(cfg.seed, 0x4d4c4d, k), false);
+      const r = crossEntropySum(logits, labels);
+      sum += r.sum.dataSync()[0];
+      count += r.count;
+      const pred = tf.argMax(logits, 1).dataSync();
+      labels.forEach((l, i) => {
+        if (l !== -100 && pred[i] === l) correct++;
+      });
+    }
+    return { 'eval/loss': sum / Math.max(1, count), 'eval/mlm_accuracy': correct / Math.max(1, count) };
+  };
+
+  // ---- train
+  const result = await trainLoop(
+    cfg,
+    {
+      runDir,
+      logger,
+      model,
+      optimizer: opt,
+      numRows: train.length,
+      state,
+      resumeDir,
+      backendName: backend.name,
+      loss: (idx, seed) => () => {
+        const { logits, labels } = masked(Array.from(idx, (i) => train[i]), seed, true);
+        return crossEntropySum(logits, labels);
+      },
+      evaluate: held.length ? evaluate : undefined,
+      saveTokenizer: (d) => tok.save(d),
+    },
+    o,
+  );
+
+  // ---- cleanup
+  model.dispose();
+  opt.dispose();
+  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, eval: result.lastEval };
+}

@@ -1,0 +1,31 @@
+// The `train:` section the loop-based recipes (SFT, MLM, classification) share.
+import { z } from 'zod';
+import { BACKENDS } from '@anneal/core';
+
+export const TrainSchema = z
+  .object({
+    /** Sequences per forward pass (a micro-batch). */
+    batchSize: z.number().int().positive(),
+    /** Micro-batches per optimizer step; the loss is normalized over all their tokens. */
+    gradientAccumulationSteps: z.number().int().positive().default(1),
+    maxSteps: z.number().int().positive(),
+    logEvery: z.number().int().positive().default(10),
+    evalEvery: z.number().int().positive().default(100),
+    /** Evaluation batches (0 = the whole eval split). */
+    evalBatches: z.number().int().min(0).default(0),
+    saveEvery: z.number().int().positive().default(100),
+    saveTotalLimit: z.number().int().positive().default(2),
+    /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
+    onNonFinite: z.enum(['error', 'skip']).default('error'),
+  })
+  .strict();
+
+/** name, seed, backend, device, autocast, outputDir: the run-level fields every recipe has. */
+export const runFields = {
+  name: z.string().regex(/^[\w.-]+$/, 'letters, digits, "_", "." and "-" only'),
+  seed: z.number().int().min(0).default(42),
+  backend: z.enum(BACKENDS).default('auto'),
+  device: z.string().regex(/^(cpu|cuda:\d+)$/, 'cpu or cuda:N').default('cpu'),
+  autocast: z.enum(['none', 'bf16']).default('none'),
+  outputDir: z.string().default('runs'),
+};
