@@ -61,6 +61,12 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
 
   const { batchSize, gradientAccumulationSteps: accumulation, maxSteps } = cfg.train;
   let step = p.state?.step ?? 0;
+  if (!p.state && p.evaluate) {
+    // The starting model's numbers, at step 0: what training is measured against.
+    const start = tf.tidy(() => p.evaluate!());
+    logger.scalars(0, start);
+    report.info(`step 0: ${Object.entries(start).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+  }
   report.start(maxSteps, step, cfg.train.logEvery);
   let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
   let stopped = false;
