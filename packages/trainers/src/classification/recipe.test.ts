@@ -1,7 +1,7 @@
 // MLM pretraining of a tiny BERT (WordPiece trained on the shipped reviews), then
 // sentiment classification from that checkpoint: losses fall, metrics are logged, the MLM
 // run resumes exactly, and a GPT-2 LM checkpoint gets a classification head too.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,6 +63,24 @@ describe('MLM and classification recipes', () => {
     expect(r.eval!['eval/accuracy']).toBeGreaterThan(0);
     expect(Object.keys(r.eval!)).toEqual(['eval/loss', 'eval/accuracy', 'eval/f1']);
   }, 180_000);
+
+  it('counts steps from numEpochs, and stops early when the eval loss stops improving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-gpt2-lm-'));
+    const tok = await trainByteLevelBpe(['good bad fine awful great terrible'], { vocabSize: 280, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>', padToken: '<|endoftext|>' });
+    tok.save(dir);
+    await useBackend('cpu', {});
+    await Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 280, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16 }, 1).savePretrained(dir);
+    const small = join(dir, 'small.jsonl');
+    writeFileSync(small, readFileSync(REVIEWS, 'utf8').split('\n').slice(0, 40).join('\n') + '\n');
+    const base = { name: 'e', recipe: 'classification', backend: 'cpu', outputDir: runs(), model: { pretrained: dir }, labels: ['negative', 'positive'], data: { train: small, format: 'classification', maxLength: 24, onBadRow: 'truncate', evalFraction: 0.25, cacheDir: null } };
+    // 30 training rows (40 less a quarter held out), batch 8: half an epoch is ceil(15 / 8) = 2 steps
+    const epochs = await runClassification(validateConfig(ClassificationConfigSchema, { ...base, optim: { lr: 1e-3 }, train: { batchSize: 8, numEpochs: 0.5, evalEvery: 100, evalBatches: 1 } }), 'e.yaml');
+    expect(epochs.step).toBe(2);
+    // an update too small to change a float32 parameter: the eval loss never improves after step 1
+    const early = await runClassification(validateConfig(ClassificationConfigSchema, { ...base, outputDir: runs(), optim: { lr: 1e-30, weightDecay: 0 }, train: { batchSize: 4, maxSteps: 50, evalEvery: 1, evalBatches: 1, earlyStoppingPatience: 2 } }), 'e.yaml');
+    expect(early.step).toBe(3);
+    expect(early.stopped).toBe(false);
+  }, 60_000);
 
   it('puts a classification head on a GPT-2 language model checkpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-gpt2-lm-'));

@@ -17,7 +17,7 @@ export interface LoopConfig {
   seed: number;
   optim: { lr: number; gradClip: number };
   schedule: { kind: 'constant' | 'linear' | 'cosine'; warmupSteps: number; minLrRatio: number };
-  train: { batchSize: number; gradientAccumulationSteps: number; maxSteps: number; logEvery: number; evalEvery: number; saveEvery: number; saveTotalLimit: number; onNonFinite: 'error' | 'skip' };
+  train: { batchSize: number; gradientAccumulationSteps: number; maxSteps?: number; numEpochs?: number; earlyStoppingPatience?: number; logEvery: number; evalEvery: number; saveEvery: number; saveTotalLimit: number; onNonFinite: 'error' | 'skip' };
 }
 
 export interface LoopParts {
@@ -51,7 +51,11 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
   const report = o.reporter ?? silentReporter;
   const sampler = new ShuffledSampler(p.numRows, cfg.seed, p.state?.data as SamplerState | undefined);
   const logger = p.logger;
-  const schedule = { ...cfg.schedule, lr: cfg.optim.lr, totalSteps: cfg.train.maxSteps };
+  const { batchSize, gradientAccumulationSteps: accumulation } = cfg.train;
+  // numEpochs: as many steps as cover that many passes over the rows
+  const maxSteps = cfg.train.maxSteps ?? Math.max(1, Math.ceil(((cfg.train.numEpochs ?? 1) * p.numRows) / (batchSize * accumulation)));
+  const schedule = { ...cfg.schedule, lr: cfg.optim.lr, totalSteps: maxSteps };
+  let sinceBest = 0;
   let best = p.state?.bestMetric ?? null;
   let lastCheckpoint = p.resumeDir ?? '';
   let numTokens = Number((p.state?.data as { numTokens?: number } | undefined)?.numTokens ?? 0);
@@ -59,7 +63,6 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
   const save = (step: number) =>
     saveCheckpoint(p.runDir, { saveModel: (d) => p.model.savePretrained(d), saveTokenizer: p.saveTokenizer, optimizer: p.optimizer, state: { step, epoch: sampler.epochProgress, data: { ...sampler.getState(), numTokens }, rng: { seed: cfg.seed }, bestMetric: best, backend: p.backendName } }, cfg.train.saveTotalLimit);
 
-  const { batchSize, gradientAccumulationSteps: accumulation, maxSteps } = cfg.train;
   let step = p.state?.step ?? 0;
   if (!p.state && p.evaluate) {
     // The starting model's numbers, at step 0: what training is measured against.
@@ -92,17 +95,23 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
       logger.scalars(step, lastEval);
       report.info(`step ${step}: ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
       const [name, value] = Object.entries(lastEval)[0];
-      if (!best || value < best.value) best = { name, value, checkpoint: join(p.runDir, 'checkpoints', checkpointDirName(step)) };
+      if (!best || value < best.value) {
+        best = { name, value, checkpoint: join(p.runDir, 'checkpoints', checkpointDirName(step)) };
+        sinceBest = 0;
+      } else sinceBest++;
       const lines = p.samples?.(step) ?? [];
       if (lines.length) {
         logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
         for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
       }
     }
-    const stopNow = o.shouldStop?.() ?? false;
+    const patience = cfg.train.earlyStoppingPatience ?? 0;
+    const early = patience > 0 && sinceBest >= patience;
+    if (early) report.info(`early stopping at step ${step}: ${best!.name} has not improved on ${best!.value.toFixed(4)} for ${patience} evaluations (best: ${best!.checkpoint})`);
+    const stopNow = (o.shouldStop?.() ?? false) || early;
     if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await save(step);
     if (stopNow) {
-      stopped = true;
+      stopped = !early;
       report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
       break;
     }

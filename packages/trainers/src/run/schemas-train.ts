@@ -8,7 +8,11 @@ export const TrainSchema = z
     batchSize: z.number().int().positive(),
     /** Micro-batches per optimizer step; the loss is normalized over all their tokens. */
     gradientAccumulationSteps: z.number().int().positive().default(1),
-    maxSteps: z.number().int().positive(),
+    /** Optimizer steps; or give numEpochs (passes over the training rows) instead. */
+    maxSteps: z.number().int().positive().optional(),
+    numEpochs: z.number().positive().optional(),
+    /** Stop after this many evaluations without a new best eval metric (0 = never). */
+    earlyStoppingPatience: z.number().int().min(0).default(0),
     logEvery: z.number().int().positive().default(10),
     evalEvery: z.number().int().positive().default(100),
     /** Evaluation batches (0 = the whole eval split). */
@@ -18,7 +22,8 @@ export const TrainSchema = z
     /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
     onNonFinite: z.enum(['error', 'skip']).default('error'),
   })
-  .strict();
+  .strict()
+  .refine((t) => (t.maxSteps === undefined) !== (t.numEpochs === undefined), { message: 'set exactly one of maxSteps and numEpochs' });
 
 /** name, seed, backend, device, autocast, outputDir: the run-level fields every recipe has. */
 export const runFields = {
