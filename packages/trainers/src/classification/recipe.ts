@@ -12,6 +12,7 @@ import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
 import type { RunOptions } from '../clm/recipe.js';
 import { trainLoop } from '../run/loop.js';
+import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
 import { flattenHparams, openRunFolder } from '../run/run-folder.js';
 import type { ClassificationConfig } from './config.js';
@@ -32,7 +33,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   // ---- setup
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
-  const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? cfg.model.pretrained);
+  const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const model = classifierFrom(await loadPretrained(resumeDir ?? cfg.model.pretrained), cfg.labels, padId, cfg.seed);
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');

@@ -12,6 +12,7 @@ import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } fro
 import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
 import type { RunOptions } from '../clm/recipe.js';
 import { trainLoop } from '../run/loop.js';
+import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
 import { flattenHparams, openRunFolder } from '../run/run-folder.js';
 import type { MlmConfig } from './config.js';
@@ -39,7 +40,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
   let tok: Tokenizer;
-  if (resumeDir ?? cfg.tokenizer.path ?? (cfg.tokenizer.train ? undefined : cfg.model.pretrained)) tok = loadTokenizerSync((resumeDir ?? cfg.tokenizer.path ?? cfg.model.pretrained)!);
+  if (resumeDir ?? cfg.tokenizer.path ?? (cfg.tokenizer.train ? undefined : cfg.model.pretrained)) tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained!)));
   else {
     report.info(`training a WordPiece tokenizer (vocab ${cfg.tokenizer.train!.vocabSize}) on the training texts`);
     tok = await trainWordPiece(texts(cfg), { ...cfg.tokenizer.train!, modelMaxLength: cfg.data.maxLength });

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import type { RunOptions } from '../clm/recipe.js';
 import { flattenHparams, openRunFolder } from '../run/run-folder.js';
 import { trainLoop } from '../run/loop.js';
+import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
 import { tokenMetrics } from '../run/token-metrics.js';
 import type { SftConfig } from './config.js';
@@ -58,7 +59,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0]);
   if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`SFT needs a causal language model, and ${cfg.model.pretrained} is ${arch}`, { file: configFile, field: 'model.pretrained' });
   const lm = model as unknown as CausalLm & PretrainedModel;
-  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? cfg.model.pretrained);
+  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', { file: configFile, field: 'tokenizer', hint: 'set eos_token in tokenizer_config.json' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
