@@ -2,10 +2,8 @@
 // -> save -> cleanup. The classifier comes from a checkpoint: used as is, or an encoder
 // (BERT MLM) or a decoder (GPT-2/Llama LM) with a fresh classification head. Metrics:
 // loss, accuracy, macro F1, and a per-class report at every evaluation.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, RunLogger, configToYaml, parseSafetensors, useBackend } from '@anneal/core';
+import { configToYaml, useBackend } from '@anneal/core';
 import { collateClassification, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
@@ -14,7 +12,7 @@ import type { RunOptions } from '../clm/recipe.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
-import { flattenHparams, openRunFolder } from '../run/run-folder.js';
+import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
 import type { ClassificationConfig } from './config.js';
 
 type Example = Extract<Tokenized, { kind: 'classification' }>;
@@ -43,14 +41,8 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   const held = data.eval as Example[];
   report.info(`model: ${model.modelType} ${(model.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
 
-  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
-  if (resumeDir) {
-    const file = join(resumeDir, 'optimizer.safetensors');
-    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
-    opt.loadStateDict(tensors, Number(metadata.step), file);
-  }
-  const logger = new RunLogger(runDir, state?.step);
-  if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1']);
+  const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1'], state?.step);
 
   /** logits [B, classes] of a batch of examples. */
   const logitsOf = (rows: Example[], training: boolean, seed = 0) => {
@@ -89,14 +81,10 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   const result = await trainLoop(
     cfg,
     {
-      runDir,
-      logger,
+      ...{ runDir, logger, state, resumeDir, backendName: backend.name },
       model,
       optimizer: opt,
       numRows: train.length,
-      state,
-      resumeDir,
-      backendName: backend.name,
       loss: (idx, seed) => () => {
         const { logits, labels } = logitsOf(Array.from(idx, (i) => train[i]), true, seed);
         return crossEntropySum(logits, labels);
@@ -107,8 +95,6 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
     o,
   );
 
-  // ---- cleanup
-  model.dispose();
-  opt.dispose();
+  // ---- cleanup (the loop disposed the model and the optimizer)
   return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, eval: result.lastEval };
 }

@@ -2,11 +2,9 @@
 // readable recipe: setup -> train -> save -> cleanup. Each batch masks a fresh 15% of its
 // tokens (seeded by the step, so a resumed run masks the same ones); metrics: loss and
 // mlm_accuracy (argmax = original token at masked positions).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, ConfigError, Rng, RunLogger, configToYaml, deriveSeed, parseSafetensors, useBackend } from '@anneal/core';
+import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
@@ -14,7 +12,7 @@ import type { RunOptions } from '../clm/recipe.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
-import { flattenHparams, openRunFolder } from '../run/run-folder.js';
+import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
 import type { MlmConfig } from './config.js';
 
 export interface MlmResult {
@@ -57,14 +55,8 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const [train, held] = [seqs(data.train), seqs(data.eval)];
   report.info(`model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`);
 
-  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
-  if (resumeDir) {
-    const file = join(resumeDir, 'optimizer.safetensors');
-    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
-    opt.loadStateDict(tensors, Number(metadata.step), file);
-  }
-  const logger = new RunLogger(runDir, state?.step);
-  if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/mlm_accuracy']);
+  const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mlm_accuracy'], state?.step);
   const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));
   const continues = (id: number) => tok.idToToken(id)?.startsWith('##') ?? false;
 
@@ -97,14 +89,10 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const result = await trainLoop(
     cfg,
     {
-      runDir,
-      logger,
+      ...{ runDir, logger, state, resumeDir, backendName: backend.name },
       model,
       optimizer: opt,
       numRows: train.length,
-      state,
-      resumeDir,
-      backendName: backend.name,
       loss: (idx, seed) => () => {
         const { logits, labels } = masked(Array.from(idx, (i) => train[i]), seed, true);
         return crossEntropySum(logits, labels);
@@ -115,8 +103,6 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
     o,
   );
 
-  // ---- cleanup
-  model.dispose();
-  opt.dispose();
+  // ---- cleanup (the loop disposed the model and the optimizer)
   return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, eval: result.lastEval };
 }

@@ -2,7 +2,8 @@
 // micro-batches, accumulate gradients over their tokens, clip, guard against NaN/Inf,
 // AdamW with the schedule, log, evaluate, sample text, checkpoint, stop on request.
 // Each recipe supplies what differs: the loss of a batch of row indices, its evaluation,
-// optional text samples, and how to save its model and tokenizer.
+// optional text samples, and how to save its tokenizer. The model and optimizer are
+// disposed when the loop ends.
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import { AdamW, RunLogger, checkpointDirName, deriveSeed, learningRateAt, type TrainerState } from '@anneal/core';
@@ -20,17 +21,21 @@ export interface LoopConfig {
   train: { batchSize: number; gradientAccumulationSteps: number; maxSteps?: number; numEpochs?: number; earlyStoppingPatience?: number; logEvery: number; evalEvery: number; saveEvery: number; saveTotalLimit: number; onNonFinite: 'error' | 'skip' };
 }
 
-export interface LoopParts {
+/** Where a run lives and what it resumes from (opened by the recipe). */
+export interface RunContext {
   runDir: string;
-  /** The run's logger (metrics.jsonl + TensorBoard), opened by the recipe. */
+  /** metrics.jsonl + TensorBoard. */
   logger: RunLogger;
-  model: PretrainedModel;
-  optimizer: AdamW;
-  numRows: number;
   /** Resumed state (sampler position, step, best metric, token count) and its checkpoint. */
   state?: TrainerState;
   resumeDir?: string;
   backendName: string;
+}
+
+export interface LoopParts extends RunContext {
+  model: PretrainedModel;
+  optimizer: AdamW;
+  numRows: number;
   /** The summed loss and token count of the rows at these indices (dropout seeded by `seed`). */
   loss: (rows: Int32Array, seed: number) => LossSum;
   /** Eval metrics ("eval/..."); the first is the one best checkpoints are chosen by (lower is better). */
@@ -120,5 +125,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
   report.stop();
   logger.tb.hparamsEnd(!stopped);
   logger.tb.flush();
+  p.model.dispose();
+  p.optimizer.dispose();
   return { step, stopped, lastCheckpoint, lastEval };
 }

@@ -1,10 +1,11 @@
 // The run folder every recipe keeps: <outputDir>/<name>/ with config.yaml, run.json,
 // metrics.jsonl, TensorBoard events and checkpoints/step-N/ (written atomically). Opening
 // it resolves --resume and refuses to overwrite checkpoints unless told to.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CheckpointError, listCheckpoints, readTrainerState, removeStaleTemps, resolveResume, rotateCheckpoints, serializeSafetensors, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
-import type { AdamW } from '@anneal/core';
+import { AdamW, RunLogger, parseSafetensors } from '@anneal/core';
+import type { Variable } from '@tensorflow/tfjs-core';
 import { packageVersions } from './versions.js';
 
 export interface OpenedRun {
@@ -79,4 +80,22 @@ export function flattenHparams(cfg: unknown, prefix = '', out: Record<string, st
     else if (v && typeof v === 'object') flattenHparams(v, key, out);
   }
   return out;
+}
+
+/** AdamW over the parameters, with its moments and step restored from a checkpoint when resuming. */
+export function makeOptimizer(params: Map<string, Variable>, o: { betas: [number, number]; eps: number; weightDecay: number }, resumeDir?: string): AdamW {
+  const opt = new AdamW(params, { betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
+  if (resumeDir) {
+    const file = join(resumeDir, 'optimizer.safetensors');
+    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
+    opt.loadStateDict(tensors, Number(metadata.step), file);
+  }
+  return opt;
+}
+
+/** The run's logger; a fresh run also records its hyperparameters for TensorBoard's HParams tab. */
+export function openLogger(runDir: string, cfg: unknown, metrics: string[], resumedStep?: number): RunLogger {
+  const logger = new RunLogger(runDir, resumedStep);
+  if (resumedStep === undefined) logger.tb.hparams(flattenHparams(cfg), metrics);
+  return logger;
 }

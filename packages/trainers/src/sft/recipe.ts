@@ -3,16 +3,14 @@
 // prompt-completion data or the assistant turns of conversations (rendered by the chat
 // template), with EOS at the end of each so the model learns to stop. Metrics carry TRL's
 // names: loss, mean_token_accuracy, num_tokens, entropy.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, ConfigError, RunLogger, configToYaml, deriveSeed, parseSafetensors, useBackend } from '@anneal/core';
+import { ConfigError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, type TokenizedSequence } from '@anneal/data';
 import { causalLmLossSum, generate, loadPretrained, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
 import type { RunOptions } from '../clm/recipe.js';
-import { flattenHparams, openRunFolder } from '../run/run-folder.js';
+import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
@@ -76,14 +74,8 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const evalRows: Row[] = seqs(data.eval);
   report.info(`model: ${model.modelType} ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
 
-  const opt = new AdamW(model.params, { betas: cfg.optim.betas, eps: cfg.optim.eps, weightDecay: cfg.optim.weightDecay });
-  if (resumeDir) {
-    const file = join(resumeDir, 'optimizer.safetensors');
-    const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
-    opt.loadStateDict(tensors, Number(metadata.step), file);
-  }
-  const logger = new RunLogger(runDir, state?.step);
-  if (!state) logger.tb.hparams(flattenHparams(cfg), ['train/loss', 'eval/loss', 'eval/mean_token_accuracy']);
+  const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mean_token_accuracy'], state?.step);
 
   /** Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum). */
   const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
@@ -117,23 +109,19 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const result = await trainLoop(
     cfg,
     {
-      runDir,
-      logger,
+      ...{ runDir, logger, state, resumeDir, backendName: backend.name },
       model,
       optimizer: opt,
       numRows: rows.length,
-      state,
-      resumeDir,
-      backendName: backend.name,
       loss: (idx, seed) => lossSum(Array.from(idx, (i) => rows[i]), true, seed),
       evaluate: evalRows.length ? () => {
         const e = evaluate();
         return { 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy, 'eval/entropy': e.entropy };
       } : undefined,
       samples: (step) =>
-        cfg.train.sample.prompts.map((p, i) => {
+        cfg.sample.prompts.map((p, i) => {
           const ids = cfg.data.format === 'conversational' ? tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(p);
-          const [out] = generate(lm, [ids], { maxNewTokens: cfg.train.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
+          const [out] = generate(lm, [ids], { maxNewTokens: cfg.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
           return `${p} -> ${tok.decode(out.slice(ids.length))}`;
         }),
       saveTokenizer: (d) => tok.save(d),
@@ -141,8 +129,6 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     o,
   );
 
-  // ---- cleanup
-  model.dispose();
-  opt.dispose();
+  // ---- cleanup (the loop disposed the model and the optimizer)
   return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, evalLoss: result.lastEval?.['eval/loss'] };
 }
