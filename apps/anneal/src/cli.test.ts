@@ -88,9 +88,12 @@ describe('anneal train: bad input', () => {
     expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'device=gpu'], dir), /device: cpu or cuda:N/);
   });
   it('dispatches on the recipe of the merged config (extends and --set included)', () => {
-    write('base.yaml', 'recipe: mlm\n');
+    write('base.yaml', 'recipe: rlhf\n');
     const f = write('child.yaml', 'extends: ./base.yaml\nname: x\n');
-    expectCleanError(anneal(['train', f], dir), /child\.yaml: recipe: unknown recipe "mlm"/, /hint: available: clm, sft, mlm, classification/);
+    expectCleanError(anneal(['train', f], dir), /child\.yaml: recipe: unknown recipe "rlhf"/, /hint: available: clm, sft, mlm, classification/);
+    // the recipe picks the schema: an sft recipe is checked against SFT's fields
+    write('sft-base.yaml', 'recipe: sft\n');
+    expectCleanError(anneal(['train', write('sft-child.yaml', 'extends: ./sft-base.yaml\nname: x\n')], dir), /sft-child\.yaml/, /model: missing/);
     expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=ppo'], dir), /unknown recipe "ppo"/);
   });
   it('shows the stack with --debug', () => {
