@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface HfFixture {
-  io: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  io: Record<string, any>;
   ids: number[][];
   mask: number[][];
   /** Reference logits, row-major. */
