@@ -35,7 +35,10 @@ export function loadPretrainedSync(dir: string): PretrainedModel {
  * Loads a model from a folder, or from a Hub repo id ("org/name") downloaded into (or, with
  * HF_HUB_OFFLINE=1, found in) the standard Hugging Face cache.
  */
-export async function loadPretrained(dirOrRepoId: string, o: HubOptions = {}): Promise<PretrainedModel> {
+export async function loadPretrained(dirOrRepoId: string, o: HubOptions & { dtype?: 'float32' | 'float16' | 'bfloat16' } = {}): Promise<PretrainedModel> {
+  // Weights stored as F16/BF16 are widened on load; the models compute in float32 (bf16
+  // matmuls come from the torch backend's autocast, not from the stored dtype).
+  if (o.dtype && o.dtype !== 'float32') throw new ConfigError(`dtype ${o.dtype} is not supported for loading: models run in float32`, { field: 'dtype', hint: 'omit dtype (F16/BF16 checkpoints are converted on load), and use autocast: bf16 on the torch backend for bf16 compute' });
   if (existsSync(dirOrRepoId)) return loadPretrainedSync(dirOrRepoId);
   return loadPretrainedSync(await resolveRepo(dirOrRepoId, o));
 }

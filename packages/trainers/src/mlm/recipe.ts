@@ -51,6 +51,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset({ ...cfg.data, addEos: false }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
+  if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const seqs = (set: Tokenized[]) => set.filter((t): t is Extract<Tokenized, { kind: 'sequence' }> => t.kind === 'sequence').map((t) => t.inputIds);
   const [train, held] = [seqs(data.train), seqs(data.eval)];
   report.info(`model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`);
