@@ -92,7 +92,7 @@ export async function runEval(cfg: EvalConfig, model: PretrainedModel, tok: Eval
     return model as unknown as CausalLm;
   };
   const needClassifier = (task: string) => {
-    if (!isClassifier(model) && model.hfConfig().architectures?.toString() !== 'BertForSequenceClassification' && model.hfConfig().architectures?.toString() !== 'DistilBertForSequenceClassification') {
+    if (!isClassifier(model)) {
       throw new ConfigError(`task ${task} needs a sequence-classification model, and ${cfg.model} is ${String((model.hfConfig().architectures as string[])[0])}`, { file: o.configFile, field: `tasks.${task}` });
     }
   };

@@ -119,7 +119,7 @@ class Stepper {
   }
 }
 
-/** transformers' logits processors and warpers, in its order, on one row (in place). */
+/** transformers' logits processors and warpers, in its order, on one row; returns a processed copy. */
 export function processLogits(scores: Float32Array, seq: number[], newCount: number, o: GenerateOptions): Float32Array {
   const s = Float32Array.from(scores);
   const penalty = o.repetitionPenalty ?? 1;

@@ -22,8 +22,6 @@ export function cachedSnapshot(repo: string, revision = 'main', cacheDir = hubCa
   return snap && existsSync(join(snap, 'config.json')) ? snap : undefined;
 }
 
-/** The files a model folder needs (weights as safetensors only), plus tokenizer files if present. */
-const WANTED = [/^config\.json$/, /^generation_config\.json$/, /^model(-\d+-of-\d+)?\.safetensors$/, /^model\.safetensors\.index\.json$/, /^(tokenizer|tokenizer_config|special_tokens_map|vocab)\.json$/, /^(merges|vocab)\.txt$/];
 
 /** A local folder for a repo: from the cache, downloading what is missing unless offline. */
 export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<string> {
@@ -36,7 +34,8 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
     throw new CheckpointError(`${repo}@${revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, { file: repoCacheFolder('model', repo, cacheDir), hint: 'download it once with network, or unset HF_HUB_OFFLINE' });
   }
   const common = { repo, revision, cacheDir, fetch: o.fetch, ...(o.accessToken && { accessToken: o.accessToken }) };
-  // Ask for the files we may need; those the repo lacks are skipped.
+  // The files a model folder needs (weights as safetensors only, never pickle), plus
+  // tokenizer files if present; those the repo lacks are skipped.
   const names = ['config.json', 'generation_config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
   const infos = await pathsInfo({ ...common, paths: names, expand: true });
   const present = new Set(infos.filter((i) => i.type === 'file').map((i) => i.path));
@@ -50,7 +49,7 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
     folder = dirname(p);
     return p;
   };
-  for (const name of names.filter((n) => present.has(n) && WANTED.some((r) => r.test(n)))) await get(name);
+  for (const name of names.filter((n) => present.has(n))) await get(name);
   if (present.has('model.safetensors.index.json') && !present.has('model.safetensors')) {
     const index = JSON.parse(readFileSync(join(folder, 'model.safetensors.index.json'), 'utf8'));
     for (const shard of new Set(Object.values(index.weight_map ?? {}) as string[])) await get(shard);

@@ -1,12 +1,11 @@
 // Decoders of tokenizer.json: token strings back to text, each a step of a chain as in
 // the `tokenizers` library (a step maps the list of pieces to a new list; the result is
 // their concatenation).
-import { CHAR_TO_BYTE } from './byte-level.js';
+import { fromByteLevel } from './byte-level.js';
 import { type Json, pattern, unsupported } from './json.js';
 
 export type Decoder = (tokens: string[]) => string[];
 
-const utf8 = new TextDecoder('utf-8');
 const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** transformers' clean_up_tokenization: no space before punctuation and contractions. */
@@ -25,14 +24,7 @@ export function cleanUpTokenization(s: string): string {
 }
 
 function byteLevelDecode(tokens: string[]): string[] {
-  const bytes: number[] = [];
-  for (const t of tokens)
-    for (const ch of t) {
-      const b = CHAR_TO_BYTE.get(ch);
-      if (b !== undefined) bytes.push(b);
-      else for (const x of new TextEncoder().encode(ch)) bytes.push(x);
-    }
-  return [utf8.decode(new Uint8Array(bytes))];
+  return [fromByteLevel(tokens.join(''))];
 }
 
 function byteFallback(tokens: string[]): string[] {

@@ -1,6 +1,6 @@
 // Pre-tokenizers of tokenizer.json: each splits a normalized piece into the words the
 // model sees, as in the `tokenizers` library, keeping offsets.
-import { BYTE_TO_CHAR, GPT2_PRETOKENIZE } from './byte-level.js';
+import { BYTE_TO_CHAR, GPT2_PRETOKENIZE, toByteLevel } from './byte-level.js';
 import { Normalized } from './normalized.js';
 import { type Json, pattern, unsupported } from './json.js';
 
@@ -89,11 +89,7 @@ const encoder = new TextEncoder();
 
 /** UTF-8 bytes as GPT-2's byte characters; each byte keeps its character's offsets. */
 export function byteLevel(n: Normalized): Normalized {
-  if (!n.tracked) {
-    let s = '';
-    for (const b of encoder.encode(n.text)) s += BYTE_TO_CHAR[b];
-    return new Normalized(s, null, null);
-  }
+  if (!n.tracked) return new Normalized(toByteLevel(n.text), null, null);
   const pieces: Array<[number, number, string | undefined]> = [];
   let i = 0;
   for (const ch of n.text) {
