@@ -16,11 +16,13 @@ export interface NativeAddon {
   download(id: number): Float32Array | Int32Array | Uint8Array;
   dispose(id: number): void;
   count(): number;
+  /** Device-to-host reads so far (each one waits for a GPU's queue to drain). */
+  downloads(): number;
   bytes(): number;
   run(kernel: string, inputs: number[], attrs: unknown): NativeTensor[];
   setThreads(n: number): void;
   configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none' }): void;
-  info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string };
+  info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string; fused: string };
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../build/Release/anneal_torch.node', import.meta.url));

@@ -12,7 +12,7 @@ export interface TorchBackendOptions {
   threads?: number;
   /** Where tensors live: 'cpu' or 'cuda:N' (needs a CUDA build of libtorch). Default: ANNEAL_DEVICE, else cpu. */
   device?: string;
-  /** Let float32 matmuls use TF32 on GPUs (cuBLAS/cuDNN), as most training code does. Default true; no effect on cpu. */
+  /** Let float32 matmuls use TF32 on GPUs (cuBLAS/cuDNN), as most training code does. Default: ANNEAL_TF32 (0 or 1), else true; no effect on cpu. */
   tf32?: boolean;
   /**
    * 'bf16': run matmuls and attention in bfloat16 with float32 results, softmax and
@@ -53,7 +53,7 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   if (registered) return;
   const addon = loadAddon();
   checkDevice(o.device ?? process.env.ANNEAL_DEVICE ?? 'cpu');
-  addon.configure({ tf32: o.tf32 ?? true, autocast: o.autocast ?? 'none' });
+  addon.configure({ tf32: o.tf32 ?? process.env.ANNEAL_TF32 !== '0', autocast: o.autocast ?? 'none' });
   const envThreads = Number(process.env.ANNEAL_NUM_THREADS);
   addon.setThreads(o.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : cpus().length));
   const warn = o.warn ?? ((m: string) => process.stderr.write(m + '\n'));

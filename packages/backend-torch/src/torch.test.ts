@@ -136,11 +136,19 @@ d('torch backend', () => {
   });
 
   it('refuses a cuda device without a CUDA build, and a device that does not exist, with clear errors', () => {
-    expect(() => checkDevice('cuda:0')).toThrow(BackendError);
-    expect(() => checkDevice('cuda:0')).toThrow(/device cuda:0 needs a CUDA build of libtorch, and this one \(\d+\.\d+.*\) has no CUDA/);
+    const gpus = backend.addon.info().cudaDevices;
+    if (gpus === 0) {
+      expect(() => checkDevice('cuda:0')).toThrow(BackendError);
+      expect(() => checkDevice('cuda:0')).toThrow(/device cuda:0 needs a CUDA build of libtorch, and this one \(\d+\.\d+.*\) has no CUDA/);
+    } else {
+      expect(() => checkDevice(`cuda:${gpus}`)).toThrow(new RegExp(`device cuda:${gpus} does not exist: ${gpus} CUDA device\\(s\\) visible`));
+    }
     expect(() => checkDevice('tpu')).toThrow(/device|Expected one of/i);
+    const device = process.env.ANNEAL_DEVICE ?? 'cpu'; // where this run's tensors live (cuda:0 on a GPU machine)
     expect(() => checkDevice('cpu')).not.toThrow();
     expect(backend.addon.info().device).toBe('cpu');
+    checkDevice(device);
+    expect(backend.addon.info().device).toBe(device);
   });
 
   it('samples multinomial natively: the same seed gives the same draws, frequencies follow the probabilities', async () => {

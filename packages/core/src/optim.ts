@@ -76,7 +76,8 @@ export class AdamW {
     });
     const weightDecays = names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0));
     const [beta1, beta2] = this.o.betas;
-    const attrs = { lr, beta1, beta2, eps: this.o.eps, biasCorrection1: bc1, biasCorrection2: bc2, weightDecays };
+    // `step` lets a GPU kernel (torch's _fused_adamw_) compute the same bias corrections.
+    const attrs = { lr, beta1, beta2, eps: this.o.eps, biasCorrection1: bc1, biasCorrection2: bc2, step: this.step, weightDecays };
     tf.tidy(() => {
       const outs = tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
       names.forEach((n, i) => {

@@ -71,18 +71,25 @@ export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
  * Scaled dot-product attention: softmax(q k^T * scale + bias) v, for q, k, v [B, H, T, D]
  * and an additive bias broadcastable to [B, H, T, T] (0 where allowed, -1e9 where masked).
  * `dropProbs` applies attention dropout to the probabilities (training only); the fused
- * kernel is used when there is none.
+ * kernel is used when there is none. `causal` promises that the bias is exactly the causal
+ * mask (queries and keys aligned, no padding): a GPU kernel may then skip reading it.
  */
-export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, scale: number, dropProbs?: (p: tf.Tensor) => tf.Tensor): tf.Tensor {
+export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, scale: number, dropProbs?: (p: tf.Tensor) => tf.Tensor, causal = false): tf.Tensor {
   if (!dropProbs && hasKernel('AnnealAttention')) {
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, probs] = tf.engine().runKernel('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-      save([qi, ki, vi, probs]);
+      const [y, ...saved] = tf.engine().runKernel('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale, causal } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      // Two kinds of kernel: one that returns the probabilities (its backward is
+      // AnnealAttentionGrad from q, k, v, probs), and a GPU one (SDPA) that returns y with
+      // its backward graph and the q, k, v it recorded (AnnealAttentionGrad in autograd mode).
+      const graph = saved.length === 4;
+      save(graph ? saved : [qi, ki, vi, saved[0]]);
       return {
         value: y,
-        gradFunc: (dy: tf.Tensor, [sq, sk, sv, sp]: tf.Tensor[]) =>
-          tf.engine().runKernel('AnnealAttentionGrad', { dy, q: sq, k: sk, v: sv, probs: sp }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+        gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) =>
+          graph
+            ? (tf.engine().runKernel('AnnealAttentionGrad', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, { scale, autograd: true } as unknown as tf.NamedAttrMap) as tf.Tensor[])
+            : (tf.engine().runKernel('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor[]),
       };
     });
     return f(q, k, v);

@@ -7,6 +7,14 @@
 #include <napi.h>
 #include <torch/version.h>
 
+// libtorch 2.x (a PyTorch install, CUDA builds included) adds fused attention (SDPA with
+// flash / memory-efficient kernels) and a fused multi-tensor AdamW; both are used for
+// CUDA tensors. Debian's libtorch 1.13 (the CPU path) has neither.
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/autograd/autograd.h>
+#define ANNEAL_TORCH2 1
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,6 +27,9 @@ namespace {
 
 std::unordered_map<int64_t, at::Tensor> g_tensors;
 int64_t g_next_id = 1;
+// Downloads (device -> host reads) so far: on a GPU each one waits for the queue to drain,
+// so a training step should have none but the logged loss (benchmarks count them).
+int64_t g_downloads = 0;
 // Where new tensors live (configure({device})), and whether float matmuls and attention
 // run in bfloat16 with float32 results (configure({autocast: 'bf16'}); weights stay f32).
 at::Device g_device(at::kCPU);
@@ -124,6 +135,68 @@ at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
   if (x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1) return at::mm(x[0], y[0]).unsqueeze(0);
   return at::matmul(x, y);
 }
+
+#ifdef ANNEAL_TORCH2
+// Attention on a GPU through at::scaled_dot_product_attention, which picks the flash or
+// memory-efficient kernel (no [T, T] probabilities in memory). Its backward is the one
+// libtorch's autograd records: q, k, v enter as leaves that require grad, and y keeps the
+// graph. Returns y detached (for the forward), y with its graph, and the three leaves:
+// AnnealAttentionGrad (autograd) takes those back. `causal` says the bias is exactly the
+// causal mask (no padding, no cache), which lets the flash kernel run without a bias.
+std::vector<at::Tensor> fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias, double scale, bool causal) {
+  at::AutoGradMode grad_on(true);
+  auto ql = q.detach().requires_grad_(), kl = k.detach().requires_grad_(), vl = v.detach().requires_grad_();
+  auto cast = [](const at::Tensor& t) { return g_autocast_bf16 ? t.to(at::kBFloat16) : t; };
+  c10::optional<at::Tensor> mask;
+  if (!causal) mask = cast(bias);
+  auto y = at::scaled_dot_product_attention(cast(ql), cast(kl), cast(vl), mask, 0.0, causal, scale);
+  if (y.scalar_type() != at::kFloat) y = y.to(at::kFloat);
+  return {y.detach(), y, ql, kl, vl};
+}
+
+// One AdamW step for all parameters on a GPU with at::_fused_adamw_ (one multi-tensor
+// kernel per weight-decay group, as torch.optim.AdamW(fused=True)), updating in place.
+// Returns false, changing nothing, when it does not apply (see the caller).
+bool fusedAdamW(const Inputs& in, const Attrs& a, std::vector<at::Tensor>& outs) {
+  if (!a.has("step") || in.empty() || !in[0].is_cuda()) return false;
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i].scalar_type() != at::kFloat || !in[i].is_contiguous()) return false;
+    if (i % 4 != 1 && in[i].storage().use_count() != 1) return false;  // p, m, v must be ours alone
+  }
+  auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
+  std::vector<double> decays;
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i = 0; i * 4 < in.size(); i++) {
+    double wd = wdArr.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
+    auto pos = std::find(decays.begin(), decays.end(), wd);
+    if (pos == decays.end()) {
+      decays.push_back(wd);
+      groups.emplace_back();
+      pos = decays.end() - 1;
+    }
+    groups[pos - decays.begin()].push_back(i);
+  }
+  at::NoGradGuard no_grad;
+  auto step = at::full({}, a.num("step"), in[0].options());  // read by the kernel for bias correction
+  for (size_t gi = 0; gi < groups.size(); gi++) {
+    std::vector<at::Tensor> p, g, m, v, steps;
+    for (auto i : groups[gi]) {
+      p.push_back(in[4 * i]);
+      g.push_back(in[4 * i + 1]);
+      m.push_back(in[4 * i + 2]);
+      v.push_back(in[4 * i + 3]);
+      steps.push_back(step);
+    }
+    at::_fused_adamw_(p, g, m, v, {}, steps, a.num("lr"), a.num("beta1"), a.num("beta2"), decays[gi], a.num("eps"), false, false, c10::nullopt, c10::nullopt);
+  }
+  for (size_t i = 0; i * 4 < in.size(); i++) {
+    outs.push_back(in[4 * i]);
+    outs.push_back(in[4 * i + 2]);
+    outs.push_back(in[4 * i + 3]);
+  }
+  return true;
+}
+#endif
 
 at::Tensor binary(const std::string& k, const at::Tensor& a, const at::Tensor& b) {
   if (k == "Add") return like(at::add(a, b), a.scalar_type());
@@ -341,8 +414,10 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     for (int64_t d = in.at(1).dim(); d < x.dim(); d++) outShape.push_back(x.size(d));
     auto valid = (ids >= 0).logical_and(ids < n);
     auto out = at::zeros({n, rows.size(1)}, x.options());
-    auto keep = valid.nonzero().squeeze(1);
-    out.index_add_(0, ids.index_select(0, keep), rows.index_select(0, keep));
+    // Out-of-range ids add zero rows to segment 0 (tfjs drops them); no nonzero(), which
+    // would read the mask back to the host and stall a GPU queue.
+    auto masked = at::where(valid.unsqueeze(1), rows, at::zeros_like(rows));
+    out.index_add_(0, at::where(valid, ids, at::zeros_like(ids)), masked);
     return {out.reshape(outShape)};
   }
   if (k == "OneHot") {
@@ -384,10 +459,21 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     return {g.mul_(valid).mul_(in.at(0))};
   }
   if (k == "AnnealAttention") {  // inputs q, k, v [B, H, T, D], additive bias [.., T, T] -> y, probs
+#ifdef ANNEAL_TORCH2
+    if (in.at(0).is_cuda()) return fusedAttention(in.at(0), in.at(1), in.at(2), in.at(3), a.num("scale"), a.flag("causal"));
+#endif
     auto scores = at::add(at::mul(product(in.at(0), in.at(1).transpose(-2, -1)), a.num("scale")), in.at(3));
     auto probs = at::softmax(scores, -1);  // in float32, as under torch.autocast
     return {product(probs, in.at(2)), probs};
   }
+#ifdef ANNEAL_TORCH2
+  if (k == "AnnealAttentionGrad" && a.flag("autograd")) {  // inputs dy, y (with its graph), q, k, v -> dq, dk, dv
+    // Runs the backward of the SDPA kernel that produced y (flash or memory-efficient,
+    // whichever at::scaled_dot_product_attention chose) and frees its saved state.
+    auto g = torch::autograd::grad({in.at(1)}, {in.at(2), in.at(3), in.at(4)}, {in.at(0)}, /*retain_graph=*/false);
+    return {g[0], g[1], g[2]};
+  }
+#endif
   if (k == "AnnealAttentionGrad") {  // inputs dy, q, k, v, probs -> dq, dk, dv
     const auto &dy = in.at(0), &q = in.at(1), &kk = in.at(2), &v = in.at(3), &p = in.at(4);
     double scale = a.num("scale");
@@ -401,8 +487,11 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter
     double lr = a.num("lr"), b1 = a.num("beta1"), b2 = a.num("beta2"), eps = a.num("eps");
     double bc1 = a.num("biasCorrection1"), bc2 = a.num("biasCorrection2");
-    auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
     std::vector<at::Tensor> outs;
+#ifdef ANNEAL_TORCH2
+    if (fusedAdamW(in, a, outs)) return outs;
+#endif
+    auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
     at::NoGradGuard no_grad;
     for (size_t i = 0; i * 4 < in.size(); i++) {
       const auto &p = in[4 * i], &g = in[4 * i + 1], &m = in[4 * i + 2], &v = in[4 * i + 3];
@@ -553,7 +642,9 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     at::ScalarType src = dtype;
     if (dtype == at::kBool) src = at::kByte;  // tfjs stores bool as Uint8Array
     auto host = at::from_blob(data, shape, at::TensorOptions().dtype(src));
-    auto t = g_device.is_cpu() ? host.clone() : host.to(g_device);  // copy out of the JS buffer
+    // Copy out of the JS buffer. To a GPU through pinned memory without waiting: a plain
+    // copy from pageable memory would drain the device queue at every scalar tfjs uploads.
+    auto t = g_device.is_cpu() ? host.clone() : host.pin_memory().to(at::TensorOptions().device(g_device), /*non_blocking=*/true);
     if (dtype == at::kBool) t = t.to(at::kBool);
     return Napi::Number::New(info.Env(), static_cast<double>(put(t)));
   });
@@ -562,6 +653,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
 // download(id) -> Float32Array | Int32Array | Uint8Array
 Napi::Value Download(const Napi::CallbackInfo& info) {
   return guarded(info, "download", [&]() -> Napi::Value {
+    g_downloads++;
     auto t = get(info[0].As<Napi::Number>().Int64Value()).to(at::kCPU).contiguous();
     auto env = info.Env();
     if (t.scalar_type() == at::kFloat) {
@@ -593,6 +685,10 @@ Napi::Value Bytes(const Napi::CallbackInfo& info) {
   double total = 0;
   for (const auto& [ptr, n] : storages) total += static_cast<double>(n);
   return Napi::Number::New(info.Env(), total);
+}
+
+Napi::Value Downloads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(g_downloads));
 }
 
 Napi::Value Count(const Napi::CallbackInfo& info) {
@@ -661,6 +757,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("cudaDevices", static_cast<double>(at::hasCUDA() ? at::getNumGPUs() : 0));
   o.Set("tf32", at::globalContext().allowTF32CuBLAS());
   o.Set("autocast", g_autocast_bf16 ? "bf16" : "none");
+#ifdef ANNEAL_TORCH2
+  o.Set("fused", "sdpa, adamw (cuda)");
+#else
+  o.Set("fused", "none (libtorch < 2)");
+#endif
   return o;
 }
 
@@ -669,6 +770,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("download", Napi::Function::New(env, Download));
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("count", Napi::Function::New(env, Count));
+  exports.Set("downloads", Napi::Function::New(env, Downloads));
   exports.Set("bytes", Napi::Function::New(env, Bytes));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

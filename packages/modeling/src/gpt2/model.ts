@@ -97,6 +97,7 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
 
   // Attention bias: future keys and padded keys get -1e9.
   const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
+  const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
   const hidden: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   const cache: KvCache = [];
@@ -119,7 +120,7 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
       }
       const dropProbs = o.training && c.attnPdrop > 0 ? (pr: tf.Tensor) => dropout(pr, c.attnPdrop, o, l, 0) : undefined;
       const scale = 1 / Math.sqrt(D);
-      const att = attention(q, k, v, bias, scale, dropProbs); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
+      const att = attention(q, k, v, bias, scale, dropProbs, causalOnly); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
       const r = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));

@@ -110,6 +110,7 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
   const [cos, sin] = rotaryTables(ropeInvFreq(c), positions.dataSync() as Int32Array, B, T); // [B, 1, T, D]
   const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
+  const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
   const hiddenStates: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   const cache: KvCache = [];
@@ -135,7 +136,7 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
       const repeat = (t: tf.Tensor) => (H === KV ? t : tf.reshape(tf.tile(tf.reshape(t, [B, KV, 1, S * D]), [1, 1, H / KV, 1]), [B, H, S, D]));
       const scale = 1 / Math.sqrt(D);
       const dropProbs = training && c.attentionDropout > 0 ? (pr: tf.Tensor) => tf.dropout(pr, c.attentionDropout, undefined, deriveSeed(a.dropoutSeed ?? 0, i)) : undefined;
-      const att = attention(q, repeat(k), repeat(v), bias, scale, dropProbs); // [B, H, T, D]
+      const att = attention(q, repeat(k), repeat(v), bias, scale, dropProbs, causalOnly); // [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, H * D]);
       const r = tf.add(x, linear(y, get(`${l}.self_attn.o_proj.weight`)!, get(`${l}.self_attn.o_proj.bias`))); // [B, T, C]
 

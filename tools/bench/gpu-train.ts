@@ -1,0 +1,133 @@
+// GPT-2 124M training throughput on one GPU: Anneal (torch backend on cuda:0, bf16
+// autocast, fused attention and AdamW) against Hugging Face transformers (GPT2LMHeadModel
+// from config, SDPA attention, bf16 autocast, fused AdamW) in the same machine's PyTorch,
+// in one invocation. Same shape, data, optimizer and schedule of host reads (the loss every
+// 10 steps); no dropout, no clipping. Each engine runs in its own process.
+//
+//   bash tools/gpu/run.sh node --import tsx tools/bench/gpu-train.ts      (on the GPU machine)
+//   BENCH_BATCH=8 BENCH_STEPS=100 ...                                      (other sizes)
+//
+// MFU = tokens/s x (6 N + 12 L T C) / peak, N = parameters without the position table
+// (nanoGPT's estimate), peak = 989 TFLOP/s (H100 SXM dense bf16, datasheet).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadAddon, registerTorchBackend } from '@anneal/backend-torch';
+import { AdamW, useBackend, valueAndGrads } from '@anneal/core';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
+import { runJson, runSelf } from './child.js';
+import { pythonWithTorch } from './python.js';
+
+export interface GpuRow {
+  engine: string;
+  batch: number;
+  ctx: number;
+  steps: number;
+  msPerStep: number;
+  tokensPerSec: number;
+  /** Host reads per step (device -> host copies), measured where the engine can count them. */
+  hostReadsPerStep: number | null;
+  /** Bytes held by live tensors after warm-up and at the end (growth = a leak). */
+  liveBytesStart: number;
+  liveBytesEnd: number;
+  gpuMemMB: number | null;
+  lossFirst: number;
+  lossLast: number;
+}
+
+const B = Number(process.env.BENCH_BATCH ?? 16);
+const T = 1024;
+const STEPS = Number(process.env.BENCH_STEPS ?? 200);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
+const LOG_EVERY = 10;
+const LR = 6e-4;
+
+/** The same token batches for every engine: 4 batches of [B, T] from a fixed LCG. */
+export function batches(b: number, t: number, vocab = 50257): Int32Array[] {
+  let s = 1234567;
+  return Array.from({ length: 4 }, () => Int32Array.from({ length: b * t }, () => ((s = (s * 1103515245 + 12345) % 2147483648), s % vocab)));
+}
+
+function gpuMemMB(pid: number): number | null {
+  const r = spawnSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8' });
+  const line = r.stdout?.split('\n').find((l) => l.split(',')[0]?.trim() === String(pid));
+  return line ? Number(line.split(',')[1]) : null;
+}
+
+async function child(): Promise<void> {
+  registerTorchBackend({ device: process.env.ANNEAL_DEVICE ?? 'cuda:0', autocast: 'bf16', tf32: true, warn: (m) => process.stderr.write(m + '\n') });
+  await useBackend('torch', {});
+  const addon = loadAddon();
+  const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
+  const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
+  const data = batches(B, T);
+  const losses: number[] = [];
+  let pending: tf.Scalar[] = [];
+  const step = (i: number) => {
+    const ids = data[i % data.length];
+    const { value, grads } = valueAndGrads(model.params, () => {
+      const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits, ids);
+      return tf.div(sum, count) as tf.Scalar;
+    });
+    opt.apply(grads, LR);
+    tf.dispose([...grads.values()]);
+    pending.push(value);
+    if ((i + 1) % LOG_EVERY === 0) {
+      losses.push(pending[pending.length - 1].dataSync()[0]); // the one host read: the logged loss
+      tf.dispose(pending);
+      pending = [];
+    }
+  };
+  for (let i = 0; i < WARMUP; i++) step(i);
+  const start = { bytes: addon.bytes(), reads: addon.downloads(), t: performance.now() };
+  for (let i = WARMUP; i < STEPS; i++) step(i);
+  const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
+  const row: GpuRow = {
+    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})`,
+    batch: B,
+    ctx: T,
+    steps: STEPS,
+    msPerStep: ms,
+    tokensPerSec: (B * T * 1000) / ms,
+    hostReadsPerStep: (addon.downloads() - start.reads) / (STEPS - WARMUP),
+    liveBytesStart: start.bytes,
+    liveBytesEnd: addon.bytes(),
+    gpuMemMB: gpuMemMB(process.pid),
+    lossFirst: losses[0],
+    lossLast: losses[losses.length - 1],
+  };
+  console.log(JSON.stringify(row));
+}
+
+function flopsPerToken(): number {
+  const c = GPT2_DEFAULTS;
+  const C = c.nEmbd;
+  const perLayer = 4 * C * C + 4 * C + 8 * C * C + 5 * C + 4 * C; // attention (qkv, proj) and MLP weights and biases, two layer norms
+  const n = c.vocabSize * C + c.nLayer * perLayer + 2 * C; // wte (tied head) + blocks + ln_f, without wpe
+  return 6 * n + 12 * c.nLayer * T * C;
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') return child();
+  const rows: GpuRow[] = [];
+  const py = fileURLToPath(new URL('./gpu_train_hf.py', import.meta.url));
+  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP) };
+  Object.assign(process.env, env);
+  const hf = runJson<GpuRow>(pythonWithTorch(), [py]);
+  const ours = runSelf<GpuRow>(fileURLToPath(import.meta.url), ['--child']);
+  if (hf) rows.push(hf);
+  if (ours) rows.push(ours);
+  const peak = 989e12;
+  console.log(`\nGPT-2 124M, batch ${B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
+  console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
+  console.log('|---|---:|---:|---:|---:|---:|---|---:|---|');
+  for (const r of rows) {
+    const vs = hf ? `${(r.tokensPerSec / hf.tokensPerSec).toFixed(2)}x` : 'n/a';
+    const mfu = ((r.tokensPerSec * flopsPerToken()) / peak) * 100;
+    const reads = r.hostReadsPerStep === null ? 'n/a' : r.hostReadsPerStep.toFixed(2);
+    console.log(`| ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${mfu.toFixed(1)}% | ${reads} | ${(r.liveBytesStart / 2 ** 20).toFixed(0)} → ${(r.liveBytesEnd / 2 ** 20).toFixed(0)} | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`);
+  }
+  if (!hf || !ours) process.exitCode = 1;
+}
+
+await main();

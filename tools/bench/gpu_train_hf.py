@@ -1,0 +1,84 @@
+"""Hugging Face transformers peer for tools/bench/gpu-train.ts: GPT2LMHeadModel from
+GPT2Config (GPT-2 124M, no dropout), SDPA attention, bf16 autocast, AdamW(fused=True) with
+weight decay on matrices only, the loss read every 10 steps. Prints one JSON row."""
+import json
+import os
+import subprocess
+import time
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+B = int(os.environ.get("BENCH_BATCH", "16"))
+T = 1024
+STEPS = int(os.environ.get("BENCH_STEPS", "200"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))
+LOG_EVERY, LR = 10, 6e-4
+
+
+def batches(b, t, vocab=50257):
+    # The same LCG as gpu-train.ts, so both engines see the same tokens.
+    s, out = 1234567, []
+    for _ in range(4):
+        xs = []
+        for _ in range(b * t):
+            s = (s * 1103515245 + 12345) % 2147483648
+            xs.append(s % vocab)
+        out.append(torch.tensor(xs, dtype=torch.long).view(b, t).pin_memory())
+    return out
+
+
+def gpu_mem_mb():
+    r = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"], capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        pid, mem = [x.strip() for x in line.split(",")]
+        if pid == str(os.getpid()):
+            return float(mem)
+    return None
+
+
+def main():
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.manual_seed(0)
+    cfg = GPT2Config(n_positions=T, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa").cuda().train()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    data = batches(B, T)
+    losses, pending = [], None
+
+    def step(i):
+        nonlocal pending
+        x = data[i % len(data)].cuda(non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        pending = loss.detach()
+        if (i + 1) % LOG_EVERY == 0:
+            losses.append(pending.item())
+
+    for i in range(WARMUP):
+        step(i)
+    torch.cuda.synchronize()
+    start_bytes = torch.cuda.memory_allocated()
+    t0 = time.perf_counter()
+    for i in range(WARMUP, STEPS):
+        step(i)
+    torch.cuda.synchronize()
+    ms = (time.perf_counter() - t0) / (STEPS - WARMUP) * 1000
+    import transformers
+
+    print(json.dumps({
+        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)",
+        "batch": B, "ctx": T, "steps": STEPS, "msPerStep": ms, "tokensPerSec": B * T * 1000 / ms,
+        "hostReadsPerStep": None, "liveBytesStart": start_bytes, "liveBytesEnd": torch.cuda.memory_allocated(),
+        "gpuMemMB": gpu_mem_mb(), "lossFirst": losses[0], "lossLast": losses[-1],
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the torch addon against the libtorch of a PyTorch install (CUDA builds included):
+# torch/include and torch/lib of the Python that `$PYTHON` (default python3) imports.
+# Needs g++ and Node's N-API headers (NODE_INCLUDE; tools/gpu/pack.sh brings them in
+# .gpu/node-include); no node-gyp, no network.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+py=${PYTHON:-python3}
+read -r torch_dir abi version cuda < <("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__), int(torch._C._GLIBCXX_USE_CXX11_ABI), torch.__version__, torch.version.cuda)')
+node_inc=${NODE_INCLUDE:-.gpu/node-include}
+[ -f "$node_inc/node_api.h" ] || node_inc="$(dirname "$(command -v node)")/../include/node"
+[ -f "$node_inc/node_api.h" ] || { echo "build-addon: Node's N-API headers not found (set NODE_INCLUDE)" >&2; exit 1; }
+lib="$torch_dir/lib"
+cuda_libs=()
+if [ -f "$lib/libtorch_cuda.so" ]; then cuda_libs=(-ltorch_cuda -lc10_cuda); fi
+out=packages/backend-torch/build/Release
+mkdir -p "$out"
+echo "build-addon: torch $version (CUDA $cuda, C++11 ABI $abi) in $torch_dir"
+# --no-as-needed: nothing in the addon names a CUDA symbol, but libtorch_cuda must load
+# for libtorch to see the GPU (it registers the CUDA kernels and hooks).
+g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
+  -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -D_GLIBCXX_USE_CXX11_ABI="$abi" \
+  -Wno-deprecated-declarations -Wno-unused-parameter \
+  -I"$node_inc" -Inode_modules/node-addon-api \
+  -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" \
+  packages/backend-torch/src/native/addon.cc -o "$out/anneal_torch.node" \
+  -L"$lib" -Wl,-rpath,"$lib" -Wl,--no-as-needed -ltorch "${cuda_libs[@]}" -ltorch_cpu -lc10 -Wl,--as-needed
+header="$torch_dir/include/torch/version.h"
+[ -f "$header" ] || header="$torch_dir/include/torch/csrc/api/include/torch/version.h"
+hv=$(sed -n 's/.*TORCH_VERSION[^"]*"\([^"]*\)".*/\1/p' "$header" | head -1)
+[ -n "$hv" ] || hv=$(grep -A1 '#define TORCH_VERSION \\' "$header" | sed -n 's/.*"\(.*\)".*/\1/p')
+printf '{\n  "torchVersion": "%s",\n  "versionHeader": "%s",\n  "libDir": "%s",\n  "builtAt": "%s"\n}\n' "$hv" "$header" "$lib" "$(date -u +%FT%TZ)" > "$out/anneal_torch.json"
+echo "build-addon: wrote $out/anneal_torch.node"
