@@ -51,6 +51,68 @@ d('GPT-2 on the torch backend', () => {
     got.forEach((arr, i) => arr.forEach((v, j) => expect(Math.abs(v - want[i][j]), `output ${i}[${j}]`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(want[i][j])))));
   });
 
+  // Causal attention without padding is flagged `causal` so that a GPU runs SDPA's
+  // is_causal kernel (flash under bf16) without reading the bias; it must equal attention
+  // through the explicit causal bias. On cpu the flag changes nothing.
+  const causalAttention = (causal: boolean) =>
+    tf.tidy(() => {
+      const [B, H, T, D] = [2, 3, 33, 16];
+      const q = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 11);
+      const k = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 12);
+      const v = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 13);
+      const w = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 14);
+      const bias = tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9), [1, 1, T, T]);
+      const f = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => tf.sum(tf.mul(attention(qi, ki, vi, bias, 0.25, undefined, causal), w));
+      const { value, grads } = tf.valueAndGrads(f)([q, k, v]);
+      return [value, ...grads].map((t) => Float32Array.from(t.dataSync()));
+    });
+  const relErr = (got: Float32Array, want: Float32Array) => {
+    let d = 0;
+    let n = 0;
+    want.forEach((x, i) => ((d += (got[i] - x) ** 2), (n += x * x)));
+    return Math.sqrt(d / n);
+  };
+
+  it('causal attention (the is_causal kernel on a GPU) equals attention through the causal bias on cpu, values and gradients', async () => {
+    await useBackend('cpu', {});
+    const want = causalAttention(false);
+    await useBackend('torch', {});
+    const got = causalAttention(true);
+    got.forEach((arr, i) => expect(relErr(arr, want[i]), `output ${i}`).toBeLessThan(2e-5));
+  });
+
+  const onGpu = () => backend.addon.info().device.startsWith('cuda');
+  it.runIf(process.env.ANNEAL_DEVICE?.startsWith('cuda'))('on a GPU under bf16 autocast, fused attention (flash when causal) stays within bfloat16 precision of float32 attention', async () => {
+    await useBackend('torch', {});
+    expect(onGpu()).toBe(true);
+    const exact = causalAttention(true);
+    backend.addon.configure({ autocast: 'bf16' });
+    try {
+      for (const causal of [true, false]) {
+        const got = causalAttention(causal);
+        got.forEach((arr, i) => {
+          const e = relErr(arr, exact[i]);
+          expect(e, `causal ${causal}, output ${i}`).toBeLessThan(2e-2);
+          expect(e, `causal ${causal}, output ${i} really ran in bfloat16`).toBeGreaterThan(1e-4);
+        });
+      }
+    } finally {
+      backend.addon.configure({ autocast: 'none' });
+    }
+  });
+
+  it('GPT-2 without a mask (the causal flag) gives the logits of GPT-2 with an all-ones mask (the bias)', async () => {
+    await useBackend('torch', {});
+    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 64, nEmbd: 32, nHead: 4, nLayer: 2 }, 5);
+    const ids = Int32Array.from({ length: 2 * 40 }, (_, i) => (i * 31 + 7) % 97);
+    const [plain, masked] = tf.tidy(() => [
+      Float32Array.from(model.forward({ inputIds: tf.tensor2d(ids, [2, 40], 'int32') }).logits.dataSync()),
+      Float32Array.from(model.forward({ inputIds: tf.tensor2d(ids, [2, 40], 'int32'), attentionMask: tf.ones([2, 40], 'int32') as tf.Tensor2D }).logits.dataSync()),
+    ]);
+    expect(relErr(plain, masked)).toBeLessThan(1e-5);
+    model.dispose();
+  });
+
   it('matches transformers on the GPT-2 fixture (logits, loss, gradient norms)', async () => {
     const dir = fileURLToPath(new URL('../../shared/fixtures/hf/gpt2/', import.meta.url));
     const io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));

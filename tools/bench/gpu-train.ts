@@ -30,6 +30,9 @@ export interface GpuRow {
   /** Bytes held by live tensors after warm-up and at the end (growth = a leak). */
   liveBytesStart: number;
   liveBytesEnd: number;
+  /** Live tensors after warm-up and at the end (tfjs's count, or the number of CUDA tensors the allocator holds). */
+  tensorsStart: number;
+  tensorsEnd: number;
   gpuMemMB: number | null;
   lossFirst: number;
   lossLast: number;
@@ -79,7 +82,7 @@ async function child(): Promise<void> {
     }
   };
   for (let i = 0; i < WARMUP; i++) step(i);
-  const start = { bytes: addon.bytes(), reads: addon.downloads(), t: performance.now() };
+  const start = { bytes: addon.bytes(), tensors: tf.memory().numTensors, reads: addon.downloads(), t: performance.now() };
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
@@ -92,6 +95,8 @@ async function child(): Promise<void> {
     hostReadsPerStep: (addon.downloads() - start.reads) / (STEPS - WARMUP),
     liveBytesStart: start.bytes,
     liveBytesEnd: addon.bytes(),
+    tensorsStart: start.tensors,
+    tensorsEnd: tf.memory().numTensors,
     gpuMemMB: gpuMemMB(process.pid),
     lossFirst: losses[0],
     lossLast: losses[losses.length - 1],
@@ -119,13 +124,13 @@ async function main(): Promise<void> {
   if (ours) rows.push(ours);
   const peak = 989e12;
   console.log(`\nGPT-2 124M, batch ${B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
-  console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
+  console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
   console.log('|---|---:|---:|---:|---:|---:|---|---:|---|');
   for (const r of rows) {
     const vs = hf ? `${(r.tokensPerSec / hf.tokensPerSec).toFixed(2)}x` : 'n/a';
     const mfu = ((r.tokensPerSec * flopsPerToken()) / peak) * 100;
     const reads = r.hostReadsPerStep === null ? 'n/a' : r.hostReadsPerStep.toFixed(2);
-    console.log(`| ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${mfu.toFixed(1)}% | ${reads} | ${(r.liveBytesStart / 2 ** 20).toFixed(0)} → ${(r.liveBytesEnd / 2 ** 20).toFixed(0)} | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`);
+    console.log(`| ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${mfu.toFixed(1)}% | ${reads} | ${(r.liveBytesStart / 2 ** 20).toFixed(0)} (${r.tensorsStart}) → ${(r.liveBytesEnd / 2 ** 20).toFixed(0)} (${r.tensorsEnd}) | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`);
   }
   if (!hf || !ours) process.exitCode = 1;
 }

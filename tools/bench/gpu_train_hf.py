@@ -37,6 +37,12 @@ def gpu_mem_mb():
     return None
 
 
+def live_cuda_tensors():
+    import gc
+
+    return sum(1 for o in gc.get_objects() if torch.is_tensor(o) and o.is_cuda)
+
+
 def main():
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -65,6 +71,7 @@ def main():
         step(i)
     torch.cuda.synchronize()
     start_bytes = torch.cuda.memory_allocated()
+    start_tensors = live_cuda_tensors()
     t0 = time.perf_counter()
     for i in range(WARMUP, STEPS):
         step(i)
@@ -76,7 +83,7 @@ def main():
         "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)",
         "batch": B, "ctx": T, "steps": STEPS, "msPerStep": ms, "tokensPerSec": B * T * 1000 / ms,
         "hostReadsPerStep": None, "liveBytesStart": start_bytes, "liveBytesEnd": torch.cuda.memory_allocated(),
-        "gpuMemMB": gpu_mem_mb(), "lossFirst": losses[0], "lossLast": losses[-1],
+        "tensorsStart": start_tensors, "tensorsEnd": live_cuda_tensors(), "gpuMemMB": gpu_mem_mb(), "lossFirst": losses[0], "lossLast": losses[-1],
     }))
 
 

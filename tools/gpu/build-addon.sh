@@ -27,7 +27,6 @@ g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
   -L"$lib" -Wl,-rpath,"$lib" -Wl,--no-as-needed -ltorch "${cuda_libs[@]}" -ltorch_cpu -lc10 -Wl,--as-needed
 header="$torch_dir/include/torch/version.h"
 [ -f "$header" ] || header="$torch_dir/include/torch/csrc/api/include/torch/version.h"
-hv=$(sed -n 's/.*TORCH_VERSION[^"]*"\([^"]*\)".*/\1/p' "$header" | head -1)
-[ -n "$hv" ] || hv=$(grep -A1 '#define TORCH_VERSION \\' "$header" | sed -n 's/.*"\(.*\)".*/\1/p')
+hv=$("$py" -c 'import re, sys; print(re.search(r"#define TORCH_VERSION\s*\\?\s*\"([^\"]+)\"", open(sys.argv[1]).read()).group(1))' "$header")
 printf '{\n  "torchVersion": "%s",\n  "versionHeader": "%s",\n  "libDir": "%s",\n  "builtAt": "%s"\n}\n' "$hv" "$header" "$lib" "$(date -u +%FT%TZ)" > "$out/anneal_torch.json"
 echo "build-addon: wrote $out/anneal_torch.node"

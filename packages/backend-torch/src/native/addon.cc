@@ -4,6 +4,7 @@
 // errors that name the kernel, so a shape or dtype error in libtorch never crashes Node.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include <napi.h>
 #include <torch/version.h>
 
@@ -144,7 +145,7 @@ at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
 // AnnealAttentionGrad (autograd) takes those back. `causal` says the bias is exactly the
 // causal mask (no padding, no cache), which lets the flash kernel run without a bias.
 std::vector<at::Tensor> fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias, double scale, bool causal) {
-  at::AutoGradMode grad_on(true);
+  c10::AutoGradMode grad_on(true);
   auto ql = q.detach().requires_grad_(), kl = k.detach().requires_grad_(), vl = v.detach().requires_grad_();
   auto cast = [](const at::Tensor& t) { return g_autocast_bf16 ? t.to(at::kBFloat16) : t; };
   c10::optional<at::Tensor> mask;
@@ -176,7 +177,7 @@ bool fusedAdamW(const Inputs& in, const Attrs& a, std::vector<at::Tensor>& outs)
     }
     groups[pos - decays.begin()].push_back(i);
   }
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   auto step = at::full({}, a.num("step"), in[0].options());  // read by the kernel for bias correction
   for (size_t gi = 0; gi < groups.size(); gi++) {
     std::vector<at::Tensor> p, g, m, v, steps;
@@ -492,7 +493,7 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     if (fusedAdamW(in, a, outs)) return outs;
 #endif
     auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     for (size_t i = 0; i * 4 < in.size(); i++) {
       const auto &p = in[4 * i], &g = in[4 * i + 1], &m = in[4 * i + 2], &v = in[4 * i + 3];
       double wd = wdArr.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
