@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the torch addon against the libtorch of a PyTorch install (CUDA builds included):
 # torch/include and torch/lib of the Python that `$PYTHON` (default python3) imports.
-# Needs g++ and Node's N-API headers (NODE_INCLUDE; tools/gpu/pack.sh brings them in
+# Needs node, g++ and Node's N-API headers (NODE_INCLUDE; tools/gpu/pack.sh brings them in
 # .gpu/node-include); no node-gyp, no network.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,6 +27,6 @@ g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
   -L"$lib" -Wl,-rpath,"$lib" -Wl,--no-as-needed -ltorch "${cuda_libs[@]}" -ltorch_cpu -lc10 -Wl,--as-needed
 header="$torch_dir/include/torch/version.h"
 [ -f "$header" ] || header="$torch_dir/include/torch/csrc/api/include/torch/version.h"
-hv=$("$py" -c 'import re, sys; print(re.search(r"#define TORCH_VERSION\s*\\?\s*\"([^\"]+)\"", open(sys.argv[1]).read()).group(1))' "$header")
+hv=$(node packages/backend-torch/scripts/libtorch.mjs version "$header")
 printf '{\n  "torchVersion": "%s",\n  "versionHeader": "%s",\n  "libDir": "%s",\n  "builtAt": "%s"\n}\n' "$hv" "$header" "$lib" "$(date -u +%FT%TZ)" > "$out/anneal_torch.json"
 echo "build-addon: wrote $out/anneal_torch.node"

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findLibtorch } from './libtorch.mjs';
+import { findLibtorch, headerVersion } from './libtorch.mjs';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const found = findLibtorch();
@@ -28,7 +28,7 @@ if (r.status !== 0) {
 // Record what the addon was built against, so a later libtorch upgrade or removal is
 // reported clearly at load time instead of as a dynamic-linker error.
 const versionHeader = found.include.map((d) => join(d, 'torch', 'version.h')).find((f) => existsSync(f));
-const version = versionHeader ? /#define TORCH_VERSION\s*\\?\s*"([^"]+)"/.exec(readFileSync(versionHeader, 'utf8'))?.[1] : undefined;
+const version = versionHeader ? headerVersion(readFileSync(versionHeader, 'utf8')) : undefined;
 writeFileSync(
   join(pkg, 'build', 'Release', 'anneal_torch.json'),
   JSON.stringify({ torchVersion: version ?? 'unknown', versionHeader: versionHeader ?? null, libDir: found.lib, builtAt: new Date().toISOString() }, null, 2) + '\n',

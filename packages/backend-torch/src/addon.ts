@@ -36,6 +36,17 @@ interface BuildRecord {
 }
 
 /**
+ * The libtorch version a torch/version.h states: its TORCH_VERSION string, or (libtorch
+ * 2.x builds it with C10_STRINGIZE) MAJOR.MINOR.PATCH. Same as headerVersion in scripts/libtorch.mjs.
+ */
+export function torchVersionOf(header: string): string | undefined {
+  const literal = /#define TORCH_VERSION\s*\\?\s*"([^"]+)"/.exec(header)?.[1];
+  if (literal) return literal;
+  const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map((p) => new RegExp(`#define TORCH_VERSION_${p}\\s+(\\d+)`).exec(header)?.[1]);
+  return major && minor && patch ? `${major}.${minor}.${patch}` : undefined;
+}
+
+/**
  * Compares the libtorch the addon was built against with what is installed now.
  * Returns a problem to report, or undefined when they agree (or nothing was recorded).
  */
@@ -50,7 +61,7 @@ export function checkBuildRecord(recordFile = BUILD_RECORD): BackendError | unde
     });
   }
   if (rec.versionHeader && existsSync(rec.versionHeader)) {
-    const now = /#define TORCH_VERSION\s*\\?\s*"([^"]+)"/.exec(readFileSync(rec.versionHeader, 'utf8'))?.[1];
+    const now = torchVersionOf(readFileSync(rec.versionHeader, 'utf8'));
     if (now && now !== rec.torchVersion) {
       return new BackendError(`the addon was built against libtorch ${rec.torchVersion} but ${now} is installed now`, {
         file: recordFile,

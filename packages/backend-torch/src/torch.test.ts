@@ -219,6 +219,10 @@ d('torch backend', () => {
     const real = JSON.parse(readFileSync(BUILD_RECORD, 'utf8'));
     expect(checkBuildRecord(BUILD_RECORD)).toBeUndefined();
     expect(checkBuildRecord(rec({ ...real, versionHeader: header }))?.message).toBe(`the addon was built against libtorch ${real.torchVersion} but 9.9.9 is installed now`);
+    // libtorch 2.x states its version through MAJOR / MINOR / PATCH (TORCH_VERSION is built with C10_STRINGIZE).
+    const header2 = join(dir, 'version2.h');
+    writeFileSync(header2, '#define TORCH_VERSION_MAJOR 9\n#define TORCH_VERSION_MINOR 9\n#define TORCH_VERSION_PATCH 8\n#define TORCH_VERSION C10_STRINGIZE(TORCH_VERSION_MAJOR) "." C10_STRINGIZE(TORCH_VERSION_MINOR)\n');
+    expect(checkBuildRecord(rec({ ...real, versionHeader: header2 }))?.message).toBe(`the addon was built against libtorch ${real.torchVersion} but 9.9.8 is installed now`);
     expect(checkBuildRecord(rec({ ...real, libDir: join(dir, 'nowhere') }))?.message).toMatch(/libtorch is missing at run time/);
   });
 
