@@ -1,7 +1,8 @@
 // GPT-2 124M training throughput on one GPU: Anneal (torch backend on cuda:0, bf16
 // autocast, fused attention and AdamW) against Hugging Face transformers (GPT2LMHeadModel
 // from config, SDPA attention, bf16 autocast, fused AdamW) in the same machine's PyTorch,
-// in one invocation. Same shape, data, optimizer and schedule of host reads (the loss every
+// in one invocation. Same initial weights (transformers' initialisation, saved as safetensors
+// and loaded by Anneal), shape, data, optimizer and schedule of host reads (the loss every
 // 10 steps); no dropout, no clipping. Each engine runs in its own process.
 //
 //   bash tools/gpu/run.sh node --import tsx tools/bench/gpu-train.ts      (on the GPU machine)
@@ -10,6 +11,9 @@
 // MFU = tokens/s x (6 N + 12 L T C) / peak, N = parameters without the position table
 // (nanoGPT's estimate), peak = 989 TFLOP/s (H100 SXM dense bf16, datasheet).
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, registerTorchBackend } from '@anneal/backend-torch';
@@ -61,7 +65,8 @@ async function child(): Promise<void> {
   registerTorchBackend({ device: process.env.ANNEAL_DEVICE ?? 'cuda:0', autocast: 'bf16', tf32: true, warn: (m) => process.stderr.write(m + '\n') });
   await useBackend('torch', {});
   const addon = loadAddon();
-  const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
+  const init = process.env.BENCH_INIT_DIR;
+  const model = init ? Gpt2LMHeadModel.fromPretrained(init) : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
   const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   const data = batches(B, T);
   const losses: number[] = [];
@@ -116,10 +121,14 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--child') return child();
   const rows: GpuRow[] = [];
   const py = fileURLToPath(new URL('./gpu_train_hf.py', import.meta.url));
-  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP) };
+  // transformers writes its freshly initialised model here; Anneal starts from the same weights.
+  const initDir = mkdtempSync(join(tmpdir(), 'anneal-gpu-bench-'));
+  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir };
   Object.assign(process.env, env);
   const hf = runJson<GpuRow>(pythonWithTorch(), [py]);
+  if (!hf) delete process.env.BENCH_INIT_DIR; // nothing saved: Anneal initialises its own
   const ours = runSelf<GpuRow>(fileURLToPath(import.meta.url), ['--child']);
+  rmSync(initDir, { recursive: true, force: true });
   if (hf) rows.push(hf);
   if (ours) rows.push(ours);
   const peak = 989e12;

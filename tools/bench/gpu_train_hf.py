@@ -1,6 +1,7 @@
 """Hugging Face transformers peer for tools/bench/gpu-train.ts: GPT2LMHeadModel from
 GPT2Config (GPT-2 124M, no dropout), SDPA attention, bf16 autocast, AdamW(fused=True) with
-weight decay on matrices only, the loss read every 10 steps. Prints one JSON row."""
+weight decay on matrices only, the loss read every 10 steps. Saves its initial weights to
+$BENCH_INIT_DIR (config.json + model.safetensors) for Anneal to start from. Prints one JSON row."""
 import json
 import os
 import subprocess
@@ -48,7 +49,10 @@ def main():
     torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
     cfg = GPT2Config(n_positions=T, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa").cuda().train()
+    model = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa")
+    if os.environ.get("BENCH_INIT_DIR"):  # Anneal starts from these same weights
+        model.save_pretrained(os.environ["BENCH_INIT_DIR"], safe_serialization=True)
+    model = model.cuda().train()
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=True)

@@ -28,5 +28,7 @@ g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
 header="$torch_dir/include/torch/version.h"
 [ -f "$header" ] || header="$torch_dir/include/torch/csrc/api/include/torch/version.h"
 hv=$(node packages/backend-torch/scripts/libtorch.mjs version "$header")
+# PyTorch 2.11's version.h states no version the header parser reads: record torch's own.
+[ "$hv" != unknown ] || hv=${version%%+*}
 printf '{\n  "torchVersion": "%s",\n  "versionHeader": "%s",\n  "libDir": "%s",\n  "builtAt": "%s"\n}\n' "$hv" "$header" "$lib" "$(date -u +%FT%TZ)" > "$out/anneal_torch.json"
 echo "build-addon: wrote $out/anneal_torch.node"
