@@ -49,10 +49,13 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const LOG_EVERY = 10;
 const LR = 6e-4;
 
-/** The same token batches for every engine: 4 batches of [B, T] from a fixed LCG. */
+/**
+ * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
+ * 2^31 - 1), whose products stay below 2^53, so JS numbers compute it exactly, as Python does.
+ */
 export function batches(b: number, t: number, vocab = 50257): Int32Array[] {
   let s = 1234567;
-  return Array.from({ length: 4 }, () => Int32Array.from({ length: b * t }, () => ((s = (s * 1103515245 + 12345) % 2147483648), s % vocab)));
+  return Array.from({ length: 4 }, () => Int32Array.from({ length: b * t }, () => ((s = (s * 48271) % 2147483647), s % vocab)));
 }
 
 function gpuMemMB(pid: number): number | null {

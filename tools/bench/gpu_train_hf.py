@@ -18,12 +18,12 @@ LOG_EVERY, LR = 10, 6e-4
 
 
 def batches(b, t, vocab=50257):
-    # The same LCG as gpu-train.ts, so both engines see the same tokens.
+    # The same MINSTD generator as gpu-train.ts, so both engines see the same tokens.
     s, out = 1234567, []
     for _ in range(4):
         xs = []
         for _ in range(b * t):
-            s = (s * 1103515245 + 12345) % 2147483648
+            s = (s * 48271) % 2147483647
             xs.append(s % vocab)
         out.append(torch.tensor(xs, dtype=torch.long).view(b, t).pin_memory())
     return out
