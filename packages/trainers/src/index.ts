@@ -1,5 +1,6 @@
 export { ClmConfigSchema, type ClmConfig } from './clm/config.js';
-export { runClm, type RunOptions, type RunResult } from './clm/recipe.js';
+export { runClm, type RunResult } from './clm/recipe.js';
+export type { RunOptions } from './run/options.js';
 export { silentReporter, type Reporter, type StepReport } from './run/reporter.js';
 export { accumulatedGradients, type LossSum } from './run/step.js';
 export { tokenMetrics } from './run/token-metrics.js';

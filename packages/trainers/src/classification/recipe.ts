@@ -8,7 +8,7 @@ import { collateClassification, prepareDataset, type Tokenized } from '@anneal/d
 import { classifierFrom, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import type { RunOptions } from '../clm/recipe.js';
+import type { RunOptions } from '../run/options.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';

@@ -4,11 +4,12 @@ import { z } from 'zod';
 import { BACKENDS } from '@anneal/core';
 import { Gpt2ConfigPartialSchema } from '@anneal/modeling';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
+import { oneStopCondition, trainFields } from '../run/schemas-train.js';
 
 const ModelSchema = z
   .object({
     arch: z.literal('gpt2'),
-    /** Hugging Face folder (config.json + model.safetensors) to start from; omit to train from scratch. */
+    /** Hugging Face folder (config.json + model.safetensors) or Hub repo id to start from; omit to train from scratch. */
     pretrained: z.string().optional(),
     /** Architecture for training from scratch (GPT2Config fields, camelCase). vocabSize defaults to the tokenizer's. */
     config: Gpt2ConfigPartialSchema.default({}),
@@ -17,7 +18,7 @@ const ModelSchema = z
 
 const TokenizerSchema = z
   .object({
-    /** Folder with tokenizer.json (or GPT-2's vocab.json + merges.txt). */
+    /** Folder or Hub repo id with tokenizer.json (or GPT-2's vocab.json + merges.txt). */
     path: z.string().optional(),
     /** Train a byte-level BPE on the training text instead. */
     train: z
@@ -61,22 +62,9 @@ export const ClmConfigSchema = z
     schedule: ScheduleSchema,
     train: z
       .object({
-        /** Sequences per forward pass (a micro-batch). */
-        batchSize: z.number().int().positive(),
-        /** Micro-batches per optimizer step; the loss is normalized over all their tokens. */
-        gradientAccumulationSteps: z.number().int().positive().default(1),
-        maxSteps: z.number().int().positive(),
-        logEvery: z.number().int().positive().default(10),
-        evalEvery: z.number().int().positive().default(100),
-        /** Validation batches per evaluation (0 = the whole split). */
-        evalBatches: z.number().int().min(0).default(0),
-        saveEvery: z.number().int().positive().default(100),
-        /** Keep only the newest K checkpoints (the best one is kept too). */
-        saveTotalLimit: z.number().int().positive().default(2),
+        ...trainFields,
         /** Log parameter histograms to TensorBoard every N steps (0 = never). */
         histogramsEvery: z.number().int().min(0).default(0),
-        /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
-        onNonFinite: z.enum(['error', 'skip']).default('error'),
         sample: z
           .object({
             every: z.number().int().positive().default(100),
@@ -88,7 +76,8 @@ export const ClmConfigSchema = z
           .strict()
           .default({ every: 100, prompts: ['The '], maxNewTokens: 48, temperature: 0.8, topK: 40 }),
       })
-      .strict(),
+      .strict()
+      .refine(...oneStopCondition),
   })
   .strict();
 

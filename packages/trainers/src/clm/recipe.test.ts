@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { NumericError, RunLogger, listCheckpoints, readSafetensors, readTrainerState } from '@anneal/core';
-import { Gpt2LMHeadModel } from '@anneal/modeling';
+import { NumericError, RunLogger, fakeHubFetch, listCheckpoints, readSafetensors, readTrainerState, useBackend } from '@anneal/core';
+import { Gpt2LMHeadModel, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync } from '@anneal/tokenizers';
 import { runClm } from './recipe.js';
 import { tinyClmConfig } from './test-config.js';
@@ -81,6 +83,44 @@ describe('CLM recipe', () => {
     expect(train.at(-1)!['train/loss']).toBeLessThan(train[0]['train/loss'] - 0.5);
     expect(readFileSync(join(r.runDir, 'config.yaml'), 'utf8')).toContain('recipe: clm');
     expect(JSON.parse(readFileSync(join(r.runDir, 'run.json'), 'utf8')).backend).toBe('cpu');
+  });
+
+  it('trains for numEpochs passes over the blocks, and stops early when eval/loss stops improving', async () => {
+    const byEpochs = await runClm(tinyClmConfig({ train: { maxSteps: undefined, numEpochs: 0.05, evalEvery: 100, saveEvery: 100 } }), 'tiny.yaml');
+    const rows = RunLogger.read(byEpochs.runDir).filter((m) => 'train/epoch' in m);
+    const epoch = rows.at(-1)!['train/epoch'];
+    // ceil(0.05 * blocks / 4) steps of 4 blocks: just past 0.05 of an epoch, by less than one batch
+    expect(epoch).toBeGreaterThanOrEqual(0.05);
+    expect(epoch - 0.05).toBeLessThan(4 / (byEpochs.step * 4 / epoch));
+    // lr 1e-12 (updates below float32 resolution): eval/loss never improves on the first evaluation (step 4), so patience 1 ends the run at step 8
+    const early = await runClm(tinyClmConfig({ optim: { lr: 1e-12 }, train: { maxSteps: 40, earlyStoppingPatience: 1 } }), 'tiny.yaml');
+    expect(early.step).toBe(8);
+    expect(early.stopped).toBe(false);
+    expect(readTrainerState(early.lastCheckpoint).step).toBe(8);
+  });
+
+  it('continues pretraining a model given as a Hub repo id, from the Hugging Face cache (offline)', async () => {
+    const fixture = fileURLToPath(new URL('../../../../../shared/fixtures/hf/gpt2/', import.meta.url));
+    const files = Object.fromEntries(['config.json', 'model.safetensors'].map((f) => [f, readFileSync(join(fixture, f))]));
+    const cacheDir = mkdtempSync(join(tmpdir(), 'anneal-hub-'));
+    const fetch = fakeHubFetch([{ type: 'model', name: 'anneal-test/tiny-gpt2', revisions: { main: files }, commit: 'b'.repeat(40) }], []);
+    await useBackend('cpu', {});
+    (await loadPretrained('anneal-test/tiny-gpt2', { cacheDir, fetch })).dispose(); // fills the cache, as a first online run would
+    const env = { cache: process.env.HF_HUB_CACHE, offline: process.env.HF_HUB_OFFLINE };
+    process.env.HF_HUB_CACHE = cacheDir;
+    process.env.HF_HUB_OFFLINE = '1';
+    try {
+      const cfg = tinyClmConfig({ train: { maxSteps: 2 } });
+      cfg.model = { arch: 'gpt2', pretrained: 'anneal-test/tiny-gpt2', config: {} };
+      const r = await runClm(cfg, 'tiny.yaml');
+      const trained = Gpt2LMHeadModel.fromPretrained(r.lastCheckpoint);
+      expect(trained.config.nEmbd).toBe(JSON.parse(String(files['config.json'])).n_embd);
+      expect(trained.config.vocabSize).toBe(1000); // the pretrained model's, not the tokenizer's 300
+      trained.dispose();
+    } finally {
+      for (const [k, v] of [['HF_HUB_CACHE', env.cache], ['HF_HUB_OFFLINE', env.offline]] as const) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   });
 
   it('keeps the tensor count flat across steps (no leaks)', async () => {

@@ -1,4 +1,4 @@
-// The training loop the SFT, MLM and classification recipes share, written once: sample
+// The training loop every recipe (CLM, SFT, MLM, classification) shares, written once: sample
 // micro-batches, accumulate gradients over their tokens, clip, guard against NaN/Inf,
 // AdamW with the schedule, log, evaluate, sample text, checkpoint, stop on request.
 // Each recipe supplies what differs: the loss of a batch of row indices, its evaluation,
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { AdamW, RunLogger, checkpointDirName, deriveSeed, learningRateAt, type TrainerState } from '@anneal/core';
 import { ShuffledSampler, type SamplerState } from '@anneal/data';
 import type { PretrainedModel } from '@anneal/modeling';
-import type { RunOptions } from '../clm/recipe.js';
+import type { RunOptions } from './options.js';
 import { saveCheckpoint } from './run-folder.js';
 import { silentReporter } from './reporter.js';
 import { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';
@@ -18,7 +18,20 @@ export interface LoopConfig {
   seed: number;
   optim: { lr: number; gradClip: number };
   schedule: { kind: 'constant' | 'linear' | 'cosine'; warmupSteps: number; minLrRatio: number };
-  train: { batchSize: number; gradientAccumulationSteps: number; maxSteps?: number; numEpochs?: number; earlyStoppingPatience?: number; logEvery: number; evalEvery: number; saveEvery: number; saveTotalLimit: number; onNonFinite: 'error' | 'skip' };
+  train: {
+    batchSize: number;
+    gradientAccumulationSteps: number;
+    maxSteps?: number;
+    numEpochs?: number;
+    earlyStoppingPatience?: number;
+    logEvery: number;
+    evalEvery: number;
+    saveEvery: number;
+    saveTotalLimit: number;
+    onNonFinite: 'error' | 'skip';
+    /** Parameter histograms to TensorBoard every N steps (0 or absent = never). */
+    histogramsEvery?: number;
+  };
 }
 
 /** Where a run lives and what it resumes from (opened by the recipe). */
@@ -40,8 +53,9 @@ export interface LoopParts extends RunContext {
   loss: (rows: Int32Array, seed: number) => LossSum;
   /** Eval metrics ("eval/..."); the first is the one best checkpoints are chosen by (lower is better). */
   evaluate?: () => Record<string, number>;
-  /** Text samples for TensorBoard at eval steps. */
+  /** Text samples for TensorBoard, at eval steps or every `sampleEvery` steps. */
   samples?: (step: number) => string[];
+  sampleEvery?: number;
   saveTokenizer: (dir: string) => void;
 }
 
@@ -92,7 +106,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     const elapsed = (performance.now() - window.t0) / 1000;
     report.step({ step, maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
     if (step % cfg.train.logEvery === 0 || last) {
-      logger.scalars(step, { 'train/loss': window.loss / window.steps, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/epoch': sampler.epochProgress });
+      logger.scalars(step, { 'train/loss': window.loss / window.steps, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/tokens_per_second': window.tokens / elapsed, 'train/epoch': sampler.epochProgress });
       window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
     }
     if ((step % cfg.train.evalEvery === 0 || last) && p.evaluate) {
@@ -104,12 +118,15 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
         best = { name, value, checkpoint: join(p.runDir, 'checkpoints', checkpointDirName(step)) };
         sinceBest = 0;
       } else sinceBest++;
-      const lines = p.samples?.(step) ?? [];
-      if (lines.length) {
-        logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
-        for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
-      }
     }
+    const sampleNow = p.sampleEvery ? step % p.sampleEvery === 0 || last : (step % cfg.train.evalEvery === 0 || last) && p.evaluate;
+    const lines = sampleNow ? p.samples?.(step) ?? [] : [];
+    if (lines.length) {
+      logger.text('samples', lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), step);
+      for (const l of lines) report.info(`sample @${step}: ${JSON.stringify(l)}`);
+    }
+    const hist = cfg.train.histogramsEvery ?? 0;
+    if (hist > 0 && step % hist === 0) for (const [name, v] of p.model.params) logger.tb.histogram(`params/${name}`, v.dataSync(), step);
     const patience = cfg.train.earlyStoppingPatience ?? 0;
     const early = patience > 0 && sinceBest >= patience;
     if (early) report.info(`early stopping at step ${step}: ${best!.name} has not improved on ${best!.value.toFixed(4)} for ${patience} evaluations (best: ${best!.checkpoint})`);

@@ -1,9 +1,9 @@
-// The `train:` section the loop-based recipes (SFT, MLM, classification) share.
+// The `train:` section the recipes share (CLM adds sampling and histograms to it).
 import { z } from 'zod';
 import { BACKENDS } from '@anneal/core';
 
-export const TrainSchema = z
-  .object({
+/** The fields of `train:`, for recipes that add their own (the CLM recipe does). */
+export const trainFields = {
     /** Sequences per forward pass (a micro-batch). */
     batchSize: z.number().int().positive(),
     /** Micro-batches per optimizer step; the loss is normalized over all their tokens. */
@@ -21,9 +21,15 @@ export const TrainSchema = z
     saveTotalLimit: z.number().int().positive().default(2),
     /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
     onNonFinite: z.enum(['error', 'skip']).default('error'),
-  })
+};
+
+/** maxSteps or numEpochs, exactly one. */
+export const oneStopCondition = [(t: { maxSteps?: number; numEpochs?: number }) => (t.maxSteps === undefined) !== (t.numEpochs === undefined), { message: 'set exactly one of maxSteps and numEpochs' }] as const;
+
+export const TrainSchema = z
+  .object(trainFields)
   .strict()
-  .refine((t) => (t.maxSteps === undefined) !== (t.numEpochs === undefined), { message: 'set exactly one of maxSteps and numEpochs' });
+  .refine(...oneStopCondition);
 
 /** name, seed, backend, device, autocast, outputDir: the run-level fields every recipe has. */
 export const runFields = {

@@ -1,0 +1,14 @@
+// What the caller of any recipe (the app, tests) can pass besides the config.
+import type { Reporter } from './reporter.js';
+
+export interface RunOptions {
+  reporter?: Reporter;
+  /** Checkpoint or run folder to continue from. */
+  resume?: string;
+  /** Delete an existing run folder of the same name instead of refusing. */
+  overwrite?: boolean;
+  /** Polled after every step; true = save a checkpoint and return (Ctrl-C). */
+  shouldStop?: () => boolean;
+  /** Called after every optimizer step (tests use it to watch memory). */
+  onStep?: (step: number, loss: number) => void;
+}
