@@ -90,24 +90,26 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     report.info(`step 0: ${Object.entries(start).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
   }
   report.start(maxSteps, step, cfg.train.logEvery);
-  let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+  let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now(), metrics: {} as Record<string, number> };
   let stopped = false;
   while (step < maxSteps) {
     step += 1;
     const lr = learningRateAt(step - 1, schedule);
     const micro = Array.from({ length: accumulation }, (_, k) => p.loss(sampler.next(batchSize), deriveSeed(cfg.seed, step, k)));
-    const { loss, tokens, grads } = accumulatedGradients(p.model.params, micro);
+    const { loss, tokens, grads, metrics } = accumulatedGradients(p.model.params, micro);
     const { norm, problem } = guardedUpdate(grads, loss, { clip: cfg.optim.gradClip, apply: (g) => p.optimizer.apply(g, lr) });
     handleNonFinite(problem, step, cfg.train.onNonFinite, lastCheckpoint, (m) => report.info(m));
     o.onStep?.(step, loss);
     numTokens += tokens;
     window = { ...window, loss: window.loss + loss, steps: window.steps + 1, tokens: window.tokens + tokens };
+    for (const [k, v] of Object.entries(metrics)) window.metrics[k] = (window.metrics[k] ?? 0) + v;
     const last = step === maxSteps;
     const elapsed = (performance.now() - window.t0) / 1000;
     report.step({ step, maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
     if (step % cfg.train.logEvery === 0 || last) {
-      logger.scalars(step, { 'train/loss': window.loss / window.steps, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/tokens_per_second': window.tokens / elapsed, 'train/epoch': sampler.epochProgress });
-      window = { loss: 0, steps: 0, tokens: 0, t0: performance.now() };
+      const extra = Object.fromEntries(Object.entries(window.metrics).map(([k, v]) => [`train/${k}`, v / window.steps]));
+      logger.scalars(step, { 'train/loss': window.loss / window.steps, ...extra, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/tokens_per_second': window.tokens / elapsed, 'train/epoch': sampler.epochProgress });
+      window = { loss: 0, steps: 0, tokens: 0, t0: performance.now(), metrics: {} };
     }
     if ((step % cfg.train.evalEvery === 0 || last) && p.evaluate) {
       lastEval = tf.tidy(() => p.evaluate!());

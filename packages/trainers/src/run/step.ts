@@ -5,19 +5,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NumericError, clipGradNorm, valueAndGrads } from '@anneal/core';
 
-/** A micro-batch's summed loss (a scalar) and how many tokens it covers. */
-export type LossSum = () => { sum: tf.Scalar; count: number };
+/**
+ * A micro-batch's summed loss (a scalar) and how many tokens it covers; optionally other
+ * per-token metrics as sums over those tokens (e.g. correct predictions), which are
+ * averaged over the accumulated batch like the loss.
+ */
+export type LossSum = () => { sum: tf.Scalar; count: number; metrics?: Record<string, number> };
 
 /** Mean loss over all tokens of all micro-batches, and its gradients (summed, then divided). */
-export function accumulatedGradients(params: Map<string, tf.Variable>, microBatches: LossSum[]): { loss: number; tokens: number; grads: Map<string, tf.Tensor> } {
+export function accumulatedGradients(params: Map<string, tf.Variable>, microBatches: LossSum[]): { loss: number; tokens: number; grads: Map<string, tf.Tensor>; metrics: Record<string, number> } {
   let total: Map<string, tf.Tensor> | undefined;
   let lossSum = 0;
   let tokens = 0;
+  const sums: Record<string, number> = {};
   for (const micro of microBatches) {
     let count = 0;
     const { value, grads } = valueAndGrads(params, () => {
       const r = micro();
       count = r.count;
+      for (const [k, v] of Object.entries(r.metrics ?? {})) sums[k] = (sums[k] ?? 0) + v;
       return r.sum;
     });
     lossSum += value.dataSync()[0];
@@ -38,7 +44,8 @@ export function accumulatedGradients(params: Map<string, tf.Variable>, microBatc
     grads.set(name, tf.div(g, n));
     g.dispose();
   }
-  return { loss: lossSum / n, tokens, grads };
+  const metrics = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n]));
+  return { loss: lossSum / n, tokens, grads, metrics };
 }
 
 /**

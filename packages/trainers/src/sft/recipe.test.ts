@@ -52,6 +52,15 @@ describe('SFT recipe', () => {
     expect(Math.max(...last)).toBeLessThan(Math.min(...first));
     const metrics = RunLogger.read(full.runDir);
     expect(metrics.some((m) => 'eval/mean_token_accuracy' in m && 'eval/entropy' in m)).toBe(true);
+    // TRL's train-time token metrics: accuracy in [0, 1], entropy positive and falling as the model learns
+    const train = metrics.filter((m) => 'train/mean_token_accuracy' in m);
+    expect(train.length).toBeGreaterThan(1);
+    for (const m of train) {
+      expect(m['train/mean_token_accuracy']).toBeGreaterThanOrEqual(0);
+      expect(m['train/mean_token_accuracy']).toBeLessThanOrEqual(1);
+      expect(m['train/entropy']).toBeGreaterThan(0);
+    }
+    expect(train.at(-1)!['train/entropy']).toBeLessThan(train[0]['train/entropy']);
     expect(metrics.filter((m) => 'train/num_tokens' in m).at(-1)!['train/num_tokens']).toBeGreaterThan(0);
 
     let seen = 0;

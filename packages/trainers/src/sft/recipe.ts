@@ -77,10 +77,15 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mean_token_accuracy'], state?.step);
 
-  /** Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum). */
+  /**
+   * Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum),
+   * with TRL's train-time mean_token_accuracy and entropy as sums over the same tokens.
+   */
   const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
-    const { args, labels } = batchOf(batch, padId);
-    return causalLmLossSum(lm.forward({ ...args, training, dropoutSeed: seed }).logits as tf.Tensor3D, labels);
+    const { args, labels, B, T } = batchOf(batch, padId);
+    const logits = lm.forward({ ...args, training, dropoutSeed: seed }).logits as tf.Tensor3D; // [B, T, V]
+    const m = tf.tidy(() => tokenMetrics(tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), [B * (T - 1), -1]) as tf.Tensor2D, shiftedTargets(labels, B, T)));
+    return { ...causalLmLossSum(logits, labels), metrics: { mean_token_accuracy: m.meanTokenAccuracy * m.numTokens, entropy: m.entropy * m.numTokens } };
   };
 
   /** Loss, token accuracy and entropy over the eval split (or its first evalBatches batches). */
