@@ -1,3 +1,5 @@
-// @anneal/peft-lora: nothing is exported yet. Its issue fills this package; until then it
-// deliberately has no API (no placeholders).
-export {};
+// @anneal/peft-lora: LoRA adapters for any Anneal model, in PEFT's file format.
+export { LoraConfigSchema, fromPeftConfig, loraScaling, toPeftConfig, type LoraConfig } from './config.js';
+export { findTargets, moduleMatches, type LoraTarget } from './targets.js';
+export { LoraModel, PEFT_PREFIX } from './lora-model.js';
+export { isAdapterDir, loadAdapter } from './format.js';

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
+import { linear } from '../linear.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs } from '../types.js';
 import type { BertConfig } from './config.js';
@@ -44,11 +45,6 @@ export function initBertParams(c: BertConfig, head: BertHead, numLabels: number,
     init.dispose();
   });
   return params;
-}
-
-function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const lead = x.shape.slice(0, -1);
-  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, w.shape[1]!]), w, false, true), b), [...lead, w.shape[0]!]);
 }
 
 export function activation(x: tf.Tensor, act: BertConfig['hiddenAct']): tf.Tensor {

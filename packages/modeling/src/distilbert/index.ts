@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, deriveSeed } from '@anneal/core';
 import type { BertConfig } from '../bert/config.js';
 import { activation, bertEncoder } from '../bert/model.js';
+import { linear } from '../linear.js';
 import { layerNorm } from '../ops.js';
 import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type Params } from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
@@ -67,11 +68,6 @@ function headShapes(c: DistilBertConfig, head: 'mlm' | 'classifier', numLabels: 
   return head === 'mlm'
     ? [['vocab_transform.weight', [C, C]], ['vocab_transform.bias', [C]], ['vocab_layer_norm.weight', [C]], ['vocab_layer_norm.bias', [C]], ['vocab_projector.bias', [c.vocabSize]]]
     : [['pre_classifier.weight', [C, C]], ['pre_classifier.bias', [C]], ['classifier.weight', [numLabels, C]], ['classifier.bias', [numLabels]]];
-}
-
-function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const lead = x.shape.slice(0, -1);
-  return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, w.shape[1]!]), w, false, true), b), [...lead, w.shape[0]!]);
 }
 
 export class DistilBertModelWithHead extends PretrainedModel {

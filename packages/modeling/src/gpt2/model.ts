@@ -5,6 +5,7 @@
 // weights as [in, out], so a projection is x @ W + b.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
+import { linear } from '../linear.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { tidy } from '../generate.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
@@ -63,10 +64,7 @@ export function initGpt2Params(c: Gpt2Config, seed: number): Params {
 
 /** Conv1D of transformers: x [..., in] @ W [in, out] + b. */
 function conv1d(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const inDim = x.shape[x.shape.length - 1];
-  const lead = x.shape.slice(0, -1);
-  const y = tf.add(tf.matMul(tf.reshape(x, [-1, inDim]), w), b);
-  return tf.reshape(y, [...lead, w.shape[1]!]);
+  return linear(x, w, b, 'conv1d');
 }
 
 function activation(x: tf.Tensor, kind: Gpt2Config['activationFunction']): tf.Tensor {

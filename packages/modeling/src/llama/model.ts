@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
+import { linear } from '../linear.js';
 import { attention, attentionProbs, rmsNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import { headDimOf, type LlamaConfig } from './config.js';
@@ -89,13 +90,6 @@ function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
   return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
 }
 
-/** x [..., in] @ W^T [in, out] (+ b). */
-function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
-  const lead = x.shape.slice(0, -1);
-  let y = tf.matMul(tf.reshape(x, [-1, w.shape[1]!]), w, false, true);
-  if (b) y = tf.add(y, b);
-  return tf.reshape(y, [...lead, w.shape[0]!]);
-}
 
 /** The decoder stack: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
 export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
