@@ -258,3 +258,23 @@ describe('anneal eval', () => {
     expectCleanError(anneal(['eval', cfg, '--set', 'tasks.translation=1'], dir), /tasks\.translation: unknown key/);
   });
 });
+
+describe('anneal lora merge', () => {
+  it("merges PEFT's llama_lora adapter into the llama fixture: the written q/v weights are peft's merged ones (1e-6)", () => {
+    const dir = workdir();
+    const hf = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
+    const out = join(dir, 'merged');
+    const r = anneal(['lora', 'merge', '--base', join(hf, 'llama'), '--adapter', join(hf, 'llama_lora'), '--out', out], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/merged \d+ adapter parameters/);
+    const got = parseSafetensors(readFileSync(join(out, 'model.safetensors'))).tensors;
+    const want = parseSafetensors(readFileSync(join(hf, 'llama_lora', 'merged_qv_proj.safetensors'))).tensors;
+    for (const [name, t] of want) {
+      const g = got.get(name)!.data as Float32Array;
+      const w = t.data as Float32Array;
+      expect(g.reduce((m, v, i) => Math.max(m, Math.abs(v - w[i])), 0), name).toBeLessThan(1e-6);
+    }
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForCausalLM']);
+    expectCleanError(anneal(['lora', 'merge', '--base', join(hf, 'llama'), '--adapter', join(hf, 'llama'), '--out', out], dir), /not a PEFT adapter folder/);
+  });
+});

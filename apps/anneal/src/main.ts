@@ -6,6 +6,7 @@ import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, vali
 import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft, type ClassificationConfig, type ClmConfig, type MlmConfig, type RunResult, type SftConfig } from '@anneal/trainers';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
+import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
 import { generateCommand, type GenerateFlags } from './generate-command.js';
 import { inspectData } from './data-commands.js';
@@ -164,6 +165,19 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (config: string, flags: { set: string[]; tokenizer?: string; debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await inspectData(config, flags, (s) => process.stdout.write(s + '\n'));
+    });
+  program
+    .command('lora')
+    .description('LoRA adapter tools')
+    .command('merge')
+    .description('merge a PEFT adapter into its base model and write a plain Hugging Face checkpoint')
+    .requiredOption('--base <dir|org/name>', 'the base model the adapter was trained on')
+    .requiredOption('--adapter <dir>', 'adapter folder (adapter_config.json + adapter_model.safetensors)')
+    .requiredOption('--out <dir>', 'where to write the merged model')
+    .option('--debug', 'print stack traces')
+    .action(async (flags: LoraMergeFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await loraMerge(flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('tokenizer')

@@ -107,6 +107,11 @@ export class LoraModel {
     this.merged = false;
   }
 
+  /** The base model's longest sequence (for generation). */
+  get maxPositions(): number {
+    return (this.base as unknown as { maxPositions: number }).maxPositions;
+  }
+
   get isMerged(): boolean {
     return this.merged;
   }

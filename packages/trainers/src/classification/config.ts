@@ -1,6 +1,7 @@
 // The sequence-classification recipe's options (BERT/DistilBERT/GPT-2/Llama).
 import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
+import { LoraConfigSchema } from '@anneal/peft-lora';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
 import { TrainSchema, runFields } from '../run/schemas-train.js';
 
@@ -18,6 +19,8 @@ export const ClassificationConfigSchema = z
     optim: OptimSchema,
     schedule: ScheduleSchema,
     train: TrainSchema,
+    /** LoRA instead of full fine-tuning; the head trains in full (modulesToSave defaults to classifier and score, as PEFT's SEQ_CLS). */
+    peft: LoraConfigSchema.optional(),
   })
   .strict();
 

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RunLogger, useBackend, validateConfig } from '@anneal/core';
+import { RunLogger, readSafetensors, useBackend, validateConfig } from '@anneal/core';
+import { LoraConfigSchema } from '@anneal/peft-lora';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
 import { trainByteLevelBpe } from '@anneal/tokenizers';
 import { ClassificationConfigSchema, MlmConfigSchema, runClassification, runMlm } from '../index.js';
@@ -92,5 +93,13 @@ describe('MLM and classification recipes', () => {
     const r = await runClassification(cfg, 'g.yaml');
     expect(r.step).toBe(3);
     expect(JSON.parse(readFileSync(join(r.lastCheckpoint, 'config.json'), 'utf8')).architectures).toEqual(['GPT2ForSequenceClassification']);
+
+    // With LoRA the head trains in full next to the adapters (PEFT's SEQ_CLS default), and a resumed run picks both up.
+    const lora = { ...cfg, name: 'g-lora', outputDir: runs(), peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['c_attn'] }) };
+    const lr = await runClassification(lora, 'g.yaml');
+    const keys = [...readSafetensors(join(lr.lastCheckpoint, 'adapter_model.safetensors')).tensors.keys()].sort();
+    expect(keys).toEqual(['base_model.model.score.weight', 'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.0.attn.c_attn.lora_B.weight']);
+    const more = await runClassification({ ...lora, train: { ...lora.train, maxSteps: 5 } }, 'g.yaml', { resume: lr.runDir });
+    expect(more.step).toBe(5);
   }, 60_000);
 });

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { RunOptions } from '../run/options.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
+import { baseWeightsFrom, withAdapter } from '../run/peft.js';
 import { silentReporter } from '../run/reporter.js';
 import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
 import type { ClassificationConfig } from './config.js';
@@ -33,13 +34,15 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
-  const model = classifierFrom(await loadPretrained(resumeDir ?? cfg.model.pretrained), cfg.labels, padId, cfg.seed);
+  const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft)), cfg.labels, padId, cfg.seed);
+  const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
+  const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m) });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const train = data.train as Example[];
   const held = data.eval as Example[];
-  report.info(`model: ${model.modelType} ${(model.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
+  report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1'], state?.step);

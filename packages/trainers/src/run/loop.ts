@@ -8,7 +8,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
 import { AdamW, RunLogger, checkpointDirName, deriveSeed, learningRateAt, type TrainerState } from '@anneal/core';
 import { ShuffledSampler, type SamplerState } from '@anneal/data';
-import type { PretrainedModel } from '@anneal/modeling';
 import type { RunOptions } from './options.js';
 import { saveCheckpoint } from './run-folder.js';
 import { silentReporter } from './reporter.js';
@@ -45,8 +44,15 @@ export interface RunContext {
   backendName: string;
 }
 
+/** What the loop trains: a model, or a LoRA-wrapped one (then `params` are the adapter's). */
+export interface TrainableModel {
+  params: Map<string, tf.Variable>;
+  savePretrained(dir: string): Promise<void>;
+  dispose(): void;
+}
+
 export interface LoopParts extends RunContext {
-  model: PretrainedModel;
+  model: TrainableModel;
   optimizer: AdamW;
   numRows: number;
   /** The summed loss and token count of the rows at these indices (dropout seeded by `seed`). */

@@ -2,6 +2,7 @@
 // The YAML maps one-to-one onto this type; unknown keys are errors.
 import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
+import { LoraConfigSchema } from '@anneal/peft-lora';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
 import { TrainSchema, runFields } from '../run/schemas-train.js';
 
@@ -24,6 +25,8 @@ export const SftConfigSchema = z
     data: DataConfigSchema.refine((d) => d.format === 'prompt-completion' || d.format === 'conversational', { message: 'SFT needs format prompt-completion or conversational', path: ['format'] }),
     /** bfd: best-fit-decreasing packing of whole examples into rows of data.maxLength, attention kept per example. */
     packing: z.enum(['none', 'bfd']).default('none'),
+    /** LoRA instead of full fine-tuning (PEFT's LoraConfig, camelCased); checkpoints then hold the adapter only. */
+    peft: LoraConfigSchema.optional(),
     optim: OptimSchema,
     schedule: ScheduleSchema,
     train: TrainSchema,

@@ -1,11 +1,13 @@
 // The SFT recipe on a tiny GPT-2 and the shipped sentiment data: the loss falls, a resumed
 // run continues exactly, packing trains, and after chat tuning the model answers a held-out
 // prompt in the chat format and stops at EOS.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RunLogger, useBackend, validateConfig } from '@anneal/core';
+import { RunLogger, readSafetensors, useBackend, validateConfig } from '@anneal/core';
+import { loadAdapter } from '@anneal/peft-lora';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, loadPretrainedSync, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 import { SftConfigSchema, runSft, type SftConfig } from '../index.js';
@@ -27,7 +29,7 @@ async function baseModel(): Promise<string> {
   return dir;
 }
 
-function sftConfig(model: string, o: { data?: object; train?: object; packing?: 'none' | 'bfd'; backend?: SftConfig['backend'] } = {}): SftConfig {
+function sftConfig(model: string, o: { data?: object; train?: object; packing?: 'none' | 'bfd'; backend?: SftConfig['backend']; peft?: object } = {}): SftConfig {
   return validateConfig(SftConfigSchema, {
     name: 'sft',
     recipe: 'sft',
@@ -36,6 +38,7 @@ function sftConfig(model: string, o: { data?: object; train?: object; packing?: 
     model: { pretrained: model },
     data: { train: DATA('sft-prompt-completion.jsonl'), format: 'prompt-completion', maxLength: 96, onBadRow: 'skip', evalFraction: 0.02, cacheDir: null, ...o.data },
     packing: o.packing ?? 'none',
+    ...(o.peft && { peft: o.peft }),
     optim: { lr: 3e-3 },
     schedule: { kind: 'constant', warmupSteps: 2 },
     train: { batchSize: 4, maxSteps: 12, logEvery: 1, evalEvery: 6, evalBatches: 2, saveEvery: 6, ...o.train },
@@ -71,6 +74,30 @@ describe('SFT recipe', () => {
     expect([...resumed.keys()]).toEqual([6, 7, 8, 9, 10, 11, 12]);
     for (const [s, l] of resumed) expect(Math.abs(l - losses.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6 * Math.abs(losses.get(s)!));
   }, 120_000);
+
+  it('with LoRA: the loss falls, checkpoints hold the adapter only (PEFT files), and a resumed run continues exactly', async () => {
+    const base = await baseModel();
+    const peft = { r: 8, loraAlpha: 16, targetModules: 'all-linear' };
+    const losses = new Map<number, number>();
+    const full = await runSft(sftConfig(base, { peft, train: { maxSteps: 8, evalEvery: 4, saveEvery: 4 } }), 'sft.yaml', { onStep: (s, l) => losses.set(s, l) });
+    expect(Math.max(losses.get(7)!, losses.get(8)!)).toBeLessThan(Math.min(losses.get(1)!, losses.get(2)!));
+    expect(existsSync(join(full.lastCheckpoint, 'adapter_config.json'))).toBe(true);
+    expect(existsSync(join(full.lastCheckpoint, 'model.safetensors'))).toBe(false);
+    const keys = [...readSafetensors(join(full.lastCheckpoint, 'adapter_model.safetensors')).tensors.keys()];
+    expect(keys.every((k) => /^base_model\.model\.transformer\.h\.\d+\.(attn|mlp)\.c_(attn|proj|fc)\.lora_[AB]\.weight$/.test(k))).toBe(true);
+    // The base stays as it was: the adapter disabled on the trained checkpoint gives the original model's logits.
+    const lora = loadAdapter(loadPretrainedSync(base), full.lastCheckpoint);
+    const ids = tf.tensor2d([[5, 6, 7, 8]], [1, 4], 'int32');
+    const original = loadPretrainedSync(base) as unknown as CausalLm;
+    expect(Array.from(lora.withAdapterDisabled(() => lora.forward({ inputIds: ids }).logits.dataSync()))).toEqual(Array.from(original.forward({ inputIds: ids }).logits.dataSync()));
+
+    let seen = 0;
+    const stopped = await runSft(sftConfig(base, { peft, train: { maxSteps: 8, evalEvery: 4, saveEvery: 4 } }), 'sft.yaml', { onStep: () => seen++, shouldStop: () => seen >= 3 });
+    const resumed = new Map<number, number>();
+    await runSft(sftConfig(base, { peft, train: { maxSteps: 8, evalEvery: 4, saveEvery: 4 } }), 'sft.yaml', { resume: stopped.runDir, onStep: (s, l) => resumed.set(s, l) });
+    expect([...resumed.keys()]).toEqual([4, 5, 6, 7, 8]);
+    for (const [s, l] of resumed) expect(Math.abs(l - losses.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6 * Math.abs(losses.get(s)!));
+  }, 180_000);
 
   it('trains on best-fit packed rows', async () => {
     const base = await baseModel();

@@ -15,6 +15,7 @@ import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
 import { silentReporter } from '../run/reporter.js';
 import { tokenMetrics } from '../run/token-metrics.js';
+import { baseWeightsFrom, withAdapter } from '../run/peft.js';
 import type { SftConfig } from './config.js';
 
 export interface SftResult {
@@ -53,10 +54,11 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
-  const model: PretrainedModel = await loadPretrained(resumeDir ?? cfg.model.pretrained);
-  const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0]);
+  const base: PretrainedModel = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft));
+  const arch = String((base.hfConfig().architectures as string[] | undefined)?.[0]);
   if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`SFT needs a causal language model, and ${cfg.model.pretrained} is ${arch}`, { file: configFile, field: 'model.pretrained' });
-  const lm = model as unknown as CausalLm & PretrainedModel;
+  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m) });
+  const lm = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', { file: configFile, field: 'tokenizer', hint: 'set eos_token in tokenizer_config.json' });
@@ -72,7 +74,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     report.info(`packed ${data.train.length} examples into ${p.rows} rows of ${cfg.data.maxLength} (${(100 * p.efficiency).toFixed(1)}% full)`);
   }
   const evalRows: Row[] = seqs(data.eval);
-  report.info(`model: ${model.modelType} ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
+  report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mean_token_accuracy'], state?.step);
