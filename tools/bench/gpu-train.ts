@@ -7,6 +7,8 @@
 //
 //   bash tools/gpu/run.sh node --import tsx tools/bench/gpu-train.ts      (on the GPU machine)
 //   BENCH_BATCH=8 BENCH_STEPS=100 ...                                      (other sizes)
+//   BENCH_LORA=1 ...      LoRA SFT step: r 16, alpha 32 on c_attn, c_proj, c_fc, no weight decay
+//                         (Anneal's @anneal/peft-lora against peft's get_peft_model)
 //
 // MFU = tokens/s x (6 N + 12 L T C) / peak, N = parameters without the position table
 // (nanoGPT's estimate), peak = 989 TFLOP/s (H100 SXM dense bf16, datasheet).
@@ -19,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, useBackend, valueAndGrads } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
+import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { runJson, runSelf } from './child.js';
 import { pythonWithTorch } from './python.js';
 
@@ -48,6 +51,7 @@ const STEPS = Number(process.env.BENCH_STEPS ?? 200);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const LOG_EVERY = 10;
 const LR = 6e-4;
+const LORA = process.env.BENCH_LORA === '1';
 
 /**
  * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
@@ -70,14 +74,17 @@ async function child(): Promise<void> {
   const addon = loadAddon();
   const init = process.env.BENCH_INIT_DIR;
   const model = init ? Gpt2LMHeadModel.fromPretrained(init) : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
-  const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
+  const lora = LORA ? new LoraModel(model, LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }), 1) : undefined;
+  const params = lora ? lora.params : model.params;
+  const net = lora ?? model;
+  const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: LORA ? 0 : 0.1 });
   const data = batches(B, T);
   const losses: number[] = [];
   let pending: tf.Scalar[] = [];
   const step = (i: number) => {
     const ids = data[i % data.length];
-    const { value, grads } = valueAndGrads(model.params, () => {
-      const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits, ids);
+    const { value, grads } = valueAndGrads(params, () => {
+      const { sum, count } = causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D, ids);
       return tf.div(sum, count) as tf.Scalar;
     });
     opt.apply(grads, LR);
@@ -94,7 +101,7 @@ async function child(): Promise<void> {
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
-    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})`,
+    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}`,
     batch: B,
     ctx: T,
     steps: STEPS,
@@ -126,7 +133,7 @@ async function main(): Promise<void> {
   const py = fileURLToPath(new URL('./gpu_train_hf.py', import.meta.url));
   // transformers writes its freshly initialised model here; Anneal starts from the same weights.
   const initDir = mkdtempSync(join(tmpdir(), 'anneal-gpu-bench-'));
-  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir };
+  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir, BENCH_LORA: LORA ? '1' : '0' };
   Object.assign(process.env, env);
   const hf = runJson<GpuRow>(pythonWithTorch(), [py]);
   if (!hf) delete process.env.BENCH_INIT_DIR; // nothing saved: Anneal initialises its own
@@ -135,7 +142,7 @@ async function main(): Promise<void> {
   if (hf) rows.push(hf);
   if (ours) rows.push(ours);
   const peak = 989e12;
-  console.log(`\nGPT-2 124M, batch ${B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
+  console.log(`\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}, batch ${B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
   console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
   console.log('|---|---:|---:|---:|---:|---:|---|---:|---|');
   for (const r of rows) {

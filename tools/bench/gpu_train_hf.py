@@ -53,8 +53,14 @@ def main():
     if os.environ.get("BENCH_INIT_DIR"):  # Anneal starts from these same weights
         model.save_pretrained(os.environ["BENCH_INIT_DIR"], safe_serialization=True)
     model = model.cuda().train()
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    lora = os.environ.get("BENCH_LORA") == "1"
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True, task_type="CAUSAL_LM"))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2 and not lora]
+    no_decay = [p for p in trainable if p.dim() < 2 or lora]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=True)
     data = batches(B, T)
     losses, pending = [], None
@@ -84,7 +90,7 @@ def main():
     import transformers
 
     print(json.dumps({
-        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)",
+        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)" + (f", peft LoRA ({sum(p.numel() for p in trainable)} trainable)" if lora else ""),
         "batch": B, "ctx": T, "steps": STEPS, "msPerStep": ms, "tokensPerSec": B * T * 1000 / ms,
         "hostReadsPerStep": None, "liveBytesStart": start_bytes, "liveBytesEnd": torch.cuda.memory_allocated(),
         "tensorsStart": start_tensors, "tensorsEnd": live_cuda_tensors(), "gpuMemMB": gpu_mem_mb(), "lossFirst": losses[0], "lossLast": losses[-1],
