@@ -1,3 +1,4 @@
-// @anneal/quantization: nothing is exported yet. Its issue fills this package; until then it
-// deliberately has no API (no placeholders).
-export {};
+// @anneal/quantization: 4-bit (NF4, FP4; bitsandbytes' code books) and int8 storage of weights.
+export { FP4_CODE, NF4_CODE } from './codebooks.js';
+export { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type FourBitType, type Quantized4bit } from './blockwise.js';
+export { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
