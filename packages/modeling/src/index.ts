@@ -17,4 +17,4 @@ export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type
 export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';
 export { DistilBertModelWithHead, DISTILBERT_DEFAULTS, distilBertConfigFromHf, type DistilBertConfig } from './distilbert/index.js';
 export { readHfFixture, maxLogitDiff, type HfFixture } from './fixtures.js';
-export { linear, setLinearAdapter, type LinearAdapter } from './linear.js';
+export { hasLinearProjection, linear, setLinearAdapter, setLinearProjection, type LinearAdapter } from './linear.js';

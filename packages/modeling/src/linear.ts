@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 export type LinearAdapter = (x: tf.Tensor, base: (x: tf.Tensor) => tf.Tensor) => tf.Tensor;
 
 const adapters = new WeakMap<tf.Tensor, LinearAdapter>();
+const projections = new WeakMap<tf.Tensor, (x: tf.Tensor) => tf.Tensor>();
 
 /** Registers (or with undefined removes) the adapter of a weight; keyed by the weight tensor itself. */
 export function setLinearAdapter(weight: tf.Tensor, adapter: LinearAdapter | undefined): void {
@@ -16,11 +17,28 @@ export function setLinearAdapter(weight: tf.Tensor, adapter: LinearAdapter | und
 }
 
 /**
+ * Replaces (or with undefined restores) how x is projected through a weight, bias left out:
+ * a quantized weight (from @anneal/quantization) dequantizes inside its own projection, and
+ * the f32 tensor `weight` is then only a key and a shape.
+ */
+export function setLinearProjection(weight: tf.Tensor, project: ((x: tf.Tensor) => tf.Tensor) | undefined): void {
+  if (project) projections.set(weight, project);
+  else projections.delete(weight);
+}
+
+/** Does this weight project through a replacement (a quantized one)? */
+export function hasLinearProjection(weight: tf.Tensor): boolean {
+  return projections.has(weight);
+}
+
+/**
  * y = x W^T + b for `layout` 'linear' (W [out, in]), or x W + b for 'conv1d' (W [in, out]);
  * x [..., in] -> y [..., out].
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, layout: 'linear' | 'conv1d' = 'linear'): tf.Tensor {
+  const project = projections.get(w);
   const base = (xi: tf.Tensor) => {
+    if (project) return b ? tf.add(project(xi), b) : project(xi);
     const conv = layout === 'conv1d';
     const [inDim, outDim] = conv ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
     let y = tf.matMul(tf.reshape(xi, [-1, inDim]), w, false, !conv); // [N, out]

@@ -2,3 +2,4 @@
 export { FP4_CODE, NF4_CODE } from './codebooks.js';
 export { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type FourBitType, type Quantized4bit } from './blockwise.js';
 export { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
+export { QuantizationConfigSchema, quantize, type QuantizationConfig, type QuantizationReport } from './quantize-model.js';

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
 import { LoraConfigSchema } from '@anneal/peft-lora';
+import { QuantizationConfigSchema } from '@anneal/quantization';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
 import { TrainSchema, runFields } from '../run/schemas-train.js';
 
@@ -21,6 +22,8 @@ export const ClassificationConfigSchema = z
     train: TrainSchema,
     /** LoRA instead of full fine-tuning; the head trains in full (modulesToSave defaults to classifier and score, as PEFT's SEQ_CLS). */
     peft: LoraConfigSchema.optional(),
+    /** QLoRA: the base's projections stored in nf4 / fp4 / int8 (needs peft). */
+    quantization: QuantizationConfigSchema.optional(),
   })
   .strict();
 

@@ -36,7 +36,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft)), cfg.labels, padId, cfg.seed);
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
-  const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m) });
+  const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());

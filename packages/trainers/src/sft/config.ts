@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
 import { LoraConfigSchema } from '@anneal/peft-lora';
+import { QuantizationConfigSchema } from '@anneal/quantization';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
 import { TrainSchema, runFields } from '../run/schemas-train.js';
 
@@ -27,6 +28,8 @@ export const SftConfigSchema = z
     packing: z.enum(['none', 'bfd']).default('none'),
     /** LoRA instead of full fine-tuning (PEFT's LoraConfig, camelCased); checkpoints then hold the adapter only. */
     peft: LoraConfigSchema.optional(),
+    /** QLoRA: the base's projections stored in nf4 / fp4 / int8 (needs peft). */
+    quantization: QuantizationConfigSchema.optional(),
     optim: OptimSchema,
     schedule: ScheduleSchema,
     train: TrainSchema,

@@ -29,7 +29,7 @@ async function baseModel(): Promise<string> {
   return dir;
 }
 
-function sftConfig(model: string, o: { data?: object; train?: object; packing?: 'none' | 'bfd'; backend?: SftConfig['backend']; peft?: object } = {}): SftConfig {
+function sftConfig(model: string, o: { data?: object; train?: object; packing?: 'none' | 'bfd'; backend?: SftConfig['backend']; peft?: object; quantization?: object } = {}): SftConfig {
   return validateConfig(SftConfigSchema, {
     name: 'sft',
     recipe: 'sft',
@@ -39,6 +39,7 @@ function sftConfig(model: string, o: { data?: object; train?: object; packing?: 
     data: { train: DATA('sft-prompt-completion.jsonl'), format: 'prompt-completion', maxLength: 96, onBadRow: 'skip', evalFraction: 0.02, cacheDir: null, ...o.data },
     packing: o.packing ?? 'none',
     ...(o.peft && { peft: o.peft }),
+    ...(o.quantization && { quantization: o.quantization }),
     optim: { lr: 3e-3 },
     schedule: { kind: 'constant', warmupSteps: 2 },
     train: { batchSize: 4, maxSteps: 12, logEvery: 1, evalEvery: 6, evalBatches: 2, saveEvery: 6, ...o.train },
@@ -98,6 +99,15 @@ describe('SFT recipe', () => {
     expect([...resumed.keys()]).toEqual([4, 5, 6, 7, 8]);
     for (const [s, l] of resumed) expect(Math.abs(l - losses.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6 * Math.abs(losses.get(s)!));
   }, 180_000);
+
+  it('QLoRA: adapters train on an NF4 base (loss falls, adapter-only checkpoint); quantization without peft is refused', async () => {
+    const base = await baseModel();
+    const losses: number[] = [];
+    const r = await runSft(sftConfig(base, { peft: { r: 8, loraAlpha: 16, targetModules: 'all-linear' }, quantization: { method: 'nf4' }, train: { maxSteps: 8, evalEvery: 8, saveEvery: 8 } }), 'sft.yaml', { onStep: (_, l) => losses.push(l) });
+    expect(Math.max(...losses.slice(-2))).toBeLessThan(Math.min(...losses.slice(0, 2)));
+    expect(existsSync(join(r.lastCheckpoint, 'adapter_model.safetensors'))).toBe(true);
+    await expect(runSft(sftConfig(base, { quantization: { method: 'nf4' }, train: { maxSteps: 2 } }), 'sft.yaml')).rejects.toThrow(/a quantized model cannot be fine-tuned in full/);
+  }, 120_000);
 
   it('trains on best-fit packed rows', async () => {
     const base = await baseModel();

@@ -57,7 +57,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const base: PretrainedModel = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft));
   const arch = String((base.hfConfig().architectures as string[] | undefined)?.[0]);
   if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`SFT needs a causal language model, and ${cfg.model.pretrained} is ${arch}`, { file: configFile, field: 'model.pretrained' });
-  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m) });
+  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
   const lm = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
