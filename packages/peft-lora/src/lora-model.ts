@@ -55,13 +55,15 @@ export class LoraModel {
       setLinearAdapter(weight, (x, baseFn) => this.apply(ad, i, x, baseFn));
     });
     // Biases and whole modules that train next to the adapters (the same tensors the base uses).
+    let saved = 0;
     for (const [name, p] of base.params) {
       const module = name.replace(/\.(weight|bias)$/, '');
       const biasTrains = name.endsWith('.bias') && (config.bias === 'all' || (config.bias === 'lora_only' && targets.some((t) => t.module === module)));
-      const saved = config.modulesToSave.length > 0 && moduleMatches(module, config.modulesToSave);
-      if (biasTrains || saved) this.params.set(`${PEFT_PREFIX}${name}`, p);
+      const toSave = config.modulesToSave.length > 0 && moduleMatches(module, config.modulesToSave);
+      if (toSave) saved++;
+      if (biasTrains || toSave) this.params.set(`${PEFT_PREFIX}${name}`, p);
     }
-    if (config.modulesToSave.length && ![...this.params.keys()].some((k) => !/lora_[AB]\.weight$/.test(k) && !k.endsWith('.bias'))) {
+    if (config.modulesToSave.length && !saved) {
       throw new ConfigError(`modulesToSave ${JSON.stringify(config.modulesToSave)} matches none of the model's modules`, { file, field: 'peft.modulesToSave' });
     }
   }
