@@ -78,15 +78,15 @@ export function blockScales(q: Quantized4bit): Float32Array {
   return Float32Array.from(a.codes, (c, i) => c * a.scales[Math.floor(i / a.blockSize)] + a.offset);
 }
 
-export function dequantize4bit(q: Quantized4bit): Float32Array {
+/** The values back; into `out` when given (a scratch buffer of at least q.n values). */
+export function dequantize4bit(q: Quantized4bit, out = new Float32Array(q.n)): Float32Array {
   const code = CODES[q.type];
   const scales = blockScales(q);
-  const out = new Float32Array(q.n);
   for (let i = 0; i < q.n; i++) {
     const byte = q.packed[i >> 1];
     out[i] = code[i % 2 === 0 ? byte >> 4 : byte & 15] * scales[Math.floor(i / q.blockSize)];
   }
-  return out;
+  return out.length === q.n ? out : out.subarray(0, q.n);
 }
 
 /** Bytes stored: the packed codes and the scales (with double quantization: int8 codes, their scales and offset). */

@@ -22,8 +22,10 @@ export function quantizeInt8Rows(data: Float32Array, rows: number, cols: number)
   return { rows, cols, codes, scales };
 }
 
-export function dequantizeInt8Rows(q: QuantizedInt8): Float32Array {
-  return Float32Array.from(q.codes, (c, i) => c * q.scales[Math.floor(i / q.cols)]);
+/** The values back; into `out` when given (a scratch buffer of at least rows x cols values). */
+export function dequantizeInt8Rows(q: QuantizedInt8, out = new Float32Array(q.codes.length)): Float32Array {
+  for (let i = 0; i < q.codes.length; i++) out[i] = q.codes[i] * q.scales[Math.floor(i / q.cols)];
+  return out.length === q.codes.length ? out : out.subarray(0, q.codes.length);
 }
 
 export function storedBytesInt8(q: QuantizedInt8): number {

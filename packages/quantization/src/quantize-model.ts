@@ -61,6 +61,11 @@ function quantizedProjection(weight: () => tf.Tensor, conv: boolean, inDim: numb
  */
 export function quantize(model: PretrainedModel, c: QuantizationConfig): QuantizationReport {
   const report: QuantizationReport = { layers: 0, parameters: 0, storedBytes: 0, float32Bytes: 0 };
+  // One scratch buffer per weight size, reused by every dequantization: a fresh array each
+  // time would leave ~8 bytes per parameter per step to the garbage collector. Safe because
+  // each dequantized tensor is disposed before the next one is made.
+  const scratch = new Map<number, Float32Array>();
+  const buffer = (n: number) => scratch.get(n) ?? scratch.set(n, new Float32Array(n)).get(n)!;
   for (const [name, p] of model.params) {
     if (!name.endsWith('.weight') || p.rank !== 2) continue;
     const module = name.slice(0, -'.weight'.length);
@@ -72,11 +77,11 @@ export function quantize(model: PretrainedModel, c: QuantizationConfig): Quantiz
     if (c.method === 'int8') {
       const q = quantizeInt8Rows(data, rows, cols);
       report.storedBytes += storedBytesInt8(q);
-      weight = () => tf.tensor(dequantizeInt8Rows(q), [rows, cols]);
+      weight = () => tf.tensor(dequantizeInt8Rows(q, buffer(rows * cols)), [rows, cols]);
     } else {
       const q = quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant });
       report.storedBytes += storedBytes4bit(q);
-      weight = () => tf.tensor(dequantize4bit(q), [rows, cols]);
+      weight = () => tf.tensor(dequantize4bit(q, buffer(rows * cols)), [rows, cols]);
     }
     setLinearProjection(p, quantizedProjection(weight, conv, conv ? rows : cols, conv ? cols : rows));
     p.dispose(); // the tensor object stays as the layer's key and shape; its float32 data is gone
