@@ -79,14 +79,14 @@ export function blockScales(q: Quantized4bit): Float32Array {
 }
 
 /** The values back; into `out` when given (a scratch buffer of at least q.n values). */
-export function dequantize4bit(q: Quantized4bit, out = new Float32Array(q.n)): Float32Array {
+export function dequantize4bit(q: Quantized4bit, out: Float32Array<ArrayBuffer> = new Float32Array(q.n)): Float32Array<ArrayBuffer> {
   const code = CODES[q.type];
   const scales = blockScales(q);
   for (let i = 0; i < q.n; i++) {
     const byte = q.packed[i >> 1];
     out[i] = code[i % 2 === 0 ? byte >> 4 : byte & 15] * scales[Math.floor(i / q.blockSize)];
   }
-  return out.length === q.n ? out : out.subarray(0, q.n);
+  return out.length === q.n ? out : new Float32Array(out.buffer, out.byteOffset, q.n);
 }
 
 /** Bytes stored: the packed codes and the scales (with double quantization: int8 codes, their scales and offset). */

@@ -64,7 +64,7 @@ export function quantize(model: PretrainedModel, c: QuantizationConfig): Quantiz
   // One scratch buffer per weight size, reused by every dequantization: a fresh array each
   // time would leave ~8 bytes per parameter per step to the garbage collector. Safe because
   // each dequantized tensor is disposed before the next one is made.
-  const scratch = new Map<number, Float32Array>();
+  const scratch = new Map<number, Float32Array<ArrayBuffer>>();
   const buffer = (n: number) => scratch.get(n) ?? scratch.set(n, new Float32Array(n)).get(n)!;
   for (const [name, p] of model.params) {
     if (!name.endsWith('.weight') || p.rank !== 2) continue;

@@ -3,7 +3,6 @@
 import { FormatError } from '@anneal/core';
 
 // tokenizer.json is a loosely typed document; components check the fields they use.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
 
 export function unsupported(kind: string, type: unknown, file: string, field: string): FormatError {
