@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { BACKENDS } from '@anneal/core';
 import { Gpt2ConfigPartialSchema } from '@anneal/modeling';
+import { LoraConfigSchema } from '@anneal/peft-lora';
+import { QuantizationConfigSchema } from '@anneal/quantization';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
 import { oneStopCondition, trainFields } from '../run/schemas-train.js';
 
@@ -58,6 +60,10 @@ export const ClmConfigSchema = z
         blockSize: z.number().int().min(2),
       })
       .strict(),
+    /** LoRA on model.pretrained instead of full training (checkpoints hold the adapter only). */
+    peft: LoraConfigSchema.optional(),
+    /** QLoRA: the base's projections stored in nf4 / fp4 / int8 (needs peft). */
+    quantization: QuantizationConfigSchema.optional(),
     optim: OptimSchema,
     schedule: ScheduleSchema,
     train: z

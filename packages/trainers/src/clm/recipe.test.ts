@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { NumericError, RunLogger, fakeHubFetch, listCheckpoints, readSafetensors, readTrainerState, useBackend } from '@anneal/core';
-import { Gpt2LMHeadModel, loadPretrained } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, loadPretrained } from '@anneal/modeling';
+import { LoraConfigSchema } from '@anneal/peft-lora';
 import { loadTokenizerSync } from '@anneal/tokenizers';
 import { runClm } from './recipe.js';
 import { tinyClmConfig } from './test-config.js';
@@ -121,6 +122,26 @@ describe('CLM recipe', () => {
       for (const [k, v] of [['HF_HUB_CACHE', env.cache], ['HF_HUB_OFFLINE', env.offline]] as const) if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+  });
+
+  it('with LoRA on a pretrained model: adapter-only checkpoints, the loss falls, and a resumed run continues exactly', async () => {
+    await useBackend('cpu', {});
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-clm-base-'));
+    await Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 320, nPositions: 32, nLayer: 2, nHead: 2, nEmbd: 32 }, 4).savePretrained(dir);
+    const lora = (train: object = {}) => {
+      const cfg = tinyClmConfig({ optim: { lr: 1e-2 }, train: { maxSteps: 8, evalEvery: 4, saveEvery: 4, ...train } });
+      return { ...cfg, model: { arch: 'gpt2' as const, pretrained: dir, config: {} }, peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, loraDropout: 0.1, targetModules: 'all-linear' }) };
+    };
+    const full = await lossesOf((onStep) => runClm(lora(), 'tiny.yaml', { onStep }));
+    expect(Math.max(full.get(7)!, full.get(8)!)).toBeLessThan(Math.min(full.get(1)!, full.get(2)!));
+    let seen = 0;
+    const cfg = lora();
+    const stopped = await runClm(cfg, 'tiny.yaml', { onStep: () => seen++, shouldStop: () => seen >= 3 });
+    expect(existsSync(join(stopped.lastCheckpoint, 'adapter_model.safetensors'))).toBe(true);
+    expect(existsSync(join(stopped.lastCheckpoint, 'model.safetensors'))).toBe(false);
+    const resumed = await lossesOf((onStep) => runClm(cfg, 'tiny.yaml', { resume: stopped.runDir, onStep }));
+    expect([...resumed.keys()]).toEqual([4, 5, 6, 7, 8]);
+    for (const [s, l] of resumed) expect(Math.abs(l - full.get(s)!) / Math.abs(full.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6);
   });
 
   it('keeps the tensor count flat across steps (no leaks)', async () => {

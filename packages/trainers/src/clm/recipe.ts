@@ -4,10 +4,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, ShapeError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { readTextFile, tokenizeAndSplit, unigramEntropy, type TokenBlocks } from '@anneal/data';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
+import { withAdapter } from '../run/peft.js';
 import type { RunOptions } from '../run/options.js';
 import { silentReporter } from '../run/reporter.js';
 import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
@@ -28,7 +29,10 @@ export interface RunResult {
 // ---------------------------------------------------------------- setup helpers
 
 async function buildModel(cfg: ClmConfig, tok: Tokenizer, resumeDir: string | undefined, file: string): Promise<Gpt2LMHeadModel> {
-  const from = resumeDir ?? (cfg.model.pretrained && (await localModelDir(cfg.model.pretrained)));
+  if (cfg.peft && !cfg.model.pretrained) throw new ConfigError('LoRA needs a pretrained model to adapt', { file, field: 'model.pretrained', hint: 'set model.pretrained, or remove peft to train from scratch' });
+  // A LoRA run's checkpoints hold the adapter only: its base always comes from model.pretrained.
+  const pretrained = cfg.model.pretrained && (await localModelDir(cfg.model.pretrained));
+  const from = cfg.peft ? pretrained : resumeDir ?? pretrained;
   let model: Gpt2LMHeadModel;
   if (from) model = Gpt2LMHeadModel.fromPretrained(from);
   else {
@@ -69,7 +73,7 @@ async function buildModel(cfg: ClmConfig, tok: Tokenizer, resumeDir: string | un
 }
 
 /** Mean cross-entropy over (up to `maxBatches` batches of) a split, in order. */
-function evaluate(model: Gpt2LMHeadModel, blocks: TokenBlocks, batchSize: number, maxBatches: number): number {
+function evaluate(model: CausalLm, blocks: TokenBlocks, batchSize: number, maxBatches: number): number {
   const T = blocks.blockSize;
   const nBatches = Math.ceil(blocks.numBlocks / batchSize);
   const limit = maxBatches > 0 ? Math.min(maxBatches, nBatches) : nBatches;
@@ -78,7 +82,7 @@ function evaluate(model: Gpt2LMHeadModel, blocks: TokenBlocks, batchSize: number
   for (let b = 0; b < limit; b++) {
     const idx = Array.from({ length: Math.min(batchSize, blocks.numBlocks - b * batchSize) }, (_, i) => b * batchSize + i);
     const ids = blocks.batch(idx);
-    const batch = tf.tidy(() => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false }).logits, ids));
+    const batch = tf.tidy(() => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false }).logits as tf.Tensor3D, ids));
     sum += batch.sum.dataSync()[0];
     count += batch.count;
     batch.sum.dispose();
@@ -115,12 +119,13 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   const { train, val } = tokenizeAndSplit(text, tok, { blockSize: cfg.data.blockSize, valFraction: cfg.data.valFraction, file: cfg.data.train });
   const entropy = unigramEntropy(train.tokens);
   const model = await buildModel(cfg, tok, resumeDir, configFile);
+  const net = withAdapter(model, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization }); // the model, or LoRA around it
   report.info(
     `model: gpt2, ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.tokens.length} train / ${val.tokens.length} val tokens ` +
       `(${train.numBlocks} blocks of ${cfg.data.blockSize}); unigram entropy ${entropy.toFixed(3)} nats/token`,
   );
 
-  const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
+  const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/perplexity'], state?.step);
   if (!state) logger.text('config', '```yaml\n' + configToYaml(cfg) + '```', 0);
   const T = cfg.data.blockSize;
@@ -131,17 +136,17 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     cfg,
     {
       ...{ runDir, logger, state, resumeDir, backendName: backend.name },
-      model,
+      model: net,
       optimizer: opt,
       numRows: train.numBlocks,
       loss: (rows, seed) => {
         const ids = train.batch(rows);
-        return () => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [rows.length, T], 'int32'), training: true, dropoutSeed: seed }).logits, ids); // logits [B, T, V]
+        return () => causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [rows.length, T], 'int32'), training: true, dropoutSeed: seed }).logits as tf.Tensor3D, ids); // logits [B, T, V]
       },
       evaluate:
         val.numBlocks > 0
           ? () => {
-              const loss = evaluate(model, val, cfg.train.batchSize, cfg.train.evalBatches);
+              const loss = evaluate(net, val, cfg.train.batchSize, cfg.train.evalBatches);
               return { 'eval/loss': loss, 'eval/perplexity': Math.exp(loss) };
             }
           : undefined,
@@ -150,7 +155,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
         s.prompts.map((prompt, i) => {
           // Generation stops at the model's context length; a prompt keeps its last tokens.
           const promptIds = tok.encode(prompt).slice(-(model.config.nPositions - 1));
-          const [ids] = generate(model, [promptIds], { maxNewTokens: s.maxNewTokens, doSample: s.temperature > 0, temperature: s.temperature, topK: s.topK, seed: deriveSeed(cfg.seed, step, 1, i) });
+          const [ids] = generate(net, [promptIds], { maxNewTokens: s.maxNewTokens, doSample: s.temperature > 0, temperature: s.temperature, topK: s.topK, seed: deriveSeed(cfg.seed, step, 1, i) });
           // A model may have more embeddings than the tokenizer has tokens (padded vocabularies);
           // ids past the tokenizer's are left out of the text, as Hugging Face tokenizers do.
           return tok.decode(ids.filter((id) => id < tok.vocabSize));
