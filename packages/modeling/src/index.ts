@@ -17,4 +17,4 @@ export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type
 export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';
 export { DistilBertModelWithHead, DISTILBERT_DEFAULTS, distilBertConfigFromHf, type DistilBertConfig } from './distilbert/index.js';
 export { readHfFixture, maxLogitDiff, type HfFixture } from './fixtures.js';
-export { hasLinearProjection, linear, setLinearAdapter, setLinearProjection, type LinearAdapter } from './linear.js';
+export { embedding, hasLinearProjection, linear, setEmbeddingAdapter, setLinearAdapter, setLinearProjection, type EmbeddingAdapter, type LinearAdapter } from './linear.js';

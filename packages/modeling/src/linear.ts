@@ -2,6 +2,7 @@
 // and GPT-2's Conv1D (weight [in, out]), over the last axis of x. A weight may carry an
 // adapter (LoRA, from @anneal/peft-lora) that wraps the projection: the model code calls
 // linear() as always, and the adapter adds its term, as PEFT wraps nn.Linear modules.
+// Embedding lookups go through embedding() the same way.
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Wraps a projection: gets x and the base projection, returns the adapted output. */
@@ -47,4 +48,22 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, layout: 'linea
   };
   const adapter = adapters.get(w);
   return adapter ? adapter(x, base) : base(x);
+}
+
+/** Wraps an embedding lookup: gets the ids and the base lookup, returns the adapted rows. */
+export type EmbeddingAdapter = (ids: tf.Tensor, base: (ids: tf.Tensor) => tf.Tensor) => tf.Tensor;
+
+const embeddingAdapters = new WeakMap<tf.Tensor, EmbeddingAdapter>();
+
+/** Registers (or with undefined removes) the adapter of an embedding table. */
+export function setEmbeddingAdapter(table: tf.Tensor, adapter: EmbeddingAdapter | undefined): void {
+  if (adapter) embeddingAdapters.set(table, adapter);
+  else embeddingAdapters.delete(table);
+}
+
+/** Rows of an embedding table [V, C] for ids [...]: [..., C]; an adapter on the table adds its term. */
+export function embedding(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
+  const base = (i: tf.Tensor) => tf.gather(table, i);
+  const adapter = embeddingAdapters.get(table);
+  return adapter ? adapter(ids, base) : base(ids);
 }

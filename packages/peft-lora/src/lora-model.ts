@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, deriveSeed, serializeSafetensors, writeFileDurable, type TensorToWrite } from '@anneal/core';
-import { setLinearAdapter, type ForwardArgs, type ModelOutput, type PretrainedModel } from '@anneal/modeling';
+import { setEmbeddingAdapter, setLinearAdapter, type ForwardArgs, type ModelOutput, type PretrainedModel } from '@anneal/modeling';
 import { loraScaling, toPeftConfig, type LoraConfig } from './config.js';
 import { findTargets, moduleMatches, type LoraTarget } from './targets.js';
 
@@ -42,6 +42,7 @@ export class LoraModel {
     targets.forEach((t, i) => {
       const weight = base.params.get(`${t.module}.weight`)!;
       const init = config.initLoraWeights;
+      if (t.layout === 'embedding') return this.addEmbedding(t, weight, i, seed);
       const a = tf.tidy(() =>
         init === 'gaussian' ? tf.randomNormal([config.r, t.inDim], 0, 1 / config.r, 'float32', deriveSeed(seed, i)) : tf.randomUniform([config.r, t.inDim], -1 / Math.sqrt(t.inDim), 1 / Math.sqrt(t.inDim), 'float32', deriveSeed(seed, i)),
       ); // kaiming_uniform_(a=sqrt(5)): bound 1/sqrt(in)
@@ -58,7 +59,7 @@ export class LoraModel {
     let saved = 0;
     for (const [name, p] of base.params) {
       const module = name.replace(/\.(weight|bias)$/, '');
-      const biasTrains = name.endsWith('.bias') && (config.bias === 'all' || (config.bias === 'lora_only' && targets.some((t) => t.module === module)));
+      const biasTrains = name.endsWith('.bias') && (config.bias === 'all' || (config.bias === 'lora_only' && targets.some((t) => t.module === module && t.layout !== 'embedding')));
       const toSave = config.modulesToSave.length > 0 && moduleMatches(module, config.modulesToSave);
       if (toSave) saved++;
       if (biasTrains || toSave) this.params.set(`${PEFT_PREFIX}${name}`, p);
@@ -66,6 +67,31 @@ export class LoraModel {
     if (config.modulesToSave.length && !saved) {
       throw new ConfigError(`modulesToSave ${JSON.stringify(config.modulesToSave)} matches none of the model's modules`, { file, field: 'peft.modulesToSave' });
     }
+  }
+
+  /**
+   * An embedding table [rows, dim] gets PEFT's embedding adapter: A [r, rows] zero, B [dim, r]
+   * N(0, 1) (the other way round from Linear), rows += s B A[:, ids], no dropout; saved as
+   * lora_embedding_A / lora_embedding_B (no ".weight").
+   */
+  private addEmbedding(t: LoraTarget, weight: tf.Variable, i: number, seed: number): void {
+    const r = this.config.r;
+    const random = this.config.initLoraWeights === false;
+    const a = tf.tidy(() => (random ? tf.randomNormal([r, t.inDim], 0, 1, 'float32', deriveSeed(seed, i)) : tf.zeros([r, t.inDim])));
+    const b = tf.tidy(() => tf.randomNormal([t.outDim, r], 0, 1, 'float32', deriveSeed(seed, i, 1)));
+    const ad: Adapter = { ...t, a: tf.variable(a, true), b: tf.variable(b, true), weight, used: false };
+    tf.dispose([a, b]);
+    this.adapters.push(ad);
+    this.params.set(`${PEFT_PREFIX}${t.module}.lora_embedding_A`, ad.a);
+    this.params.set(`${PEFT_PREFIX}${t.module}.lora_embedding_B`, ad.b);
+    setEmbeddingAdapter(weight, (ids, baseFn) => {
+      ad.used = true;
+      const rows = baseFn(ids); // [..., dim]
+      if (!this.enabled || this.merged) return rows;
+      const after = tf.gather(tf.transpose(ad.a), ids); // [..., r]
+      const delta = tf.matMul(tf.reshape(after, [-1, r]), ad.b, false, true); // [N, dim]
+      return tf.add(rows, tf.reshape(tf.mul(delta, this.scaling), rows.shape));
+    });
   }
 
   private apply(ad: Adapter, i: number, x: tf.Tensor, baseFn: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
@@ -84,21 +110,25 @@ export class LoraModel {
     const out = (this.base as unknown as { forward(a: ForwardArgs): ModelOutput }).forward(a);
     if (!this.checked && this.enabled && !this.merged) {
       const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.module);
-      if (unused.length) throw new ConfigError(`LoRA targets ${unused.join(', ')} are not projections this model applies with linear()`, { field: 'peft.targetModules', hint: 'target attention/MLP projections; train heads with modulesToSave' });
+      if (unused.length) throw new ConfigError(`LoRA targets ${unused.join(', ')} are not layers this model applies with linear() or embedding()`, { field: 'peft.targetModules', hint: 'target attention/MLP projections; train heads with modulesToSave' });
       this.checked = true;
     }
     return out;
   }
 
-  /** ΔW = s B A laid out like the base weight ([out, in], or [in, out] for Conv1D). */
+  /** ΔW = s B A laid out like the base weight ([out, in]; [in, out] for Conv1D; [rows, dim] for an embedding). */
   private delta(ad: Adapter): tf.Tensor {
     const d = tf.mul(tf.matMul(ad.b, ad.a), this.scaling); // [out, in]
-    return ad.layout === 'conv1d' ? tf.transpose(d) : d;
+    return ad.layout === 'linear' ? d : tf.transpose(d);
   }
 
   /** Adds each ΔW into its base weight (faster inference); unmerge() takes it out again. */
   merge(): void {
     if (this.merged) return;
+    // A word-embedding table without a separate lm_head is also the output projection
+    // (tied): merging into it would change the head as well (PEFT warns of the same).
+    const tied = this.adapters.find((ad) => ad.layout === 'embedding' && /(^|\.)(wte|embed_tokens|word_embeddings)$/.test(ad.module) && !this.base.params.has('lm_head.weight'));
+    if (tied) throw new ConfigError(`cannot merge the adapter on ${tied.module}: the table is tied to the output head, so merging would change the head too`, { field: 'peft.targetModules', hint: 'keep this adapter unmerged, or adapt an untied table' });
     for (const ad of this.adapters) tf.tidy(() => ad.weight.assign(tf.add(ad.weight, this.delta(ad))));
     this.merged = true;
   }
@@ -139,6 +169,7 @@ export class LoraModel {
   private release(): void {
     for (const ad of this.adapters) {
       setLinearAdapter(ad.weight, undefined);
+      setEmbeddingAdapter(ad.weight, undefined);
       ad.a.dispose();
       ad.b.dispose();
     }

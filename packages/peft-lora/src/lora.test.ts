@@ -120,6 +120,34 @@ describe('LoRA', () => {
     lora.dispose();
   });
 
+  it("embedding tables take PEFT's embedding adapter: a no-op at init, lora_embedding_A/B keys, merge/unmerge inverses; a tied table refuses to merge", async () => {
+    const base = tinyGpt2();
+    const want = logitsOf(base);
+    const lora = new LoraModel(base, LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['wpe', 'c_attn'] }), 6);
+    expect([...lora.params.keys()].filter((k) => k.includes('wpe'))).toEqual(['base_model.model.transformer.wpe.lora_embedding_A', 'base_model.model.transformer.wpe.lora_embedding_B']);
+    expect(lora.params.get('base_model.model.transformer.wpe.lora_embedding_A')!.shape).toEqual([4, 32]);
+    expect(lora.params.get('base_model.model.transformer.wpe.lora_embedding_B')!.shape).toEqual([16, 4]);
+    expect(maxDiff(logitsOf(lora), want)).toBe(0); // A = 0 (embedding) and B = 0 (linear) at init
+    const a = lora.params.get('base_model.model.transformer.wpe.lora_embedding_A')!;
+    a.assign(tf.randomNormal(a.shape, 0, 0.5, 'float32', 8));
+    const adapted = logitsOf(lora);
+    expect(maxDiff(adapted, want)).toBeGreaterThan(1e-3);
+    const table = Float32Array.from(base.params.get('transformer.wpe.weight')!.dataSync());
+    lora.merge();
+    expect(maxDiff(logitsOf(lora), adapted)).toBeLessThan(1e-5);
+    lora.unmerge();
+    expect(maxDiff(Float32Array.from(base.params.get('transformer.wpe.weight')!.dataSync()), table)).toBeLessThanOrEqual(1e-6);
+    const tied = new LoraModel(tinyGpt2(), LoraConfigSchema.parse({ r: 2, targetModules: ['wte'] }));
+    expect(() => tied.merge()).toThrow(/cannot merge the adapter on transformer.wte: the table is tied to the output head/);
+    tied.dispose();
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-lora-'));
+    await lora.saveAdapter(dir);
+    const back = loadAdapter(tinyGpt2(), dir);
+    expect(maxDiff(logitsOf(back), adapted)).toBe(0);
+    back.dispose();
+    lora.dispose();
+  });
+
   it('names the field of a bad config or adapter file', () => {
     const base = tinyGpt2();
     expect(() => new LoraModel(base, LoraConfigSchema.parse({ targetModules: ['q_proj'] }))).toThrow(ConfigError);

@@ -7,13 +7,13 @@ import type { LoraConfig } from './config.js';
 export interface LoraTarget {
   /** Module name as in the Hugging Face state dict, e.g. model.layers.0.self_attn.q_proj. */
   module: string;
-  /** 'conv1d': weight stored [in, out] (GPT-2); 'linear': [out, in]. */
-  layout: 'linear' | 'conv1d';
+  /** 'conv1d': weight stored [in, out] (GPT-2); 'linear': [out, in]; 'embedding': a table [rows, dim] (in = rows, out = dim). */
+  layout: 'linear' | 'conv1d' | 'embedding';
   inDim: number;
   outDim: number;
 }
 
-// Embedding tables are looked up, not projected through; output heads are left out of
+// Embedding tables get embedding adapters when named; output heads are left out of
 // "all-linear" as PEFT does (train them with modulesToSave).
 const EMBEDDING = /(^|\.)(embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings)$/;
 const HEAD = /(^|\.)(lm_head|score|classifier|vocab_projector)$/;
@@ -31,7 +31,13 @@ export function findTargets(model: PretrainedModel, c: LoraConfig, file?: string
   for (const [name, p] of model.params) {
     if (!name.endsWith('.weight') || p.rank !== 2) continue;
     const module = name.slice(0, -'.weight'.length);
-    if (EMBEDDING.test(module)) continue;
+    if (EMBEDDING.test(module)) {
+      // Embedding tables only when named (PEFT's all-linear leaves them out too).
+      if (c.targetModules !== 'all-linear' && moduleMatches(module, c.targetModules) && !(c.excludeModules !== undefined && moduleMatches(module, c.excludeModules))) {
+        targets.push({ module, layout: 'embedding', inDim: p.shape[0]!, outDim: p.shape[1]! });
+      }
+      continue;
+    }
     linears.push(module);
     const wanted = c.targetModules === 'all-linear' ? !HEAD.test(module) : moduleMatches(module, c.targetModules);
     if (!wanted || (c.excludeModules !== undefined && moduleMatches(module, c.excludeModules))) continue;

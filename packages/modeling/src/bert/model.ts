@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
-import { linear } from '../linear.js';
+import { embedding, linear } from '../linear.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs } from '../types.js';
 import type { BertConfig } from './config.js';
@@ -61,9 +61,9 @@ export function bertEncoder(c: BertConfig, p: Params, a: ForwardArgs): { hidden:
   const training = a.training ?? false;
   const drop = (x: tf.Tensor, rate: number, ...site: number[]) => (training && rate > 0 ? tf.dropout(x, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, ...site)) : x);
 
-  const parts = [tf.gather(get('bert.embeddings.word_embeddings.weight'), a.inputIds), tf.gather(get('bert.embeddings.position_embeddings.weight'), a.positionIds ?? defaultPositions(B, T, 0))];
+  const parts = [embedding(get('bert.embeddings.word_embeddings.weight'), a.inputIds), embedding(get('bert.embeddings.position_embeddings.weight'), a.positionIds ?? defaultPositions(B, T, 0))];
   // Segment embeddings (DistilBERT has none).
-  if (p.has('bert.embeddings.token_type_embeddings.weight')) parts.push(tf.gather(get('bert.embeddings.token_type_embeddings.weight'), a.tokenTypeIds ?? tf.zerosLike(a.inputIds)));
+  if (p.has('bert.embeddings.token_type_embeddings.weight')) parts.push(embedding(get('bert.embeddings.token_type_embeddings.weight'), a.tokenTypeIds ?? tf.zerosLike(a.inputIds)));
   const emb = tf.addN(parts); // [B, T, C]
   let x = drop(layerNorm(emb, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layerNormEps), c.hiddenDropoutProb, -1) as tf.Tensor3D;
   const bias = attentionBias(B, T, 0, a.attentionMask, false, a.documentIds); // padding only: [B|1, 1, T, T]

@@ -5,7 +5,7 @@
 // weights as [in, out], so a projection is x @ W + b.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
-import { linear } from '../linear.js';
+import { embedding, linear } from '../linear.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { tidy } from '../generate.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
@@ -89,8 +89,8 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
 
   // Embeddings.
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
-  const tokEmb = tf.gather(get('transformer.wte.weight'), a.inputIds); // [B, T, C]
-  const posEmb = tf.gather(get('transformer.wpe.weight'), positions); // [B, T, C]
+  const tokEmb = embedding(get('transformer.wte.weight'), a.inputIds); // [B, T, C]
+  const posEmb = embedding(get('transformer.wpe.weight'), positions); // [B, T, C]
   let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
 
   // Attention bias: future keys and padded keys get -1e9.

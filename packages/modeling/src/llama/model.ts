@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
-import { linear } from '../linear.js';
+import { embedding, linear } from '../linear.js';
 import { attention, attentionProbs, rmsNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import { headDimOf, type LlamaConfig } from './config.js';
@@ -100,7 +100,7 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
   const get = (name: string) => p.get(name);
   const training = a.training ?? false;
 
-  let x = tf.gather(get('model.embed_tokens.weight')!, a.inputIds) as tf.Tensor3D; // [B, T, C]
+  let x = embedding(get('model.embed_tokens.weight')!, a.inputIds) as tf.Tensor3D; // [B, T, C]
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
   const [cos, sin] = rotaryTables(ropeInvFreq(c), positions.dataSync() as Int32Array, B, T); // [B, 1, T, D]
   const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
