@@ -41,6 +41,15 @@ describe('MLM and classification recipes', () => {
     await runMlm(mlmConfig('cpu', { maxSteps: 10, evalEvery: 5, saveEvery: 5 }), 'mlm.yaml', { resume: stopped.runDir, onStep: (s, l) => resumed.set(s, l) });
     expect([...resumed.keys()]).toEqual([5, 6, 7, 8, 9, 10]);
     for (const [s, l] of resumed) expect(Math.abs(l - losses.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6 * losses.get(s)!);
+
+    // Continued MLM with LoRA on the pretrained encoder: adapter-only checkpoints, finite losses.
+    const loraLosses: number[] = [];
+    const lora = await runMlm({ ...mlmConfig('cpu', { maxSteps: 4, evalEvery: 4, saveEvery: 4 }), model: { pretrained: full.lastCheckpoint }, tokenizer: {}, peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['query', 'value'] }) }, 'mlm.yaml', { onStep: (_, l) => loraLosses.push(l) });
+    expect(loraLosses.length).toBe(4);
+    expect(loraLosses.every(Number.isFinite)).toBe(true);
+    const keys = [...readSafetensors(join(lora.lastCheckpoint, 'adapter_model.safetensors')).tensors.keys()];
+    expect(keys.length).toBe(2 * 2 * 2); // 2 layers x (query, value) x (A, B)
+    expect(keys.every((k) => /^base_model\.model\.bert\.encoder\.layer\.\d\.attention\.self\.(query|value)\.lora_[AB]\.weight$/.test(k))).toBe(true);
   }, 180_000);
 
   it('classification from the MLM checkpoint: the loss falls and accuracy, F1 are logged', async () => {

@@ -1,5 +1,7 @@
 // The masked-LM recipe's options (BERT pretraining from scratch or continued).
 import { z } from 'zod';
+import { LoraConfigSchema } from '@anneal/peft-lora';
+import { QuantizationConfigSchema } from '@anneal/quantization';
 import { DataConfigSchema } from '@anneal/data';
 import { BertConfigSchema } from '@anneal/modeling';
 import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
@@ -31,6 +33,10 @@ export const MlmConfigSchema = z
     mlmProbability: z.number().min(0.01).max(0.9).default(0.15),
     /** Choose whole words: "##" continuation pieces go with their word. */
     wholeWordMask: z.boolean().default(false),
+    /** LoRA on model.pretrained instead of full training (checkpoints hold the adapter only). */
+    peft: LoraConfigSchema.optional(),
+    /** QLoRA: the base's projections stored in nf4 / fp4 / int8 (needs peft). */
+    quantization: QuantizationConfigSchema.optional(),
     optim: OptimSchema,
     schedule: ScheduleSchema,
     train: TrainSchema,

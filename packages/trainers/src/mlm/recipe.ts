@@ -11,6 +11,7 @@ import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from
 import type { RunOptions } from '../run/options.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
+import { withAdapter } from '../run/peft.js';
 import { silentReporter } from '../run/reporter.js';
 import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
 import type { MlmConfig } from './config.js';
@@ -45,7 +46,8 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   }
   const [maskId, padId] = [tok.maskTokenId, tok.padTokenId ?? 0];
   if (maskId === undefined) throw new ConfigError('the tokenizer has no mask token', { file: configFile, field: 'tokenizer', hint: 'use a BERT-style tokenizer ([MASK]) or tokenizer.train' });
-  const from = resumeDir ?? cfg.model.pretrained;
+  if (cfg.peft && !cfg.model.pretrained) throw new ConfigError('LoRA needs a pretrained model to adapt', { file: configFile, field: 'model.pretrained', hint: 'set model.pretrained, or remove peft to pretrain from scratch' });
+  const from = cfg.peft ? cfg.model.pretrained : resumeDir ?? cfg.model.pretrained;
   const model = from ? ((await loadPretrained(from)) as BertModelWithHead) : BertModelWithHead.init({ ...BERT_DEFAULTS, vocabSize: tok.vocabSize, maxPositionEmbeddings: Math.max(cfg.data.maxLength, 64), ...cfg.model.config }, 'mlm', cfg.seed);
   if (!(model instanceof BertModelWithHead) || model.head !== 'mlm') throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, { file: configFile, field: 'model.pretrained' });
   if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });
@@ -56,7 +58,8 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const [train, held] = [seqs(data.train), seqs(data.eval)];
   report.info(`model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`);
 
-  const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
+  const net = withAdapter(model, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization }); // the model, or LoRA around it
+  const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mlm_accuracy'], state?.step);
   const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));
   const continues = (id: number) => tok.idToToken(id)?.startsWith('##') ?? false;
@@ -64,7 +67,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   /** Masked batch -> logits [B*T, V] and labels (-100 where not masked). */
   const masked = (rows: Int32Array[], seed: number, training: boolean) => {
     const b = collateMlm(rows, { padId, maskTokenId: maskId, vocabSize: tok.vocabSize, specialIds, continuesWord: cfg.wholeWordMask ? continues : undefined, probability: cfg.mlmProbability, rng: new Rng(seed) });
-    const { logits } = model.forward({ inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'), training, dropoutSeed: seed });
+    const { logits } = net.forward({ inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'), training, dropoutSeed: seed });
     return { logits: tf.reshape(logits, [b.batchSize * b.length, -1]) as tf.Tensor2D, labels: b.labels };
   };
 
@@ -91,7 +94,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
     cfg,
     {
       ...{ runDir, logger, state, resumeDir, backendName: backend.name },
-      model,
+      model: net,
       optimizer: opt,
       numRows: train.length,
       loss: (idx, seed) => () => {
