@@ -44,7 +44,7 @@ describe('MLM and classification recipes', () => {
 
     // Continued MLM with LoRA on the pretrained encoder: adapter-only checkpoints, finite losses.
     const loraLosses: number[] = [];
-    const lora = await runMlm({ ...mlmConfig('cpu', { maxSteps: 4, evalEvery: 4, saveEvery: 4 }), model: { pretrained: full.lastCheckpoint }, tokenizer: {}, peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['query', 'value'] }) }, 'mlm.yaml', { onStep: (_, l) => loraLosses.push(l) });
+    const lora = await runMlm({ ...mlmConfig('cpu', { maxSteps: 4, evalEvery: 4, saveEvery: 4 }), model: { pretrained: full.lastCheckpoint, config: {} }, tokenizer: {}, peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['query', 'value'] }) }, 'mlm.yaml', { onStep: (_, l) => loraLosses.push(l) });
     expect(loraLosses.length).toBe(4);
     expect(loraLosses.every(Number.isFinite)).toBe(true);
     const keys = [...readSafetensors(join(lora.lastCheckpoint, 'adapter_model.safetensors')).tensors.keys()];
