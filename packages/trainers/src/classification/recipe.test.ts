@@ -15,6 +15,16 @@ const REVIEWS = new URL('../../../../datasets/sentiment/classification.jsonl', i
 const runs = () => mkdtempSync(join(tmpdir(), 'anneal-cls-'));
 const train = (o: object = {}) => ({ batchSize: 16, maxSteps: 30, logEvery: 1, evalEvery: 15, evalBatches: 2, saveEvery: 15, ...o });
 
+/** A one-layer GPT-2 language model and its byte-level BPE, saved as a model folder. */
+async function tinyGpt2LmDir(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-gpt2-lm-'));
+  const tok = await trainByteLevelBpe(['good bad fine awful great terrible'], { vocabSize: 280, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>', padToken: '<|endoftext|>' });
+  tok.save(dir);
+  await useBackend('cpu', {});
+  await Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 280, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16 }, 1).savePretrained(dir);
+  return dir;
+}
+
 const mlmConfig = (backend: 'cpu' | 'auto', o: object = {}) =>
   validateConfig(MlmConfigSchema, {
     name: 'mlm',
@@ -75,11 +85,7 @@ describe('MLM and classification recipes', () => {
   }, 180_000);
 
   it('counts steps from numEpochs, and stops early when the eval loss stops improving', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'anneal-gpt2-lm-'));
-    const tok = await trainByteLevelBpe(['good bad fine awful great terrible'], { vocabSize: 280, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>', padToken: '<|endoftext|>' });
-    tok.save(dir);
-    await useBackend('cpu', {});
-    await Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 280, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16 }, 1).savePretrained(dir);
+    const dir = await tinyGpt2LmDir();
     const small = join(dir, 'small.jsonl');
     writeFileSync(small, readFileSync(REVIEWS, 'utf8').split('\n').slice(0, 40).join('\n') + '\n');
     const base = { name: 'e', recipe: 'classification', backend: 'cpu', outputDir: runs(), model: { pretrained: dir }, labels: ['negative', 'positive'], data: { train: small, format: 'classification', maxLength: 24, onBadRow: 'truncate', evalFraction: 0.25, cacheDir: null } };
@@ -93,11 +99,7 @@ describe('MLM and classification recipes', () => {
   }, 60_000);
 
   it('puts a classification head on a GPT-2 language model checkpoint', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'anneal-gpt2-lm-'));
-    const tok = await trainByteLevelBpe(['good bad fine awful great terrible'], { vocabSize: 280, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>', padToken: '<|endoftext|>' });
-    tok.save(dir);
-    await useBackend('cpu', {});
-    await Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 280, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16 }, 1).savePretrained(dir);
+    const dir = await tinyGpt2LmDir();
     const cfg = validateConfig(ClassificationConfigSchema, { name: 'g', recipe: 'classification', backend: 'cpu', outputDir: runs(), model: { pretrained: dir }, labels: ['negative', 'positive'], data: { train: REVIEWS, format: 'classification', maxLength: 48, onBadRow: 'truncate', evalFraction: 0.01, cacheDir: null }, optim: { lr: 1e-3 }, train: train({ maxSteps: 3, evalEvery: 3, evalBatches: 1, batchSize: 4 }) });
     const r = await runClassification(cfg, 'g.yaml');
     expect(r.step).toBe(3);

@@ -8,7 +8,7 @@ import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate, type CausalL
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
-import { withAdapter } from '../run/peft.js';
+import { baseWeightsFrom, withAdapter } from '../run/peft.js';
 import type { RunOptions } from '../run/options.js';
 import { silentReporter } from '../run/reporter.js';
 import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
@@ -29,10 +29,8 @@ export interface RunResult {
 // ---------------------------------------------------------------- setup helpers
 
 async function buildModel(cfg: ClmConfig, tok: Tokenizer, resumeDir: string | undefined, file: string): Promise<Gpt2LMHeadModel> {
-  if (cfg.peft && !cfg.model.pretrained) throw new ConfigError('LoRA needs a pretrained model to adapt', { file, field: 'model.pretrained', hint: 'set model.pretrained, or remove peft to train from scratch' });
-  // A LoRA run's checkpoints hold the adapter only: its base always comes from model.pretrained.
-  const pretrained = cfg.model.pretrained && (await localModelDir(cfg.model.pretrained));
-  const from = cfg.peft ? pretrained : resumeDir ?? pretrained;
+  const source = baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, file);
+  const from = source && (await localModelDir(source)); // a Hub repo id through the cache; a folder as is
   let model: Gpt2LMHeadModel;
   if (from) model = Gpt2LMHeadModel.fromPretrained(from);
   else {

@@ -11,7 +11,7 @@ import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from
 import type { RunOptions } from '../run/options.js';
 import { trainLoop } from '../run/loop.js';
 import { localModelDir } from '../run/model-dir.js';
-import { withAdapter } from '../run/peft.js';
+import { baseWeightsFrom, withAdapter } from '../run/peft.js';
 import { silentReporter } from '../run/reporter.js';
 import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
 import type { MlmConfig } from './config.js';
@@ -46,8 +46,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   }
   const [maskId, padId] = [tok.maskTokenId, tok.padTokenId ?? 0];
   if (maskId === undefined) throw new ConfigError('the tokenizer has no mask token', { file: configFile, field: 'tokenizer', hint: 'use a BERT-style tokenizer ([MASK]) or tokenizer.train' });
-  if (cfg.peft && !cfg.model.pretrained) throw new ConfigError('LoRA needs a pretrained model to adapt', { file: configFile, field: 'model.pretrained', hint: 'set model.pretrained, or remove peft to pretrain from scratch' });
-  const from = cfg.peft ? cfg.model.pretrained : resumeDir ?? cfg.model.pretrained;
+  const from = baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile);
   const model = from ? ((await loadPretrained(from)) as BertModelWithHead) : BertModelWithHead.init({ ...BERT_DEFAULTS, vocabSize: tok.vocabSize, maxPositionEmbeddings: Math.max(cfg.data.maxLength, 64), ...cfg.model.config }, 'mlm', cfg.seed);
   if (!(model instanceof BertModelWithHead) || model.head !== 'mlm') throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, { file: configFile, field: 'model.pretrained' });
   if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });

@@ -7,8 +7,14 @@ import type { PretrainedModel } from '@anneal/modeling';
 import { LoraModel, loadAdapter, type LoraConfig } from '@anneal/peft-lora';
 import { quantize, type QuantizationConfig } from '@anneal/quantization';
 
-/** Where the base weights load from: the checkpoint for full fine-tuning, model.pretrained for LoRA. */
-export function baseWeightsFrom(pretrained: string, resumeDir: string | undefined, peft: LoraConfig | undefined): string {
+/**
+ * Where the base weights load from: the checkpoint for full fine-tuning, model.pretrained
+ * for LoRA (which needs one: there is nothing to adapt in a model trained from scratch).
+ */
+export function baseWeightsFrom(pretrained: string, resumeDir: string | undefined, peft: LoraConfig | undefined, file: string): string;
+export function baseWeightsFrom(pretrained: string | undefined, resumeDir: string | undefined, peft: LoraConfig | undefined, file: string): string | undefined;
+export function baseWeightsFrom(pretrained: string | undefined, resumeDir: string | undefined, peft: LoraConfig | undefined, file: string): string | undefined {
+  if (peft && !pretrained) throw new ConfigError('LoRA needs a pretrained model to adapt', { file, field: 'model.pretrained', hint: 'set model.pretrained, or remove peft to train from scratch' });
   return peft ? pretrained : resumeDir ?? pretrained;
 }
 

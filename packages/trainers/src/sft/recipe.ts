@@ -54,7 +54,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
-  const base: PretrainedModel = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft));
+  const base: PretrainedModel = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile));
   const arch = String((base.hfConfig().architectures as string[] | undefined)?.[0]);
   if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`SFT needs a causal language model, and ${cfg.model.pretrained} is ${arch}`, { file: configFile, field: 'model.pretrained' });
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
