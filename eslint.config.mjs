@@ -1,7 +1,7 @@
 // Lint for the whole workspace. The important rule is Nx's module-boundary check:
 // it enforces the dependency direction of DEVELOPERS.md with the tags set in each
 // package.json ("nx": { "tags": [...] }):
-//   app -> method -> extension -> foundation -> core
+//   app -> method -> training -> extension -> foundation -> core
 // Methods never import each other; nothing imports upward.
 import nx from '@nx/eslint-plugin';
 
@@ -23,13 +23,14 @@ export default [
             { sourceTag: 'layer:backend', onlyDependOnLibsWithTags: ['layer:core'] },
             { sourceTag: 'layer:foundation', onlyDependOnLibsWithTags: ['layer:core'] },
             { sourceTag: 'layer:extension', onlyDependOnLibsWithTags: ['layer:foundation', 'layer:core'] },
+            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:extension', 'layer:foundation', 'layer:core'] },
             {
               sourceTag: 'layer:method',
-              onlyDependOnLibsWithTags: ['layer:extension', 'layer:foundation', 'layer:core'],
+              onlyDependOnLibsWithTags: ['layer:training', 'layer:extension', 'layer:foundation', 'layer:core'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['layer:method', 'layer:extension', 'layer:foundation', 'layer:core', 'layer:backend'],
+              onlyDependOnLibsWithTags: ['layer:method', 'layer:training', 'layer:extension', 'layer:foundation', 'layer:core', 'layer:backend'],
             },
           ],
         },

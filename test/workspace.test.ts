@@ -82,6 +82,8 @@ describe('module boundaries (Nx lint)', () => {
     ['packages/core/src/probe.ts', '@anneal/modeling', 'core importing a foundation package (upward)'],
     ['packages/dpo/src/probe.ts', '@anneal/trainers', 'a method importing another method'],
     ['packages/tokenizers/src/probe.ts', '@anneal/data', 'foundation packages importing each other'],
+    ['packages/training/src/probe.ts', '@anneal/dpo', 'the shared training layer importing a method (upward)'],
+    ['packages/peft-lora/src/probe.ts', '@anneal/training', 'an extension importing the training layer (upward)'],
   ])('rejects %s importing %s (%s)', async (file, target) => {
     const messages = await lint(file, `import * as x from '${target}';\nexport const y = x;\n`);
     expect(messages.length).toBe(1);
@@ -97,5 +99,7 @@ describe('module boundaries (Nx lint)', () => {
   it('allows the documented direction', async () => {
     expect(await lint('packages/trainers/src/probe.ts', `import * as x from '@anneal/modeling';\nexport const y = x;\n`)).toEqual([]);
     expect(await lint('apps/anneal/src/probe.ts', `import * as x from '@anneal/trainers';\nexport const y = x;\n`)).toEqual([]);
+    expect(await lint('packages/dpo/src/probe.ts', `import * as x from '@anneal/training';\nexport const y = x;\n`)).toEqual([]);
+    expect(await lint('packages/training/src/probe.ts', `import * as x from '@anneal/peft-lora';\nexport const y = x;\n`)).toEqual([]);
   });
 });

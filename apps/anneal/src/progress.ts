@@ -1,7 +1,7 @@
 // Progress for humans: a bar with step, loss, tokens/s and ETA on a terminal; plain
 // log lines (one per logging step) when output goes to a file or CI.
 import { SingleBar } from 'cli-progress';
-import type { Reporter, StepReport } from '@anneal/trainers';
+import type { Reporter, StepReport } from '@anneal/training';
 
 function fmt(r: StepReport): string {
   return `step ${r.step}/${r.maxSteps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokensPerSecond)} tok/s`;

@@ -1,14 +1,8 @@
 export { ClmConfigSchema, type ClmConfig } from './clm/config.js';
 export { runClm, type RunResult } from './clm/recipe.js';
-export type { RunOptions } from './run/options.js';
-export { silentReporter, type Reporter, type StepReport } from './run/reporter.js';
-export { accumulatedGradients, type LossSum } from './run/step.js';
-export { tokenMetrics } from './run/token-metrics.js';
 export { SftConfigSchema, type SftConfig } from './sft/config.js';
 export { runSft, type SftResult } from './sft/recipe.js';
-export { OptimSchema, ScheduleSchema } from './run/schemas.js';
 export { ClassificationConfigSchema, type ClassificationConfig } from './classification/config.js';
 export { runClassification, type ClassificationResult } from './classification/recipe.js';
-export { TrainSchema } from './run/schemas-train.js';
 export { MlmConfigSchema, type MlmConfig } from './mlm/config.js';
 export { runMlm, type MlmResult } from './mlm/recipe.js';

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
-import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
-import { TrainSchema, runFields } from '../run/schemas-train.js';
+import { OptimSchema, ScheduleSchema, TrainSchema, runFields } from '@anneal/training';
 
 export const ClassificationConfigSchema = z
   .object({

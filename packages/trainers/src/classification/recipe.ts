@@ -8,12 +8,7 @@ import { collateClassification, prepareDataset, type Tokenized } from '@anneal/d
 import { classifierFrom, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import type { RunOptions } from '../run/options.js';
-import { trainLoop } from '../run/loop.js';
-import { localModelDir } from '../run/model-dir.js';
-import { baseWeightsFrom, withAdapter } from '../run/peft.js';
-import { silentReporter } from '../run/reporter.js';
-import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
+import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, silentReporter, makeOptimizer, openLogger, openRunFolder } from '@anneal/training';
 import type { ClassificationConfig } from './config.js';
 
 type Example = Extract<Tokenized, { kind: 'classification' }>;

@@ -5,8 +5,7 @@ import { BACKENDS } from '@anneal/core';
 import { Gpt2ConfigPartialSchema } from '@anneal/modeling';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
-import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
-import { oneStopCondition, trainFields } from '../run/schemas-train.js';
+import { OptimSchema, ScheduleSchema, oneStopCondition, trainFields } from '@anneal/training';
 
 const ModelSchema = z
   .object({

@@ -6,12 +6,7 @@ import { ConfigError, ShapeError, configToYaml, deriveSeed, useBackend } from '@
 import { readTextFile, tokenizeAndSplit, unigramEntropy, type TokenBlocks } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
-import { trainLoop } from '../run/loop.js';
-import { localModelDir } from '../run/model-dir.js';
-import { baseWeightsFrom, withAdapter } from '../run/peft.js';
-import type { RunOptions } from '../run/options.js';
-import { silentReporter } from '../run/reporter.js';
-import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
+import { trainLoop, localModelDir, baseWeightsFrom, withAdapter, type RunOptions, silentReporter, makeOptimizer, openLogger, openRunFolder } from '@anneal/training';
 import type { ClmConfig } from './config.js';
 
 export interface RunResult {

@@ -4,8 +4,7 @@ import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
 import { DataConfigSchema } from '@anneal/data';
 import { BertConfigSchema } from '@anneal/modeling';
-import { OptimSchema, ScheduleSchema } from '../run/schemas.js';
-import { TrainSchema, runFields } from '../run/schemas-train.js';
+import { OptimSchema, ScheduleSchema, TrainSchema, runFields } from '@anneal/training';
 
 export const MlmConfigSchema = z
   .object({

@@ -8,12 +8,7 @@ import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/
 import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
-import type { RunOptions } from '../run/options.js';
-import { trainLoop } from '../run/loop.js';
-import { localModelDir } from '../run/model-dir.js';
-import { baseWeightsFrom, withAdapter } from '../run/peft.js';
-import { silentReporter } from '../run/reporter.js';
-import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
+import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, silentReporter, makeOptimizer, openLogger, openRunFolder } from '@anneal/training';
 import type { MlmConfig } from './config.js';
 
 export interface MlmResult {

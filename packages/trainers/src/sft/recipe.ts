@@ -9,13 +9,7 @@ import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, 
 import { causalLmLossSum, generate, loadPretrained, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import type { RunOptions } from '../run/options.js';
-import { makeOptimizer, openLogger, openRunFolder } from '../run/run-folder.js';
-import { trainLoop } from '../run/loop.js';
-import { localModelDir } from '../run/model-dir.js';
-import { silentReporter } from '../run/reporter.js';
-import { tokenMetrics } from '../run/token-metrics.js';
-import { baseWeightsFrom, withAdapter } from '../run/peft.js';
+import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, withAdapter } from '@anneal/training';
 import type { SftConfig } from './config.js';
 
 export interface SftResult {

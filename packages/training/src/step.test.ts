@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, useBackend } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
-import { accumulatedGradients, tokenMetrics } from '../index.js';
+import { accumulatedGradients, tokenMetrics } from './index.js';
 
 describe('accumulatedGradients', () => {
   beforeAll(async () => {
