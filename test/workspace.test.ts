@@ -11,6 +11,8 @@ import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfig
 import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 import { DataConfigSchema } from '@anneal/data';
 import { EvalConfigSchema } from '@anneal/eval';
+import { RewardConfigSchema } from '@anneal/reward-model';
+import { DpoConfigSchema } from '@anneal/dpo';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = readdirSync(join(ROOT, 'packages'));
@@ -49,7 +51,7 @@ describe('configs/', () => {
     expect(text).toMatch(/anneal train/);
     expect(text).toMatch(/--set /);
     const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];
-    const schemas = { clm: ClmConfigSchema, sft: SftConfigSchema, mlm: MlmConfigSchema, classification: ClassificationConfigSchema };
+    const schemas = { clm: ClmConfigSchema, sft: SftConfigSchema, mlm: MlmConfigSchema, classification: ClassificationConfigSchema, reward: RewardConfigSchema, dpo: DpoConfigSchema };
     expect(Object.keys(schemas)).toContain(recipe); // the CLI dispatches on this field
     const { config } = loadConfig(file, schemas[recipe as keyof typeof schemas]);
     expect(config.recipe).toBe(recipe);

@@ -3,7 +3,11 @@
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
-import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft, type ClassificationConfig, type ClmConfig, type MlmConfig, type RunResult, type SftConfig } from '@anneal/trainers';
+import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft } from '@anneal/trainers';
+import { RewardConfigSchema, runReward } from '@anneal/reward-model';
+import { DpoConfigSchema, runDpo } from '@anneal/dpo';
+import type { RunOptions } from '@anneal/training';
+import type { z } from 'zod';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
 import { plainReporter, ttyReporter } from './progress.js';
 import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
@@ -19,6 +23,47 @@ interface TrainFlags {
   debug?: boolean;
 }
 
+/** What every recipe returns, as far as the summary line needs. */
+interface RecipeResult {
+  stopped: boolean;
+  step: number;
+  runDir: string;
+  lastCheckpoint: string;
+  evalLoss?: number;
+  unigramEntropy?: number;
+  eval?: Record<string, number>;
+}
+
+/** A recipe: its config schema and its run function, typed together. */
+interface Recipe {
+  validate(raw: unknown, file: string): { cfg: { device: string; autocast: 'none' | 'bf16'; backend: string }; run: (o: RunOptions) => Promise<RecipeResult> };
+}
+function recipe<C extends { device: string; autocast: 'none' | 'bf16'; backend: string }>(schema: z.ZodType<C>, run: (cfg: C, file: string, o: RunOptions) => Promise<RecipeResult>): Recipe {
+  return {
+    validate: (raw, file) => {
+      const cfg = validateConfig(schema, raw, file);
+      return { cfg, run: (o) => run(cfg, file, o) };
+    },
+  };
+}
+
+/** The `recipe:` values of a training config. */
+const RECIPES: Record<string, Recipe> = {
+  clm: recipe(ClmConfigSchema, runClm),
+  sft: recipe(SftConfigSchema, runSft),
+  mlm: recipe(MlmConfigSchema, runMlm),
+  classification: recipe(ClassificationConfigSchema, runClassification),
+  reward: recipe(RewardConfigSchema, runReward),
+  dpo: recipe(DpoConfigSchema, runDpo),
+};
+
+/** The end-of-run numbers: eval metrics, or eval/loss (with the unigram entropy for CLM). */
+function evalSummary(r: RecipeResult): string {
+  if (r.unigramEntropy !== undefined && r.evalLoss !== undefined) return `; eval/loss ${r.evalLoss.toFixed(4)} vs unigram entropy ${r.unigramEntropy.toFixed(4)}`;
+  if (r.eval) return '; ' + Object.entries(r.eval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+  return r.evalLoss !== undefined ? `; eval/loss ${r.evalLoss.toFixed(4)}` : '';
+}
+
 async function train(configArg: string | undefined, flags: TrainFlags): Promise<number> {
   let file = configArg;
   if (!file) {
@@ -29,23 +74,9 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   const raw = readConfig(file, flags.set);
   const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
   const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
-  let config: { kind: 'clm'; cfg: ClmConfig } | { kind: 'sft'; cfg: SftConfig } | { kind: 'mlm'; cfg: MlmConfig } | { kind: 'classification'; cfg: ClassificationConfig };
-  switch (recipe) {
-    case 'clm':
-      config = { kind: 'clm', cfg: validateConfig(ClmConfigSchema, raw, file) };
-      break;
-    case 'sft':
-      config = { kind: 'sft', cfg: validateConfig(SftConfigSchema, raw, file) };
-      break;
-    case 'mlm':
-      config = { kind: 'mlm', cfg: validateConfig(MlmConfigSchema, raw, file) };
-      break;
-    case 'classification':
-      config = { kind: 'classification', cfg: validateConfig(ClassificationConfigSchema, raw, file) };
-      break;
-    default:
-      throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: 'available: clm, sft, mlm, classification' });
-  }
+  const chosen = RECIPES[recipe];
+  if (!chosen) throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: `available: ${Object.keys(RECIPES).join(', ')}` });
+  const config = chosen.validate(raw, file);
   const { device, autocast, backend } = config.cfg;
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
   // why. A GPU asked for but not usable is an error, not a silent fallback.
@@ -69,20 +100,8 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   try {
     reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config.cfg).trimEnd()}`);
     const options = { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested };
-    let evalPart = '';
-    let result: { stopped: boolean; step: number; runDir: string; lastCheckpoint: string; evalLoss?: number };
-    if (config.kind === 'clm') {
-      const r: RunResult = await runClm(config.cfg, file, options);
-      if (r.evalLoss !== undefined) evalPart = `; eval/loss ${r.evalLoss.toFixed(4)} vs unigram entropy ${r.unigramEntropy.toFixed(4)}`;
-      result = r;
-    } else if (config.kind === 'sft') {
-      result = await runSft(config.cfg, file, options);
-      if (result.evalLoss !== undefined) evalPart = `; eval/loss ${result.evalLoss.toFixed(4)}`;
-    } else {
-      const r = config.kind === 'mlm' ? await runMlm(config.cfg, file, options) : await runClassification(config.cfg, file, options);
-      if (r.eval) evalPart = '; ' + Object.entries(r.eval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-      result = r;
-    }
+    const result = await config.run(options);
+    const evalPart = evalSummary(result);
     reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
     return 0;
   } finally {

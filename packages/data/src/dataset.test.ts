@@ -34,6 +34,16 @@ describe('prepareDataset', () => {
     expect([err.file, err.field, err.message]).toEqual([file, 'data.maxLength', 'line 2: sequence of 17 tokens is longer than maxLength 8']);
   });
 
+  it('keeps preference margins through the cache', async () => {
+    const { dir, file } = setup(['{"prompt": "p", "chosen": "a", "rejected": "b", "m": 0.25}', '{"prompt": "q", "chosen": "c", "rejected": "d", "m": -3}']);
+    const c = DataConfigSchema.parse({ train: file, format: 'preference', columns: { margin: 'm' }, maxLength: 8, evalFraction: 0, cacheDir: join(dir, 'cache') });
+    const first = await prepareDataset(c, tok, { tokenizerFingerprint: FP });
+    const second = await prepareDataset(c, tok, { tokenizerFingerprint: FP });
+    expect(second.stats.cached).toBe(true);
+    for (const d of [first, second]) expect(d.train.map((t) => t.kind === 'preference' && t.margin)).toEqual([0.25, -3]);
+    expect(second.train[0].kind === 'preference' && Array.from(second.train[0].chosen)).toEqual([97, 1]);
+  });
+
   it('skips and counts bad rows, or truncates the long ones', async () => {
     const { dir, file } = setup(ROWS);
     const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });

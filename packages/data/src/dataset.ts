@@ -27,11 +27,13 @@ export const DataConfigSchema = z
     evalFraction: z.number().min(0).max(0.5).default(0.05),
     format: z.enum(['text', 'prompt-completion', 'conversational', 'preference', 'classification']),
     /** Where each field is, e.g. {text: body, label: stars}. */
-    columns: z.object({ text: z.string(), prompt: z.string(), completion: z.string(), messages: z.string(), chosen: z.string(), rejected: z.string(), label: z.string() }).partial().strict().default({}),
+    columns: z.object({ text: z.string(), prompt: z.string(), completion: z.string(), messages: z.string(), chosen: z.string(), rejected: z.string(), label: z.string(), margin: z.string() }).partial().strict().default({}),
     /** Classification label names (index = class id); string labels are looked up here. */
     labels: z.array(z.string()).optional(),
     maxLength: z.number().int().min(1),
     truncation: z.enum(['keep_start', 'keep_end']).default('keep_start'),
+    /** preference: the prompt's share of maxLength when a pair is too long (TRL's max_prompt_length; the prompt keeps its start or end by truncation). */
+    maxPromptLength: z.number().int().min(1).optional(),
     onBadRow: z.enum(['error', 'skip', 'truncate']).default('error'),
     addEos: z.boolean().default(true),
     completionOnlyLoss: z.boolean().default(true),
@@ -68,7 +70,7 @@ function cacheKey(specs: SourceSpec[][], cfg: DataConfig, tokenizerFingerprint: 
   const files = specs.map((list) => list.flatMap((s) => sourceFiles(s).map((f) => [resolve(f), statSync(f).size, statSync(f).mtimeMs, s.format ?? null, s.textUnit ?? null])));
   const { cacheDir: _ignored, ...options } = cfg;
   void _ignored;
-  return createHash('sha256').update(JSON.stringify({ v: 1, files, options, tokenizerFingerprint })).digest('hex').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify({ v: 2, files, options, tokenizerFingerprint })).digest('hex').slice(0, 32);
 }
 
 // ---- cache file: [u32 header length][header JSON][Int32 lengths][Int32 data]
@@ -81,7 +83,7 @@ function encode(sets: Tokenized[][]): { header: object; lengths: Int32Array; dat
       kinds.push(t.kind);
       if (t.kind === 'sequence') arrays.push(t.inputIds, t.lossMask);
       else if (t.kind === 'classification') arrays.push(t.inputIds, [t.label]);
-      else arrays.push(t.prompt, t.chosen, t.rejected);
+      else arrays.push(t.prompt, t.chosen, t.rejected, t.margin === undefined ? [] : new Int32Array(Float32Array.of(t.margin).buffer));
     }
   const lengths = Int32Array.from(arrays.map((a) => a.length));
   const data = new Int32Array(lengths.reduce((s, n) => s + n, 0));
@@ -128,7 +130,8 @@ function readCache(file: string): { sets: Tokenized[][]; extra: { rows: number; 
       const kind = header.kinds[k++];
       if (kind === 'sequence') return { kind, inputIds: next(), lossMask: new Uint8Array(next()) };
       if (kind === 'classification') return { kind, inputIds: next(), label: next()[0] };
-      return { kind: 'preference', prompt: next(), chosen: next(), rejected: next() };
+      const [prompt, chosen, rejected, m] = [next(), next(), next(), next()];
+      return { kind: 'preference', prompt, chosen, rejected, ...(m.length ? { margin: new Float32Array(Int32Array.from(m).buffer)[0] } : {}) };
     }),
   );
   return { sets, extra: header };

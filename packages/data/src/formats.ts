@@ -14,7 +14,7 @@ export type Example =
   | { kind: 'text'; text: string }
   | { kind: 'prompt-completion'; prompt: string; completion: string }
   | { kind: 'conversational'; messages: ChatMessage[] }
-  | { kind: 'preference'; prompt: string | ChatMessage[]; chosen: string | ChatMessage[]; rejected: string | ChatMessage[] }
+  | { kind: 'preference'; prompt: string | ChatMessage[]; chosen: string | ChatMessage[]; rejected: string | ChatMessage[]; margin?: number }
   | { kind: 'classification'; text: string; label: number };
 
 export type TaskFormat = Example['kind'];
@@ -28,6 +28,8 @@ export interface ColumnMap {
   chosen?: string;
   rejected?: string;
   label?: string;
+  /** preference: a per-pair reward margin (read only when given). */
+  margin?: string;
 }
 
 export type OnBadRow = 'error' | 'skip' | 'truncate';
@@ -123,8 +125,12 @@ export function toExample(row: Row, at: RowAt, format: TaskFormat, cols: ColumnM
       const rejected = textOrMessages(row, c('rejected'), at);
       if (Array.isArray(chosen) !== Array.isArray(rejected)) throw new BadRow('chosen and rejected must both be text or both be conversations', at, c('rejected'));
       const hasPrompt = row[c('prompt')] !== undefined && row[c('prompt')] !== null;
-      if (!hasPrompt) return { kind: 'preference', ...splitSharedPrompt(chosen, rejected) };
-      return { kind: 'preference', prompt: textOrMessages(row, c('prompt'), at), chosen, rejected };
+      // An optional per-pair margin (TRL's reward `margin` column): read only when mapped.
+      const m = cols.margin === undefined ? undefined : row[cols.margin];
+      if (cols.margin !== undefined && (typeof m !== 'number' || !Number.isFinite(m))) throw new BadRow(`field "${cols.margin}" should be a finite number (the pair's reward margin), got ${JSON.stringify(m)}`, at, cols.margin);
+      const margin = m === undefined ? {} : { margin: m as number };
+      if (!hasPrompt) return { kind: 'preference', ...splitSharedPrompt(chosen, rejected), ...margin };
+      return { kind: 'preference', prompt: textOrMessages(row, c('prompt'), at), chosen, rejected, ...margin };
     }
     case 'classification': {
       const t = text(row, c('text'), at);

@@ -59,6 +59,26 @@ describe('formats and tokenization', () => {
     expect(t.kind === 'preference' && [Array.from(t.prompt), Array.from(t.chosen), Array.from(t.rejected)]).toEqual([[BOS, ...ids('The sky is ')], [...ids('blue'), EOS], [...ids('green'), EOS]]);
   });
 
+  it('preference truncation as TRL: the prompt keeps maxPromptLength (start or end), the responses maxLength - maxPromptLength', () => {
+    const ex = toExample({ prompt: 'abcdef', chosen: 'ghijk', rejected: 'lm' }, at, 'preference');
+    // prompt BOS a b c d e f (7), chosen g h i j k EOS (6), rejected l m EOS (3): 13 > 8
+    expect(() => tokenizeExample(ex, tok, { maxLength: 8, maxPromptLength: 3 })).toThrow(TooLong);
+    const end = tokenizeExample(ex, tok, { maxLength: 8, maxPromptLength: 3, truncation: 'keep_end' }, true);
+    expect(end.kind === 'preference' && [Array.from(end.prompt), Array.from(end.chosen), Array.from(end.rejected)]).toEqual([ids('def'), ids('ghijk'), [...ids('lm'), EOS]]);
+    const start = tokenizeExample(ex, tok, { maxLength: 8, maxPromptLength: 3, truncation: 'keep_start' }, true);
+    expect(start.kind === 'preference' && Array.from(start.prompt)).toEqual([BOS, ...ids('ab')]);
+    // short enough after the prompt alone: responses untouched
+    const fits = tokenizeExample(toExample({ prompt: 'abcdef', chosen: 'g', rejected: 'h' }, at, 'preference'), tok, { maxLength: 6, maxPromptLength: 4, truncation: 'keep_end' }, true);
+    expect(fits.kind === 'preference' && [Array.from(fits.prompt), Array.from(fits.chosen)]).toEqual([ids('cdef'), [...ids('g'), EOS]]);
+  });
+
+  it('reads a preference margin column when mapped, and names the row when it is not a number', () => {
+    const t = tokenizeExample(toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 1.5 }, at, 'preference', { margin: 'gap' }), tok);
+    expect(t.kind === 'preference' && t.margin).toBe(1.5);
+    expect(() => toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 'big' }, at, 'preference', { margin: 'gap' })).toThrow(/^line 7: field "gap" should be a finite number/);
+    expect(toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 2 }, at, 'preference')).not.toHaveProperty('margin');
+  });
+
   it('names the file, line and field of a bad row', () => {
     const get = (row: object, f: Parameters<typeof toExample>[2], labels?: string[]) => {
       try {

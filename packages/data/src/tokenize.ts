@@ -17,6 +17,8 @@ export interface TokenizeOptions {
   maxLength?: number;
   /** Which end survives truncation. */
   truncation?: 'keep_start' | 'keep_end';
+  /** preference: how much of maxLength the prompt keeps when a pair is too long (TRL's max_prompt_length). */
+  maxPromptLength?: number;
   /** Append EOS to texts and completions that do not end with it (so the model learns to stop). */
   addEos?: boolean;
   /** prompt-completion: loss on the completion only (TRL's completion_only_loss, default true). */
@@ -34,7 +36,7 @@ export interface TokenizedSequence {
 export type Tokenized =
   | ({ kind: 'sequence' } & TokenizedSequence)
   | { kind: 'classification'; inputIds: Int32Array; label: number }
-  | { kind: 'preference'; prompt: Int32Array; chosen: Int32Array; rejected: Int32Array };
+  | { kind: 'preference'; prompt: Int32Array; chosen: Int32Array; rejected: Int32Array; margin?: number };
 
 /** Thrown when a sequence is longer than maxLength (the caller applies on_bad_row). */
 export class TooLong extends Error {
@@ -101,12 +103,20 @@ export function tokenizeExample(ex: Example, tok: DataTokenizer, o: TokenizeOpti
       const longest = p.length + Math.max(chosen.length, rejected.length);
       if (o.maxLength !== undefined && longest > o.maxLength) {
         if (!allowTruncate) throw new TooLong(longest, o.maxLength);
-        // TRL: shorten the prompt from the left first, then the responses from the right.
-        p = p.slice(Math.max(0, p.length - Math.max(0, o.maxLength - Math.max(chosen.length, rejected.length))));
-        const room = Math.max(0, o.maxLength - p.length);
-        [chosen, rejected] = [chosen.slice(0, room), rejected.slice(0, room)];
+        const longer = Math.max(chosen.length, rejected.length);
+        if (o.maxPromptLength !== undefined) {
+          // TRL's DPO: the prompt keeps maxPromptLength tokens (its start or end by
+          // truncation), then the responses keep maxLength - maxPromptLength.
+          p = Array.from(truncate(Int32Array.from(p), o.maxPromptLength, side));
+          if (p.length + longer > o.maxLength) [chosen, rejected] = [chosen.slice(0, o.maxLength - o.maxPromptLength), rejected.slice(0, o.maxLength - o.maxPromptLength)];
+        } else {
+          // No prompt budget: shorten the prompt from the left first, then the responses from the right.
+          p = p.slice(Math.max(0, p.length - Math.max(0, o.maxLength - longer)));
+          const room = Math.max(0, o.maxLength - p.length);
+          [chosen, rejected] = [chosen.slice(0, room), rejected.slice(0, room)];
+        }
       }
-      return { kind: 'preference', prompt: Int32Array.from(p), chosen: Int32Array.from(chosen), rejected: Int32Array.from(rejected) };
+      return { kind: 'preference', prompt: Int32Array.from(p), chosen: Int32Array.from(chosen), rejected: Int32Array.from(rejected), ...(ex.margin === undefined ? {} : { margin: ex.margin }) };
     }
   }
 }

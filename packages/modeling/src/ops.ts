@@ -48,6 +48,15 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor
   return tf.mul(tf.mul(x, rstd), weight);
 }
 
+/**
+ * log σ(x) = −softplus(−x), stable at any |x| (softplus is, and so is its gradient σ).
+ * Not tf.logSigmoid: its gradient closes over its input, which a surrounding tf.tidy frees
+ * before the backward pass runs.
+ */
+export function logSigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.neg(tf.softplus(tf.neg(x)));
+}
+
 /** GELU: exact x * Phi(x), or the tanh approximation (gelu_new / gelu_pytorch_tanh). */
 export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
   if (hasKernel('AnnealGelu')) {

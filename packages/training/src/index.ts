@@ -12,3 +12,5 @@ export { openRunFolder, saveCheckpoint, flattenHparams, makeOptimizer, openLogge
 export { baseWeightsFrom, withAdapter } from './peft.js';
 export { localModelDir } from './model-dir.js';
 export { packageVersions } from './versions.js';
+export { tinyGpt2Dir } from './testing.js';
+export { requireCausalLm } from './causal.js';

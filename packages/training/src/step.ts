@@ -6,29 +6,32 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NumericError, clipGradNorm, valueAndGrads } from '@anneal/core';
 
 /**
- * A micro-batch's summed loss (a scalar) and how many tokens it covers; optionally other
- * per-token metrics as sums over those tokens (e.g. correct predictions), which are
- * averaged over the accumulated batch like the loss.
+ * A micro-batch's summed loss (a scalar) and how many units it covers (tokens for LM
+ * losses, pairs for preference losses); optionally other metrics as sums over those units
+ * (e.g. correct predictions), averaged over the accumulated batch like the loss, and the
+ * number of input tokens when `count` is not tokens (for train/num_tokens).
  */
-export type LossSum = () => { sum: tf.Scalar; count: number; metrics?: Record<string, number> };
+export type LossSum = () => { sum: tf.Scalar; count: number; metrics?: Record<string, number>; tokens?: number };
 
-/** Mean loss over all tokens of all micro-batches, and its gradients (summed, then divided). */
+/** Mean loss over all units (tokens, pairs) of all micro-batches, and its gradients (summed, then divided). */
 export function accumulatedGradients(params: Map<string, tf.Variable>, microBatches: LossSum[]): { loss: number; tokens: number; grads: Map<string, tf.Tensor>; metrics: Record<string, number> } {
   let total: Map<string, tf.Tensor> | undefined;
   let lossSum = 0;
   let tokens = 0;
+  let units = 0;
   const sums: Record<string, number> = {};
   for (const micro of microBatches) {
     let count = 0;
     const { value, grads } = valueAndGrads(params, () => {
       const r = micro();
       count = r.count;
+      tokens += r.tokens ?? r.count;
       for (const [k, v] of Object.entries(r.metrics ?? {})) sums[k] = (sums[k] ?? 0) + v;
       return r.sum;
     });
     lossSum += value.dataSync()[0];
     value.dispose();
-    tokens += count;
+    units += count;
     if (!total) total = grads;
     else {
       for (const [name, g] of grads) {
@@ -38,7 +41,7 @@ export function accumulatedGradients(params: Map<string, tf.Variable>, microBatc
       }
     }
   }
-  const n = Math.max(1, tokens);
+  const n = Math.max(1, units);
   const grads = new Map<string, tf.Tensor>();
   for (const [name, g] of total ?? []) {
     grads.set(name, tf.div(g, n));

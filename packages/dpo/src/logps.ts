@@ -1,0 +1,40 @@
+// Sequence log-probabilities of labelled tokens, as TRL's get_batch_logps: position t
+// predicts labels[t + 1]; positions labelled -100 (prompt, padding) do not count. Summed per
+// sequence, or averaged over its counted tokens (IPO).
+import * as tf from '@tensorflow/tfjs-core';
+import { IGNORE_INDEX, shiftedTargets } from '@anneal/modeling';
+
+export interface BatchLogps {
+  /** Per-sequence log-probs [B]: sums, or means with average. */
+  logps: tf.Tensor1D;
+  /** Counted tokens per sequence. */
+  counts: Float32Array;
+  /** Per-sequence mean of the logits over counted positions and the vocabulary (TRL's logits/* metrics). */
+  meanLogits: tf.Tensor1D;
+}
+
+/** logits [B, T, V] and labels [B * T] (row-major, -100 = not counted). Call inside tf.tidy or a gradient function. */
+export function batchLogps(logits: tf.Tensor3D, labels: Int32Array, o: { average?: boolean } = {}): BatchLogps {
+  const [B, T, V] = logits.shape;
+  const targets = shiftedTargets(labels, B, T); // [B * (T - 1)]
+  const N = targets.length;
+  const mask = new Float32Array(N);
+  const flatIndex = new Int32Array(N);
+  const counts = new Float32Array(B);
+  for (let i = 0; i < N; i++) {
+    if (targets[i] === IGNORE_INDEX) continue;
+    if (targets[i] < 0 || targets[i] >= V) throw new RangeError(`label ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
+    mask[i] = 1;
+    flatIndex[i] = i * V + targets[i];
+    counts[Math.floor(i / (T - 1))]++;
+  }
+  const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [N, V]); // [N, V]
+  const logp = tf.logSoftmax(shifted, -1); // [N, V]
+  const picked = tf.gather(tf.reshape(logp, [N * V]), tf.tensor1d(flatIndex, 'int32')); // [N]
+  const m = tf.tensor2d(mask, [B, T - 1]);
+  const sums = tf.sum(tf.mul(tf.reshape(picked, [B, T - 1]), m), 1); // [B]
+  const safeCounts = tf.tensor1d(Float32Array.from(counts, (c) => Math.max(1, c)));
+  const logps = (o.average ? tf.div(sums, safeCounts) : sums) as tf.Tensor1D;
+  const meanLogits = tf.div(tf.sum(tf.mul(tf.reshape(tf.sum(shifted, 1), [B, T - 1]), m), 1), tf.mul(safeCounts, V)) as tf.Tensor1D;
+  return { logps, counts, meanLogits };
+}
