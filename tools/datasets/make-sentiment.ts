@@ -51,4 +51,9 @@ for (const source of Object.keys(SOURCES) as Array<keyof typeof SOURCES>) {
   for (let i = 0; i < Math.min(pos.length, neg.length); i++) pairs.push({ prompt: `Write a positive ${SOURCES[source]} review:`, chosen: ` ${pos[i].text}`, rejected: ` ${neg[i].text}` });
 }
 jsonl('preference.jsonl', pairs);
+
+// 5. SFT for the preference demos: the same "write a positive review" prompt answered with
+//    every review of the domain, positive or negative — the unaligned starting policy that
+//    DPO and PPO then teach to honour "positive"
+jsonl('sft-reviews.jsonl', reviews.map((r) => ({ prompt: `Write a positive ${SOURCES[r.source]} review:`, completion: ` ${r.text}` })));
 console.log(`${reviews.length} reviews, ${pairs.length} preference pairs -> ${out}`);

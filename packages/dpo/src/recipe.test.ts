@@ -106,6 +106,8 @@ describe('DPO recipe', () => {
     const seqcls = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2_seqcls', import.meta.url));
     const err = await runDpo(config({ model: { pretrained: seqcls } }), 'dpo.yaml').catch((e) => e);
     expect([err.message, err.field]).toEqual([`DPO needs a causal language model, and ${seqcls} is GPT2ForSequenceClassification`, 'model.pretrained']);
+    const long = await runDpo(config({ data: { ...config().data, maxLength: 100 } }), 'dpo.yaml').catch((e) => e);
+    expect([long.message, long.field]).toEqual(["data.maxLength 100 > the model's 64 positions", 'data.maxLength']);
     expect(() => config({ dpo: { betta: 0.2 } })).toThrow(/betta/);
     expect(config().dpo).toEqual({ beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, referenceFree: false, precomputeRefLogProbs: false, disableDropout: true });
     expect(validateConfig(DpoConfigSchema, { ...config(), optim: undefined }).optim.lr).toBe(1e-6); // TRL's learning_rate

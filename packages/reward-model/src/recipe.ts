@@ -8,7 +8,7 @@ import { configToYaml, useBackend } from '@anneal/core';
 import { collatePreference, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
-import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, silentReporter, trainLoop, withAdapter, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import type { RewardConfig } from './config.js';
 import { bradleyTerryLoss, rewardMetrics } from './loss.js';
@@ -33,6 +33,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile)), ['LABEL_0'], padId, cfg.seed);
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
+  requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });

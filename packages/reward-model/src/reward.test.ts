@@ -95,8 +95,12 @@ describe('reward recipe', () => {
     await model.savePretrained(again);
     expect(readFileSync(join(again, 'model.safetensors')).equals(readFileSync(join(res.lastCheckpoint, 'model.safetensors')))).toBe(true);
     const tok = loadTokenizerSync(res.lastCheckpoint);
-    const s = scoreTexts(model, tok, ['Write a positive movie review: Great movie, I loved it.', 'Write a positive movie review: Awful, boring and bad.']);
-    expect(s.every(Number.isFinite)).toBe(true);
+    // {prompt, completion} is scored as the recipe saw the pair: equal to the eval forward of the same tokens
+    const pairs = [{ prompt: 'Write a positive movie review:', completion: ' Great movie, I loved it.' }, { prompt: 'Write a positive movie review:', completion: ' Awful, boring and bad.' }];
+    const s = scoreTexts(model, tok, pairs);
+    const ids = pairs.map((p) => [...tok.encode(p.prompt), ...tok.encode(p.completion, { addSpecialTokens: false }), tok.eosTokenId!]);
+    const one = ids.map((row) => tf.tidy(() => model.forward({ inputIds: tf.tensor2d([row], [1, row.length], 'int32'), training: false }).logits.dataSync()[0]));
+    s.forEach((v, i) => expect(Math.abs(v - one[i])).toBeLessThan(1e-5));
   });
 
   it('trains a LoRA reward model with the score head in full (adapter-only checkpoint)', async () => {

@@ -1,13 +1,14 @@
-// Scores of whole texts under a reward model: what PPO's reward and evaluation use. Texts
-// are tokenized as the reward recipe tokenized its training pairs (special tokens, then
-// EOS appended when the tokenizer has one) and scored in right-padded batches.
+// Scores of texts under a reward model: what PPO's reward and evaluation use. A
+// {prompt, completion} is tokenized exactly as the reward recipe tokenized its training
+// pairs (the prompt with special tokens, the completion without, then EOS when the
+// tokenizer has one); a plain string as one text. Scored in right-padded batches.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@anneal/core';
 import type { PretrainedModel } from '@anneal/modeling';
 
 /** What scoring needs from a tokenizer (@anneal/tokenizers' Tokenizer has it). */
 export interface ScoreTokenizer {
-  encode(text: string): number[];
+  encode(text: string, o?: { addSpecialTokens?: boolean }): number[];
   readonly eosTokenId: number | undefined;
   readonly padTokenId: number | undefined;
 }
@@ -20,14 +21,16 @@ export interface ScoreOptions {
   addEos?: boolean;
 }
 
+export type ScoredText = string | { prompt: string; completion: string };
+
 /** One scalar reward per text from a one-output sequence-classification model. */
-export function scoreTexts(model: PretrainedModel, tok: ScoreTokenizer, texts: string[], o: ScoreOptions = {}): number[] {
+export function scoreTexts(model: PretrainedModel, tok: ScoreTokenizer, texts: ScoredText[], o: ScoreOptions = {}): number[] {
   const numLabels = Number(model.hfConfig().num_labels ?? Object.keys((model.hfConfig().id2label ?? {}) as object).length);
   if (numLabels !== 1) throw new ConfigError(`a reward model has one output, and this model has ${numLabels}`, { field: 'num_labels', hint: 'train it with the reward recipe (recipe: reward)' });
   const maxLength = o.maxLength ?? model.maxPositions;
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const rows = texts.map((t) => {
-    let ids = tok.encode(t);
+    let ids = typeof t === 'string' ? tok.encode(t) : [...tok.encode(t.prompt), ...tok.encode(t.completion, { addSpecialTokens: false })];
     if ((o.addEos ?? true) && tok.eosTokenId !== undefined && ids[ids.length - 1] !== tok.eosTokenId) ids = [...ids, tok.eosTokenId];
     return ids.slice(0, maxLength);
   });

@@ -13,4 +13,4 @@ export { baseWeightsFrom, withAdapter } from './peft.js';
 export { localModelDir } from './model-dir.js';
 export { packageVersions } from './versions.js';
 export { tinyGpt2Dir } from './testing.js';
-export { requireCausalLm } from './causal.js';
+export { requireCausalLm, requireFits } from './checks.js';

@@ -1,0 +1,14 @@
+// Checks the recipes make on a loaded model before training, with the field to change.
+import { ConfigError } from '@anneal/core';
+import type { PretrainedModel } from '@anneal/modeling';
+
+/** SFT, DPO and PPO need a causal language model. */
+export function requireCausalLm(model: PretrainedModel, name: string, recipe: string, o: { file: string; field: string }): void {
+  const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0]);
+  if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`${recipe} needs a causal language model, and ${name} is ${arch}`, { file: o.file, field: o.field, hint: 'use a GPT-2, Llama, Qwen2 or Mistral language-model checkpoint' });
+}
+
+/** Sequences of data.maxLength tokens must fit the model's position table. */
+export function requireFits(maxLength: number, model: { maxPositions: number }, file: string): void {
+  if (maxLength > model.maxPositions) throw new ConfigError(`data.maxLength ${maxLength} > the model's ${model.maxPositions} positions`, { file, field: 'data.maxLength', hint: `set data.maxLength to ${model.maxPositions} or less (onBadRow: truncate shortens longer rows), or use a model with more positions` });
+}
