@@ -102,6 +102,15 @@ describe('DPO recipe', () => {
     expect(existsSync(join(res.lastCheckpoint, 'model.safetensors'))).toBe(false);
   });
 
+  it('QLoRA: an NF4 base with LoRA adapters; the reference is the quantized base with the adapter off', async () => {
+    const peft = LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['c_attn'] });
+    const losses: number[] = [];
+    const res = await runDpo(config({ peft, quantization: { method: 'nf4' }, optim: { lr: 5e-3, weightDecay: 0 } }, { maxSteps: 4, evalEvery: 4, saveEvery: 4 }), 'dpo.yaml', { onStep: (_, l) => losses.push(l) });
+    expect(res.reference).toBe('adapter-disabled');
+    expect(Math.abs(losses[0] - Math.LN2)).toBeLessThan(1e-5);
+    expect(losses.every(Number.isFinite)).toBe(true);
+  });
+
   it('rejects a model that is not a causal LM and unknown keys, naming the field', async () => {
     const seqcls = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2_seqcls', import.meta.url));
     const err = await runDpo(config({ model: { pretrained: seqcls } }), 'dpo.yaml').catch((e) => e);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, valueAndGrads } from '@anneal/core';
-import { DecoderForSequenceClassification, LlamaForCausalLM, loadPretrainedSync } from './index.js';
+import { DISTILBERT_DEFAULTS, DecoderForSequenceClassification, DistilBertModelWithHead, LlamaForCausalLM, classifierFrom, loadPretrainedSync } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
 
@@ -65,5 +65,19 @@ describe('a score head on a Llama trunk', () => {
     await clf.savePretrained(out);
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForSequenceClassification']);
     expect((loadPretrainedSync(out) as DecoderForSequenceClassification).params.size).toBe(clf.params.size);
+  });
+});
+
+describe('classifierFrom', () => {
+  it('puts a fresh head on a DistilBERT MLM: encoder weights copied, head new, one score per sequence', async () => {
+    await useBackend('cpu');
+    const mlm = DistilBertModelWithHead.init({ ...DISTILBERT_DEFAULTS, vocabSize: 50, dim: 16, hiddenDim: 32, nLayers: 1, nHeads: 2, maxPositionEmbeddings: 16 }, 'mlm', 1);
+    const rm = classifierFrom(mlm, ['LABEL_0'], 0, 2);
+    expect(rm.hfConfig().architectures).toEqual(['DistilBertForSequenceClassification']);
+    for (const [name, p] of mlm.params) {
+      if (rm.params.has(name)) expect(Array.from(rm.params.get(name)!.dataSync()), name).toEqual(Array.from(p.dataSync()));
+    }
+    expect(rm.params.get('classifier.weight')!.shape).toEqual([1, 16]);
+    expect(rm.forward({ inputIds: tf.tensor2d([[1, 2, 3], [4, 5, 0]], [2, 3], 'int32'), attentionMask: tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3], 'int32') }).logits.shape).toEqual([2, 1]);
   });
 });

@@ -46,7 +46,7 @@ export async function loadPretrained(dirOrRepoId: string, o: HubOptions & { dtyp
 /**
  * A sequence-classification model with `labels` from any supported checkpoint: loaded as
  * is when it already is one with these labels, else its encoder or decoder trunk with a
- * fresh classification head (BERT MLM -> BertForSequenceClassification, GPT-2/Llama LM ->
+ * fresh classification head (BERT/DistilBERT MLM -> *ForSequenceClassification, GPT-2/Llama LM ->
  * *ForSequenceClassification, padTokenId locating each sequence's last token).
  */
 export function classifierFrom(model: PretrainedModel, labels: string[], padTokenId: number, seed: number): PretrainedModel {
@@ -56,7 +56,8 @@ export function classifierFrom(model: PretrainedModel, labels: string[], padToke
     if (id2label.join('\u0000') === labels.join('\u0000')) return model;
   }
   if (model instanceof BertModelWithHead) return model.withHead('classifier', labels, seed);
+  if (model instanceof DistilBertModelWithHead) return model.withClassifier(labels, seed);
   if (model instanceof Gpt2LMHeadModel) return DecoderForSequenceClassification.init({ arch: 'gpt2', config: model.config }, { numLabels: labels.length, padTokenId, labels }, seed, model.params);
   if (model instanceof LlamaForCausalLM) return DecoderForSequenceClassification.init({ arch: 'llama', config: model.config }, { numLabels: labels.length, padTokenId, labels }, seed, model.params);
-  throw new ConfigError(`cannot put a classification head on ${arch}`, { hint: 'use a BERT, GPT-2, Llama, Qwen2 or Mistral checkpoint' });
+  throw new ConfigError(`cannot put a classification head on ${arch}`, { hint: 'use a BERT, DistilBERT, GPT-2, Llama, Qwen2 or Mistral checkpoint' });
 }

@@ -94,6 +94,13 @@ export class DistilBertModelWithHead extends PretrainedModel {
     return new DistilBertModelWithHead(config, head, labels, params);
   }
 
+  /** The same encoder with a fresh classification head (e.g. on an MLM checkpoint): encoder weights copied. */
+  withClassifier(labels: string[], seed: number): DistilBertModelWithHead {
+    const m = DistilBertModelWithHead.init(this.config, 'classifier', seed, labels);
+    for (const [name] of encoderNames(this.config)) m.params.get(name)!.assign(this.params.get(name)!);
+    return m;
+  }
+
   static fromPretrained(dir: string): DistilBertModelWithHead {
     const { hf, file } = readHfConfig(dir);
     const config = distilBertConfigFromHf(hf, file);
