@@ -13,6 +13,7 @@ import { DataConfigSchema } from '@anneal/data';
 import { EvalConfigSchema } from '@anneal/eval';
 import { RewardConfigSchema } from '@anneal/reward-model';
 import { DpoConfigSchema } from '@anneal/dpo';
+import { PpoConfigSchema } from '@anneal/ppo';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = readdirSync(join(ROOT, 'packages'));
@@ -51,7 +52,7 @@ describe('configs/', () => {
     expect(text).toMatch(/anneal train/);
     expect(text).toMatch(/--set /);
     const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];
-    const schemas = { clm: ClmConfigSchema, sft: SftConfigSchema, mlm: MlmConfigSchema, classification: ClassificationConfigSchema, reward: RewardConfigSchema, dpo: DpoConfigSchema };
+    const schemas = { clm: ClmConfigSchema, sft: SftConfigSchema, mlm: MlmConfigSchema, classification: ClassificationConfigSchema, reward: RewardConfigSchema, dpo: DpoConfigSchema, ppo: PpoConfigSchema };
     expect(Object.keys(schemas)).toContain(recipe); // the CLI dispatches on this field
     const { config } = loadConfig(file, schemas[recipe as keyof typeof schemas]);
     expect(config.recipe).toBe(recipe);

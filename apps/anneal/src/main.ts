@@ -6,6 +6,7 @@ import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, vali
 import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft } from '@anneal/trainers';
 import { RewardConfigSchema, runReward } from '@anneal/reward-model';
 import { DpoConfigSchema, runDpo } from '@anneal/dpo';
+import { PpoConfigSchema, runPpo } from '@anneal/ppo';
 import type { RunOptions } from '@anneal/training';
 import type { z } from 'zod';
 import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
@@ -32,6 +33,7 @@ interface RecipeResult {
   evalLoss?: number;
   unigramEntropy?: number;
   eval?: Record<string, number>;
+  metrics?: Record<string, number>;
 }
 
 /** A recipe: its config schema and its run function, typed together. */
@@ -55,12 +57,14 @@ const RECIPES: Record<string, Recipe> = {
   classification: recipe(ClassificationConfigSchema, runClassification),
   reward: recipe(RewardConfigSchema, runReward),
   dpo: recipe(DpoConfigSchema, runDpo),
+  ppo: recipe(PpoConfigSchema, runPpo),
 };
 
 /** The end-of-run numbers: eval metrics, or eval/loss (with the unigram entropy for CLM). */
 function evalSummary(r: RecipeResult): string {
   if (r.unigramEntropy !== undefined && r.evalLoss !== undefined) return `; eval/loss ${r.evalLoss.toFixed(4)} vs unigram entropy ${r.unigramEntropy.toFixed(4)}`;
   if (r.eval) return '; ' + Object.entries(r.eval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+  if (r.metrics) return '; ' + ['objective/scores', 'objective/kl', 'objective/rlhf_reward'].map((k) => `${k} ${r.metrics![k].toFixed(4)}`).join(', ');
   return r.evalLoss !== undefined ? `; eval/loss ${r.evalLoss.toFixed(4)}` : '';
 }
 

@@ -2,7 +2,7 @@
 // predicts labels[t + 1]; positions labelled -100 (prompt, padding) do not count. Summed per
 // sequence, or averaged over its counted tokens (IPO).
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX, shiftedTargets } from '@anneal/modeling';
+import { IGNORE_INDEX, shiftedTargets, tokenLogprobs } from '@anneal/modeling';
 
 export interface BatchLogps {
   /** Per-sequence log-probs [B]: sums, or means with average. */
@@ -19,18 +19,16 @@ export function batchLogps(logits: tf.Tensor3D, labels: Int32Array, o: { average
   const targets = shiftedTargets(labels, B, T); // [B * (T - 1)]
   const N = targets.length;
   const mask = new Float32Array(N);
-  const flatIndex = new Int32Array(N);
+  const safe = new Int32Array(N); // -100 -> 0, masked out below
   const counts = new Float32Array(B);
   for (let i = 0; i < N; i++) {
     if (targets[i] === IGNORE_INDEX) continue;
-    if (targets[i] < 0 || targets[i] >= V) throw new RangeError(`label ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
     mask[i] = 1;
-    flatIndex[i] = i * V + targets[i];
+    safe[i] = targets[i];
     counts[Math.floor(i / (T - 1))]++;
   }
-  const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [N, V]); // [N, V]
-  const logp = tf.logSoftmax(shifted, -1); // [N, V]
-  const picked = tf.gather(tf.reshape(logp, [N * V]), tf.tensor1d(flatIndex, 'int32')); // [N]
+  const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [N, V]) as tf.Tensor2D; // [N, V]
+  const picked = tokenLogprobs(shifted, safe); // [N]
   const m = tf.tensor2d(mask, [B, T - 1]);
   const sums = tf.sum(tf.mul(tf.reshape(picked, [B, T - 1]), m), 1); // [B]
   const safeCounts = tf.tensor1d(Float32Array.from(counts, (c) => Math.max(1, c)));

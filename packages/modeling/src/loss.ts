@@ -39,6 +39,21 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): { sum
   return { sum, count };
 }
 
+/**
+ * log softmax(logits)[n, targets[n]] for each row: [N, V] and N target ids (in range) ->
+ * [N]. Gathers from the flattened log-probabilities, so the gradient is a scatter into
+ * [N * V] rather than a one-hot product. Call inside tf.tidy or a gradient function.
+ */
+export function tokenLogprobs(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
+  const [N, V] = logits.shape;
+  const flat = new Int32Array(N);
+  for (let i = 0; i < N; i++) {
+    if (targets[i] < 0 || targets[i] >= V) throw new RangeError(`target id ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
+    flat[i] = i * V + targets[i];
+  }
+  return tf.gather(tf.reshape(tf.logSoftmax(logits, -1), [N * V]), tf.tensor1d(flat, 'int32')) as tf.Tensor1D;
+}
+
 /** Softmax cross-entropy summed over targets as one kernel with its own backward (torch backend). */
 function fusedCrossEntropySum(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {

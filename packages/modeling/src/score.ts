@@ -1,10 +1,11 @@
 // Scores of texts under a reward model: what PPO's reward and evaluation use. A
 // {prompt, completion} is tokenized exactly as the reward recipe tokenized its training
 // pairs (the prompt with special tokens, the completion without, then EOS when the
-// tokenizer has one); a plain string as one text. Scored in right-padded batches.
+// tokenizer has one); a plain string as one text. Scored in right-padded batches. It lives
+// here, below the method packages, because reward modelling, PPO and evaluation all use it.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@anneal/core';
-import type { PretrainedModel } from '@anneal/modeling';
+import type { PretrainedModel } from './pretrained.js';
 
 /** What scoring needs from a tokenizer (@anneal/tokenizers' Tokenizer has it). */
 export interface ScoreTokenizer {

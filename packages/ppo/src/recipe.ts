@@ -1,0 +1,158 @@
+// RLHF with PPO, as one readable recipe: setup (policy, reference, value model, reward,
+// prompts) -> updates -> cleanup. Each update samples responses for a batch of prompts and
+// improves the policy on them (trainer.ts). Checkpoints hold the policy (a full HF model
+// folder, or its LoRA adapter), the value model, the optimizer, the prompt sampler, the
+// episode count and the KL coefficient: a resumed run continues exactly.
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, Rng, configToYaml, deriveSeed, learningRateAt, useBackend } from '@anneal/core';
+import { ShuffledSampler, readRows, type SamplerState } from '@anneal/data';
+import { DecoderForSequenceClassification, classifierFrom, loadPretrained, scoreTexts, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import type { LoraModel } from '@anneal/peft-lora';
+import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
+import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, saveCheckpoint, silentReporter, withAdapter, type RunOptions } from '@anneal/training';
+import type { PpoConfig } from './config.js';
+import { AdaptiveKlController, FixedKlController, type KlController } from './kl.js';
+import { sampleResponses } from './rollout.js';
+import { ppoUpdate, type PpoModels, type RewardFn } from './trainer.js';
+
+export interface PpoRunOptions extends RunOptions {
+  /** A TypeScript reward instead of the config's reward model. */
+  rewardFn?: RewardFn;
+  /** Called after every update with its metrics (tests watch them). */
+  onUpdate?: (update: number, metrics: Record<string, number>) => void;
+}
+
+export interface PpoResult {
+  runDir: string;
+  step: number;
+  stopped: boolean;
+  lastCheckpoint: string;
+  metrics?: Record<string, number>;
+}
+
+/** A reward model checkpoint as a RewardFn: each (prompt, completion) scored as the reward recipe saw its pairs. */
+async function rewardModelFn(dir: string): Promise<RewardFn> {
+  const rm = await loadPretrained(dir);
+  const tok = loadTokenizerSync(dir);
+  return (prompts, completions) => scoreTexts(rm, tok, prompts.map((prompt, i) => ({ prompt, completion: completions[i] })));
+}
+
+export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOptions = {}): Promise<PpoResult> {
+  const report = o.reporter ?? silentReporter;
+  const p = cfg.ppo;
+
+  // ---- setup: backend, run folder, tokenizer, policy, reference, value model, reward, prompts
+  const backend = await useBackend(cfg.backend);
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const policyDir = resumeDir && join(resumeDir, 'policy');
+  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
+  if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
+  const padId = tok.padTokenId ?? tok.eosTokenId;
+  const base = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile));
+  requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
+  const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
+  const policy = model as unknown as CausalLm;
+  let copy: PretrainedModel | undefined;
+  if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);
+  const withReference = <T>(fn: (lm: CausalLm) => T): T => (copy ? fn(copy as unknown as CausalLm) : (model as LoraModel).withAdapterDisabled(() => fn(policy)));
+  const valueBase = resumeDir ? await loadPretrained(join(resumeDir, 'value')) : classifierFrom(await loadPretrained(cfg.valueModel ?? cfg.model.pretrained), ['LABEL_0'], padId, deriveSeed(cfg.seed, 2));
+  if (!(valueBase instanceof DecoderForSequenceClassification)) throw new ConfigError(`the value model must be a decoder (its value at a token may only see the tokens before it), and ${cfg.valueModel ?? cfg.model.pretrained} is ${String((valueBase.hfConfig().architectures as string[])[0])}`, { file: configFile, field: 'valueModel', hint: 'leave valueModel unset (the policy checkpoint with a fresh head), or give a GPT-2/Llama reward model' });
+  const value = valueBase;
+  if (!o.rewardFn && !cfg.reward) throw new ConfigError('PPO needs a reward', { file: configFile, field: 'reward.model', hint: 'set reward.model to a reward-model checkpoint (recipe: reward), or pass a reward function in code' });
+  const reward = o.rewardFn ?? (await rewardModelFn(cfg.reward!.model));
+
+  const all: number[][] = [];
+  for await (const { row, at } of readRows({ path: cfg.prompts.train })) {
+    const text = row[cfg.prompts.column];
+    if (typeof text !== 'string') throw new ConfigError(`prompt column "${cfg.prompts.column}" is missing or not text at line ${at.line ?? at.row}`, { file: cfg.prompts.train, field: 'prompts.column' });
+    all.push(tok.encode(text));
+  }
+  const order = Int32Array.from(all.keys());
+  new Rng(deriveSeed(cfg.seed, 7)).shuffle(order);
+  const nEval = Math.round(all.length * cfg.prompts.evalFraction);
+  const evalPrompts = Array.from(order.subarray(order.length - nEval), (i) => all[i]);
+  const trainPrompts = Array.from(order.subarray(0, order.length - nEval), (i) => all[i]);
+  const numUpdates = Math.ceil(p.totalEpisodes / p.batchSize);
+  report.info(`policy: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; reference: ${copy ? 'a frozen copy' : 'the policy with its adapter disabled'}; value model ${(value.numParameters / 1e6).toFixed(2)}M; ${trainPrompts.length} train / ${evalPrompts.length} eval prompts; ${numUpdates} updates of ${p.batchSize} episodes`);
+
+  const params = new Map<string, tf.Variable>([...[...model.params].map(([k, v]) => [`policy.${k}`, v] as const), ...[...value.params].map(([k, v]) => [`value.${k}`, v] as const)]);
+  const optimizer = makeOptimizer(params, cfg.optim, resumeDir);
+  const logger = openLogger(runDir, cfg, ['objective/scores', 'objective/kl', 'objective/rlhf_reward'], state?.step);
+  const data = state?.data as { sampler: SamplerState; episode: number; klCoef: number } | undefined;
+  const kl: KlController = p.adaptiveKl ? new AdaptiveKlController(data?.klCoef ?? p.klCoef, p.adaptiveKl.target, p.adaptiveKl.horizon) : new FixedKlController(p.klCoef);
+  const sampler = new ShuffledSampler(trainPrompts.length, cfg.seed, data?.sampler);
+  let episode = data?.episode ?? 0;
+  const models: PpoModels = { policy, withReference, value, params, reward, decode: (ids) => tok.decode(ids), eosTokenId: tok.eosTokenId, padTokenId: padId };
+
+  /** Mean reward of sampled completions for the held-out prompts, and a few of them. */
+  const evaluate = async (update: number) => {
+    const prompts = evalPrompts.slice(0, Math.max(p.batchSize, 16));
+    const responses = sampleResponses(policy, prompts, { responseLength: p.responseLength, temperature: p.temperature, eosTokenId: p.stopToken === 'eos' ? tok.eosTokenId! : -1, padTokenId: padId, seed: deriveSeed(cfg.seed, update, 99) });
+    const texts = prompts.map((q) => tok.decode(q));
+    const completions = responses.map((r) => tok.decode(r.filter((t) => t !== tok.eosTokenId)));
+    const scores = await reward(texts, completions);
+    return { score: scores.reduce((s, x) => s + x, 0) / scores.length, lines: texts.slice(0, 4).map((t, i) => `${t} -> ${completions[i]} (score ${scores[i].toFixed(3)})`) };
+  };
+  const save = (update: number) =>
+    saveCheckpoint(runDir, {
+      saveModel: async (d) => {
+        for (const sub of ['policy', 'value']) mkdirSync(join(d, sub));
+        await model.savePretrained(join(d, 'policy'));
+        await value.savePretrained(join(d, 'value'));
+      },
+      saveTokenizer: (d) => {
+        tok.save(d);
+        tok.save(join(d, 'policy'));
+      },
+      optimizer,
+      state: { step: update, epoch: sampler.epochProgress, data: { sampler: sampler.getState(), episode, klCoef: kl.value }, rng: { seed: cfg.seed }, bestMetric: null, backend: backend.name },
+    }, cfg.train.saveTotalLimit);
+
+  // ---- updates
+  let update = state?.step ?? 0;
+  let lastCheckpoint = resumeDir ?? '';
+  let stopped = false;
+  let metrics: Record<string, number> | undefined;
+  report.start(numUpdates, update, cfg.train.logEvery);
+  while (update < numUpdates) {
+    update += 1;
+    const lr = learningRateAt(update - 1, { ...cfg.schedule, lr: cfg.optim.lr, totalSteps: numUpdates });
+    const prompts = Array.from(sampler.next(p.batchSize), (i) => trainPrompts[i]);
+    const klCoef = kl.value;
+    const r = await ppoUpdate(models, optimizer, prompts, { ...p, gradClip: cfg.optim.gradClip }, { seed: cfg.seed, update, lr, klCoef });
+    kl.update(r.metrics['objective/kl'], p.batchSize);
+    episode += p.batchSize;
+    metrics = { ...r.metrics, 'objective/kl_coef': klCoef, lr, episode };
+    o.onUpdate?.(update, metrics);
+    o.onStep?.(update, r.metrics['loss/policy_avg']);
+    report.step({ step: update, maxSteps: numUpdates, loss: r.metrics['objective/scores'], lr, tokensPerSecond: 0 });
+    if (update % cfg.train.logEvery === 0 || update === numUpdates) logger.scalars(update, metrics);
+    if (update % cfg.train.evalEvery === 0 || update === numUpdates) {
+      if (evalPrompts.length) {
+        const e = await evaluate(update);
+        logger.scalars(update, { 'eval/objective/scores': e.score });
+        logger.text('samples', e.lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), update);
+        report.info(`update ${update}: objective/scores ${r.metrics['objective/scores'].toFixed(3)}, objective/kl ${r.metrics['objective/kl'].toFixed(3)}, eval/objective/scores ${e.score.toFixed(3)}; ${e.lines[0]}`);
+      }
+    }
+    const stopNow = o.shouldStop?.() ?? false;
+    if (update % cfg.train.saveEvery === 0 || update === numUpdates || stopNow) lastCheckpoint = await save(update);
+    if (stopNow) {
+      stopped = true;
+      report.info(`stopped at update ${update}; checkpoint ${lastCheckpoint}`);
+      break;
+    }
+    await new Promise((res) => setImmediate(res)); // let Ctrl-C handlers run
+  }
+  report.stop();
+  logger.tb.flush();
+
+  // ---- cleanup
+  model.dispose();
+  value.dispose();
+  copy?.dispose();
+  optimizer.dispose();
+  return { runDir, step: update, stopped, lastCheckpoint, metrics };
+}

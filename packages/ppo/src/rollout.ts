@@ -1,0 +1,97 @@
+// One PPO rollout: sample responses for a batch of prompts with the policy (batched, KV
+// cache), then lay the batch out as TRL does — queries left-padded to one width, responses
+// right-padded after them — and read, without gradients, each response token's log-prob
+// under the policy and the reference and the value model's estimate before it.
+import * as tf from '@tensorflow/tfjs-core';
+import { generate, tokenLogprobs, type CausalLm, type DecoderForSequenceClassification, type ForwardArgs } from '@anneal/modeling';
+
+/** Queries and responses laid out as [B, Tq + Tr] rows. */
+export interface RolloutBatch {
+  B: number;
+  /** Query width (left-padded) and response width (right-padded). */
+  Tq: number;
+  Tr: number;
+  inputIds: Int32Array; // [B, Tq + Tr]
+  attentionMask: Int32Array; // [B, Tq + Tr]
+  positionIds: Int32Array; // [B, Tq + Tr]: 0.. from each row's first real token
+  /** Response tokens [B, Tr] (pad after the end) and 1 where a token belongs to the response (up to and including EOS). */
+  responses: Int32Array;
+  responseMask: Float32Array;
+  /** Each response's length and whether it ended with EOS. */
+  lengths: number[];
+  endedWithEos: boolean[];
+}
+
+export function sampleResponses(policy: CausalLm, prompts: number[][], o: { responseLength: number; temperature: number; eosTokenId: number; padTokenId: number; seed: number }): number[][] {
+  const out = generate(policy, prompts, { maxNewTokens: o.responseLength, doSample: true, temperature: o.temperature, eosTokenId: o.eosTokenId, padTokenId: o.padTokenId, seed: o.seed });
+  return out.map((row, b) => row.slice(prompts[b].length));
+}
+
+export function layout(prompts: number[][], responses: number[][], padId: number, eosId: number): RolloutBatch {
+  const B = prompts.length;
+  const Tq = Math.max(...prompts.map((p) => p.length));
+  const Tr = Math.max(1, ...responses.map((r) => r.length));
+  const T = Tq + Tr;
+  const inputIds = new Int32Array(B * T).fill(padId);
+  const attentionMask = new Int32Array(B * T);
+  const positionIds = new Int32Array(B * T);
+  const resp = new Int32Array(B * Tr).fill(padId);
+  const responseMask = new Float32Array(B * Tr);
+  for (let b = 0; b < B; b++) {
+    const p = prompts[b];
+    const r = responses[b];
+    for (let i = 0; i < p.length; i++) {
+      inputIds[b * T + Tq - p.length + i] = p[i];
+      attentionMask[b * T + Tq - p.length + i] = 1;
+      positionIds[b * T + Tq - p.length + i] = i;
+    }
+    for (let i = 0; i < r.length; i++) {
+      inputIds[b * T + Tq + i] = r[i];
+      attentionMask[b * T + Tq + i] = 1;
+      positionIds[b * T + Tq + i] = p.length + i;
+      resp[b * Tr + i] = r[i];
+      responseMask[b * Tr + i] = 1;
+    }
+  }
+  return { B, Tq, Tr, inputIds, attentionMask, positionIds, responses: resp, responseMask, lengths: responses.map((r) => r.length), endedWithEos: responses.map((r) => r.length > 0 && r[r.length - 1] === eosId) };
+}
+
+export function forwardArgs(batch: RolloutBatch, rows?: number[]): ForwardArgs {
+  const T = batch.Tq + batch.Tr;
+  const pick = (a: Int32Array) => (rows ? Int32Array.from(rows.flatMap((b) => Array.from(a.subarray(b * T, (b + 1) * T)))) : a);
+  const n = rows?.length ?? batch.B;
+  return { inputIds: tf.tensor2d(pick(batch.inputIds), [n, T], 'int32'), attentionMask: tf.tensor2d(pick(batch.attentionMask), [n, T], 'int32'), positionIds: tf.tensor2d(pick(batch.positionIds), [n, T], 'int32') };
+}
+
+/** Rows of a [B, Tr] host array. */
+export function rowsOf<A extends Int32Array | Float32Array>(a: A, Tr: number, rows: number[]): A {
+  const out = new (a.constructor as { new (n: number): A })(rows.length * Tr);
+  rows.forEach((b, i) => out.set(a.subarray(b * Tr, (b + 1) * Tr), i * Tr));
+  return out;
+}
+
+/**
+ * Response tokens' log-probs [n, Tr] under a causal LM with logits divided by the sampling
+ * temperature, and the mean entropy of those distributions over response tokens (TRL's
+ * policy/entropy). Call inside tf.tidy or a gradient function.
+ */
+export function responseLogprobs(lm: CausalLm, batch: RolloutBatch, rows: number[], temperature: number): { logprobs: tf.Tensor2D; entropy: tf.Scalar } {
+  const { Tq, Tr } = batch;
+  const n = rows.length;
+  const logits = lm.forward(forwardArgs(batch, rows)).logits as tf.Tensor3D; // [n, T, V]
+  const V = logits.shape[2];
+  // position Tq - 1 + t predicts response token t
+  const scaled = tf.div(tf.reshape(tf.slice(logits, [0, Tq - 1, 0], [n, Tr, V]), [n * Tr, V]), temperature + 1e-7) as tf.Tensor2D; // [n * Tr, V]
+  const logprobs = tf.reshape(tokenLogprobs(scaled, rowsOf(batch.responses, Tr, rows)), [n, Tr]) as tf.Tensor2D;
+  const logp = tf.logSoftmax(scaled);
+  const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)); // [n * Tr]
+  const mask = tf.tensor1d(rowsOf(batch.responseMask, Tr, rows));
+  const entropy = tf.div(tf.sum(tf.mul(ent, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
+  return { logprobs, entropy };
+}
+
+/** The value model's estimate at the position before each response token: [n, Tr]. Call inside tf.tidy or a gradient function. */
+export function responseValues(value: DecoderForSequenceClassification, batch: RolloutBatch, rows: number[]): tf.Tensor2D {
+  const scores = value.tokenScores(forwardArgs(batch, rows)); // [n, T, 1]
+  return tf.reshape(tf.slice(scores, [0, batch.Tq - 1, 0], [rows.length, batch.Tr, 1]), [rows.length, batch.Tr]) as tf.Tensor2D;
+}

@@ -1,0 +1,128 @@
+// One PPO update, as TRL's PPOTrainer does it, top to bottom:
+//   1. rollout: sample responses for a batch of prompts; log-probs under policy and
+//      reference, values, and the reward of each whole response
+//   2. rewards per token: −β·KL at every response token, the score added at the last one
+//   3. GAE advantages and returns; advantages whitened
+//   4. numPpoEpochs passes over shuffled minibatches: clipped policy loss + vfCoef × clipped
+//      value loss, one optimizer over policy and value parameters, gradients clipped
+//   5. KL controller update; metrics with TRL's names
+// Dropout is off throughout (TRL disables it for PPO), so log-probs are deterministic.
+import * as tf from '@tensorflow/tfjs-core';
+import { clipGradNorm, deriveSeed, Rng, valueAndGrads, type AdamW } from '@anneal/core';
+import type { CausalLm, DecoderForSequenceClassification } from '@anneal/modeling';
+import { gae, maskedMoments, maskedWhiten } from './advantages.js';
+import { klPerToken, type KlController } from './kl.js';
+import { ppoPolicyLoss, ppoValueLoss } from './losses.js';
+import { layout, responseLogprobs, responseValues, rowsOf, sampleResponses, type RolloutBatch } from './rollout.js';
+import type { PpoOptions } from './config.js';
+
+/** Scores whole responses: (prompt texts, completion texts) -> one number each. */
+export type RewardFn = (prompts: string[], completions: string[]) => number[] | Promise<number[]>;
+
+export interface PpoModels {
+  policy: CausalLm;
+  /** Runs fn on the frozen reference (a copy, or the policy with its adapter disabled). */
+  withReference: <T>(fn: (lm: CausalLm) => T) => T;
+  value: DecoderForSequenceClassification;
+  /** Trainable parameters of policy and value, prefixed "policy." and "value." (one optimizer, as TRL). */
+  params: Map<string, tf.Variable>;
+  reward: RewardFn;
+  decode: (ids: number[]) => string;
+  eosTokenId: number;
+  padTokenId: number;
+}
+
+export interface UpdateResult {
+  metrics: Record<string, number>;
+  /** Prompt, completion and score of the first few episodes. */
+  samples: Array<{ prompt: string; completion: string; score: number }>;
+}
+
+const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / Math.max(1, a.length);
+/** Per-row sums of a [B, T] array. */
+const rowSums = (a: ArrayLike<number>, B: number, T: number) => Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => a[b * T + t]).reduce((s, x) => s + x, 0));
+
+/** Everything the update needs from a rollout, on the host. */
+export async function rollout(m: PpoModels, prompts: number[][], o: PpoOptions, seed: number, klCoef: number) {
+  // 1. sample, lay out, score
+  const responses = sampleResponses(m.policy, prompts, { responseLength: o.responseLength, temperature: o.temperature, eosTokenId: o.stopToken === 'eos' ? m.eosTokenId : -1, padTokenId: m.padTokenId, seed });
+  const batch = layout(prompts, responses, m.padTokenId, m.eosTokenId);
+  const { B, Tr } = batch;
+  const rows = Array.from({ length: B }, (_, b) => b);
+  const [logprobs, refLogprobs, values] = tf.tidy(() => [responseLogprobs(m.policy, batch, rows, o.temperature).logprobs.dataSync(), m.withReference((ref) => responseLogprobs(ref, batch, rows, o.temperature).logprobs.dataSync()), responseValues(m.value, batch, rows).dataSync()] as const);
+  const promptTexts = prompts.map((p) => m.decode(p));
+  const completions = responses.map((r) => m.decode(r.filter((t) => t !== m.eosTokenId)));
+  const scores = Float32Array.from(await m.reward(promptTexts, completions));
+  if (o.missingEosPenalty !== undefined) batch.endedWithEos.forEach((e, b) => (scores[b] -= e ? 0 : o.missingEosPenalty!));
+
+  // 2. per-token rewards: −β·KL everywhere, the score at each response's last token
+  const mask = batch.responseMask;
+  const kl = klPerToken(logprobs, refLogprobs, o.klEstimator).map((v, i) => v * mask[i]);
+  const nonScore = kl.map((v) => -klCoef * v);
+  const rewards = Float32Array.from(nonScore);
+  batch.lengths.forEach((len, b) => (rewards[b * Tr + Math.max(0, len - 1)] += scores[b]));
+
+  // 3. advantages
+  const vals = values.map((v, i) => v * mask[i]);
+  const { advantages, returns } = gae(o.whitenRewards ? maskedWhiten(rewards, mask, false) : rewards, vals, mask, B, Tr, o);
+  const whitened = maskedWhiten(advantages, mask);
+  const klSums = rowSums(kl, B, Tr);
+  const nonScoreSums = rowSums(nonScore, B, Tr);
+  return { batch, promptTexts, completions, scores, logprobs: Float32Array.from(logprobs), values: Float32Array.from(vals), advantages: whitened, returns, klSums, nonScoreSums };
+}
+
+export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[][], o: PpoOptions & { gradClip: number }, step: { seed: number; update: number; lr: number; klCoef: number }): Promise<UpdateResult> {
+  const r = await rollout(m, prompts, o, deriveSeed(step.seed, step.update, 0), step.klCoef);
+  const { batch } = r;
+  const { B, Tr } = batch;
+
+  // 4. PPO epochs over shuffled minibatches
+  const mb = Math.max(1, Math.floor(B / o.numMiniBatches));
+  const stats = { pg: [] as number[], vf: [] as number[], pgClip: [] as number[], vfClip: [] as number[], approxkl: [] as number[], ratio: [] as number[], entropy: [] as number[] };
+  for (let epoch = 0; epoch < o.numPpoEpochs; epoch++) {
+    const order = Int32Array.from({ length: B }, (_, i) => i);
+    new Rng(deriveSeed(step.seed, step.update, epoch + 1)).shuffle(order);
+    for (let k = 0; k + mb <= B; k += mb) {
+      const rows = Array.from(order.subarray(k, k + mb));
+      const t = (a: Float32Array) => tf.tensor2d(rowsOf(a, Tr, rows), [mb, Tr]);
+      let parts: tf.Scalar[] = [];
+      const { value, grads } = valueAndGrads(m.params, () => {
+        const mask = t(batch.responseMask);
+        const { logprobs, entropy } = responseLogprobs(m.policy, batch, rows, o.temperature);
+        const pg = ppoPolicyLoss(logprobs, t(r.logprobs), t(r.advantages), mask, o.cliprange);
+        const vf = ppoValueLoss(responseValues(m.value, batch, rows), t(r.values), t(r.returns), mask, o.cliprangeValue);
+        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio, entropy].map((x) => tf.keep(x.clone()));
+        return tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
+      });
+      value.dispose();
+      const { grads: clipped } = clipGradNorm(grads, o.gradClip);
+      optimizer.apply(clipped, step.lr);
+      tf.dispose([...clipped.values()]);
+      const [pg, vf, pgClip, vfClip, approxkl, ratio, entropy] = parts.map((x) => x.dataSync()[0]);
+      tf.dispose(parts);
+      Object.entries({ pg, vf, pgClip, vfClip, approxkl, ratio, entropy }).forEach(([key, v]) => stats[key as keyof typeof stats].push(v));
+    }
+  }
+
+  // 5. metrics (TRL's names)
+  const ratioMoments = maskedMoments(stats.ratio, stats.ratio.map(() => 1));
+  const metrics = {
+    'objective/kl': mean(r.klSums),
+    'objective/entropy': mean(rowSums(r.logprobs.map((v, i) => -v * batch.responseMask[i]), B, Tr)),
+    'objective/non_score_reward': mean(r.nonScoreSums),
+    'objective/rlhf_reward': mean(Array.from(r.scores, (s, b) => s + r.nonScoreSums[b])),
+    'objective/scores': mean(r.scores),
+    'policy/approxkl_avg': mean(stats.approxkl),
+    'policy/clipfrac_avg': mean(stats.pgClip),
+    'loss/policy_avg': mean(stats.pg),
+    'loss/value_avg': mean(stats.vf),
+    'val/clipfrac_avg': mean(stats.vfClip),
+    'policy/entropy_avg': mean(stats.entropy),
+    'val/ratio': ratioMoments.mean,
+    'val/ratio_var': ratioMoments.variance,
+    'val/num_eos_tokens': batch.endedWithEos.filter(Boolean).length,
+  };
+  return { metrics, samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })) };
+}
+
+export type { RolloutBatch, KlController };
