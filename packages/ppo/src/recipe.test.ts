@@ -1,13 +1,14 @@
 // The PPO recipe on a tiny GPT-2 with a synthetic reward (how many "e"s a completion has):
 // the mean score rises strongly while objective/kl stays bounded, TRL's metric names are
 // logged, the tensor count stays flat, and a stopped run resumes exactly (cpu backend).
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunLogger, validateConfig } from '@anneal/core';
+import { LoraConfigSchema } from '@anneal/peft-lora';
 import { tinyGpt2Dir } from '@anneal/training';
 import { PpoConfigSchema, runPpo, type RewardFn } from './index.js';
 
@@ -63,5 +64,23 @@ describe('PPO recipe', () => {
     for (const [u, x] of resumed)
       for (const k of ['objective/scores', 'objective/kl', 'objective/kl_coef', 'loss/policy_avg', 'loss/value_avg', 'episode']) expect(Math.abs(x[k] - full.get(u)![k]), `update ${u} ${k}`).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(x[k])));
     expect(full.get(4)!['objective/kl_coef']).not.toBe(full.get(1)!['objective/kl_coef']); // the adaptive controller moved
+  });
+
+  it('LoRA: the adapter-disabled policy is the reference (KL 0 at the first rollout), checkpoints hold the adapter', async () => {
+    const m: Array<Record<string, number>> = [];
+    const res = await runPpo(config({ batchSize: 8, totalEpisodes: 24, responseLength: 6 }, { peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['c_attn'] }) }), 'ppo.yaml', { rewardFn: countE, onUpdate: (_, x) => m.push(x) });
+    expect(Math.abs(m[0]['objective/kl'])).toBeLessThan(1e-5); // B = 0 at the start: policy = reference
+    expect(m.every((x) => Number.isFinite(x['loss/policy_avg']))).toBe(true);
+    expect(existsSync(join(res.lastCheckpoint, 'policy', 'adapter_model.safetensors'))).toBe(true);
+    expect(existsSync(join(res.lastCheckpoint, 'value', 'model.safetensors'))).toBe(true);
+  });
+
+  it('needs a reward, and a decoder value model, naming the field', async () => {
+    const none = await runPpo(config({ totalEpisodes: 16 }), 'ppo.yaml').catch((e) => e);
+    expect([none.message, none.field]).toEqual(['PPO needs a reward', 'reward.model']);
+    const bert = fileURLToPath(new URL('../../../../shared/fixtures/hf/bert_seqcls', import.meta.url));
+    const err = await runPpo(config({ totalEpisodes: 16 }, { valueModel: bert }), 'ppo.yaml', { rewardFn: countE }).catch((e) => e);
+    expect(err.field).toBe('valueModel');
+    expect(err.message).toMatch(/the value model must be a decoder.*BertForSequenceClassification/);
   });
 });

@@ -33,6 +33,10 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
       });
     }
     rmSync(runDir, { recursive: true, force: true });
+  } else if (existsSync(runDir)) {
+    // A start that never reached a checkpoint: its logs would mix with this run's.
+    o.info(`clearing ${runDir}: an earlier run there stopped before its first checkpoint`);
+    rmSync(runDir, { recursive: true, force: true });
   }
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   removeStaleTemps(join(runDir, 'checkpoints'));
