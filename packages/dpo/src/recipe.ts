@@ -11,7 +11,7 @@ import { prepareDataset } from '@anneal/data';
 import { generate, loadPretrained, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
-import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, requireFits, silentReporter, trainLoop, withAdapter, type RecipeResult, type RunOptions } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DpoConfig } from './config.js';
@@ -19,12 +19,7 @@ import { dpoLoss } from './loss.js';
 import { dpoMetrics } from './metrics.js';
 import { cachedReferenceLogps, concatenatedForward, pairLogps, referenceKey, type Pair, type PairLogps } from './reference.js';
 
-export interface DpoResult {
-  runDir: string;
-  step: number;
-  stopped: boolean;
-  lastCheckpoint: string;
-  eval?: Record<string, number>;
+export interface DpoResult extends RecipeResult {
   /** Where the reference log-probs came from. */
   reference: 'none' | 'precomputed' | 'copy' | 'adapter-disabled';
 }

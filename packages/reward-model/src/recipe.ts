@@ -8,20 +8,14 @@ import { configToYaml, useBackend } from '@anneal/core';
 import { collatePreference, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
-import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions, type RecipeResult } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import type { RewardConfig } from './config.js';
 import { bradleyTerryLoss, rewardMetrics } from './loss.js';
 
 type Pair = Extract<Tokenized, { kind: 'preference' }>;
 
-export interface RewardResult {
-  runDir: string;
-  step: number;
-  stopped: boolean;
-  lastCheckpoint: string;
-  eval?: Record<string, number>;
-}
+export type RewardResult = RecipeResult;
 
 export async function runReward(cfg: RewardConfig, configFile: string, o: RunOptions = {}): Promise<RewardResult> {
   const report = o.reporter ?? silentReporter;

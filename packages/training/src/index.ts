@@ -2,7 +2,7 @@
 // training loop, the run folder and its atomic checkpoints, the optimizer and logger set-up,
 // LoRA/QLoRA wiring, and the `train:`/`optim:`/`schedule:` config schemas.
 export { trainLoop, type LoopConfig, type LoopParts, type LoopResult, type RunContext, type TrainableModel } from './loop.js';
-export type { RunOptions } from './options.js';
+export type { RunOptions, RecipeResult } from './options.js';
 export { silentReporter, type Reporter, type StepReport } from './reporter.js';
 export { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';
 export { tokenMetrics } from './token-metrics.js';

@@ -1,6 +1,16 @@
 // What the caller of any recipe (the app, tests) can pass besides the config.
 import type { Reporter } from './reporter.js';
 
+/** What a recipe returns: where the run is, how far it got, its last evaluation. */
+export interface RecipeResult {
+  runDir: string;
+  step: number;
+  /** true when a stop was requested (Ctrl-C) before the end. */
+  stopped: boolean;
+  lastCheckpoint: string;
+  eval?: Record<string, number>;
+}
+
 export interface RunOptions {
   reporter?: Reporter;
   /** Checkpoint or run folder to continue from. */

@@ -8,18 +8,12 @@ import { collateClassification, prepareDataset, type Tokenized } from '@anneal/d
 import { classifierFrom, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder } from '@anneal/training';
+import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult } from '@anneal/training';
 import type { ClassificationConfig } from './config.js';
 
 type Example = Extract<Tokenized, { kind: 'classification' }>;
 
-export interface ClassificationResult {
-  runDir: string;
-  step: number;
-  stopped: boolean;
-  lastCheckpoint: string;
-  eval?: Record<string, number>;
-}
+export type ClassificationResult = RecipeResult;
 
 export async function runClassification(cfg: ClassificationConfig, configFile: string, o: RunOptions = {}): Promise<ClassificationResult> {
   const report = o.reporter ?? silentReporter;
