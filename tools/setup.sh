@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # All set-up on a fresh Debian/Ubuntu machine: the native fast path (libtorch + OpenBLAS,
 # when we may install system packages) and the npm workspace (which builds the libtorch
-# addon if libtorch is present), and WordNet for METEOR (wordnet-base). Without the system
+# addon if libtorch is present; with libgloo-dev it includes the c10d Gloo collectives for
+# data-parallel training), and WordNet for METEOR (wordnet-base). Without the system
 # packages Anneal runs on wasm and says so, and METEOR asks for WordNet when used.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-want="libtorch-dev libopenblas0-pthread wordnet-base"
+want="libtorch-dev libopenblas0-pthread libgloo-dev wordnet-base"
 missing=""
 for p in $want; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then

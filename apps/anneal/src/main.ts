@@ -7,9 +7,10 @@ import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfig
 import { RewardConfigSchema, runReward } from '@anneal/reward-model';
 import { DpoConfigSchema, runDpo } from '@anneal/dpo';
 import { PpoConfigSchema, runPpo } from '@anneal/ppo';
-import type { RunOptions } from '@anneal/training';
+import { silentReporter, type RunOptions } from '@anneal/training';
 import type { z } from 'zod';
-import { loadAddon, loadedBlas, registerTorchBackend } from '@anneal/backend-torch';
+import { loadAddon, loadedBlas, processGroupFromEnv, registerTorchBackend } from '@anneal/backend-torch';
+import { launch, type LaunchFlags } from './launch-command.js';
 import { plainReporter, ttyReporter } from './progress.js';
 import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
@@ -77,7 +78,9 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   // The merged document (extends + --set) says which recipe, hence which schema, applies.
   const raw = readConfig(file, flags.set);
   const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
-  const reporter = process.stdout.isTTY ? ttyReporter() : plainReporter();
+  // Under `anneal launch`, rank 0 reports; the other ranks stay quiet (errors still print).
+  const rank = Number(process.env.RANK ?? 0);
+  const reporter = rank > 0 ? silentReporter : process.stdout.isTTY ? ttyReporter() : plainReporter();
   const chosen = RECIPES[recipe];
   if (!chosen) throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: `available: ${Object.keys(RECIPES).join(', ')}` });
   const config = chosen.validate(raw, file);
@@ -103,8 +106,11 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   process.on('SIGINT', onSigint);
   try {
     reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config.cfg).trimEnd()}`);
-    const options = { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested };
-    const result = await config.run(options);
+    // Data parallel under `anneal launch` (WORLD_SIZE > 1): join the c10d process group first.
+    const collective = processGroupFromEnv();
+    if (collective) reporter.info(`data parallel: rank ${collective.rank} of ${collective.worldSize} (c10d, Gloo)`);
+    const options = { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested, collective };
+    const result = await config.run(options).finally(() => collective?.destroy());
     const evalPart = evalSummary(result);
     reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
     return 0;
@@ -201,6 +207,20 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: LoraMergeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await loraMerge(flags, (s) => process.stdout.write(s + '\n'));
+    });
+  program
+    .command('launch')
+    .description('run N data-parallel worker processes of an anneal command (torchrun-style), e.g. anneal launch --nproc 2 -- train <config>')
+    .argument('<command...>', 'the anneal command and its arguments, after --')
+    .option('--nproc <n>', 'worker processes on this node', '1')
+    .option('--nnodes <n>', 'nodes in the job', '1')
+    .option('--node-rank <r>', "this node's index (0 serves the rendezvous)", '0')
+    .option('--master-addr <addr>', 'address of node 0', '127.0.0.1')
+    .option('--master-port <port>', 'rendezvous port on node 0', '29500')
+    .option('--debug', 'print stack traces')
+    .action(async (args: string[], flags: LaunchFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      code = await launch(args, flags, (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('tokenizer')

@@ -40,12 +40,22 @@ export function findLibtorch() {
   return undefined;
 }
 
+/** Gloo's headers and library (Debian: libgloo-dev), for c10d's Gloo process group. */
+export function gloo() {
+  for (const root of ['/usr', '/usr/local']) {
+    if (!existsSync(join(root, 'include', 'gloo', 'algorithm.h'))) continue;
+    for (const lib of [join(root, 'lib'), join(root, 'lib', 'x86_64-linux-gnu'), join(root, 'lib', 'aarch64-linux-gnu')]) if (existsSync(join(lib, 'libgloo.so'))) return { include: join(root, 'include'), lib };
+  }
+  return undefined;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const found = findLibtorch();
   const what = process.argv[2];
   if (!found && what !== 'version') process.exit(1);
   if (what === 'include') console.log(found.include.join(' '));
   else if (what === 'version') console.log(headerVersion(readFileSync(process.argv[3], 'utf8')) ?? 'unknown');
-  else if (what === 'libs') console.log(`-L${found.lib} -Wl,-rpath,${found.lib} -ltorch_cpu -lc10`);
+  else if (what === 'libs') console.log(`-L${found.lib} -Wl,-rpath,${found.lib} -ltorch_cpu -lc10${gloo() ? ` -L${gloo().lib} -lgloo` : ''}`);
+  else if (what === 'defines') console.log(gloo() ? 'ANNEAL_GLOO USE_C10D_GLOO' : 'ANNEAL_NO_GLOO');
   else console.log(found.root);
 }

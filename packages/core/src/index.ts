@@ -15,3 +15,4 @@ export * from './checkpoints.js';
 export { RunLogger } from './run-logger.js';
 export * from './hf-cache.js';
 export { fakeHubFetch, type FakeHubRepo } from './testing.js';
+export * from './collective.js';

@@ -31,7 +31,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
 
   // ---- setup: backend, run folder, policy, tokenizer, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const base = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile));
   requireCausalLm(base, cfg.model.pretrained, 'DPO', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
@@ -83,7 +83,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   };
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/rewards/accuracies', 'eval/rewards/margins'], state?.step);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/rewards/accuracies', 'eval/rewards/margins'], state?.step, o.collective?.rank);
 
   /** Loss sum over the batch's pairs and TRL's metrics (as sums over its `count` loss terms). */
   const batchLoss = (pairs: Pair[], ref: PairLogps | undefined, training: boolean, seed: number) => {

@@ -42,10 +42,11 @@ async function rewardModelFn(dir: string): Promise<RewardFn> {
 export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOptions = {}): Promise<PpoResult> {
   const report = o.reporter ?? silentReporter;
   const p = cfg.ppo;
+  if (o.collective && o.collective.worldSize > 1) throw new ConfigError('PPO has no data-parallel mode yet: run it as one process', { file: configFile, field: 'recipe', hint: 'anneal train (not anneal launch) for recipe: ppo' });
 
   // ---- setup: backend, run folder, tokenizer, policy, reference, value model, reward, prompts
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const policyDir = resumeDir && join(resumeDir, 'policy');
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
@@ -79,7 +80,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
 
   const params = new Map<string, tf.Variable>([...[...model.params].map(([k, v]) => [`policy.${k}`, v] as const), ...[...value.params].map(([k, v]) => [`value.${k}`, v] as const)]);
   const optimizer = makeOptimizer(params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['objective/scores', 'objective/kl', 'objective/rlhf_reward'], state?.step);
+  const logger = openLogger(runDir, cfg, ['objective/scores', 'objective/kl', 'objective/rlhf_reward'], state?.step, o.collective?.rank);
   const data = state?.data as { sampler: SamplerState; episode: number; klCoef: number } | undefined;
   const kl: KlController = p.adaptiveKl ? new AdaptiveKlController(data?.klCoef ?? p.klCoef, p.adaptiveKl.target, p.adaptiveKl.horizon) : new FixedKlController(p.klCoef);
   const sampler = new ShuffledSampler(trainPrompts.length, cfg.seed, data?.sampler);

@@ -22,7 +22,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
 
   // ---- setup: backend, run folder, tokenizer, model with a score head, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile)), ['LABEL_0'], padId, cfg.seed);
@@ -37,7 +37,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
   report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters with a reward head; data: ${train.length} train / ${held.length} eval pairs`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy'], state?.step);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy'], state?.step, o.collective?.rank);
 
   /** Rewards of a batch of pairs: chosen [N] and rejected [N] from one forward over 2N rows. */
   const rewardsOf = (pairs: Pair[], training: boolean, seed = 0) => {

@@ -1,7 +1,8 @@
 // The run folder every recipe keeps: <outputDir>/<name>/ with config.yaml, run.json,
 // metrics.jsonl, TensorBoard events and checkpoints/step-N/ (written atomically). Opening
 // it resolves --resume and refuses to overwrite checkpoints unless told to.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CheckpointError, listCheckpoints, readTrainerState, removeStaleTemps, resolveResume, rotateCheckpoints, serializeSafetensors, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
 import { AdamW, RunLogger, parseSafetensors } from '@anneal/core';
@@ -15,7 +16,8 @@ export interface OpenedRun {
   state?: TrainerState;
 }
 
-export function openRunFolder(outputDir: string, name: string, configYaml: string, backend: { name: string; detail?: string }, o: { resume?: string; overwrite?: boolean; info: (m: string) => void }): OpenedRun {
+/** `rank` > 0 (data parallel): resolve the folder and the resume state only; rank 0 writes. */
+export function openRunFolder(outputDir: string, name: string, configYaml: string, backend: { name: string; detail?: string }, o: { resume?: string; overwrite?: boolean; rank?: number; info: (m: string) => void }): OpenedRun {
   let runDir = resolve(outputDir, name);
   let resumeDir: string | undefined;
   let state: TrainerState | undefined;
@@ -25,7 +27,9 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
     runDir = r.runDir;
     state = readTrainerState(resumeDir);
     o.info(`resuming from ${resumeDir} (step ${state.step})`);
-  } else if (existsSync(runDir) && listCheckpoints(runDir).length > 0) {
+  }
+  if ((o.rank ?? 0) > 0) return { runDir, resumeDir, state };
+  if (!o.resume && existsSync(runDir) && listCheckpoints(runDir).length > 0) {
     if (!o.overwrite) {
       throw new CheckpointError('run folder already has checkpoints', {
         file: runDir,
@@ -33,7 +37,7 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
       });
     }
     rmSync(runDir, { recursive: true, force: true });
-  } else if (existsSync(runDir)) {
+  } else if (!o.resume && existsSync(runDir)) {
     // A start that never reached a checkpoint: its logs would mix with this run's.
     o.info(`clearing ${runDir}: an earlier run there stopped before its first checkpoint`);
     rmSync(runDir, { recursive: true, force: true });
@@ -97,8 +101,12 @@ export function makeOptimizer(params: Map<string, Variable>, o: { betas: [number
   return opt;
 }
 
-/** The run's logger; a fresh run also records its hyperparameters for TensorBoard's HParams tab. */
-export function openLogger(runDir: string, cfg: unknown, metrics: string[], resumedStep?: number): RunLogger {
+/**
+ * The run's logger; a fresh run also records its hyperparameters for TensorBoard's HParams
+ * tab. Ranks other than 0 (data parallel) log nowhere that lasts: a scratch folder.
+ */
+export function openLogger(runDir: string, cfg: unknown, metrics: string[], resumedStep?: number, rank = 0): RunLogger {
+  if (rank > 0) return new RunLogger(mkdtempSync(join(tmpdir(), `anneal-rank${rank}-`)));
   const logger = new RunLogger(runDir, resumedStep);
   if (resumedStep === undefined) logger.tb.hparams(flattenHparams(cfg), metrics);
   return logger;

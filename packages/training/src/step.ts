@@ -3,7 +3,7 @@
 // since v4.46: each micro-batch contributes its loss *sum*; the total is divided by the
 // token count of all micro-batches together, so batch 8 equals 4 x 2 accumulation.
 import * as tf from '@tensorflow/tfjs-core';
-import { NumericError, clipGradNorm, valueAndGrads } from '@anneal/core';
+import { NumericError, clipGradNorm, valueAndGrads, type Collective } from '@anneal/core';
 
 /**
  * A micro-batch's summed loss (a scalar) and how many units it covers (tokens for LM
@@ -13,8 +13,12 @@ import { NumericError, clipGradNorm, valueAndGrads } from '@anneal/core';
  */
 export type LossSum = () => { sum: tf.Scalar; count: number; metrics?: Record<string, number>; tokens?: number };
 
-/** Mean loss over all units (tokens, pairs) of all micro-batches, and its gradients (summed, then divided). */
-export function accumulatedGradients(params: Map<string, tf.Variable>, microBatches: LossSum[]): { loss: number; tokens: number; grads: Map<string, tf.Tensor>; metrics: Record<string, number> } {
+/**
+ * Mean loss over all units (tokens, pairs) of all micro-batches, and its gradients (summed,
+ * then divided). With a collective the sums (gradients, loss, units, tokens, metrics) are
+ * added across ranks first, so N ranks equal one process with the N-times batch.
+ */
+export function accumulatedGradients(params: Map<string, tf.Variable>, microBatches: LossSum[], collective?: Collective): { loss: number; tokens: number; grads: Map<string, tf.Tensor>; metrics: Record<string, number> } {
   let total: Map<string, tf.Tensor> | undefined;
   let lossSum = 0;
   let tokens = 0;
@@ -40,6 +44,19 @@ export function accumulatedGradients(params: Map<string, tf.Variable>, microBatc
         if (prev) tf.dispose([prev, g]);
       }
     }
+  }
+  if (collective && collective.worldSize > 1) {
+    // one all-reduce: every gradient sum, then [loss, units, tokens, ...metric sums]
+    const names = [...params.keys()];
+    const keys = Object.keys(sums).sort();
+    const local = names.map((n) => total?.get(n) ?? tf.zerosLike(params.get(n)!));
+    const counters = tf.tensor1d([lossSum, units, tokens, ...keys.map((k) => sums[k])]);
+    const reduced = collective.allReduce([...local, counters], 'sum');
+    tf.dispose([...local, counters]);
+    const c = reduced.pop()!.dataSync();
+    [lossSum, units, tokens] = [c[0], c[1], c[2]];
+    keys.forEach((k, i) => (sums[k] = c[3 + i]));
+    total = new Map(names.map((n, i) => [n, reduced[i]]));
   }
   const n = Math.max(1, units);
   const grads = new Map<string, tf.Tensor>();

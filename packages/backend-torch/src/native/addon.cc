@@ -16,7 +16,16 @@
 #define ANNEAL_TORCH2 1
 #endif
 
+// Data parallelism through PyTorch's own collectives (c10d): a TCPStore rendezvous and a
+// Gloo process group, when the build found Gloo's headers (Debian: libgloo-dev).
+#ifdef ANNEAL_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -302,7 +311,71 @@ at::Tensor reduce(const std::string& k, const at::Tensor& x, const Attrs& a) {
   throw std::runtime_error("no reduction kernel");
 }
 
+// ------------------------------------------------------------------ collectives (c10d)
+
+#ifdef ANNEAL_GLOO
+c10::intrusive_ptr<c10d::ProcessGroupGloo> g_pg;
+int g_rank = -1;
+int g_world = 0;
+
+c10d::ProcessGroupGloo& group() {
+  if (!g_pg) throw std::runtime_error("no process group: call distInit first");
+  return *g_pg;
+}
+
+// Runs one collective over the inputs in buckets of about 25 MB (as DDP's bucket_cap_mb):
+// each bucket is flattened into one buffer, reduced or broadcast in place, and split back
+// into new tensors of the inputs' shapes.
+std::vector<at::Tensor> collective(const Inputs& in, const std::function<void(std::vector<at::Tensor>&)>& op) {
+  const int64_t cap = 25 << 20;
+  std::vector<at::Tensor> out(in.size());
+  size_t start = 0;
+  while (start < in.size()) {
+    size_t end = start;
+    int64_t bytes = 0;
+    std::vector<at::Tensor> flat;
+    while (end < in.size() && (end == start || bytes + in[end].nbytes() <= cap)) {
+      if (in[end].scalar_type() != at::kFloat) throw std::runtime_error("collectives take float32 tensors");
+      flat.push_back(in[end].reshape({-1}));
+      bytes += in[end].nbytes();
+      end++;
+    }
+    std::vector<at::Tensor> buffer{at::cat(flat).contiguous()};
+    op(buffer);
+    int64_t off = 0;
+    for (size_t i = start; i < end; i++) {
+      out[i] = buffer[0].narrow(0, off, in[i].numel()).view(in[i].sizes()).clone();
+      off += in[i].numel();
+    }
+    start = end;
+  }
+  return out;
+}
+#endif
+
+std::vector<at::Tensor> runCollective(const std::string& k, const Inputs& in, const Attrs& a) {
+#ifdef ANNEAL_GLOO
+  if (k == "AnnealAllReduce") {
+    bool avg = a.str("op") == "avg";
+    return collective(in, [&](std::vector<at::Tensor>& buf) {
+      c10d::AllreduceOptions o;
+      o.reduceOp = c10d::ReduceOp::SUM;
+      group().allreduce(buf, o)->wait();
+      if (avg) buf[0].div_(g_world);
+    });
+  }
+  c10d::BroadcastOptions o;
+  o.rootRank = static_cast<int64_t>(a.num("root"));
+  return collective(in, [&](std::vector<at::Tensor>& buf) { group().broadcast(buf, o)->wait(); });
+#else
+  (void)in;
+  (void)a;
+  throw std::runtime_error(k + ": this addon was built without Gloo (apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
+#endif
+}
+
 std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs& a) {
+  if (k == "AnnealAllReduce" || k == "AnnealBroadcast") return runCollective(k, in, a);
   static const char* kBinary[] = {"Add", "Sub", "Multiply", "RealDiv", "FloorDiv", "Maximum", "Minimum", "Pow",
                                   "SquaredDifference", "Mod", "Less", "LessEqual", "Greater", "GreaterEqual",
                                   "Equal", "NotEqual", "LogicalAnd", "LogicalOr", "Atan2", "Prelu", "EluGrad"};
@@ -711,6 +784,64 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   });
 }
 
+// distInit({rank, worldSize, masterAddr, masterPort, timeoutMs}): rendezvous through a
+// TCPStore served by rank 0, then a Gloo process group over the interface that resolves
+// masterAddr. Errors and timeouts come back as JS errors naming the rank.
+Napi::Value DistInit(const Napi::CallbackInfo& info) {
+  Attrs a{info[0].As<Napi::Object>()};
+  int rank = static_cast<int>(a.num("rank"));
+  return guarded(info, "rank " + std::to_string(rank) + " distInit", [&]() -> Napi::Value {
+#ifdef ANNEAL_GLOO
+    int world = static_cast<int>(a.num("worldSize"));
+    auto timeout = std::chrono::milliseconds(static_cast<int64_t>(a.num("timeoutMs")));
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(a.num("masterPort"));
+    so.isServer = rank == 0;
+    so.numWorkers = world;
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(a.str("masterAddr"), so);
+    auto options = c10d::ProcessGroupGloo::Options::create();
+    options->timeout = timeout;
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(a.str("masterAddr")));
+    g_pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+    g_rank = rank;
+    g_world = world;
+    return info.Env().Undefined();
+#else
+    throw std::runtime_error("this addon was built without Gloo (apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
+#endif
+  });
+}
+
+Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
+#ifdef ANNEAL_GLOO
+  return guarded(info, "rank " + std::to_string(g_rank) + " barrier", [&]() -> Napi::Value {
+    group().barrier()->wait();
+    return info.Env().Undefined();
+  });
+#else
+  return guarded(info, "barrier", [&]() -> Napi::Value { throw std::runtime_error("built without Gloo"); });
+#endif
+}
+
+Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
+#ifdef ANNEAL_GLOO
+  g_pg.reset();
+  g_rank = -1;
+  g_world = 0;
+#endif
+  return info.Env().Undefined();
+}
+
+Napi::Value DistAvailable(const Napi::CallbackInfo& info) {
+#ifdef ANNEAL_GLOO
+  return Napi::Boolean::New(info.Env(), true);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -777,6 +908,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("configure", Napi::Function::New(env, Configure));
+  exports.Set("distInit", Napi::Function::New(env, DistInit));
+  exports.Set("distBarrier", Napi::Function::New(env, DistBarrier));
+  exports.Set("distDestroy", Napi::Function::New(env, DistDestroy));
+  exports.Set("distAvailable", Napi::Function::New(env, DistAvailable));
   return exports;
 }
 

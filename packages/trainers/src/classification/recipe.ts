@@ -20,7 +20,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
 
   // ---- setup
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile)), cfg.labels, padId, cfg.seed);
@@ -35,7 +35,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1'], state?.step);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1'], state?.step, o.collective?.rank);
 
   /** logits [B, classes] of a batch of examples. */
   const logitsOf = (rows: Example[], training: boolean, seed = 0) => {

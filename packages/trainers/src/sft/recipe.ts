@@ -47,7 +47,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
 
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const base: PretrainedModel = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile));
   requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
@@ -71,7 +71,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mean_token_accuracy'], state?.step);
+  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mean_token_accuracy'], state?.step, o.collective?.rank);
 
   /**
    * Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum),

@@ -1,0 +1,109 @@
+// Data parallelism end to end through the CLI: `anneal launch --nproc 2` trains a tiny GPT-2
+// on loopback (c10d, Gloo) with the same losses as one process with the doubled batch, only
+// rank 0 writes the run folder, resume refuses a different world size, and a killed worker
+// stops the job with the failed rank named.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { collectivesAvailable } from '@anneal/backend-torch';
+import { RunLogger } from '@anneal/core';
+
+const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
+const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
+// In CI (CI=true) the collectives are required: set-up installs libgloo-dev, so a skip would hide a broken build.
+const d = collectivesAvailable() || process.env.CI === 'true' ? describe : describe.skip;
+
+function setup(batchSize: number, maxSteps = 6): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'anneal-dp-'));
+  writeFileSync(join(dir, 'corpus.txt'), readFileSync(CORPUS, 'utf8').slice(0, 30_000));
+  const file = join(dir, 'dp.yaml');
+  writeFileSync(
+    file,
+    `# data-parallel test run
+name: dp
+recipe: clm
+backend: torch
+outputDir: ${join(dir, 'runs')}
+tokenizer: { train: { vocabSize: 300 } }
+model: { arch: gpt2, config: { nLayer: 2, nHead: 2, nEmbd: 32, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 } }
+data: { train: ${join(dir, 'corpus.txt')}, blockSize: 16, valFraction: 0.1 }
+optim: { lr: 3.0e-3 }
+train: { batchSize: ${batchSize}, maxSteps: ${maxSteps}, logEvery: 1, evalEvery: 1000, evalBatches: 1, saveEvery: 3, sample: { every: 1000, prompts: [], maxNewTokens: 1 } }
+`,
+  );
+  return { dir, file };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+function anneal(args: string[], onSpawn?: (pid: number) => void): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ANNEAL_NUM_THREADS: '1' } });
+    onSpawn?.(p.pid!);
+    let [out, err] = ['', ''];
+    p.stdout.on('data', (b) => (out += b));
+    p.stderr.on('data', (b) => (err += b));
+    p.on('close', (code) => res({ code, out, err }));
+  });
+}
+
+const losses = (runDir: string) => RunLogger.read(runDir).filter((m) => 'train/loss' in m).map((m) => m['train/loss']);
+
+d('anneal launch (data parallel on c10d/Gloo)', () => {
+  it('2 processes with batch 4 each equal 1 process with batch 8; only rank 0 writes; resume needs the same world size', async () => {
+    const one = setup(8);
+    const single = await anneal(['train', one.file]);
+    expect(single.code, single.err).toBe(0);
+    const two = setup(4);
+    const port = String(await freePort());
+    const dp = await anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', two.file]);
+    expect(dp.code, dp.err).toBe(0);
+    expect(dp.out).toMatch(/data parallel: rank 0 of 2/);
+    const [a, b] = [losses(join(one.dir, 'runs', 'dp')), losses(join(two.dir, 'runs', 'dp'))];
+    expect(b.length).toBe(6);
+    a.forEach((l, i) => expect(Math.abs(l - b[i]), `step ${i + 1}: ${l} vs ${b[i]}`).toBeLessThanOrEqual(1e-5 * l));
+    expect(readdirSync(join(two.dir, 'runs', 'dp', 'checkpoints')).sort()).toEqual(['step-3', 'step-6']);
+    // one process cannot continue a two-process run
+    const wrong = await anneal(['train', '--resume', join(two.dir, 'runs', 'dp'), '--set', 'train.maxSteps=8']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toMatch(/written by 2 process\(es\) and this run has 1/);
+  }, 240_000);
+
+  it('a killed worker stops the job, and the exit status names its rank', async () => {
+    const job = setup(4, 100_000);
+    const port = String(await freePort());
+    let launcher = 0;
+    const done = anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', job.file], (pid) => (launcher = pid));
+    // find rank 1 among the launcher's children and kill it once training runs
+    const rank1 = async (): Promise<number> => {
+      for (let i = 0; i < 200; i++) {
+        for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
+            if (Number(stat.split(') ')[1].split(' ')[1]) === launcher && env.includes('\0RANK=1\0') && existsSync(join(job.dir, 'runs', 'dp', 'checkpoints', 'step-3'))) return Number(pid);
+          } catch {
+            // gone or not ours
+          }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error('rank 1 not found');
+    };
+    process.kill(await rank1(), 'SIGKILL');
+    const r = await done;
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/launch: rank 1 failed \(signal SIGKILL\); the other ranks were stopped/);
+  }, 240_000);
+});
