@@ -94,7 +94,9 @@ describe('anneal train: bad input', () => {
     // the recipe picks the schema: an sft recipe is checked against SFT's fields
     write('sft-base.yaml', 'recipe: sft\n');
     expectCleanError(anneal(['train', write('sft-child.yaml', 'extends: ./sft-base.yaml\nname: x\n')], dir), /sft-child\.yaml/, /model: missing/);
-    expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=ppo'], dir), /unknown recipe "ppo"/);
+    expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=grpo'], dir), /unknown recipe "grpo"/, /available: clm, sft, mlm, classification, reward, dpo, ppo/);
+    // reward, dpo and ppo are recipes too: their schemas check the config
+    expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=ppo'], dir), /tiny\.yaml/, /prompts: /);
   });
   it('shows the stack with --debug', () => {
     const r = anneal(['train', 'nope.yaml', '--debug'], dir);
