@@ -72,7 +72,7 @@ async function stepChild(globalBatch: number): Promise<void> {
   const s = { vocab: 8192, ctx: 128, d: 256, heads: 4, layers: 4 };
   const B = globalBatch / world;
   const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: s.vocab, nPositions: s.ctx, nEmbd: s.d, nHead: s.heads, nLayer: s.layers, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
-  const opt = new AdamW(model.params, { weightDecay: 0.1 });
+  const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   const ids = Int32Array.from({ length: B * s.ctx }, (_, i) => (i * 7919 + (pg?.rank ?? 0)) % s.vocab);
   const step = () => {
     const { grads } = accumulatedGradients(model.params, [() => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [B, s.ctx], 'int32') }).logits as tf.Tensor3D, ids)], pg);

@@ -324,8 +324,8 @@ c10d::ProcessGroupGloo& group() {
 }
 
 // Runs one collective over the inputs in buckets of about 25 MB (as DDP's bucket_cap_mb):
-// each bucket is flattened into one buffer, reduced or broadcast in place, and split back
-// into new tensors of the inputs' shapes.
+// each bucket is copied into one fresh buffer (tfjs tensors are immutable), reduced or
+// broadcast in place, and handed back as views of that buffer in the inputs' shapes.
 std::vector<at::Tensor> collective(const Inputs& in, const std::function<void(std::vector<at::Tensor>&)>& op) {
   const int64_t cap = 25 << 20;
   std::vector<at::Tensor> out(in.size());
@@ -340,11 +340,11 @@ std::vector<at::Tensor> collective(const Inputs& in, const std::function<void(st
       bytes += in[end].nbytes();
       end++;
     }
-    std::vector<at::Tensor> buffer{at::cat(flat).contiguous()};
+    std::vector<at::Tensor> buffer{flat.size() == 1 ? flat[0].clone(at::MemoryFormat::Contiguous) : at::cat(flat)};
     op(buffer);
     int64_t off = 0;
     for (size_t i = start; i < end; i++) {
-      out[i] = buffer[0].narrow(0, off, in[i].numel()).view(in[i].sizes()).clone();
+      out[i] = buffer[0].narrow(0, off, in[i].numel()).view(in[i].sizes());
       off += in[i].numel();
     }
     start = end;
