@@ -134,6 +134,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
       logger.scalars(step, { 'train/loss': window.loss / window.steps, ...extra, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/tokens_per_second': window.tokens / elapsed, 'train/epoch': sampler.epochProgress });
       window = { loss: 0, steps: 0, tokens: 0, t0: performance.now(), metrics: {} };
     }
+    let improved = false; // a new best is saved at once, so the best checkpoint exists
     if ((step % cfg.train.evalEvery === 0 || last) && p.evaluate) {
       lastEval = tf.tidy(() => p.evaluate!());
       if (main) logger.scalars(step, lastEval);
@@ -142,6 +143,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
       if (!best || value < best.value) {
         best = { name, value, checkpoint: join(p.runDir, 'checkpoints', checkpointDirName(step)) };
         sinceBest = 0;
+        improved = true;
       } else sinceBest++;
     }
     const sampleNow = p.sampleEvery ? step % p.sampleEvery === 0 || last : (step % cfg.train.evalEvery === 0 || last) && p.evaluate;
@@ -156,7 +158,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     const early = patience > 0 && sinceBest >= patience;
     if (early) report.info(`early stopping at step ${step}: ${best!.name} has not improved on ${best!.value.toFixed(4)} for ${patience} evaluations (best: ${best!.checkpoint})`);
     const stopNow = (o.shouldStop?.() ?? false) || early;
-    if (step % cfg.train.saveEvery === 0 || last || stopNow) lastCheckpoint = await save(step);
+    if (step % cfg.train.saveEvery === 0 || last || stopNow || improved) lastCheckpoint = await save(step);
     if (stopNow) {
       stopped = !early;
       report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
