@@ -85,14 +85,15 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
     const port = String(await freePort());
     let launcher = 0;
     const done = anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', job.file], (pid) => (launcher = pid));
-    // find rank 1 among the launcher's children and kill it once training runs
+    // find rank 1 among the launcher's children and kill it once training runs (rank 0 has
+    // logged a step); generous waiting: under a loaded CI machine start-up takes a while
     const rank1 = async (): Promise<number> => {
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 600; i++) {
         for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
           try {
             const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
             const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
-            if (Number(stat.split(') ')[1].split(' ')[1]) === launcher && env.includes('\0RANK=1\0') && existsSync(join(job.dir, 'runs', 'dp', 'checkpoints', 'step-3'))) return Number(pid);
+            if (Number(stat.split(') ')[1].split(' ')[1]) === launcher && env.includes('\0RANK=1\0') && existsSync(join(job.dir, 'runs', 'dp', 'metrics.jsonl'))) return Number(pid);
           } catch {
             // gone or not ours
           }
