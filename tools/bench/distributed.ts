@@ -4,11 +4,10 @@
 // same global batch, i.e. what `anneal launch --nproc 2` costs or gains on this machine.
 //   npx tsx tools/bench/distributed.ts
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { ProcessGroup, registerTorchBackend } from '@anneal/backend-torch';
-import { AdamW, useBackend } from '@anneal/core';
+import { AdamW, freeLocalPort, useBackend } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
 import { accumulatedGradients } from '@anneal/training';
 import { cpus } from 'node:os';
@@ -18,18 +17,9 @@ const SIZES_MB = [1, 16, 64];
 const REPS = 5;
 const STEPS = 6;
 
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
 /** Runs `world` copies of a command with torchrun's variables; resolves with rank 0's last JSON line. */
 async function ranks(cmd: string, args: string[], world: number, threads: number): Promise<Record<string, unknown>> {
-  const port = await freePort();
+  const port = await freeLocalPort();
   const outs = await Promise.all(
     Array.from({ length: world }, (_, rank) =>
       new Promise<string>((res, rej) => {

@@ -4,13 +4,12 @@
 // stops the job with the failed rank named.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { collectivesAvailable } from '@anneal/backend-torch';
-import { RunLogger } from '@anneal/core';
+import { RunLogger, freeLocalPort } from '@anneal/core';
 
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
@@ -38,15 +37,6 @@ train: { batchSize: ${batchSize}, maxSteps: ${maxSteps}, logEvery: 1, evalEvery:
   return { dir, file };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
 function anneal(args: string[], onSpawn?: (pid: number) => void): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((res) => {
     const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ANNEAL_NUM_THREADS: '1' } });
@@ -66,7 +56,7 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
     const single = await anneal(['train', one.file]);
     expect(single.code, single.err).toBe(0);
     const two = setup(4);
-    const port = String(await freePort());
+    const port = String(await freeLocalPort());
     const dp = await anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', two.file]);
     expect(dp.code, dp.err).toBe(0);
     expect(dp.out).toMatch(/data parallel: rank 0 of 2/);
@@ -82,7 +72,7 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
 
   it('a killed worker stops the job, and the exit status names its rank', async () => {
     const job = setup(4, 100_000);
-    const port = String(await freePort());
+    const port = String(await freeLocalPort());
     let launcher = 0;
     const done = anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', job.file], (pid) => (launcher = pid));
     // find rank 1 among the launcher's children and kill it once training runs (rank 0 has

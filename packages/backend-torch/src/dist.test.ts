@@ -3,23 +3,13 @@
 // never comes fails with an error naming it instead of hanging.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freeLocalPort } from '@anneal/core';
 import { collectivesAvailable } from './index.js';
 
 const WORKER = fileURLToPath(new URL('./test-dist-worker.ts', import.meta.url));
 // In CI (CI=true) the collectives are required: set-up installs libgloo-dev, so a skip would hide a broken build.
 const d = collectivesAvailable() || process.env.CI === 'true' ? describe : describe.skip;
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 function worker(rank: number, world: number, port: number, extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((res) => {
@@ -33,7 +23,7 @@ function worker(rank: number, world: number, port: number, extra: NodeJS.Process
 
 d('c10d collectives (Gloo, 2 processes)', () => {
   it('all-reduce and broadcast agree on both ranks', async () => {
-    const port = await freePort();
+    const port = await freeLocalPort();
     const rs = await Promise.all([worker(0, 2, port), worker(1, 2, port)]);
     for (const r of rs) expect(r.code, r.err).toBe(0);
     const got = rs.map((r) => JSON.parse(r.out.trim().split('\n').at(-1)!));
@@ -47,7 +37,7 @@ d('c10d collectives (Gloo, 2 processes)', () => {
   }, 60_000);
 
   it('a rank whose peer never joins fails with an error naming it', async () => {
-    const port = await freePort();
+    const port = await freeLocalPort();
     const r = await worker(0, 2, port, { ANNEAL_DIST_TIMEOUT_MS: '1500' });
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/rank 0 distInit/);

@@ -16,3 +16,4 @@ export { RunLogger } from './run-logger.js';
 export * from './hf-cache.js';
 export { fakeHubFetch, type FakeHubRepo } from './testing.js';
 export * from './collective.js';
+export { freeLocalPort } from './ports.js';

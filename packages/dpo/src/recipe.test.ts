@@ -3,7 +3,7 @@
 // are logged, the tensor count stays flat, and every way of getting the reference — a frozen
 // copy, precomputed log-probs, the adapter-disabled LoRA policy — gives the same losses;
 // a stopped run resumes exactly, reading its precomputed reference back.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,15 +11,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunLogger, readSafetensors, validateConfig } from '@anneal/core';
 import { LoraConfigSchema } from '@anneal/peft-lora';
-import { tinyGpt2Dir, type Reporter } from '@anneal/training';
+import { SENTIMENT_PAIRS, pairTexts, tinyGpt2Dir, type Reporter } from '@anneal/training';
 import { DpoConfigSchema, runDpo } from './index.js';
 
-const PAIRS = fileURLToPath(new URL('../../../datasets/sentiment/preference.jsonl', import.meta.url));
+const PAIRS = SENTIMENT_PAIRS;
 let modelDir = '';
 
 beforeAll(async () => {
-  const texts = readFileSync(PAIRS, 'utf8').trim().split('\n').slice(0, 300).flatMap((l) => Object.values(JSON.parse(l)) as string[]);
-  modelDir = await tinyGpt2Dir(texts, { vocabSize: 400, nLayer: 1, nEmbd: 32 });
+  modelDir = await tinyGpt2Dir(pairTexts(300), { vocabSize: 400, nLayer: 1, nEmbd: 32 });
 });
 
 const config = (o: Record<string, unknown> = {}, train: object = {}) =>

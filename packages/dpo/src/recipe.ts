@@ -90,13 +90,14 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
     const p = concatenatedForward(policy, pairs, padId, { average, training, seed });
     const r = dpoLoss({ policyChosenLogps: p.chosen, policyRejectedLogps: p.rejected, referenceChosenLogps: ref && tf.tensor1d(ref.chosen), referenceRejectedLogps: ref && tf.tensor1d(ref.rejected) }, d);
     const n = pairs.length;
+    const meanLogits = p.meanLogits.dataSync();
     const m = dpoMetrics({
       chosenRewards: r.chosenRewards.dataSync(),
       rejectedRewards: r.rejectedRewards.dataSync(),
       chosenLogps: p.chosen.dataSync(),
       rejectedLogps: p.rejected.dataSync(),
-      chosenMeanLogits: p.meanLogits.dataSync().subarray(0, n),
-      rejectedMeanLogits: p.meanLogits.dataSync().subarray(n),
+      chosenMeanLogits: meanLogits.subarray(0, n),
+      rejectedMeanLogits: meanLogits.subarray(n),
       chosenCounts: p.counts.subarray(0, n),
       rejectedCounts: p.counts.subarray(n),
     });
@@ -141,7 +142,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
       evaluate: held.length ? evaluate : undefined,
       samples: (step) =>
         cfg.sample.prompts.map((prompt, i) => {
-          const ids = cfg.tokenizer.chatTemplate || Array.isArray(train[0]?.prompt) ? tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(prompt);
+          const ids = cfg.tokenizer.chatTemplate ? tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(prompt);
           const [out] = generate(policy, [ids], { maxNewTokens: cfg.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
           return `${prompt} -> ${tok.decode(out.slice(ids.length))}`;
         }),

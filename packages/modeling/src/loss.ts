@@ -40,18 +40,23 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): { sum
 }
 
 /**
- * log softmax(logits)[n, targets[n]] for each row: [N, V] and N target ids (in range) ->
- * [N]. Gathers from the flattened log-probabilities, so the gradient is a scatter into
- * [N * V] rather than a one-hot product. Call inside tf.tidy or a gradient function.
+ * values[n, targets[n]] for each row: [N, V] and N target ids (in range) -> [N]. Gathers from
+ * the flattened rows, so the gradient is a scatter into [N * V] rather than a one-hot
+ * product. Call inside tf.tidy or a gradient function.
  */
-export function tokenLogprobs(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
-  const [N, V] = logits.shape;
+export function pickTargets(values: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
+  const [N, V] = values.shape;
   const flat = new Int32Array(N);
   for (let i = 0; i < N; i++) {
     if (targets[i] < 0 || targets[i] >= V) throw new RangeError(`target id ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
     flat[i] = i * V + targets[i];
   }
-  return tf.gather(tf.reshape(tf.logSoftmax(logits, -1), [N * V]), tf.tensor1d(flat, 'int32')) as tf.Tensor1D;
+  return tf.gather(tf.reshape(values, [N * V]), tf.tensor1d(flat, 'int32')) as tf.Tensor1D;
+}
+
+/** log softmax(logits)[n, targets[n]]: [N, V] logits -> [N] log-probs of the targets. */
+export function tokenLogprobs(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
+  return pickTargets(tf.logSoftmax(logits, -1) as tf.Tensor2D, targets);
 }
 
 /** Softmax cross-entropy summed over targets as one kernel with its own backward (torch backend). */

@@ -1,7 +1,7 @@
 // The PPO recipe on a tiny GPT-2 with a synthetic reward (how many "e"s a completion has):
 // the mean score rises strongly while objective/kl stays bounded, TRL's metric names are
 // logged, the tensor count stays flat, and a stopped run resumes exactly (cpu backend).
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,14 +9,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunLogger, validateConfig } from '@anneal/core';
 import { LoraConfigSchema } from '@anneal/peft-lora';
-import { tinyGpt2Dir } from '@anneal/training';
+import { SENTIMENT_PAIRS, pairTexts, tinyGpt2Dir } from '@anneal/training';
 import { PpoConfigSchema, runPpo, type RewardFn } from './index.js';
 
-const PAIRS = fileURLToPath(new URL('../../../datasets/sentiment/preference.jsonl', import.meta.url));
+const PAIRS = SENTIMENT_PAIRS;
 let modelDir = '';
 beforeAll(async () => {
-  const texts = readFileSync(PAIRS, 'utf8').trim().split('\n').slice(0, 200).flatMap((l) => Object.values(JSON.parse(l)) as string[]);
-  modelDir = await tinyGpt2Dir(texts, { vocabSize: 300, nLayer: 1, nEmbd: 32 });
+  modelDir = await tinyGpt2Dir(pairTexts(200), { vocabSize: 300, nLayer: 1, nEmbd: 32 });
 });
 
 const countE: RewardFn = (_, completions) => completions.map((c) => (c.match(/e/g) ?? []).length / 4);

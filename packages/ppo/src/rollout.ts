@@ -3,7 +3,7 @@
 // right-padded after them — and read, without gradients, each response token's log-prob
 // under the policy and the reference and the value model's estimate before it.
 import * as tf from '@tensorflow/tfjs-core';
-import { generate, tokenLogprobs, type CausalLm, type DecoderForSequenceClassification, type ForwardArgs } from '@anneal/modeling';
+import { generate, pickTargets, type CausalLm, type DecoderForSequenceClassification, type ForwardArgs } from '@anneal/modeling';
 
 /** Queries and responses laid out as [B, Tq + Tr] rows. */
 export interface RolloutBatch {
@@ -72,18 +72,19 @@ export function rowsOf<A extends Int32Array | Float32Array>(a: A, Tr: number, ro
 
 /**
  * Response tokens' log-probs [n, Tr] under a causal LM with logits divided by the sampling
- * temperature, and the mean entropy of those distributions over response tokens (TRL's
- * policy/entropy). Call inside tf.tidy or a gradient function.
+ * temperature, and with `withEntropy` the mean entropy of those distributions over response
+ * tokens (TRL's policy/entropy). Call inside tf.tidy or a gradient function.
  */
-export function responseLogprobs(lm: CausalLm, batch: RolloutBatch, rows: number[], temperature: number): { logprobs: tf.Tensor2D; entropy: tf.Scalar } {
+export function responseLogprobs(lm: CausalLm, batch: RolloutBatch, rows: number[], temperature: number, withEntropy = false): { logprobs: tf.Tensor2D; entropy?: tf.Scalar } {
   const { Tq, Tr } = batch;
   const n = rows.length;
   const logits = lm.forward(forwardArgs(batch, rows)).logits as tf.Tensor3D; // [n, T, V]
   const V = logits.shape[2];
   // position Tq - 1 + t predicts response token t
   const scaled = tf.div(tf.reshape(tf.slice(logits, [0, Tq - 1, 0], [n, Tr, V]), [n * Tr, V]), temperature + 1e-7) as tf.Tensor2D; // [n * Tr, V]
-  const logprobs = tf.reshape(tokenLogprobs(scaled, rowsOf(batch.responses, Tr, rows)), [n, Tr]) as tf.Tensor2D;
-  const logp = tf.logSoftmax(scaled);
+  const logp = tf.logSoftmax(scaled) as tf.Tensor2D; // [n * Tr, V]
+  const logprobs = tf.reshape(pickTargets(logp, rowsOf(batch.responses, Tr, rows)), [n, Tr]) as tf.Tensor2D;
+  if (!withEntropy) return { logprobs };
   const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)); // [n * Tr]
   const mask = tf.tensor1d(rowsOf(batch.responseMask, Tr, rows));
   const entropy = tf.div(tf.sum(tf.mul(ent, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;

@@ -11,9 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { clipGradNorm, deriveSeed, Rng, valueAndGrads, type AdamW } from '@anneal/core';
 import type { CausalLm, DecoderForSequenceClassification } from '@anneal/modeling';
 import { gae, maskedMoments, maskedWhiten } from './advantages.js';
-import { klPerToken, type KlController } from './kl.js';
+import { klPerToken } from './kl.js';
 import { ppoPolicyLoss, ppoValueLoss } from './losses.js';
-import { layout, responseLogprobs, responseValues, rowsOf, sampleResponses, type RolloutBatch } from './rollout.js';
+import { layout, responseLogprobs, responseValues, rowsOf, sampleResponses } from './rollout.js';
 import type { PpoOptions } from './config.js';
 
 /** Scores whole responses: (prompt texts, completion texts) -> one number each. */
@@ -88,10 +88,10 @@ export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[
       let parts: tf.Scalar[] = [];
       const { value, grads } = valueAndGrads(m.params, () => {
         const mask = t(batch.responseMask);
-        const { logprobs, entropy } = responseLogprobs(m.policy, batch, rows, o.temperature);
+        const { logprobs, entropy } = responseLogprobs(m.policy, batch, rows, o.temperature, true);
         const pg = ppoPolicyLoss(logprobs, t(r.logprobs), t(r.advantages), mask, o.cliprange);
         const vf = ppoValueLoss(responseValues(m.value, batch, rows), t(r.values), t(r.returns), mask, o.cliprangeValue);
-        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio, entropy].map((x) => tf.keep(x.clone()));
+        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio, entropy!].map((x) => tf.keep(x.clone()));
         return tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
       });
       value.dispose();
@@ -124,5 +124,3 @@ export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[
   };
   return { metrics, samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })) };
 }
-
-export type { RolloutBatch, KlController };

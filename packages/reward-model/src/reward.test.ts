@@ -13,12 +13,11 @@ import { RunLogger, readSafetensors, useBackend, validateConfig } from '@anneal/
 import { DecoderForSequenceClassification, loadPretrained, readHfFixture } from '@anneal/modeling';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { loadTokenizerSync } from '@anneal/tokenizers';
-import { tinyGpt2Dir } from '@anneal/training';
+import { SENTIMENT_PAIRS, pairTexts, tinyGpt2Dir } from '@anneal/training';
 import { RewardConfigSchema, bradleyTerryLoss, rewardMetrics, runReward, scoreTexts } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
-const PAIRS = fileURLToPath(new URL('../../../datasets/sentiment/preference.jsonl', import.meta.url));
-const pairTexts = () => readFileSync(PAIRS, 'utf8').trim().split('\n').slice(0, 300).flatMap((l) => Object.values(JSON.parse(l)) as string[]);
+const PAIRS = SENTIMENT_PAIRS;
 
 describe('Bradley–Terry loss and metrics', () => {
   it('equals −log σ(r_c − r_r − margin), stays finite at extreme gaps, and adds the centering term', async () => {
@@ -66,7 +65,7 @@ describe('reward recipe', () => {
       recipe: 'reward',
       backend: 'auto',
       outputDir: mkdtempSync(join(tmpdir(), 'anneal-rm-')),
-      model: { pretrained: await tinyGpt2Dir(pairTexts(), { vocabSize: 500, nLayer: 2, nEmbd: 64 }) },
+      model: { pretrained: await tinyGpt2Dir(pairTexts(300), { vocabSize: 500, nLayer: 2, nEmbd: 64 }) },
       data: { train: PAIRS, format: 'preference', maxLength: 48, onBadRow: 'truncate', evalFraction: 0.05, cacheDir: null },
       optim: { lr: 1e-3, weightDecay: 0 },
       schedule: { kind: 'constant' },

@@ -12,5 +12,5 @@ export { openRunFolder, saveCheckpoint, flattenHparams, makeOptimizer, openLogge
 export { baseWeightsFrom, withAdapter } from './peft.js';
 export { localModelDir } from './model-dir.js';
 export { packageVersions } from './versions.js';
-export { tinyGpt2Dir } from './testing.js';
+export { tinyGpt2Dir, pairTexts, SENTIMENT_PAIRS } from './testing.js';
 export { requireCausalLm, requireFits } from './checks.js';

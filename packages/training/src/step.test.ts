@@ -3,7 +3,7 @@
 // when the micro-batches hold different numbers of loss tokens; TRL's token metrics by hand.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, useBackend } from '@anneal/core';
+import { AdamW, useBackend, type Collective } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
 import { accumulatedGradients, tokenMetrics } from './index.js';
 
@@ -36,6 +36,29 @@ describe('accumulatedGradients', () => {
     ob.apply(acc.grads, 1e-3);
     for (const [name, p] of a.params) expect(tf.tidy(() => tf.max(tf.abs(tf.sub(p, b.params.get(name)!))).dataSync()[0]), name).toBeLessThan(1e-5);
     tf.dispose([...whole.grads.values(), ...acc.grads.values()]);
+  });
+
+  it('with a collective: sums across ranks before dividing, and leaves no tensors behind', () => {
+    // Two ranks holding identical data: the all-reduce doubles every sum, so the mean loss,
+    // the gradients and the metrics equal one process's on that data, and the tokens double.
+    const twoIdentical: Collective = { rank: 0, worldSize: 2, allReduce: (ts) => ts.map((t) => tf.mul(t, 2)), broadcast: (ts) => ts.map((t) => t.clone()), barrier: () => undefined };
+    const cfg = { ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 16 };
+    const m = Gpt2LMHeadModel.init(cfg, 1);
+    const ids = Int32Array.from({ length: 4 * 8 }, (_, i) => (i * 7) % 50);
+    const micro = () => {
+      const { sum, count } = causalLmLossSum(m.forward({ inputIds: tf.tensor2d(ids, [4, 8], 'int32') }).logits as tf.Tensor3D, ids);
+      return { sum, count, metrics: { hits: count / 2 } };
+    };
+    const alone = accumulatedGradients(m.params, [micro]);
+    const before = tf.memory().numTensors;
+    const dp = accumulatedGradients(m.params, [micro], twoIdentical);
+    expect(dp.tokens).toBe(2 * alone.tokens);
+    expect(Math.abs(dp.loss - alone.loss)).toBeLessThan(1e-6);
+    expect(dp.metrics).toEqual(alone.metrics);
+    for (const [name, g] of alone.grads) expect(tf.tidy(() => tf.max(tf.abs(tf.sub(g, dp.grads.get(name)!))).dataSync()[0]), name).toBeLessThan(1e-6);
+    tf.dispose([...dp.grads.values()]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...alone.grads.values()]);
   });
 });
 

@@ -53,7 +53,9 @@ export function accumulatedGradients(params: Map<string, tf.Variable>, microBatc
     const counters = tf.tensor1d([lossSum, units, tokens, ...keys.map((k) => sums[k])]);
     const reduced = collective.allReduce([...local, counters], 'sum');
     tf.dispose([...local, counters]);
-    const c = reduced.pop()!.dataSync();
+    const reducedCounters = reduced.pop()!;
+    const c = reducedCounters.dataSync();
+    reducedCounters.dispose();
     [lossSum, units, tokens] = [c[0], c[1], c[2]];
     keys.forEach((k, i) => (sums[k] = c[3 + i]));
     total = new Map(names.map((n, i) => [n, reduced[i]]));
