@@ -21,7 +21,9 @@ function loss(w: tf.Tensor, b: tf.Tensor, emb: tf.Tensor): tf.Scalar {
   const [p, q] = tf.split(tf.tanh(z), [2, 3], 1);
   const rows = tf.unstack(tf.mul(q, q), 0);
   const logits = tf.matMul(tf.reshape(h, [6, 4]), emb, false, true); // tied: [6, 5]
-  return tf.addN([tf.sum(square(p)), tf.sum(rows[1]), tf.mean(tf.logSoftmax(logits)), tf.mul(tf.sum(tf.mul(b, b)), 0.1)]) as tf.Scalar;
+  // every kernel whose gradient needs only shapes (their saved tensors are freed while recording)
+  const shaped = tf.sub(tf.slice(tf.concat([z, logits], 1), [1, 2], [4, 6]), tf.expandDims(tf.stack([b, b, b, b, b, b], 0).slice([0, 0], [1, 5]).reshape([5]).pad([[0, 1]]), 0)); // [4, 6]
+  return tf.addN([tf.sum(square(p)), tf.sum(rows[1]), tf.mean(tf.logSoftmax(logits)), tf.mul(tf.sum(tf.mul(b, b)), 0.1), tf.mean(tf.mul(shaped, shaped))]) as tf.Scalar;
 }
 
 const inputs = () => [tf.randomNormal([4, 5], 0, 1, 'float32', 1), tf.randomNormal([5], 0, 1, 'float32', 2), tf.randomNormal([5, 4], 0, 1, 'float32', 3), tf.randomNormal([3], 0, 1, 'float32', 4)];
@@ -81,6 +83,30 @@ describe('gradients (backward walk that frees as it goes)', () => {
     // 20 layers x ([32,64] tanh output saved + its gradient) held by tfjs; a few layers' worth by us
     expect(oursBytes).toBeLessThan(theirsBytes / 4);
     tf.dispose([ours.value, ours.grads[0]!, theirs.value, theirs.grads[w.name], w, x0]);
+  });
+
+  it('frees during the forward pass what shape-only gradients (Add, Reshape, Slice, Concat, …) save', () => {
+    // A chain of ops that tfjs saves inputs for but only reads the shapes of: ours keeps none
+    // of a layer's intermediates alive to the end of the forward pass, tfjs keeps them all.
+    let atForwardEnd = 0;
+    const w = tf.variable(tf.randomNormal([64, 64], 0, 0.1, 'float32', 7));
+    const f = () => {
+      let x = tf.mul(w, 1);
+      // each layer in its own tidy, as the models scope their blocks: what is not saved goes at its end
+      for (let l = 0; l < 20; l++) x = tf.tidy(() => tf.reshape(tf.add(tf.slice(tf.concat([x, x], 0), [32, 0], [64, 64]), w), [64, 64]));
+      const y = tf.sum(tf.mul(x, x)) as tf.Scalar;
+      atForwardEnd = tf.memory().numBytes;
+      return y;
+    };
+    const base = tf.memory().numBytes;
+    const ours = gradients(f, [w]);
+    const oursBytes = atForwardEnd - base;
+    const theirs = tf.variableGrads(f, [w]);
+    const theirsBytes = atForwardEnd - base;
+    expect(Array.from(ours.grads[0]!.dataSync())).toEqual(Array.from(theirs.grads[w.name].dataSync()));
+    // tfjs: ~8 [64, 64]-sized tensors per layer; ours: each layer's output (the enclosing scope holds it)
+    expect(oursBytes).toBeLessThan(theirsBytes / 5);
+    tf.dispose([ours.value, ours.grads[0]!, theirs.value, theirs.grads[w.name], w]);
   });
 
   it('hands nested (higher-order) gradients to tfjs: d/dx (d/dx x^3) = 6x', () => {

@@ -33,11 +33,16 @@ export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scal
   const engine = tf.engine() as unknown as EngineInternals;
   if (engine.state.gradientDepth > 0) return engine.gradients(f, xs, undefined, true) as { value: tf.Scalar; grads: Array<tf.Tensor | null> };
 
-  const y = engine.scopedRun(() => engine.startTape(), () => engine.endTape(), () => engine.tidy('forward', f));
+  const startTape = () => {
+    engine.startTape();
+    engine.state.activeTape = new ReleasingTape();
+  };
+  const y = engine.scopedRun(startTape, () => engine.endTape(), () => engine.tidy('forward', f));
   const tape = engine.state.activeTape ?? [];
   try {
     if (y.rank !== 0) throw new Error(`gradients: f must return a scalar, got rank ${y.rank}`);
     const nodes = nodesFromXToY(tape, xs, y);
+    releaseUnread(tape, nodes);
     const grads = engine.tidy('backward', () => {
       // Gradient per tensor id. One tensor may be the gradient of several ids (a gradient
       // function may hand dy through), so it is disposed when no id refers to it any more.
@@ -92,6 +97,32 @@ export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scal
     for (const node of tape) for (const s of node.saved ?? []) s.dispose();
     engine.state.activeTape = null;
   }
+}
+
+/**
+ * Kernels whose tfjs 4.22 gradient reads its saved tensors only for their shapes (tfjs saves
+ * them anyway: Add keeps both summands alive until backward). A disposed tensor keeps its
+ * shape, so their saved copies can go before the backward pass; checked against
+ * tfjs-core/dist/gradients/*_grad.js whenever tfjs-core is upgraded (it is pinned).
+ */
+const SHAPE_ONLY_GRADIENTS = new Set(['Add', 'Sub', 'Reshape', 'Slice', 'Sum', 'Mean', 'Concat', 'ExpandDims', 'PadV2', 'Pack']);
+
+/**
+ * The tape the forward pass records into: a node whose gradient needs only shapes has its
+ * saved tensors freed as it is recorded, so they never add to the forward pass's peak.
+ * Saved tensors are the engine's own clones: this frees data only when nothing else holds it.
+ */
+class ReleasingTape extends Array<TapeNode> {
+  override push(...nodes: TapeNode[]): number {
+    for (const node of nodes) if (SHAPE_ONLY_GRADIENTS.has(node.kernelName)) for (const s of node.saved ?? []) s.dispose();
+    return super.push(...nodes);
+  }
+}
+
+/** Frees, before the backward pass, the saved tensors of nodes off every path from xs to y (their gradients are never computed). */
+function releaseUnread(tape: TapeNode[], nodes: TapeNode[]): void {
+  const onPath = new Set(nodes.map((n) => n.id));
+  for (const node of tape) if (!onPath.has(node.id)) for (const s of node.saved ?? []) s.dispose();
 }
 
 /**

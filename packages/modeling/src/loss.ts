@@ -89,8 +89,12 @@ export function shiftedTargets(labels: Int32Array, B: number, T: number): Int32A
  */
 export function causalLmLossSum(logits: tf.Tensor3D, labels: Int32Array): { sum: tf.Scalar; count: number } {
   const [B, T, V] = logits.shape;
-  const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, V]), [B * (T - 1), V]) as tf.Tensor2D;
-  return crossEntropySum(shifted, shiftedTargets(labels, B, T));
+  // Every position predicts the next label; each row's last position has none (ignored).
+  // Same terms as slicing off the last position, without copying [B, T-1, V] of logits.
+  if (labels.length !== B * T) throw new RangeError(`labels have ${labels.length} entries, expected ${B} x ${T}`);
+  const targets = new Int32Array(B * T).fill(IGNORE_INDEX);
+  for (let b = 0; b < B; b++) targets.set(labels.subarray(b * T + 1, (b + 1) * T), b * T);
+  return crossEntropySum(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, targets);
 }
 
 /** Mean causal-LM loss, as transformers' GPT2LMHeadModel computes it from `labels`. */

@@ -100,8 +100,9 @@ export class LoraModel {
     if (!this.enabled || this.merged) return y;
     const drop = this.mode.training && this.config.loraDropout > 0 ? tf.dropout(x, this.config.loraDropout, undefined, deriveSeed(this.mode.seed, 7919, i)) : x;
     const flat = tf.reshape(drop, [-1, ad.inDim]); // [N, in]
-    const delta = tf.matMul(tf.matMul(flat, ad.a, false, true), ad.b, false, true); // [N, r] -> [N, out]
-    return tf.add(y, tf.reshape(tf.mul(delta, this.scaling), y.shape));
+    // s scales the [N, r] intermediate, not the [N, out] result: one wide tensor fewer kept for backward
+    const delta = tf.matMul(tf.mul(tf.matMul(flat, ad.a, false, true), this.scaling), ad.b, false, true); // [N, r] -> [N, out]
+    return tf.add(y, tf.reshape(delta, y.shape));
   }
 
   /** The base model's forward with the adapters active (unless disabled or merged). */
