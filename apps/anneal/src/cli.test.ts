@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
 import { DataConfigSchema, prepareDataset } from '@anneal/data';
 import { perplexity } from '@anneal/eval';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, loadPretrained } from '@anneal/modeling';
+import { loadQuantized, quantize } from '@anneal/quantization';
+import * as tf from '@tensorflow/tfjs-core';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
@@ -278,5 +280,27 @@ describe('anneal lora merge', () => {
     }
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForCausalLM']);
     expectCleanError(anneal(['lora', 'merge', '--base', join(hf, 'llama'), '--adapter', join(hf, 'llama'), '--out', out], dir), /not a PEFT adapter folder/);
+  });
+});
+
+describe('anneal quantize', () => {
+  it('writes the GPT-2 fixture in NF4 (bitsandbytes layout), reports sizes, and the result computes what quantize() does', async () => {
+    const dir = workdir();
+    const fixture = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2', import.meta.url));
+    const out = join(dir, 'gpt2-nf4');
+    const r = anneal(['quantize', '--model', fixture, '--out', out], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/quantized \d+ projections \(\d+ parameters\) to nf4, block 64, double quantization: 0\.5\d\d bytes per quantized parameter/);
+    const bytes = readFileSync(join(out, 'model.safetensors')).length;
+    expect(r.stdout).toContain(`${(bytes / 2 ** 20).toFixed(1)} MB (`);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).quantization_config.bnb_4bit_quant_type).toBe('nf4');
+    await useBackend('cpu', {});
+    const ids = tf.tensor2d([[1, 5, 9, 2]], [1, 4], 'int32');
+    const { model } = await loadQuantized(out);
+    const want = await loadPretrained(fixture);
+    quantize(want, { method: 'nf4', blockSize: 64, doubleQuant: true });
+    expect(Array.from(model.forward({ inputIds: ids }).logits!.dataSync())).toEqual(Array.from(want.forward({ inputIds: ids }).logits!.dataSync()));
+    expectCleanError(anneal(['quantize', '--model', fixture, '--out', out, '--method', 'nf3'], dir), /method/, /nf4/);
+    expectCleanError(anneal(['quantize', '--model', join(dir, 'nowhere'), '--out', out], dir), /nowhere/);
   });
 });

@@ -13,6 +13,7 @@ import { loadAddon, loadedBlas, processGroupFromEnv, registerTorchBackend } from
 import { launch, type LaunchFlags } from './launch-command.js';
 import { plainReporter, ttyReporter } from './progress.js';
 import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
+import { quantizeCommand, type QuantizeFlags } from './quantize-command.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
 import { generateCommand, type GenerateFlags } from './generate-command.js';
 import { inspectData } from './data-commands.js';
@@ -207,6 +208,19 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: LoraMergeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await loraMerge(flags, (s) => process.stdout.write(s + '\n'));
+    });
+  program
+    .command('quantize')
+    .description('quantize a model (nf4, fp4 or int8) and write it as a Hugging Face folder in bitsandbytes layout, for QLoRA')
+    .requiredOption('--model <dir|org/name>', 'the float32 model to quantize')
+    .requiredOption('--out <dir>', 'where to write the quantized model')
+    .option('--method <nf4|fp4|int8>', 'nf4 / fp4: 4-bit blockwise (bitsandbytes code books); int8: absmax per row', 'nf4')
+    .option('--block-size <n>', 'values per 4-bit block', '64')
+    .option('--no-double-quant', 'keep the 4-bit block scales in float32 (default: 8-bit, as bnb_4bit_use_double_quant)')
+    .option('--debug', 'print stack traces')
+    .action(async (flags: QuantizeFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await quantizeCommand(flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('launch')

@@ -99,7 +99,7 @@ export class AdamW {
     return { tensors, step: this.step };
   }
 
-  loadStateDict(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>, step: number, file = 'optimizer.safetensors'): void {
+  loadStateDict(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array | Int8Array | Uint8Array }>, step: number, file = 'optimizer.safetensors'): void {
     for (const [name, p] of this.params) {
       for (const [suffix, target] of [['exp_avg', this.m.get(name)!], ['exp_avg_sq', this.v.get(name)!]] as const) {
         const t = tensors.get(`${name}.${suffix}`);

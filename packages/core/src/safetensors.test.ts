@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FormatError } from './errors.js';
-import { parseSafetensors, serializeSafetensors } from './safetensors.js';
+import { parseSafetensors, readSafetensors, serializeSafetensors } from './safetensors.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2/model.safetensors', import.meta.url));
 
@@ -61,6 +63,26 @@ describe('safetensors', () => {
   it.each(bad)('rejects %s before trusting any offset', (_, buf, msg) => {
     expect(() => parseSafetensors(buf, 'bad.safetensors')).toThrow(msg);
     expect(() => parseSafetensors(buf, 'bad.safetensors')).toThrow(FormatError);
+    const file = join(mkdtempSync(join(tmpdir(), 'anneal-st-')), 'bad.safetensors');
+    writeFileSync(file, buf);
+    expect(() => readSafetensors(file)).toThrow(msg); // the file reader validates the same header
+  });
+
+  it('reads a file tensor by tensor, each when its data is asked for, equal to parsing it whole', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'anneal-st-')), 'gpt2.safetensors');
+    writeFileSync(file, readFileSync(FIXTURE));
+    const lazy = readSafetensors(file);
+    const whole = parseSafetensors(readFileSync(FIXTURE), FIXTURE);
+    expect(lazy.metadata).toEqual(whole.metadata);
+    for (const [name, t] of whole.tensors) expect(Array.from(lazy.tensors.get(name)!.data), name).toEqual(Array.from(t.data));
+    // the bytes come from the file on access: the last value of the data section, changed
+    // after opening, reads changed (and in one tensor only)
+    const bytes = readFileSync(file);
+    bytes.writeFloatLE(42, bytes.length - 4);
+    writeFileSync(file, bytes);
+    const changed = [...whole.tensors].filter(([name, t]) => lazy.tensors.get(name)!.data.some((v, i) => v !== t.data[i]));
+    expect(changed.length).toBe(1);
+    expect(lazy.tensors.get(changed[0][0])!.data.at(-1)).toBe(42);
   });
 
   it('names the tensor whose entry is wrong', () => {

@@ -1,7 +1,7 @@
 // safetensors: 8-byte little-endian header length N, N bytes of JSON header, then the
 // raw little-endian tensor bytes. Spec: https://github.com/huggingface/safetensors
 // The header is validated completely before any offset in it is trusted.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError } from './errors.js';
 
 export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -38,11 +38,12 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function decode(bytes: Uint8Array, dtype: SafeDtype, n: number, file: string, name: string): SafeTensor['data'] {
-  // Copy (Buffer#slice would only make a view) so the result is aligned and independent of the file buffer.
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  const buf = copy.buffer;
+function decode(bytes: Uint8Array, dtype: SafeDtype, n: number, file: string, name: string, owned = false): SafeTensor['data'] {
+  // Copy (Buffer#slice would only make a view) so the result is aligned and independent of
+  // the file buffer; bytes read for this tensor alone (`owned`) are used as they are.
+  const copy = owned ? bytes : new Uint8Array(bytes.byteLength);
+  if (!owned) copy.set(bytes);
+  const buf = copy.buffer as ArrayBuffer;
   const dv = new DataView(buf);
   switch (dtype) {
     case 'F32':
@@ -81,26 +82,28 @@ function decode(bytes: Uint8Array, dtype: SafeDtype, n: number, file: string, na
   }
 }
 
-/** Parses a safetensors buffer. `file` is used in error messages only. */
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsFile {
-  if (buf.byteLength < 8) fail(file, `file is ${buf.byteLength} bytes, shorter than the 8-byte header length`);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = dv.getBigUint64(0, true);
-  if (n > BigInt(Math.min(MAX_HEADER_BYTES, buf.byteLength - 8))) {
-    fail(file, `header length ${n} exceeds the file size ${buf.byteLength} (or the 100 MB limit)`);
-  }
-  const headerLen = Number(n);
+interface Entry {
+  name: string;
+  dtype: SafeDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Validates a header (`headerLen` bytes of JSON) against a file of `fileSize` bytes. */
+function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
+  const headerLen = headerBytes.byteLength;
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
     fail(file, `header is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(file, 'header is not a JSON object');
   const dataStart = 8 + headerLen;
-  const dataLen = buf.byteLength - dataStart;
+  const dataLen = fileSize - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: Array<[string, SafeDtype, number[], number, number]> = [];
+  const entries: Entry[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof raw !== 'object' || raw === null) fail(file, '__metadata__ must be an object of strings', name);
@@ -130,38 +133,93 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
     if (end - begin !== numel * DTYPE_BYTES[dtype]) {
       fail(file, `data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${numel * DTYPE_BYTES[dtype]}`, name);
     }
-    entries.push([name, dtype, shape, begin, end]);
+    entries.push({ name, dtype, shape, begin, end });
   }
   // Tensors must tile the data section exactly: no overlaps, no holes.
-  const sorted = [...entries].sort((a, b) => a[3] - b[3] || a[4] - b[4]);
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  for (const [name, , , begin, end] of sorted) {
+  for (const { name, begin, end } of sorted) {
     if (begin !== cursor) fail(file, `tensor data starts at ${begin}, expected ${cursor} (overlap or hole)`, name);
     cursor = end;
   }
   if (cursor !== dataLen) fail(file, `tensors cover ${cursor} bytes but the data section has ${dataLen}`);
+  return { entries, metadata, dataStart };
+}
+
+/** The header length the first 8 bytes state, checked against the file size. */
+function headerLength(first8: Uint8Array, fileSize: number, file: string): number {
+  if (fileSize < 8) fail(file, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
+  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) fail(file, `header length ${n} exceeds the file size ${fileSize} (or the 100 MB limit)`);
+  return Number(n);
+}
+
+/** Parses a safetensors buffer. `file` is used in error messages only. */
+export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsFile {
+  const headerLen = headerLength(buf.subarray(0, 8), buf.byteLength, file);
+  const { entries, metadata, dataStart } = parseHeader(buf.subarray(8, 8 + headerLen), buf.byteLength, file);
   const tensors = new Map<string, SafeTensor>();
-  for (const [name, dtype, shape, begin, end] of entries) {
+  for (const { name, dtype, shape, begin, end } of entries) {
     const numel = shape.reduce((a, d) => a * d, 1);
     tensors.set(name, { dtype, shape, data: decode(buf.subarray(dataStart + begin, dataStart + end), dtype, numel, file, name) });
   }
   return { tensors, metadata };
 }
 
+/**
+ * Reads a safetensors file's header (validated as parseSafetensors does) and each tensor's
+ * data only when its `data` is read, from the file, each time: loading a model then holds one
+ * tensor's bytes at a time instead of the whole file.
+ */
 export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer;
+  let fd: number;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (e) {
     throw new FormatError(`cannot read safetensors file: ${(e as Error).message}`, { file: path, cause: e });
   }
-  return parseSafetensors(buf, path);
+  try {
+    const size = fstatSync(fd).size;
+    const first8 = new Uint8Array(8);
+    readSync(fd, first8, 0, Math.min(8, size), 0);
+    const headerLen = headerLength(first8, size, path);
+    const headerBytes = new Uint8Array(headerLen);
+    readFully(fd, headerBytes, 8, path);
+    const { entries, metadata, dataStart } = parseHeader(headerBytes, size, path);
+    const tensors = new Map<string, SafeTensor>();
+    for (const { name, dtype, shape, begin, end } of entries) {
+      const numel = shape.reduce((a, d) => a * d, 1);
+      const read = () => {
+        const bytes = new Uint8Array(end - begin);
+        const f = openSync(path, 'r');
+        try {
+          readFully(f, bytes, dataStart + begin, path);
+        } finally {
+          closeSync(f);
+        }
+        return decode(bytes, dtype, numel, path, name, true);
+      };
+      tensors.set(name, Object.defineProperty({ dtype, shape } as SafeTensor, 'data', { get: read, enumerable: true }));
+    }
+    return { tensors, metadata };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFully(fd: number, into: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < into.byteLength) {
+    const n = readSync(fd, into, done, into.byteLength - done, position + done);
+    if (n === 0) fail(file, `file ended at byte ${position + done}, inside the data the header describes (changed while reading?)`);
+    done += n;
+  }
 }
 
 export interface TensorToWrite {
-  dtype: 'F32' | 'I32' | 'U8';
+  dtype: 'F32' | 'I32' | 'I8' | 'U8';
   shape: number[];
-  data: Float32Array | Int32Array | Uint8Array;
+  data: Float32Array | Int32Array | Int8Array | Uint8Array;
 }
 
 /**

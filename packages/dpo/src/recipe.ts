@@ -11,7 +11,7 @@ import { prepareDataset } from '@anneal/data';
 import { generate, loadPretrained, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
-import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, requireFits, silentReporter, trainLoop, withAdapter, type RecipeResult, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, requireFits, silentReporter, trainLoop, withAdapter, type RecipeResult, type RunOptions } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DpoConfig } from './config.js';
@@ -32,7 +32,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, policy, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
-  const base = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile));
+  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'DPO', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });

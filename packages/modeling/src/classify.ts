@@ -8,7 +8,7 @@ import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } fr
 import { gpt2Hidden, gpt2ParamShapes, initGpt2Params } from './gpt2/model.js';
 import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './llama/config.js';
 import { initLlamaParams, llamaHidden, llamaParamShapes } from './llama/model.js';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type Params } from './pretrained.js';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions, type Params } from './pretrained.js';
 import type { ForwardArgs, ModelOutput } from './types.js';
 
 export type DecoderConfig = { arch: 'gpt2'; config: Gpt2Config } | { arch: 'llama'; config: LlamaConfig };
@@ -48,7 +48,7 @@ export class DecoderForSequenceClassification extends PretrainedModel {
   }
 
   /** Loads GPT2ForSequenceClassification / LlamaForSequenceClassification (Qwen2, Mistral) folders. */
-  static fromPretrained(dir: string): DecoderForSequenceClassification {
+  static fromPretrained(dir: string, o: LoadOptions = {}): DecoderForSequenceClassification {
     const { hf, file } = readHfConfig(dir);
     const decoder: DecoderConfig = hf.model_type === 'gpt2' ? { arch: 'gpt2', config: gpt2ConfigFromHf(hf, file) } : { arch: 'llama', config: llamaConfigFromHf(hf, file) };
     const id2label = (hf.id2label ?? { 0: 'LABEL_0', 1: 'LABEL_1' }) as Record<string, string>;
@@ -57,7 +57,7 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     const { tensors, file: weights } = readWeights(dir);
     const shapes = decoder.arch === 'gpt2' ? gpt2ParamShapes(decoder.config) : llamaParamShapes(decoder.config, false);
     const C = decoder.arch === 'gpt2' ? decoder.config.nEmbd : decoder.config.hiddenSize;
-    const params = paramsFromTensors([...shapes, ['score.weight', [numLabels, C]]], tensors, weights, () => [], [/rotary_emb\.inv_freq$/, /attn\.(masked_)?bias$/]);
+    const params = paramsFromTensors([...shapes, ['score.weight', [numLabels, C]]], tensors, weights, () => [], [/rotary_emb\.inv_freq$/, /attn\.(masked_)?bias$/], o.weights);
     return new DecoderForSequenceClassification(decoder, { numLabels, padTokenId: (hf.pad_token_id as number | null) ?? null, labels, problemType: (hf.problem_type as ClassifierOptions['problemType']) ?? null }, params);
   }
 

@@ -8,24 +8,28 @@ import { DistilBertModelWithHead } from './distilbert/index.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
 import { resolveRepo, type HubOptions } from './hub.js';
 import { LlamaForCausalLM } from './llama/index.js';
-import { readHfConfig, type PretrainedModel } from './pretrained.js';
+import { readHfConfig, type LoadOptions, type PretrainedModel } from './pretrained.js';
 
 /** Loads the model of a local folder, by its config.json's architectures and model_type. */
-export function loadPretrainedSync(dir: string): PretrainedModel {
+export function loadPretrainedSync(dir: string, o: LoadOptions = {}): PretrainedModel {
   const { hf, file } = readHfConfig(dir);
+  if (hf.quantization_config && !o.weights) {
+    const q = hf.quantization_config as Record<string, unknown>;
+    throw new ConfigError(`this checkpoint is quantized (${String(q.quant_method)} ${q.load_in_8bit ? 'int8' : String(q.bnb_4bit_quant_type)}): its weights are not float32`, { file, field: 'quantization_config', hint: 'load it with loadQuantized from @anneal/quantization; in a trainer config, train it with a peft: block (QLoRA)' });
+  }
   const arch = Array.isArray(hf.architectures) ? String(hf.architectures[0]) : '';
-  if (/ForSequenceClassification$/.test(arch) && ['gpt2', 'llama', 'qwen2', 'mistral'].includes(String(hf.model_type))) return DecoderForSequenceClassification.fromPretrained(dir);
+  if (/ForSequenceClassification$/.test(arch) && ['gpt2', 'llama', 'qwen2', 'mistral'].includes(String(hf.model_type))) return DecoderForSequenceClassification.fromPretrained(dir, o);
   switch (hf.model_type) {
     case 'gpt2':
-      return Gpt2LMHeadModel.fromPretrained(dir);
+      return Gpt2LMHeadModel.fromPretrained(dir, o);
     case 'bert':
-      return BertModelWithHead.fromPretrained(dir);
+      return BertModelWithHead.fromPretrained(dir, o);
     case 'distilbert':
-      return DistilBertModelWithHead.fromPretrained(dir);
+      return DistilBertModelWithHead.fromPretrained(dir, o);
     case 'llama':
     case 'qwen2':
     case 'mistral':
-      return LlamaForCausalLM.fromPretrained(dir);
+      return LlamaForCausalLM.fromPretrained(dir, o);
     default:
       throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral, bert, distilbert' });
   }
@@ -35,12 +39,12 @@ export function loadPretrainedSync(dir: string): PretrainedModel {
  * Loads a model from a folder, or from a Hub repo id ("org/name") downloaded into (or, with
  * HF_HUB_OFFLINE=1, found in) the standard Hugging Face cache.
  */
-export async function loadPretrained(dirOrRepoId: string, o: HubOptions & { dtype?: 'float32' | 'float16' | 'bfloat16' } = {}): Promise<PretrainedModel> {
+export async function loadPretrained(dirOrRepoId: string, o: HubOptions & LoadOptions & { dtype?: 'float32' | 'float16' | 'bfloat16' } = {}): Promise<PretrainedModel> {
   // Weights stored as F16/BF16 are widened on load; the models compute in float32 (bf16
   // matmuls come from the torch backend's autocast, not from the stored dtype).
   if (o.dtype && o.dtype !== 'float32') throw new ConfigError(`dtype ${o.dtype} is not supported for loading: models run in float32`, { field: 'dtype', hint: 'omit dtype (F16/BF16 checkpoints are converted on load), and use autocast: bf16 on the torch backend for bf16 compute' });
-  if (existsSync(dirOrRepoId)) return loadPretrainedSync(dirOrRepoId);
-  return loadPretrainedSync(await resolveRepo(dirOrRepoId, o));
+  if (existsSync(dirOrRepoId)) return loadPretrainedSync(dirOrRepoId, o);
+  return loadPretrainedSync(await resolveRepo(dirOrRepoId, o), o);
 }
 
 /**

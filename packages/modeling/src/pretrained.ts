@@ -118,24 +118,44 @@ export function readWeights(dir: string): { tensors: Map<string, SafeTensor>; fi
 }
 
 /**
+ * Builds one parameter from the checkpoint's tensors in its own way (a quantized layer:
+ * @anneal/quantization), or returns undefined to load it as float32. `key` is the
+ * checkpoint's name for the parameter `name` of `shape`; `used` lists any further tensors
+ * it read (so they are not reported as unexpected). It validates what it reads.
+ */
+export type WeightLoader = (w: { name: string; key: string; shape: number[]; tensors: Map<string, SafeTensor>; file: string }) => { param: tf.Variable; used: string[] } | undefined;
+
+/** How fromPretrained builds parameters: `weights` takes over those it chooses. */
+export interface LoadOptions {
+  weights?: WeightLoader;
+}
+
+/**
  * Parameters for the expected names and shapes from checkpoint tensors. `alias` maps an
  * expected name to other spellings found in checkpoints; `ignore` matches tensors a
  * checkpoint may carry that the model does not use (buffers, tied copies).
  */
-export function paramsFromTensors(expected: Array<[string, number[]]>, tensors: Map<string, SafeTensor>, file: string, alias: (name: string) => string[] = () => [], ignore: RegExp[] = []): Params {
+export function paramsFromTensors(expected: Array<[string, number[]]>, tensors: Map<string, SafeTensor>, file: string, alias: (name: string) => string[] = () => [], ignore: RegExp[] = [], loader?: WeightLoader): Params {
   const used = new Set<string>();
   const missing: string[] = [];
-  const found: Array<[string, SafeTensor]> = [];
+  const found = new Map<string, SafeTensor>();
+  const built = new Map<string, tf.Variable>();
   for (const [name, shape] of expected) {
     const key = [name, ...alias(name)].find((k) => tensors.has(k));
     if (!key) {
       missing.push(name);
       continue;
     }
+    const own = loader?.({ name, key, shape, tensors, file });
+    if (own) {
+      built.set(name, own.param);
+      for (const k of [key, ...own.used]) used.add(k);
+      continue;
+    }
     const t = tensors.get(key)!;
     if (t.shape.join(',') !== shape.join(',')) throw new ShapeError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file, field: key });
     used.add(key);
-    found.push([name, t]);
+    found.set(name, t);
   }
   const unexpected = [...tensors.keys()].filter((k) => !used.has(k) && !ignore.some((r) => r.test(k)));
   if (missing.length || unexpected.length) {
@@ -146,9 +166,14 @@ export function paramsFromTensors(expected: Array<[string, number[]]>, tensors: 
     });
   }
   const params: Params = new Map();
-  for (const [name, t] of found) {
-    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-    params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, t.shape, 'float32'), true)));
+  for (const [name] of expected) {
+    const own = built.get(name);
+    const t = found.get(name);
+    if (own) params.set(name, own);
+    else if (t) {
+      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+      params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, t.shape, 'float32'), true)));
+    }
   }
   return params;
 }

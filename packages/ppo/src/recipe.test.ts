@@ -1,7 +1,7 @@
 // The PPO recipe on a tiny GPT-2 with a synthetic reward (how many "e"s a completion has):
 // the mean score rises strongly while objective/kl stays bounded, TRL's metric names are
 // logged, the tensor count stays flat, and a stopped run resumes exactly (cpu backend).
-import { existsSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunLogger, validateConfig } from '@anneal/core';
 import { LoraConfigSchema } from '@anneal/peft-lora';
+import { loadQuantized, saveQuantized } from '@anneal/quantization';
 import { SENTIMENT_PAIRS, pairTexts, tinyGpt2Dir } from '@anneal/training';
 import { PpoConfigSchema, runPpo, type RewardFn } from './index.js';
 
@@ -81,5 +82,12 @@ describe('PPO recipe', () => {
     const err = await runPpo(config({ totalEpisodes: 16 }, { valueModel: bert }), 'ppo.yaml', { rewardFn: countE }).catch((e) => e);
     expect(err.field).toBe('valueModel');
     expect(err.message).toMatch(/the value model must be a decoder.*BertForSequenceClassification/);
+    // a policy checkpoint saved quantized (QLoRA) cannot be the default value model, which trains in full
+    const { model } = await loadQuantized(modelDir, { method: 'nf4', blockSize: 64, doubleQuant: true });
+    const nf4 = join(mkdtempSync(join(tmpdir(), 'anneal-ppo-q-')), 'nf4');
+    await saveQuantized(model, nf4, (tmp) => readdirSync(modelDir).filter((f) => f.startsWith('tokenizer')).forEach((f) => copyFileSync(join(modelDir, f), join(tmp, f))));
+    model.dispose();
+    const q = await runPpo(config({ totalEpisodes: 16 }, { model: { pretrained: nf4 }, peft: LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }) }), 'ppo.yaml', { rewardFn: countE }).catch((e) => e);
+    expect([q.field, q.message]).toEqual(['valueModel', `the value model trains in full, and ${nf4} is saved quantized`]);
   });
 });

@@ -11,7 +11,7 @@ import { ShuffledSampler, readRows, type SamplerState } from '@anneal/data';
 import { DecoderForSequenceClassification, classifierFrom, loadPretrained, scoreTexts, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
-import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, saveCheckpoint, silentReporter, withAdapter, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, saveCheckpoint, silentReporter, withAdapter, type RunOptions } from '@anneal/training';
 import type { PpoConfig } from './config.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './kl.js';
 import { sampleResponses } from './rollout.js';
@@ -51,14 +51,20 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
-  const base = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile));
+  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
   const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
   if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);
   const withReference = <T>(fn: (lm: CausalLm) => T): T => (copy ? fn(copy as unknown as CausalLm) : (model as LoraModel).withAdapterDisabled(() => fn(policy)));
-  const valueBase = resumeDir ? await loadPretrained(join(resumeDir, 'value')) : classifierFrom(await loadPretrained(cfg.valueModel ?? cfg.model.pretrained), ['LABEL_0'], padId, deriveSeed(cfg.seed, 2));
+  const valueFrom = async (dir: string) =>
+    loadPretrained(dir).catch((e: unknown) => {
+      // the value model trains in full: a checkpoint saved quantized cannot start it
+      if (e instanceof ConfigError && e.field === 'quantization_config') throw new ConfigError(`the value model trains in full, and ${dir} is saved quantized`, { file: configFile, field: 'valueModel', hint: 'set valueModel to a float32 checkpoint (e.g. the one the quantized policy was made from)' });
+      throw e;
+    });
+  const valueBase = resumeDir ? await loadPretrained(join(resumeDir, 'value')) : classifierFrom(await valueFrom(cfg.valueModel ?? cfg.model.pretrained), ['LABEL_0'], padId, deriveSeed(cfg.seed, 2));
   if (!(valueBase instanceof DecoderForSequenceClassification)) throw new ConfigError(`the value model must be a decoder (its value at a token may only see the tokens before it), and ${cfg.valueModel ?? cfg.model.pretrained} is ${String((valueBase.hfConfig().architectures as string[])[0])}`, { file: configFile, field: 'valueModel', hint: 'leave valueModel unset (the policy checkpoint with a fresh head), or give a GPT-2/Llama reward model' });
   const value = valueBase;
   if (!o.rewardFn && !cfg.reward) throw new ConfigError('PPO needs a reward', { file: configFile, field: 'reward.model', hint: 'set reward.model to a reward-model checkpoint (recipe: reward), or pass a reward function in code' });

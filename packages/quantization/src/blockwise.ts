@@ -1,11 +1,10 @@
 // Blockwise 4-bit quantization as bitsandbytes' quantize_4bit: each block of `blockSize`
 // values is scaled by its absolute maximum into [-1, 1] and each value stored as the index
 // of the nearest code value (two per byte, the first in the high nibble). With double
-// quantization the float32 absmax of every block is itself quantized: its mean is
-// subtracted, and blocks of 256 are stored as int8 with one float32 scale each.
-// (bitsandbytes quantizes the absmax with its 8-bit dynamic map; Anneal uses symmetric
-// linear int8: the same 8 bits per block, a simpler code.)
-import { FP4_CODE, NF4_CODE, nearestTable } from './codebooks.js';
+// quantization (bitsandbytes' compress_statistics) the float32 absmax of every block is
+// itself quantized: its mean is subtracted, and blocks of 256 are stored as 8-bit indices
+// into bitsandbytes' dynamic map, each block with one float32 absmax.
+import { FP4_CODE, NF4_CODE, dynamicMap, nearestTable } from './codebooks.js';
 
 export type FourBitType = 'nf4' | 'fp4';
 
@@ -16,8 +15,18 @@ export interface Quantized4bit {
   blockSize: number;
   /** ceil(n / 2) bytes: two codes per byte, high nibble first. */
   packed: Uint8Array;
-  /** The per-block scales: float32, or (double quantization) int8 codes of absmax - offset. */
-  absmax: Float32Array | { codes: Int8Array; scales: Float32Array; offset: number; blockSize: number };
+  /** The per-block scales: float32, or (double quantization) 8-bit codes of absmax - offset. */
+  absmax: Float32Array | NestedScales;
+}
+
+/** Block scales stored in 8 bits: value = code[codes[i]] * scales[i / blockSize] + offset. */
+export interface NestedScales {
+  codes: Uint8Array;
+  /** 256 values: bitsandbytes' dynamic map (or the one a checkpoint stores). */
+  code: Float32Array;
+  scales: Float32Array;
+  offset: number;
+  blockSize: number;
 }
 
 const TABLES = { nf4: nearestTable(NF4_CODE), fp4: nearestTable(FP4_CODE) };
@@ -57,25 +66,29 @@ export function quantize4bit(data: Float32Array, o: { type?: FourBitType; blockS
   return { type, n, blockSize, packed, absmax: o.doubleQuant ? quantizeScales(absmax, o.doubleQuantBlockSize ?? 256) : absmax };
 }
 
-function quantizeScales(absmax: Float32Array, blockSize: number): { codes: Int8Array; scales: Float32Array; offset: number; blockSize: number } {
-  const offset = absmax.reduce((a, b) => a + b, 0) / Math.max(1, absmax.length);
-  const codes = new Int8Array(absmax.length);
+const DYNAMIC = dynamicMap();
+const DYNAMIC_TABLE = nearestTable(DYNAMIC);
+
+function quantizeScales(absmax: Float32Array, blockSize: number): NestedScales {
+  const offset = Math.fround(absmax.reduce((a, b) => a + b, 0) / Math.max(1, absmax.length));
+  const codes = new Uint8Array(absmax.length);
   const scales = new Float32Array(Math.ceil(absmax.length / blockSize));
   for (let b = 0; b < scales.length; b++) {
     const end = Math.min(absmax.length, (b + 1) * blockSize);
     let m = 0;
     for (let i = b * blockSize; i < end; i++) m = Math.max(m, Math.abs(absmax[i] - offset));
-    scales[b] = m / 127;
-    for (let i = b * blockSize; i < end; i++) codes[i] = m > 0 ? Math.round(((absmax[i] - offset) / m) * 127) : 0;
+    scales[b] = m;
+    const inv = m > 0 ? 1 / m : 0;
+    for (let i = b * blockSize; i < end; i++) codes[i] = nearestIndex(DYNAMIC_TABLE, (absmax[i] - offset) * inv);
   }
-  return { codes, scales, offset, blockSize };
+  return { codes, code: DYNAMIC, scales, offset, blockSize };
 }
 
 /** The float32 absmax of every block (undoing double quantization). */
 export function blockScales(q: Quantized4bit): Float32Array {
   const a = q.absmax;
   if (a instanceof Float32Array) return a;
-  return Float32Array.from(a.codes, (c, i) => c * a.scales[Math.floor(i / a.blockSize)] + a.offset);
+  return Float32Array.from(a.codes, (c, i) => a.code[c] * a.scales[Math.floor(i / a.blockSize)] + a.offset);
 }
 
 /** The values back; into `out` when given (a scratch buffer of at least q.n values). */
@@ -89,7 +102,7 @@ export function dequantize4bit(q: Quantized4bit, out: Float32Array<ArrayBuffer> 
   return out.length === q.n ? out : new Float32Array(out.buffer, out.byteOffset, q.n);
 }
 
-/** Bytes stored: the packed codes and the scales (with double quantization: int8 codes, their scales and offset). */
+/** Bytes stored: the packed codes and the scales (with double quantization: 8-bit codes, their scales and offset). */
 export function storedBytes4bit(q: Quantized4bit): number {
   const a = q.absmax;
   return q.packed.byteLength + (a instanceof Float32Array ? a.byteLength : a.codes.byteLength + a.scales.byteLength + 4);

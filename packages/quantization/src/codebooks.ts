@@ -22,3 +22,29 @@ export function nearestTable(code: Float32Array): { order: Int32Array; sorted: F
   const mids = Float32Array.from({ length: sorted.length - 1 }, (_, k) => (sorted[k] + sorted[k + 1]) / 2);
   return { order: Int32Array.from(idx), sorted, mids };
 }
+
+/**
+ * bitsandbytes' 8-bit dynamic map (create_dynamic_map(signed=True, max_exponent_bits=7,
+ * total_bits=8); Dettmers 2016, "8-Bit Approximations for Parallelism in Deep Learning"): for
+ * exponents 10^-6 … 10^0, the midpoints of a linear grid on [0.1, 1] with 2^i + 1 points,
+ * both signs, plus 0 and 1; 256 values ascending. Double quantization stores block scales in it.
+ */
+export function dynamicMap(): Float32Array {
+  const maxExponentBits = 7;
+  const nonSignBits = 7; // total_bits - 1
+  const data: number[] = [];
+  // computed in double, rounded once: within one float32 ulp of bitsandbytes' values (its
+  // torch.linspace rounds on the way); files carry their map, so reading never depends on it
+  const linspace = (n: number) => Array.from({ length: n }, (_, k) => 0.1 + (0.9 * k) / (n - 1));
+  for (let i = 0; i < maxExponentBits; i++) {
+    const b = linspace(2 ** (i + nonSignBits - maxExponentBits) + 1);
+    const means = b.slice(1).map((v, k) => (b[k] + v) / 2);
+    const scale = 10 ** (-(maxExponentBits - 1) + i);
+    for (const m of means) data.push(scale * m);
+    for (const m of means) data.push(-scale * m);
+  }
+  // additional_items = 2^(non_sign_bits - max_exponent_bits) - 1 = 0: none
+  data.push(0, 1);
+  if (data.length !== 256) throw new Error(`dynamic map has ${data.length} values, expected 256`);
+  return Float32Array.from(data.sort((a, b) => a - b));
+}

@@ -2,7 +2,7 @@
 // mean error NF4 is known for on normal weights, and the bytes stored per parameter.
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@anneal/core';
-import { FP4_CODE, NF4_CODE, blockScales, dequantize4bit, dequantizeInt8Rows, quantize4bit, quantizeInt8Rows, storedBytes4bit, storedBytesInt8 } from './index.js';
+import { FP4_CODE, NF4_CODE, blockScales, dynamicMap, dequantize4bit, dequantizeInt8Rows, quantize4bit, quantizeInt8Rows, storedBytes4bit, storedBytesInt8 } from './index.js';
 
 /** Inverse of the standard normal CDF (Acklam's rational approximation, relative error < 1.2e-9). */
 function normPpf(p: number): number {
@@ -72,6 +72,18 @@ describe('blockwise 4-bit quantization', () => {
     // measured here: NF4 0.073, FP4 0.096, uniform int4 0.092 mean absolute error per N(0, 1) weight at block 64
     expect(errNf4).toBeGreaterThan(0.06);
     expect(errNf4).toBeLessThan(0.085);
+  });
+
+  it("the double-quantization map is bitsandbytes' create_dynamic_map: 127 magnitudes per sign over 7 decades, plus 0 and 1", () => {
+    const m = dynamicMap();
+    expect(m.length).toBe(256);
+    for (let i = 1; i < 256; i++) expect(m[i]).toBeGreaterThan(m[i - 1]);
+    expect(m[0]).toBeCloseTo(-0.99296875, 7); // 10^0 x mean of the last two of linspace(0.1, 1, 65)
+    expect(m[255]).toBe(1);
+    expect(m[127]).toBe(0);
+    expect(m[128]).toBeCloseTo(0.55e-6, 12); // 10^-6 x mean of linspace(0.1, 1, 2)
+    // decade 10^-(6-i) holds 2^i positive values
+    for (let i = 0; i < 7; i++) expect(Array.from(m).filter((v) => v > 0 && v < 1 && v >= 0.1 * 10 ** (i - 6) && v < 10 ** (i - 6)).length).toBe(2 ** i);
   });
 
   it('double quantization keeps the error (< 0.5% more) and stores at most 0.52 bytes per parameter', () => {

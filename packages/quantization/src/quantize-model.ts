@@ -1,21 +1,27 @@
 // Quantizing a model's projections for QLoRA: each linear weight (not embeddings, not the
-// output heads, as bitsandbytes skips lm_head) is stored in 4 or 8 bits in host memory and
-// its f32 tensor freed. The projection dequantizes the weight when it runs, in the forward
-// pass and again in the backward pass (which needs only dL/dx: the weight is frozen), so at
-// most one layer's f32 weight exists at a time.
+// output heads, as bitsandbytes skips lm_head) is stored in 4 or 8 bits in host memory, in
+// Linear layout [out, in] (GPT-2's Conv1D transposed, as transformers does for bitsandbytes).
+// The model keeps a disposed float32 tensor as the weight's key and shape; the projection
+// dequantizes the weight when it runs, in the forward pass and again in the backward pass
+// (which needs only dL/dx: the weight is frozen), so at most one layer's f32 weight exists at
+// a time. `quantize` does this to a model in memory; `loadQuantized` while loading, so the
+// float32 projections are never built (or from a checkpoint that is quantized already).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '@anneal/core';
-import { setLinearProjection, type PretrainedModel } from '@anneal/modeling';
+import { CheckpointError, ConfigError, serializeSafetensors, writeDirAtomic, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
+import { loadPretrainedSync, readHfConfig, resolveRepo, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
 import { z } from 'zod';
-import { dequantize4bit, quantize4bit, storedBytes4bit } from './blockwise.js';
-import { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8 } from './int8.js';
+import { dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
+import { bnbQuantizationConfig, fourBitTensors, int8Tensors, readFourBit, readInt8 } from './bnb-format.js';
+import { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
 
 export const QuantizationConfigSchema = z
   .object({
     /** nf4 / fp4: bitsandbytes' 4-bit code books, blockwise absmax; int8: absmax per row. */
     method: z.enum(['nf4', 'fp4', 'int8']).default('nf4'),
     blockSize: z.number().int().min(2).multipleOf(2).default(64),
-    /** Quantize the 4-bit blocks' scales too (8-bit, blocks of 256). */
+    /** Quantize the 4-bit blocks' scales too (8-bit dynamic map, blocks of 256). */
     doubleQuant: z.boolean().default(true),
   })
   .strict();
@@ -31,22 +37,43 @@ export interface QuantizationReport {
   float32Bytes: number;
 }
 
+type Stored = ({ kind: '4bit'; q: Quantized4bit } | { kind: 'int8'; q: QuantizedInt8 }) & { rows: number; cols: number; config: QuantizationConfig };
+
+/** The weight key of each quantized projection -> its data ([rows, cols] = [out, in]). */
+const STORED = new WeakMap<tf.Tensor, Stored>();
+
 const EMBEDDING = /(^|\.)(embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings)$/;
 const HEAD = /(^|\.)(lm_head|score|classifier|vocab_projector|pre_classifier|pooler\.dense)$/;
 const GPT2_CONV1D = /\.(c_attn|c_proj|c_fc)$/;
 
-/** x [..., in] -> x W^T (or x W for Conv1D) with W dequantized on use; dL/dx alone flows back. */
-function quantizedProjection(weight: () => tf.Tensor, conv: boolean, inDim: number, outDim: number): (x: tf.Tensor) => tf.Tensor {
+/** Is `name` a projection weight that quantization stores in low bits? */
+function isProjection(name: string, shape: number[]): boolean {
+  if (!name.endsWith('.weight') || shape.length !== 2) return false;
+  const module = name.slice(0, -'.weight'.length);
+  return !EMBEDDING.test(module) && !HEAD.test(module);
+}
+
+const isConv1d = (modelType: string, name: string) => modelType === 'gpt2' && GPT2_CONV1D.test(name.slice(0, -'.weight'.length));
+
+/** Values of a [rows, cols] weight in [cols, rows] order. */
+function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/** x [..., in] -> x W^T with W [out, in] dequantized on use; dL/dx alone flows back. */
+function quantizedProjection(weight: () => tf.Tensor, inDim: number, outDim: number): (x: tf.Tensor) => tf.Tensor {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const x = args[0] as tf.Tensor;
     const w = weight();
-    const y = tf.matMul(tf.reshape(x, [-1, inDim]), w, false, !conv); // [N, out]
+    const y = tf.matMul(tf.reshape(x, [-1, inDim]), w, false, true); // [N, out]
     w.dispose();
     return {
       value: tf.reshape(y, [...x.shape.slice(0, -1), outDim]),
       gradFunc: (dy: tf.Tensor) => {
         const w2 = weight();
-        const dx = tf.matMul(tf.reshape(dy, [-1, outDim]), w2, false, conv); // [N, in]
+        const dx = tf.matMul(tf.reshape(dy, [-1, outDim]), w2); // [N, in]
         w2.dispose();
         return tf.reshape(dx, x.shape);
       },
@@ -55,41 +82,153 @@ function quantizedProjection(weight: () => tf.Tensor, conv: boolean, inDim: numb
   return (x) => f(x);
 }
 
-/**
- * Quantizes the model's projection weights in place (their f32 tensors are freed); the
- * model then trains only through adapters (LoRA) and cannot be saved as float32.
- */
-export function quantize(model: PretrainedModel, c: QuantizationConfig): QuantizationReport {
-  const report: QuantizationReport = { layers: 0, parameters: 0, storedBytes: 0, float32Bytes: 0 };
+/** Installs quantized weights on their keys and counts them. */
+class Quantizer {
+  readonly report: QuantizationReport = { layers: 0, parameters: 0, storedBytes: 0, float32Bytes: 0 };
   // One scratch buffer per weight size, reused by every dequantization: a fresh array each
   // time would leave ~8 bytes per parameter per step to the garbage collector. Safe because
   // each dequantized tensor is disposed before the next one is made.
-  const scratch = new Map<number, Float32Array<ArrayBuffer>>();
-  const buffer = (n: number) => scratch.get(n) ?? scratch.set(n, new Float32Array(n)).get(n)!;
+  private readonly scratch = new Map<number, Float32Array<ArrayBuffer>>();
+
+  constructor(readonly config: QuantizationConfig) {}
+
+  private buffer(n: number): Float32Array<ArrayBuffer> {
+    return this.scratch.get(n) ?? this.scratch.set(n, new Float32Array(n)).get(n)!;
+  }
+
+  /** Quantizes `data` (Linear layout [rows, cols]) onto the weight key. */
+  fromFloat(key: tf.Tensor, data: Float32Array, rows: number, cols: number): void {
+    const c = this.config;
+    const s: Stored = c.method === 'int8' ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c } : { kind: '4bit', q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }), rows, cols, config: c };
+    this.install(key, s);
+  }
+
+  install(key: tf.Tensor, s: Stored): void {
+    const { rows, cols } = s;
+    const weight = () => tf.tensor(s.kind === 'int8' ? dequantizeInt8Rows(s.q, this.buffer(rows * cols)) : dequantize4bit(s.q, this.buffer(rows * cols)), [rows, cols]);
+    STORED.set(key, s);
+    setLinearProjection(key, quantizedProjection(weight, cols, rows));
+    this.report.layers++;
+    this.report.parameters += rows * cols;
+    this.report.float32Bytes += rows * cols * 4;
+    this.report.storedBytes += s.kind === 'int8' ? storedBytesInt8(s.q) : storedBytes4bit(s.q);
+  }
+}
+
+function finish(model: PretrainedModel, q: Quantizer): QuantizationReport {
+  if (!q.report.layers) throw new ConfigError(`${model.modelType} has no linear layers to quantize`, { field: 'quantization' });
+  model.savePretrained = () => Promise.reject(new ConfigError('a quantized model has no float32 weights to save', { field: 'quantization', hint: 'save it with saveQuantized, or save the LoRA adapter (checkpoints of a QLoRA run do), or merge the adapter into the unquantized base' }));
+  return q.report;
+}
+
+/**
+ * Quantizes the model's projection weights in place (their f32 tensors are freed); the
+ * model then trains only through adapters (LoRA) and saves only with saveQuantized.
+ */
+export function quantize(model: PretrainedModel, c: QuantizationConfig): QuantizationReport {
+  const q = new Quantizer(c);
   for (const [name, p] of model.params) {
-    if (!name.endsWith('.weight') || p.rank !== 2) continue;
-    const module = name.slice(0, -'.weight'.length);
-    if (EMBEDDING.test(module) || HEAD.test(module) || p.isDisposed) continue;
-    const conv = model.modelType === 'gpt2' && GPT2_CONV1D.test(module);
+    if (!isProjection(name, p.shape) || p.isDisposed || STORED.has(p)) continue;
     const [rows, cols] = p.shape;
     const data = p.dataSync() as Float32Array;
-    let weight: () => tf.Tensor;
-    if (c.method === 'int8') {
-      const q = quantizeInt8Rows(data, rows, cols);
-      report.storedBytes += storedBytesInt8(q);
-      weight = () => tf.tensor(dequantizeInt8Rows(q, buffer(rows * cols)), [rows, cols]);
-    } else {
-      const q = quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant });
-      report.storedBytes += storedBytes4bit(q);
-      weight = () => tf.tensor(dequantize4bit(q, buffer(rows * cols)), [rows, cols]);
-    }
-    setLinearProjection(p, quantizedProjection(weight, conv, conv ? rows : cols, conv ? cols : rows));
+    const conv = isConv1d(model.modelType, name);
+    if (conv) q.fromFloat(p, transposed(data, rows, cols), cols, rows);
+    else q.fromFloat(p, data, rows, cols);
     p.dispose(); // the tensor object stays as the layer's key and shape; its float32 data is gone
-    report.layers++;
-    report.parameters += rows * cols;
-    report.float32Bytes += rows * cols * 4;
   }
-  if (!report.layers) throw new ConfigError(`${model.modelType} has no linear layers to quantize`, { field: 'quantization' });
-  model.savePretrained = () => Promise.reject(new ConfigError('a quantized model has no float32 weights to save', { field: 'quantization', hint: 'save the LoRA adapter instead (checkpoints of a QLoRA run do), or merge it into the unquantized base' }));
-  return report;
+  return finish(model, q);
+}
+
+/** Are this model's projections stored quantized (by quantize or loadQuantized; also a model built on such weights, like a classifier on a quantized trunk)? */
+export function isQuantized(model: PretrainedModel): boolean {
+  for (const p of model.params.values()) if (STORED.has(p)) return true;
+  return false;
+}
+
+/** A weight key: a float32 tensor of the weight's shape whose data is freed at once. */
+function weightKey(shape: number[]): tf.Variable {
+  const v = tf.tidy(() => tf.variable(tf.zeros(shape), false));
+  v.dispose();
+  return v;
+}
+
+/** The quantization a checkpoint's config.json records (transformers' BitsAndBytesConfig), if any. */
+export function storedQuantization(hf: Record<string, unknown>, file: string): QuantizationConfig | undefined {
+  const qc = hf.quantization_config as Record<string, unknown> | undefined;
+  if (!qc) return undefined;
+  if (qc.quant_method !== 'bitsandbytes') throw new ConfigError(`quant_method ${JSON.stringify(qc.quant_method)} is not supported`, { file, field: 'quantization_config.quant_method', hint: 'Anneal reads bitsandbytes checkpoints (nf4, fp4, int8)' });
+  if (qc.load_in_8bit) return { method: 'int8', blockSize: 64, doubleQuant: false };
+  const method = qc.bnb_4bit_quant_type;
+  if (!qc.load_in_4bit || (method !== 'nf4' && method !== 'fp4')) throw new ConfigError(`bitsandbytes config with neither load_in_4bit (nf4/fp4) nor load_in_8bit`, { file, field: 'quantization_config' });
+  return { method, blockSize: 64, doubleQuant: Boolean(qc.bnb_4bit_use_double_quant) };
+}
+
+/**
+ * Loads a model with its projections quantized: from a float32 checkpoint, quantized one
+ * weight at a time as it is read (the float32 projections are never all in memory); or from
+ * a checkpoint saved quantized (saveQuantized, or transformers + bitsandbytes), whose stored
+ * quantization is used as is (`c`, if given, must agree with its method).
+ */
+export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig, hub: HubOptions = {}): Promise<{ model: PretrainedModel; report: QuantizationReport; config: QuantizationConfig }> {
+  const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId, hub);
+  const { hf, file } = readHfConfig(dir);
+  const stored = storedQuantization(hf, file);
+  if (stored && c && stored.method !== c.method) throw new ConfigError(`the checkpoint is quantized as ${stored.method}, not ${c.method}`, { file, field: 'quantization.method', hint: `set quantization.method: ${stored.method}, or start from the float32 checkpoint` });
+  const config = stored ?? c;
+  if (!config) throw new ConfigError('the checkpoint is not quantized and no quantization was asked for', { file, field: 'quantization', hint: 'pass a quantization config (method nf4, fp4 or int8)' });
+  const q = new Quantizer(config);
+  const modelType = String(hf.model_type);
+  const weights: WeightLoader = ({ name, key, shape, tensors, file: wfile }) => {
+    if (!isProjection(name, shape)) return undefined;
+    const conv = isConv1d(modelType, name);
+    const [rows, cols] = conv ? [shape[1], shape[0]] : [shape[0], shape[1]]; // Linear layout
+    const t = tensors.get(key)!;
+    if (stored) {
+      // A checkpoint may keep some projections in float32 (bitsandbytes' skip list): read those as usual.
+      if (t.dtype !== 'U8' && t.dtype !== 'I8') return undefined;
+      const param = weightKey(shape);
+      if (t.dtype === 'I8') {
+        const r = readInt8(key, [rows, cols], tensors, wfile);
+        q.install(param, { kind: 'int8', q: r.q, rows, cols, config });
+        return { param, used: r.used };
+      }
+      const r = readFourBit(key, [rows, cols], tensors, wfile);
+      q.install(param, { kind: '4bit', q: r.q, rows, cols, config: { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) } });
+      return { param, used: r.used };
+    }
+    if (String(t.shape) !== String(shape)) throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file: wfile, field: key });
+    const data = floatData(t);
+    const param = weightKey(shape);
+    q.fromFloat(param, conv ? transposed(data, shape[0], shape[1]) : data, rows, cols);
+    return { param, used: [] };
+  };
+  const model = loadPretrainedSync(dir, { weights });
+  return { model, report: finish(model, q), config };
+}
+
+function floatData(t: SafeTensor): Float32Array {
+  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+}
+
+/**
+ * Writes a quantized model as a Hugging Face folder in bitsandbytes' layout (config.json with
+ * quantization_config, model.safetensors), atomically (`also` adds files, e.g. the tokenizer's,
+ * to the folder before it appears); returns the safetensors file's bytes.
+ */
+export async function saveQuantized(model: PretrainedModel, dir: string, also?: (tmpDir: string) => void): Promise<number> {
+  const config = [...model.params.values()].map((p) => STORED.get(p)?.config).find((c) => c);
+  if (!config) throw new ConfigError('the model is not quantized', { hint: 'quantize it first (quantize or loadQuantized)' });
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [name, p] of model.params) {
+    const s = STORED.get(p);
+    if (!s) tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
+    else for (const [k, t] of s.kind === '4bit' ? fourBitTensors(name, s.q, [s.rows, s.cols]) : int8Tensors(name, s.q)) tensors.set(k, t);
+  }
+  const bytes = serializeSafetensors(tensors, { format: 'pt' });
+  await writeDirAtomic(dir, (tmp) => {
+    writeFileDurable(join(tmp, 'config.json'), JSON.stringify({ ...model.hfConfig(), quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant) }, null, 2) + '\n');
+    writeFileDurable(join(tmp, 'model.safetensors'), bytes);
+    also?.(tmp);
+  });
+  return bytes.length;
 }

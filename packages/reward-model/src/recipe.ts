@@ -6,9 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { configToYaml, useBackend } from '@anneal/core';
 import { collatePreference, prepareDataset, type Tokenized } from '@anneal/data';
-import { classifierFrom, loadPretrained } from '@anneal/modeling';
+import { classifierFrom } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
-import { baseWeightsFrom, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions, type RecipeResult } from '@anneal/training';
+import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions, type RecipeResult } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import type { RewardConfig } from './config.js';
 import { bradleyTerryLoss, rewardMetrics } from './loss.js';
@@ -25,7 +25,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
-  const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile)), ['LABEL_0'], padId, cfg.seed);
+  const base = classifierFrom(await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) }), ['LABEL_0'], padId, cfg.seed);
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });

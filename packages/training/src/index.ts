@@ -9,7 +9,7 @@ export { tokenMetrics } from './token-metrics.js';
 export { OptimSchema, ScheduleSchema } from './schemas.js';
 export { TrainSchema, trainFields, oneStopCondition, runFields } from './schemas-train.js';
 export { openRunFolder, saveCheckpoint, flattenHparams, makeOptimizer, openLogger, type OpenedRun, type CheckpointParts } from './run-folder.js';
-export { baseWeightsFrom, withAdapter } from './peft.js';
+export { baseWeightsFrom, loadBase, withAdapter } from './peft.js';
 export { localModelDir } from './model-dir.js';
 export { packageVersions } from './versions.js';
 export { tinyGpt2Dir, pairTexts, SENTIMENT_PAIRS } from './testing.js';

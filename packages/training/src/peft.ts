@@ -2,10 +2,11 @@
 // projections in 4 or 8 bits, and the `peft:` block wraps the model with a fresh adapter, or
 // on resume with the checkpoint's (a LoRA run's checkpoints hold the adapter only; the base
 // weights always come from model.pretrained).
+import { existsSync } from 'node:fs';
 import { ConfigError } from '@anneal/core';
-import type { PretrainedModel } from '@anneal/modeling';
+import { loadPretrained, readHfConfig, resolveRepo, type PretrainedModel } from '@anneal/modeling';
 import { LoraModel, loadAdapter, type LoraConfig } from '@anneal/peft-lora';
-import { quantize, type QuantizationConfig } from '@anneal/quantization';
+import { isQuantized, loadQuantized, quantize, type QuantizationConfig, type QuantizationReport } from '@anneal/quantization';
 
 /**
  * Where the base weights load from: the checkpoint for full fine-tuning, model.pretrained
@@ -18,12 +19,25 @@ export function baseWeightsFrom(pretrained: string | undefined, resumeDir: strin
   return peft ? pretrained : resumeDir ?? pretrained;
 }
 
+const describe = (r: QuantizationReport, method: string) =>
+  `${r.layers} projections in ${method}: ${(r.storedBytes / 2 ** 20).toFixed(1)} MB instead of ${(r.float32Bytes / 2 ** 20).toFixed(1)} MB (${(r.storedBytes / r.parameters).toFixed(3)} bytes per parameter)`;
+
+/**
+ * The base model of a recipe (a folder or Hub repo id). With `quantization`, or when the
+ * checkpoint was saved quantized (`anneal quantize`, or transformers + bitsandbytes), its
+ * projections are quantized as they are read: the float32 projections are never all in memory.
+ */
+export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void }): Promise<PretrainedModel> {
+  const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId);
+  if (!quantization && !readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
+  const { model, report, config } = await loadQuantized(dir, quantization);
+  o.info(`loaded ${describe(report, config.method)}${quantization ? '' : ' (as the checkpoint stores them)'}`);
+  return model;
+}
+
 export function withAdapter<M extends PretrainedModel>(base: M, peft: LoraConfig | undefined, o: { resumeDir?: string; seed: number; file: string; info: (m: string) => void; quantization?: QuantizationConfig }): M | LoraModel {
-  if (o.quantization) {
-    if (!peft) throw new ConfigError('a quantized model cannot be fine-tuned in full', { file: o.file, field: 'quantization', hint: 'add a peft: block (QLoRA), or remove quantization' });
-    const r = quantize(base, o.quantization);
-    o.info(`quantized ${r.layers} projections to ${o.quantization.method}: ${(r.storedBytes / 2 ** 20).toFixed(1)} MB instead of ${(r.float32Bytes / 2 ** 20).toFixed(1)} MB (${(r.storedBytes / r.parameters).toFixed(3)} bytes per parameter)`);
-  }
+  if ((o.quantization || isQuantized(base)) && !peft) throw new ConfigError('a quantized model cannot be fine-tuned in full', { file: o.file, field: o.quantization ? 'quantization' : 'model.pretrained', hint: 'add a peft: block (QLoRA), or remove quantization (or start from a float32 checkpoint)' });
+  if (o.quantization && !isQuantized(base)) o.info(`quantized ${describe(quantize(base, o.quantization), o.quantization.method)}`);
   if (!peft) return base;
   const lora = o.resumeDir ? loadAdapter(base, o.resumeDir) : new LoraModel(base, peft, o.seed, o.file);
   const pct = (100 * lora.numTrainableParameters) / base.numParameters;

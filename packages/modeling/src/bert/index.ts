@@ -1,6 +1,6 @@
 // BertForMaskedLM and BertForSequenceClassification with the Hugging Face checkpoint format.
 import type * as tf from '@tensorflow/tfjs-core';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights } from '../pretrained.js';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 import { bertConfigFromHf, bertConfigToHf, type BertConfig } from './config.js';
 import { bertClassifierLogits, bertEncoder, bertMlmLogits, bertParamShapes, initBertParams, type BertHead, type Params } from './model.js';
@@ -32,7 +32,7 @@ export class BertModelWithHead extends PretrainedModel {
   }
 
   /** Loads a BertForMaskedLM or BertForSequenceClassification folder. */
-  static fromPretrained(dir: string): BertModelWithHead {
+  static fromPretrained(dir: string, o: LoadOptions = {}): BertModelWithHead {
     const { hf, file } = readHfConfig(dir);
     const config = bertConfigFromHf(hf, file);
     const arch = Array.isArray(hf.architectures) ? String(hf.architectures[0]) : 'BertForMaskedLM';
@@ -43,7 +43,7 @@ export class BertModelWithHead extends PretrainedModel {
     // The MLM decoder is tied to the word embeddings (and its bias to cls.predictions.bias);
     // position_ids is a buffer some checkpoints carry.
     const ignore = [/^cls\.predictions\.decoder\.(weight|bias)$/, /embeddings\.position_ids$/, ...(head === 'mlm' ? [/^bert\.pooler\./, /^cls\.seq_relationship\./] : [])];
-    return new BertModelWithHead(config, head, labels, paramsFromTensors(bertParamShapes(config, head, labels.length), tensors, weights, () => [], ignore));
+    return new BertModelWithHead(config, head, labels, paramsFromTensors(bertParamShapes(config, head, labels.length), tensors, weights, () => [], ignore, o.weights));
   }
 
   /** MLM: logits [B, T, V]; classifier: logits [B, numLabels]. */

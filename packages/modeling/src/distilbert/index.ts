@@ -8,7 +8,7 @@ import type { BertConfig } from '../bert/config.js';
 import { activation, bertEncoder } from '../bert/model.js';
 import { linear } from '../linear.js';
 import { layerNorm } from '../ops.js';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type Params } from '../pretrained.js';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions, type Params } from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 
 export interface DistilBertConfig {
@@ -101,7 +101,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
     return m;
   }
 
-  static fromPretrained(dir: string): DistilBertModelWithHead {
+  static fromPretrained(dir: string, o: LoadOptions = {}): DistilBertModelWithHead {
     const { hf, file } = readHfConfig(dir);
     const config = distilBertConfigFromHf(hf, file);
     const head = Array.isArray(hf.architectures) && hf.architectures[0] === 'DistilBertForSequenceClassification' ? 'classifier' : 'mlm';
@@ -109,7 +109,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
     const labels = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]);
     const { tensors, file: weights } = readWeights(dir);
     const shapes: Array<[string, number[]]> = [...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]), ...headShapes(config, head, labels.length)];
-    return new DistilBertModelWithHead(config, head, labels, paramsFromTensors(shapes, tensors, weights, () => [], [/^vocab_projector\.weight$/, /position_ids$/]));
+    return new DistilBertModelWithHead(config, head, labels, paramsFromTensors(shapes, tensors, weights, () => [], [/^vocab_projector\.weight$/, /position_ids$/], o.weights));
   }
 
   forward(a: ForwardArgs): ModelOutput {

@@ -1,7 +1,7 @@
 // GPT2LMHeadModel: config + parameters + the forward pass, and the Hugging Face
 // checkpoint format (config.json + model.safetensors, tied lm_head left out).
 import type * as tf from '@tensorflow/tfjs-core';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights } from '../pretrained.js';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './config.js';
 import { gpt2Forward, gpt2ParamShapes, initGpt2Params, type Params } from './model.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
@@ -23,7 +23,7 @@ export class Gpt2LMHeadModel extends PretrainedModel {
   }
 
   /** Loads a Hugging Face GPT-2 folder (config.json + safetensors). */
-  static fromPretrained(dir: string): Gpt2LMHeadModel {
+  static fromPretrained(dir: string, o: LoadOptions = {}): Gpt2LMHeadModel {
     const { hf, file } = readHfConfig(dir);
     const config = gpt2ConfigFromHf(hf, file);
     checkGpt2Config(config, file);
@@ -31,7 +31,7 @@ export class Gpt2LMHeadModel extends PretrainedModel {
     // Checkpoints of the bare GPT2Model (like the original "gpt2" repo) have no "transformer."
     // prefix; some carry the tied lm_head and the attention-mask buffers.
     const ignore = [/^lm_head\.weight$/, /attn\.(masked_)?bias$/];
-    return new Gpt2LMHeadModel(config, paramsFromTensors(gpt2ParamShapes(config), tensors, weights, (n) => [n.replace(/^transformer\./, '')], ignore));
+    return new Gpt2LMHeadModel(config, paramsFromTensors(gpt2ParamShapes(config), tensors, weights, (n) => [n.replace(/^transformer\./, '')], ignore, o.weights));
   }
 
   /** ids [B, T] -> logits [B, T, V] (and the KV cache, hidden states, attentions on request). */

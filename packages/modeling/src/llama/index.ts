@@ -1,7 +1,7 @@
 // LlamaForCausalLM (and Qwen2ForCausalLM / MistralForCausalLM): config, parameters, the
 // forward pass and the Hugging Face checkpoint format.
 import type * as tf from '@tensorflow/tfjs-core';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights } from '../pretrained.js';
+import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './config.js';
 import { initLlamaParams, llamaForward, llamaParamShapes, type Params } from './model.js';
@@ -24,14 +24,14 @@ export class LlamaForCausalLM extends PretrainedModel {
   }
 
   /** Loads a Hugging Face Llama / Qwen2 / Mistral folder (config.json + safetensors). */
-  static fromPretrained(dir: string): LlamaForCausalLM {
+  static fromPretrained(dir: string, o: LoadOptions = {}): LlamaForCausalLM {
     const { hf, file } = readHfConfig(dir);
     const config = llamaConfigFromHf(hf, file);
     checkLlamaConfig(config, file);
     const { tensors, file: weights } = readWeights(dir);
     // A tied checkpoint may still carry lm_head.weight; old ones carry rotary buffers.
     const ignore = [/rotary_emb\.inv_freq$/, ...(config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [])];
-    return new LlamaForCausalLM(config, paramsFromTensors(llamaParamShapes(config), tensors, weights, () => [], ignore));
+    return new LlamaForCausalLM(config, paramsFromTensors(llamaParamShapes(config), tensors, weights, () => [], ignore, o.weights));
   }
 
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {

@@ -5,10 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { configToYaml, useBackend } from '@anneal/core';
 import { collateClassification, prepareDataset, type Tokenized } from '@anneal/data';
-import { classifierFrom, crossEntropySum, loadPretrained } from '@anneal/modeling';
+import { classifierFrom, crossEntropySum } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult } from '@anneal/training';
+import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, loadBase, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult } from '@anneal/training';
 import type { ClassificationConfig } from './config.js';
 
 type Example = Extract<Tokenized, { kind: 'classification' }>;
@@ -23,7 +23,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
-  const base = classifierFrom(await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile)), cfg.labels, padId, cfg.seed);
+  const base = classifierFrom(await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) }), cfg.labels, padId, cfg.seed);
   requireFits(cfg.data.maxLength, base, configFile);
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });

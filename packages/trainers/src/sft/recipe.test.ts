@@ -1,13 +1,15 @@
 // The SFT recipe on a tiny GPT-2 and the shipped sentiment data: the loss falls, a resumed
 // run continues exactly, packing trains, and after chat tuning the model answers a held-out
 // prompt in the chat format and stops at EOS.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunLogger, readSafetensors, useBackend, validateConfig } from '@anneal/core';
 import { loadAdapter } from '@anneal/peft-lora';
+import { loadQuantized, saveQuantized } from '@anneal/quantization';
+import { silentReporter } from '@anneal/training';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, loadPretrainedSync, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 import { SftConfigSchema, runSft, type SftConfig } from '../index.js';
@@ -107,6 +109,18 @@ describe('SFT recipe', () => {
     expect(Math.max(...losses.slice(-2))).toBeLessThan(Math.min(...losses.slice(0, 2)));
     expect(existsSync(join(r.lastCheckpoint, 'adapter_model.safetensors'))).toBe(true);
     await expect(runSft(sftConfig(base, { quantization: { method: 'nf4' }, train: { maxSteps: 2 } }), 'sft.yaml')).rejects.toThrow(/a quantized model cannot be fine-tuned in full/);
+    // From a checkpoint saved quantized (what `anneal quantize` writes), with no quantization
+    // block: the same NF4 weights, so the same losses; without peft it is refused.
+    const { model } = await loadQuantized(base, { method: 'nf4', blockSize: 64, doubleQuant: true });
+    const stored = join(mkdtempSync(join(tmpdir(), 'anneal-sft-q-')), 'nf4');
+    await saveQuantized(model, stored, (tmp) => ['tokenizer.json', 'tokenizer_config.json'].forEach((f) => existsSync(join(base, f)) && copyFileSync(join(base, f), join(tmp, f))));
+    model.dispose();
+    const again: number[] = [];
+    const info: string[] = [];
+    await runSft(sftConfig(stored, { peft: { r: 8, loraAlpha: 16, targetModules: 'all-linear' }, train: { maxSteps: 8, evalEvery: 8, saveEvery: 8 } }), 'sft.yaml', { onStep: (_, l) => again.push(l), reporter: { ...silentReporter, info: (m) => info.push(m) } });
+    expect(again).toEqual(losses);
+    expect(info.join('\n')).toMatch(/loaded \d+ projections in nf4: .* \(as the checkpoint stores them\)/);
+    await expect(runSft(sftConfig(stored, { train: { maxSteps: 2 } }), 'sft.yaml')).rejects.toThrow(/a quantized model cannot be fine-tuned in full/);
   }, 120_000);
 
   it('trains on best-fit packed rows', async () => {

@@ -6,10 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, type TokenizedSequence } from '@anneal/data';
-import { causalLmLossSum, generate, loadPretrained, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import { causalLmLossSum, generate, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, withAdapter, requireCausalLm, requireFits } from '@anneal/training';
+import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, loadBase, withAdapter, requireCausalLm, requireFits } from '@anneal/training';
 import type { SftConfig } from './config.js';
 
 export interface SftResult {
@@ -48,7 +48,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
-  const base: PretrainedModel = await loadPretrained(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile));
+  const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });

@@ -1,0 +1,28 @@
+// `anneal quantize`: a float32 model folder (or Hub repo) -> a quantized Hugging Face folder in
+// bitsandbytes' layout (nf4/fp4 with optional double quantization, or int8), quantized one
+// weight at a time while loading; reports the sizes. QLoRA configs can start from the result.
+import { join } from 'node:path';
+import { useBackend, validateConfig } from '@anneal/core';
+import { QuantizationConfigSchema, loadQuantized, saveQuantized } from '@anneal/quantization';
+import { copyTokenizerFiles } from './model-files.js';
+
+export interface QuantizeFlags {
+  model: string;
+  out: string;
+  method: string;
+  blockSize: string;
+  doubleQuant: boolean;
+}
+
+export async function quantizeCommand(f: QuantizeFlags, print: (s: string) => void): Promise<void> {
+  const config = validateConfig(QuantizationConfigSchema, { method: f.method, blockSize: Number(f.blockSize), doubleQuant: f.doubleQuant }, 'anneal quantize flags (--method, --block-size)');
+  await useBackend('auto');
+  const { model, report } = await loadQuantized(f.model, config);
+  let copied: string[] = [];
+  const bytes = await saveQuantized(model, f.out, (tmp) => (copied = copyTokenizerFiles(f.model, tmp)));
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+  const f32 = model.numParameters * 4;
+  print(`quantized ${report.layers} projections (${report.parameters} parameters) to ${config.method}${config.method !== 'int8' ? `, block ${config.blockSize}${config.doubleQuant ? ', double quantization' : ''}` : ''}: ${(report.storedBytes / report.parameters).toFixed(3)} bytes per quantized parameter`);
+  print(`wrote ${join(f.out, 'model.safetensors')}: ${mb(bytes)} (${((100 * bytes) / f32).toFixed(0)}% of the ${mb(f32)} float32 model)${copied.length ? `, with ${copied.join(', ')}` : ''}`);
+  model.dispose();
+}
