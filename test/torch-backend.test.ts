@@ -1,14 +1,16 @@
 // Whole-model checks of the torch backend (they need @anneal/modeling, which the
 // backend package itself may not import): GPT-2 against transformers, and a full
 // training step that leaks nothing. Required in CI, skipped with a reason elsewhere.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
-import { AdamW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, generate, layerNorm, loadPretrainedSync, maxLogitDiff, readHfFixture, rmsNorm } from '@anneal/modeling';
+import { AdamW, clipGradNorm, parseSafetensors, readSafetensors, useBackend, valueAndGrads } from '@anneal/core';
+import { dequantize, loadQuantized, saveQuantized, type QuantizationConfig } from '@anneal/quantization';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, generate, layerNorm, loadPretrainedSync, maxLogitDiff, paramsFromTensors, readHfFixture, rmsNorm } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -202,5 +204,59 @@ d('GPT-2 on the torch backend', () => {
     expect(new Set(counts.slice(1)).size).toBe(1);
     model.dispose();
     opt.dispose();
+  });
+
+  it('dequantizes NF4, FP4 and int8 weights on the device, bit-identical to the host, and saves the same quantized file', async () => {
+    // odd sizes: n not a multiple of the block, of 8, or of 4 (the codes travel as int32 words)
+    const dir = join(mkdtempSync(join(tmpdir(), 'anneal-q-torch-')), 'f32');
+    mkdirSync(dir);
+    await useBackend('cpu', {});
+    const m = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 32, nEmbd: 36, nHead: 2, nLayer: 1, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 5);
+    await m.savePretrained(dir);
+    m.dispose();
+    const methods: QuantizationConfig[] = [
+      { method: 'nf4', blockSize: 64, doubleQuant: true },
+      { method: 'fp4', blockSize: 30, doubleQuant: false },
+      { method: 'int8', blockSize: 64, doubleQuant: false },
+    ];
+    const weightsOn = async (backend: 'cpu' | 'torch', c: QuantizationConfig) => {
+      await useBackend(backend, {});
+      const { model } = await loadQuantized(dir, c);
+      const out = join(mkdtempSync(join(tmpdir(), 'anneal-q-torch-')), 'q');
+      await saveQuantized(model, out);
+      dequantize(model);
+      const w = new Map([...model.params].map(([k, p]) => [k, Array.from(p.dataSync())]));
+      model.dispose();
+      return { w, file: readFileSync(join(out, 'model.safetensors')) };
+    };
+    for (const c of methods) {
+      const host = await weightsOn('cpu', c);
+      const device = await weightsOn('torch', c);
+      expect(tf.getBackend()).toBe('torch');
+      expect(tf.getKernel(c.method === 'int8' ? 'AnnealDequantInt8' : 'AnnealDequant4bit', 'torch')).toBeDefined();
+      for (const [k, v] of host.w) expect(device.w.get(k), `${c.method} ${k}`).toEqual(v);
+      expect(Buffer.compare(device.file, host.file), c.method).toBe(0);
+    }
+  });
+
+  it('reads checkpoint tensors from the file straight into torch memory (F32 fixture; F16, BF16 by hand-checked bits)', () => {
+    expect(tf.getKernel('AnnealReadFile', 'torch')).toBeDefined();
+    const file = fileURLToPath(new URL('../../shared/fixtures/hf/gpt2/model.safetensors', import.meta.url));
+    const lazy = readSafetensors(file).tensors;
+    const whole = parseSafetensors(readFileSync(file), file).tensors;
+    const names = ['transformer.wte.weight', 'transformer.h.0.attn.c_attn.bias', 'transformer.ln_f.weight'];
+    const params = paramsFromTensors(names.map((n) => [n, whole.get(n)!.shape]), new Map(names.map((n) => [n, lazy.get(n)!])), file);
+    for (const n of names) expect(Array.from(params.get(n)!.dataSync()), n).toEqual(Array.from(whole.get(n)!.data));
+    // 1, -2, 0.5, 65504 as F16 (0x3c00 0xc000 0x3800 0x7bff); 1, -2, 0.5, 3 as BF16 (0x3f80 0xc000 0x3f00 0x4040)
+    const header = Buffer.from(JSON.stringify({ h: { dtype: 'F16', shape: [4], data_offsets: [0, 8] }, b: { dtype: 'BF16', shape: [2, 2], data_offsets: [8, 16] } }));
+    const bytes = Buffer.alloc(8 + header.length + 16);
+    bytes.writeBigUInt64LE(BigInt(header.length), 0);
+    header.copy(bytes, 8);
+    [0x3c00, 0xc000, 0x3800, 0x7bff, 0x3f80, 0xc000, 0x3f00, 0x4040].forEach((v, i) => bytes.writeUInt16LE(v, 8 + header.length + 2 * i));
+    const half = join(mkdtempSync(join(tmpdir(), 'anneal-f16-')), 'h.safetensors');
+    writeFileSync(half, bytes);
+    const p = paramsFromTensors([['h', [4]], ['b', [2, 2]]], readSafetensors(half).tensors, half);
+    expect(Array.from(p.get('h')!.dataSync())).toEqual([1, -2, 0.5, 65504]);
+    expect(Array.from(p.get('b')!.dataSync())).toEqual([1, -2, 0.5, 3]);
   });
 });

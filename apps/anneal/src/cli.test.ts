@@ -9,7 +9,7 @@ import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } 
 import { DataConfigSchema, prepareDataset } from '@anneal/data';
 import { perplexity } from '@anneal/eval';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, loadPretrained } from '@anneal/modeling';
-import { loadQuantized, quantize } from '@anneal/quantization';
+import { dequantize, loadQuantized, quantize } from '@anneal/quantization';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 
@@ -280,6 +280,30 @@ describe('anneal lora merge', () => {
     }
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForCausalLM']);
     expectCleanError(anneal(['lora', 'merge', '--base', join(hf, 'llama'), '--adapter', join(hf, 'llama'), '--out', out], dir), /not a PEFT adapter folder/);
+  });
+
+  it('merges into a base saved quantized (QLoRA): dequantized base + s B A, the same delta peft adds (1e-6)', async () => {
+    const dir = workdir();
+    const hf = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
+    const q = join(dir, 'llama-nf4');
+    expect(anneal(['quantize', '--model', join(hf, 'llama'), '--out', q], dir).code).toBe(0);
+    const out = join(dir, 'merged-q');
+    const r = anneal(['lora', 'merge', '--base', q, '--adapter', join(hf, 'llama_lora'), '--out', out], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dequantized \d+ nf4 projections/);
+    await useBackend('cpu', {});
+    const { model } = await loadQuantized(q);
+    dequantize(model);
+    const got = parseSafetensors(readFileSync(join(out, 'model.safetensors'))).tensors;
+    const base = parseSafetensors(readFileSync(join(hf, 'llama', 'model.safetensors'))).tensors;
+    const peft = parseSafetensors(readFileSync(join(hf, 'llama_lora', 'merged_qv_proj.safetensors'))).tensors;
+    for (const [name, t] of peft) {
+      const deq = model.params.get(name)!.dataSync();
+      const delta = (t.data as Float32Array).map((v, i) => v - (base.get(name)!.data as Float32Array)[i]);
+      const ours = (got.get(name)!.data as Float32Array).map((v, i) => v - deq[i]);
+      expect(ours.reduce((m, v, i) => Math.max(m, Math.abs(v - delta[i])), 0), name).toBeLessThan(1e-6);
+    }
+    model.dispose();
   });
 });
 

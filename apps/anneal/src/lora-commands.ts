@@ -1,9 +1,11 @@
 // `anneal lora merge`: a base model + a PEFT adapter -> one plain Hugging Face checkpoint
-// (W + s B A in every adapted layer), with the base's tokenizer files when it has them.
-import { mkdirSync } from 'node:fs';
+// (W + s B A in every adapted layer), with the base's tokenizer files when it has them. A
+// base saved quantized (a QLoRA run's) is dequantized first, as PEFT merges into 4-bit bases.
+import { existsSync, mkdirSync } from 'node:fs';
 import { useBackend } from '@anneal/core';
-import { loadPretrained } from '@anneal/modeling';
+import { loadPretrained, readHfConfig, resolveRepo, type PretrainedModel } from '@anneal/modeling';
 import { loadAdapter } from '@anneal/peft-lora';
+import { dequantize, loadQuantized } from '@anneal/quantization';
 import { copyTokenizerFiles } from './model-files.js';
 
 export interface LoraMergeFlags {
@@ -14,7 +16,7 @@ export interface LoraMergeFlags {
 
 export async function loraMerge(f: LoraMergeFlags, print: (s: string) => void): Promise<void> {
   await useBackend('auto');
-  const lora = loadAdapter(await loadPretrained(f.base), f.adapter);
+  const lora = loadAdapter(await floatBase(f.base, print), f.adapter);
   const n = lora.numTrainableParameters;
   const merged = lora.mergeAndUnload();
   mkdirSync(f.out, { recursive: true });
@@ -22,4 +24,13 @@ export async function loraMerge(f: LoraMergeFlags, print: (s: string) => void): 
   const copied = copyTokenizerFiles(f.base, f.out);
   merged.dispose();
   print(`merged ${n} adapter parameters into ${f.base} -> ${f.out}${copied.length ? ` (with ${copied.join(', ')})` : ''}`);
+}
+
+/** The base in float32: as stored, or dequantized when it was saved quantized. */
+async function floatBase(dirOrRepoId: string, print: (s: string) => void): Promise<PretrainedModel> {
+  const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId);
+  if (!readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
+  const { model, config } = await loadQuantized(dir);
+  print(`dequantized ${dequantize(model)} ${config.method} projections of ${dirOrRepoId} (the merged weights carry their quantization error)`);
+  return model;
 }

@@ -85,8 +85,10 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   }
   // Fused kernels outside tfjs's set, found by name through the kernel registry:
   // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
-  // RMS norm, GELU and softmax cross-entropy with their backward passes (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
+  // RMS norm, GELU and softmax cross-entropy with their backward passes (@anneal/modeling),
+  // dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
+  // from its file without a JS copy (@anneal/modeling). Inputs go in insertion order.
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',

@@ -18,6 +18,8 @@ export interface SafeTensor {
   shape: number[];
   /** Float types come back as Float32Array, integer types as Int32Array (I64 checked to fit). */
   data: Float32Array | Int32Array | Uint8Array;
+  /** Where the bytes are, for a tensor read from a file (readSafetensors): a backend may read them itself. */
+  source?: { file: string; offset: number };
 }
 
 export interface SafetensorsFile {
@@ -199,7 +201,7 @@ export function readSafetensors(path: string): SafetensorsFile {
         }
         return decode(bytes, dtype, numel, path, name, true);
       };
-      tensors.set(name, Object.defineProperty({ dtype, shape } as SafeTensor, 'data', { get: read, enumerable: true }));
+      tensors.set(name, Object.defineProperty({ dtype, shape, source: { file: path, offset: dataStart + begin } } as SafeTensor, 'data', { get: read, enumerable: true }));
     }
     return { tensors, metadata };
   } finally {

@@ -118,6 +118,20 @@ export function readWeights(dir: string): { tensors: Map<string, SafeTensor>; fi
 }
 
 /**
+ * A checkpoint tensor as float32. A backend that reads files itself (the torch backend's
+ * AnnealReadFile kernel) takes F32/F16/BF16 bytes straight from the file into its memory:
+ * no JavaScript copy, which V8 may keep long after the upload (a 150 MB embedding table
+ * stayed in RSS through the first training step).
+ */
+function floatTensor(t: SafeTensor): tf.Tensor {
+  if (t.source && (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') && tf.getKernel('AnnealReadFile', tf.getBackend())) {
+    return tf.engine().runKernel('AnnealReadFile', {}, { path: t.source.file, offset: t.source.offset, dtype: t.dtype, shape: t.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  }
+  const raw = t.data; // read once: a file-backed tensor reads its bytes on every access
+  return tf.tensor(raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>), t.shape, 'float32');
+}
+
+/**
  * Builds one parameter from the checkpoint's tensors in its own way (a quantized layer:
  * @anneal/quantization), or returns undefined to load it as float32. `key` is the
  * checkpoint's name for the parameter `name` of `shape`; `used` lists any further tensors
@@ -170,10 +184,7 @@ export function paramsFromTensors(expected: Array<[string, number[]]>, tensors: 
     const own = built.get(name);
     const t = found.get(name);
     if (own) params.set(name, own);
-    else if (t) {
-      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-      params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, t.shape, 'float32'), true)));
-    }
+    else if (t) params.set(name, tf.tidy(() => tf.variable(floatTensor(t), true)));
   }
   return params;
 }

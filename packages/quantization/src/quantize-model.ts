@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, ConfigError, serializeSafetensors, writeDirAtomic, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
 import { loadPretrainedSync, readHfConfig, resolveRepo, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
 import { z } from 'zod';
-import { dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
+import { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
+import { FP4_CODE, NF4_CODE } from './codebooks.js';
 import { bnbQuantizationConfig, fourBitTensors, int8Tensors, readFourBit, readInt8 } from './bnb-format.js';
 import { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
 
@@ -37,7 +38,15 @@ export interface QuantizationReport {
   float32Bytes: number;
 }
 
-type Stored = ({ kind: '4bit'; q: Quantized4bit } | { kind: 'int8'; q: QuantizedInt8 }) & { rows: number; cols: number; config: QuantizationConfig };
+type Stored = ({ kind: '4bit'; q: Quantized4bit } | { kind: 'int8'; q: QuantizedInt8 }) & {
+  rows: number;
+  cols: number;
+  config: QuantizationConfig;
+  /** The model keeps this weight as [cols, rows] (GPT-2's Conv1D). */
+  transposed?: boolean;
+  /** On a backend with the dequantization kernels: the codes live there (the host copy is dropped). */
+  device?: { codes: tf.Tensor; scales: tf.Tensor; book?: tf.Tensor };
+};
 
 /** The weight key of each quantized projection -> its data ([rows, cols] = [out, in]). */
 const STORED = new WeakMap<tf.Tensor, Stored>();
@@ -82,6 +91,9 @@ function quantizedProjection(weight: () => tf.Tensor, inDim: number, outDim: num
   return (x) => f(x);
 }
 
+/** Weights by key, for dequantize: how each projection dequantizes (Linear layout). */
+const DEQUANT = new WeakMap<tf.Tensor, () => tf.Tensor>();
+
 /** Installs quantized weights on their keys and counts them. */
 class Quantizer {
   readonly report: QuantizationReport = { layers: 0, parameters: 0, storedBytes: 0, float32Bytes: 0 };
@@ -97,26 +109,74 @@ class Quantizer {
   }
 
   /** Quantizes `data` (Linear layout [rows, cols]) onto the weight key. */
-  fromFloat(key: tf.Tensor, data: Float32Array, rows: number, cols: number): void {
+  fromFloat(key: tf.Tensor, data: Float32Array, rows: number, cols: number, transposed: boolean): void {
     const c = this.config;
-    const s: Stored = c.method === 'int8' ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c } : { kind: '4bit', q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }), rows, cols, config: c };
+    const s: Stored = c.method === 'int8' ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c, transposed } : { kind: '4bit', q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }), rows, cols, config: c, transposed };
     this.install(key, s);
   }
 
   install(key: tf.Tensor, s: Stored): void {
     const { rows, cols } = s;
-    const weight = () => tf.tensor(s.kind === 'int8' ? dequantizeInt8Rows(s.q, this.buffer(rows * cols)) : dequantize4bit(s.q, this.buffer(rows * cols)), [rows, cols]);
-    STORED.set(key, s);
-    setLinearProjection(key, quantizedProjection(weight, cols, rows));
     this.report.layers++;
     this.report.parameters += rows * cols;
     this.report.float32Bytes += rows * cols * 4;
     this.report.storedBytes += s.kind === 'int8' ? storedBytesInt8(s.q) : storedBytes4bit(s.q);
+    const onDevice = hasKernel(s.kind === 'int8' ? 'AnnealDequantInt8' : 'AnnealDequant4bit');
+    const weight = onDevice ? toDevice(s) : () => tf.tensor(s.kind === 'int8' ? dequantizeInt8Rows(s.q, this.buffer(rows * cols)) : dequantize4bit(s.q, this.buffer(rows * cols)), [rows, cols]);
+    STORED.set(key, s);
+    DEQUANT.set(key, weight);
+    setLinearProjection(key, quantizedProjection(weight, cols, rows));
   }
+}
+
+const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/** Bytes as int32 words (zero-padded), to carry uint8/int8 data in a tfjs tensor. */
+function words(bytes: Uint8Array | Int8Array): tf.Tensor {
+  const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  padded.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return tf.keep(tf.tensor1d(new Int32Array(padded.buffer), 'int32'));
+}
+
+/**
+ * Moves a weight's codes and scales to the backend (the torch backend: CPU or GPU memory) and
+ * returns its dequantization there, one kernel per use, bit-identical to the host's
+ * (code x scale, one float32 rounding). The host copy of the codes is dropped; 4-bit block
+ * scales are held dequantized (float32: +0.047 bytes per parameter with double quantization).
+ */
+function toDevice(s: Stored): () => tf.Tensor {
+  const { rows, cols } = s;
+  if (s.kind === 'int8') {
+    const d = { codes: words(s.q.codes), scales: tf.keep(tf.tensor1d(s.q.scales)) };
+    s.device = d;
+    s.q = { ...s.q, codes: new Int8Array(0) };
+    return () => tf.engine().runKernel('AnnealDequantInt8', { codes: d.codes, scales: d.scales }, { rows, cols } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  }
+  const d = { codes: words(s.q.packed), scales: tf.keep(tf.tensor1d(blockScales(s.q))), book: tf.keep(tf.tensor1d(s.q.type === 'nf4' ? NF4_CODE : FP4_CODE)) };
+  s.device = d;
+  s.q = { ...s.q, packed: new Uint8Array(0) };
+  const blockSize = s.q.blockSize;
+  return () => tf.engine().runKernel('AnnealDequant4bit', { codes: d.codes, book: d.book, scales: d.scales }, { rows, cols, blockSize } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** A stored weight with its codes back on the host (read from the device when they live there). */
+async function onHost(s: Stored): Promise<Stored> {
+  if (!s.device) return s;
+  const bytes = new Uint8Array(((await s.device.codes.data()) as Int32Array).buffer);
+  if (s.kind === 'int8') return { ...s, q: { ...s.q, codes: new Int8Array(bytes.buffer, 0, s.rows * s.cols) } };
+  return { ...s, q: { ...s.q, packed: bytes.subarray(0, Math.ceil(s.q.n / 2)) } };
 }
 
 function finish(model: PretrainedModel, q: Quantizer): QuantizationReport {
   if (!q.report.layers) throw new ConfigError(`${model.modelType} has no linear layers to quantize`, { field: 'quantization' });
+  const dispose = model.dispose.bind(model);
+  model.dispose = () => {
+    for (const p of model.params.values()) {
+      const d = STORED.get(p)?.device;
+      if (d) tf.dispose([d.codes, d.scales, ...(d.book ? [d.book] : [])]);
+    }
+    dispose();
+  };
   model.savePretrained = () => Promise.reject(new ConfigError('a quantized model has no float32 weights to save', { field: 'quantization', hint: 'save it with saveQuantized, or save the LoRA adapter (checkpoints of a QLoRA run do), or merge the adapter into the unquantized base' }));
   return q.report;
 }
@@ -132,11 +192,38 @@ export function quantize(model: PretrainedModel, c: QuantizationConfig): Quantiz
     const [rows, cols] = p.shape;
     const data = p.dataSync() as Float32Array;
     const conv = isConv1d(model.modelType, name);
-    if (conv) q.fromFloat(p, transposed(data, rows, cols), cols, rows);
-    else q.fromFloat(p, data, rows, cols);
+    if (conv) q.fromFloat(p, transposed(data, rows, cols), cols, rows, true);
+    else q.fromFloat(p, data, rows, cols, false);
     p.dispose(); // the tensor object stays as the layer's key and shape; its float32 data is gone
   }
   return finish(model, q);
+}
+
+/**
+ * Undoes quantize in place, as transformers' model.dequantize(): each quantized projection
+ * becomes a float32 parameter again, holding the dequantized values (the quantization error
+ * stays). The model can then be saved with savePretrained, merged with a QLoRA adapter, or
+ * trained in full. Returns the number of weights restored.
+ */
+export function dequantize(model: PretrainedModel): number {
+  let n = 0;
+  for (const [name, key] of [...model.params]) {
+    const s = STORED.get(key);
+    const weight = DEQUANT.get(key);
+    if (!s || !weight) continue;
+    const w = tf.tidy(() => {
+      // a copy: on the cpu backend the dequantized tensor aliases the shared scratch buffer
+      const lin = tf.tensor(weight().dataSync().slice(), [s.rows, s.cols]); // [out, in]
+      return tf.variable(s.transposed ? tf.transpose(lin) : lin, true);
+    });
+    setLinearProjection(key, undefined);
+    if (s.device) tf.dispose([s.device.codes, s.device.scales, ...(s.device.book ? [s.device.book] : [])]);
+    STORED.delete(key);
+    model.params.set(name, w);
+    n++;
+  }
+  if (n) delete (model as { savePretrained?: unknown }).savePretrained; // the class's own again
+  return n;
 }
 
 /** Are this model's projections stored quantized (by quantize or loadQuantized; also a model built on such weights, like a classifier on a quantized trunk)? */
@@ -189,17 +276,17 @@ export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig,
       const param = weightKey(shape);
       if (t.dtype === 'I8') {
         const r = readInt8(key, [rows, cols], tensors, wfile);
-        q.install(param, { kind: 'int8', q: r.q, rows, cols, config });
+        q.install(param, { kind: 'int8', q: r.q, rows, cols, config, transposed: conv });
         return { param, used: r.used };
       }
       const r = readFourBit(key, [rows, cols], tensors, wfile);
-      q.install(param, { kind: '4bit', q: r.q, rows, cols, config: { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) } });
+      q.install(param, { kind: '4bit', q: r.q, rows, cols, config: { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) }, transposed: conv });
       return { param, used: r.used };
     }
     if (String(t.shape) !== String(shape)) throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file: wfile, field: key });
     const data = floatData(t);
     const param = weightKey(shape);
-    q.fromFloat(param, conv ? transposed(data, shape[0], shape[1]) : data, rows, cols);
+    q.fromFloat(param, conv ? transposed(data, shape[0], shape[1]) : data, rows, cols, conv);
     return { param, used: [] };
   };
   const model = loadPretrainedSync(dir, { weights });
@@ -207,7 +294,8 @@ export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig,
 }
 
 function floatData(t: SafeTensor): Float32Array {
-  return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+  const d = t.data; // read once: a file-backed tensor reads its bytes on every access
+  return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
 }
 
 /**
@@ -220,7 +308,8 @@ export async function saveQuantized(model: PretrainedModel, dir: string, also?: 
   if (!config) throw new ConfigError('the model is not quantized', { hint: 'quantize it first (quantize or loadQuantized)' });
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, p] of model.params) {
-    const s = STORED.get(p);
+    const stored = STORED.get(p);
+    const s = stored && (await onHost(stored));
     if (!s) tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
     else for (const [k, t] of s.kind === '4bit' ? fourBitTensors(name, s.q, [s.rows, s.cols]) : int8Tensors(name, s.q)) tensors.set(k, t);
   }

@@ -1,14 +1,14 @@
 // Quantizing while loading, and quantized checkpoints in bitsandbytes' layout: what loads
 // computes exactly what quantize() of the loaded float32 model does, a saved quantized model
 // reloads bit-exactly, and the files carry transformers' names, dtypes and config.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, ConfigError, parseSafetensors, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, LLAMA_DEFAULTS, LlamaForCausalLM, loadPretrained, type PretrainedModel } from '@anneal/modeling';
-import { NF4_CODE, dynamicMap, loadQuantized, quantize, saveQuantized, type QuantizationConfig } from './index.js';
+import { NF4_CODE, dequantize, dynamicMap, isQuantized, loadQuantized, quantize, saveQuantized, type QuantizationConfig } from './index.js';
 
 const gpt2 = () => Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 32, nEmbd: 64, nHead: 2, nLayer: 2, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 3);
 const llama = () => LlamaForCausalLM.init({ ...LLAMA_DEFAULTS, vocabSize: 61, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32 }, 3);
@@ -69,6 +69,24 @@ describe('loadQuantized and saveQuantized', () => {
         model.dispose();
         back.model.dispose();
       }
+    }
+  });
+
+  it('dequantize restores float32 parameters holding the dequantized values: same logits, saveable, loads as a plain model', async () => {
+    for (const make of [gpt2, llama]) {
+      const dir = await saved(make);
+      const { model, report } = await loadQuantized(dir, METHODS[0]);
+      const want = logits(model);
+      expect(dequantize(model)).toBe(report.layers);
+      expect(isQuantized(model)).toBe(false);
+      const got = logits(model);
+      expect(Math.max(...got.map((v, i) => Math.abs(v - want[i])))).toBeLessThan(1e-5);
+      const out = join(mkdtempSync(join(tmpdir(), 'anneal-q-out-')), 'f32');
+      await model.savePretrained((mkdirSync(out), out));
+      const back = await loadPretrained(out);
+      expect(logits(back)).toEqual(got);
+      model.dispose();
+      back.dispose();
     }
   });
 

@@ -6,6 +6,8 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 #include <napi.h>
+#include <cstdio>
+#include <memory>
 #include <torch/version.h>
 
 // libtorch 2.x (a PyTorch install, CUDA builds included) adds fused attention (SDPA with
@@ -555,6 +557,36 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto dp = product(dy, v.transpose(-2, -1));
     auto ds = at::mul(p, at::sub(dp, at::sum(at::mul(dp, p), {-1}, true)));  // softmax backward
     return {at::mul(product(ds, kk), scale), at::mul(product(ds.transpose(-2, -1), q), scale), dv};
+  }
+  if (k == "AnnealReadFile") {  // no inputs; a safetensors tensor's bytes (F32/F16/BF16) read from the file straight into a float32 tensor
+    auto path = a.str("path");
+    auto dt = a.str("dtype");
+    at::ScalarType src = dt == "F16" ? at::kHalf : dt == "BF16" ? at::kBFloat16 : at::kFloat;
+    if (dt != "F32" && dt != "F16" && dt != "BF16") throw std::runtime_error("AnnealReadFile: dtype " + dt + " is not F32, F16 or BF16");
+    auto host = at::empty(a.ints("shape"), at::TensorOptions().dtype(src));
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!f) throw std::runtime_error("cannot open " + path);
+    size_t want = host.nbytes();
+    if (fseeko(f.get(), static_cast<off_t>(a.i64("offset")), SEEK_SET) != 0 || std::fread(host.data_ptr(), 1, want, f.get()) != want)
+      throw std::runtime_error(path + ": the file ended inside a tensor the header describes (changed while reading?)");
+    auto t = src == at::kFloat ? host : host.to(at::kFloat);  // safetensors is little-endian, as the hosts libtorch runs on
+    return {g_device.is_cpu() ? t : t.pin_memory().to(g_device, /*non_blocking=*/true)};
+  }
+  if (k == "AnnealDequant4bit") {  // inputs packed 4-bit codes (bytes carried in int32), code book [16], block absmax [blocks] -> [rows, cols]
+    int64_t rows = a.i64("rows"), cols = a.i64("cols"), n = rows * cols, block = a.i64("blockSize");
+    const auto& code = in.at(1);
+    auto pairs = at::stack({code.repeat_interleave(16), code.repeat({16})}, 1);  // [256, 2]: a byte's two values, high nibble first
+    auto bytes = in.at(0).contiguous().view(at::kByte).slice(0, 0, (n + 1) / 2).to(at::kInt);  // int32 indices: half the bytes of int64
+    auto vals = pairs.index_select(0, bytes).view({-1}).slice(0, 0, n);  // [n]
+    int64_t full = n / block;  // whole blocks scale as one broadcast; a last partial block after
+    if (full > 0) vals.slice(0, 0, full * block).view({full, block}).mul_(in.at(2).slice(0, 0, full).unsqueeze(1));
+    if (n % block) vals.slice(0, full * block, n).mul_(in.at(2)[full]);
+    return {vals.view({rows, cols})};
+  }
+  if (k == "AnnealDequantInt8") {  // inputs int8 codes (bytes carried in int32), one scale per row [rows] -> [rows, cols]
+    int64_t rows = a.i64("rows"), cols = a.i64("cols");
+    auto codes = in.at(0).contiguous().view(at::kChar).slice(0, 0, rows * cols).to(at::kFloat).view({rows, cols});
+    return {at::mul(codes, in.at(1).unsqueeze(1))};
   }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
