@@ -4,6 +4,7 @@
 //
 //   npx tsx tools/bench/train-throughput.ts            (all rows; B on wasm takes minutes)
 //   npx tsx tools/bench/train-throughput.ts A          (shape A only)
+//   npx tsx tools/bench/train-throughput.ts B torch    (shape B, the torch backend and PyTorch only)
 //
 // A: vocab 8192, ctx 128, d 256, 4 heads, 4 layers, batch 8
 // B: GPT-2 small (vocab 50257, d 768, 12 layers, 12 heads), ctx 256, batch 2
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   for (const name of (only ? [only] : ['A', 'B']) as ShapeName[]) {
     const s = SHAPES[name];
     const tokens = s.batch * s.ctx;
-    const engines: BackendName[] = name === 'A' ? ['torch', 'wasm', 'cpu'] : ['torch', 'wasm'];
+    const engines = (name === 'A' ? ['torch', 'wasm', 'cpu'] : ['torch', 'wasm']).filter((e) => !process.argv[3] || process.argv[3].split(',').includes(e)) as BackendName[];
     const rows = engines.map((e) => runChild(['--child', name, e])).filter((r): r is Row => r !== undefined);
     const py = fileURLToPath(new URL('./train_throughput_torch.py', import.meta.url));
     const peer = runChild([name, JSON.stringify(s)], pythonWithTorch(), [py]);
