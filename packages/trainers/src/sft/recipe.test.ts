@@ -102,12 +102,20 @@ describe('SFT recipe', () => {
     for (const [s, l] of resumed) expect(Math.abs(l - losses.get(s)!), `step ${s}`).toBeLessThanOrEqual(1e-6 * Math.abs(losses.get(s)!));
   }, 180_000);
 
-  it('QLoRA: adapters train on an NF4 base (loss falls, adapter-only checkpoint); quantization without peft is refused', async () => {
+  it('QLoRA: adapters train on an NF4 base (loss falls, adapter-only checkpoint, exact resume); quantization without peft is refused', async () => {
     const base = await baseModel();
     const losses: number[] = [];
-    const r = await runSft(sftConfig(base, { peft: { r: 8, loraAlpha: 16, targetModules: 'all-linear' }, quantization: { method: 'nf4' }, train: { maxSteps: 8, evalEvery: 8, saveEvery: 8 } }), 'sft.yaml', { onStep: (_, l) => losses.push(l) });
+    const qlora = () => sftConfig(base, { peft: { r: 8, loraAlpha: 16, targetModules: 'all-linear' }, quantization: { method: 'nf4' }, train: { maxSteps: 8, evalEvery: 8, saveEvery: 4 } });
+    const r = await runSft(qlora(), 'sft.yaml', { onStep: (_, l) => losses.push(l) });
     expect(Math.max(...losses.slice(-2))).toBeLessThan(Math.min(...losses.slice(0, 2)));
     expect(existsSync(join(r.lastCheckpoint, 'adapter_model.safetensors'))).toBe(true);
+    // stopped after step 5 (a stop saves a checkpoint), resumed: the base is quantized again from model.pretrained
+    let seen = 0;
+    const stopped = await runSft(qlora(), 'sft.yaml', { onStep: () => seen++, shouldStop: () => seen >= 5 });
+    const resumed = new Map<number, number>();
+    await runSft(qlora(), 'sft.yaml', { resume: stopped.runDir, onStep: (s, l) => resumed.set(s, l) });
+    expect([...resumed.keys()]).toEqual([6, 7, 8]);
+    for (const [s, l] of resumed) expect(Math.abs(l - losses[s - 1]), `step ${s}`).toBeLessThanOrEqual(1e-6 * Math.abs(losses[s - 1]));
     await expect(runSft(sftConfig(base, { quantization: { method: 'nf4' }, train: { maxSteps: 2 } }), 'sft.yaml')).rejects.toThrow(/a quantized model cannot be fine-tuned in full/);
     // From a checkpoint saved quantized (what `anneal quantize` writes), with no quantization
     // block: the same NF4 weights, so the same losses; without peft it is refused.
