@@ -32,7 +32,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, policy, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
-  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
+  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m), autocast: cfg.autocast, file: configFile });
   requireCausalLm(base, cfg.model.pretrained, 'DPO', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });

@@ -18,12 +18,12 @@ import type { Quantized4bit } from './blockwise.js';
 import type { QuantizedInt8 } from './int8.js';
 
 /** config.json's quantization_config, as transformers' BitsAndBytesConfig writes it. */
-export function bnbQuantizationConfig(method: 'nf4' | 'fp4' | 'int8', doubleQuant: boolean): Record<string, unknown> {
+export function bnbQuantizationConfig(method: 'nf4' | 'fp4' | 'int8', doubleQuant: boolean, computeDtype: 'float32' | 'bfloat16' = 'float32'): Record<string, unknown> {
   const four = method !== 'int8';
   return {
     _load_in_4bit: four,
     _load_in_8bit: !four,
-    bnb_4bit_compute_dtype: 'float32',
+    bnb_4bit_compute_dtype: computeDtype,
     bnb_4bit_quant_storage: 'uint8',
     bnb_4bit_quant_type: four ? method : 'fp4',
     bnb_4bit_use_double_quant: four && doubleQuant,

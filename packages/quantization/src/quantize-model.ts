@@ -24,6 +24,12 @@ export const QuantizationConfigSchema = z
     blockSize: z.number().int().min(2).multipleOf(2).default(64),
     /** Quantize the 4-bit blocks' scales too (8-bit dynamic map, blocks of 256). */
     doubleQuant: z.boolean().default(true),
+    /**
+     * The dtype the projections multiply in (bnb_4bit_compute_dtype). bfloat16 is what the
+     * torch backend's bf16 autocast does to every matmul, so a run asks for it with
+     * `autocast: bf16`; the recipes check the two agree.
+     */
+    computeDtype: z.enum(['float32', 'bfloat16']).optional(), // float32 when unset
   })
   .strict();
 
@@ -244,10 +250,11 @@ export function storedQuantization(hf: Record<string, unknown>, file: string): Q
   const qc = hf.quantization_config as Record<string, unknown> | undefined;
   if (!qc) return undefined;
   if (qc.quant_method !== 'bitsandbytes') throw new ConfigError(`quant_method ${JSON.stringify(qc.quant_method)} is not supported`, { file, field: 'quantization_config.quant_method', hint: 'Anneal reads bitsandbytes checkpoints (nf4, fp4, int8)' });
-  if (qc.load_in_8bit) return { method: 'int8', blockSize: 64, doubleQuant: false };
+  const computeDtype = qc.bnb_4bit_compute_dtype === 'bfloat16' ? 'bfloat16' : 'float32';
+  if (qc.load_in_8bit) return { method: 'int8', blockSize: 64, doubleQuant: false, computeDtype };
   const method = qc.bnb_4bit_quant_type;
   if (!qc.load_in_4bit || (method !== 'nf4' && method !== 'fp4')) throw new ConfigError(`bitsandbytes config with neither load_in_4bit (nf4/fp4) nor load_in_8bit`, { file, field: 'quantization_config' });
-  return { method, blockSize: 64, doubleQuant: Boolean(qc.bnb_4bit_use_double_quant) };
+  return { method, blockSize: 64, doubleQuant: Boolean(qc.bnb_4bit_use_double_quant), computeDtype };
 }
 
 /**
@@ -315,7 +322,7 @@ export async function saveQuantized(model: PretrainedModel, dir: string, also?: 
   }
   const bytes = serializeSafetensors(tensors, { format: 'pt' });
   await writeDirAtomic(dir, (tmp) => {
-    writeFileDurable(join(tmp, 'config.json'), JSON.stringify({ ...model.hfConfig(), quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant) }, null, 2) + '\n');
+    writeFileDurable(join(tmp, 'config.json'), JSON.stringify({ ...model.hfConfig(), quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant, config.computeDtype) }, null, 2) + '\n');
     writeFileDurable(join(tmp, 'model.safetensors'), bytes);
     also?.(tmp);
   });

@@ -92,11 +92,14 @@ describe('loadQuantized and saveQuantized', () => {
 
   it("writes transformers' names, dtypes, quant state and quantization_config (GPT-2's c_attn stored [out, in])", async () => {
     const dir = await saved(gpt2);
-    const { model } = await loadQuantized(dir, METHODS[0]);
+    const { model } = await loadQuantized(dir, { ...METHODS[0], computeDtype: 'bfloat16' });
     const out = join(mkdtempSync(join(tmpdir(), 'anneal-q-out-')), 'q');
     await saveQuantized(model, out);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    expect(config.quantization_config).toMatchObject({ quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4', bnb_4bit_use_double_quant: true });
+    expect(config.quantization_config).toMatchObject({ quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4', bnb_4bit_use_double_quant: true, bnb_4bit_compute_dtype: 'bfloat16' });
+    const back = await loadQuantized(out);
+    expect(back.config).toEqual({ method: 'nf4', blockSize: 64, doubleQuant: true, computeDtype: 'bfloat16' });
+    back.model.dispose();
     const { tensors } = parseSafetensors(readFileSync(join(out, 'model.safetensors')));
     const k = 'transformer.h.0.attn.c_attn.weight'; // Conv1D [64, 192] -> Linear [192, 64]
     const n = 64 * 192;

@@ -27,7 +27,8 @@ const describe = (r: QuantizationReport, method: string) =>
  * checkpoint was saved quantized (`anneal quantize`, or transformers + bitsandbytes), its
  * projections are quantized as they are read: the float32 projections are never all in memory.
  */
-export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void }): Promise<PretrainedModel> {
+export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void; autocast: 'none' | 'bf16'; file: string }): Promise<PretrainedModel> {
+  if (quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16') throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', { file: o.file, field: 'quantization.computeDtype', hint: 'set autocast: bf16 (torch backend), or computeDtype: float32' });
   const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId);
   if (!quantization && !readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
   const { model, report, config } = await loadQuantized(dir, quantization);

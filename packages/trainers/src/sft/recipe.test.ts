@@ -117,6 +117,8 @@ describe('SFT recipe', () => {
     expect([...resumed.keys()]).toEqual([6, 7, 8]);
     for (const [s, l] of resumed) expect(Math.abs(l - losses[s - 1]), `step ${s}`).toBeLessThanOrEqual(1e-6 * Math.abs(losses[s - 1]));
     await expect(runSft(sftConfig(base, { quantization: { method: 'nf4' }, train: { maxSteps: 2 } }), 'sft.yaml')).rejects.toThrow(/a quantized model cannot be fine-tuned in full/);
+    const bf16 = await runSft(sftConfig(base, { peft: { r: 8, loraAlpha: 16, targetModules: 'all-linear' }, quantization: { method: 'nf4', computeDtype: 'bfloat16' }, train: { maxSteps: 2 } }), 'sft.yaml').catch((e) => e);
+    expect([bf16.field, bf16.hint]).toEqual(['quantization.computeDtype', 'set autocast: bf16 (torch backend), or computeDtype: float32']);
     // From a checkpoint saved quantized (what `anneal quantize` writes), with no quantization
     // block: the same NF4 weights, so the same losses; without peft it is refused.
     const { model } = await loadQuantized(base, { method: 'nf4', blockSize: 64, doubleQuant: true });

@@ -48,7 +48,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
-  const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
+  const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m), autocast: cfg.autocast, file: configFile });
   requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
