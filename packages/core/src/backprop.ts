@@ -5,7 +5,8 @@
 // held ~1 GB more than PyTorch at the peak. This walk is the same algorithm (same
 // tape, same gradient functions, same accumulation order), but after each tape node it
 // disposes that node's saved tensors and the gradients of its outputs, which no later
-// node can use. It drives the engine through members that are not in tfjs's public
+// node can use. Already while the forward pass records, it frees what tfjs saves for
+// gradients that read only shapes (SHAPE_ONLY_GRADIENTS). It drives the engine through members that are not in tfjs's public
 // types (`state.activeTape`, `startTape`, `endTape`, `scopedRun`), so tfjs-core is pinned;
 // nested (higher-order) gradients go through tfjs's own implementation.
 import * as tf from '@tensorflow/tfjs-core';
