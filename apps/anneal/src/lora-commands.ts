@@ -16,21 +16,21 @@ export interface LoraMergeFlags {
 
 export async function loraMerge(f: LoraMergeFlags, print: (s: string) => void): Promise<void> {
   await useBackend('auto');
-  const lora = loadAdapter(await floatBase(f.base, print), f.adapter);
+  const base = existsSync(f.base) ? f.base : await resolveRepo(f.base); // a Hub repo id: its cached snapshot
+  const lora = loadAdapter(await floatBase(base, print), f.adapter);
   const n = lora.numTrainableParameters;
   const merged = lora.mergeAndUnload();
   mkdirSync(f.out, { recursive: true });
   await merged.savePretrained(f.out);
-  const copied = copyTokenizerFiles(f.base, f.out);
+  const copied = copyTokenizerFiles(base, f.out);
   merged.dispose();
   print(`merged ${n} adapter parameters into ${f.base} -> ${f.out}${copied.length ? ` (with ${copied.join(', ')})` : ''}`);
 }
 
 /** The base in float32: as stored, or dequantized when it was saved quantized. */
-async function floatBase(dirOrRepoId: string, print: (s: string) => void): Promise<PretrainedModel> {
-  const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId);
+async function floatBase(dir: string, print: (s: string) => void): Promise<PretrainedModel> {
   if (!readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
   const { model, config } = await loadQuantized(dir);
-  print(`dequantized ${dequantize(model)} ${config.method} projections of ${dirOrRepoId} (the merged weights carry their quantization error)`);
+  print(`dequantized ${dequantize(model)} ${config.method} projections of ${dir} (the merged weights carry their quantization error)`);
   return model;
 }
