@@ -9,9 +9,15 @@
 //   BENCH_BATCH=8 BENCH_STEPS=100 ...                                      (other sizes)
 //   BENCH_LORA=1 ...      LoRA SFT step: r 16, alpha 32 on c_attn, c_proj, c_fc, no weight decay
 //                         (Anneal's @anneal/peft-lora against peft's get_peft_model)
+//   BENCH_DPO=1 ...       DPO step (TRL's defaults): BENCH_BATCH pairs as one concatenated
+//                         [2B, T] forward (chosen rows, then rejected), the first half of each
+//                         row the shared prompt (not scored), a frozen reference copy, sigmoid
+//                         loss, beta 0.1, lr 1e-6 (@anneal/dpo against the same step written
+//                         in PyTorch on transformers' model: TRL itself need not be installed)
 //
 // MFU = tokens/s x (6 N + 12 L T C) / peak, N = parameters without the position table
-// (nanoGPT's estimate), peak = 989 TFLOP/s (H100 SXM dense bf16, datasheet).
+// (nanoGPT's estimate), peak = 989 TFLOP/s (H100 SXM dense bf16, datasheet). DPO adds the
+// reference's forward pass: (8 N + 16 L T C) per token.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, useBackend, valueAndGrads } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
+import { batchLogps, dpoLoss } from '@anneal/dpo';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { runJson, runSelf } from './child.js';
 import { pythonWithTorch } from './python.js';
@@ -49,9 +56,10 @@ const B = Number(process.env.BENCH_BATCH ?? 16);
 const T = 1024;
 const STEPS = Number(process.env.BENCH_STEPS ?? 200);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
-const LOG_EVERY = 10;
-const LR = 6e-4;
+const LOG_EVERY = Number(process.env.BENCH_LOG_EVERY ?? 10);
 const LORA = process.env.BENCH_LORA === '1';
+const DPO = process.env.BENCH_DPO === '1';
+const LR = DPO ? 1e-6 : 6e-4;
 
 /**
  * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
@@ -60,6 +68,23 @@ const LORA = process.env.BENCH_LORA === '1';
 export function batches(b: number, t: number, vocab = 50257): Int32Array[] {
   let s = 1234567;
   return Array.from({ length: 4 }, () => Int32Array.from({ length: b * t }, () => ((s = (s * 48271) % 2147483647), s % vocab)));
+}
+
+/**
+ * A DPO batch from the token batches: for pair k, chosen = row k of batch i, rejected = the
+ * same prompt (first T/2 tokens) with the second half of row k of batch i + 1. ids [2B, T]
+ * (chosen rows, then rejected rows) and labels with the prompt positions -100.
+ */
+export function dpoBatch(data: Int32Array[], i: number, b: number, t: number): { ids: Int32Array; labels: Int32Array } {
+  const ids = new Int32Array(2 * b * t);
+  const [a, next] = [data[i % data.length], data[(i + 1) % data.length]];
+  for (let k = 0; k < b; k++) {
+    ids.set(a.subarray(k * t, (k + 1) * t), k * t);
+    ids.set(a.subarray(k * t, k * t + t / 2), (b + k) * t);
+    ids.set(next.subarray(k * t + t / 2, (k + 1) * t), (b + k) * t + t / 2);
+  }
+  const labels = Int32Array.from(ids, (v, j) => (j % t < t / 2 ? -100 : v));
+  return { ids, labels };
 }
 
 function gpuMemMB(pid: number): number | null {
@@ -75,18 +100,36 @@ async function child(): Promise<void> {
   const init = process.env.BENCH_INIT_DIR;
   const model = init ? Gpt2LMHeadModel.fromPretrained(init) : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
   const lora = LORA ? new LoraModel(model, LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }), 1) : undefined;
+  // DPO's reference: a frozen copy of the initial policy (TRL's default without peft)
+  const ref = DPO ? (init ? Gpt2LMHeadModel.fromPretrained(init) : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1)) : undefined;
   const params = lora ? lora.params : model.params;
   const net = lora ?? model;
-  const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: LORA ? 0 : 0.1 });
+  const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: LORA || DPO ? 0 : 0.1 }); // TRL's DPO: no weight decay
   const data = batches(B, T);
   const losses: number[] = [];
   let pending: tf.Scalar[] = [];
   const step = (i: number) => {
-    const ids = data[i % data.length];
-    const { value, grads } = valueAndGrads(params, () => {
-      const { sum, count } = causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D, ids);
-      return tf.div(sum, count) as tf.Scalar;
-    });
+    let loss: () => tf.Scalar;
+    let refLogps: tf.Tensor1D | undefined;
+    if (ref) {
+      const { ids, labels } = dpoBatch(data, i, B, T);
+      const x = () => tf.tensor2d(ids, [2 * B, T], 'int32');
+      refLogps = tf.tidy(() => batchLogps(ref.forward({ inputIds: x() }).logits as tf.Tensor3D, labels).logps); // [2B], no gradient
+      loss = () => {
+        const p = batchLogps(net.forward({ inputIds: x() }).logits as tf.Tensor3D, labels).logps; // [2B]
+        const half = (t: tf.Tensor1D, k: number) => tf.slice(t, [k * B], [B]) as tf.Tensor1D;
+        const { losses } = dpoLoss({ policyChosenLogps: half(p, 0), policyRejectedLogps: half(p, 1), referenceChosenLogps: half(refLogps!, 0), referenceRejectedLogps: half(refLogps!, 1) }, { beta: 0.1, lossType: 'sigmoid' });
+        return tf.mean(losses) as tf.Scalar;
+      };
+    } else {
+      const ids = data[i % data.length];
+      loss = () => {
+        const { sum, count } = causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D, ids);
+        return tf.div(sum, count) as tf.Scalar;
+      };
+    }
+    const { value, grads } = valueAndGrads(params, loss);
+    refLogps?.dispose();
     opt.apply(grads, LR);
     tf.dispose([...grads.values()]);
     pending.push(value);
@@ -101,12 +144,12 @@ async function child(): Promise<void> {
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
-    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}`,
+    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}`,
     batch: B,
     ctx: T,
     steps: STEPS,
     msPerStep: ms,
-    tokensPerSec: (B * T * 1000) / ms,
+    tokensPerSec: ((DPO ? 2 : 1) * B * T * 1000) / ms,
     hostReadsPerStep: (addon.downloads() - start.reads) / (STEPS - WARMUP),
     liveBytesStart: start.bytes,
     liveBytesEnd: addon.bytes(),
@@ -124,7 +167,7 @@ function flopsPerToken(): number {
   const C = c.nEmbd;
   const perLayer = 4 * C * C + 4 * C + 8 * C * C + 5 * C + 4 * C; // attention (qkv, proj) and MLP weights and biases, two layer norms
   const n = c.vocabSize * C + c.nLayer * perLayer + 2 * C; // wte (tied head) + blocks + ln_f, without wpe
-  return 6 * n + 12 * c.nLayer * T * C;
+  return DPO ? 8 * n + 16 * c.nLayer * T * C : 6 * n + 12 * c.nLayer * T * C;
 }
 
 async function main(): Promise<void> {
@@ -133,7 +176,7 @@ async function main(): Promise<void> {
   const py = fileURLToPath(new URL('./gpu_train_hf.py', import.meta.url));
   // transformers writes its freshly initialised model here; Anneal starts from the same weights.
   const initDir = mkdtempSync(join(tmpdir(), 'anneal-gpu-bench-'));
-  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir, BENCH_LORA: LORA ? '1' : '0' };
+  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir, BENCH_LORA: LORA ? '1' : '0', BENCH_DPO: DPO ? '1' : '0', BENCH_LOG_EVERY: String(LOG_EVERY) };
   Object.assign(process.env, env);
   const hf = runJson<GpuRow>(pythonWithTorch(), [py]);
   if (!hf) delete process.env.BENCH_INIT_DIR; // nothing saved: Anneal initialises its own
@@ -142,7 +185,7 @@ async function main(): Promise<void> {
   if (hf) rows.push(hf);
   if (ours) rows.push(ours);
   const peak = 989e12;
-  console.log(`\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}, batch ${B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
+  console.log(`\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
   console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
   console.log('|---|---:|---:|---:|---:|---:|---|---:|---|');
   for (const r of rows) {

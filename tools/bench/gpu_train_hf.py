@@ -1,7 +1,10 @@
 """Hugging Face transformers peer for tools/bench/gpu-train.ts: GPT2LMHeadModel from
 GPT2Config (GPT-2 124M, no dropout), SDPA attention, bf16 autocast, AdamW(fused=True) with
 weight decay on matrices only, the loss read every 10 steps. Saves its initial weights to
-$BENCH_INIT_DIR (config.json + model.safetensors) for Anneal to start from. Prints one JSON row."""
+$BENCH_INIT_DIR (config.json + model.safetensors) for Anneal to start from. Prints one JSON row.
+BENCH_DPO=1: TRL's DPO step written out (concatenated forward of chosen and rejected, a frozen
+reference copy under no_grad, log-probs of the completion tokens as TRL's get_batch_logps,
+-logsigmoid(beta x margin), beta 0.1, lr 1e-6, no weight decay), so TRL need not be installed."""
 import json
 import os
 import subprocess
@@ -14,7 +17,9 @@ B = int(os.environ.get("BENCH_BATCH", "16"))
 T = 1024
 STEPS = int(os.environ.get("BENCH_STEPS", "200"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))
-LOG_EVERY, LR = 10, 6e-4
+LOG_EVERY = int(os.environ.get("BENCH_LOG_EVERY", "10"))
+DPO = os.environ.get("BENCH_DPO") == "1"
+LR = 1e-6 if DPO else 6e-4
 
 
 def batches(b, t, vocab=50257):
@@ -27,6 +32,27 @@ def batches(b, t, vocab=50257):
             xs.append(s % vocab)
         out.append(torch.tensor(xs, dtype=torch.long).view(b, t).pin_memory())
     return out
+
+
+def dpo_batch(data, i, b, t):
+    # The same pairs as gpu-train.ts's dpoBatch: chosen = row k of batch i; rejected = its
+    # prompt (first t/2 tokens) + the second half of row k of batch i + 1; prompt labels -100.
+    a, nxt = data[i % len(data)], data[(i + 1) % len(data)]
+    rejected = torch.cat([a[:, : t // 2], nxt[:, t // 2 :]], dim=1)
+    ids = torch.cat([a, rejected], dim=0)
+    labels = ids.clone()
+    labels[:, : t // 2] = -100
+    return ids, labels
+
+
+def batch_logps(model, ids, labels):
+    # TRL's get_batch_logps: position t predicts labels[t + 1]; -100 does not count; summed.
+    logits = model(input_ids=ids).logits[:, :-1, :]
+    targets = labels[:, 1:].clone()
+    mask = targets != -100
+    targets[~mask] = 0
+    per_token = torch.gather(logits.log_softmax(-1), 2, targets.unsqueeze(2)).squeeze(2)
+    return (per_token * mask).sum(-1)
 
 
 def gpu_mem_mb():
@@ -58,18 +84,33 @@ def main():
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True, task_type="CAUSAL_LM"))
+    ref = None
+    if DPO:  # TRL's default reference without peft: a frozen copy of the initial policy
+        ref = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa")
+        ref.load_state_dict(model.state_dict())
+        ref = ref.cuda().eval().requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.dim() >= 2 and not lora]
-    no_decay = [p for p in trainable if p.dim() < 2 or lora]
+    decay = [p for p in trainable if p.dim() >= 2 and not lora and not DPO]
+    no_decay = [p for p in trainable if p.dim() < 2 or lora or DPO]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=True)
     data = batches(B, T)
     losses, pending = [], None
 
     def step(i):
         nonlocal pending
-        x = data[i % len(data)].cuda(non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(input_ids=x, labels=x).loss
+        if DPO:
+            ids, labels = dpo_batch(data, i, B, T)
+            ids, labels = ids.cuda(non_blocking=True), labels.cuda(non_blocking=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                with torch.no_grad():
+                    r = batch_logps(ref, ids, labels)
+                p = batch_logps(model, ids, labels)
+                margin = (p[:B] - r[:B]) - (p[B:] - r[B:])
+                loss = -torch.nn.functional.logsigmoid(0.1 * margin).mean()
+        else:
+            x = data[i % len(data)].cuda(non_blocking=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = model(input_ids=x, labels=x).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -90,8 +131,8 @@ def main():
     import transformers
 
     print(json.dumps({
-        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)" + (f", peft LoRA ({sum(p.numel() for p in trainable)} trainable)" if lora else ""),
-        "batch": B, "ctx": T, "steps": STEPS, "msPerStep": ms, "tokensPerSec": B * T * 1000 / ms,
+        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)" + (f", peft LoRA ({sum(p.numel() for p in trainable)} trainable)" if lora else "") + (", DPO step as TRL's" if DPO else ""),
+        "batch": B, "ctx": T, "steps": STEPS, "msPerStep": ms, "tokensPerSec": (2 if DPO else 1) * B * T * 1000 / ms,
         "hostReadsPerStep": None, "liveBytesStart": start_bytes, "liveBytesEnd": torch.cuda.memory_allocated(),
         "tensorsStart": start_tensors, "tensorsEnd": live_cuda_tensors(), "gpuMemMB": gpu_mem_mb(), "lossFirst": losses[0], "lossLast": losses[-1],
     }))
