@@ -1,10 +1,9 @@
 // `anneal eval <config>`: loads the model and tokenizer, runs the configured tasks with a
 // progress bar, prints the numbers and writes eval.json + TensorBoard scalars.
-import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { AnnealError, loadConfig, useBackend } from '@anneal/core';
 import { EvalConfigSchema, evalOutputDir, runEval, writeEvalResults, type EvalProgress } from '@anneal/eval';
-import { loadPretrained, resolveRepo } from '@anneal/modeling';
+import { loadPretrained, localModelDir } from '@anneal/modeling';
 import { loadTokenizerSync } from '@anneal/tokenizers';
 import { registerTorchBackend } from '@anneal/backend-torch';
 
@@ -32,7 +31,7 @@ export async function evalCommand(file: string, flags: { set: string[] }, out: (
   }
   const backend = await useBackend(config.backend);
   const model = await loadPretrained(config.model);
-  const tokDir = config.tokenizer ?? (existsSync(config.model) ? config.model : await resolveRepo(config.model));
+  const tokDir = config.tokenizer ?? (await localModelDir(config.model));
   const tok = loadTokenizerSync(tokDir);
   info(`backend ${backend.name}; model ${config.model} (${model.modelType}); tokenizer ${tokDir}`);
   const results = await runEval(config, model, tok, { configFile: file, progress: progress(info) });

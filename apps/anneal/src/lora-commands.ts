@@ -1,9 +1,9 @@
 // `anneal lora merge`: a base model + a PEFT adapter -> one plain Hugging Face checkpoint
 // (W + s B A in every adapted layer), with the base's tokenizer files when it has them. A
 // base saved quantized (a QLoRA run's) is dequantized first, as PEFT merges into 4-bit bases.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { useBackend } from '@anneal/core';
-import { loadPretrained, readHfConfig, resolveRepo, type PretrainedModel } from '@anneal/modeling';
+import { loadPretrained, localModelDir, readHfConfig, type PretrainedModel } from '@anneal/modeling';
 import { loadAdapter } from '@anneal/peft-lora';
 import { dequantize, loadQuantized } from '@anneal/quantization';
 import { copyTokenizerFiles } from './model-files.js';
@@ -16,7 +16,7 @@ export interface LoraMergeFlags {
 
 export async function loraMerge(f: LoraMergeFlags, print: (s: string) => void): Promise<void> {
   await useBackend('auto');
-  const base = existsSync(f.base) ? f.base : await resolveRepo(f.base); // a Hub repo id: its cached snapshot
+  const base = await localModelDir(f.base); // a Hub repo id: its cached snapshot
   const lora = loadAdapter(await floatBase(base, print), f.adapter);
   const n = lora.numTrainableParameters;
   const merged = lora.mergeAndUnload();

@@ -1,10 +1,9 @@
 // `anneal quantize`: a float32 model folder (or Hub repo) -> a quantized Hugging Face folder in
 // bitsandbytes' layout (nf4/fp4 with optional double quantization, or int8), quantized one
 // weight at a time while loading; reports the sizes. QLoRA configs can start from the result.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { useBackend, validateConfig } from '@anneal/core';
-import { resolveRepo } from '@anneal/modeling';
+import { localModelDir } from '@anneal/modeling';
 import { QuantizationConfigSchema, loadQuantized, saveQuantized } from '@anneal/quantization';
 import { copyTokenizerFiles } from './model-files.js';
 
@@ -19,7 +18,7 @@ export interface QuantizeFlags {
 export async function quantizeCommand(f: QuantizeFlags, print: (s: string) => void): Promise<void> {
   const config = validateConfig(QuantizationConfigSchema, { method: f.method, blockSize: Number(f.blockSize), doubleQuant: f.doubleQuant }, 'anneal quantize flags (--method, --block-size)');
   await useBackend('auto');
-  const dir = existsSync(f.model) ? f.model : await resolveRepo(f.model); // a Hub repo id: its cached snapshot
+  const dir = await localModelDir(f.model); // a Hub repo id: its cached snapshot
   const { model, report } = await loadQuantized(dir, config);
   let copied: string[] = [];
   const bytes = await saveQuantized(model, f.out, (tmp) => (copied = copyTokenizerFiles(dir, tmp)));

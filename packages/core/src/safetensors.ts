@@ -22,6 +22,12 @@ export interface SafeTensor {
   source?: { file: string; offset: number };
 }
 
+/** A tensor's values as float32 (integers widened); its `data` read once, as a file-backed tensor reads its bytes on every access. */
+export function float32Data(t: SafeTensor): Float32Array {
+  const d = t.data;
+  return d instanceof Float32Array ? d : Float32Array.from(d);
+}
+
 export interface SafetensorsFile {
   tensors: Map<string, SafeTensor>;
   metadata: Record<string, string>;

@@ -57,3 +57,11 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
   recordRef('model', repo, revision, folder.split(/[\\/]/).pop()!, cacheDir);
   return folder;
 }
+
+/**
+ * A model folder: the folder itself, or a Hub repo id resolved (downloaded or, offline, found)
+ * in the Hugging Face cache, so its config, weights and tokenizer files load alike.
+ */
+export async function localModelDir(dirOrRepoId: string, o: HubOptions = {}): Promise<string> {
+  return existsSync(dirOrRepoId) ? dirOrRepoId : resolveRepo(dirOrRepoId, o);
+}

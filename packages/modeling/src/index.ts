@@ -10,7 +10,7 @@ export { LlamaForCausalLM } from './llama/index.js';
 export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, llamaConfigToHf, checkLlamaConfig, type LlamaConfig } from './llama/config.js';
 export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';
 export { loadPretrained, loadPretrainedSync, classifierFrom } from './load.js';
-export { resolveRepo, cachedSnapshot, type HubOptions } from './hub.js';
+export { resolveRepo, cachedSnapshot, localModelDir, type HubOptions } from './hub.js';
 export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';
 export { BertModelWithHead } from './bert/index.js';
 export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type BertConfig } from './bert/config.js';

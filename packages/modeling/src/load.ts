@@ -1,12 +1,11 @@
 // loadPretrained: a model folder (or a Hub repo id, through the Hugging Face cache) to the
 // architecture its config.json names.
-import { existsSync } from 'node:fs';
 import { ConfigError } from '@anneal/core';
 import { BertModelWithHead } from './bert/index.js';
 import { DecoderForSequenceClassification } from './classify.js';
 import { DistilBertModelWithHead } from './distilbert/index.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
-import { resolveRepo, type HubOptions } from './hub.js';
+import { localModelDir, type HubOptions } from './hub.js';
 import { LlamaForCausalLM } from './llama/index.js';
 import { readHfConfig, type LoadOptions, type PretrainedModel } from './pretrained.js';
 
@@ -43,8 +42,7 @@ export async function loadPretrained(dirOrRepoId: string, o: HubOptions & LoadOp
   // Weights stored as F16/BF16 are widened on load; the models compute in float32 (bf16
   // matmuls come from the torch backend's autocast, not from the stored dtype).
   if (o.dtype && o.dtype !== 'float32') throw new ConfigError(`dtype ${o.dtype} is not supported for loading: models run in float32`, { field: 'dtype', hint: 'omit dtype (F16/BF16 checkpoints are converted on load), and use autocast: bf16 on the torch backend for bf16 compute' });
-  if (existsSync(dirOrRepoId)) return loadPretrainedSync(dirOrRepoId, o);
-  return loadPretrainedSync(await resolveRepo(dirOrRepoId, o), o);
+  return loadPretrainedSync(await localModelDir(dirOrRepoId, o), o);
 }
 
 /**

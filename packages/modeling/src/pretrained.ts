@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ShapeError, readSafetensors, serializeSafetensors, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
+import { CheckpointError, ShapeError, float32Data, readSafetensors, serializeSafetensors, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
 import type { ForwardArgs, ModelOutput } from './types.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -127,8 +127,7 @@ function floatTensor(t: SafeTensor): tf.Tensor {
   if (t.source && (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') && tf.getKernel('AnnealReadFile', tf.getBackend())) {
     return tf.engine().runKernel('AnnealReadFile', {}, { path: t.source.file, offset: t.source.offset, dtype: t.dtype, shape: t.shape } as unknown as tf.NamedAttrMap) as tf.Tensor;
   }
-  const raw = t.data; // read once: a file-backed tensor reads its bytes on every access
-  return tf.tensor(raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>), t.shape, 'float32');
+  return tf.tensor(float32Data(t), t.shape, 'float32');
 }
 
 /**

@@ -51,9 +51,9 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
-  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m), autocast: cfg.autocast, file: configFile });
+  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
-  const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
+  const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
   if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);

@@ -71,6 +71,9 @@ export function int8Tensors(key: string, q: QuantizedInt8): Map<string, TensorTo
   ]);
 }
 
+/** Element count from the header's shape (reading `data` would read the bytes). */
+const numel = (t: SafeTensor) => t.shape.reduce((a, d) => a * d, 1);
+
 function need(tensors: Map<string, SafeTensor>, name: string, dtype: string, file: string): SafeTensor {
   const t = tensors.get(name);
   if (!t) throw new CheckpointError(`tensor ${name} is missing`, { file, field: name, hint: 'a bitsandbytes 4-bit weight needs .absmax, .quant_map and .quant_state.bitsandbytes__<type> next to it' });
@@ -97,19 +100,17 @@ export function readFourBit(key: string, shape: [number, number], tensors: Map<s
   const n = shape[0] * shape[1];
   if (!Number.isInteger(blockSize) || blockSize < 2) throw new CheckpointError(`blocksize ${String(state.blocksize)} is not an integer >= 2`, { file, field: stateKey });
   if (String(state.shape) !== String(shape)) throw new CheckpointError(`shape [${String(state.shape)}] does not match [${shape}] implied by config.json`, { file, field: stateKey });
-  const packed = need(tensors, key, 'U8', file);
-  if (packed.data.length !== Math.ceil(n / 2)) throw new CheckpointError(`${packed.data.length} packed bytes for ${n} values; expected ${Math.ceil(n / 2)}`, { file, field: key });
+  const packedT = need(tensors, key, 'U8', file);
+  if (numel(packedT) !== Math.ceil(n / 2)) throw new CheckpointError(`${numel(packedT)} packed bytes for ${n} values; expected ${Math.ceil(n / 2)}`, { file, field: key });
   const map = need(tensors, `${key}.quant_map`, 'F32', file).data as Float32Array;
   const want = type === 'nf4' ? NF4_CODE : FP4_CODE;
   if (map.length !== 16 || map.some((v, i) => Math.abs(v - want[i]) > 1e-6)) throw new CheckpointError(`quant_map is not bitsandbytes' ${type} code book`, { file, field: `${key}.quant_map` });
   const blocks = Math.ceil(n / blockSize);
   const used = [stateKey, `${key}.quant_map`, `${key}.absmax`];
   const absmaxT = tensors.get(`${key}.absmax`);
-  if (!absmaxT || absmaxT.data.length !== blocks) throw new CheckpointError(`${key}.absmax has ${absmaxT?.data.length ?? 'no'} values; expected ${blocks} (one per block of ${blockSize})`, { file, field: `${key}.absmax` });
-  if (state.nested_blocksize === undefined) {
-    need(tensors, `${key}.absmax`, 'F32', file);
-    return { q: { type, n, blockSize, packed: packed.data as Uint8Array, absmax: absmaxT.data as Float32Array }, used };
-  }
+  if (!absmaxT || numel(absmaxT) !== blocks) throw new CheckpointError(`${key}.absmax has ${absmaxT ? numel(absmaxT) : 'no'} values; expected ${blocks} (one per block of ${blockSize})`, { file, field: `${key}.absmax` });
+  const packed = packedT.data as Uint8Array; // the bulk of the file: read once
+  if (state.nested_blocksize === undefined) return { q: { type, n, blockSize, packed, absmax: need(tensors, `${key}.absmax`, 'F32', file).data as Float32Array }, used };
   const codes = need(tensors, `${key}.absmax`, 'U8', file).data as Uint8Array;
   const nestedBlock = Number(state.nested_blocksize);
   const scales = need(tensors, `${key}.nested_absmax`, 'F32', file).data as Float32Array;
@@ -119,7 +120,7 @@ export function readFourBit(key: string, shape: [number, number], tensors: Map<s
   const offset = Number(state.nested_offset);
   if (!Number.isFinite(offset)) throw new CheckpointError(`nested_offset ${String(state.nested_offset)} is not a number`, { file, field: stateKey });
   used.push(`${key}.nested_absmax`, `${key}.nested_quant_map`);
-  return { q: { type, n, blockSize, packed: packed.data as Uint8Array, absmax: { codes, code, scales, offset, blockSize: nestedBlock } }, used };
+  return { q: { type, n, blockSize, packed, absmax: { codes, code, scales, offset, blockSize: nestedBlock } }, used };
 }
 
 /** Reads one int8 weight [out, in] (`<m>.weight` I8 and `<m>.SCB`). */

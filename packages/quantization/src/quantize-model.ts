@@ -6,11 +6,10 @@
 // (which needs only dL/dx: the weight is frozen), so at most one layer's f32 weight exists at
 // a time. `quantize` does this to a model in memory; `loadQuantized` while loading, so the
 // float32 projections are never built (or from a checkpoint that is quantized already).
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ConfigError, serializeSafetensors, writeDirAtomic, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
-import { loadPretrainedSync, readHfConfig, resolveRepo, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
+import { CheckpointError, ConfigError, float32Data, serializeSafetensors, writeDirAtomic, writeFileDurable, type TensorToWrite } from '@anneal/core';
+import { loadPretrainedSync, localModelDir, readHfConfig, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
 import { z } from 'zod';
 import { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
 import { FP4_CODE, NF4_CODE } from './codebooks.js';
@@ -158,7 +157,10 @@ function toDevice(s: Stored): () => tf.Tensor {
     s.q = { ...s.q, codes: new Int8Array(0) };
     return () => tf.engine().runKernel('AnnealDequantInt8', { codes: d.codes, scales: d.scales }, { rows, cols } as unknown as tf.NamedAttrMap) as tf.Tensor;
   }
-  const d = { codes: words(s.q.packed), scales: tf.keep(tf.tensor1d(blockScales(s.q))), book: tf.keep(tf.tensor1d(s.q.type === 'nf4' ? NF4_CODE : FP4_CODE)) };
+  // the code book as a byte -> (high nibble's value, low nibble's value) table, built once here
+  const code = s.q.type === 'nf4' ? NF4_CODE : FP4_CODE;
+  const pairs = Float32Array.from({ length: 512 }, (_, i) => code[i % 2 === 0 ? i >> 5 : (i >> 1) & 15]);
+  const d = { codes: words(s.q.packed), scales: tf.keep(tf.tensor1d(blockScales(s.q))), book: tf.keep(tf.tensor2d(pairs, [256, 2])) };
   s.device = d;
   s.q = { ...s.q, packed: new Uint8Array(0) };
   const blockSize = s.q.blockSize;
@@ -264,7 +266,7 @@ export function storedQuantization(hf: Record<string, unknown>, file: string): Q
  * quantization is used as is (`c`, if given, must agree with its method).
  */
 export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig, hub: HubOptions = {}): Promise<{ model: PretrainedModel; report: QuantizationReport; config: QuantizationConfig }> {
-  const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId, hub);
+  const dir = await localModelDir(dirOrRepoId, hub);
   const { hf, file } = readHfConfig(dir);
   const stored = storedQuantization(hf, file);
   if (stored && c && stored.method !== c.method) throw new ConfigError(`the checkpoint is quantized as ${stored.method}, not ${c.method}`, { file, field: 'quantization.method', hint: `set quantization.method: ${stored.method}, or start from the float32 checkpoint` });
@@ -291,18 +293,13 @@ export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig,
       return { param, used: r.used };
     }
     if (String(t.shape) !== String(shape)) throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file: wfile, field: key });
-    const data = floatData(t);
+    const data = float32Data(t);
     const param = weightKey(shape);
     q.fromFloat(param, conv ? transposed(data, shape[0], shape[1]) : data, rows, cols, conv);
     return { param, used: [] };
   };
   const model = loadPretrainedSync(dir, { weights });
   return { model, report: finish(model, q), config };
-}
-
-function floatData(t: SafeTensor): Float32Array {
-  const d = t.data; // read once: a file-backed tensor reads its bytes on every access
-  return d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>);
 }
 
 /**

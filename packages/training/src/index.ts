@@ -10,7 +10,7 @@ export { OptimSchema, ScheduleSchema } from './schemas.js';
 export { TrainSchema, trainFields, oneStopCondition, runFields } from './schemas-train.js';
 export { openRunFolder, saveCheckpoint, flattenHparams, makeOptimizer, openLogger, type OpenedRun, type CheckpointParts } from './run-folder.js';
 export { baseWeightsFrom, loadBase, withAdapter } from './peft.js';
-export { localModelDir } from './model-dir.js';
+export { localModelDir } from '@anneal/modeling';
 export { packageVersions } from './versions.js';
 export { tinyGpt2Dir, pairTexts, SENTIMENT_PAIRS } from './testing.js';
 export { requireCausalLm, requireFits } from './checks.js';

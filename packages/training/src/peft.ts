@@ -2,9 +2,8 @@
 // projections in 4 or 8 bits, and the `peft:` block wraps the model with a fresh adapter, or
 // on resume with the checkpoint's (a LoRA run's checkpoints hold the adapter only; the base
 // weights always come from model.pretrained).
-import { existsSync } from 'node:fs';
 import { ConfigError } from '@anneal/core';
-import { loadPretrained, readHfConfig, resolveRepo, type PretrainedModel } from '@anneal/modeling';
+import { loadPretrained, localModelDir, readHfConfig, type PretrainedModel } from '@anneal/modeling';
 import { LoraModel, loadAdapter, type LoraConfig } from '@anneal/peft-lora';
 import { isQuantized, loadQuantized, quantize, type QuantizationConfig, type QuantizationReport } from '@anneal/quantization';
 
@@ -27,16 +26,16 @@ const describe = (r: QuantizationReport, method: string) =>
  * checkpoint was saved quantized (`anneal quantize`, or transformers + bitsandbytes), its
  * projections are quantized as they are read: the float32 projections are never all in memory.
  */
-export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void; autocast: 'none' | 'bf16'; file: string }): Promise<PretrainedModel> {
-  if (quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16') throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', { file: o.file, field: 'quantization.computeDtype', hint: 'set autocast: bf16 (torch backend), or computeDtype: float32' });
-  const dir = existsSync(dirOrRepoId) ? dirOrRepoId : await resolveRepo(dirOrRepoId);
+export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void }): Promise<PretrainedModel> {
+  const dir = await localModelDir(dirOrRepoId);
   if (!quantization && !readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
   const { model, report, config } = await loadQuantized(dir, quantization);
   o.info(`loaded ${describe(report, config.method)}${quantization ? '' : ' (as the checkpoint stores them)'}`);
   return model;
 }
 
-export function withAdapter<M extends PretrainedModel>(base: M, peft: LoraConfig | undefined, o: { resumeDir?: string; seed: number; file: string; info: (m: string) => void; quantization?: QuantizationConfig }): M | LoraModel {
+export function withAdapter<M extends PretrainedModel>(base: M, peft: LoraConfig | undefined, o: { resumeDir?: string; seed: number; file: string; info: (m: string) => void; quantization?: QuantizationConfig; autocast: 'none' | 'bf16' }): M | LoraModel {
+  if (o.quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16') throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', { file: o.file, field: 'quantization.computeDtype', hint: 'set autocast: bf16 (torch backend), or computeDtype: float32' });
   if ((o.quantization || isQuantized(base)) && !peft) throw new ConfigError('a quantized model cannot be fine-tuned in full', { file: o.file, field: o.quantization ? 'quantization' : 'model.pretrained', hint: 'add a peft: block (QLoRA), or remove quantization (or start from a float32 checkpoint)' });
   if (o.quantization && !isQuantized(base)) o.info(`quantized ${describe(quantize(base, o.quantization), o.quantization.method)}`);
   if (!peft) return base;

@@ -572,10 +572,9 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto t = src == at::kFloat ? host : host.to(at::kFloat);  // safetensors is little-endian, as the hosts libtorch runs on
     return {g_device.is_cpu() ? t : t.pin_memory().to(g_device, /*non_blocking=*/true)};
   }
-  if (k == "AnnealDequant4bit") {  // inputs packed 4-bit codes (bytes carried in int32), code book [16], block absmax [blocks] -> [rows, cols]
+  if (k == "AnnealDequant4bit") {  // inputs packed 4-bit codes (bytes carried in int32), byte table [256, 2] (a byte's two code values, high nibble first), block absmax [blocks] -> [rows, cols]
     int64_t rows = a.i64("rows"), cols = a.i64("cols"), n = rows * cols, block = a.i64("blockSize");
-    const auto& code = in.at(1);
-    auto pairs = at::stack({code.repeat_interleave(16), code.repeat({16})}, 1);  // [256, 2]: a byte's two values, high nibble first
+    const auto& pairs = in.at(1);
     auto bytes = in.at(0).contiguous().view(at::kByte).slice(0, 0, (n + 1) / 2).to(at::kInt);  // int32 indices: half the bytes of int64
     auto vals = pairs.index_select(0, bytes).view({-1}).slice(0, 0, n);  // [n]
     int64_t full = n / block;  // whole blocks scale as one broadcast; a last partial block after

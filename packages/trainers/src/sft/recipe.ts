@@ -48,10 +48,10 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
   const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
-  const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m), autocast: cfg.autocast, file: configFile });
+  const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
-  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization });
+  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast });
   const lm = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
