@@ -20,6 +20,15 @@ export interface NativeAddon {
   downloads(): number;
   bytes(): number;
   run(kernel: string, inputs: number[], attrs: unknown): NativeTensor[];
+  /** Records every kernel call and upload from now on; `inputs` are the step's inputs (slots). */
+  recordBegin(inputs: number[]): number;
+  recordEnd(outputs: number[]): { id: number; calls: number; constants: number; uploads: number; invalid: string };
+  recordAbort(): void;
+  /** '' when two recordings are the same program, else why not. */
+  recordCompare(a: number, b: number): string;
+  replay(id: number, inputs: number[], cudaGraph: boolean): NativeTensor[];
+  recordInfo(id: number): { graph: string };
+  recordDispose(id: number): void;
   setThreads(n: number): void;
   configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none' }): void;
   info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string; fused: string };

@@ -17,3 +17,4 @@ export * from './hf-cache.js';
 export { fakeHubFetch, type FakeHubRepo } from './testing.js';
 export * from './collective.js';
 export { freeLocalPort } from './ports.js';
+export { FunctionalStep } from './functional-step.js';

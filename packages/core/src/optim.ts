@@ -88,6 +88,63 @@ export class AdamW {
     });
   }
 
+  /** Parameters that have a gradient in `grads`, in the order updateTensors uses. */
+  updateOrder(grads: Map<string, tf.Tensor>): string[] {
+    return [...this.params.keys()].filter((n) => grads.has(n));
+  }
+
+  /** The moments of `names`: [m for each name, then v for each name] (inputs of a recorded step). */
+  moments(names: string[]): tf.Tensor[] {
+    return [...names.map((n) => this.m.get(n)!), ...names.map((n) => this.v.get(n)!)];
+  }
+
+  /**
+   * One update as a function of tensors, assigning nothing: returns [p, m, v] for each
+   * parameter of updateOrder(grads), with the learning rate and the step count (t, from 1)
+   * as 0-d tensors, so that a recorded step (the torch backend's RecordedStep) replays it
+   * with new values. The same arithmetic as apply(); take the result with assignUpdate().
+   */
+  updateTensors(grads: Map<string, tf.Tensor>, lr: tf.Scalar, step: tf.Scalar): tf.Tensor[] {
+    const names = this.updateOrder(grads);
+    const [beta1, beta2] = this.o.betas;
+    const weightDecays = names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0));
+    if (tf.getKernel(FUSED_ADAMW, tf.getBackend())) {
+      const inputs: tf.NamedTensorMap = {};
+      names.forEach((n, i) => {
+        inputs[`p${i}`] = this.params.get(n)!;
+        inputs[`g${i}`] = grads.get(n)!;
+        inputs[`m${i}`] = this.m.get(n)!;
+        inputs[`v${i}`] = this.v.get(n)!;
+      });
+      inputs.lr = lr;
+      inputs.step = step;
+      const attrs = { beta1, beta2, eps: this.o.eps, weightDecays, scalarInputs: true };
+      return tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    }
+    return tf.tidy(() => {
+      const bc1 = tf.sub(1, tf.pow(beta1, step));
+      const bc2 = tf.sub(1, tf.pow(beta2, step));
+      return names.flatMap((n, i) => {
+        const [p, g, m, v] = [this.params.get(n)!, grads.get(n)!, this.m.get(n)!, this.v.get(n)!];
+        const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+        const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        const decayed = weightDecays[i] ? tf.mul(p, tf.sub(1, tf.mul(lr, weightDecays[i]))) : p;
+        const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.o.eps));
+        return [tf.sub(decayed, tf.mul(update, lr)), mNew, vNew];
+      });
+    });
+  }
+
+  /** Takes [p, m, v] per name (updateTensors' outputs, or a replay's) as the new state: one step. */
+  assignUpdate(names: string[], outs: tf.Tensor[]): void {
+    names.forEach((n, i) => {
+      this.params.get(n)!.assign(outs[3 * i]);
+      this.m.get(n)!.assign(outs[3 * i + 1]);
+      this.v.get(n)!.assign(outs[3 * i + 2]);
+    });
+    this.step += 1;
+  }
+
   /** Moments as safetensors entries (`<param>.exp_avg`, `<param>.exp_avg_sq`) and the step. */
   async stateDict(): Promise<{ tensors: Map<string, TensorToWrite>; step: number }> {
     const tensors = new Map<string, TensorToWrite>();

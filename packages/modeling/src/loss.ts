@@ -89,12 +89,36 @@ export function shiftedTargets(labels: Int32Array, B: number, T: number): Int32A
  */
 export function causalLmLossSum(logits: tf.Tensor3D, labels: Int32Array): { sum: tf.Scalar; count: number } {
   const [B, T, V] = logits.shape;
-  // Every position predicts the next label; each row's last position has none (ignored).
-  // Same terms as slicing off the last position, without copying [B, T-1, V] of logits.
+  return crossEntropySum(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets);
+}
+
+/**
+ * The causal-LM targets of labels [B, T] for logits [B * T, V]: every position predicts the
+ * next label; each row's last position has none (ignored). Same terms as slicing off the
+ * last position, without copying [B, T-1, V] of logits. Also the number of counted targets.
+ */
+export function causalLmTargets(labels: Int32Array, B: number, T: number): { targets: Int32Array; count: number } {
   if (labels.length !== B * T) throw new RangeError(`labels have ${labels.length} entries, expected ${B} x ${T}`);
   const targets = new Int32Array(B * T).fill(IGNORE_INDEX);
   for (let b = 0; b < B; b++) targets.set(labels.subarray(b * T + 1, (b + 1) * T), b * T);
-  return crossEntropySum(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, targets);
+  let count = 0;
+  for (const t of targets) if (t !== IGNORE_INDEX) count++;
+  return { targets, count };
+}
+
+/**
+ * Summed cross-entropy of logits [N, V] against targets already on the device [N] (-100 =
+ * ignored; others must be in range: nothing is read back to check). For steps that take
+ * their targets as an input tensor, such as a recorded step. Call inside tf.tidy or a
+ * gradient function.
+ */
+export function crossEntropySumOfTargets(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (tf.getKernel('AnnealCrossEntropySum', tf.getBackend())) return fusedCrossEntropySum(logits, targets);
+  const V = logits.shape[1];
+  const valid = tf.notEqual(targets, IGNORE_INDEX);
+  const safe = tf.where(valid, targets, tf.zerosLike(targets)) as tf.Tensor1D;
+  const picked = tf.sum(tf.mul(tf.logSoftmax(logits, -1), tf.oneHot(safe, V)), -1); // [N]
+  return tf.neg(tf.sum(tf.mul(picked, tf.cast(valid, 'float32')))) as tf.Scalar;
 }
 
 /** Mean causal-LM loss, as transformers' GPT2LMHeadModel computes it from `labels`. */

@@ -9,6 +9,18 @@
 #include <cstdio>
 #include <memory>
 #include <torch/version.h>
+#include "attrs.h"
+
+// CUDA graphs for recorded steps (recorder.h): built when the CUDA runtime's headers are
+// found next to a CUDA libtorch (tools/gpu/build-addon.sh defines ANNEAL_CUDA_GRAPHS).
+#ifdef ANNEAL_CUDA_GRAPHS
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#endif
 
 // libtorch 2.x (a PyTorch install, CUDA builds included) adds fused attention (SDPA with
 // flash / memory-efficient kernels) and a fused multi-tensor AdamW; both are used for
@@ -90,9 +102,9 @@ std::vector<int64_t> toShape(const Napi::Value& v) {
   return out;
 }
 
-Napi::Object describe(Napi::Env env, const at::Tensor& t) {
+Napi::Object describe(Napi::Env env, int64_t id, const at::Tensor& t) {
   auto o = Napi::Object::New(env);
-  o.Set("id", Napi::Number::New(env, static_cast<double>(put(t))));
+  o.Set("id", Napi::Number::New(env, static_cast<double>(id)));
   auto shape = Napi::Array::New(env, t.dim());
   for (int64_t i = 0; i < t.dim(); i++) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(t.size(i))));
   o.Set("shape", shape);
@@ -100,17 +112,18 @@ Napi::Object describe(Napi::Env env, const at::Tensor& t) {
   return o;
 }
 
-// ------------------------------------------------------------------ attrs
+std::vector<int64_t> handlesOf(const Napi::Value& v) {
+  std::vector<int64_t> out;
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+  return out;
+}
 
-struct Attrs {
-  Napi::Object o;
-  bool has(const char* k) const { return o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull(); }
-  double num(const char* k) const { return o.Get(k).As<Napi::Number>().DoubleValue(); }
-  int64_t i64(const char* k) const { return o.Get(k).As<Napi::Number>().Int64Value(); }
-  bool flag(const char* k) const { return has(k) && o.Get(k).ToBoolean().Value(); }
-  std::string str(const char* k) const { return o.Get(k).As<Napi::String>().Utf8Value(); }
-  std::vector<int64_t> ints(const char* k) const { return toShape(o.Get(k)); }
-};
+Napi::Array describeAll(Napi::Env env, const std::vector<at::Tensor>& outs) {
+  auto result = Napi::Array::New(env, outs.size());
+  for (size_t i = 0; i < outs.size(); i++) result.Set(static_cast<uint32_t>(i), describe(env, put(outs[i]), outs[i]));
+  return result;
+}
 
 int64_t normAxis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
 
@@ -168,18 +181,20 @@ std::vector<at::Tensor> fusedAttention(const at::Tensor& q, const at::Tensor& k,
 
 // One AdamW step for all parameters on a GPU with at::_fused_adamw_ (one multi-tensor
 // kernel per weight-decay group, as torch.optim.AdamW(fused=True)), updating in place.
+// `n` inputs are (p, g, m, v) quadruples; with `lr` and `step` given as device tensors (a
+// recorded step replays with new values) the kernel reads both on the device.
 // Returns false, changing nothing, when it does not apply (see the caller).
-bool fusedAdamW(const Inputs& in, const Attrs& a, std::vector<at::Tensor>& outs) {
-  if (!a.has("step") || in.empty() || !in[0].is_cuda()) return false;
-  for (size_t i = 0; i < in.size(); i++) {
+bool fusedAdamW(const Inputs& in, size_t n, const at::Tensor& lrT, const at::Tensor& stepT, const Attrs& a, std::vector<at::Tensor>& outs) {
+  if ((!stepT.defined() && !a.has("step")) || n == 0 || !in[0].is_cuda()) return false;
+  for (size_t i = 0; i < n; i++) {
     if (in[i].scalar_type() != at::kFloat || !in[i].is_contiguous()) return false;
     if (i % 4 != 1 && in[i].storage().use_count() != 1) return false;  // p, m, v must be ours alone
   }
-  auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
+  const auto& wdArr = a.get("weightDecays").arr;
   std::vector<double> decays;
   std::vector<std::vector<size_t>> groups;
-  for (size_t i = 0; i * 4 < in.size(); i++) {
-    double wd = wdArr.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
+  for (size_t i = 0; i * 4 < n; i++) {
+    double wd = wdArr.at(i).num;
     auto pos = std::find(decays.begin(), decays.end(), wd);
     if (pos == decays.end()) {
       decays.push_back(wd);
@@ -189,7 +204,7 @@ bool fusedAdamW(const Inputs& in, const Attrs& a, std::vector<at::Tensor>& outs)
     groups[pos - decays.begin()].push_back(i);
   }
   c10::NoGradGuard no_grad;
-  auto step = at::full({}, a.num("step"), in[0].options());  // read by the kernel for bias correction
+  auto step = stepT.defined() ? stepT : at::full({}, a.num("step"), in[0].options());  // read by the kernel for bias correction
   for (size_t gi = 0; gi < groups.size(); gi++) {
     std::vector<at::Tensor> p, g, m, v, steps;
     for (auto i : groups[gi]) {
@@ -199,9 +214,12 @@ bool fusedAdamW(const Inputs& in, const Attrs& a, std::vector<at::Tensor>& outs)
       v.push_back(in[4 * i + 3]);
       steps.push_back(step);
     }
-    at::_fused_adamw_(p, g, m, v, {}, steps, a.num("lr"), a.num("beta1"), a.num("beta2"), decays[gi], a.num("eps"), false, false, c10::nullopt, c10::nullopt);
+    if (lrT.defined())
+      at::_fused_adamw_(p, g, m, v, {}, steps, lrT, a.num("beta1"), a.num("beta2"), decays[gi], a.num("eps"), false, false, c10::nullopt, c10::nullopt);
+    else
+      at::_fused_adamw_(p, g, m, v, {}, steps, a.num("lr"), a.num("beta1"), a.num("beta2"), decays[gi], a.num("eps"), false, false, c10::nullopt, c10::nullopt);
   }
-  for (size_t i = 0; i * 4 < in.size(); i++) {
+  for (size_t i = 0; i * 4 < n; i++) {
     outs.push_back(in[4 * i]);
     outs.push_back(in[4 * i + 2]);
     outs.push_back(in[4 * i + 3]);
@@ -430,12 +448,12 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "SplitV") {
     auto x = in.at(0);
     auto ax = normAxis(a.i64("axis"), x.dim());
-    auto spec = a.o.Get("numOrSizeSplits");
+    const auto& spec = a.get("numOrSizeSplits");
     std::vector<at::Tensor> parts;
-    if (spec.IsNumber()) {
-      parts = at::chunk(x, spec.As<Napi::Number>().Int64Value(), ax);
+    if (spec.kind == Value::Num) {
+      parts = at::chunk(x, static_cast<int64_t>(spec.num), ax);
     } else {
-      auto sizes = toShape(spec);
+      auto sizes = intsOf(spec);
       int64_t known = 0, unknown = -1;
       for (size_t i = 0; i < sizes.size(); i++) {
         if (sizes[i] == -1) unknown = static_cast<int64_t>(i);
@@ -450,10 +468,10 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   }
   if (k == "Tile") return {in.at(0).repeat(a.ints("reps"))};
   if (k == "PadV2") {
-    auto pads = a.o.Get("paddings").As<Napi::Array>();
+    const auto& pads = a.get("paddings").arr;
     std::vector<int64_t> flat;  // ATen wants last dim first
-    for (int64_t d = static_cast<int64_t>(pads.Length()) - 1; d >= 0; d--) {
-      auto pr = toShape(pads.Get(static_cast<uint32_t>(d)));
+    for (int64_t d = static_cast<int64_t>(pads.size()) - 1; d >= 0; d--) {
+      auto pr = intsOf(pads[d]);
       flat.push_back(pr[0]);
       flat.push_back(pr[1]);
     }
@@ -589,37 +607,43 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
-  if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter
-    double lr = a.num("lr"), b1 = a.num("beta1"), b2 = a.num("beta2"), eps = a.num("eps");
-    double bc1 = a.num("biasCorrection1"), bc2 = a.num("biasCorrection2");
+  if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter [, lr, step as 0-d tensors]
+    double b1 = a.num("beta1"), b2 = a.num("beta2"), eps = a.num("eps");
+    // The per-step scalars come as attributes, or (attr scalarInputs) as the last two
+    // inputs, so that a recorded step replays with the new learning rate and step count.
+    bool tensors = a.flag("scalarInputs");
+    size_t n = in.size() - (tensors ? 2 : 0);
+    at::Tensor lrT = tensors ? in.at(n) : at::Tensor(), stepT = tensors ? in.at(n + 1) : at::Tensor();
     std::vector<at::Tensor> outs;
 #ifdef ANNEAL_TORCH2
-    if (fusedAdamW(in, a, outs)) return outs;
+    if (fusedAdamW(in, n, lrT, stepT, a, outs)) return outs;
 #endif
-    auto wdArr = a.o.Get("weightDecays").As<Napi::Array>();
+    const auto& wdArr = a.get("weightDecays").arr;
     c10::NoGradGuard no_grad;
-    for (size_t i = 0; i * 4 < in.size(); i++) {
+    // Learning rate and bias corrections: numbers, or 0-d tensors computed on the device.
+    at::Tensor bc1T, bc2T;
+    if (tensors) {
+      bc1T = at::rsub(at::pow(b1, stepT), 1);  // 1 - b1^t
+      bc2T = at::rsub(at::pow(b2, stepT), 1);
+    }
+    double lr = tensors ? 0 : a.num("lr"), bc1 = tensors ? 0 : a.num("biasCorrection1"), bc2 = tensors ? 0 : a.num("biasCorrection2");
+    for (size_t i = 0; i * 4 < n; i++) {
       const auto &p = in[4 * i], &g = in[4 * i + 1], &m = in[4 * i + 2], &v = in[4 * i + 3];
-      double wd = wdArr.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
+      double wd = wdArr.at(i).num;
       // In place (as torch.optim does) when nothing else views these buffers: tfjs treats
       // tensors as immutable, so a buffer shared with another tensor must not change.
       bool exclusive = p.storage().use_count() == 1 && m.storage().use_count() == 1 && v.storage().use_count() == 1;
-      if (exclusive) {
-        auto pw = p, mw = m, vw = v;  // handles to the same tensors
-        mw.mul_(b1).add_(g, 1 - b1);
-        vw.mul_(b2).addcmul_(g, g, 1 - b2);
-        if (wd != 0) pw.mul_(1 - lr * wd);
-        pw.sub_(at::div(mw, bc1).div_(at::div(vw, bc2).sqrt_().add_(eps)).mul_(lr));
-        outs.push_back(pw);
-        outs.push_back(mw);
-        outs.push_back(vw);
-        continue;
+      auto m2 = exclusive ? m.mul_(b1).add_(g, 1 - b1) : at::add(at::mul(m, b1), at::mul(g, 1 - b1));
+      auto v2 = exclusive ? v.mul_(b2).addcmul_(g, g, 1 - b2) : at::add(at::mul(v, b2), at::mul(at::square(g), 1 - b2));
+      at::Tensor p2 = p, update;
+      if (tensors) {
+        if (wd != 0) p2 = exclusive ? p2.mul_(at::rsub(lrT * wd, 1)) : at::mul(p2, at::rsub(lrT * wd, 1));
+        update = at::div(m2, bc1T).div_(at::div(v2, bc2T).sqrt_().add_(eps)).mul_(lrT);
+      } else {
+        if (wd != 0) p2 = exclusive ? p2.mul_(1 - lr * wd) : at::mul(p2, 1 - lr * wd);
+        update = at::div(m2, bc1).div_(at::div(v2, bc2).sqrt_().add_(eps)).mul_(lr);
       }
-      auto m2 = at::add(at::mul(m, b1), at::mul(g, 1 - b1));
-      auto v2 = at::add(at::mul(v, b2), at::mul(at::square(g), 1 - b2));
-      auto p2 = wd != 0 ? at::mul(p, 1 - lr * wd) : p;
-      auto update = at::div(at::div(m2, bc1), at::add(at::sqrt(at::div(v2, bc2)), eps));
-      outs.push_back(at::sub(p2, at::mul(update, lr)));
+      outs.push_back(exclusive ? p2.sub_(update) : at::sub(p2, update));
       outs.push_back(m2);
       outs.push_back(v2);
     }
@@ -723,6 +747,8 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   return {unary(k, in.at(0), a)};
 }
 
+#include "recorder.h"
+
 // ------------------------------------------------------------------ N-API
 
 template <typename F>
@@ -751,7 +777,9 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     // copy from pageable memory would drain the device queue at every scalar tfjs uploads.
     auto t = g_device.is_cpu() ? host.clone() : host.pin_memory().to(at::TensorOptions().device(g_device), /*non_blocking=*/true);
     if (dtype == at::kBool) t = t.to(at::kBool);
-    return Napi::Number::New(info.Env(), static_cast<double>(put(t)));
+    auto id = put(t);
+    recordUpload(id);
+    return Napi::Number::New(info.Env(), static_cast<double>(id));
   });
 }
 
@@ -759,6 +787,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
 Napi::Value Download(const Napi::CallbackInfo& info) {
   return guarded(info, "download", [&]() -> Napi::Value {
     g_downloads++;
+    recordDownload();
     auto t = get(info[0].As<Napi::Number>().Int64Value()).to(at::kCPU).contiguous();
     auto env = info.Env();
     if (t.scalar_type() == at::kFloat) {
@@ -804,22 +833,133 @@ Napi::Value Count(const Napi::CallbackInfo& info) {
 Napi::Value Run(const Napi::CallbackInfo& info) {
   auto name = info[0].As<Napi::String>().Utf8Value();
   return guarded(info, "kernel " + name, [&]() -> Napi::Value {
-    auto ids = info[1].As<Napi::Array>();
+    auto ids = handlesOf(info[1]);
     Inputs in;
-    for (uint32_t i = 0; i < ids.Length(); i++) in.push_back(get(ids.Get(i).As<Napi::Number>().Int64Value()));
-    Attrs attrs{info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env())};
+    for (auto id : ids) in.push_back(get(id));
+    Attrs attrs = Attrs::of(info[2]);
     auto outs = run(name, in, attrs);
+    std::vector<int64_t> outIds;
     auto result = Napi::Array::New(info.Env(), outs.size());
-    for (size_t i = 0; i < outs.size(); i++) result.Set(static_cast<uint32_t>(i), describe(info.Env(), outs[i]));
+    for (size_t i = 0; i < outs.size(); i++) {
+      outIds.push_back(put(outs[i]));
+      result.Set(static_cast<uint32_t>(i), describe(info.Env(), outIds.back(), outs[i]));
+    }
+    recordCall(name, ids, attrs, outIds);
     return result;
   });
+}
+
+// ---- recorded steps (recorder.h)
+
+// recordBegin(inputIds[]): from now on every kernel call and upload is recorded.
+Napi::Value RecordBegin(const Napi::CallbackInfo& info) {
+  return guarded(info, "recordBegin", [&]() -> Napi::Value {
+    if (g_rec) throw std::runtime_error("a recording is already open (nested recordBegin)");
+    auto rec = std::make_unique<Recording>();
+    g_rec_slot.clear();
+    for (auto id : handlesOf(info[0])) {
+      rec->signature.push_back(signatureOf(get(id)));
+      if (!g_rec_slot.count(id)) g_rec_slot[id] = rec->inputs;
+      rec->inputs++;
+      rec->slots++;
+    }
+    int64_t rid = g_next_recording++;
+    g_rec = rec.get();
+    g_recordings.emplace(rid, std::move(rec));
+    return Napi::Number::New(info.Env(), static_cast<double>(rid));
+  });
+}
+
+// recordEnd(outputIds[]) -> {id, calls, constants, uploads, invalid}: closes the recording.
+Napi::Value RecordEnd(const Napi::CallbackInfo& info) {
+  return guarded(info, "recordEnd", [&]() -> Napi::Value {
+    if (!g_rec) throw std::runtime_error("no recording is open");
+    Recording& r = *g_rec;
+    for (auto id : handlesOf(info[0])) r.outputs.push_back(slotOf(id));
+    planReleases(r);
+    g_rec = nullptr;
+    g_rec_slot.clear();
+    int64_t rid = 0;
+    for (auto& [k, v] : g_recordings)
+      if (v.get() == &r) rid = k;
+    auto o = Napi::Object::New(info.Env());
+    o.Set("id", static_cast<double>(rid));
+    o.Set("calls", static_cast<double>(r.calls.size()));
+    o.Set("constants", static_cast<double>(r.constants.size()));
+    o.Set("uploads", static_cast<double>(r.uploads));
+    o.Set("invalid", r.invalid);
+    return o;
+  });
+}
+
+// recordAbort(): drops the open recording (the step threw).
+Napi::Value RecordAbort(const Napi::CallbackInfo& info) {
+  if (g_rec) {
+    for (auto it = g_recordings.begin(); it != g_recordings.end(); ++it)
+      if (it->second.get() == g_rec) {
+        g_recordings.erase(it);
+        break;
+      }
+  }
+  g_rec = nullptr;
+  g_rec_slot.clear();
+  return info.Env().Undefined();
+}
+
+// recordCompare(a, b) -> "" when two recordings are the same program, else why not.
+Napi::Value RecordCompare(const Napi::CallbackInfo& info) {
+  return guarded(info, "recordCompare", [&]() -> Napi::Value {
+    auto& a = recording(info[0].As<Napi::Number>().Int64Value());
+    auto& b = recording(info[1].As<Napi::Number>().Int64Value());
+    return Napi::String::New(info.Env(), compareRecordings(a, b));
+  });
+}
+
+// replay(id, inputIds[], cudaGraph) -> outputs as run() returns them.
+Napi::Value Replay(const Napi::CallbackInfo& info) {
+  return guarded(info, "replay", [&]() -> Napi::Value {
+    if (g_rec) throw std::runtime_error("cannot replay while recording");
+    auto& r = recording(info[0].As<Napi::Number>().Int64Value());
+    if (!r.invalid.empty()) throw std::runtime_error("this recording cannot be replayed: " + r.invalid);
+    auto ids = handlesOf(info[1]);
+    if (static_cast<int>(ids.size()) != r.inputs) throw std::runtime_error("replay takes " + std::to_string(r.inputs) + " inputs, got " + std::to_string(ids.size()));
+    std::vector<at::Tensor> in;
+    for (size_t i = 0; i < ids.size(); i++) {
+      in.push_back(get(ids[i]));
+      if (signatureOf(in.back()) != r.signature[i]) throw std::runtime_error("replay: input " + std::to_string(i) + " is [" + signatureOf(in.back()) + "], recorded [" + r.signature[i] + "]");
+    }
+#ifdef ANNEAL_CUDA_GRAPHS
+    if (info[2].ToBoolean().Value() && g_device.is_cuda() && r.graphPhase >= 0) return describeAll(info.Env(), replayGraph(r, in));
+#endif
+    return describeAll(info.Env(), execute(r, in));
+  });
+}
+
+// recordInfo(id) -> {graph: 'none' | 'warm' | 'captured' | 'failed: why' | 'unavailable: why'}
+Napi::Value RecordInfo(const Napi::CallbackInfo& info) {
+  return guarded(info, "recordInfo", [&]() -> Napi::Value {
+    auto& r = recording(info[0].As<Napi::Number>().Int64Value());
+    auto o = Napi::Object::New(info.Env());
+#ifdef ANNEAL_CUDA_GRAPHS
+    o.Set("graph", r.graphPhase == 0 ? "none" : r.graphPhase == 1 ? "warm" : r.graphPhase == 2 ? "captured" : "failed: " + r.graphError);
+#else
+    (void)r;
+    o.Set("graph", "unavailable: the addon was built without CUDA graphs (ANNEAL_CUDA_GRAPHS)");
+#endif
+    return o;
+  });
+}
+
+Napi::Value RecordDispose(const Napi::CallbackInfo& info) {
+  g_recordings.erase(info[0].As<Napi::Number>().Int64Value());
+  return info.Env().Undefined();
 }
 
 // distInit({rank, worldSize, masterAddr, masterPort, timeoutMs}): rendezvous through a
 // TCPStore served by rank 0, then a Gloo process group over the interface that resolves
 // masterAddr. Errors and timeouts come back as JS errors naming the rank.
 Napi::Value DistInit(const Napi::CallbackInfo& info) {
-  Attrs a{info[0].As<Napi::Object>()};
+  Attrs a = Attrs::of(info[0]);
   int rank = static_cast<int>(a.num("rank"));
   return guarded(info, "rank " + std::to_string(rank) + " distInit", [&]() -> Napi::Value {
 #ifdef ANNEAL_GLOO
@@ -882,7 +1022,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 // matmuls may use TF32 on GPUs (cuBLAS and cuDNN), and bf16 autocast on or off.
 Napi::Value Configure(const Napi::CallbackInfo& info) {
   return guarded(info, "configure", [&]() -> Napi::Value {
-    Attrs a{info[0].As<Napi::Object>()};
+    Attrs a = Attrs::of(info[0]);
     if (a.has("device")) {
       at::Device dev(a.str("device"));
       if (dev.is_cuda()) {
@@ -936,6 +1076,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("downloads", Napi::Function::New(env, Downloads));
   exports.Set("bytes", Napi::Function::New(env, Bytes));
   exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("recordBegin", Napi::Function::New(env, RecordBegin));
+  exports.Set("recordEnd", Napi::Function::New(env, RecordEnd));
+  exports.Set("recordAbort", Napi::Function::New(env, RecordAbort));
+  exports.Set("recordCompare", Napi::Function::New(env, RecordCompare));
+  exports.Set("replay", Napi::Function::New(env, Replay));
+  exports.Set("recordInfo", Napi::Function::New(env, RecordInfo));
+  exports.Set("recordDispose", Napi::Function::New(env, RecordDispose));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("configure", Napi::Function::New(env, Configure));
