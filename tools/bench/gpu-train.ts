@@ -9,6 +9,11 @@
 //   BENCH_BATCH=8 BENCH_STEPS=100 ...                                      (other sizes)
 //   BENCH_LORA=1 ...      LoRA SFT step: r 16, alpha 32 on c_attn, c_proj, c_fc, no weight decay
 //                         (Anneal's @anneal/peft-lora against peft's get_peft_model)
+//   BENCH_RECORD=1 ...    Anneal's step as a recorded step (core FunctionalStep + the torch
+//                         backend's RecordedStep): recorded after one dispatched step, then
+//                         replayed from C++, through a CUDA graph on a GPU (not with DPO)
+//   BENCH_HF_COMPILE=1 .. the transformers peer runs torch.compile(model) (default mode)
+//   BENCH_ANNEAL=0 / BENCH_HF=0   leave out one side (rows of several runs go in one table)
 //   BENCH_DPO=1 ...       DPO step (TRL's defaults): BENCH_BATCH pairs as one concatenated
 //                         [2B, T] forward (chosen rows, then rejected), the first half of each
 //                         row the shared prompt (not scored), a frozen reference copy, sigmoid
@@ -16,17 +21,17 @@
 //                         in PyTorch on transformers' model: TRL itself need not be installed)
 //
 // MFU = tokens/s x (6 N + 12 L T C) / peak, N = parameters without the position table
-// (nanoGPT's estimate), peak = 989 TFLOP/s (H100 SXM dense bf16, datasheet). DPO adds the
+// (nanoGPT's estimate), peak = BENCH_PEAK_TFLOPS (default 989: H100 SXM dense bf16, datasheet). DPO adds the
 // reference's forward pass: (8 N + 16 L T C) per token.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadAddon, registerTorchBackend } from '@anneal/backend-torch';
-import { AdamW, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
+import { loadAddon, RecordedStep, registerTorchBackend } from '@anneal/backend-torch';
+import { AdamW, FunctionalStep, useBackend, valueAndGrads } from '@anneal/core';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets } from '@anneal/modeling';
 import { batchLogps, dpoLoss } from '@anneal/dpo';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { runJson, runSelf } from './child.js';
@@ -60,6 +65,7 @@ const LOG_EVERY = Number(process.env.BENCH_LOG_EVERY ?? 10);
 const LORA = process.env.BENCH_LORA === '1';
 const DPO = process.env.BENCH_DPO === '1';
 const LR = DPO ? 1e-6 : 6e-4;
+const RECORD = process.env.BENCH_RECORD === '1' && !DPO;
 
 /**
  * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
@@ -108,7 +114,32 @@ async function child(): Promise<void> {
   const data = batches(B, T);
   const losses: number[] = [];
   let pending: tf.Scalar[] = [];
+  // The recorded step: the same forward, loss and AdamW as a function of its inputs (ids,
+  // targets, token count, lr, step, parameters, moments), replayed after it was recorded.
+  const fstep = new FunctionalStep(params, opt, ([ids, targets, count]) => {
+    const logits = net.forward({ inputIds: ids as tf.Tensor2D }).logits as tf.Tensor3D; // [B, T, V]
+    return tf.div(crossEntropySumOfTargets(tf.reshape(logits, [B * T, logits.shape[2]]) as tf.Tensor2D, targets as tf.Tensor1D), count) as tf.Scalar;
+  });
+  const recorded = new RecordedStep(fstep.fn, { warmup: 1, cudaGraph: process.env.BENCH_CUDA_GRAPH !== '0' });
+  const recordedStep = (i: number): tf.Scalar => {
+    const ids = data[i % data.length];
+    const { targets, count } = causalLmTargets(ids, B, T);
+    const batch = [tf.tensor2d(ids, [B, T], 'int32'), tf.tensor1d(targets, 'int32'), tf.scalar(count)];
+    const [lr, stepT] = [tf.scalar(LR), tf.scalar(opt.step + 1)];
+    const loss = fstep.take(recorded.run(fstep.inputs(batch, lr, stepT)));
+    tf.dispose([...batch, lr, stepT]);
+    return loss;
+  };
   const step = (i: number) => {
+    if (RECORD) {
+      pending.push(recordedStep(i));
+      if ((i + 1) % LOG_EVERY === 0) {
+        losses.push(pending[pending.length - 1].dataSync()[0]);
+        tf.dispose(pending);
+        pending = [];
+      }
+      return;
+    }
     let loss: () => tf.Scalar;
     let refLogps: tf.Tensor1D | undefined;
     if (ref) {
@@ -144,7 +175,7 @@ async function child(): Promise<void> {
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
-    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}`,
+    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}${RECORD ? `, recorded step (${recorded.stats.calls} kernels; replayed ${recorded.stats.replayed}/${STEPS}; CUDA graph: ${recorded.stats.graph}${recorded.stats.fallback ? `; NOT replayed: ${recorded.stats.fallback}` : ''})` : ', dispatched from JS'}`,
     batch: B,
     ctx: T,
     steps: STEPS,
@@ -176,16 +207,16 @@ async function main(): Promise<void> {
   const py = fileURLToPath(new URL('./gpu_train_hf.py', import.meta.url));
   // transformers writes its freshly initialised model here; Anneal starts from the same weights.
   const initDir = mkdtempSync(join(tmpdir(), 'anneal-gpu-bench-'));
-  const env = { BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir, BENCH_LORA: LORA ? '1' : '0', BENCH_DPO: DPO ? '1' : '0', BENCH_LOG_EVERY: String(LOG_EVERY) };
+  const env = { BENCH_HF_COMPILE: process.env.BENCH_HF_COMPILE ?? '0', BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir, BENCH_LORA: LORA ? '1' : '0', BENCH_DPO: DPO ? '1' : '0', BENCH_LOG_EVERY: String(LOG_EVERY) };
   Object.assign(process.env, env);
-  const hf = runJson<GpuRow>(pythonWithTorch(), [py]);
+  const hf = process.env.BENCH_HF === '0' ? undefined : runJson<GpuRow>(pythonWithTorch(), [py]);
   if (!hf) delete process.env.BENCH_INIT_DIR; // nothing saved: Anneal initialises its own
-  const ours = runSelf<GpuRow>(fileURLToPath(import.meta.url), ['--child']);
+  const ours = process.env.BENCH_ANNEAL === '0' ? undefined : runSelf<GpuRow>(fileURLToPath(import.meta.url), ['--child']);
   rmSync(initDir, { recursive: true, force: true });
   if (hf) rows.push(hf);
   if (ours) rows.push(ours);
-  const peak = 989e12;
-  console.log(`\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps\n`);
+  const peak = Number(process.env.BENCH_PEAK_TFLOPS ?? 989) * 1e12; // H100 SXM datasheet by default; tools/gpu/check.sh sets the H200's measured 790
+  console.log(`\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps, MFU against ${peak / 1e12} TFLOP/s\n`);
   console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
   console.log('|---|---:|---:|---:|---:|---:|---|---:|---|');
   for (const r of rows) {
@@ -194,7 +225,8 @@ async function main(): Promise<void> {
     const reads = r.hostReadsPerStep === null ? 'n/a' : r.hostReadsPerStep.toFixed(2);
     console.log(`| ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${mfu.toFixed(1)}% | ${reads} | ${(r.liveBytesStart / 2 ** 20).toFixed(0)} (${r.tensorsStart}) → ${(r.liveBytesEnd / 2 ** 20).toFixed(0)} (${r.tensorsEnd}) | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`);
   }
-  if (!hf || !ours) process.exitCode = 1;
+  if (process.env.BENCH_JSON_OUT) writeFileSync(process.env.BENCH_JSON_OUT, JSON.stringify(rows.map((r) => ({ ...r, mfu: (r.tokensPerSec * flopsPerToken()) / peak, peakTflops: peak / 1e12 }))) + '\n');
+  if ((!hf && process.env.BENCH_HF !== '0') || (!ours && process.env.BENCH_ANNEAL !== '0')) process.exitCode = 1;
 }
 
 await main();

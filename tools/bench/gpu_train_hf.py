@@ -19,6 +19,7 @@ STEPS = int(os.environ.get("BENCH_STEPS", "200"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))
 LOG_EVERY = int(os.environ.get("BENCH_LOG_EVERY", "10"))
 DPO = os.environ.get("BENCH_DPO") == "1"
+COMPILE = os.environ.get("BENCH_HF_COMPILE") == "1"  # torch.compile(model), default mode
 LR = 1e-6 if DPO else 6e-4
 
 
@@ -90,6 +91,8 @@ def main():
         ref.load_state_dict(model.state_dict())
         ref = ref.cuda().eval().requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    if COMPILE:  # compiled on the first (warm-up) steps, outside the timed ones
+        model = torch.compile(model)
     decay = [p for p in trainable if p.dim() >= 2 and not lora and not DPO]
     no_decay = [p for p in trainable if p.dim() < 2 or lora or DPO]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=True)
@@ -131,7 +134,7 @@ def main():
     import transformers
 
     print(json.dumps({
-        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)" + (f", peft LoRA ({sum(p.numel() for p in trainable)} trainable)" if lora else "") + (", DPO step as TRL's" if DPO else ""),
+        "engine": f"transformers {transformers.__version__} (torch {torch.__version__}, sdpa)" + (f", peft LoRA ({sum(p.numel() for p in trainable)} trainable)" if lora else "") + (", DPO step as TRL's" if DPO else "") + (", torch.compile" if COMPILE else ", eager"),
         "batch": B, "ctx": T, "steps": STEPS, "msPerStep": ms, "tokensPerSec": (2 if DPO else 1) * B * T * 1000 / ms,
         "hostReadsPerStep": None, "liveBytesStart": start_bytes, "liveBytesEnd": torch.cuda.memory_allocated(),
         "tensorsStart": start_tensors, "tensorsEnd": live_cuda_tensors(), "gpuMemMB": gpu_mem_mb(), "lossFirst": losses[0], "lossLast": losses[-1],

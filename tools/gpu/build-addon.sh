@@ -12,7 +12,26 @@ node_inc=${NODE_INCLUDE:-.gpu/node-include}
 [ -f "$node_inc/node_api.h" ] || { echo "build-addon: Node's N-API headers not found (set NODE_INCLUDE)" >&2; exit 1; }
 lib="$torch_dir/lib"
 cuda_libs=()
-if [ -f "$lib/libtorch_cuda.so" ]; then cuda_libs=(-ltorch_cuda -lc10_cuda); fi
+graph_flags=()
+if [ -f "$lib/libtorch_cuda.so" ]; then
+  cuda_libs=(-ltorch_cuda -lc10_cuda)
+  # CUDA graphs for recorded steps need the CUDA runtime's headers (cuda_runtime_api.h):
+  # CUDA_HOME, the toolkit in /usr/local/cuda*, or the nvidia-* wheels beside PyTorch.
+  # ANNEAL_CUDA_GRAPHS=0 builds without them.
+  if [ "${ANNEAL_CUDA_GRAPHS:-1}" != 0 ]; then
+    site=$(dirname "$torch_dir")
+    hdr=$(ls ${CUDA_HOME:+"$CUDA_HOME"/include/cuda_runtime_api.h} /usr/local/cuda/include/cuda_runtime_api.h /usr/local/cuda-*/include/cuda_runtime_api.h \
+      "$site"/nvidia/cuda_runtime/include/cuda_runtime_api.h "$site"/nvidia/cu*/include/cuda_runtime_api.h 2>/dev/null | head -1)
+    if [ -n "$hdr" ]; then
+      graph_flags=(-DANNEAL_CUDA_GRAPHS -I"$(dirname "$hdr")")
+      cudart=$(ls "$(dirname "$hdr")"/../lib64/libcudart.so* "$(dirname "$hdr")"/../lib/libcudart.so* "$site"/nvidia/cu*/lib/libcudart.so* "$site"/nvidia/cuda_runtime/lib/libcudart.so* 2>/dev/null | head -1)
+      [ -n "$cudart" ] && cuda_libs+=(-L"$(dirname "$cudart")" -Wl,-rpath,"$(dirname "$cudart")" -l:"$(basename "$cudart")")
+      echo "build-addon: CUDA graphs on (headers in $(dirname "$hdr"), runtime ${cudart:-linked through libtorch})"
+    else
+      echo "build-addon: CUDA graphs off: no cuda_runtime_api.h found (set CUDA_HOME)"
+    fi
+  fi
+fi
 out=packages/backend-torch/build/Release
 mkdir -p "$out"
 echo "build-addon: torch $version (CUDA $cuda, C++11 ABI $abi) in $torch_dir"
@@ -22,7 +41,7 @@ g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
   -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -D_GLIBCXX_USE_CXX11_ABI="$abi" \
   -Wno-deprecated-declarations -Wno-unused-parameter \
   -I"$node_inc" -Inode_modules/node-addon-api \
-  -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" \
+  -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" "${graph_flags[@]}" \
   packages/backend-torch/src/native/addon.cc -o "$out/anneal_torch.node" \
   -L"$lib" -Wl,-rpath,"$lib" -Wl,--no-as-needed -ltorch "${cuda_libs[@]}" -ltorch_cpu -lc10 -Wl,--as-needed
 header="$torch_dir/include/torch/version.h"

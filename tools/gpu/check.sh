@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# All GPU work of a session in one call (about 6 minutes on an H200), from what
+# tools/gpu/pack.sh put in .gpu/: builds the addon against the machine's PyTorch (CUDA graphs
+# on), runs the GPU test subset on cuda:0, then the benchmark matrix, each side by side with
+# its peer in the same run, and prints the table last. Logs, JSON rows and gpu-report.md go
+# to $OUT (or /tmp/anneal-gpu-out).
+#   here:  bash tools/gpu/pack.sh      then, on the GPU machine:  bash tools/gpu/check.sh
+# CHECK_ONLY=tests|bench runs one half. Each stage has its own time limit, so one that hangs
+# costs its limit, not the call.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/anneal-gpu-out}
+mkdir -p "$out"
+start=$(date +%s)
+stamp() { echo "[check +$(($(date +%s) - start))s] $*"; }
+
+# 1. Node, node_modules, fixtures, and the addon (rebuilt without CUDA graphs if that fails).
+stamp "build"
+if ! ANNEAL_REBUILD=1 bash tools/gpu/run.sh node -e 'const a=require("./packages/backend-torch/build/Release/anneal_torch.node"); console.log(JSON.stringify({device:a.info().cudaDevices, torch:a.info().torchVersion}))' > "$out/build.log" 2>&1; then
+  stamp "build with CUDA graphs failed (see build.log); building without them"
+  cp "$out/build.log" "$out/build-graphs-failed.log"
+  ANNEAL_CUDA_GRAPHS=0 ANNEAL_REBUILD=1 bash tools/gpu/run.sh true >> "$out/build.log" 2>&1 || { stamp "build failed"; tail -30 "$out/build.log"; exit 1; }
+fi
+grep -E "build-addon|error" "$out/build.log" | head -20
+export PATH="${ANNEAL_GPU_HOME:-/tmp/anneal-gpu}/bin:$PATH" ANNEAL_DEVICE=cuda:0 ANNEAL_REQUIRE_TORCH=1
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+# MFU's peak: the H200's dense bf16 as measured on this workplace's machines (8192^3 bf16
+# products through PyTorch, 769-798 TFLOP/s); the H100 SXM datasheet's 989 otherwise.
+case "$gpu" in *H200*) export BENCH_PEAK_TFLOPS=790 ;; *) export BENCH_PEAK_TFLOPS=989 ;; esac
+
+# 2. GPU tests: kernel parity, HF fixtures and the recorder on cuda:0 (TF32 off: the
+#    fixtures' float32 tolerances).
+if [ "${CHECK_ONLY:-}" != bench ]; then
+  stamp "tests"
+  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run test/recorded-step.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts > "$out/tests.log" 2>&1
+  echo "tests exit $?"; grep -E "Test Files|Tests |FAIL|✗|×" "$out/tests.log" | head -20
+fi
+[ "${CHECK_ONLY:-}" = tests ] && exit 0
+
+# 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
+#    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
+bench() {  # name, time limit (s), env...
+  local name=$1 limit=$2
+  shift 2
+  stamp "bench $name"
+  env "$@" BENCH_STEPS=${STEPS:-60} BENCH_WARMUP=${WARMUP:-15} BENCH_JSON_OUT="$out/$name.json" \
+    timeout "$limit" node --import tsx tools/bench/gpu-train.ts > "$out/bench-$name.log" 2>&1 || echo "  $name: exit $? (see bench-$name.log)"
+}
+bench b16 120 BENCH_BATCH=16
+bench b16-recorded 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1
+bench b8 90 BENCH_BATCH=8
+bench b8-recorded 60 BENCH_BATCH=8 BENCH_HF=0 BENCH_RECORD=1
+bench lora-recorded 100 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
+bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
+bench b16-compile 150 BENCH_BATCH=16 BENCH_ANNEAL=0 BENCH_HF_COMPILE=1
+stamp "recorded-step (small shapes)"
+BENCH_STEPS=30 timeout 60 node --import tsx tools/bench/recorded-step.ts > "$out/recorded-step.log" 2>&1 || echo "  recorded-step: exit $?"
+stamp "report"
+node tools/gpu/report.mjs "$out" "$gpu" | tee "$out/gpu-report.md"
+grep -h "^|" "$out/recorded-step.log" | tee -a "$out/gpu-report.md"
+stamp "done"
