@@ -17,14 +17,15 @@ if [ -f "$lib/libtorch_cuda.so" ]; then
   cuda_libs=(-ltorch_cuda -lc10_cuda)
   # CUDA graphs for recorded steps need the CUDA runtime's headers (cuda_runtime_api.h):
   # CUDA_HOME, the toolkit in /usr/local/cuda*, or the nvidia-* wheels beside PyTorch.
-  # ANNEAL_CUDA_GRAPHS=0 builds without them.
+  # ANNEAL_CUDA_GRAPHS=0 builds without them. (`ls` of candidates that do not exist fails:
+  # `|| true`, or set -e would end the build there.)
   if [ "${ANNEAL_CUDA_GRAPHS:-1}" != 0 ]; then
     site=$(dirname "$torch_dir")
     hdr=$(ls ${CUDA_HOME:+"$CUDA_HOME"/include/cuda_runtime_api.h} /usr/local/cuda/include/cuda_runtime_api.h /usr/local/cuda-*/include/cuda_runtime_api.h \
-      "$site"/nvidia/cuda_runtime/include/cuda_runtime_api.h "$site"/nvidia/cu*/include/cuda_runtime_api.h 2>/dev/null | head -1)
+      "$site"/nvidia/cuda_runtime/include/cuda_runtime_api.h "$site"/nvidia/cu*/include/cuda_runtime_api.h 2>/dev/null | head -1 || true)
     if [ -n "$hdr" ]; then
       graph_flags=(-DANNEAL_CUDA_GRAPHS -I"$(dirname "$hdr")")
-      cudart=$(ls "$(dirname "$hdr")"/../lib64/libcudart.so* "$(dirname "$hdr")"/../lib/libcudart.so* "$site"/nvidia/cu*/lib/libcudart.so* "$site"/nvidia/cuda_runtime/lib/libcudart.so* 2>/dev/null | head -1)
+      cudart=$(ls "$(dirname "$hdr")"/../lib64/libcudart.so* "$(dirname "$hdr")"/../lib/libcudart.so* "$site"/nvidia/cu*/lib/libcudart.so* "$site"/nvidia/cuda_runtime/lib/libcudart.so* 2>/dev/null | head -1 || true)
       [ -n "$cudart" ] && cuda_libs+=(-L"$(dirname "$cudart")" -Wl,-rpath,"$(dirname "$cudart")" -l:"$(basename "$cudart")")
       echo "build-addon: CUDA graphs on (headers in $(dirname "$hdr"), runtime ${cudart:-linked through libtorch})"
     else

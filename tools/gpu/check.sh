@@ -5,8 +5,10 @@
 # its peer in the same run, and prints the table last. Logs, JSON rows and gpu-report.md go
 # to $OUT (or /tmp/anneal-gpu-out).
 #   here:  bash tools/gpu/pack.sh      then, on the GPU machine:  bash tools/gpu/check.sh
-# CHECK_ONLY=tests|bench runs one half. Each stage has its own time limit, so one that hangs
-# costs its limit, not the call.
+# CHECK_ONLY=tests|bench runs one half; CHECK_TESTS (test files) and CHECK_BENCH (run names,
+# below) choose a subset. Each stage has its own time limit, so one that hangs costs its
+# limit, not the call. At most 8 files come back from the machine: per-run logs stay in /tmp
+# and their last lines are printed when a run fails.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/anneal-gpu-out}
@@ -17,8 +19,8 @@ stamp() { echo "[check +$(($(date +%s) - start))s] $*"; }
 # 1. Node, node_modules, fixtures, and the addon (rebuilt without CUDA graphs if that fails).
 stamp "build"
 if ! ANNEAL_REBUILD=1 bash tools/gpu/run.sh node -e 'const a=require("./packages/backend-torch/build/Release/anneal_torch.node"); console.log(JSON.stringify({device:a.info().cudaDevices, torch:a.info().torchVersion}))' > "$out/build.log" 2>&1; then
-  stamp "build with CUDA graphs failed (see build.log); building without them"
-  cp "$out/build.log" "$out/build-graphs-failed.log"
+  stamp "build with CUDA graphs failed; building without them. Its log:"
+  grep -E "error|Error|undefined|build-addon" "$out/build.log" | head -20
   ANNEAL_CUDA_GRAPHS=0 ANNEAL_REBUILD=1 bash tools/gpu/run.sh true >> "$out/build.log" 2>&1 || { stamp "build failed"; tail -30 "$out/build.log"; exit 1; }
 fi
 grep -E "build-addon|error" "$out/build.log" | head -20
@@ -32,8 +34,8 @@ case "$gpu" in *H200*) export BENCH_PEAK_TFLOPS=790 ;; *) export BENCH_PEAK_TFLO
 #    fixtures' float32 tolerances).
 if [ "${CHECK_ONLY:-}" != bench ]; then
   stamp "tests"
-  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run test/recorded-step.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts > "$out/tests.log" 2>&1
-  echo "tests exit $?"; grep -E "Test Files|Tests |FAIL|✗|×" "$out/tests.log" | head -20
+  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run ${CHECK_TESTS:-test/recorded-step.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts} > "$out/tests.log" 2>&1
+  echo "tests exit $?"; grep -E "Test Files|Tests |FAIL|✗|×|→|Error" "$out/tests.log" | head -30
 fi
 [ "${CHECK_ONLY:-}" = tests ] && exit 0
 
@@ -42,9 +44,10 @@ fi
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
+  case " ${CHECK_BENCH:-all} " in *" all "* | *" $name "*) ;; *) return ;; esac
   stamp "bench $name"
-  env "$@" BENCH_STEPS=${STEPS:-60} BENCH_WARMUP=${WARMUP:-15} BENCH_JSON_OUT="$out/$name.json" \
-    timeout "$limit" node --import tsx tools/bench/gpu-train.ts > "$out/bench-$name.log" 2>&1 || echo "  $name: exit $? (see bench-$name.log)"
+  env BENCH_STEPS=${STEPS:-60} BENCH_WARMUP=${WARMUP:-15} "$@" BENCH_JSON_OUT="$out/$name.json" \
+    timeout "$limit" node --import tsx tools/bench/gpu-train.ts > "/tmp/bench-$name.log" 2>&1 || { echo "  $name: exit $?"; tail -5 "/tmp/bench-$name.log"; }
 }
 bench b16 120 BENCH_BATCH=16
 bench b16-recorded 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1
@@ -53,9 +56,16 @@ bench b8-recorded 60 BENCH_BATCH=8 BENCH_HF=0 BENCH_RECORD=1
 bench lora-recorded 100 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
 bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
 bench b16-compile 150 BENCH_BATCH=16 BENCH_ANNEAL=0 BENCH_HF_COMPILE=1
-stamp "recorded-step (small shapes)"
-BENCH_STEPS=30 timeout 60 node --import tsx tools/bench/recorded-step.ts > "$out/recorded-step.log" 2>&1 || echo "  recorded-step: exit $?"
+# A second call's runs: the recorded step with its CUDA graph against transformers eager in
+# the same process tree, 200 steps (memory growth is read over them).
+bench b16-graph 90 BENCH_BATCH=16 BENCH_RECORD=1 BENCH_STEPS=200 BENCH_WARMUP=20
+bench b8-graph 70 BENCH_BATCH=8 BENCH_RECORD=1 BENCH_STEPS=200 BENCH_WARMUP=20
+bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
+case " ${CHECK_BENCH:-all} " in *" all "* | *" recorded-step "*)
+  stamp "recorded-step (small shapes)"
+  BENCH_STEPS=30 timeout 60 node --import tsx tools/bench/recorded-step.ts > "$out/recorded-step.log" 2>&1 || echo "  recorded-step: exit $?" ;;
+esac
 stamp "report"
 node tools/gpu/report.mjs "$out" "$gpu" | tee "$out/gpu-report.md"
-grep -h "^|" "$out/recorded-step.log" | tee -a "$out/gpu-report.md"
+[ -f "$out/recorded-step.log" ] && grep -h "^|" "$out/recorded-step.log" | tee -a "$out/gpu-report.md"
 stamp "done"

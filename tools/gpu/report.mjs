@@ -14,6 +14,9 @@ const RUNS = [
   ['b8-recorded', 'b8', 'GPT-2 124M, batch 8 x 1024'],
   ['lora-recorded', 'lora-recorded', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
   ['dpo', 'dpo', 'DPO step, 8 pairs = 16 x 1024'],
+  ['b16-graph', 'b16-graph', 'GPT-2 124M, batch 16 x 1024, 200 steps'],
+  ['b8-graph', 'b8-graph', 'GPT-2 124M, batch 8 x 1024, 200 steps'],
+  ['lora-graph', 'lora-graph', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
 ];
 const rows = (name) => (existsSync(join(dir, `${name}.json`)) ? JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) : []);
 const isPython = (r) => !r.engine.startsWith('Anneal');
