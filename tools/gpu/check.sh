@@ -65,7 +65,12 @@ case " ${CHECK_BENCH:-all} " in *" all "* | *" recorded-step "*)
   stamp "recorded-step (small shapes)"
   BENCH_STEPS=30 timeout 60 node --import tsx tools/bench/recorded-step.ts > "$out/recorded-step.log" 2>&1 || echo "  recorded-step: exit $?" ;;
 esac
+case " ${CHECK_BENCH:-all} " in *" all "* | *" profile "*)
+  stamp "profile (transformers eager step, kernel families)"
+  timeout 60 python3 tools/bench/gpu_profile_hf.py > "$out/profile.log" 2>&1 || { echo "  profile: exit $?"; tail -3 "$out/profile.log"; } ;;
+esac
 stamp "report"
 node tools/gpu/report.mjs "$out" "$gpu" | tee "$out/gpu-report.md"
 [ -f "$out/recorded-step.log" ] && grep -h "^|" "$out/recorded-step.log" | tee -a "$out/gpu-report.md"
+[ -f "$out/profile.log" ] && grep -h "^|\|^transformers" "$out/profile.log" | tee -a "$out/gpu-report.md"
 stamp "done"
