@@ -17,17 +17,22 @@ if [ -f "$lib/libtorch_cuda.so" ]; then
   cuda_libs=(-ltorch_cuda -lc10_cuda)
   # CUDA graphs for recorded steps need the CUDA runtime's headers (cuda_runtime_api.h):
   # CUDA_HOME, the toolkit in /usr/local/cuda*, or the nvidia-* wheels beside PyTorch.
-  # ANNEAL_CUDA_GRAPHS=0 builds without them. (`ls` of candidates that do not exist fails:
-  # `|| true`, or set -e would end the build there.)
+  # ANNEAL_CUDA_GRAPHS=0 builds without them. The runtime itself is not linked here: the
+  # addon's cudaGetLastError resolves to the libcudart that libtorch_cuda loads (a second
+  # copy from the toolkit would be a second CUDA runtime in the process).
   if [ "${ANNEAL_CUDA_GRAPHS:-1}" != 0 ]; then
     site=$(dirname "$torch_dir")
-    hdr=$(ls ${CUDA_HOME:+"$CUDA_HOME"/include/cuda_runtime_api.h} /usr/local/cuda/include/cuda_runtime_api.h /usr/local/cuda-*/include/cuda_runtime_api.h \
-      "$site"/nvidia/cuda_runtime/include/cuda_runtime_api.h "$site"/nvidia/cu*/include/cuda_runtime_api.h 2>/dev/null | head -1 || true)
+    nvcc_root=$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /nonexistent/bin/nvcc)")")
+    # In this order: a full toolkit first (the nvidia-cu13 wheel's include/ lacks crt/, which
+    # cuda_runtime.h needs), then the runtime wheels. A loop, since `ls` would sort them.
+    hdr=""
+    for d in ${CUDA_HOME:+"$CUDA_HOME"/include} "$nvcc_root"/include /usr/local/cuda/include /usr/local/cuda-*/include \
+      "$site"/nvidia/cuda_runtime/include "$site"/nvidia/cu*/include; do
+      if [ -f "$d/cuda_runtime_api.h" ] && [ -f "$d/crt/host_config.h" ]; then hdr="$d/cuda_runtime_api.h"; break; fi
+    done
     if [ -n "$hdr" ]; then
       graph_flags=(-DANNEAL_CUDA_GRAPHS -I"$(dirname "$hdr")")
-      cudart=$(ls "$(dirname "$hdr")"/../lib64/libcudart.so* "$(dirname "$hdr")"/../lib/libcudart.so* "$site"/nvidia/cu*/lib/libcudart.so* "$site"/nvidia/cuda_runtime/lib/libcudart.so* 2>/dev/null | head -1 || true)
-      [ -n "$cudart" ] && cuda_libs+=(-L"$(dirname "$cudart")" -Wl,-rpath,"$(dirname "$cudart")" -l:"$(basename "$cudart")")
-      echo "build-addon: CUDA graphs on (headers in $(dirname "$hdr"), runtime ${cudart:-linked through libtorch})"
+      echo "build-addon: CUDA graphs on (headers in $(dirname "$hdr"))"
     else
       echo "build-addon: CUDA graphs off: no cuda_runtime_api.h found (set CUDA_HOME)"
     fi
