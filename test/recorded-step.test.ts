@@ -20,7 +20,7 @@ const T = 12;
 function setup(o: { perStepUpload?: boolean; readBack?: boolean } = {}) {
   const model = Gpt2LMHeadModel.init(CFG, 7);
   const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
-  let hostTargets = new Int32Array(0);
+  let hostTargets: Int32Array = new Int32Array(0);
   const step = new FunctionalStep(model.params, opt, ([ids, targets, count]) => {
     const [B, Tn] = ids.shape;
     const logits = tf.reshape(model.forward({ inputIds: ids as tf.Tensor2D }).logits, [B * Tn, CFG.vocabSize]) as tf.Tensor2D;
@@ -53,7 +53,7 @@ function expectSameParams(b: Gpt2LMHeadModel, a: Gpt2LMHeadModel) {
   sb.forEach(([, v], i) => expectSame(v, sa[i][1]));
 }
 
-d('recorded training step (torch backend, cpu)', () => {
+d(`recorded training step (torch backend, ${process.env.ANNEAL_DEVICE ?? 'cpu'})`, () => {
   let backend: TorchBackend;
   beforeAll(async () => {
     registerTorchBackend({ warn: () => undefined });

@@ -13,6 +13,8 @@
 //                         backend's RecordedStep): recorded after one dispatched step, then
 //                         replayed from C++, through a CUDA graph on a GPU (not with DPO)
 //   BENCH_HF_COMPILE=1 .. the transformers peer runs torch.compile(model) (default mode)
+//   BENCH_PRECISION=bf16  Anneal keeps activations in bfloat16 (precision: bf16)
+//   ANNEAL_PAD_GEMM=1     Anneal pads unaligned GEMM dimensions (the 50257 vocabulary) to 64
 //   BENCH_ANNEAL=0 / BENCH_HF=0   leave out one side (rows of several runs go in one table)
 //   BENCH_DPO=1 ...       DPO step (TRL's defaults): BENCH_BATCH pairs as one concatenated
 //                         [2B, T] forward (chosen rows, then rejected), the first half of each
@@ -100,7 +102,7 @@ function gpuMemMB(pid: number): number | null {
 }
 
 async function child(): Promise<void> {
-  registerTorchBackend({ device: process.env.ANNEAL_DEVICE ?? 'cuda:0', autocast: 'bf16', tf32: true, warn: (m) => process.stderr.write(m + '\n') });
+  registerTorchBackend({ device: process.env.ANNEAL_DEVICE ?? 'cuda:0', autocast: 'bf16', precision: process.env.BENCH_PRECISION === 'bf16' ? 'bf16' : 'float32', tf32: true, warn: (m) => process.stderr.write(m + '\n') });
   await useBackend('torch', {});
   const addon = loadAddon();
   const init = process.env.BENCH_INIT_DIR;
@@ -175,7 +177,7 @@ async function child(): Promise<void> {
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
-    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}${RECORD ? `, recorded step (${recorded.stats.calls} kernels; replayed ${recorded.stats.replayed}/${STEPS}; CUDA graph: ${recorded.stats.graph}${recorded.stats.fallback ? `; NOT replayed: ${recorded.stats.fallback}` : ''})` : ', dispatched from JS'}`,
+    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}${addon.info().precision === 'bf16' ? ', precision bf16' : ''}${addon.info().padGemm ? ', GEMMs padded' : ''}${RECORD ? `, recorded step (${recorded.stats.calls} kernels; replayed ${recorded.stats.replayed}/${STEPS}; CUDA graph: ${recorded.stats.graph}${recorded.stats.fallback ? `; NOT replayed: ${recorded.stats.fallback}` : ''})` : ', dispatched from JS'}`,
     batch: B,
     ctx: T,
     steps: STEPS,

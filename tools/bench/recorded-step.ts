@@ -69,6 +69,7 @@ sys.path.insert(0, ${JSON.stringify(dir)})
 from train_throughput_torch import build
 torch.manual_seed(0)
 dev = ${JSON.stringify(device)}
+torch.set_default_device(dev)  # the peer model makes its position ids in forward
 B, T, V, C, L, H = ${s.B}, ${s.T}, ${s.V}, ${s.C}, ${s.L}, ${s.H}
 model = build(V, T, C, H, L).to(dev)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)

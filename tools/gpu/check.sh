@@ -41,31 +41,40 @@ fi
 
 # 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
 #    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
+# The default set fits one call of about 7 minutes; CHECK_BENCH="name …" runs others by name.
+DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-all b8 b8-graph b8-all lora-graph b16-compile recorded-step"
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
-  case " ${CHECK_BENCH:-all} " in *" all "* | *" $name "*) ;; *) return ;; esac
+  case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" $name "*) ;; *) return ;; esac
   stamp "bench $name"
   env BENCH_STEPS=${STEPS:-60} BENCH_WARMUP=${WARMUP:-15} "$@" BENCH_JSON_OUT="$out/$name.json" \
     timeout "$limit" node --import tsx tools/bench/gpu-train.ts > "/tmp/bench-$name.log" 2>&1 || { echo "  $name: exit $?"; tail -5 "/tmp/bench-$name.log"; }
 }
+# transformers eager (and Anneal dispatched from JS) at each size: the peers of the rows after
 bench b16 120 BENCH_BATCH=16
-bench b16-recorded 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1
 bench b8 90 BENCH_BATCH=8
-bench b8-recorded 60 BENCH_BATCH=8 BENCH_HF=0 BENCH_RECORD=1
-bench lora-recorded 100 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
+# the recorded step (a CUDA graph when the addon has them), 200 steps: memory growth is read over them
+bench b16-graph 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1 BENCH_STEPS=200 BENCH_WARMUP=20
+bench b8-graph 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_RECORD=1 BENCH_STEPS=200 BENCH_WARMUP=20
+# bf16 activations (precision: bf16), padded GEMMs, and both with the recorded step
+bench b16-bf16 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_PRECISION=bf16
+bench b16-pad 45 BENCH_BATCH=16 BENCH_HF=0 ANNEAL_PAD_GEMM=1
+bench b16-all 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1
+bench b8-all 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1
+# LoRA against peft, DPO against the same step on transformers, transformers under torch.compile
+bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
 bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
 bench b16-compile 150 BENCH_BATCH=16 BENCH_ANNEAL=0 BENCH_HF_COMPILE=1
-# A second call's runs: the recorded step with its CUDA graph against transformers eager in
-# the same process tree, 200 steps (memory growth is read over them).
-bench b16-graph 90 BENCH_BATCH=16 BENCH_RECORD=1 BENCH_STEPS=200 BENCH_WARMUP=20
-bench b8-graph 70 BENCH_BATCH=8 BENCH_RECORD=1 BENCH_STEPS=200 BENCH_WARMUP=20
-bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
-case " ${CHECK_BENCH:-all} " in *" all "* | *" recorded-step "*)
+# runs measured in session 6 (kept for comparison): the recorded step as eager replays
+bench b16-recorded 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1
+bench b8-recorded 60 BENCH_BATCH=8 BENCH_HF=0 BENCH_RECORD=1
+bench lora-recorded 100 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
+case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" recorded-step "*)
   stamp "recorded-step (small shapes)"
   BENCH_STEPS=30 timeout 60 node --import tsx tools/bench/recorded-step.ts > "$out/recorded-step.log" 2>&1 || echo "  recorded-step: exit $?" ;;
 esac
-case " ${CHECK_BENCH:-all} " in *" all "* | *" profile "*)
+case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" profile "*)
   stamp "profile (transformers eager step, kernel families)"
   timeout 60 python3 tools/bench/gpu_profile_hf.py > "$out/profile.log" 2>&1 || { echo "  profile: exit $?"; tail -3 "$out/profile.log"; } ;;
 esac

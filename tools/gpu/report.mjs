@@ -8,15 +8,19 @@ const [dir, gpu = 'GPU'] = process.argv.slice(2);
 // run name -> the run whose Python row is its peer (same batch and workload)
 const RUNS = [
   ['b16', 'b16', 'GPT-2 124M, batch 16 x 1024'],
+  ['b16-graph', 'b16', 'GPT-2 124M, batch 16 x 1024'],
   ['b16-recorded', 'b16', 'GPT-2 124M, batch 16 x 1024'],
+  ['b16-bf16', 'b16', 'GPT-2 124M, batch 16 x 1024'],
+  ['b16-pad', 'b16', 'GPT-2 124M, batch 16 x 1024'],
+  ['b16-all', 'b16', 'GPT-2 124M, batch 16 x 1024'],
   ['b16-compile', 'b16', 'GPT-2 124M, batch 16 x 1024'],
   ['b8', 'b8', 'GPT-2 124M, batch 8 x 1024'],
+  ['b8-graph', 'b8', 'GPT-2 124M, batch 8 x 1024'],
   ['b8-recorded', 'b8', 'GPT-2 124M, batch 8 x 1024'],
+  ['b8-all', 'b8', 'GPT-2 124M, batch 8 x 1024'],
+  ['lora-graph', 'lora-graph', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
   ['lora-recorded', 'lora-recorded', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
   ['dpo', 'dpo', 'DPO step, 8 pairs = 16 x 1024'],
-  ['b16-graph', 'b16-graph', 'GPT-2 124M, batch 16 x 1024, 200 steps'],
-  ['b8-graph', 'b8-graph', 'GPT-2 124M, batch 8 x 1024, 200 steps'],
-  ['lora-graph', 'lora-graph', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
 ];
 const rows = (name) => (existsSync(join(dir, `${name}.json`)) ? JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) : []);
 const isPython = (r) => !r.engine.startsWith('Anneal');

@@ -40,9 +40,9 @@ interface RecipeResult {
 
 /** A recipe: its config schema and its run function, typed together. */
 interface Recipe {
-  validate(raw: unknown, file: string): { cfg: { device: string; autocast: 'none' | 'bf16'; backend: string }; run: (o: RunOptions) => Promise<RecipeResult> };
+  validate(raw: unknown, file: string): { cfg: { device: string; autocast: 'none' | 'bf16'; precision: 'float32' | 'bf16'; backend: string }; run: (o: RunOptions) => Promise<RecipeResult> };
 }
-function recipe<C extends { device: string; autocast: 'none' | 'bf16'; backend: string }>(schema: z.ZodType<C>, run: (cfg: C, file: string, o: RunOptions) => Promise<RecipeResult>): Recipe {
+function recipe<C extends { device: string; autocast: 'none' | 'bf16'; precision: 'float32' | 'bf16'; backend: string }>(schema: z.ZodType<C>, run: (cfg: C, file: string, o: RunOptions) => Promise<RecipeResult>): Recipe {
   return {
     validate: (raw, file) => {
       const cfg = validateConfig(schema, raw, file);
@@ -85,15 +85,18 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   const chosen = RECIPES[recipe];
   if (!chosen) throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: `available: ${Object.keys(RECIPES).join(', ')}` });
   const config = chosen.validate(raw, file);
-  const { device, autocast, backend } = config.cfg;
+  const { device, autocast, precision, backend } = config.cfg;
+  if (precision !== 'float32' && backend !== 'auto' && backend !== 'torch') {
+    throw new ConfigError(`precision ${precision} needs the torch backend, and backend is ${backend}`, { file, field: 'precision', hint: 'set backend: torch (or auto), or precision: float32' });
+  }
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
   // why. A GPU asked for but not usable is an error, not a silent fallback.
   try {
-    registerTorchBackend({ device, autocast, warn: (m) => reporter.info(m) });
+    registerTorchBackend({ device, autocast, precision, warn: (m) => reporter.info(m) });
     const info = loadAddon().info();
-    reporter.info(`torch backend available: libtorch ${info.torchVersion}, device ${info.device}, ${info.threads} threads, BLAS ${loadedBlas()}${info.autocast !== 'none' ? `, autocast ${info.autocast}` : ''}`);
+    reporter.info(`torch backend available: libtorch ${info.torchVersion}, device ${info.device}, ${info.threads} threads, BLAS ${loadedBlas()}${info.autocast !== 'none' ? `, autocast ${info.autocast}` : ''}${info.precision !== 'float32' ? `, precision ${info.precision}` : ''}`);
   } catch (e) {
-    if (device !== 'cpu' || backend === 'torch') throw e;
+    if (device !== 'cpu' || backend === 'torch' || precision !== 'float32') throw e;
     reporter.info(`torch backend unavailable: ${e instanceof AnnealError ? e.describe().replace(/\n/g, ' ') : (e as Error).message}`);
   }
 

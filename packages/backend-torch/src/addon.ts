@@ -30,8 +30,8 @@ export interface NativeAddon {
   recordInfo(id: number): { graph: string };
   recordDispose(id: number): void;
   setThreads(n: number): void;
-  configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none' }): void;
-  info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string; fused: string };
+  configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none'; precision?: 'bf16' | 'float32'; padGemm?: boolean }): void;
+  info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string; precision: string; padGemm: boolean; fused: string };
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../build/Release/anneal_torch.node', import.meta.url));

@@ -20,6 +20,19 @@ export interface TorchBackendOptions {
    * recipe). Meant for GPUs; on CPUs it is slower and only less precise. Default 'none'.
    */
   autocast?: 'bf16' | 'none';
+  /**
+   * 'bf16': activations and their gradients live in bfloat16 (half the memory and memory
+   * traffic of float32), products run as under bf16 autocast; parameters, optimizer state,
+   * weight gradients, reductions, norms and the loss stay float32 (mixed-precision
+   * training). JS still sees float32 tensors. Default 'float32'.
+   */
+  precision?: 'bf16' | 'float32';
+  /**
+   * Pad large GEMM dimensions that are not a multiple of 8 (GPT-2's vocabulary, 50257) to a
+   * multiple of 64 in bf16 products, so cuBLAS can use its aligned kernels; exact (zeros,
+   * then the result narrowed back). Default: ANNEAL_PAD_GEMM=1, else off.
+   */
+  padGemm?: boolean;
   /** Called once per kernel that runs on the cpu fallback. */
   warn?: (message: string) => void;
 }
@@ -53,7 +66,7 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   if (registered) return;
   const addon = loadAddon();
   checkDevice(o.device ?? process.env.ANNEAL_DEVICE ?? 'cpu');
-  addon.configure({ tf32: o.tf32 ?? process.env.ANNEAL_TF32 !== '0', autocast: o.autocast ?? 'none' });
+  addon.configure({ tf32: o.tf32 ?? process.env.ANNEAL_TF32 !== '0', autocast: o.autocast ?? 'none', precision: o.precision ?? 'float32', padGemm: o.padGemm ?? process.env.ANNEAL_PAD_GEMM === '1' });
   const envThreads = Number(process.env.ANNEAL_NUM_THREADS);
   addon.setThreads(o.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : cpus().length));
   const warn = o.warn ?? ((m: string) => process.stderr.write(m + '\n'));
@@ -86,9 +99,9 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   // Fused kernels outside tfjs's set, found by name through the kernel registry:
   // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
   // RMS norm, GELU and softmax cross-entropy with their backward passes (@anneal/modeling),
-  // dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
+  // the LM head and its loss in row chunks (linear + cross-entropy), dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
   // from its file without a JS copy (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealLinearCrossEntropy', true], ['AnnealLinearCrossEntropyGrad', true], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',

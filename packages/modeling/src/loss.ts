@@ -59,6 +59,29 @@ export function tokenLogprobs(logits: tf.Tensor2D, targets: Int32Array): tf.Tens
   return pickTargets(tf.logSoftmax(logits, -1) as tf.Tensor2D, targets);
 }
 
+/**
+ * Summed cross-entropy of the logits hidden [N, C] · weight [V, C]ᵀ against targets [N]
+ * (-100 = ignored), without materialising the [N, V] logits on the torch backend: the head
+ * and the loss run as one kernel over row chunks (about 2^26 logits at a time), the logits
+ * recomputed chunk by chunk in the backward pass. Elsewhere: the product, then
+ * crossEntropySumOfTargets. Gradients flow to hidden and weight. Call inside tf.tidy or a
+ * gradient function.
+ */
+export function linearCrossEntropySum(hidden: tf.Tensor2D, weight: tf.Tensor2D, targets: tf.Tensor1D, chunkRows?: number): tf.Scalar {
+  if (!tf.getKernel('AnnealLinearCrossEntropy', tf.getBackend())) return crossEntropySumOfTargets(tf.matMul(hidden, weight, false, true), targets);
+  const chunk = chunkRows ?? Math.max(1, Math.floor(2 ** 26 / weight.shape[0]));
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [h, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [sum, lse] = tf.engine().runKernel('AnnealLinearCrossEntropy', { h, w, targets }, { chunk } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    save([h, w, targets, lse]);
+    return {
+      value: sum as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, [hs, ws, t, l]: tf.Tensor[]) => tf.engine().runKernel('AnnealLinearCrossEntropyGrad', { dy, h: hs, w: ws, targets: t, lse: l }, { chunk } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+    };
+  });
+  return f(hidden, weight) as tf.Scalar;
+}
+
 /** Softmax cross-entropy summed over targets as one kernel with its own backward (torch backend). */
 function fusedCrossEntropySum(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {

@@ -31,12 +31,14 @@ export const TrainSchema = z
   .strict()
   .refine(...oneStopCondition);
 
-/** name, seed, backend, device, autocast, outputDir: the run-level fields every recipe has. */
+/** name, seed, backend, device, autocast, precision, outputDir: the run-level fields every recipe has. */
 export const runFields = {
   name: z.string().regex(/^[\w.-]+$/, 'letters, digits, "_", "." and "-" only'),
   seed: z.number().int().min(0).default(42),
   backend: z.enum(BACKENDS).default('auto'),
   device: z.string().regex(/^(cpu|cuda:\d+)$/, 'cpu or cuda:N').default('cpu'),
   autocast: z.enum(['none', 'bf16']).default('none'),
+  /** bf16: activations and their gradients in bfloat16, weights, optimizer state and loss in float32 (torch backend). */
+  precision: z.enum(['float32', 'bf16']).default('float32'),
   outputDir: z.string().default('runs'),
 };

@@ -58,6 +58,14 @@ int64_t g_downloads = 0;
 // run in bfloat16 with float32 results (configure({autocast: 'bf16'}); weights stay f32).
 at::Device g_device(at::kCPU);
 bool g_autocast_bf16 = false;
+// precision bf16 (configure({precision: 'bf16'})): activations and their gradients are kept in
+// bfloat16 (JS still sees float32 tensors); parameters, optimizer state, reductions, norms and
+// the loss stay float32. Products run as under bf16 autocast but keep their bf16 results.
+bool g_precision_bf16 = false;
+// Pad GEMM dimensions (>= 1024, not a multiple of 8) to a multiple of 64 in bf16 products:
+// cuBLAS falls back to slow unaligned kernels for an odd leading dimension such as GPT-2's
+// vocabulary of 50257 (configure({padGemm}) / ANNEAL_PAD_GEMM=1).
+bool g_pad_gemm = false;
 
 at::TensorOptions opts(at::ScalarType dtype) { return at::TensorOptions().dtype(dtype).device(g_device); }
 
@@ -87,6 +95,7 @@ std::string dtypeName(at::ScalarType t) {
     case at::kFloat: return "float32";
     case at::kInt: return "int32";
     case at::kBool: return "bool";
+    case at::kBFloat16: return "float32";  // precision bf16: an activation; JS sees float32
     default: throw std::runtime_error(std::string("unexpected ATen dtype ") + c10::toString(t));
   }
 }
@@ -146,14 +155,54 @@ at::Tensor like(const at::Tensor& out, at::ScalarType dtype) {
 
 using Inputs = std::vector<at::Tensor>;
 
+bool isFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16; }
+
+// The dtype an activation is kept in: bfloat16 under precision bf16, else as it is.
+at::Tensor act(const at::Tensor& t) { return g_precision_bf16 && t.scalar_type() == at::kFloat ? t.to(at::kBFloat16) : t; }
+
+// Under precision bf16, a float32 operand meeting a bfloat16 one is cast down (bias, scale,
+// mask), so activations stay bfloat16 instead of being promoted back to float32.
+void harmonize(at::Tensor& a, at::Tensor& b) {
+  if (!g_precision_bf16) return;
+  if (a.scalar_type() == at::kBFloat16 && b.scalar_type() == at::kFloat) b = b.to(at::kBFloat16);
+  else if (b.scalar_type() == at::kBFloat16 && a.scalar_type() == at::kFloat) a = a.to(at::kBFloat16);
+}
+
+int64_t gemmPad(int64_t d) { return (!g_pad_gemm || d < 1024 || d % 8 == 0) ? d : (d + 63) / 64 * 64; }
+
+// t [..., r0, c0] as dtype [..., r, c], zeros in the padding (one copy, the cast included).
+at::Tensor padCast(const at::Tensor& t, int64_t r, int64_t c, at::ScalarType dtype) {
+  int64_t r0 = t.size(-2), c0 = t.size(-1);
+  if (r == r0 && c == c0) return t.to(dtype);
+  auto sizes = t.sizes().vec();
+  sizes[sizes.size() - 2] = r;
+  sizes.back() = c;
+  auto out = at::empty(sizes, t.options().dtype(dtype));
+  out.narrow(-2, 0, r0).narrow(-1, 0, c0).copy_(t);
+  if (c > c0) out.narrow(-1, c0, c - c0).zero_();
+  if (r > r0) out.narrow(-2, r0, r - r0).narrow(-1, 0, c0).zero_();
+  return out;
+}
+
 // A float matrix product. Under bf16 autocast the inputs are bfloat16 and the sum is
 // accumulated in float32, as cuBLAS does for torch.autocast; on cpu the inputs are rounded
 // to bfloat16 and multiplied in float32 (the same numbers, not faster), because CPU
-// builds without oneDNN accumulate bfloat16 products in bfloat16 (errors of ~10%).
+// builds without oneDNN accumulate bfloat16 products in bfloat16 (errors of ~10%). The
+// result is float32 under autocast and bfloat16 under precision bf16. With GEMM padding,
+// large unaligned dimensions are padded with zeros and the result narrowed back (exact).
 at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
-  if (g_autocast_bf16 && x.scalar_type() == at::kFloat && y.scalar_type() == at::kFloat) {
-    if (x.is_cuda()) return at::matmul(x.to(at::kBFloat16), y.to(at::kBFloat16)).to(at::kFloat);
-    return at::matmul(x.to(at::kBFloat16).to(at::kFloat), y.to(at::kBFloat16).to(at::kFloat));
+  if ((g_autocast_bf16 || g_precision_bf16) && isFloat(x) && isFloat(y)) {
+    int64_t M = x.size(-2), K = x.size(-1), N = y.size(-1);
+    int64_t Mp = gemmPad(M), Kp = gemmPad(K), Np = gemmPad(N);
+    bool pad = Mp != M || Kp != K || Np != N;
+    at::ScalarType dt = x.is_cuda() ? at::kBFloat16 : at::kFloat;
+    auto in = [&](const at::Tensor& t, int64_t r, int64_t c) {
+      auto rounded = x.is_cuda() ? t : t.to(at::kBFloat16);  // cpu: bf16-rounded, multiplied in float32
+      return pad ? padCast(rounded, r, c, dt) : rounded.to(dt);
+    };
+    auto out = at::matmul(in(x, Mp, Kp), in(y, Kp, Np));
+    if (pad) out = out.narrow(-2, 0, M).narrow(-1, 0, N);
+    return g_precision_bf16 ? out.to(at::kBFloat16).contiguous() : out.to(at::kFloat).contiguous();
   }
   // tfjs hands every product over as rank 3; a batch of one is a plain GEMM, and
   // at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
@@ -171,11 +220,11 @@ at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
 std::vector<at::Tensor> fusedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias, double scale, bool causal) {
   c10::AutoGradMode grad_on(true);
   auto ql = q.detach().requires_grad_(), kl = k.detach().requires_grad_(), vl = v.detach().requires_grad_();
-  auto cast = [](const at::Tensor& t) { return g_autocast_bf16 ? t.to(at::kBFloat16) : t; };
+  auto cast = [](const at::Tensor& t) { return g_autocast_bf16 || g_precision_bf16 ? t.to(at::kBFloat16) : t; };
   c10::optional<at::Tensor> mask;
   if (!causal) mask = cast(bias);
   auto y = at::scaled_dot_product_attention(cast(ql), cast(kl), cast(vl), mask, 0.0, causal, scale);
-  if (y.scalar_type() != at::kFloat) y = y.to(at::kFloat);
+  if (y.scalar_type() != at::kFloat && !g_precision_bf16) y = y.to(at::kFloat);
   return {y.detach(), y, ql, kl, vl};
 }
 
@@ -228,7 +277,9 @@ bool fusedAdamW(const Inputs& in, size_t n, const at::Tensor& lrT, const at::Ten
 }
 #endif
 
-at::Tensor binary(const std::string& k, const at::Tensor& a, const at::Tensor& b) {
+at::Tensor binary(const std::string& k, at::Tensor a, at::Tensor b) {
+  harmonize(a, b);
+  if (k == "RealDiv" && a.scalar_type() == at::kBFloat16) return at::div(a, b);
   if (k == "Add") return like(at::add(a, b), a.scalar_type());
   if (k == "Sub") return like(at::sub(a, b), a.scalar_type());
   if (k == "Multiply") return like(at::mul(a, b), a.scalar_type());
@@ -310,6 +361,7 @@ at::Tensor reduce(const std::string& k, const at::Tensor& x, const Attrs& a) {
   auto axes = axesOf(a, axisKey, x.dim());
   bool keep = a.flag("keepDims");
   if (x.dim() == 0 || axes.empty()) return x.clone();
+  if (k == "Sum" && x.scalar_type() == at::kBFloat16) return at::sum(x, axes, keep, at::kFloat);  // sums and norms in float32
   if (k == "Sum") return like(at::sum(x, axes, keep), x.scalar_type() == at::kBool ? at::kInt : x.scalar_type());
   if (k == "Mean") return at::mean(x.to(at::kFloat), axes, keep);
   if (k == "Prod") {
@@ -355,8 +407,8 @@ std::vector<at::Tensor> collective(const Inputs& in, const std::function<void(st
     int64_t bytes = 0;
     std::vector<at::Tensor> flat;
     while (end < in.size() && (end == start || bytes + in[end].nbytes() <= cap)) {
-      if (in[end].scalar_type() != at::kFloat) throw std::runtime_error("collectives take float32 tensors");
-      flat.push_back(in[end].reshape({-1}));
+      if (!isFloat(in[end])) throw std::runtime_error("collectives take float32 tensors");
+      flat.push_back(in[end].to(at::kFloat).reshape({-1}));  // a bf16 gradient (precision bf16) is reduced in float32
       bytes += in[end].nbytes();
       end++;
     }
@@ -431,13 +483,14 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     }
     return {r.contiguous()};
   }
-  if (k == "Concat") {
-    auto ax = normAxis(a.i64("axis"), in.at(0).dim());
-    return {at::cat(in, ax)};
-  }
-  if (k == "Pack") {
-    auto ax = normAxis(a.i64("axis"), in.at(0).dim() + 1);
-    return {at::stack(in, ax)};
+  if (k == "Concat" || k == "Pack") {
+    Inputs parts = in;  // under precision bf16 one bfloat16 part makes them all bfloat16
+    bool low = g_precision_bf16 && std::any_of(parts.begin(), parts.end(), [](const at::Tensor& t) { return t.scalar_type() == at::kBFloat16; });
+    if (low)
+      for (auto& t : parts)
+        if (t.scalar_type() == at::kFloat) t = t.to(at::kBFloat16);
+    if (k == "Concat") return {at::cat(parts, normAxis(a.i64("axis"), in.at(0).dim()))};
+    return {at::stack(parts, normAxis(a.i64("axis"), in.at(0).dim() + 1))};
   }
   if (k == "Unpack") {
     auto ax = normAxis(a.i64("axis"), in.at(0).dim());
@@ -507,7 +560,8 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     std::vector<int64_t> outShape{n};
     for (int64_t d = in.at(1).dim(); d < x.dim(); d++) outShape.push_back(x.size(d));
     auto valid = (ids >= 0).logical_and(ids < n);
-    auto out = at::zeros({n, rows.size(1)}, x.options());
+    if (rows.scalar_type() == at::kBFloat16) rows = rows.to(at::kFloat);  // an embedding's gradient: accumulated in float32
+    auto out = at::zeros({n, rows.size(1)}, rows.options());
     // Out-of-range ids add zero rows to segment 0 (tfjs drops them); no nonzero(), which
     // would read the mask back to the host and stall a GPU queue.
     auto masked = at::where(valid.unsqueeze(1), rows, at::zeros_like(rows));
@@ -524,24 +578,31 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto off = at::full({}, a.num("offValue"), opts(dtype));
     return {at::where(hot, on, off)};
   }
-  if (k == "Select") return {at::where(in.at(0), in.at(1), in.at(2))};
+  if (k == "Select") {
+    auto t = in.at(1), e = in.at(2);
+    harmonize(t, e);
+    return {at::where(in.at(0), t, e)};
+  }
   if (k == "AddN") {
     at::Tensor s = in.at(0).clone();
     for (size_t i = 1; i < in.size(); i++) s.add_(in[i]);
     return {s};
   }
   // Fused ops with their backward kernels (used through tf.customGrad by @anneal/modeling).
+  // Norms compute in float32 (a bfloat16 activation is widened), their outputs and input
+  // gradients are activations (bfloat16 under precision bf16), weight gradients float32.
   if (k == "AnnealLayerNorm") {  // inputs x, gamma, beta over the last dim -> y, mean, rstd
-    auto r = at::native_layer_norm(in.at(0), {in.at(0).size(-1)}, in.at(1), in.at(2), a.num("eps"));
-    return {std::get<0>(r), std::get<1>(r), std::get<2>(r)};
+    auto x = in.at(0).to(at::kFloat);
+    auto r = at::native_layer_norm(x, {x.size(-1)}, in.at(1), in.at(2), a.num("eps"));
+    return {act(std::get<0>(r)), std::get<1>(r), std::get<2>(r)};
   }
   if (k == "AnnealLayerNormGrad") {  // inputs dy, x, gamma, beta, mean, rstd -> dx, dgamma, dbeta
-    const auto& x = in.at(1);
-    auto r = at::native_layer_norm_backward(in.at(0), x, {x.size(-1)}, in.at(4), in.at(5), in.at(2), in.at(3), {true, true, true});
-    return {std::get<0>(r), std::get<1>(r), std::get<2>(r)};
+    auto x = in.at(1).to(at::kFloat);
+    auto r = at::native_layer_norm_backward(in.at(0).to(at::kFloat), x, {x.size(-1)}, in.at(4), in.at(5), in.at(2), in.at(3), {true, true, true});
+    return {act(std::get<0>(r)), std::get<1>(r), std::get<2>(r)};
   }
   if (k == "AnnealCrossEntropySum") {  // inputs logits [N, V], targets [N] (-100 = ignore) -> sum, log-probs
-    auto lsm = at::log_softmax(in.at(0), -1);
+    auto lsm = at::log_softmax(in.at(0).to(at::kFloat), -1);  // in float32 whatever the logits' dtype
     auto loss = at::nll_loss(lsm, in.at(1).to(at::kLong), {}, at::Reduction::Sum, -100);
     return {loss, lsm};
   }
@@ -551,6 +612,46 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto g = at::exp(in.at(1));
     g.scatter_add_(1, t.clamp_min(0).unsqueeze(1), -valid);
     return {g.mul_(valid).mul_(in.at(0))};
+  }
+  // The LM head and the loss as one kernel, in row chunks: logits [n, V] exist for one chunk
+  // at a time (recomputed in backward) instead of [N, V] float32 logits, log-probs and their
+  // gradient at once (3 x 3.3 GB for GPT-2 at 16 x 1024 tokens). One more product of the
+  // head than the unfused pair (the recomputation); chunk = rows per chunk.
+  if (k == "AnnealLinearCrossEntropy") {  // inputs h [N, C], weight [V, C], targets [N] (-100 = ignore) -> loss sum, logsumexp [N]
+    const auto &h = in.at(0), &w = in.at(1);
+    auto t = in.at(2).to(at::kLong);
+    int64_t N = h.size(0), chunk = std::max<int64_t>(1, a.i64("chunk"));
+    auto loss = at::zeros({}, h.options().dtype(at::kFloat));
+    std::vector<at::Tensor> lses;
+    for (int64_t s = 0; s < N; s += chunk) {
+      int64_t n = std::min(chunk, N - s);
+      auto logits = product(h.narrow(0, s, n), w.t()).to(at::kFloat);  // [n, V]
+      auto lse = at::logsumexp(logits, {1});                            // [n]
+      auto tc = t.narrow(0, s, n);
+      auto picked = logits.gather(1, tc.clamp(0, w.size(0) - 1).unsqueeze(1)).squeeze(1);  // (out-of-range ids: clamped, never a device assert)
+      loss.add_(at::where(tc.ne(-100), lse - picked, at::zeros_like(lse)).sum());
+      lses.push_back(lse);
+    }
+    return {loss, at::cat(lses)};
+  }
+  if (k == "AnnealLinearCrossEntropyGrad") {  // inputs dy (scalar), h, weight, targets, logsumexp -> dh [N, C], dweight [V, C]
+    const auto &dy = in.at(0), &h = in.at(1), &w = in.at(2), &lse = in.at(4);
+    auto t = in.at(3).to(at::kLong);
+    int64_t N = h.size(0), chunk = std::max<int64_t>(1, a.i64("chunk"));
+    auto dw = at::zeros(w.sizes(), w.options().dtype(at::kFloat));
+    std::vector<at::Tensor> dhs;
+    for (int64_t s = 0; s < N; s += chunk) {
+      int64_t n = std::min(chunk, N - s);
+      auto hc = h.narrow(0, s, n);
+      auto tc = t.narrow(0, s, n);
+      auto valid = tc.ne(-100).to(at::kFloat).unsqueeze(1);                                  // [n, 1]
+      auto g = at::exp(product(hc, w.t()).to(at::kFloat).sub_(lse.narrow(0, s, n).unsqueeze(1)));  // softmax [n, V]
+      g.scatter_add_(1, tc.clamp(0, w.size(0) - 1).unsqueeze(1), -valid);                              // - one-hot of the target
+      g.mul_(valid).mul_(dy);                                                                 // d loss / d logits
+      dhs.push_back(act(product(g, w)));     // [n, C]
+      dw.add_(product(g.t(), hc));           // [V, C], summed over chunks in float32
+    }
+    return {at::cat(dhs), dw};
   }
   if (k == "AnnealAttention") {  // inputs q, k, v [B, H, T, D], additive bias [.., T, T] -> y, probs
 #ifdef ANNEAL_TORCH2
@@ -564,7 +665,8 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "AnnealAttentionGrad" && a.flag("autograd")) {  // inputs dy, y (with its graph), q, k, v -> dq, dk, dv
     // Runs the backward of the SDPA kernel that produced y (flash or memory-efficient,
     // whichever at::scaled_dot_product_attention chose) and frees its saved state.
-    auto g = torch::autograd::grad({in.at(1)}, {in.at(2), in.at(3), in.at(4)}, {in.at(0)}, /*retain_graph=*/false);
+    auto dy = in.at(0).to(in.at(1).scalar_type());  // autograd wants the gradient in y's dtype
+    auto g = torch::autograd::grad({in.at(1)}, {in.at(2), in.at(3), in.at(4)}, {dy}, /*retain_graph=*/false);
     return {g[0], g[1], g[2]};
   }
 #endif
@@ -606,17 +708,20 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     return {at::mul(codes, in.at(1).unsqueeze(1))};
   }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
-  if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0), in.at(1), a.str("approximate"))};
+  if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0).to(in.at(1).scalar_type()), in.at(1), a.str("approximate"))};
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter [, lr, step as 0-d tensors]
     double b1 = a.num("beta1"), b2 = a.num("beta2"), eps = a.num("eps");
     // The per-step scalars come as attributes, or (attr scalarInputs) as the last two
     // inputs, so that a recorded step replays with the new learning rate and step count.
     bool tensors = a.flag("scalarInputs");
     size_t n = in.size() - (tensors ? 2 : 0);
-    at::Tensor lrT = tensors ? in.at(n) : at::Tensor(), stepT = tensors ? in.at(n + 1) : at::Tensor();
+    Inputs ins = in;  // gradients in float32 (bfloat16 ones come from precision bf16)
+    for (size_t i = 1; i < n; i += 4)
+      if (ins[i].scalar_type() == at::kBFloat16) ins[i] = ins[i].to(at::kFloat);
+    at::Tensor lrT = tensors ? ins.at(n) : at::Tensor(), stepT = tensors ? ins.at(n + 1) : at::Tensor();
     std::vector<at::Tensor> outs;
 #ifdef ANNEAL_TORCH2
-    if (fusedAdamW(in, n, lrT, stepT, a, outs)) return outs;
+    if (fusedAdamW(ins, n, lrT, stepT, a, outs)) return outs;
 #endif
     const auto& wdArr = a.get("weightDecays").arr;
     c10::NoGradGuard no_grad;
@@ -628,7 +733,7 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     }
     double lr = tensors ? 0 : a.num("lr"), bc1 = tensors ? 0 : a.num("biasCorrection1"), bc2 = tensors ? 0 : a.num("biasCorrection2");
     for (size_t i = 0; i * 4 < n; i++) {
-      const auto &p = in[4 * i], &g = in[4 * i + 1], &m = in[4 * i + 2], &v = in[4 * i + 3];
+      const auto &p = ins[4 * i], &g = ins[4 * i + 1], &m = ins[4 * i + 2], &v = ins[4 * i + 3];
       double wd = wdArr.at(i).num;
       // In place (as torch.optim does) when nothing else views these buffers: tfjs treats
       // tensors as immutable, so a buffer shared with another tensor must not change.
@@ -732,17 +837,19 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   }
   if (k == "LinSpace") return {at::linspace(a.num("start"), a.num("stop"), a.i64("num"), opts(at::kFloat))};
   if (k == "AnnealRmsNorm") {  // inputs x, weight over the last dim -> y, rstd
-    const auto &x = in.at(0), &w = in.at(1);
+    auto x = in.at(0).to(at::kFloat);
+    const auto& w = in.at(1);
     auto rstd = at::rsqrt(at::add(at::mean(at::square(x), {-1}, true), a.num("eps")));
-    return {at::mul(at::mul(x, rstd), w), rstd};
+    return {act(at::mul(at::mul(x, rstd), w)), rstd};
   }
   if (k == "AnnealRmsNormGrad") {  // inputs dy, x, weight, rstd -> dx, dweight
-    const auto &dy = in.at(0), &x = in.at(1), &w = in.at(2), &rstd = in.at(3);
+    auto dy = in.at(0).to(at::kFloat), x = in.at(1).to(at::kFloat);
+    const auto &w = in.at(2), &rstd = in.at(3);
     auto xhat = at::mul(x, rstd);
     auto g = at::mul(dy, w);
     auto dx = at::mul(rstd, at::sub(g, at::mul(xhat, at::mean(at::mul(g, xhat), {-1}, true))));
     auto dw = at::mul(dy, xhat).reshape({-1, x.size(-1)}).sum(0);
-    return {dx, dw};
+    return {act(dx), dw};
   }
   return {unary(k, in.at(0), a)};
 }
@@ -789,6 +896,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
     g_downloads++;
     recordDownload();
     auto t = get(info[0].As<Napi::Number>().Int64Value()).to(at::kCPU).contiguous();
+    if (t.scalar_type() == at::kBFloat16) t = t.to(at::kFloat);
     auto env = info.Env();
     if (t.scalar_type() == at::kFloat) {
       auto out = Napi::Float32Array::New(env, t.numel());
@@ -1018,8 +1126,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// configure({device, tf32, autocast}): where tensors live from now on, whether float32
-// matmuls may use TF32 on GPUs (cuBLAS and cuDNN), and bf16 autocast on or off.
+// configure({device, tf32, autocast, precision, padGemm}): where tensors live from now on,
+// whether float32 matmuls may use TF32 on GPUs (cuBLAS and cuDNN), bf16 autocast on or off,
+// bf16 activations on or off, and GEMM padding on or off.
 Napi::Value Configure(const Napi::CallbackInfo& info) {
   return guarded(info, "configure", [&]() -> Napi::Value {
     Attrs a = Attrs::of(info[0]);
@@ -1046,6 +1155,12 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
       if (mode != "bf16" && mode != "none") throw std::runtime_error("autocast " + mode + " is not supported: use bf16 or none");
       g_autocast_bf16 = mode == "bf16";
     }
+    if (a.has("precision")) {
+      auto mode = a.str("precision");
+      if (mode != "bf16" && mode != "float32") throw std::runtime_error("precision " + mode + " is not supported: use bf16 or float32");
+      g_precision_bf16 = mode == "bf16";
+    }
+    if (a.has("padGemm")) g_pad_gemm = a.flag("padGemm");
     return info.Env().Undefined();
   });
 }
@@ -1060,6 +1175,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("cudaDevices", static_cast<double>(at::hasCUDA() ? at::getNumGPUs() : 0));
   o.Set("tf32", at::globalContext().allowTF32CuBLAS());
   o.Set("autocast", g_autocast_bf16 ? "bf16" : "none");
+  o.Set("precision", g_precision_bf16 ? "bf16" : "float32");
+  o.Set("padGemm", g_pad_gemm);
 #ifdef ANNEAL_TORCH2
   o.Set("fused", "sdpa, adamw (cuda)");
 #else

@@ -3,7 +3,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './config.js';
-import { gpt2Forward, gpt2ParamShapes, initGpt2Params, type Params } from './model.js';
+import { gpt2Forward, gpt2Hidden, gpt2ParamShapes, initGpt2Params, type Params } from './model.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 
 export class Gpt2LMHeadModel extends PretrainedModel {
@@ -37,6 +37,16 @@ export class Gpt2LMHeadModel extends PretrainedModel {
   /** ids [B, T] -> logits [B, T, V] (and the KV cache, hidden states, attentions on request). */
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
     return gpt2Forward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & { logits: tf.Tensor3D };
+  }
+
+  /** The final hidden states [B, T, C] (after ln_f), without the LM head: for linearCrossEntropySum. */
+  hidden(a: ForwardArgs): tf.Tensor3D {
+    return gpt2Hidden(this.config, this.params, { training: this.training, ...a }).hidden;
+  }
+
+  /** The LM head's weight [V, C]: the token embedding, tied. */
+  get lmHeadWeight(): tf.Variable {
+    return this.params.get('transformer.wte.weight')!;
   }
 
   hfConfig(): Record<string, unknown> {

@@ -46,6 +46,8 @@ export const ClmConfigSchema = z
     device: z.string().regex(/^(cpu|cuda:\d+)$/, 'cpu or cuda:N').default('cpu'),
     /** bf16: matmuls and attention in bfloat16 with float32 weights (torch backend; meant for GPUs). */
     autocast: z.enum(['none', 'bf16']).default('none'),
+    /** bf16: activations and their gradients in bfloat16; weights, optimizer state and the loss in float32 (torch backend; meant for GPUs). */
+    precision: z.enum(['float32', 'bf16']).default('float32'),
     outputDir: z.string().default('runs'),
     model: ModelSchema,
     tokenizer: TokenizerSchema,
