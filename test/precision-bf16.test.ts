@@ -114,7 +114,8 @@ d('precision bf16 (torch backend)', () => {
     padded.forEach((arr, k) => {
       const scale = plain[k].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       const worst = arr.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[k][i])), 0);
-      expect(worst, `output ${k}`).toBeLessThanOrEqual(1e-5 * scale);
+      // (on a GPU the padded and unpadded products run as different cuBLAS kernels: other summation orders)
+      expect(worst, `output ${k}`).toBeLessThanOrEqual((process.env.ANNEAL_DEVICE ?? 'cpu').startsWith('cuda') ? 1e-3 * scale : 1e-5 * scale);
     });
   });
 });

@@ -14,6 +14,7 @@
 //                         replayed from C++, through a CUDA graph on a GPU (not with DPO)
 //   BENCH_HF_COMPILE=1 .. the transformers peer runs torch.compile(model) (default mode)
 //   BENCH_PRECISION=bf16  Anneal keeps activations in bfloat16 (precision: bf16)
+//   BENCH_LINEAR_CE=1     with BENCH_RECORD: the LM head and loss as one chunked kernel (no [N, V] logits)
 //   ANNEAL_PAD_GEMM=1     Anneal pads unaligned GEMM dimensions (the 50257 vocabulary) to 64
 //   BENCH_ANNEAL=0 / BENCH_HF=0   leave out one side (rows of several runs go in one table)
 //   BENCH_DPO=1 ...       DPO step (TRL's defaults): BENCH_BATCH pairs as one concatenated
@@ -33,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, RecordedStep, registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, FunctionalStep, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum } from '@anneal/modeling';
 import { batchLogps, dpoLoss } from '@anneal/dpo';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { runJson, runSelf } from './child.js';
@@ -68,6 +69,7 @@ const LORA = process.env.BENCH_LORA === '1';
 const DPO = process.env.BENCH_DPO === '1';
 const LR = DPO ? 1e-6 : 6e-4;
 const RECORD = process.env.BENCH_RECORD === '1' && !DPO;
+const LINEAR_CE = process.env.BENCH_LINEAR_CE === '1' && RECORD && !LORA;
 
 /**
  * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
@@ -119,6 +121,10 @@ async function child(): Promise<void> {
   // The recorded step: the same forward, loss and AdamW as a function of its inputs (ids,
   // targets, token count, lr, step, parameters, moments), replayed after it was recorded.
   const fstep = new FunctionalStep(params, opt, ([ids, targets, count]) => {
+    if (LINEAR_CE) {
+      const hidden = tf.reshape(model.hidden({ inputIds: ids as tf.Tensor2D }), [B * T, model.config.nEmbd]) as tf.Tensor2D; // [B*T, C]
+      return tf.div(linearCrossEntropySum(hidden, model.lmHeadWeight, targets as tf.Tensor1D), count) as tf.Scalar;
+    }
     const logits = net.forward({ inputIds: ids as tf.Tensor2D }).logits as tf.Tensor3D; // [B, T, V]
     return tf.div(crossEntropySumOfTargets(tf.reshape(logits, [B * T, logits.shape[2]]) as tf.Tensor2D, targets as tf.Tensor1D), count) as tf.Scalar;
   });
@@ -177,7 +183,7 @@ async function child(): Promise<void> {
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
-    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}${addon.info().precision === 'bf16' ? ', precision bf16' : ''}${addon.info().padGemm ? ', GEMMs padded' : ''}${RECORD ? `, recorded step (${recorded.stats.calls} kernels; replayed ${recorded.stats.replayed}/${STEPS}; CUDA graph: ${recorded.stats.graph}${recorded.stats.fallback ? `; NOT replayed: ${recorded.stats.fallback}` : ''})` : ', dispatched from JS'}`,
+    engine: `Anneal torch backend (libtorch ${addon.info().torchVersion}, ${addon.info().device})${lora ? `, LoRA (${lora.numTrainableParameters} trainable)` : ''}${ref ? ', DPO (@anneal/dpo)' : ''}${addon.info().precision === 'bf16' ? ', precision bf16' : ''}${addon.info().padGemm ? ', GEMMs padded' : ''}${LINEAR_CE ? ', chunked linear + cross-entropy' : ''}${RECORD ? `, recorded step (${recorded.stats.calls} kernels; replayed ${recorded.stats.replayed}/${STEPS}; CUDA graph: ${recorded.stats.graph}${recorded.stats.fallback ? `; NOT replayed: ${recorded.stats.fallback}` : ''})` : ', dispatched from JS'}`,
     batch: B,
     ctx: T,
     steps: STEPS,

@@ -34,7 +34,7 @@ case "$gpu" in *H200*) export BENCH_PEAK_TFLOPS=790 ;; *) export BENCH_PEAK_TFLO
 #    fixtures' float32 tolerances).
 if [ "${CHECK_ONLY:-}" != bench ]; then
   stamp "tests"
-  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run ${CHECK_TESTS:-test/recorded-step.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts} > "$out/tests.log" 2>&1
+  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run ${CHECK_TESTS:-test/recorded-step.test.ts test/precision-bf16.test.ts test/linear-cross-entropy.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts} > "$out/tests.log" 2>&1
   echo "tests exit $?"; grep -E "Test Files|Tests |FAIL|✗|×|→|Error" "$out/tests.log" | head -30
 fi
 [ "${CHECK_ONLY:-}" = tests ] && exit 0
@@ -42,13 +42,13 @@ fi
 # 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
 #    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
 # The default set fits one call of about 7 minutes; CHECK_BENCH="name …" runs others by name.
-DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-all b8 b8-graph b8-all lora-graph b16-compile recorded-step"
+DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-lce b16-best b8 b8-graph b8-best lora-graph b16-compile recorded-step"
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
   case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" $name "*) ;; *) return ;; esac
   stamp "bench $name"
-  env BENCH_STEPS=${STEPS:-60} BENCH_WARMUP=${WARMUP:-15} "$@" BENCH_JSON_OUT="$out/$name.json" \
+  env BENCH_STEPS=${STEPS:-40} BENCH_WARMUP=${WARMUP:-10} "$@" BENCH_JSON_OUT="$out/$name.json" \
     timeout "$limit" node --import tsx tools/bench/gpu-train.ts > "/tmp/bench-$name.log" 2>&1 || { echo "  $name: exit $?"; tail -5 "/tmp/bench-$name.log"; }
 }
 # transformers eager (and Anneal dispatched from JS) at each size: the peers of the rows after
@@ -62,6 +62,10 @@ bench b16-bf16 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_PRECISION=bf16
 bench b16-pad 45 BENCH_BATCH=16 BENCH_HF=0 ANNEAL_PAD_GEMM=1
 bench b16-all 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1
 bench b8-all 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1
+# the LM head and loss as one chunked kernel (recorded step), alone and with everything above
+bench b16-lce 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1 BENCH_LINEAR_CE=1
+bench b16-best 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1 BENCH_LINEAR_CE=1
+bench b8-best 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1 BENCH_LINEAR_CE=1
 # LoRA against peft, DPO against the same step on transformers, transformers under torch.compile
 bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
 bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
