@@ -53,7 +53,9 @@ function anneal(s: Shape, record: boolean): { ms: number; kernels: number; graph
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) step();
   const ms = (performance.now() - t0) / STEPS;
-  const out = { ms, kernels: rec.stats.calls, graph: rec.stats.fallback ? `not replayed: ${rec.stats.fallback}` : rec.stats.graph };
+  const onCpu = (process.env.ANNEAL_DEVICE ?? 'cpu') === 'cpu';
+  const graph = rec.stats.fallback ? `not replayed: ${rec.stats.fallback}` : onCpu ? `replayed ${rec.stats.replayed} (no CUDA graph on cpu)` : rec.stats.graph;
+  const out = { ms, kernels: rec.stats.calls, graph };
   rec.dispose();
   model.dispose();
   opt.dispose();
@@ -69,7 +71,8 @@ sys.path.insert(0, ${JSON.stringify(dir)})
 from train_throughput_torch import build
 torch.manual_seed(0)
 dev = ${JSON.stringify(device)}
-torch.set_default_device(dev)  # the peer model makes its position ids in forward
+if dev != "cpu":
+    torch.set_default_device(dev)  # the peer model makes its position ids in forward (torch >= 2.0)
 B, T, V, C, L, H = ${s.B}, ${s.T}, ${s.V}, ${s.C}, ${s.L}, ${s.H}
 model = build(V, T, C, H, L).to(dev)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
