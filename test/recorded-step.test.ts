@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, RecordedStep, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, FunctionalStep, Rng, useBackend } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmTargets, crossEntropySumOfTargets } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, LLAMA_DEFAULTS, LlamaForCausalLM, causalLmTargets, crossEntropySumOfTargets } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -16,14 +16,23 @@ const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
 const CFG = { ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 16, nEmbd: 32, nHead: 4, nLayer: 2, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
 const T = 12;
 
+type Model = Gpt2LMHeadModel | LlamaForCausalLM;
+interface Options {
+  perStepUpload?: boolean;
+  readBack?: boolean;
+  llama?: boolean;
+}
+// A small Llama (RoPE, SwiGLU, grouped-query attention): its rotary tables are made on the device.
+const LLAMA = { ...LLAMA_DEFAULTS, vocabSize: 61, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 16 };
+
 /** A model, its optimizer and its step; `perStepUpload` makes the step upload batch data itself (not the same program each step). */
-function setup(o: { perStepUpload?: boolean; readBack?: boolean } = {}) {
-  const model = Gpt2LMHeadModel.init(CFG, 7);
+function setup(o: Options = {}) {
+  const model: Model = o.llama ? LlamaForCausalLM.init(LLAMA, 7) : Gpt2LMHeadModel.init(CFG, 7);
   const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   let hostTargets: Int32Array = new Int32Array(0);
   const step = new FunctionalStep(model.params, opt, ([ids, targets, count]) => {
     const [B, Tn] = ids.shape;
-    const logits = tf.reshape(model.forward({ inputIds: ids as tf.Tensor2D }).logits, [B * Tn, CFG.vocabSize]) as tf.Tensor2D;
+    const logits = tf.reshape(model.forward({ inputIds: ids as tf.Tensor2D }).logits, [B * Tn, CFG.vocabSize]) as tf.Tensor2D; // both vocabularies are 61
     const t = o.perStepUpload ? tf.tensor1d(hostTargets, 'int32') : (targets as tf.Tensor1D);
     const loss = tf.div(crossEntropySumOfTargets(logits, t), count) as tf.Scalar;
     if (o.readBack) loss.dataSync();
@@ -37,7 +46,7 @@ function batch(rng: Rng, B: number) {
   return { ids, ...causalLmTargets(ids, B, T) };
 }
 
-const snapshot = (m: Gpt2LMHeadModel) => [...m.params].map(([n, v]) => [n, Array.from(v.dataSync())] as const);
+const snapshot = (m: Model) => [...m.params].map(([n, v]) => [n, Array.from(v.dataSync())] as const);
 
 // On a GPU (tools/gpu/check.sh) the replay is a CUDA graph, and kernels with atomics (the
 // embedding gradient's index_add) differ run to run even when dispatched twice, so there
@@ -47,7 +56,7 @@ function expectSame(got: number[], want: number[]) {
   if (!gpu) return expect(got).toEqual(want); // exact, not close
   got.forEach((g, i) => expect(Math.abs(g - want[i]), `entry ${i}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(want[i]))));
 }
-function expectSameParams(b: Gpt2LMHeadModel, a: Gpt2LMHeadModel) {
+function expectSameParams(b: Model, a: Model) {
   const [sb, sa] = [snapshot(b), snapshot(a)];
   if (!gpu) return expect(sb).toEqual(sa);
   sb.forEach(([, v], i) => expectSame(v, sa[i][1]));
@@ -62,7 +71,7 @@ d(`recorded training step (torch backend, ${process.env.ANNEAL_DEVICE ?? 'cpu'})
   });
 
   /** Runs `sizes.length` steps on a dispatched and a recorded copy; returns both runs' losses and the recorder. */
-  function twin(sizes: number[], o: { perStepUpload?: boolean; readBack?: boolean } = {}) {
+  function twin(sizes: number[], o: Options = {}) {
     const a = setup(o);
     const b = setup(o);
     const recorded = new RecordedStep(b.step.fn, { warmup: 1 });
@@ -101,6 +110,14 @@ d(`recorded training step (torch backend, ${process.env.ANNEAL_DEVICE ?? 'cpu'})
     // flat across the replayed steps: no tensor kept by a replay, in tfjs or in libtorch
     expect(new Set(counts.slice(3)).size).toBe(1);
     expect(backend.nativeCount()).toBe(backend.numDataIds());
+    recorded.dispose();
+  });
+
+  it('a Llama step (RoPE tables made on the device, SwiGLU) records and replays as exactly', () => {
+    const { a, b, lossesA, lossesB, recorded } = twin([2, 2, 2, 2, 2], { llama: true });
+    expect(recorded.stats).toMatchObject({ dispatched: 1, recorded: 2, replayed: 2, fallback: '' });
+    expectSame(lossesB, lossesA);
+    expectSameParams(b.model, a.model);
     recorded.dispose();
   });
 

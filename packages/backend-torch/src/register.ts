@@ -98,10 +98,11 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   }
   // Fused kernels outside tfjs's set, found by name through the kernel registry:
   // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
-  // RMS norm, GELU and softmax cross-entropy with their backward passes (@anneal/modeling),
-  // the LM head and its loss in row chunks (linear + cross-entropy), dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
+  // RMS norm, GELU, gated activations (SwiGLU/GeGLU), RoPE, softmax cross-entropy and the
+  // LM head with its loss in row chunks, with their backward passes (@anneal/modeling),
+  // dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
   // from its file without a JS copy (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealLinearCrossEntropy', true], ['AnnealLinearCrossEntropyGrad', true], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealGatedAct', false], ['AnnealGatedActGrad', true], ['AnnealRope', false], ['AnnealRopeGrad', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealLinearCrossEntropy', true], ['AnnealLinearCrossEntropyGrad', true], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',

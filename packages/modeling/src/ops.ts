@@ -77,6 +77,48 @@ export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
 }
 
 /**
+ * Gated MLP activation: silu(gate) * up (SwiGLU, Llama/Qwen/Mistral), gelu(gate) * up
+ * (GeGLU; gelu_tanh as Gemma's gelu_pytorch_tanh). On the torch backend one kernel each way
+ * that saves only gate and up for the backward pass.
+ */
+export function gatedActivation(gate: tf.Tensor, up: tf.Tensor, act: 'silu' | 'gelu' | 'gelu_tanh'): tf.Tensor {
+  if (hasKernel('AnnealGatedAct')) {
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [g, u, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+      save([g, u]);
+      return {
+        value: tf.engine().runKernel('AnnealGatedAct', { gate: g, up: u }, { act } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [sg, su]: tf.Tensor[]) => tf.engine().runKernel('AnnealGatedActGrad', { dy, gate: sg, up: su }, { act } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+      };
+    });
+    return f(gate, up);
+  }
+  const h = act === 'silu' ? tf.mul(gate, tf.sigmoid(gate)) : gelu(gate, act === 'gelu_tanh' ? 'tanh' : 'none');
+  return tf.mul(h, up);
+}
+
+/**
+ * Rotary position embedding (RoPE, Su et al. 2021) as transformers applies it: x cos +
+ * rotate_half(x) sin, rotate_half(x) = [-x2, x1] over the halves of the last axis; x
+ * [B, H, T, D], cos and sin [B|1, 1, T, D]. One kernel each way on the torch backend.
+ */
+export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  if (hasKernel('AnnealRope')) {
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [xi, save] = args as [tf.Tensor, tf.GradSaveFunc];
+      save([cos, sin]);
+      return {
+        value: tf.engine().runKernel('AnnealRope', { x: xi, cos, sin }) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) => tf.engine().runKernel('AnnealRopeGrad', { dy, cos: c, sin: s }) as tf.Tensor,
+      };
+    });
+    return f(x);
+  }
+  const [x1, x2] = tf.split(x, 2, -1);
+  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
+}
+
+/**
  * Scaled dot-product attention: softmax(q k^T * scale + bias) v, for q, k, v [B, H, T, D]
  * and an additive bias broadcastable to [B, H, T, T] (0 where allowed, -1e9 where masked).
  * `dropProbs` applies attention dropout to the probabilities (training only); the fused

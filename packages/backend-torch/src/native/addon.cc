@@ -707,6 +707,41 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto codes = in.at(0).contiguous().view(at::kChar).slice(0, 0, rows * cols).to(at::kFloat).view({rows, cols});
     return {at::mul(codes, in.at(1).unsqueeze(1))};
   }
+  // Gated MLP activations, SwiGLU silu(gate) * up and GeGLU gelu(gate) * up, with their
+  // backward: one kernel each way, saving gate and up only (the op chain keeps four [.., I]
+  // tensors for backward: gate, sigmoid(gate), their product, up).
+  if (k == "AnnealGatedAct") {  // inputs gate, up; attr act: silu | gelu | gelu_tanh -> y
+    auto g = in.at(0), u = in.at(1);
+    harmonize(g, u);
+    auto act = a.str("act");
+    return {at::mul(act == "silu" ? at::silu(g) : at::gelu(g, act == "gelu_tanh" ? "tanh" : "none"), u)};
+  }
+  if (k == "AnnealGatedActGrad") {  // inputs dy, gate, up -> dgate, dup
+    auto g = in.at(1), u = in.at(2);
+    harmonize(g, u);
+    auto dy = in.at(0).to(g.scalar_type());
+    auto act = a.str("act");
+    auto dyu = at::mul(dy, u);
+    if (act == "silu") return {at::silu_backward(dyu, g), at::mul(dy, at::silu(g))};
+    auto approx = act == "gelu_tanh" ? "tanh" : "none";
+    return {at::gelu_backward(dyu, g, approx), at::mul(dy, at::gelu(g, approx))};
+  }
+  // Rotary position embedding (RoPE, Su et al. 2021): x cos + rotate_half(x) sin with
+  // rotate_half(x) = [-x2, x1] over the halves of the last axis; the backward is the
+  // transposed rotation, dy cos + [z2, -z1] for z = dy sin. cos and sin stay float32.
+  if (k == "AnnealRope") {  // inputs x [B, H, T, D], cos, sin [B|1, 1, T, D] -> y
+    const auto &x = in.at(0), &cos = in.at(1), &sin = in.at(2);
+    int64_t half = x.size(-1) / 2;
+    auto rot = at::cat({at::neg(x.narrow(-1, half, half)), x.narrow(-1, 0, half)}, -1);
+    return {at::add(at::mul(x, cos), at::mul(rot, sin)).to(x.scalar_type())};
+  }
+  if (k == "AnnealRopeGrad") {  // inputs dy, cos, sin -> dx
+    const auto &dy = in.at(0), &cos = in.at(1), &sin = in.at(2);
+    int64_t half = dy.size(-1) / 2;
+    auto z = at::mul(dy, sin);
+    auto back = at::cat({z.narrow(-1, half, half), at::neg(z.narrow(-1, 0, half))}, -1);
+    return {at::add(at::mul(dy, cos), back).to(dy.scalar_type())};
+  }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0).to(in.at(1).scalar_type()), in.at(1), a.str("approximate"))};
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter [, lr, step as 0-d tensors]

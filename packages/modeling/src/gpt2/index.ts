@@ -45,8 +45,8 @@ export class Gpt2LMHeadModel extends PretrainedModel {
   }
 
   /** The LM head's weight [V, C]: the token embedding, tied. */
-  get lmHeadWeight(): tf.Variable {
-    return this.params.get('transformer.wte.weight')!;
+  get lmHeadWeight(): tf.Variable<tf.Rank.R2> {
+    return this.params.get('transformer.wte.weight')! as tf.Variable<tf.Rank.R2>;
   }
 
   hfConfig(): Record<string, unknown> {

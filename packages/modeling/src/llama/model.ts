@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
 import { embedding, linear } from '../linear.js';
-import { attention, attentionProbs, rmsNorm } from '../ops.js';
+import { applyRotary, attention, attentionProbs, gatedActivation, rmsNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import { headDimOf, type LlamaConfig } from './config.js';
 
@@ -68,28 +68,20 @@ export function ropeInvFreq(c: LlamaConfig): Float32Array {
   });
 }
 
-/** cos and sin [B, 1, T, D] of positions [B, T] (the frequencies repeated twice, as transformers). */
-function rotaryTables(invFreq: Float32Array, positions: Int32Array | Float32Array, B: number, T: number): [tf.Tensor4D, tf.Tensor4D] {
-  const half = invFreq.length;
-  const D = 2 * half;
-  const cos = new Float32Array(B * T * D);
-  const sin = new Float32Array(B * T * D);
-  for (let r = 0; r < B * T; r++) {
-    for (let i = 0; i < half; i++) {
-      const angle = Math.fround(positions[r] * invFreq[i]);
-      cos[r * D + i] = cos[r * D + half + i] = Math.cos(angle);
-      sin[r * D + i] = sin[r * D + half + i] = Math.sin(angle);
-    }
-  }
-  return [tf.tensor4d(cos, [B, 1, T, D]), tf.tensor4d(sin, [B, 1, T, D])];
+/**
+ * cos and sin [B, 1, T, D] of positions [B, T] (the frequencies repeated twice, as
+ * transformers), computed on the device in float32 as transformers does: nothing is read
+ * back to the host, so a step stays recordable.
+ */
+function rotaryTables(invFreq: Float32Array, positions: tf.Tensor2D): [tf.Tensor4D, tf.Tensor4D] {
+  const [B, T] = positions.shape;
+  const D = 2 * invFreq.length;
+  return tf.tidy(() => {
+    const angles = tf.mul(tf.reshape(tf.cast(positions, 'float32'), [B, T, 1]), tf.tensor1d(invFreq)); // [B, T, D/2]
+    const full = tf.reshape(tf.concat([angles, angles], -1), [B, 1, T, D]);
+    return [tf.cos(full) as tf.Tensor4D, tf.sin(full) as tf.Tensor4D];
+  });
 }
-
-/** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] over the halves of the last axis. */
-function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-  const [x1, x2] = tf.split(x, 2, -1);
-  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
-}
-
 
 /** The decoder stack: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
 export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
@@ -102,7 +94,7 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
 
   let x = embedding(get('model.embed_tokens.weight')!, a.inputIds) as tf.Tensor3D; // [B, T, C]
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
-  const [cos, sin] = rotaryTables(ropeInvFreq(c), positions.dataSync() as Int32Array, B, T); // [B, 1, T, D]
+  const [cos, sin] = rotaryTables(ropeInvFreq(c), positions); // [B, 1, T, D]
   const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
   const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
   const hiddenStates: tf.Tensor3D[] = [];
@@ -138,7 +130,7 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
       const n2 = rmsNorm(r, get(`${l}.post_attention_layernorm.weight`)!, c.rmsNormEps);
       const gate = linear(n2, get(`${l}.mlp.gate_proj.weight`)!, get(`${l}.mlp.gate_proj.bias`)); // [B, T, I]
       const up = linear(n2, get(`${l}.mlp.up_proj.weight`)!, get(`${l}.mlp.up_proj.bias`));
-      const mlp = linear(tf.mul(tf.mul(gate, tf.sigmoid(gate)), up), get(`${l}.mlp.down_proj.weight`)!, get(`${l}.mlp.down_proj.bias`));
+      const mlp = linear(gatedActivation(gate, up, 'silu'), get(`${l}.mlp.down_proj.weight`)!, get(`${l}.mlp.down_proj.bias`));
       const pr = a.outputAttentions ? attentionProbs(q, repeat(k), bias, scale) : undefined;
       return [tf.add(r, mlp), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, pr] as const;
     });
