@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend } from '@anneal/backend-torch';
 import { useBackend } from '@anneal/core';
-import { applyRotary, gatedActivation } from '@anneal/modeling';
+import { addProduct, applyRotary, gatedActivation } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -24,7 +24,7 @@ function expectClose(got: Float32Array[], want: Float32Array[], tol: number) {
   });
 }
 
-d('fused gated activations and RoPE (torch backend)', () => {
+d('fused gated activations, RoPE and y + u bᵀ (torch backend)', () => {
   beforeAll(() => registerTorchBackend({ warn: () => undefined }));
 
   for (const act of ['silu', 'gelu', 'gelu_tanh'] as const) {
@@ -55,6 +55,22 @@ d('fused gated activations and RoPE (torch backend)', () => {
       }),
     );
     expect(tf.getKernel('AnnealRope', 'torch')).toBeDefined();
+    expectClose(got, want, 2e-5);
+  });
+
+  it("y + u bᵀ (LoRA's term added inside the product): value and the gradients of y, u and b", async () => {
+    const [got, want] = await onBoth(() =>
+      tf.tidy(() => {
+        const y = tf.randomNormal([7, 12], 0, 1, 'float32', 1);
+        const u = tf.randomNormal([7, 3], 0, 1, 'float32', 2);
+        const b = tf.randomNormal([12, 3], 0, 1, 'float32', 3);
+        const w = tf.randomNormal([7, 12], 0, 1, 'float32', 4);
+        const f = (yi: tf.Tensor, ui: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(addProduct(yi as tf.Tensor2D, ui as tf.Tensor2D, bi as tf.Tensor2D), w));
+        const { value, grads } = tf.valueAndGrads(f)([y, u, b]);
+        return [value, ...grads, addProduct(y, u, b)].map((t) => t.dataSync() as Float32Array);
+      }),
+    );
+    expect(tf.getKernel('AnnealAddProduct', 'torch')).toBeDefined();
     expectClose(got, want, 2e-5);
   });
 });

@@ -98,11 +98,11 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   }
   // Fused kernels outside tfjs's set, found by name through the kernel registry:
   // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
-  // RMS norm, GELU, gated activations (SwiGLU/GeGLU), RoPE, softmax cross-entropy and the
+  // RMS norm, GELU, gated activations (SwiGLU/GeGLU), RoPE, y + u bᵀ (LoRA), softmax cross-entropy and the
   // LM head with its loss in row chunks, with their backward passes (@anneal/modeling),
   // dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
   // from its file without a JS copy (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealGatedAct', false], ['AnnealGatedActGrad', true], ['AnnealRope', false], ['AnnealRopeGrad', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealLinearCrossEntropy', true], ['AnnealLinearCrossEntropyGrad', true], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
+  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealGatedAct', false], ['AnnealGatedActGrad', true], ['AnnealRope', false], ['AnnealRopeGrad', false], ['AnnealAddProduct', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealLinearCrossEntropy', true], ['AnnealLinearCrossEntropyGrad', true], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',

@@ -4,7 +4,7 @@ export { gpt2Forward, gpt2ParamShapes, type Params } from './gpt2/model.js';
 export { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type LayerKv, type ModelOutput } from './types.js';
 export { causalLmLoss, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum, crossEntropySum, shiftedTargets, tokenLogprobs, pickTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
 export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
-export { applyRotary, attention, attentionProbs, gatedActivation, layerNorm, rmsNorm, gelu, logSigmoid } from './ops.js';
+export { addProduct, applyRotary, attention, attentionProbs, gatedActivation, layerNorm, rmsNorm, gelu, logSigmoid } from './ops.js';
 export { PretrainedModel, readHfConfig, readWeights, paramsFromTensors, type LoadOptions, type WeightLoader } from './pretrained.js';
 export { LlamaForCausalLM } from './llama/index.js';
 export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, llamaConfigToHf, checkLlamaConfig, type LlamaConfig } from './llama/config.js';

@@ -98,6 +98,26 @@ export function gatedActivation(gate: tf.Tensor, up: tf.Tensor, act: 'silu' | 'g
 }
 
 /**
+ * y + u bᵀ for y [N, out], u [N, r], b [out, r]: a low-rank term added to a projection's
+ * output (LoRA). On the torch backend the sum happens inside the product (addmm), without a
+ * separate pass over [N, out]; the gradients are dy, dy b and dyᵀ u.
+ */
+export function addProduct(y: tf.Tensor2D, u: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (hasKernel('AnnealAddProduct')) {
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [yi, ui, bi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+      save([ui, bi]);
+      return {
+        value: tf.engine().runKernel('AnnealAddProduct', { y: yi, u: ui, b: bi }) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [su, sb]: tf.Tensor[]) => [tf.clone(dy), tf.matMul(dy, sb), tf.matMul(dy, su, true, false)],
+      };
+    });
+    return f(y, u, b) as tf.Tensor2D;
+  }
+  return tf.add(y, tf.matMul(u, b, false, true));
+}
+
+/**
  * Rotary position embedding (RoPE, Su et al. 2021) as transformers applies it: x cos +
  * rotate_half(x) sin, rotate_half(x) = [-x2, x1] over the halves of the last axis; x
  * [B, H, T, D], cos and sin [B|1, 1, T, D]. One kernel each way on the torch backend.

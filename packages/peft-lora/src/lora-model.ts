@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, deriveSeed, serializeSafetensors, writeFileDurable, type TensorToWrite } from '@anneal/core';
-import { setEmbeddingAdapter, setLinearAdapter, type ForwardArgs, type ModelOutput, type PretrainedModel } from '@anneal/modeling';
+import { addProduct, setEmbeddingAdapter, setLinearAdapter, type ForwardArgs, type ModelOutput, type PretrainedModel } from '@anneal/modeling';
 import { loraScaling, toPeftConfig, type LoraConfig } from './config.js';
 import { findTargets, moduleMatches, type LoraTarget } from './targets.js';
 
@@ -101,8 +101,9 @@ export class LoraModel {
     const drop = this.mode.training && this.config.loraDropout > 0 ? tf.dropout(x, this.config.loraDropout, undefined, deriveSeed(this.mode.seed, 7919, i)) : x;
     const flat = tf.reshape(drop, [-1, ad.inDim]); // [N, in]
     // s scales the [N, r] intermediate, not the [N, out] result: one wide tensor fewer kept for backward
-    const delta = tf.matMul(tf.mul(tf.matMul(flat, ad.a, false, true), this.scaling), ad.b, false, true); // [N, r] -> [N, out]
-    return tf.add(y, tf.reshape(delta, y.shape));
+    const u = tf.mul(tf.matMul(flat, ad.a, false, true), this.scaling) as tf.Tensor2D; // [N, r]
+    const out = y.shape[y.rank - 1]!;
+    return tf.reshape(addProduct(tf.reshape(y, [-1, out]) as tf.Tensor2D, u, ad.b as tf.Tensor2D), y.shape); // y + u Bᵀ, the sum inside the product
   }
 
   /** The base model's forward with the adapters active (unless disabled or merged). */

@@ -742,6 +742,20 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     auto back = at::cat({z.narrow(-1, half, half), at::neg(z.narrow(-1, 0, half))}, -1);
     return {at::add(at::mul(dy, cos), back).to(dy.scalar_type())};
   }
+  // y + u bᵀ with the sum inside the product (addmm: cuBLAS adds into C), for LoRA's term on
+  // its base projection: one small GEMM, no separate pass over [N, out]. Under bf16 autocast
+  // (float32 y, bfloat16 products) the sum stays outside, as before.
+  if (k == "AnnealAddProduct") {  // inputs y [N, out], u [N, r], b [out, r] -> y + u bᵀ
+    auto y = in.at(0), u = in.at(1), b = in.at(2);
+    if (g_autocast_bf16 && !g_precision_bf16) return {at::add(y, product(u, b.t()))};
+    if (g_precision_bf16) {
+      y = y.to(at::kBFloat16);
+      u = u.to(at::kBFloat16);
+      b = b.to(at::kBFloat16);
+      if (!y.is_cuda()) return {at::add(y, product(u, b.t()))};  // cpu: bf16-rounded inputs, float32 products (see product)
+    }
+    return {at::addmm(y, u, b.t())};
+  }
   if (k == "AnnealGelu") return {at::gelu(in.at(0), a.str("approximate"))};
   if (k == "AnnealGeluGrad") return {at::gelu_backward(in.at(0).to(in.at(1).scalar_type()), in.at(1), a.str("approximate"))};
   if (k == "AnnealAdamW") {  // inputs: (param, grad, exp_avg, exp_avg_sq) per parameter [, lr, step as 0-d tensors]
