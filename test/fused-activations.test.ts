@@ -61,9 +61,9 @@ d('fused gated activations, RoPE and y + u bᵀ (torch backend)', () => {
   it("y + u bᵀ (LoRA's term added inside the product): value and the gradients of y, u and b", async () => {
     const [got, want] = await onBoth(() =>
       tf.tidy(() => {
-        const y = tf.randomNormal([7, 12], 0, 1, 'float32', 1);
-        const u = tf.randomNormal([7, 3], 0, 1, 'float32', 2);
-        const b = tf.randomNormal([12, 3], 0, 1, 'float32', 3);
+        const y = tf.randomNormal([7, 12], 0, 1, 'float32', 1) as tf.Tensor2D;
+        const u = tf.randomNormal([7, 3], 0, 1, 'float32', 2) as tf.Tensor2D;
+        const b = tf.randomNormal([12, 3], 0, 1, 'float32', 3) as tf.Tensor2D;
         const w = tf.randomNormal([7, 12], 0, 1, 'float32', 4);
         const f = (yi: tf.Tensor, ui: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(addProduct(yi as tf.Tensor2D, ui as tf.Tensor2D, bi as tf.Tensor2D), w));
         const { value, grads } = tf.valueAndGrads(f)([y, u, b]);
