@@ -12,7 +12,7 @@ node_inc=${NODE_INCLUDE:-.gpu/node-include}
 [ -f "$node_inc/node_api.h" ] || { echo "build-addon: Node's N-API headers not found (set NODE_INCLUDE)" >&2; exit 1; }
 lib="$torch_dir/lib"
 cuda_libs=()
-graph_flags=()
+extra_flags=()
 if [ -f "$lib/libtorch_cuda.so" ]; then
   cuda_libs=(-ltorch_cuda -lc10_cuda)
   # CUDA graphs for recorded steps need the CUDA runtime's headers (cuda_runtime_api.h):
@@ -31,12 +31,27 @@ if [ -f "$lib/libtorch_cuda.so" ]; then
       if [ -f "$d/cuda_runtime_api.h" ] && [ -f "$d/crt/host_config.h" ]; then hdr="$d/cuda_runtime_api.h"; break; fi
     done
     if [ -n "$hdr" ]; then
-      graph_flags=(-DANNEAL_CUDA_GRAPHS -I"$(dirname "$hdr")")
+      extra_flags=(-DANNEAL_CUDA_GRAPHS -I"$(dirname "$hdr")")
       echo "build-addon: CUDA graphs on (headers in $(dirname "$hdr"))"
+      # NCCL process groups (one GPU per rank) need nccl.h, from the nvidia-nccl wheel or
+      # the toolkit; ProcessGroupNCCL itself is in libtorch_cuda. ANNEAL_NCCL=0: without.
+      nccl=""
+      for d in "$site"/nvidia/nccl/include "$site"/nvidia/cu*/include "$(dirname "$hdr")" /usr/include; do
+        if [ -f "$d/nccl.h" ]; then nccl=$d; break; fi
+      done
+      if [ "${ANNEAL_NCCL:-1}" != 0 ] && [ -n "$nccl" ] && [ -f "$torch_dir/include/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp" ]; then
+        extra_flags+=(-DANNEAL_NCCL -DUSE_C10D_NCCL -I"$nccl")
+        echo "build-addon: NCCL process groups on (nccl.h in $nccl)"
+      fi
     else
       echo "build-addon: CUDA graphs off: no cuda_runtime_api.h found (set CUDA_HOME)"
     fi
   fi
+fi
+# Gloo process groups when this PyTorch ships Gloo's headers (ANNEAL_GLOO=0: without).
+if [ "${ANNEAL_GLOO:-1}" != 0 ] && [ -f "$torch_dir/include/gloo/algorithm.h" ]; then
+  extra_flags+=(-DANNEAL_GLOO -DUSE_C10D_GLOO)
+  echo "build-addon: Gloo process groups on"
 fi
 out=packages/backend-torch/build/Release
 mkdir -p "$out"
@@ -47,7 +62,7 @@ g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
   -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -D_GLIBCXX_USE_CXX11_ABI="$abi" \
   -Wno-deprecated-declarations -Wno-unused-parameter \
   -I"$node_inc" -Inode_modules/node-addon-api \
-  -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" "${graph_flags[@]}" \
+  -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" "${extra_flags[@]}" \
   packages/backend-torch/src/native/addon.cc -o "$out/anneal_torch.node" \
   -L"$lib" -Wl,-rpath,"$lib" -Wl,--no-as-needed -ltorch "${cuda_libs[@]}" -ltorch_cpu -lc10 -Wl,--as-needed
 header="$torch_dir/include/torch/version.h"

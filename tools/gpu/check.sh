@@ -18,11 +18,17 @@ stamp() { echo "[check +$(($(date +%s) - start))s] $*"; }
 
 # 1. Node, node_modules, fixtures, and the addon (rebuilt without CUDA graphs if that fails).
 stamp "build"
-if ! ANNEAL_REBUILD=1 bash tools/gpu/run.sh node -e 'const a=require("./packages/backend-torch/build/Release/anneal_torch.node"); console.log(JSON.stringify({device:a.info().cudaDevices, torch:a.info().torchVersion}))' > "$out/build.log" 2>&1; then
-  stamp "build with CUDA graphs failed; building without them. Its log:"
-  grep -E "error|Error|undefined|build-addon" "$out/build.log" | head -20
-  ANNEAL_CUDA_GRAPHS=0 ANNEAL_REBUILD=1 bash tools/gpu/run.sh true >> "$out/build.log" 2>&1 || { stamp "build failed"; tail -30 "$out/build.log"; exit 1; }
-fi
+# Each build is loaded once to prove it links; a failing one is retried with less: without
+# NCCL and Gloo, then without CUDA graphs too. What failed is printed.
+probe='const a=require("./packages/backend-torch/build/Release/anneal_torch.node"); console.log(JSON.stringify({gpus:a.info().cudaDevices, torch:a.info().torchVersion, collectives:a.distBackends()}))'
+built=""
+for flags in "" "ANNEAL_NCCL=0 ANNEAL_GLOO=0" "ANNEAL_NCCL=0 ANNEAL_GLOO=0 ANNEAL_CUDA_GRAPHS=0"; do
+  if env $flags ANNEAL_REBUILD=1 bash tools/gpu/run.sh node -e "$probe" >> "$out/build.log" 2>&1; then built="with ${flags:-everything}"; break; fi
+  stamp "build with ${flags:-everything} failed:"
+  grep -E "error|Error|undefined" "$out/build.log" | tail -12
+done
+[ -n "$built" ] || { stamp "build failed"; tail -30 "$out/build.log"; exit 1; }
+stamp "built $built"
 grep -E "build-addon|error" "$out/build.log" | head -20
 export PATH="${ANNEAL_GPU_HOME:-/tmp/anneal-gpu}/bin:$PATH" ANNEAL_DEVICE=cuda:0 ANNEAL_REQUIRE_TORCH=1
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
@@ -34,7 +40,7 @@ case "$gpu" in *H200*) export BENCH_PEAK_TFLOPS=790 ;; *) export BENCH_PEAK_TFLO
 #    fixtures' float32 tolerances).
 if [ "${CHECK_ONLY:-}" != bench ]; then
   stamp "tests"
-  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run ${CHECK_TESTS:-test/recorded-step.test.ts test/precision-bf16.test.ts test/linear-cross-entropy.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts} > "$out/tests.log" 2>&1
+  ANNEAL_TF32=0 timeout 150 node node_modules/vitest/vitest.mjs run ${CHECK_TESTS:-test/recorded-step.test.ts test/precision-bf16.test.ts test/linear-cross-entropy.test.ts test/fused-activations.test.ts test/torch-backend.test.ts packages/backend-torch/src/torch.test.ts packages/backend-torch/src/dist.test.ts} > "$out/tests.log" 2>&1
   echo "tests exit $?"; grep -E "Test Files|Tests |FAIL|✗|×|→|Error" "$out/tests.log" | head -30
 fi
 [ "${CHECK_ONLY:-}" = tests ] && exit 0

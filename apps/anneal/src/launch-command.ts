@@ -48,3 +48,12 @@ export async function launch(args: string[], f: LaunchFlags, log: (s: string) =>
   }
   return 0;
 }
+
+/**
+ * One GPU per local rank under `anneal launch` (as torchrun + DDP): a config's cuda:N
+ * becomes cuda:LOCAL_RANK when several processes run; cpu stays cpu.
+ */
+export function rankDevice(device: string, env: NodeJS.ProcessEnv = process.env): string {
+  const world = Number(env.WORLD_SIZE ?? 1);
+  return world > 1 && device.startsWith('cuda') && env.LOCAL_RANK !== undefined ? `cuda:${Number(env.LOCAL_RANK)}` : device;
+}

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { collectivesAvailable } from '@anneal/backend-torch';
 import { RunLogger, freeLocalPort } from '@anneal/core';
+import { rankDevice } from './launch-command.js';
 
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
@@ -97,4 +98,13 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/launch: rank 1 failed \(signal SIGKILL\); the other ranks were stopped/);
   }, 240_000);
+});
+
+describe('one GPU per local rank', () => {
+  it('cuda:N becomes cuda:LOCAL_RANK when several processes run; cpu and single processes keep theirs', () => {
+    expect(rankDevice('cuda:0', { WORLD_SIZE: '4', LOCAL_RANK: '3' })).toBe('cuda:3');
+    expect(rankDevice('cuda:1', { WORLD_SIZE: '1', LOCAL_RANK: '0' })).toBe('cuda:1');
+    expect(rankDevice('cuda:1', {})).toBe('cuda:1');
+    expect(rankDevice('cpu', { WORLD_SIZE: '2', LOCAL_RANK: '1' })).toBe('cpu');
+  });
 });

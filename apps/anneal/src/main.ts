@@ -10,7 +10,7 @@ import { PpoConfigSchema, runPpo } from '@anneal/ppo';
 import { silentReporter, type RunOptions } from '@anneal/training';
 import type { z } from 'zod';
 import { loadAddon, loadedBlas, processGroupFromEnv, registerTorchBackend } from '@anneal/backend-torch';
-import { launch, type LaunchFlags } from './launch-command.js';
+import { launch, rankDevice, type LaunchFlags } from './launch-command.js';
 import { plainReporter, ttyReporter } from './progress.js';
 import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
 import { quantizeCommand, type QuantizeFlags } from './quantize-command.js';
@@ -92,7 +92,7 @@ async function train(configArg: string | undefined, flags: TrainFlags): Promise<
   // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
   // why. A GPU asked for but not usable is an error, not a silent fallback.
   try {
-    registerTorchBackend({ device, autocast, precision, warn: (m) => reporter.info(m) });
+    registerTorchBackend({ device: rankDevice(device), autocast, precision, warn: (m) => reporter.info(m) });
     const info = loadAddon().info();
     reporter.info(`torch backend available: libtorch ${info.torchVersion}, device ${info.device}, ${info.threads} threads, BLAS ${loadedBlas()}${info.autocast !== 'none' ? `, autocast ${info.autocast}` : ''}${info.precision !== 'float32' ? `, precision ${info.precision}` : ''}`);
   } catch (e) {
@@ -266,3 +266,4 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
+

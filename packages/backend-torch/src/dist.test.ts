@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { freeLocalPort } from '@anneal/core';
-import { collectivesAvailable } from './index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { freeLocalPort, useBackend } from '@anneal/core';
+import { ProcessGroup, collectiveBackends, collectivesAvailable, registerTorchBackend } from './index.js';
 
 const WORKER = fileURLToPath(new URL('./test-dist-worker.ts', import.meta.url));
 // In CI (CI=true) the collectives are required: set-up installs libgloo-dev, so a skip would hide a broken build.
@@ -41,5 +42,36 @@ d('c10d collectives (Gloo, 2 processes)', () => {
     const r = await worker(0, 2, port, { ANNEAL_DIST_TIMEOUT_MS: '1500' });
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/rank 0 distInit/);
+  }, 60_000);
+});
+
+describe('c10d backends', () => {
+  it('lists the backends the addon has; asking for one it lacks is an error that says so', async () => {
+    const backends = collectiveBackends();
+    expect(backends.includes('gloo')).toBe(collectivesAvailable());
+    if (backends.includes('nccl')) return; // (a CUDA build: the GPU test below covers it)
+    const port = await freeLocalPort();
+    expect(() => ProcessGroup.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: port, backend: 'nccl', timeoutMs: 5000 })).toThrow(/built without NCCL/);
+  });
+
+  // On a GPU machine (tools/gpu/check.sh, ANNEAL_DEVICE=cuda:0): what one GPU can show of
+  // the NCCL path — a world of one over NCCL, then over Gloo, on CUDA tensors. Several GPUs
+  // (real reductions across devices) are not available there.
+  const gpu = (process.env.ANNEAL_DEVICE ?? 'cpu').startsWith('cuda');
+  it.runIf(gpu)('world size 1 on cuda: all-reduce and broadcast over NCCL and over Gloo', async () => {
+    registerTorchBackend({ warn: () => undefined });
+    await useBackend('torch', {});
+    for (const backend of collectiveBackends()) {
+      const pg = ProcessGroup.init({ rank: 0, worldSize: 1, masterAddr: '127.0.0.1', masterPort: await freeLocalPort(), backend, timeoutMs: 30_000 });
+      const x = tf.tensor1d([1, 2, 3]);
+      const [sum] = pg.allReduce([x], 'sum');
+      const [avg] = pg.allReduce([x], 'avg');
+      const [bc] = pg.broadcast([x], 0);
+      expect([Array.from(sum.dataSync()), Array.from(avg.dataSync()), Array.from(bc.dataSync())], backend).toEqual([[1, 2, 3], [1, 2, 3], [1, 2, 3]]);
+      pg.barrier();
+      pg.destroy();
+      tf.dispose([x, sum, avg, bc]);
+    }
+    expect(collectiveBackends()).toContain('nccl');
   }, 60_000);
 });

@@ -31,10 +31,18 @@
 #endif
 
 // Data parallelism through PyTorch's own collectives (c10d): a TCPStore rendezvous and a
-// Gloo process group, when the build found Gloo's headers (Debian: libgloo-dev).
+// Gloo process group, when the build found Gloo's headers (Debian: libgloo-dev), and an
+// NCCL one (GPUs) when built against a CUDA libtorch with NCCL's headers (ANNEAL_NCCL,
+// tools/gpu/build-addon.sh).
+#if defined(ANNEAL_GLOO) || defined(ANNEAL_NCCL)
+#define ANNEAL_DIST 1
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 #ifdef ANNEAL_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#ifdef ANNEAL_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 #include <algorithm>
@@ -385,12 +393,19 @@ at::Tensor reduce(const std::string& k, const at::Tensor& x, const Attrs& a) {
 
 // ------------------------------------------------------------------ collectives (c10d)
 
-#ifdef ANNEAL_GLOO
-c10::intrusive_ptr<c10d::ProcessGroupGloo> g_pg;
+#ifdef ANNEAL_DIST
+// The process group's common base: c10d::Backend in libtorch 2.x, ProcessGroup before.
+#if TORCH_VERSION_MAJOR >= 2
+using ProcessGroupBase = c10d::Backend;
+#else
+using ProcessGroupBase = c10d::ProcessGroup;
+#endif
+c10::intrusive_ptr<ProcessGroupBase> g_pg;
+std::string g_pg_backend;
 int g_rank = -1;
 int g_world = 0;
 
-c10d::ProcessGroupGloo& group() {
+ProcessGroupBase& group() {
   if (!g_pg) throw std::runtime_error("no process group: call distInit first");
   return *g_pg;
 }
@@ -426,7 +441,7 @@ std::vector<at::Tensor> collective(const Inputs& in, const std::function<void(st
 #endif
 
 std::vector<at::Tensor> runCollective(const std::string& k, const Inputs& in, const Attrs& a) {
-#ifdef ANNEAL_GLOO
+#ifdef ANNEAL_DIST
   if (k == "AnnealAllReduce") {
     bool avg = a.str("op") == "avg";
     return collective(in, [&](std::vector<at::Tensor>& buf) {
@@ -442,7 +457,7 @@ std::vector<at::Tensor> runCollective(const std::string& k, const Inputs& in, co
 #else
   (void)in;
   (void)a;
-  throw std::runtime_error(k + ": this addon was built without Gloo (apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
+  throw std::runtime_error(k + ": this addon was built without collectives (Gloo: apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
 #endif
 }
 
@@ -1112,15 +1127,24 @@ Napi::Value RecordDispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// distInit({rank, worldSize, masterAddr, masterPort, timeoutMs}): rendezvous through a
-// TCPStore served by rank 0, then a Gloo process group over the interface that resolves
-// masterAddr. Errors and timeouts come back as JS errors naming the rank.
+// distInit({rank, worldSize, masterAddr, masterPort, timeoutMs, backend}): rendezvous through
+// a TCPStore served by rank 0, then a Gloo process group over the interface that resolves
+// masterAddr, or an NCCL one (backend 'nccl': tensors on this process's GPU). Errors and
+// timeouts come back as JS errors naming the rank.
 Napi::Value DistInit(const Napi::CallbackInfo& info) {
   Attrs a = Attrs::of(info[0]);
   int rank = static_cast<int>(a.num("rank"));
   return guarded(info, "rank " + std::to_string(rank) + " distInit", [&]() -> Napi::Value {
-#ifdef ANNEAL_GLOO
+#ifdef ANNEAL_DIST
     int world = static_cast<int>(a.num("worldSize"));
+    std::string backend = a.has("backend") ? a.str("backend") : "gloo";
+    if (backend != "gloo" && backend != "nccl") throw std::runtime_error("backend " + backend + " is not a c10d backend here: use gloo or nccl");
+#ifndef ANNEAL_NCCL
+    if (backend == "nccl") throw std::runtime_error("this addon was built without NCCL (it needs a CUDA libtorch with NCCL: tools/gpu/build-addon.sh)");
+#endif
+#ifndef ANNEAL_GLOO
+    if (backend == "gloo") throw std::runtime_error("this addon was built without Gloo (apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
+#endif
     auto timeout = std::chrono::milliseconds(static_cast<int64_t>(a.num("timeoutMs")));
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(a.num("masterPort"));
@@ -1129,33 +1153,46 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     so.waitWorkers = true;
     so.timeout = timeout;
     auto store = c10::make_intrusive<c10d::TCPStore>(a.str("masterAddr"), so);
-    auto options = c10d::ProcessGroupGloo::Options::create();
-    options->timeout = timeout;
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(a.str("masterAddr")));
-    g_pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+#ifdef ANNEAL_NCCL
+    if (backend == "nccl") {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      g_pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+    }
+#endif
+#ifdef ANNEAL_GLOO
+    if (backend == "gloo") {
+      auto options = c10d::ProcessGroupGloo::Options::create();
+      options->timeout = timeout;
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(a.str("masterAddr")));
+      g_pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+    }
+#endif
+    g_pg_backend = backend;
     g_rank = rank;
     g_world = world;
     return info.Env().Undefined();
 #else
-    throw std::runtime_error("this addon was built without Gloo (apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
+    throw std::runtime_error("this addon was built without collectives (Gloo: apt-get install libgloo-dev, then npm rebuild @anneal/backend-torch)");
 #endif
   });
 }
 
 Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
-#ifdef ANNEAL_GLOO
+#ifdef ANNEAL_DIST
   return guarded(info, "rank " + std::to_string(g_rank) + " barrier", [&]() -> Napi::Value {
     group().barrier()->wait();
     return info.Env().Undefined();
   });
 #else
-  return guarded(info, "barrier", [&]() -> Napi::Value { throw std::runtime_error("built without Gloo"); });
+  return guarded(info, "barrier", [&]() -> Napi::Value { throw std::runtime_error("built without collectives"); });
 #endif
 }
 
 Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
-#ifdef ANNEAL_GLOO
+#ifdef ANNEAL_DIST
   g_pg.reset();
+  g_pg_backend.clear();
   g_rank = -1;
   g_world = 0;
 #endif
@@ -1168,6 +1205,20 @@ Napi::Value DistAvailable(const Napi::CallbackInfo& info) {
 #else
   return Napi::Boolean::New(info.Env(), false);
 #endif
+}
+
+// distBackends() -> the c10d backends this addon was built with ('gloo', 'nccl').
+Napi::Value DistBackends(const Napi::CallbackInfo& info) {
+  auto out = Napi::Array::New(info.Env());
+  uint32_t n = 0;
+#ifdef ANNEAL_GLOO
+  out.Set(n++, "gloo");
+#endif
+#ifdef ANNEAL_NCCL
+  out.Set(n++, "nccl");
+#endif
+  (void)n;
+  return out;
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -1256,6 +1307,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("distBarrier", Napi::Function::New(env, DistBarrier));
   exports.Set("distDestroy", Napi::Function::New(env, DistDestroy));
   exports.Set("distAvailable", Napi::Function::New(env, DistAvailable));
+  exports.Set("distBackends", Napi::Function::New(env, DistBackends));
   return exports;
 }
 
