@@ -66,7 +66,16 @@ export class AdamW {
   }
 
   private applyFused(grads: Map<string, tf.Tensor>, lr: number, bc1: number, bc2: number): void {
-    const names = [...this.params.keys()].filter((n) => grads.has(n));
+    const names = this.updateOrder(grads);
+    const { inputs, weightDecays } = this.fusedInputs(names, grads);
+    const [beta1, beta2] = this.o.betas;
+    // `step` lets a GPU kernel (torch's _fused_adamw_) compute the same bias corrections.
+    const attrs = { lr, beta1, beta2, eps: this.o.eps, biasCorrection1: bc1, biasCorrection2: bc2, step: this.step, weightDecays };
+    tf.tidy(() => this.assignState(names, tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[]));
+  }
+
+  /** The fused kernel's inputs (p, g, m, v for each name) and each parameter's weight decay. */
+  private fusedInputs(names: string[], grads: Map<string, tf.Tensor>): { inputs: tf.NamedTensorMap; weightDecays: number[] } {
     const inputs: tf.NamedTensorMap = {};
     names.forEach((n, i) => {
       inputs[`p${i}`] = this.params.get(n)!;
@@ -74,17 +83,14 @@ export class AdamW {
       inputs[`m${i}`] = this.m.get(n)!;
       inputs[`v${i}`] = this.v.get(n)!;
     });
-    const weightDecays = names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0));
-    const [beta1, beta2] = this.o.betas;
-    // `step` lets a GPU kernel (torch's _fused_adamw_) compute the same bias corrections.
-    const attrs = { lr, beta1, beta2, eps: this.o.eps, biasCorrection1: bc1, biasCorrection2: bc2, step: this.step, weightDecays };
-    tf.tidy(() => {
-      const outs = tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-      names.forEach((n, i) => {
-        this.params.get(n)!.assign(outs[3 * i]);
-        this.m.get(n)!.assign(outs[3 * i + 1]);
-        this.v.get(n)!.assign(outs[3 * i + 2]);
-      });
+    return { inputs, weightDecays: names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0)) };
+  }
+
+  private assignState(names: string[], outs: tf.Tensor[]): void {
+    names.forEach((n, i) => {
+      this.params.get(n)!.assign(outs[3 * i]);
+      this.m.get(n)!.assign(outs[3 * i + 1]);
+      this.v.get(n)!.assign(outs[3 * i + 2]);
     });
   }
 
@@ -107,19 +113,10 @@ export class AdamW {
   updateTensors(grads: Map<string, tf.Tensor>, lr: tf.Scalar, step: tf.Scalar): tf.Tensor[] {
     const names = this.updateOrder(grads);
     const [beta1, beta2] = this.o.betas;
-    const weightDecays = names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0));
+    const { inputs, weightDecays } = this.fusedInputs(names, grads);
     if (tf.getKernel(FUSED_ADAMW, tf.getBackend())) {
-      const inputs: tf.NamedTensorMap = {};
-      names.forEach((n, i) => {
-        inputs[`p${i}`] = this.params.get(n)!;
-        inputs[`g${i}`] = grads.get(n)!;
-        inputs[`m${i}`] = this.m.get(n)!;
-        inputs[`v${i}`] = this.v.get(n)!;
-      });
-      inputs.lr = lr;
-      inputs.step = step;
       const attrs = { beta1, beta2, eps: this.o.eps, weightDecays, scalarInputs: true };
-      return tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return tf.engine().runKernel(FUSED_ADAMW, { ...inputs, lr, step }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
     }
     return tf.tidy(() => {
       const bc1 = tf.sub(1, tf.pow(beta1, step));
@@ -137,11 +134,7 @@ export class AdamW {
 
   /** Takes [p, m, v] per name (updateTensors' outputs, or a replay's) as the new state: one step. */
   assignUpdate(names: string[], outs: tf.Tensor[]): void {
-    names.forEach((n, i) => {
-      this.params.get(n)!.assign(outs[3 * i]);
-      this.m.get(n)!.assign(outs[3 * i + 1]);
-      this.v.get(n)!.assign(outs[3 * i + 2]);
-    });
+    this.assignState(names, outs);
     this.step += 1;
   }
 
