@@ -9,7 +9,9 @@
 // (token ids, targets, the learning rate and step count, parameters and optimizer moments)
 // is passed in `inputs`; tensors it makes from JS numbers must be the same every step (the
 // comparison of the two recordings finds those that are not, and the step then stays
-// dispatched, with the reason in `stats.fallback`).
+// dispatched, with the reason in `stats.fallback`). Tensors the step reads without taking
+// them as inputs (frozen weights, a cached mask) are captured when it is recorded: they must
+// not be replaced afterwards; dispose() the RecordedStep if they are (it records again).
 import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from './backend.js';
 
