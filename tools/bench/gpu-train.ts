@@ -11,7 +11,8 @@
 //                         (Anneal's @anneal/peft-lora against peft's get_peft_model)
 //   BENCH_RECORD=1 ...    Anneal's step as a recorded step (core FunctionalStep + the torch
 //                         backend's RecordedStep): recorded after one dispatched step, then
-//                         replayed from C++, through a CUDA graph on a GPU (not with DPO)
+//                         replayed from C++, through a CUDA graph on a GPU (with DPO: the
+//                         policy's step; the reference's forward stays dispatched)
 //   BENCH_HF_COMPILE=1 .. the transformers peer runs torch.compile(model) (default mode)
 //   BENCH_PRECISION=bf16  Anneal keeps activations in bfloat16 (precision: bf16)
 //   BENCH_LINEAR_CE=1     with BENCH_RECORD: the LM head and loss as one chunked kernel (no [N, V] logits)
@@ -35,7 +36,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, RecordedStep, registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, FunctionalStep, useBackend, valueAndGrads } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum } from '@anneal/modeling';
-import { batchLogps, dpoLoss } from '@anneal/dpo';
+import { batchLogps, batchLogpsOfTargets, dpoLoss, logpsTargets } from '@anneal/dpo';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { runJson, runSelf } from './child.js';
 import { pythonWithTorch } from './python.js';
@@ -68,8 +69,8 @@ const LOG_EVERY = Number(process.env.BENCH_LOG_EVERY ?? 10);
 const LORA = process.env.BENCH_LORA === '1';
 const DPO = process.env.BENCH_DPO === '1';
 const LR = DPO ? 1e-6 : 6e-4;
-const RECORD = process.env.BENCH_RECORD === '1' && !DPO;
-const LINEAR_CE = process.env.BENCH_LINEAR_CE === '1' && RECORD && !LORA;
+const RECORD = process.env.BENCH_RECORD === '1';
+const LINEAR_CE = process.env.BENCH_LINEAR_CE === '1' && RECORD && !LORA && !DPO;
 
 /**
  * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
@@ -120,7 +121,14 @@ async function child(): Promise<void> {
   let pending: tf.Scalar[] = [];
   // The recorded step: the same forward, loss and AdamW as a function of its inputs (ids,
   // targets, token count, lr, step, parameters, moments), replayed after it was recorded.
-  const fstep = new FunctionalStep(params, opt, ([ids, targets, count]) => {
+  // (DPO: inputs ids [2B, T], targets, mask, counts and the reference's log-probs [2B].)
+  const fstep = new FunctionalStep(params, opt, ([ids, targets, count, mask, refLogps]) => {
+    if (DPO) {
+      const p = batchLogpsOfTargets(net.forward({ inputIds: ids as tf.Tensor2D }).logits as tf.Tensor3D, targets as tf.Tensor1D, mask as tf.Tensor2D, count as tf.Tensor1D).logps; // [2B]
+      const half = (t: tf.Tensor, k: number) => tf.slice(t, [k * B], [B]) as tf.Tensor1D;
+      const { losses } = dpoLoss({ policyChosenLogps: half(p, 0), policyRejectedLogps: half(p, 1), referenceChosenLogps: half(refLogps, 0), referenceRejectedLogps: half(refLogps, 1) }, { beta: 0.1, lossType: 'sigmoid' });
+      return tf.mean(losses) as tf.Scalar;
+    }
     if (LINEAR_CE) {
       const hidden = tf.reshape(model.hidden({ inputIds: ids as tf.Tensor2D }), [B * T, model.config.nEmbd]) as tf.Tensor2D; // [B*T, C]
       return tf.div(linearCrossEntropySum(hidden, model.lmHeadWeight, targets as tf.Tensor1D), count) as tf.Scalar;
@@ -129,10 +137,18 @@ async function child(): Promise<void> {
     return tf.div(crossEntropySumOfTargets(tf.reshape(logits, [B * T, logits.shape[2]]) as tf.Tensor2D, targets as tf.Tensor1D), count) as tf.Scalar;
   });
   const recorded = new RecordedStep(fstep.fn, { warmup: 1, cudaGraph: process.env.BENCH_CUDA_GRAPH !== '0' });
+  const dpoInputs = (i: number): tf.Tensor[] => {
+    const { ids, labels } = dpoBatch(data, i, B, T);
+    const { targets, mask, counts } = logpsTargets(labels, 2 * B, T);
+    const x = tf.tensor2d(ids, [2 * B, T], 'int32');
+    const dev = [tf.tensor1d(targets, 'int32'), tf.tensor1d(counts.map((c) => Math.max(1, c))), tf.tensor2d(mask, [2 * B, T])] as const;
+    const refLogps = tf.tidy(() => batchLogpsOfTargets(ref!.forward({ inputIds: x }).logits as tf.Tensor3D, dev[0], dev[2], dev[1]).logps); // [2B], no gradient
+    return [x, ...dev, refLogps];
+  };
   const recordedStep = (i: number): tf.Scalar => {
     const ids = data[i % data.length];
     const { targets, count } = causalLmTargets(ids, B, T);
-    const batch = [tf.tensor2d(ids, [B, T], 'int32'), tf.tensor1d(targets, 'int32'), tf.scalar(count)];
+    const batch = DPO ? dpoInputs(i) : [tf.tensor2d(ids, [B, T], 'int32'), tf.tensor1d(targets, 'int32'), tf.scalar(count)];
     const [lr, stepT] = [tf.scalar(LR), tf.scalar(opt.step + 1)];
     const loss = fstep.take(recorded.run(fstep.inputs(batch, lr, stepT)));
     tf.dispose([...batch, lr, stepT]);

@@ -48,7 +48,7 @@ fi
 # 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
 #    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
 # The default set fits one call of about 7 minutes; CHECK_BENCH="name …" runs others by name.
-DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-lce b16-best b8 b8-graph b8-best lora-graph b16-compile recorded-step"
+DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-lce b16-best b8 b8-best lora-graph dpo-recorded b16-compile recorded-step"
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
@@ -75,6 +75,7 @@ bench b8-best 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1
 # LoRA against peft, DPO against the same step on transformers, transformers under torch.compile
 bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
 bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
+bench dpo-recorded 100 BENCH_BATCH=8 BENCH_DPO=1 BENCH_RECORD=1
 bench b16-compile 150 BENCH_BATCH=16 BENCH_ANNEAL=0 BENCH_HF_COMPILE=1
 # runs measured in session 6 (kept for comparison): the recorded step as eager replays
 bench b16-recorded 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1

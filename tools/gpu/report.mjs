@@ -24,6 +24,7 @@ const RUNS = [
   ['lora-graph', 'lora-graph', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
   ['lora-recorded', 'lora-recorded', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
   ['dpo', 'dpo', 'DPO step, 8 pairs = 16 x 1024'],
+  ['dpo-recorded', 'dpo-recorded', 'DPO step, 8 pairs = 16 x 1024'],
 ];
 const rows = (name) => (existsSync(join(dir, `${name}.json`)) ? JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) : []);
 const isPython = (r) => !r.engine.startsWith('Anneal');

@@ -1,6 +1,6 @@
 // @anneal/dpo: Direct Preference Optimization with TRL's losses, defaults and metric names.
 export { dpoLoss, type DpoLossType, type DpoLogps, type DpoLossOptions, type DpoLossResult } from './loss.js';
-export { batchLogps, type BatchLogps } from './logps.js';
+export { batchLogps, batchLogpsOfTargets, logpsTargets, type BatchLogps } from './logps.js';
 export { dpoMetrics, type DpoBatchStats } from './metrics.js';
 export { concatenatedForward, pairLogps, cachedReferenceLogps, referenceKey, type Pair, type PairLogps } from './reference.js';
 export { DpoConfigSchema, DpoOptionsSchema, type DpoConfig, type DpoOptions } from './config.js';

@@ -16,29 +16,55 @@ export interface BatchLogps {
 /** logits [B, T, V] and labels [B * T] (row-major, -100 = not counted). Call inside tf.tidy or a gradient function. */
 export function batchLogps(logits: tf.Tensor3D, labels: Int32Array, o: { average?: boolean } = {}): BatchLogps {
   const [B, T, V] = logits.shape;
+  const { targets, mask, counts } = logpsTargets(labels, B, T);
+  const flat = tf.reshape(logits, [B * T, V]) as tf.Tensor2D; // [N, V]
+  const picked = tokenLogprobs(flat, targets); // [N]
+  const m = tf.tensor2d(mask, [B, T]);
+  const safeCounts = tf.tensor1d(Float32Array.from(counts, (c) => Math.max(1, c)));
+  return { ...sequenceSums(flat, picked, m, safeCounts, B, T, o.average), counts };
+}
+
+/**
+ * What batchLogps needs of the labels, on the host: each position's target (labels[t + 1];
+ * 0 where not counted), the mask of counted positions [B * T] and the count per sequence. All
+ * B x T positions are scored (the last masked) so the logits are used as they are, without
+ * copying the [B, T-1, V] slice. Upload them with the batch for batchLogpsOfTargets.
+ */
+export function logpsTargets(labels: Int32Array, B: number, T: number): { targets: Int32Array; mask: Float32Array; counts: Float32Array } {
   if (labels.length !== B * T) throw new RangeError(`labels have ${labels.length} entries, expected ${B} x ${T}`);
-  // Every position t < T-1 predicts labels[t + 1]; the last has no target. All B x T positions
-  // are scored (the last masked) so the logits are used as they are, without copying the
-  // [B, T-1, V] slice.
-  const N = B * T;
-  const mask = new Float32Array(N);
-  const safe = new Int32Array(N); // -100 -> 0, masked out below
+  const mask = new Float32Array(B * T);
+  const targets = new Int32Array(B * T); // -100 -> 0, masked out
   const counts = new Float32Array(B);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T - 1; t++) {
       const target = labels[b * T + t + 1];
       if (target === IGNORE_INDEX) continue;
       mask[b * T + t] = 1;
-      safe[b * T + t] = target;
+      targets[b * T + t] = target;
       counts[b]++;
     }
   }
-  const flat = tf.reshape(logits, [N, V]) as tf.Tensor2D; // [N, V]
-  const picked = tokenLogprobs(flat, safe); // [N]
-  const m = tf.tensor2d(mask, [B, T]);
-  const sums = tf.sum(tf.mul(tf.reshape(picked, [B, T]), m), 1); // [B]
-  const safeCounts = tf.tensor1d(Float32Array.from(counts, (c) => Math.max(1, c)));
-  const logps = (o.average ? tf.div(sums, safeCounts) : sums) as tf.Tensor1D;
-  const meanLogits = tf.div(tf.sum(tf.mul(tf.reshape(tf.sum(flat, 1), [B, T]), m), 1), tf.mul(safeCounts, V)) as tf.Tensor1D;
-  return { logps, counts, meanLogits };
+  return { targets, mask, counts };
+}
+
+/**
+ * batchLogps from tensors already on the device (logpsTargets' arrays, uploaded; counts at
+ * least 1): nothing is read back, so a step built on it can be recorded and replayed.
+ * targets [B * T] int32, mask [B, T], counts [B]. Call inside tf.tidy or a gradient function.
+ */
+export function batchLogpsOfTargets(logits: tf.Tensor3D, targets: tf.Tensor1D, mask: tf.Tensor2D, counts: tf.Tensor1D, o: { average?: boolean } = {}): { logps: tf.Tensor1D; meanLogits: tf.Tensor1D } {
+  const [B, T, V] = logits.shape;
+  const flat = tf.reshape(logits, [B * T, V]) as tf.Tensor2D;
+  const rows = tf.mul(tf.range(0, B * T, 1, 'int32'), tf.scalar(V, 'int32')); // each row's offset in the flattened logits
+  const picked = tf.gather(tf.reshape(tf.logSoftmax(flat, -1), [B * T * V]), tf.add(rows, targets)) as tf.Tensor1D; // [N]
+  return sequenceSums(flat, picked, mask, counts, B, T, o.average);
+}
+
+/** Masked per-sequence sums (or means) of the picked log-probs, and TRL's mean logits. */
+function sequenceSums(flat: tf.Tensor2D, picked: tf.Tensor1D, mask: tf.Tensor2D, counts: tf.Tensor1D, B: number, T: number, average?: boolean): { logps: tf.Tensor1D; meanLogits: tf.Tensor1D } {
+  const V = flat.shape[1];
+  const sums = tf.sum(tf.mul(tf.reshape(picked, [B, T]), mask), 1); // [B]
+  const logps = (average ? tf.div(sums, counts) : sums) as tf.Tensor1D;
+  const meanLogits = tf.div(tf.sum(tf.mul(tf.reshape(tf.sum(flat, 1), [B, T]), mask), 1), tf.mul(counts, V)) as tf.Tensor1D;
+  return { logps, meanLogits };
 }

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { readHfFixture } from '@anneal/modeling';
-import { batchLogps, dpoLoss, dpoMetrics, type DpoLossType } from './index.js';
+import { batchLogps, batchLogpsOfTargets, dpoLoss, dpoMetrics, logpsTargets, type DpoLossType } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
 const io = JSON.parse(readFileSync(join(FIXTURES, 'trl_dpo', 'io.json'), 'utf8'));
@@ -84,6 +84,21 @@ describe('batchLogps against TRL 0.8.6 get_batch_logps', () => {
       close(batchLogps(logits, labels).logps.dataSync(), io.get_batch_logps.sum, 1e-5, 'sum');
       close(batchLogps(logits, labels, { average: true }).logps.dataSync(), io.get_batch_logps.average, 1e-5, 'average');
       expect(Array.from(batchLogps(logits, labels).counts)).toEqual([12, 8]);
+    });
+  });
+
+  it('from targets already on the device (batchLogpsOfTargets, for recorded steps): the same sums, averages and mean logits', () => {
+    const f = readHfFixture(join(FIXTURES, 'llama'));
+    const labels = Int32Array.from((io.get_batch_logps.labels as number[][]).flat());
+    const [B, T] = f.shape as [number, number, number];
+    const { targets, mask, counts } = logpsTargets(labels, B, T);
+    tf.tidy(() => {
+      const logits = tf.tensor3d(f.logits, f.shape as [number, number, number]);
+      const dev = [tf.tensor1d(targets, 'int32'), tf.tensor2d(mask, [B, T]), tf.tensor1d(counts.map((c) => Math.max(1, c)))] as const;
+      const sum = batchLogpsOfTargets(logits, ...dev);
+      close(sum.logps.dataSync(), io.get_batch_logps.sum, 1e-5, 'sum');
+      close(batchLogpsOfTargets(logits, ...dev, { average: true }).logps.dataSync(), io.get_batch_logps.average, 1e-5, 'average');
+      close(sum.meanLogits.dataSync(), Array.from(batchLogps(logits, labels).meanLogits.dataSync()), 1e-6, 'mean logits');
     });
   });
 });
