@@ -3,7 +3,8 @@
 # tools/gpu/pack.sh put in .gpu/: builds the addon against the machine's PyTorch (CUDA graphs
 # on), runs the GPU test subset on cuda:0, then the benchmark matrix, each side by side with
 # its peer in the same run, and prints the table last. Logs, JSON rows and gpu-report.md go
-# to $OUT (or /tmp/anneal-gpu-out).
+# to $OUT (or /tmp/anneal-gpu-out): build.log, tests.log, gpu-report.md, rows.jsonl and the
+# small-shape and profile logs when those run.
 #   here:  bash tools/gpu/pack.sh      then, on the GPU machine:  bash tools/gpu/check.sh
 # CHECK_ONLY=tests|bench runs one half; CHECK_TESTS (test files) and CHECK_BENCH (run names,
 # below) choose a subset. Each stage has its own time limit, so one that hangs costs its
@@ -12,7 +13,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/anneal-gpu-out}
-mkdir -p "$out"
+rows=/tmp/anneal-gpu-rows  # one JSON file per run; only the report and logs go to $out (8 files come back)
+rm -rf "$rows" && mkdir -p "$out" "$rows"
 start=$(date +%s)
 stamp() { echo "[check +$(($(date +%s) - start))s] $*"; }
 
@@ -47,14 +49,15 @@ fi
 
 # 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
 #    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
-# The default set fits one call of about 7 minutes; CHECK_BENCH="name …" runs others by name.
-DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-lce b16-best b8 b8-best lora-graph dpo-recorded b16-compile recorded-step"
+# The default set fits one call of about 7 minutes on an H200 (estimated from the session-6
+# calls; recorded-step and profile ran there and are left out); CHECK_BENCH="name …" picks.
+DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-lce b16-best b8 b8-best lora-graph dpo-recorded b16-compile"
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
   case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" $name "*) ;; *) return ;; esac
   stamp "bench $name"
-  env BENCH_STEPS=${STEPS:-40} BENCH_WARMUP=${WARMUP:-10} "$@" BENCH_JSON_OUT="$out/$name.json" \
+  env BENCH_STEPS=${STEPS:-40} BENCH_WARMUP=${WARMUP:-10} "$@" BENCH_JSON_OUT="$rows/$name.json" \
     timeout "$limit" node --import tsx tools/bench/gpu-train.ts > "/tmp/bench-$name.log" 2>&1 || { echo "  $name: exit $?"; tail -5 "/tmp/bench-$name.log"; }
 }
 # transformers eager (and Anneal dispatched from JS) at each size: the peers of the rows after
@@ -90,7 +93,8 @@ case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" profile "*)
   timeout 60 python3 tools/bench/gpu_profile_hf.py > "$out/profile.log" 2>&1 || { echo "  profile: exit $?"; tail -3 "$out/profile.log"; } ;;
 esac
 stamp "report"
-node tools/gpu/report.mjs "$out" "$gpu" | tee "$out/gpu-report.md"
+node tools/gpu/report.mjs "$rows" "$gpu" | tee "$out/gpu-report.md"
+cat "$rows"/*.json > "$out/rows.jsonl" 2>/dev/null
 [ -f "$out/recorded-step.log" ] && grep -h "^|" "$out/recorded-step.log" | tee -a "$out/gpu-report.md"
 [ -f "$out/profile.log" ] && grep -h "^|\|^transformers" "$out/profile.log" | tee -a "$out/gpu-report.md"
 stamp "done"
