@@ -247,11 +247,11 @@ bool fusedAdamW(const Inputs& in, size_t n, const at::Tensor& lrT, const at::Ten
     if (in[i].scalar_type() != at::kFloat || !in[i].is_contiguous()) return false;
     if (i % 4 != 1 && in[i].storage().use_count() != 1) return false;  // p, m, v must be ours alone
   }
-  const auto& wdArr = a.get("weightDecays").arr;
+  const Value wdArr = a.get("weightDecays");
   std::vector<double> decays;
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i * 4 < n; i++) {
-    double wd = wdArr.at(i).num;
+    double wd = wdArr.arr.at(i).num;
     auto pos = std::find(decays.begin(), decays.end(), wd);
     if (pos == decays.end()) {
       decays.push_back(wd);
@@ -516,7 +516,7 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   if (k == "SplitV") {
     auto x = in.at(0);
     auto ax = normAxis(a.i64("axis"), x.dim());
-    const auto& spec = a.get("numOrSizeSplits");
+    const Value spec = a.get("numOrSizeSplits");
     std::vector<at::Tensor> parts;
     if (spec.kind == Value::Num) {
       parts = at::chunk(x, static_cast<int64_t>(spec.num), ax);
@@ -536,7 +536,8 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
   }
   if (k == "Tile") return {in.at(0).repeat(a.ints("reps"))};
   if (k == "PadV2") {
-    const auto& pads = a.get("paddings").arr;
+    const Value padsV = a.get("paddings");
+    const auto& pads = padsV.arr;
     std::vector<int64_t> flat;  // ATen wants last dim first
     for (int64_t d = static_cast<int64_t>(pads.size()) - 1; d >= 0; d--) {
       auto pr = intsOf(pads[d]);
@@ -787,7 +788,7 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
 #ifdef ANNEAL_TORCH2
     if (fusedAdamW(ins, n, lrT, stepT, a, outs)) return outs;
 #endif
-    const auto& wdArr = a.get("weightDecays").arr;
+    const Value wdArr = a.get("weightDecays");
     c10::NoGradGuard no_grad;
     // Learning rate and bias corrections: numbers, or 0-d tensors computed on the device.
     at::Tensor bc1T, bc2T;
@@ -798,7 +799,7 @@ std::vector<at::Tensor> run(const std::string& k, const Inputs& in, const Attrs&
     double lr = tensors ? 0 : a.num("lr"), bc1 = tensors ? 0 : a.num("biasCorrection1"), bc2 = tensors ? 0 : a.num("biasCorrection2");
     for (size_t i = 0; i * 4 < n; i++) {
       const auto &p = ins[4 * i], &g = ins[4 * i + 1], &m = ins[4 * i + 2], &v = ins[4 * i + 3];
-      double wd = wdArr.at(i).num;
+      double wd = wdArr.arr.at(i).num;
       // In place (as torch.optim does) when nothing else views these buffers: tfjs treats
       // tensors as immutable, so a buffer shared with another tensor must not change.
       bool exclusive = p.storage().use_count() == 1 && m.storage().use_count() == 1 && v.storage().use_count() == 1;

@@ -68,33 +68,65 @@ inline std::vector<int64_t> intsOf(const Value& v) {
   return out;
 }
 
-// What kernels read: has(k), num(k), i64(k), flag(k), str(k), ints(k), get(k).
+// What kernels read: has(k), num(k), i64(k), flag(k), str(k), ints(k), get(k). A dispatched
+// call reads its JS object lazily, as it always did (converting every attribute would cost
+// each kernel call microseconds); a recorded call keeps a value tree (frozen()).
 struct Attrs {
   std::shared_ptr<const Value> v = std::make_shared<Value>();
+  Napi::Object o;
+  bool js = false;
 
   Attrs() = default;
   explicit Attrs(Value val) : v(std::make_shared<const Value>(std::move(val))) {}
-  static Attrs of(const Napi::Value& js) { return Attrs(js.IsObject() ? fromNapi(js) : Value{}); }
+  static Attrs of(const Napi::Value& value) {
+    Attrs a;
+    if (value.IsObject()) {
+      a.o = value.As<Napi::Object>();
+      a.js = true;
+    }
+    return a;
+  }
+  /** The same attributes as a value tree that outlives the JS call (for a recording). */
+  Attrs frozen() const { return js ? Attrs(fromNapi(o)) : *this; }
 
-  const Value* find(const char* k) const { return v->field(k); }
   bool has(const char* k) const {
-    auto f = find(k);
+    if (js) return o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull();
+    auto f = v->field(k);
     return f && f->kind != Value::Null;
   }
-  const Value& get(const char* k) const {
-    auto f = find(k);
+  /** One attribute as a value (a copy: arrays such as weightDecays or paddings). */
+  Value get(const char* k) const {
+    if (js) {
+      if (!o.Has(k)) throw std::runtime_error(std::string("kernel attribute ") + k + " is missing");
+      return fromNapi(o.Get(k));
+    }
+    auto f = v->field(k);
     if (!f) throw std::runtime_error(std::string("kernel attribute ") + k + " is missing");
     return *f;
   }
   double num(const char* k) const {
-    const auto& f = get(k);
+    if (js) {
+      auto x = o.Get(k);
+      if (x.IsBoolean()) return x.As<Napi::Boolean>().Value() ? 1 : 0;
+      if (!x.IsNumber()) throw std::runtime_error(std::string("kernel attribute ") + k + " is not a number");
+      return x.As<Napi::Number>().DoubleValue();
+    }
+    auto f = get(k);
     if (f.kind != Value::Num && f.kind != Value::Bool) throw std::runtime_error(std::string("kernel attribute ") + k + " is not a number");
     return f.kind == Value::Bool ? (f.b ? 1 : 0) : f.num;
   }
   int64_t i64(const char* k) const { return static_cast<int64_t>(num(k)); }
-  bool flag(const char* k) const { return has(k) && get(k).truthy(); }
+  bool flag(const char* k) const {
+    if (js) return has(k) && o.Get(k).ToBoolean().Value();
+    return has(k) && v->field(k)->truthy();
+  }
   std::string str(const char* k) const {
-    const auto& f = get(k);
+    if (js) {
+      auto x = o.Get(k);
+      if (!x.IsString()) throw std::runtime_error(std::string("kernel attribute ") + k + " is not a string");
+      return x.As<Napi::String>().Utf8Value();
+    }
+    auto f = get(k);
     if (f.kind != Value::Str) throw std::runtime_error(std::string("kernel attribute ") + k + " is not a string");
     return f.s;
   }

@@ -83,7 +83,7 @@ void recordDownload() {
 
 void recordCall(const std::string& kernel, const std::vector<int64_t>& in, const Attrs& attrs, const std::vector<int64_t>& out) {
   if (!g_rec) return;
-  RecordedCall c{kernel, {}, attrs, {}, {}};
+  RecordedCall c{kernel, {}, attrs.frozen(), {}, {}};
   for (auto h : in) c.in.push_back(slotOf(h));
   for (auto h : out) {
     int slot = g_rec->slots++;
