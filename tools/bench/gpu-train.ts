@@ -137,6 +137,10 @@ async function child(): Promise<void> {
     return tf.div(crossEntropySumOfTargets(tf.reshape(logits, [B * T, logits.shape[2]]) as tf.Tensor2D, targets as tf.Tensor1D), count) as tf.Scalar;
   });
   const recorded = new RecordedStep(fstep.fn, { warmup: 1, cudaGraph: process.env.BENCH_CUDA_GRAPH !== '0' });
+  const clmInputs = (ids: Int32Array): tf.Tensor[] => {
+    const { targets, count } = causalLmTargets(ids, B, T);
+    return [tf.tensor2d(ids, [B, T], 'int32'), tf.tensor1d(targets, 'int32'), tf.scalar(count)];
+  };
   const dpoInputs = (i: number): tf.Tensor[] => {
     const { ids, labels } = dpoBatch(data, i, B, T);
     const { targets, mask, counts } = logpsTargets(labels, 2 * B, T);
@@ -146,9 +150,7 @@ async function child(): Promise<void> {
     return [x, ...dev, refLogps];
   };
   const recordedStep = (i: number): tf.Scalar => {
-    const ids = data[i % data.length];
-    const { targets, count } = causalLmTargets(ids, B, T);
-    const batch = DPO ? dpoInputs(i) : [tf.tensor2d(ids, [B, T], 'int32'), tf.tensor1d(targets, 'int32'), tf.scalar(count)];
+    const batch = DPO ? dpoInputs(i) : clmInputs(data[i % data.length]);
     const [lr, stepT] = [tf.scalar(LR), tf.scalar(opt.step + 1)];
     const loss = fstep.take(recorded.run(fstep.inputs(batch, lr, stepT)));
     tf.dispose([...batch, lr, stepT]);

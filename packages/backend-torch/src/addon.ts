@@ -22,7 +22,7 @@ export interface NativeAddon {
   run(kernel: string, inputs: number[], attrs: unknown): NativeTensor[];
   /** Records every kernel call and upload from now on; `inputs` are the step's inputs (slots). */
   recordBegin(inputs: number[]): number;
-  recordEnd(outputs: number[]): { id: number; calls: number; constants: number; uploads: number; invalid: string };
+  recordEnd(outputs: number[]): { id: number; calls: number; constants: number; invalid: string };
   recordAbort(): void;
   /** '' when two recordings are the same program, else why not. */
   recordCompare(a: number, b: number): string;

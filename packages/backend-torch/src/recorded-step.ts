@@ -82,7 +82,7 @@ export class RecordedStep {
     const rec = addon.recordEnd(outs.map((t) => backend.handle(t.dataId)));
     this.stats.recorded++;
     this.stats.calls = rec.calls;
-    if (rec.invalid) return this.giveUp(rec.invalid, outs, [rec.id]);
+    if (rec.invalid) return this.giveUp(rec.invalid, outs, rec.id);
     if (this.first === undefined || signature !== this.signature) {
       if (this.first !== undefined) addon.recordDispose(this.first);
       this.first = rec.id;
@@ -90,18 +90,17 @@ export class RecordedStep {
       return outs;
     }
     const why = addon.recordCompare(this.first, rec.id);
+    if (why) return this.giveUp(why, outs, rec.id);
     addon.recordDispose(this.first);
     this.first = undefined;
-    if (why) return this.giveUp(why, outs, [rec.id]);
     this.recording = rec.id;
     return outs;
   }
 
-  private giveUp(why: string, outs: tf.Tensor[], recordings: number[]): tf.Tensor[] {
-    const addon = this.backend()!.addon;
-    for (const id of recordings) addon.recordDispose(id);
-    if (this.first !== undefined) addon.recordDispose(this.first);
-    this.first = undefined;
+  /** No replay for this step from now on: drops the recordings, says why, returns the recorded step's outputs. */
+  private giveUp(why: string, outs: tf.Tensor[], recording: number): tf.Tensor[] {
+    this.backend()!.addon.recordDispose(recording);
+    this.dispose();
     this.stats.fallback = why;
     return outs;
   }

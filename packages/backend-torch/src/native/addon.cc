@@ -1038,12 +1038,13 @@ Napi::Value RecordBegin(const Napi::CallbackInfo& info) {
     }
     int64_t rid = g_next_recording++;
     g_rec = rec.get();
+    g_rec_id = rid;
     g_recordings.emplace(rid, std::move(rec));
     return Napi::Number::New(info.Env(), static_cast<double>(rid));
   });
 }
 
-// recordEnd(outputIds[]) -> {id, calls, constants, uploads, invalid}: closes the recording.
+// recordEnd(outputIds[]) -> {id, calls, constants, invalid}: closes the recording.
 Napi::Value RecordEnd(const Napi::CallbackInfo& info) {
   return guarded(info, "recordEnd", [&]() -> Napi::Value {
     if (!g_rec) throw std::runtime_error("no recording is open");
@@ -1052,14 +1053,10 @@ Napi::Value RecordEnd(const Napi::CallbackInfo& info) {
     planReleases(r);
     g_rec = nullptr;
     g_rec_slot.clear();
-    int64_t rid = 0;
-    for (auto& [k, v] : g_recordings)
-      if (v.get() == &r) rid = k;
     auto o = Napi::Object::New(info.Env());
-    o.Set("id", static_cast<double>(rid));
+    o.Set("id", static_cast<double>(g_rec_id));
     o.Set("calls", static_cast<double>(r.calls.size()));
     o.Set("constants", static_cast<double>(r.constants.size()));
-    o.Set("uploads", static_cast<double>(r.uploads));
     o.Set("invalid", r.invalid);
     return o;
   });
@@ -1067,13 +1064,7 @@ Napi::Value RecordEnd(const Napi::CallbackInfo& info) {
 
 // recordAbort(): drops the open recording (the step threw).
 Napi::Value RecordAbort(const Napi::CallbackInfo& info) {
-  if (g_rec) {
-    for (auto it = g_recordings.begin(); it != g_recordings.end(); ++it)
-      if (it->second.get() == g_rec) {
-        g_recordings.erase(it);
-        break;
-      }
-  }
+  if (g_rec) g_recordings.erase(g_rec_id);
   g_rec = nullptr;
   g_rec_slot.clear();
   return info.Env().Undefined();

@@ -40,17 +40,18 @@ struct Recording {
   std::vector<int> outputs;
   std::vector<std::string> signature;  // dtype and shape of each input
   std::string invalid;                 // why it cannot be replayed; empty when it can
-  int uploads = 0;
 #ifdef ANNEAL_CUDA_GRAPHS
   std::unique_ptr<at::cuda::CUDAGraph> graph;
   int graphPhase = 0;  // 0 none yet, 1 warmed up on the capture stream, 2 captured
   std::string graphError;
   std::vector<at::Tensor> staticIn, staticOut;
-  std::vector<bool> inPlace;  // inputs the step updates in place (parameters, moments)
+  std::vector<bool> inPlace;     // inputs the step updates in place (parameters, moments)
+  std::vector<bool> outAliased;  // outputs that are such an input (handed back as they are)
 #endif
 };
 
 Recording* g_rec = nullptr;                       // the one being recorded
+int64_t g_rec_id = 0;                             // and its id
 std::unordered_map<int64_t, int> g_rec_slot;      // while recording: tensor handle -> slot
 std::unordered_map<int64_t, std::unique_ptr<Recording>> g_recordings;
 int64_t g_next_recording = 1;
@@ -72,9 +73,7 @@ int slotOf(int64_t handle) {
 
 // Hooks called by the N-API entry points while a recording is open.
 void recordUpload(int64_t handle) {
-  if (!g_rec) return;
-  g_rec->uploads++;
-  slotOf(handle);
+  if (g_rec) slotOf(handle);
 }
 
 void recordDownload() {
@@ -218,6 +217,13 @@ std::vector<at::Tensor> replayGraph(Recording& r, const std::vector<at::Tensor>&
       return execute(r, in);
     }
     c10::cuda::CUDACachingAllocator::emptyCache();  // the eager pool's blocks: the graph has its own now
+    r.outAliased.clear();
+    for (const auto& o : r.staticOut) {
+      bool aliased = false;
+      for (int i = 0; i < r.inputs; i++)
+        if (r.inPlace[i] && o.data_ptr() == r.staticIn[i].data_ptr()) aliased = true;
+      r.outAliased.push_back(aliased);
+    }
     r.graphPhase = 2;
   } else {
     for (int i = 0; i < r.inputs; i++)
@@ -225,12 +231,7 @@ std::vector<at::Tensor> replayGraph(Recording& r, const std::vector<at::Tensor>&
   }
   r.graph->replay();
   std::vector<at::Tensor> outs;
-  for (const auto& o : r.staticOut) {
-    bool aliased = false;
-    for (int i = 0; i < r.inputs; i++)
-      if (r.inPlace[i] && o.data_ptr() == r.staticIn[i].data_ptr()) aliased = true;
-    outs.push_back(aliased ? o : o.clone());
-  }
+  for (size_t j = 0; j < r.staticOut.size(); j++) outs.push_back(r.outAliased[j] ? r.staticOut[j] : r.staticOut[j].clone());
   return outs;
 }
 #endif
