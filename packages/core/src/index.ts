@@ -5,6 +5,7 @@ export * from './safetensors.js';
 export * from './rng.js';
 export * from './config.js';
 export * from './atomic.js';
+export { stringifyJson, pythonJsonTypes } from './json-text.js';
 export * from './schedule.js';
 export * from './optim.js';
 export { SummaryWriter } from './tensorboard/writer.js';

@@ -35,7 +35,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'DPO', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
-  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast });
+  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const policy = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useBackend, valueAndGrads } from '@anneal/core';
+import { pythonJsonTypes, useBackend, valueAndGrads } from '@anneal/core';
 import { causalLmLoss, generate, loadPretrainedSync, maxLogitDiff, readHfFixture, type PretrainedModel } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
@@ -65,7 +65,7 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
   });
 
   it('saves a checkpoint that loads back bit-exactly, with the tensor names of the fixture', async () => {
-    const out = mkdtempSync(join(tmpdir(), `anneal-${name}-`));
+    const out = join(mkdtempSync(join(tmpdir(), `anneal-${name}-`)), 'nested', 'model'); // save_pretrained creates the folder and its parents
     await model.savePretrained(out);
     const back = loadPretrainedSync(out);
     for (const [pname, p] of model.params) expect(Array.from(back.params.get(pname)!.dataSync()), pname).toEqual(Array.from(p.dataSync()));
@@ -76,5 +76,17 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
     expect(names(join(out, 'model.safetensors'))).toEqual(names(join(dir, 'model.safetensors')));
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ model_type: name, architectures: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).architectures });
     back.dispose();
+  });
+
+  it("writes config.json and generation_config.json with the Python types transformers wrote (a float stays a float: 1e-06, 0.1, 10000.0)", async () => {
+    const out = mkdtempSync(join(tmpdir(), `anneal-${name}-types-`));
+    await model.savePretrained(out);
+    for (const file of ['config.json', 'generation_config.json']) {
+      const ref = pythonJsonTypes(readFileSync(join(dir, file), 'utf8'));
+      const got = pythonJsonTypes(readFileSync(join(out, file), 'utf8'));
+      const shared = Object.keys(got).filter((k) => k && !k.includes('.') && ref[k] && ref[k] !== 'null' && got[k] !== 'null');
+      expect(shared.length, file).toBeGreaterThan(file === 'config.json' ? 10 : 1);
+      for (const k of shared) expect(`${k}: ${got[k]}`, file).toBe(`${k}: ${ref[k]}`);
+    }
   });
 });

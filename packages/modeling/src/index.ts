@@ -5,7 +5,7 @@ export { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type L
 export { causalLmLoss, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum, crossEntropySum, shiftedTargets, tokenLogprobs, pickTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
 export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
 export { addProduct, applyRotary, attention, attentionProbs, gatedActivation, layerNorm, rmsNorm, gelu, logSigmoid } from './ops.js';
-export { PretrainedModel, readHfConfig, readWeights, paramsFromTensors, type LoadOptions, type WeightLoader } from './pretrained.js';
+export { PretrainedModel, TRANSFORMERS_FLOAT_KEYS, readHfConfig, readWeights, paramsFromTensors, type LoadOptions, type WeightLoader } from './pretrained.js';
 export { LlamaForCausalLM } from './llama/index.js';
 export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, llamaConfigToHf, checkLlamaConfig, type LlamaConfig } from './llama/config.js';
 export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';

@@ -2,13 +2,25 @@
 // mode, and the checkpoint format (config.json + model.safetensors, or shards listed in
 // model.safetensors.index.json; f32/f16/bf16 read as f32; missing and unexpected tensors
 // reported together).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ShapeError, float32Data, readSafetensors, serializeSafetensors, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
+import { CheckpointError, ShapeError, float32Data, readSafetensors, serializeSafetensors, stringifyJson, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
 import type { ForwardArgs, ModelOutput } from './types.js';
 
 export type Params = Map<string, tf.Variable>;
+
+/**
+ * config.json / generation_config.json fields that transformers types as float (GPT2Config,
+ * LlamaConfig, BertConfig, DistilBertConfig, GenerationConfig in transformers 4.40,
+ * src/transformers/models/<name>/configuration_<name>.py, generation/configuration_utils.py):
+ * written 1.0 rather than 1, so they read back as Python floats.
+ */
+export const TRANSFORMERS_FLOAT_KEYS = [
+  'resid_pdrop', 'embd_pdrop', 'attn_pdrop', 'summary_first_dropout', 'layer_norm_epsilon', 'layer_norm_eps', 'rms_norm_eps', 'initializer_range', 'rope_theta',
+  'attention_dropout', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'classifier_dropout', 'dropout', 'qa_dropout', 'seq_classif_dropout',
+  'temperature', 'top_p', 'repetition_penalty', 'length_penalty',
+];
 
 export abstract class PretrainedModel {
   abstract readonly modelType: string;
@@ -56,10 +68,11 @@ export abstract class PretrainedModel {
     return out;
   }
 
-  /** Writes config.json, generation_config.json and model.safetensors (fsynced). */
+  /** Writes config.json, generation_config.json and model.safetensors (fsynced), creating `dir` as save_pretrained does. */
   async savePretrained(dir: string): Promise<void> {
-    writeFileDurable(join(dir, 'config.json'), JSON.stringify(this.hfConfig(), null, 2) + '\n');
-    writeFileDurable(join(dir, 'generation_config.json'), JSON.stringify(this.generationConfig(), null, 2) + '\n');
+    mkdirSync(dir, { recursive: true });
+    writeFileDurable(join(dir, 'config.json'), stringifyJson(this.hfConfig(), TRANSFORMERS_FLOAT_KEYS));
+    writeFileDurable(join(dir, 'generation_config.json'), stringifyJson(this.generationConfig(), TRANSFORMERS_FLOAT_KEYS));
     writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(await this.stateDict(), { format: 'pt' }));
   }
 

@@ -30,22 +30,47 @@ export const LoraConfigSchema = z
 
 export type LoraConfig = z.infer<typeof LoraConfigSchema>;
 
+/**
+ * The keys of adapter_config.json that every PEFT release from 0.10 on accepts: LoraConfig's
+ * and PeftConfig's dataclass fields in peft 0.10.0 (src/peft/tuners/lora/config.py,
+ * src/peft/config.py), as its save_pretrained writes them (fixtures/hf/llama_lora). PEFT builds
+ * the config with `LoraConfig(**json)`, so a key an older release does not know is a TypeError
+ * there: a newer key (exclude_modules, 0.14) is written only when it is set.
+ */
+export const PEFT_0_10_KEYS = ['alpha_pattern', 'auto_mapping', 'base_model_name_or_path', 'bias', 'fan_in_fan_out', 'inference_mode', 'init_lora_weights', 'layer_replication', 'layers_pattern', 'layers_to_transform', 'loftq_config', 'lora_alpha', 'lora_dropout', 'megatron_config', 'megatron_core', 'modules_to_save', 'peft_type', 'r', 'rank_pattern', 'revision', 'target_modules', 'task_type', 'use_dora', 'use_rslora'] as const;
+
+/** PEFT's TaskType for a model, from its transformers class name (null: none of PEFT's tasks). */
+export function peftTaskType(architecture: string | undefined): string | null {
+  if (!architecture) return null;
+  if (/(ForCausalLM|LMHeadModel)$/.test(architecture)) return 'CAUSAL_LM';
+  if (/ForSequenceClassification$/.test(architecture)) return 'SEQ_CLS';
+  if (/ForTokenClassification$/.test(architecture)) return 'TOKEN_CLS';
+  if (/ForConditionalGeneration$/.test(architecture)) return 'SEQ_2_SEQ_LM';
+  return null;
+}
+
+/** Fields PEFT types as float (LoraConfig.lora_dropout): written 0.0, as PEFT does, never 0. */
+export const PEFT_FLOAT_KEYS = ['lora_dropout'];
+
 /** adapter_config.json as PEFT writes it. */
-export function toPeftConfig(c: LoraConfig, o: { baseModel: string; taskType?: string; fanInFanOut: boolean }): Record<string, unknown> {
+export function toPeftConfig(c: LoraConfig, o: { baseModel: string; taskType: string | null; fanInFanOut: boolean }): Record<string, unknown> {
   return {
     peft_type: 'LORA',
-    task_type: o.taskType ?? null,
+    task_type: o.taskType,
     base_model_name_or_path: o.baseModel,
+    revision: null,
     r: c.r,
     lora_alpha: c.loraAlpha,
     lora_dropout: c.loraDropout,
     target_modules: c.targetModules,
-    exclude_modules: c.excludeModules ?? null,
+    ...(c.excludeModules !== undefined && { exclude_modules: c.excludeModules }),
     bias: c.bias,
     use_rslora: c.useRslora,
     init_lora_weights: c.initLoraWeights,
     modules_to_save: c.modulesToSave.length ? c.modulesToSave : null,
     fan_in_fan_out: o.fanInFanOut,
+    layers_to_transform: null,
+    layers_pattern: null,
     use_dora: false,
     inference_mode: true,
     rank_pattern: {},

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ShapeError, readSafetensors } from '@anneal/core';
+import { CheckpointError, FormatError, ShapeError, readSafetensors } from '@anneal/core';
 import type { PretrainedModel } from '@anneal/modeling';
 import { fromPeftConfig } from './config.js';
 import { LoraModel } from './lora-model.js';
@@ -20,11 +20,18 @@ export function isAdapterDir(dir: string): boolean {
 export function loadAdapter(base: PretrainedModel, dir: string): LoraModel {
   const cfgFile = join(dir, 'adapter_config.json');
   if (!existsSync(cfgFile)) throw new CheckpointError('no adapter_config.json: not a PEFT adapter folder', { file: dir, hint: 'point at the folder saveAdapter (or peft save_pretrained) wrote' });
-  const config = fromPeftConfig(JSON.parse(readFileSync(cfgFile, 'utf8')), cfgFile);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(cfgFile, 'utf8'));
+  } catch (e) {
+    throw new FormatError(`not valid JSON: ${(e as Error).message}`, { file: cfgFile });
+  }
+  const config = fromPeftConfig(raw, cfgFile);
   const file = join(dir, 'adapter_model.safetensors');
   if (!existsSync(file)) throw new CheckpointError('adapter_model.safetensors is missing (Anneal reads safetensors only, never adapter_model.bin)', { file: dir });
   const { tensors } = readSafetensors(file);
   const model = new LoraModel(base, config, 0, cfgFile);
+  if (typeof raw.base_model_name_or_path === 'string') model.baseModelNameOrPath = raw.base_model_name_or_path;
   for (const [name, p] of model.params) {
     const t = tensors.get(name);
     if (!t) throw new CheckpointError(`tensor ${name} is missing`, { file, field: name });

@@ -3,11 +3,12 @@
 // A [r, in], B [out, r], s = alpha / r. The base model's code is untouched: the adapters are
 // registered on its weights and @anneal/modeling's linear() applies them. Only the adapters
 // (and modulesToSave, and biases per `bias`) train; the base weights are frozen.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, deriveSeed, serializeSafetensors, writeFileDurable, type TensorToWrite } from '@anneal/core';
+import { ConfigError, deriveSeed, serializeSafetensors, stringifyJson, writeFileDurable, type TensorToWrite } from '@anneal/core';
 import { addProduct, setEmbeddingAdapter, setLinearAdapter, type ForwardArgs, type ModelOutput, type PretrainedModel } from '@anneal/modeling';
-import { loraScaling, toPeftConfig, type LoraConfig } from './config.js';
+import { PEFT_FLOAT_KEYS, loraScaling, peftTaskType, toPeftConfig, type LoraConfig } from './config.js';
 import { findTargets, moduleMatches, type LoraTarget } from './targets.js';
 
 /** PEFT's state-dict prefix for everything in an adapter file. */
@@ -180,14 +181,23 @@ export class LoraModel {
   }
 
   /**
-   * Writes PEFT's adapter files: adapter_config.json and adapter_model.safetensors (keys
-   * base_model.model.<module>.lora_A.weight / lora_B.weight, trained biases, modulesToSave).
+   * The base model as adapter_config.json names it (base_model_name_or_path): the folder or
+   * Hub id the run loaded, so AutoPeftModelFor*.from_pretrained(adapterDir) finds it.
    */
-  async saveAdapter(dir: string, o: { baseModel?: string; taskType?: string } = {}): Promise<void> {
-    const cfg = toPeftConfig(this.config, { baseModel: o.baseModel ?? '', taskType: o.taskType, fanInFanOut: this.adapters.some((ad) => ad.layout === 'conv1d') });
+  baseModelNameOrPath = '';
+
+  /**
+   * Writes PEFT's adapter files: adapter_config.json and adapter_model.safetensors (keys
+   * base_model.model.<module>.lora_A.weight / lora_B.weight, trained biases, modulesToSave),
+   * creating `dir` as PEFT's save_pretrained does. task_type comes from the base model's class.
+   */
+  async saveAdapter(dir: string, o: { baseModel?: string; taskType?: string | null } = {}): Promise<void> {
+    const architecture = (this.base.hfConfig().architectures as string[] | undefined)?.[0];
+    const cfg = toPeftConfig(this.config, { baseModel: o.baseModel ?? this.baseModelNameOrPath, taskType: o.taskType !== undefined ? o.taskType : peftTaskType(architecture), fanInFanOut: this.adapters.some((ad) => ad.layout === 'conv1d') });
     const tensors = new Map<string, TensorToWrite>();
     for (const [name, p] of this.params) tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
-    writeFileDurable(join(dir, 'adapter_config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    mkdirSync(dir, { recursive: true });
+    writeFileDurable(join(dir, 'adapter_config.json'), stringifyJson(cfg, PEFT_FLOAT_KEYS));
     writeFileDurable(join(dir, 'adapter_model.safetensors'), serializeSafetensors(tensors, { format: 'pt' }));
   }
 

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, ConfigError, FormatError, readSafetensors, useBackend, valueAndGrads } from '@anneal/core';
+import { AdamW, ConfigError, FormatError, pythonJsonTypes, readSafetensors, useBackend, valueAndGrads } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, LlamaForCausalLM, causalLmLoss, maxLogitDiff, readHfFixture } from '@anneal/modeling';
-import { LoraConfigSchema, LoraModel, fromPeftConfig, loadAdapter } from './index.js';
+import { LoraConfigSchema, LoraModel, PEFT_0_10_KEYS, fromPeftConfig, loadAdapter, peftTaskType } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
 const LORA = join(FIXTURES, 'llama_lora');
@@ -118,6 +118,29 @@ describe('LoRA', () => {
     expect(maxDiff(logitsOf(back), logitsOf(lora))).toBe(0);
     back.dispose();
     lora.dispose();
+  });
+
+  it("writes adapter_config.json that peft 0.10 loads: only its keys, its types, task_type and base model filled; creates the folder", async () => {
+    const peft010 = readFileSync(join(LORA, 'adapter_config.json'), 'utf8'); // written by peft 0.10.0's save_pretrained
+    const refTypes = pythonJsonTypes(peft010);
+    const lora = new LoraModel(tinyGpt2(), LoraConfigSchema.parse({ r: 2, loraAlpha: 4, targetModules: ['c_attn'] }), 5);
+    lora.baseModelNameOrPath = 'models/gpt2-tiny';
+    const dir = join(mkdtempSync(join(tmpdir(), 'anneal-lora-')), 'a', 'b'); // parents do not exist yet
+    await lora.saveAdapter(dir);
+    const text = readFileSync(join(dir, 'adapter_config.json'), 'utf8');
+    const cfg = JSON.parse(text);
+    // PEFT builds LoraConfig(**json): a key peft 0.10 does not know (exclude_modules: null) is a TypeError there.
+    expect(Object.keys(cfg).filter((k) => !(PEFT_0_10_KEYS as readonly string[]).includes(k))).toEqual([]);
+    expect(Object.keys(JSON.parse(peft010)).sort()).toEqual([...PEFT_0_10_KEYS].sort());
+    expect(cfg).toMatchObject({ task_type: 'CAUSAL_LM', base_model_name_or_path: 'models/gpt2-tiny' });
+    const types = pythonJsonTypes(text);
+    for (const k of Object.keys(cfg)) if (refTypes[k] !== 'null' && cfg[k] !== null) expect(types[k], k).toBe(refTypes[k]); // lora_dropout 0.0, not 0
+    lora.dispose();
+    const withExclude = new LoraModel(tinyGpt2(), LoraConfigSchema.parse({ targetModules: ['c_attn', 'c_fc'], excludeModules: ['h.0.mlp.c_fc'] }), 5);
+    await withExclude.saveAdapter(dir);
+    expect(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')).exclude_modules).toEqual(['h.0.mlp.c_fc']); // set: written (peft >= 0.14)
+    withExclude.dispose();
+    expect([peftTaskType('GPT2LMHeadModel'), peftTaskType('LlamaForCausalLM'), peftTaskType('BertForSequenceClassification'), peftTaskType('BertForMaskedLM')]).toEqual(['CAUSAL_LM', 'CAUSAL_LM', 'SEQ_CLS', null]);
   });
 
   it("embedding tables take PEFT's embedding adapter: a no-op at init, lora_embedding_A/B keys, merge/unmerge inverses; a tied table refuses to merge", async () => {

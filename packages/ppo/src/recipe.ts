@@ -53,7 +53,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
   const padId = tok.padTokenId ?? tok.eosTokenId;
   const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
-  const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast });
+  const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
   if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);

@@ -17,7 +17,10 @@ import { FP4_CODE, NF4_CODE } from './codebooks.js';
 import type { Quantized4bit } from './blockwise.js';
 import type { QuantizedInt8 } from './int8.js';
 
-/** config.json's quantization_config, as transformers' BitsAndBytesConfig writes it. */
+/** BitsAndBytesConfig's float fields (post_init raises "llm_int8_threshold must be a float" on an int). */
+export const BNB_FLOAT_KEYS = ['llm_int8_threshold'];
+
+/** config.json's quantization_config, as transformers' BitsAndBytesConfig writes it (write it with stringifyJson and BNB_FLOAT_KEYS). */
 export function bnbQuantizationConfig(method: 'nf4' | 'fp4' | 'int8', doubleQuant: boolean, computeDtype: 'float32' | 'bfloat16' = 'float32'): Record<string, unknown> {
   const four = method !== 'int8';
   return {

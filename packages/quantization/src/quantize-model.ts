@@ -8,12 +8,12 @@
 // float32 projections are never built (or from a checkpoint that is quantized already).
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ConfigError, float32Data, serializeSafetensors, writeDirAtomic, writeFileDurable, type TensorToWrite } from '@anneal/core';
-import { loadPretrainedSync, localModelDir, readHfConfig, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
+import { CheckpointError, ConfigError, float32Data, serializeSafetensors, stringifyJson, writeDirAtomic, writeFileDurable, type TensorToWrite } from '@anneal/core';
+import { TRANSFORMERS_FLOAT_KEYS, loadPretrainedSync, localModelDir, readHfConfig, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
 import { z } from 'zod';
 import { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
 import { FP4_CODE, NF4_CODE } from './codebooks.js';
-import { bnbQuantizationConfig, fourBitTensors, int8Tensors, readFourBit, readInt8 } from './bnb-format.js';
+import { BNB_FLOAT_KEYS, bnbQuantizationConfig, fourBitTensors, int8Tensors, readFourBit, readInt8 } from './bnb-format.js';
 import { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
 
 export const QuantizationConfigSchema = z
@@ -319,7 +319,7 @@ export async function saveQuantized(model: PretrainedModel, dir: string, also?: 
   }
   const bytes = serializeSafetensors(tensors, { format: 'pt' });
   await writeDirAtomic(dir, (tmp) => {
-    writeFileDurable(join(tmp, 'config.json'), JSON.stringify({ ...model.hfConfig(), quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant, config.computeDtype) }, null, 2) + '\n');
+    writeFileDurable(join(tmp, 'config.json'), stringifyJson({ ...model.hfConfig(), quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant, config.computeDtype) }, [...TRANSFORMERS_FLOAT_KEYS, ...BNB_FLOAT_KEYS]));
     writeFileDurable(join(tmp, 'model.safetensors'), bytes);
     also?.(tmp);
   });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, ConfigError, parseSafetensors, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
+import { CheckpointError, ConfigError, parseSafetensors, pythonJsonTypes, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, LLAMA_DEFAULTS, LlamaForCausalLM, loadPretrained, type PretrainedModel } from '@anneal/modeling';
 import { NF4_CODE, dequantize, dynamicMap, isQuantized, loadQuantized, quantize, saveQuantized, type QuantizationConfig } from './index.js';
 
@@ -14,6 +14,28 @@ const gpt2 = () => Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 61, nPosi
 const llama = () => LlamaForCausalLM.init({ ...LLAMA_DEFAULTS, vocabSize: 61, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32 }, 3);
 const IDS = Int32Array.from({ length: 2 * 12 }, (_, i) => (i * 17 + 5) % 61);
 const logits = (m: PretrainedModel) => tf.tidy(() => Array.from(m.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32') }).logits!.dataSync()));
+/**
+ * The Python types of transformers' BitsAndBytesConfig.to_dict() (transformers 4.40.0,
+ * src/transformers/utils/quantization_config.py: to_dict deep-copies __dict__ and turns the
+ * torch dtypes into strings; post_init raises TypeError unless llm_int8_threshold is a float
+ * and the flags are bools). Written by hand from that source.
+ */
+const BNB_TO_DICT_TYPES: Record<string, string> = {
+  quant_method: 'str',
+  _load_in_8bit: 'bool',
+  _load_in_4bit: 'bool',
+  llm_int8_threshold: 'float',
+  llm_int8_skip_modules: 'null',
+  llm_int8_enable_fp32_cpu_offload: 'bool',
+  llm_int8_has_fp16_weight: 'bool',
+  bnb_4bit_quant_type: 'str',
+  bnb_4bit_use_double_quant: 'bool',
+  bnb_4bit_compute_dtype: 'str',
+  bnb_4bit_quant_storage: 'str',
+  load_in_4bit: 'bool',
+  load_in_8bit: 'bool',
+};
+
 const METHODS: QuantizationConfig[] = [
   { method: 'nf4', blockSize: 64, doubleQuant: true },
   { method: 'fp4', blockSize: 32, doubleQuant: false },
@@ -87,6 +109,21 @@ describe('loadQuantized and saveQuantized', () => {
       expect(logits(back)).toEqual(got);
       model.dispose();
       back.dispose();
+    }
+  });
+
+  it("writes quantization_config with the Python types of transformers' BitsAndBytesConfig.to_dict() (llm_int8_threshold 6.0, a float)", async () => {
+    const dir = await saved(gpt2);
+    for (const q of [METHODS[0], METHODS[2]]) {
+      const { model } = await loadQuantized(dir, q);
+      const out = join(mkdtempSync(join(tmpdir(), 'anneal-q-out-')), 'q');
+      await saveQuantized(model, out);
+      model.dispose();
+      const types = pythonJsonTypes(readFileSync(join(out, 'config.json'), 'utf8'));
+      const written = Object.fromEntries(Object.entries(types).filter(([k]) => k.startsWith('quantization_config.')).map(([k, t]) => [k.slice('quantization_config.'.length), t]));
+      expect(written, q.method).toEqual(BNB_TO_DICT_TYPES);
+      // and the model config's own float fields stay floats (GPT2Config: layer_norm_epsilon, initializer_range, *_pdrop)
+      expect([types.layer_norm_epsilon, types.initializer_range, types.resid_pdrop]).toEqual(['float', 'float', 'float']);
     }
   });
 

@@ -34,12 +34,14 @@ export async function loadBase(dirOrRepoId: string, quantization: QuantizationCo
   return model;
 }
 
-export function withAdapter<M extends PretrainedModel>(base: M, peft: LoraConfig | undefined, o: { resumeDir?: string; seed: number; file: string; info: (m: string) => void; quantization?: QuantizationConfig; autocast: 'none' | 'bf16' }): M | LoraModel {
+export function withAdapter<M extends PretrainedModel>(base: M, peft: LoraConfig | undefined, o: { resumeDir?: string; seed: number; file: string; info: (m: string) => void; quantization?: QuantizationConfig; autocast: 'none' | 'bf16'; baseModel?: string }): M | LoraModel {
   if (o.quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16') throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', { file: o.file, field: 'quantization.computeDtype', hint: 'set autocast: bf16 (torch backend), or computeDtype: float32' });
   if ((o.quantization || isQuantized(base)) && !peft) throw new ConfigError('a quantized model cannot be fine-tuned in full', { file: o.file, field: o.quantization ? 'quantization' : 'model.pretrained', hint: 'add a peft: block (QLoRA), or remove quantization (or start from a float32 checkpoint)' });
   if (o.quantization && !isQuantized(base)) o.info(`quantized ${describe(quantize(base, o.quantization), o.quantization.method)}`);
   if (!peft) return base;
   const lora = o.resumeDir ? loadAdapter(base, o.resumeDir) : new LoraModel(base, peft, o.seed, o.file);
+  // adapter_config.json names the base the run loaded (model.pretrained, as the config gives it).
+  if (o.baseModel !== undefined) lora.baseModelNameOrPath = o.baseModel;
   const pct = (100 * lora.numTrainableParameters) / base.numParameters;
   o.info(`LoRA r ${lora.config.r}, alpha ${lora.config.loraAlpha}: ${lora.numTrainableParameters} trainable parameters (${pct.toFixed(2)}% of ${base.numParameters}); the base is frozen`);
   return lora;

@@ -26,7 +26,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   const base = classifierFrom(await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) }), cfg.labels, padId, cfg.seed);
   requireFits(cfg.data.maxLength, base, configFile);
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
-  const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast });
+  const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
