@@ -164,6 +164,15 @@ describe('anneal train: signals', () => {
       loadTokenizerSync(newest.dir);
       expect(parseSafetensors(readFileSync(join(newest.dir, 'optimizer.safetensors'))).metadata.step).toBe(String(state.step));
     }
+    // SIGKILL in the middle of a rotation (ANNEAL_FAILPOINT: the process kills itself after the
+    // old checkpoint is renamed away, before its files are deleted): what is left is never counted.
+    const kept = listCheckpoints(run).map((c) => c.step);
+    const killed = spawnSync(process.execPath, [BIN, 'train', '--resume', run, '--set', `train.maxSteps=${kept.at(-1)! + 5}`], { cwd: dir, encoding: 'utf8', env: { ...process.env, ANNEAL_BACKEND: '', ANNEAL_FAILPOINT: 'rotate' } });
+    expect(killed.signal).toBe('SIGKILL');
+    const after = listCheckpoints(run);
+    expect(after.length).toBe(2); // the new checkpoint and the one kept; the rotated one is out of sight
+    expect(readdirSync(join(run, 'checkpoints')).some((n) => n.startsWith('.tmp-rotated-'))).toBe(true);
+    for (const c of after) expect(readTrainerState(c.dir).step).toBe(c.step);
     // Leftover temp folders from killed writes are cleaned up by the next start.
     const r = anneal(['train', '--resume', run, '--set', `train.maxSteps=${listCheckpoints(run).at(-1)!.step + 1}`], dir);
     expect(r.code, r.stderr).toBe(0);

@@ -62,6 +62,29 @@ describe('loadConfig', () => {
     expect(errorOf(() => loadConfig(join(dir, 'c.yaml'), Schema)).message).toContain('extends cycle');
   });
 
+  it('alias bombs and aliases without an anchor are ConfigErrors naming the file or --set, within the second', () => {
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill('*' + 'abcdefgh'[i]).join(', ')}]`)].join('\n');
+    const dir = tmp({ 'bomb.yaml': `name: x\n${laughs}\n`, 'dangling.yaml': 'name: *nowhere\n' });
+    const t0 = Date.now();
+    const bomb = errorOf(() => loadConfig(join(dir, 'bomb.yaml'), Schema));
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(bomb.file).toBe(join(dir, 'bomb.yaml'));
+    expect(bomb.message).toMatch(/aliases expand too far/);
+    const dangling = errorOf(() => loadConfig(join(dir, 'dangling.yaml'), Schema));
+    expect([dangling.file, dangling.message]).toEqual([join(dir, 'dangling.yaml'), expect.stringMatching(/alias with no anchor/)]);
+    const set = errorOf(() => applyOverrides({ train: {} }, ['train.steps=*x']));
+    expect([set.field, set.message]).toEqual(['--set', expect.stringMatching(/alias with no anchor/)]);
+  });
+
+  it('refuses __proto__, constructor and prototype keys as unknown keys (file or --set), leaving Object.prototype alone', () => {
+    const dir = tmp({ 'proto.yaml': 'name: x\noptim:\n  __proto__: { polluted: 1 }\n', 'ctor.yaml': 'name: x\nconstructor: 1\n' });
+    expect(errorOf(() => loadConfig(join(dir, 'proto.yaml'), Schema)).describe()).toMatch(/proto\.yaml.*optim\.__proto__: unknown key/s);
+    expect(errorOf(() => loadConfig(join(dir, 'ctor.yaml'), Schema)).describe()).toMatch(/constructor: unknown key/);
+    expect(errorOf(() => applyOverrides({}, ['__proto__.polluted=1'])).describe()).toMatch(/^--set: .*__proto__\.polluted: unknown key/);
+    expect(errorOf(() => applyOverrides({}, ['optim={"constructor": {"prototype": 1}}'])).describe()).toMatch(/optim\.constructor: unknown key/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('rejects an override without "="', () => {
     expect(errorOf(() => applyOverrides({}, ['optim.lr'])).message).toContain('not key.path=value');
   });

@@ -25,6 +25,34 @@ export function deepMerge(base: Obj, over: Obj): Obj {
   return out;
 }
 
+/** Keys that would reach an object's prototype when merged: no option has these names. */
+const PROTO_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Refuses `__proto__`/`constructor`/`prototype` keys at any depth, as the unknown keys they are. */
+function refuseProtoKeys(v: unknown, path: string, where: { file?: string; field?: string }): void {
+  if (!v || typeof v !== 'object') return;
+  for (const k of Object.keys(v)) {
+    const at = path ? `${path}.${k}` : k;
+    if (PROTO_KEYS.has(k)) throw new ConfigError(`1 problem in the config:\n  ${at}: unknown key`, { ...where, hint: 'no option has this name (it would reach JavaScript object internals)' });
+    refuseProtoKeys((v as Record<string, unknown>)[k], at, where);
+  }
+}
+
+/**
+ * A parsed YAML document as plain data. Aliases that expand too far (a "billion laughs" bomb;
+ * the yaml library stops at 100 alias expansions) or name no anchor are ConfigErrors.
+ */
+function yamlToJs(doc: ReturnType<typeof parseDocument>, where: { file?: string; field?: string }): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/alias count/i.test(msg)) throw new ConfigError('YAML aliases expand too far (more than 100 alias expansions: an alias bomb?)', { ...where, hint: 'write the values out, or use fewer nested aliases' });
+    if (/unresolved alias/i.test(msg)) throw new ConfigError(`YAML alias with no anchor: ${msg.replace(/^.*?:\s*/, '')}`, { ...where, hint: 'an alias *name needs an anchor &name before it; quote the value if * is meant literally' });
+    throw new ConfigError(`not valid YAML: ${msg}`, where);
+  }
+}
+
 function readYaml(file: string, chain: string[]): Obj {
   if (chain.includes(file)) throw new ConfigError(`extends cycle: ${[...chain, file].join(' -> ')}`, { file, field: 'extends' });
   if (!existsSync(file)) {
@@ -38,7 +66,8 @@ function readYaml(file: string, chain: string[]): Obj {
     const msgs = doc.errors.map((e) => e.message.split('\n')[0]);
     throw new ConfigError(`not valid YAML: ${msgs.join('; ')}`, { file });
   }
-  const data = doc.toJS() ?? {};
+  const data = yamlToJs(doc, { file }) ?? {};
+  refuseProtoKeys(data, '', { file });
   if (!isObj(data)) throw new ConfigError(`expected a mapping of options at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}`, { file });
   const { extends: parent, ...rest } = data;
   if (parent === undefined) return rest;
@@ -54,8 +83,12 @@ export function applyOverrides(config: Obj, overrides: string[]): Obj {
     const eq = o.indexOf('=');
     if (eq <= 0) throw new ConfigError(`override ${JSON.stringify(o)} is not key.path=value`, { field: '--set', hint: 'example: --set optim.lr=3e-4' });
     const path = o.slice(0, eq).split('.');
+    const where = { field: '--set', file: undefined };
+    const bad = path.find((k) => PROTO_KEYS.has(k) || k === '');
+    if (bad !== undefined) throw new ConfigError(`override ${JSON.stringify(o)}: ${path.join('.')}: ${bad ? 'unknown key' : 'empty key'}`, { ...where, hint: 'example: --set optim.lr=3e-4' });
     const doc = parseDocument(o.slice(eq + 1));
-    const value = doc.errors.length ? o.slice(eq + 1) : doc.toJS();
+    const value = doc.errors.length ? o.slice(eq + 1) : yamlToJs(doc, where);
+    refuseProtoKeys(value, path.join('.'), where);
     let patch: unknown = value;
     for (let i = path.length - 1; i >= 0; i--) patch = { [path[i]]: patch };
     out = deepMerge(out, patch as Obj);

@@ -47,3 +47,5 @@ export class BackendError extends AnnealError {}
 export class ShapeError extends AnnealError {}
 /** A NaN or Inf in loss or gradients. */
 export class NumericError extends AnnealError {}
+/** The operating system refused a write (disk full, read-only, no permission, over quota). */
+export class StorageError extends AnnealError {}

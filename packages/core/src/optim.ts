@@ -5,7 +5,7 @@
 // plus global-norm gradient clipping as torch.nn.utils.clip_grad_norm_.
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from './errors.js';
-import type { TensorToWrite } from './safetensors.js';
+import { requireFloatTensor, type SafeTensor, type TensorToWrite } from './safetensors.js';
 
 /** Name of the optional kernel that performs a whole AdamW step (inputs p, g, m, v per parameter). */
 export const FUSED_ADAMW = 'AnnealAdamW';
@@ -149,14 +149,13 @@ export class AdamW {
     return { tensors, step: this.step };
   }
 
-  loadStateDict(tensors: Map<string, { shape: number[]; data: Float32Array | Int32Array | Int8Array | Uint8Array }>, step: number, file = 'optimizer.safetensors'): void {
+  loadStateDict(tensors: Map<string, SafeTensor | TensorToWrite>, step: number, file = 'optimizer.safetensors'): void {
+    if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`AdamW's step ${JSON.stringify(step)} is not a non-negative integer`, { file, field: '__metadata__.step', hint: 'optimizer.safetensors records the number of updates applied in its metadata; the file was edited or written by another tool' });
     for (const [name, p] of this.params) {
       for (const [suffix, target] of [['exp_avg', this.m.get(name)!], ['exp_avg_sq', this.v.get(name)!]] as const) {
         const t = tensors.get(`${name}.${suffix}`);
         if (!t) throw new CheckpointError(`optimizer state for ${name}.${suffix} is missing`, { file, hint: 'the checkpoint was saved for a different model' });
-        if (t.shape.join(',') !== p.shape.join(',')) {
-          throw new CheckpointError(`shape [${t.shape}] does not match parameter shape [${p.shape}]`, { file, field: `${name}.${suffix}` });
-        }
+        requireFloatTensor(t, p.shape, { file, name: `${name}.${suffix}`, what: `AdamW's ${suffix} of ${name}` });
         target.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
       }
     }

@@ -4,6 +4,7 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { writing } from './storage.js';
 import { SummaryWriter } from './tensorboard/writer.js';
 
 export class RunLogger {
@@ -35,7 +36,7 @@ export class RunLogger {
   }
 
   scalars(step: number, values: Record<string, number>): void {
-    appendFileSync(this.metricsFile, JSON.stringify({ step, time: new Date().toISOString(), ...values }) + '\n');
+    writing(this.metricsFile, () => appendFileSync(this.metricsFile, JSON.stringify({ step, time: new Date().toISOString(), ...values }) + '\n'));
     for (const [tag, v] of Object.entries(values)) this.tb.scalar(tag, v, step);
   }
 

@@ -2,7 +2,7 @@
 // raw little-endian tensor bytes. Spec: https://github.com/huggingface/safetensors
 // The header is validated completely before any offset in it is trusted.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { FormatError } from './errors.js';
+import { CheckpointError, FormatError } from './errors.js';
 
 export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -20,6 +20,21 @@ export interface SafeTensor {
   data: Float32Array | Int32Array | Uint8Array;
   /** Where the bytes are, for a tensor read from a file (readSafetensors): a backend may read them itself. */
   source?: { file: string; offset: number };
+}
+
+const FLOAT_DTYPES: ReadonlySet<SafeDtype> = new Set(['F64', 'F32', 'F16', 'BF16']);
+
+/**
+ * Checks that a tensor read from `file` can stand for a float parameter or optimizer moment
+ * of `shape`: a float dtype (F32, or F16/BF16/F64, read as float32) and exactly that shape.
+ * An integer tensor in their place (an F32 bias edited to I32) is an error, not garbage weights.
+ */
+export function requireFloatTensor(t: { dtype: string; shape: readonly number[] }, shape: readonly number[], o: { file: string; name: string; what?: string }): void {
+  const want = `F32 [${shape.join(', ')}]`;
+  const found = `${t.dtype} [${t.shape.join(', ')}]`;
+  if (!FLOAT_DTYPES.has(t.dtype as SafeDtype) || t.shape.join(',') !== shape.join(',')) {
+    throw new CheckpointError(`tensor ${o.name} is ${found}, expected ${want}${o.what ? ` (${o.what})` : ''}`, { file: o.file, field: o.name, hint: FLOAT_DTYPES.has(t.dtype as SafeDtype) ? 'the file was saved for a model of another size or architecture' : 'the file was edited or written by another tool: a float tensor is needed here' });
+  }
 }
 
 /** A tensor's values as float32 (integers widened); its `data` read once, as a file-backed tensor reads its bytes on every access. */

@@ -6,7 +6,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { downloadFileToCacheDir, listFiles } from '@huggingface/hub';
-import { DataError, cachedSnapshot, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import { DataError, cachedSnapshot, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
 
 export interface HubDatasetOptions {
   split?: string;
@@ -46,6 +46,8 @@ export async function hubDatasetFiles(repo: string, o: HubDatasetOptions = {}): 
   const split = o.split ?? 'train';
   const cacheDir = o.cacheDir ?? hubCacheDir();
   const revisions = o.revision ? [o.revision] : ['main', 'refs/convert/parquet'];
+  checkRepoId(repo, { field: 'data.hub' });
+  for (const r of revisions) checkRevision(r, { field: 'data.revision' });
   if (hubOffline()) {
     for (const rev of revisions) {
       const snap = cachedSnapshot('dataset', repo, rev, cacheDir);

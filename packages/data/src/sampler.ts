@@ -1,6 +1,6 @@
 // A shuffling batch sampler whose whole state is (epoch, position): each epoch's order
 // is a permutation seeded by (seed, epoch), so a resumed run reproduces the exact
-// sequence of batches from the two numbers saved in trainer_state.json.
+// sequence of batches from the two numbers saved in anneal_state.json.
 import { Rng, deriveSeed } from '@anneal/core';
 
 export interface SamplerState {

@@ -11,7 +11,7 @@ import { prepareDataset } from '@anneal/data';
 import { generate, loadPretrained, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
-import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, requireFits, silentReporter, trainLoop, withAdapter, type RecipeResult, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, requireFits, silentReporter, trainLoop, withAdapter, type RecipeResult, type RunOptions, requireTokenizerFits } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DpoConfig } from './config.js';
@@ -31,14 +31,15 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
 
   // ---- setup: backend, run folder, policy, tokenizer, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'DPO', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const policy = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
-  if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
+  requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
+  if (cfg.tokenizer.chatTemplate) Object.assign(tok.config, { chatTemplate: cfg.tokenizer.chatTemplate, chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' } });
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).update(JSON.stringify(tok.config.chatTemplate ?? '')).digest('hex');
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
@@ -83,7 +84,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   };
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/rewards/accuracies', 'eval/rewards/margins'], state?.step, o.collective?.rank);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
 
   /** Loss sum over the batch's pairs and TRL's metrics (as sums over its `count` loss terms). */
   const batchLoss = (pairs: Pair[], ref: PairLogps | undefined, training: boolean, seed: number) => {

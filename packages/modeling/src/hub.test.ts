@@ -1,12 +1,12 @@
 // Hub repo ids through the Hugging Face cache, with no network: a fake Hub (a fetch
 // serving the gpt2 fixture's files) stands in for huggingface.co, and @huggingface/hub's
 // real code downloads from it into the standard cache layout.
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, fakeHubFetch, useBackend } from '@anneal/core';
+import { AnnealError, CheckpointError, ConfigError, fakeHubFetch, useBackend } from '@anneal/core';
 import { cachedSnapshot, loadPretrained } from './index.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2/', import.meta.url));
@@ -55,5 +55,30 @@ describe('loadPretrained with a Hub repo id', () => {
     const pickled = { 'config.json': files['config.json'], 'pytorch_model.bin': Buffer.from('pickle') };
     await expect(loadPretrained('anneal-test/pickled', { cacheDir, fetch: fakeHub(pickled, [], 'anneal-test/pickled') })).rejects.toThrow(CheckpointError);
     await expect(loadPretrained('anneal-test/pickled', { cacheDir, fetch: fakeHub(pickled, [], 'anneal-test/pickled') })).rejects.toThrow(/no safetensors weights/);
+  });
+
+  it("refuses repo ids and revisions that would leave the cache, before any file is opened or fetched", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'anneal-hub-'));
+    const cacheDir = join(root, 'hub');
+    // What "../../secret" would reach from models--anneal-test--tiny-gpt2/refs/: a ref-shaped file outside the cache.
+    mkdirSync(join(cacheDir, 'models--anneal-test--tiny-gpt2', 'refs'), { recursive: true });
+    writeFileSync(join(root, 'secret'), COMMIT);
+    const log: string[] = [];
+    const fetch = fakeHub(files, log);
+    const named = (p: Promise<unknown>) => p.then(() => 'loaded', (e: unknown) => (e instanceof AnnealError ? `${e.name}: ${e.describe()}` : `not a named error: ${String(e)}`));
+    for (const revision of ['../../../secret', 'main/../../x', 'a//b', '/etc', 'x\\..\\y', '']) {
+      expect(await named(loadPretrained('anneal-test/tiny-gpt2', { cacheDir, revision, fetch })), revision).toMatch(/^ConfigError: .*revision .* is not a branch, tag or commit name/s);
+      expect(() => cachedSnapshot('anneal-test/tiny-gpt2', revision, cacheDir)).toThrow(ConfigError);
+    }
+    for (const repo of ['anneal-test/..', 'anneal-test/na..me', '-org/name', 'org--x/name', 'org/name.', 'org/' + 'n'.repeat(97)]) {
+      expect(await named(loadPretrained(repo, { cacheDir, fetch })), repo).toMatch(/^ConfigError: .*is not a Hub repo id/s);
+    }
+    expect(await named(loadPretrained('org/name/extra', { cacheDir, fetch }))).toMatch(/^CheckpointError: .*neither a folder nor a Hub repo id/s);
+    expect(log).toEqual([]); // nothing was fetched
+    // A cached ref must hold a commit hash: its content becomes a path too.
+    writeFileSync(join(cacheDir, 'models--anneal-test--tiny-gpt2', 'refs', 'main'), '../../../..');
+    expect(() => cachedSnapshot('anneal-test/tiny-gpt2', 'main', cacheDir)).toThrow(/holds "..\/..\/..\/..", not a commit hash/);
+    // Hugging Face's own ref names still work.
+    expect(cachedSnapshot('anneal-test/tiny-gpt2', 'refs/pr/1', cacheDir)).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { downloadFileToCacheDir, pathsInfo } from '@huggingface/hub';
-import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
 
 export interface HubOptions {
   revision?: string;
@@ -25,8 +25,10 @@ export function cachedSnapshot(repo: string, revision = 'main', cacheDir = hubCa
 
 /** A local folder for a repo: from the cache, downloading what is missing unless offline. */
 export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<string> {
-  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new CheckpointError(`${JSON.stringify(repo)} is neither a folder nor a Hub repo id ("org/name")`, { file: repo });
+  if (!/^[^/]+\/[^/]+$/.test(repo)) throw new CheckpointError(`${JSON.stringify(repo)} is neither a folder nor a Hub repo id ("org/name")`, { file: repo, hint: 'check the path (relative to the current directory), or give a Hub repo id' });
+  checkRepoId(repo);
   const revision = o.revision ?? 'main';
+  checkRevision(revision);
   const cacheDir = o.cacheDir ?? hubCacheDir();
   const cached = cachedSnapshot(repo, revision, cacheDir);
   if (hubOffline()) {

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ShapeError, float32Data, readSafetensors, serializeSafetensors, stringifyJson, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
+import { CheckpointError, ShapeError, float32Data, readSafetensors, requireFloatTensor, serializeSafetensors, stringifyJson, writeFileDurable, type SafeTensor, type TensorToWrite } from '@anneal/core';
 import type { ForwardArgs, ModelOutput } from './types.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -83,7 +83,8 @@ export abstract class PretrainedModel {
       const t = tensors.get(name);
       if (!t) throw new CheckpointError(`tensor ${name} is missing`, { file, field: name });
       if (t.shape.join(',') !== p.shape.join(',')) throw new ShapeError(`shape [${t.shape}] does not match the model's [${p.shape}]`, { file, field: name });
-      tf.tidy(() => p.assign(tf.tensor(t.data as Float32Array, p.shape, 'float32')));
+      requireFloatTensor(t, p.shape, { file, name });
+      tf.tidy(() => p.assign(tf.tensor(float32Data(t), p.shape, 'float32')));
     }
   }
 
@@ -180,6 +181,7 @@ export function paramsFromTensors(expected: Array<[string, number[]]>, tensors: 
     }
     const t = tensors.get(key)!;
     if (t.shape.join(',') !== shape.join(',')) throw new ShapeError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file, field: key });
+    requireFloatTensor(t, shape, { file, name: key });
     used.add(key);
     found.set(name, t);
   }

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, FormatError, ShapeError, readSafetensors } from '@anneal/core';
+import { CheckpointError, FormatError, ShapeError, readSafetensors, requireFloatTensor } from '@anneal/core';
 import type { PretrainedModel } from '@anneal/modeling';
 import { fromPeftConfig } from './config.js';
 import { LoraModel } from './lora-model.js';
@@ -36,6 +36,7 @@ export function loadAdapter(base: PretrainedModel, dir: string): LoraModel {
     const t = tensors.get(name);
     if (!t) throw new CheckpointError(`tensor ${name} is missing`, { file, field: name });
     if (t.shape.join(',') !== p.shape.join(',')) throw new ShapeError(`shape [${t.shape}] does not match the adapter's [${p.shape}]`, { file, field: name, hint: 'the adapter was trained on a different base model or rank' });
+    requireFloatTensor(t, p.shape, { file, name });
     tf.tidy(() => p.assign(tf.tensor(Float32Array.from(t.data as ArrayLike<number>), p.shape, 'float32')));
   }
   const extra = [...tensors.keys()].filter((k) => !model.params.has(k));

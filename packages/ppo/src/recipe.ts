@@ -6,12 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, Rng, configToYaml, deriveSeed, learningRateAt, useBackend } from '@anneal/core';
+import { ConfigError, Rng, configToYaml, deriveSeed, learningRateAt, requireStateField, stateFileOf, useBackend } from '@anneal/core';
 import { ShuffledSampler, readRows, type SamplerState } from '@anneal/data';
 import { DecoderForSequenceClassification, classifierFrom, loadPretrained, scoreTexts, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
-import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, saveCheckpoint, silentReporter, withAdapter, type RunOptions } from '@anneal/training';
+import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, saveCheckpoint, silentReporter, withAdapter, type RunOptions, requireTokenizerFits } from '@anneal/training';
 import type { PpoConfig } from './config.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './kl.js';
 import { sampleResponses } from './rollout.js';
@@ -46,13 +46,14 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
 
   // ---- setup: backend, run folder, tokenizer, policy, reference, value model, reward, prompts
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const policyDir = resumeDir && join(resumeDir, 'policy');
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
   const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
+  requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
@@ -86,7 +87,14 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
 
   const params = new Map<string, tf.Variable>([...[...model.params].map(([k, v]) => [`policy.${k}`, v] as const), ...[...value.params].map(([k, v]) => [`value.${k}`, v] as const)]);
   const optimizer = makeOptimizer(params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['objective/scores', 'objective/kl', 'objective/rlhf_reward'], state?.step, o.collective?.rank);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
+  if (state && resumeDir) {
+    const at = { file: stateFileOf(resumeDir) ?? resumeDir };
+    requireStateField(state, 'data.sampler.epoch', 'integer', { ...at, why: "the prompt sampler's epoch" });
+    requireStateField(state, 'data.sampler.position', 'integer', { ...at, why: "the prompt sampler's position in the epoch" });
+    requireStateField(state, 'data.episode', 'integer', { ...at, why: 'the number of episodes done' });
+    requireStateField(state, 'data.klCoef', 'number', { ...at, why: 'the KL coefficient the adaptive controller reached' });
+  }
   const data = state?.data as { sampler: SamplerState; episode: number; klCoef: number } | undefined;
   const kl: KlController = p.adaptiveKl ? new AdaptiveKlController(data?.klCoef ?? p.klCoef, p.adaptiveKl.target, p.adaptiveKl.horizon) : new FixedKlController(p.klCoef);
   const sampler = new ShuffledSampler(trainPrompts.length, cfg.seed, data?.sampler);

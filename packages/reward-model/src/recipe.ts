@@ -8,7 +8,7 @@ import { configToYaml, useBackend } from '@anneal/core';
 import { collatePreference, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
-import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions, type RecipeResult } from '@anneal/training';
+import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions, type RecipeResult, requireTokenizerFits } from '@anneal/training';
 import { createHash } from 'node:crypto';
 import type { RewardConfig } from './config.js';
 import { bradleyTerryLoss, rewardMetrics } from './loss.js';
@@ -22,12 +22,13 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
 
   // ---- setup: backend, run folder, tokenizer, model with a score head, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const base = classifierFrom(await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) }), ['LABEL_0'], padId, cfg.seed);
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
   requireFits(cfg.data.maxLength, base, configFile);
+  requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
@@ -37,7 +38,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
   report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters with a reward head; data: ${train.length} train / ${held.length} eval pairs`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy'], state?.step, o.collective?.rank);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
 
   /** Rewards of a batch of pairs: chosen [N] and rejected [N] from one forward over 2N rows. */
   const rewardsOf = (pairs: Pair[], training: boolean, seed = 0) => {

@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { FormatError } from '@anneal/core';
 import { fromTokenizerJson, loadTokenizerSync, readTokenizerConfig, tokenizerJson } from './index.js';
 
 const dirOf = (name: string) => {
@@ -68,5 +69,43 @@ describe('{% generation %} blocks', () => {
     const { ids, assistantMask, text } = tok.encodeChat(msgs);
     expect(text).not.toMatch(/[\uE000\uE001]/);
     expect(tok.decode(ids.filter((_, i) => assistantMask[i]))).toBe('Hello.<|im_end|>Sure thing.<|im_end|>');
+  });
+});
+
+describe('chat templates render within bounds, and their errors name the file', () => {
+  const base = loadTokenizerSync(dirOf('qwen3'));
+  const withTemplate = (template: string) => fromTokenizerJson(tokenizerJson(base), 'tokenizer.json', { ...readTokenizerConfig(dirOf('qwen3')), chatTemplate: template, chatTemplateSource: { file: '/models/x/tokenizer_config.json', field: 'chat_template' } });
+  const failure = (template: string) => {
+    try {
+      withTemplate(template).applyChatTemplate(MSGS);
+      return 'rendered';
+    } catch (e) {
+      return e instanceof FormatError ? e.describe() : `not a named error: ${String(e)}`;
+    }
+  };
+
+  it('a template that loops without bound stops within seconds, naming the file', () => {
+    for (const [template, why] of [
+      ['{% for i in range(10**9) %}x{% endfor %}', /range\(\) of 1000000000 items/],
+      ['{% for i in range(10**5) %}{% for j in range(10**5) %}{{ i }}{% endfor %}{% endfor %}', /ran longer than 3000 ms|built a string/],
+      ["{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}", /built a string of \d+ characters \(limit 16000000\)/],
+    ] as const) {
+      const t0 = Date.now();
+      const msg = failure(template);
+      expect(Date.now() - t0, template).toBeLessThan(6000);
+      expect(msg, template).toMatch(/^\/models\/x\/tokenizer_config\.json: chat_template: the chat template was stopped: /);
+      expect(msg, template).toMatch(why);
+    }
+  });
+
+  it("raise_exception and runtime errors are named errors naming the file, with the template's message", () => {
+    expect(failure("{{ raise_exception('Conversation roles must alternate user/assistant') }}")).toMatch(/^\/models\/x\/tokenizer_config\.json: chat_template: the chat template raised an exception: Conversation roles must alternate user\/assistant/);
+    expect(failure('{{ nothing_here() }}')).toMatch(/^\/models\/x\/tokenizer_config\.json: chat_template: the chat template failed: /);
+    expect(failure('{% for %}')).toMatch(/^\/models\/x\/tokenizer_config\.json: chat_template: the chat template does not parse/);
+  });
+
+  it('real templates still render as before under the bounded interpreter (strftime_now, namespace, loops)', () => {
+    const tok = withTemplate("{{ strftime_now('%Y') }}|{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}|{{ range(3) | list }}");
+    expect(tok.applyChatTemplate(MSGS)).toBe(`${new Date().getFullYear()}|3|[0, 1, 2]`);
   });
 });

@@ -5,6 +5,7 @@
 // from where each assistant message's content lands in the rendered text.
 import { Template } from '@huggingface/jinja';
 import { ConfigError, FormatError } from '@anneal/core';
+import { renderBounded } from './template-render.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface ChatMessage {
@@ -42,14 +43,15 @@ function render(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions,
   let source = pickTemplate(tok, o);
   // {% generation %} is a transformers extension Jinja does not know: emit markers instead.
   source = source.replace(/\{%(-?)\s*generation\s*(-?)%\}/g, (_, a, b) => `{{${a} '${markers ? GEN_START : ''}' ${b}}}`).replace(/\{%(-?)\s*endgeneration\s*(-?)%\}/g, (_, a, b) => `{{${a} '${markers ? GEN_END : ''}' ${b}}}`);
+  const c = tok.config;
+  const where = c.chatTemplateSource ?? { field: 'chat_template' };
   let template: Template;
   try {
     template = new Template(source);
   } catch (e) {
-    throw new FormatError(`chat_template does not parse: ${(e as Error).message}`, { field: 'chat_template' });
+    throw new FormatError(`the chat template does not parse: ${(e as Error).message}`, where);
   }
-  const c = tok.config;
-  return template.render({
+  return renderBounded(template, {
     messages,
     add_generation_prompt: o.addGenerationPrompt ?? false,
     tools: o.tools,
@@ -59,7 +61,7 @@ function render(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions,
     unk_token: c.unkToken ?? '',
     pad_token: c.padToken ?? '',
     ...o.variables,
-  });
+  }, where);
 }
 
 export function renderChatTemplate(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions = {}): string {

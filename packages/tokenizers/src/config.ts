@@ -26,6 +26,8 @@ export interface TokenizerConfig {
   doLowerCase?: boolean;
   /** A template, or named templates ({name, template}[] in the file). */
   chatTemplate?: string | Record<string, string>;
+  /** Where chatTemplate came from (tokenizer_config.json, or a run config's tokenizer.chatTemplate), for errors. */
+  chatTemplateSource?: { file: string; field: string };
   /** Everything else in tokenizer_config.json, written back on save. */
   raw: Json;
 }
@@ -74,6 +76,7 @@ export function readTokenizerConfig(dir: string): TokenizerConfig {
     cleanUpTokenizationSpaces: raw.clean_up_tokenization_spaces === true,
     doLowerCase: raw.do_lower_case,
     chatTemplate: chatTemplate ?? undefined,
+    ...(chatTemplate != null && { chatTemplateSource: { file: cfgFile, field: 'chat_template' } }),
     raw,
   };
 }

@@ -7,18 +7,32 @@ import type { AddedToken } from './added-tokens.js';
 import { readJson, readTokenizerConfig, type TokenizerConfig } from './config.js';
 import { buildDecoder } from './decoders.js';
 import type { Json } from './json.js';
-import { Bpe, WordPiece, buildModel } from './models.js';
+import { Bpe, MAX_TOKEN_ID, WordPiece, buildModel, isTokenId } from './models.js';
 import { buildNormalizer } from './normalizers.js';
 import { buildPostProcessor } from './post-processors.js';
 import { buildPreTokenizer } from './pre-tokenizers.js';
 import { addedTokenJson } from './save.js';
 import { Tokenizer } from './tokenizer.js';
 
-function addedTokens(list: Json, file: string): AddedToken[] {
+/**
+ * added_tokens: ids are token ids, each given once; an id the model's vocabulary already has
+ * must name the same token there (transformers maps an added token onto its vocabulary entry).
+ */
+function addedTokens(list: Json, file: string, vocab: Map<string, number>): AddedToken[] {
   if (list === undefined || list === null) return [];
   if (!Array.isArray(list)) throw new FormatError('expected a list', { file, field: 'added_tokens' });
+  const vocabOwner = new Map<number, string>();
+  for (const [t, id] of vocab) vocabOwner.set(id, t);
+  const seen = new Map<number, string>();
   return list.map((t: Json, i: number) => {
-    if (typeof t?.id !== 'number' || typeof t?.content !== 'string') throw new FormatError('expected {id, content, ...}', { file, field: `added_tokens[${i}]` });
+    const field = `added_tokens[${i}]`;
+    if (typeof t?.id !== 'number' || typeof t?.content !== 'string') throw new FormatError('expected {id, content, ...}', { file, field });
+    if (!isTokenId(t.id)) throw new FormatError(`id ${t.id} is not a token id (an integer from 0 to ${MAX_TOKEN_ID})`, { file, field: `${field}.id` });
+    const twice = seen.get(t.id);
+    if (twice !== undefined) throw new FormatError(`id ${t.id} is given to both ${JSON.stringify(twice)} and ${JSON.stringify(t.content)}`, { file, field: `${field}.id` });
+    const inVocab = vocabOwner.get(t.id);
+    if (inVocab !== undefined && inVocab !== t.content) throw new FormatError(`id ${t.id} of added token ${JSON.stringify(t.content)} is ${JSON.stringify(inVocab)} in the model's vocabulary`, { file, field: `${field}.id`, hint: 'an added token takes a new id, or the id its text has in the vocabulary' });
+    seen.set(t.id, t.content);
     return { id: t.id, content: t.content, singleWord: !!t.single_word, lstrip: !!t.lstrip, rstrip: !!t.rstrip, normalized: t.normalized ?? !t.special, special: !!t.special };
   });
 }
@@ -48,7 +62,7 @@ function llamaTemplate(config: TokenizerConfig, tokenToId: (t: string) => number
 export function fromTokenizerJson(j: Json, file: string, config: TokenizerConfig): Tokenizer {
   if (!j || typeof j !== 'object') throw new FormatError('expected a JSON object', { file });
   const model = buildModel(j.model, file);
-  const added = addedTokens(j.added_tokens, file);
+  const added = addedTokens(j.added_tokens, file, model.vocab);
   const tokenToId = (t: string) => added.find((a) => a.content === t)?.id ?? model.vocab.get(t);
   const idToToken = new Map<number, string>();
   const tokenOf = (id: number) => {

@@ -406,9 +406,35 @@ function parseMerges(raw: unknown, file: string): Array<[string, string]> {
   });
 }
 
+/** Largest id a tokenizer may hold: ids index embedding rows (int32 on every backend). */
+export const MAX_TOKEN_ID = 2 ** 31 - 2;
+
+/** Is `id` usable as a token id (an integer in [0, 2^31 - 2])? */
+export const isTokenId = (id: unknown): id is number => Number.isInteger(id) && (id as number) >= 0 && (id as number) <= MAX_TOKEN_ID;
+
+/** token -> id, every id a non-negative integer and no id given to two tokens. */
 function vocabMap(raw: unknown, file: string): Map<string, number> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new FormatError('expected an object of token -> id', { file, field: 'model.vocab' });
-  return new Map(Object.entries(raw as Record<string, number>));
+  const vocab = new Map<string, number>();
+  const owner = new Map<number, string>();
+  for (const [tok, id] of Object.entries(raw as Record<string, unknown>)) {
+    const field = `model.vocab[${JSON.stringify(tok)}]`;
+    if (!isTokenId(id)) throw new FormatError(`id ${JSON.stringify(id)} is not a token id (an integer from 0 to ${MAX_TOKEN_ID})`, { file, field, hint: 'the file was edited or written by another tool' });
+    const other = owner.get(id);
+    if (other !== undefined) throw new FormatError(`id ${id} is given to both ${JSON.stringify(other)} and ${JSON.stringify(tok)}`, { file, field, hint: 'every token needs its own id, or decoding is ambiguous' });
+    owner.set(id, tok);
+    vocab.set(tok, id);
+  }
+  return vocab;
+}
+
+/** Unigram's [piece, score] list (the id is the position). */
+function unigramPieces(raw: unknown[], unkId: unknown, file: string): Array<[string, number]> {
+  raw.forEach((e, i) => {
+    if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1])) throw new FormatError(`expected [piece, score], got ${JSON.stringify(e)}`, { file, field: `model.vocab[${i}]` });
+  });
+  if (unkId !== null && unkId !== undefined && !(isTokenId(unkId) && unkId < raw.length)) throw new FormatError(`unk_id ${JSON.stringify(unkId)} is not the position of a piece (0 to ${raw.length - 1})`, { file, field: 'model.unk_id' });
+  return raw as Array<[string, number]>;
 }
 
 export function buildModel(j: Json, file: string): Model {
@@ -429,7 +455,7 @@ export function buildModel(j: Json, file: string): Model {
       return new WordPiece(vocabMap(j.vocab, file), j.unk_token ?? '[UNK]', j.continuing_subword_prefix ?? '##', j.max_input_chars_per_word ?? 100);
     case 'Unigram':
       if (!Array.isArray(j.vocab)) throw new FormatError('expected a list of [piece, score]', { file, field: 'model.vocab' });
-      return new Unigram(j.vocab, j.unk_id ?? null, j.byte_fallback === true);
+      return new Unigram(unigramPieces(j.vocab, j.unk_id, file), j.unk_id ?? null, j.byte_fallback === true);
     default:
       throw unsupported('model', j.type, file, 'model.type');
   }

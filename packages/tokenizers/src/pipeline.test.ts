@@ -198,6 +198,33 @@ describe('errors and regex translation', () => {
     expect((err as FormatError).field).toBe('normalizer');
   });
 
+  it('refuses ids that would encode to wrong ids: negative, fractional, 2^31, duplicate, clashing added tokens; merges of unknown tokens', () => {
+    const described = (f: () => unknown) => {
+      try {
+        f();
+        return 'loaded';
+      } catch (e) {
+        return e instanceof FormatError ? e.describe() : `not a named error: ${String(e)}`;
+      }
+    };
+    const base = { version: '1.0', normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [] };
+    const load = (model: object, added: object[] = []) => () => fromTokenizerJson({ ...base, model, added_tokens: added }, '/x/tokenizer.json', CONFIG);
+    const vocab = { '<unk>': 0, a: 1, b: 2, ab: 3 };
+    const withId = (id: unknown) => load({ ...bpe(), vocab: { ...vocab, b: id }, merges: [] });
+    expect(described(withId(-1))).toMatch(/model\.vocab\["b"\]: id -1 is not a token id/);
+    expect(described(withId(1.5))).toMatch(/id 1\.5 is not a token id/);
+    expect(described(withId(2 ** 31))).toMatch(/id 2147483648 is not a token id/);
+    expect(described(withId('2'))).toMatch(/id "2" is not a token id/);
+    expect(described(withId(1))).toMatch(/id 1 is given to both "a" and "b"/);
+    expect(described(load({ ...bpe(), vocab, merges: ['a c'] }))).toMatch(/model\.merges\[0\].*"c", which is not in the vocabulary/);
+    const added = (id: unknown, content = '<pad>') => ({ id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false });
+    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(-3)]))).toMatch(/added_tokens\[0\]\.id: id -3 is not a token id/);
+    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(4), added(4, '<eos>')]))).toMatch(/id 4 is given to both "<pad>" and "<eos>"/);
+    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(2)]))).toMatch(/id 2 of added token "<pad>" is "b" in the model's vocabulary/);
+    expect(load({ ...bpe(), vocab, merges: [] }, [added(1, 'a')])).not.toThrow(); // an added token over its own vocabulary entry, as transformers writes them
+    expect(described(load({ type: 'Unigram', unk_id: 9, vocab: [['<unk>', 0], ['a', -1]] }))).toMatch(/unk_id 9 is not the position of a piece/);
+  });
+
   it('turns scoped case-insensitive groups and possessive quantifiers into JS', () => {
     expect(translateRegex("(?i:'s|'t)|\\p{L}+|\\p{N}{1,3}")).toBe("(?:'[sS]|'[tT])|\\p{L}+|\\p{N}{1,3}");
     expect(translateRegex(' ?\\p{L}++|a*+b?+')).toBe(' ?\\p{L}+|a*b?');

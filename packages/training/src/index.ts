@@ -13,4 +13,4 @@ export { baseWeightsFrom, loadBase, withAdapter } from './peft.js';
 export { localModelDir } from '@anneal/modeling';
 export { packageVersions } from './versions.js';
 export { tinyGpt2Dir, pairTexts, SENTIMENT_PAIRS } from './testing.js';
-export { requireCausalLm, requireFits } from './checks.js';
+export { requireCausalLm, requireFits, requireTokenizerFits } from './checks.js';

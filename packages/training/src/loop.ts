@@ -6,7 +6,7 @@
 // disposed when the loop ends.
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
-import { AdamW, CheckpointError, RunLogger, checkpointDirName, deriveSeed, learningRateAt, type TrainerState } from '@anneal/core';
+import { AdamW, CheckpointError, RunLogger, checkpointDirName, deriveSeed, learningRateAt, requireStateField, stateFileOf, type TrainerState } from '@anneal/core';
 import { ShuffledSampler, type SamplerState } from '@anneal/data';
 import type { RunOptions } from './options.js';
 import { saveCheckpoint } from './run-folder.js';
@@ -74,6 +74,11 @@ export interface LoopResult {
 
 export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): Promise<LoopResult> {
   const report = o.reporter ?? silentReporter;
+  if (p.state && p.resumeDir) {
+    const at = { file: stateFileOf(p.resumeDir) ?? p.resumeDir };
+    requireStateField(p.state, 'data.epoch', 'integer', { ...at, why: "the data sampler's epoch" });
+    requireStateField(p.state, 'data.position', 'integer', { ...at, why: "the data sampler's position in the epoch" });
+  }
   const sampler = new ShuffledSampler(p.numRows, cfg.seed, p.state?.data as SamplerState | undefined);
   const logger = p.logger;
   const { batchSize, gradientAccumulationSteps: accumulation } = cfg.train;
@@ -141,7 +146,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
       report.info(`step ${step}: ${Object.entries(lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
       const [name, value] = Object.entries(lastEval)[0];
       if (!best || value < best.value) {
-        best = { name, value, checkpoint: join(p.runDir, 'checkpoints', checkpointDirName(step)) };
+        best = { name, value, checkpoint: `checkpoints/${checkpointDirName(step)}` }; // relative: the run folder can move
         sinceBest = 0;
         improved = true;
       } else sinceBest++;
@@ -156,7 +161,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     if (hist > 0 && step % hist === 0 && main) for (const [name, v] of p.model.params) logger.tb.histogram(`params/${name}`, v.dataSync(), step);
     const patience = cfg.train.earlyStoppingPatience ?? 0;
     const early = patience > 0 && sinceBest >= patience;
-    if (early) report.info(`early stopping at step ${step}: ${best!.name} has not improved on ${best!.value.toFixed(4)} for ${patience} evaluations (best: ${best!.checkpoint})`);
+    if (early) report.info(`early stopping at step ${step}: ${best!.name} has not improved on ${best!.value.toFixed(4)} for ${patience} evaluations (best: ${join(p.runDir, best!.checkpoint)})`);
     const stopNow = (o.shouldStop?.() ?? false) || early;
     if (step % cfg.train.saveEvery === 0 || last || stopNow || improved) lastCheckpoint = await save(step);
     if (stopNow) {

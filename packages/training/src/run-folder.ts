@@ -1,11 +1,11 @@
 // The run folder every recipe keeps: <outputDir>/<name>/ with config.yaml, run.json,
 // metrics.jsonl, TensorBoard events and checkpoints/step-N/ (written atomically). Opening
 // it resolves --resume and refuses to overwrite checkpoints unless told to.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CheckpointError, listCheckpoints, readTrainerState, removeStaleTemps, resolveResume, rotateCheckpoints, serializeSafetensors, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
-import { AdamW, RunLogger, parseSafetensors } from '@anneal/core';
+import { ANNEAL_STATE, CheckpointError, cleanCheckpoints, listCheckpoints, readTrainerState, resolveResume, rotateCheckpoints, runRelative, serializeSafetensors, stateFileOf, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
+import { AdamW, RunLogger, configToYaml, makeDir, parseSafetensors } from '@anneal/core';
 import type { Variable } from '@tensorflow/tfjs-core';
 import { packageVersions } from './versions.js';
 
@@ -16,8 +16,24 @@ export interface OpenedRun {
   state?: TrainerState;
 }
 
+/**
+ * The files a checkpoint must hold to be continued, as paths relative to it: missing ones
+ * are reported when the run opens, before any data is prepared. The model is a Hugging Face
+ * folder or a PEFT adapter (PPO: one under policy/ and a model under value/).
+ */
+export function missingCheckpointFiles(dir: string): string[] {
+  const missing = ['optimizer.safetensors', 'tokenizer.json'].filter((f) => !existsSync(join(dir, f)));
+  const weights = (sub: string, adapterOk: boolean) => {
+    const at = (f: string) => existsSync(join(dir, sub, f));
+    if (adapterOk && at('adapter_config.json')) return at('adapter_model.safetensors') ? [] : [join(sub, 'adapter_model.safetensors')];
+    return [at('config.json') ? [] : [join(sub, 'config.json')], at('model.safetensors') || at('model.safetensors.index.json') ? [] : [join(sub, 'model.safetensors')]].flat();
+  };
+  if (existsSync(join(dir, 'policy')) || existsSync(join(dir, 'value'))) return [...missing, ...weights('policy', true), ...weights('value', false)];
+  return [...missing, ...weights('', true)];
+}
+
 /** `rank` > 0 (data parallel): resolve the folder and the resume state only; rank 0 writes. */
-export function openRunFolder(outputDir: string, name: string, configYaml: string, backend: { name: string; detail?: string }, o: { resume?: string; overwrite?: boolean; rank?: number; info: (m: string) => void }): OpenedRun {
+export function openRunFolder(outputDir: string, name: string, configYaml: string, backend: { name: string; detail?: string }, o: { resume?: string; overwrite?: boolean; rank?: number; seed?: number; info: (m: string) => void }): OpenedRun {
   let runDir = resolve(outputDir, name);
   let resumeDir: string | undefined;
   let state: TrainerState | undefined;
@@ -25,7 +41,12 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
     const r = resolveResume(o.resume);
     resumeDir = r.checkpointDir;
     runDir = r.runDir;
+    for (const c of r.mismatched) o.info(`warning: ${runRelative(runDir, c.dir)} records step ${c.step}, not ${c.namedStep} as its name says; checkpoints are ordered by the step they record`);
     state = readTrainerState(resumeDir);
+    const file = stateFileOf(resumeDir)!;
+    if (o.seed !== undefined && state.rng.seed !== o.seed) throw new CheckpointError(`the checkpoint was trained with seed ${state.rng.seed} and this run's seed is ${o.seed}`, { file, field: 'rng.seed', hint: `the data order and dropout derive from the seed: resume with seed ${state.rng.seed} (drop --set seed), or start a new run` });
+    const missing = missingCheckpointFiles(resumeDir);
+    if (missing.length) throw new CheckpointError(`the checkpoint is incomplete: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing`, { file: join(resumeDir, missing[0]), hint: 'resume from another checkpoint of the run (runs/<name>/checkpoints/step-N), or start a new run' });
     o.info(`resuming from ${resumeDir} (step ${state.step})`);
   }
   if ((o.rank ?? 0) > 0) return { runDir, resumeDir, state };
@@ -42,12 +63,13 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
     o.info(`clearing ${runDir}: an earlier run there stopped before its first checkpoint`);
     rmSync(runDir, { recursive: true, force: true });
   }
-  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  removeStaleTemps(join(runDir, 'checkpoints'));
+  makeDir(join(runDir, 'checkpoints'));
+  const cleaned = cleanCheckpoints(runDir).filter((n) => !n.startsWith('.tmp-'));
+  if (cleaned.length) o.info(`removed ${cleaned.join(', ')} from checkpoints/: no ${ANNEAL_STATE} (a write or rotation cut short)`);
   writeFileAtomic(join(runDir, 'config.yaml'), configYaml);
   writeFileAtomic(
     join(runDir, 'run.json'),
-    JSON.stringify({ backend: backend.name, backendDetail: backend.detail, versions: packageVersions(), startedAt: new Date().toISOString(), resumedFrom: resumeDir ?? null }, null, 2) + '\n',
+    JSON.stringify({ backend: backend.name, backendDetail: backend.detail, versions: packageVersions(), startedAt: new Date().toISOString(), resumedFrom: resumeDir ? runRelative(runDir, resumeDir) : null }, null, 2) + '\n',
   );
   return { runDir, resumeDir, state };
 }
@@ -63,7 +85,7 @@ export interface CheckpointParts {
 
 /**
  * One atomic checkpoint folder: weights, tokenizer, optimizer moments, and
- * trainer_state.json last; then only the newest `keep` (plus the best) remain.
+ * anneal_state.json last; then only the newest `keep` (plus the best) remain.
  */
 export async function saveCheckpoint(runDir: string, p: CheckpointParts, keep: number): Promise<string> {
   const dir = join(runDir, 'checkpoints', checkpointDirName(p.state.step));
@@ -73,7 +95,7 @@ export async function saveCheckpoint(runDir: string, p: CheckpointParts, keep: n
     await p.saveModel(tmp);
     p.saveTokenizer(tmp);
     writeFileDurable(join(tmp, 'optimizer.safetensors'), serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }));
-    writeFileDurable(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+    writeFileDurable(join(tmp, ANNEAL_STATE), JSON.stringify(state, null, 2) + '\n');
   });
   rotateCheckpoints(runDir, keep, state.bestMetric ? [state.bestMetric.checkpoint] : []);
   return dir;
@@ -96,18 +118,23 @@ export function makeOptimizer(params: Map<string, Variable>, o: { betas: [number
   if (resumeDir) {
     const file = join(resumeDir, 'optimizer.safetensors');
     const { tensors, metadata } = parseSafetensors(readFileSync(file), file);
-    opt.loadStateDict(tensors, Number(metadata.step), file);
+    opt.loadStateDict(tensors, metadata.step === undefined ? NaN : Number(metadata.step), file);
   }
   return opt;
 }
 
 /**
- * The run's logger; a fresh run also records its hyperparameters for TensorBoard's HParams
- * tab. Ranks other than 0 (data parallel) log nowhere that lasts: a scratch folder.
+ * The run's logger. A fresh run also records its resolved config as a text summary and its
+ * hyperparameters for TensorBoard's HParams tab (one session per run; TensorBoard builds the
+ * comparison of all runs in a --logdir from them). Ranks other than 0 (data parallel) log
+ * nowhere that lasts: a scratch folder.
  */
-export function openLogger(runDir: string, cfg: unknown, metrics: string[], resumedStep?: number, rank = 0): RunLogger {
+export function openLogger(runDir: string, cfg: unknown, resumedStep?: number, rank = 0): RunLogger {
   if (rank > 0) return new RunLogger(mkdtempSync(join(tmpdir(), `anneal-rank${rank}-`)));
   const logger = new RunLogger(runDir, resumedStep);
-  if (resumedStep === undefined) logger.tb.hparams(flattenHparams(cfg), metrics);
+  if (resumedStep === undefined) {
+    logger.text('config', '```yaml\n' + configToYaml(cfg) + '```', 0);
+    logger.tb.hparams(flattenHparams(cfg));
+  }
   return logger;
 }

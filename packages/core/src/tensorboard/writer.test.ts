@@ -1,106 +1,11 @@
-// The event files are checked with a decoder written here from the formats' specs
-// (TFRecord framing, CRC32C bit by bit, protobuf wire format), sharing no code with
-// the writer (which uses protobufjs and the crc-32 package).
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// The event files are checked with the decoder in testing-events.ts, written from the
+// formats' specs and sharing no code with the writer.
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { all, decodeEvents, decodeLogdir, fields, get, readRecords } from '../testing-events.js';
 import { SummaryWriter } from './writer.js';
-
-// CRC-32C (Castagnoli), reflected polynomial 0x82F63B78, bitwise.
-function crc32c(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const b of bytes) {
-    crc ^= b;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-const masked = (c: number) => ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
-
-/** TFRecord reader that validates both CRCs and names the record and offset that fail. */
-function readRecords(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    if (off + 12 > buf.length) throw new Error(`record ${out.length} at offset ${off}: truncated header`);
-    const len = Number(buf.readBigUInt64LE(off));
-    if (buf.readUInt32LE(off + 8) !== masked(crc32c(buf.subarray(off, off + 8)))) throw new Error(`record ${out.length} at offset ${off}: length CRC mismatch`);
-    const data = buf.subarray(off + 12, off + 12 + len);
-    if (data.length !== len || off + 16 + len > buf.length) throw new Error(`record ${out.length} at offset ${off}: truncated data`);
-    if (buf.readUInt32LE(off + 12 + len) !== masked(crc32c(data))) throw new Error(`record ${out.length} at offset ${off}: data CRC mismatch`);
-    out.push(data);
-    off += 16 + len;
-  }
-  return out;
-}
-
-type Field = { no: number; wire: number; value: bigint | Buffer | number };
-/** Minimal protobuf decoder: a list of (field number, wire type, value). */
-function fields(buf: Buffer): Field[] {
-  const out: Field[] = [];
-  let i = 0;
-  const varint = () => {
-    let r = 0n;
-    let s = 0n;
-    for (;;) {
-      const b = buf[i++];
-      r |= BigInt(b & 0x7f) << s;
-      if (!(b & 0x80)) return r;
-      s += 7n;
-    }
-  };
-  while (i < buf.length) {
-    const key = Number(varint());
-    const no = key >>> 3;
-    const wire = key & 7;
-    if (wire === 0) out.push({ no, wire, value: varint() });
-    else if (wire === 1) {
-      out.push({ no, wire, value: buf.readDoubleLE(i) });
-      i += 8;
-    } else if (wire === 5) {
-      out.push({ no, wire, value: buf.readFloatLE(i) });
-      i += 4;
-    } else if (wire === 2) {
-      const n = Number(varint());
-      out.push({ no, wire, value: buf.subarray(i, i + n) });
-      i += n;
-    } else throw new Error(`wire type ${wire}`);
-  }
-  return out;
-}
-const get = (fs: Field[], no: number) => fs.find((f) => f.no === no)?.value;
-const all = (fs: Field[], no: number) => fs.filter((f) => f.no === no).map((f) => f.value);
-
-function decodeEvents(file: string) {
-  return readRecords(readFileSync(file)).map((rec) => {
-    const ev = fields(rec);
-    const summary = get(ev, 5) as Buffer | undefined;
-    const values = summary
-      ? all(fields(summary), 1).map((v) => {
-          const fv = fields(v as Buffer);
-          const meta = get(fv, 9) as Buffer | undefined;
-          const plugin = meta ? fields(get(fields(meta), 1) as Buffer) : [];
-          const tensor = get(fv, 8) as Buffer | undefined;
-          return {
-            tag: (get(fv, 1) as Buffer).toString(),
-            simple: get(fv, 2) as number | undefined,
-            plugin: plugin.length ? (get(plugin, 1) as Buffer).toString() : undefined,
-            pluginContent: plugin.length ? (get(plugin, 2) as Buffer | undefined) : undefined,
-            strings: tensor ? all(fields(tensor), 8).map((b) => (b as Buffer).toString()) : [],
-            histo: get(fv, 5) as Buffer | undefined,
-          };
-        })
-      : [];
-    return {
-      wallTime: get(ev, 1) as number,
-      step: Number(get(ev, 2) ?? 0n),
-      fileVersion: (get(ev, 3) as Buffer | undefined)?.toString(),
-      sessionLog: get(ev, 7) as Buffer | undefined,
-      values,
-    };
-  });
-}
 
 describe('SummaryWriter', () => {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-tb-'));
@@ -109,7 +14,7 @@ describe('SummaryWriter', () => {
   w.scalar('eval/loss', 0.125, 20);
   w.text('samples', 'Call me **Ishmael**', 20);
   w.histogram('weights', [0, 1, 1, 2, 3], 20, 3);
-  w.hparams({ 'optim.lr': 0.003, recipe: 'clm', tied: true }, ['eval/loss']);
+  w.hparams({ 'optim.lr': 0.003, recipe: 'clm', tied: true });
   w.sessionStart(15);
   w.hparamsEnd(true);
   w.flush();
@@ -150,19 +55,15 @@ describe('SummaryWriter', () => {
     expect(packed(6)).toEqual([1, 2, 3]);
   });
 
-  it('writes the HParams plugin experiment, session start and end', () => {
+  it('writes the HParams plugin session start (every hyperparameter) and end, and no experiment summary', () => {
     const hp = events.flatMap((e) => e.values).filter((v) => v.plugin === 'hparams');
-    expect(hp.map((v) => v.tag)).toEqual(['_hparams_/experiment', '_hparams_/session_start_info', '_hparams_/session_end_info']);
-    const experiment = fields(get(fields(hp[0].pluginContent!), 2) as Buffer);
-    const hparamNames = all(experiment, 4).map((b) => (get(fields(b as Buffer), 1) as Buffer).toString());
-    expect(hparamNames).toEqual(['optim.lr', 'recipe', 'tied']);
-    const metric = fields(get(fields(all(experiment, 5)[0] as Buffer), 1) as Buffer);
-    expect((get(metric, 2) as Buffer).toString()).toBe('eval/loss');
-    const start = fields(get(fields(hp[1].pluginContent!), 3) as Buffer);
+    expect(hp.map((v) => v.tag)).toEqual(['_hparams_/session_start_info', '_hparams_/session_end_info']);
+    const start = fields(get(fields(hp[0].pluginContent!), 3) as Buffer);
     const entries = all(start, 1).map((b) => fields(b as Buffer));
+    expect(entries.map((e) => (get(e, 1) as Buffer).toString())).toEqual(['optim.lr', 'recipe', 'tied']);
     const lr = entries.find((e) => (get(e, 1) as Buffer).toString() === 'optim.lr')!;
     expect(get(fields(get(lr, 2) as Buffer), 2)).toBe(0.003);
-    const end = fields(get(fields(hp[2].pluginContent!), 4) as Buffer);
+    const end = fields(get(fields(hp[1].pluginContent!), 4) as Buffer);
     expect(get(end, 1)).toBe(1n);
   });
 
@@ -185,5 +86,49 @@ describe('SummaryWriter', () => {
     const badLen = Buffer.from(buf);
     badLen[0] ^= 0x01;
     expect(() => readRecords(badLen)).toThrow('record 0 at offset 0: length CRC mismatch');
+  });
+});
+
+describe('runs of different recipes in one logdir (TensorBoard HParams tab)', () => {
+  // TensorBoard uses the first _hparams_/experiment it finds for the whole logdir; with none, it
+  // builds the experiment from every run's session_start_info and every run's scalar tags
+  // (tensorboard/plugins/hparams/backend_context.py). Here: what it would build.
+  const logdir = mkdtempSync(join(tmpdir(), 'anneal-tb-runs-'));
+  const runs: Array<[string, Record<string, number | string | boolean>, string[]]> = [
+    ['clm-small', { recipe: 'clm', 'optim.lr': 0.003, 'model.config.nLayer': 2 }, ['train/loss', 'eval/perplexity']],
+    ['dpo-beta', { recipe: 'dpo', 'optim.lr': 5e-7, 'dpo.beta': 0.1 }, ['train/loss', 'eval/rewards/accuracies']],
+    ['ppo', { recipe: 'ppo', 'optim.lr': 1e-6, 'ppo.klCoef': 0.05 }, ['objective/scores']],
+  ];
+  for (const [name, hp, metrics] of runs) {
+    mkdirSync(join(logdir, name));
+    const w = new SummaryWriter(join(logdir, name));
+    w.hparams(hp);
+    metrics.forEach((m, i) => w.scalar(m, i, 1));
+    w.hparamsEnd(true);
+  }
+  const byRun = decodeLogdir(logdir);
+
+  it('no run writes an experiment summary, so TensorBoard builds one from all runs', () => {
+    expect([...byRun.keys()].sort()).toEqual(['clm-small', 'dpo-beta', 'ppo']);
+    for (const events of byRun.values()) expect(events.flatMap((e) => e.values).map((v) => v.tag)).not.toContain('_hparams_/experiment');
+  });
+
+  it('every hyperparameter and metric of every recipe is in the experiment, and differing columns differ', () => {
+    const sessions = new Map<string, Map<string, unknown>>();
+    const metricTags = new Set<string>();
+    for (const [run, events] of byRun) {
+      const values = events.flatMap((e) => e.values);
+      const start = values.find((v) => v.tag === '_hparams_/session_start_info')!;
+      const hp = all(fields(get(fields(start.pluginContent!), 3) as Buffer), 1).map((b) => fields(b as Buffer));
+      // hparams map entry: key (1), google.protobuf.Value (2) with number (2) or string (3) or bool (4)
+      sessions.set(run, new Map(hp.map((e) => { const v = fields(get(e, 2) as Buffer); return [(get(e, 1) as Buffer).toString(), get(v, 2) ?? (get(v, 3) as Buffer | undefined)?.toString() ?? get(v, 4)]; })));
+      for (const v of values) if (v.plugin === 'scalars') metricTags.add(v.tag);
+    }
+    const columns = new Set([...sessions.values()].flatMap((m) => [...m.keys()]));
+    expect([...columns].sort()).toEqual(['dpo.beta', 'model.config.nLayer', 'optim.lr', 'ppo.klCoef', 'recipe']);
+    expect([...metricTags].sort()).toEqual(['eval/perplexity', 'eval/rewards/accuracies', 'objective/scores', 'train/loss']);
+    const differs = (col: string) => new Set([...sessions.values()].map((m) => m.get(col))).size > 1;
+    expect(['recipe', 'optim.lr'].map(differs)).toEqual([true, true]);
+    expect(sessions.get('dpo-beta')!.get('dpo.beta')).toBeCloseTo(0.1);
   });
 });

@@ -1,10 +1,11 @@
 // Writes TensorBoard event files (events.out.tfevents.*) without TensorFlow:
-// scalars, text, histograms and the HParams plugin's experiment/session summaries.
-import { appendFileSync, mkdirSync, openSync, closeSync, fsyncSync } from 'node:fs';
+// scalars, text, histograms and the HParams plugin's session summaries.
+import { appendFileSync, openSync, closeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DT_STRING, Event, HParamsPluginData } from './protos.js';
 import { frameRecord } from './tfrecord.js';
+import { makeDir, writing } from '../storage.js';
 
 type HParamValue = string | number | boolean;
 
@@ -23,16 +24,16 @@ export class SummaryWriter {
 
   /** Opens a new event file in `logdir` (one per process, as TensorFlow does). */
   constructor(readonly logdir: string) {
-    mkdirSync(logdir, { recursive: true });
+    makeDir(logdir);
     const secs = Math.floor(Date.now() / 1000);
     this.file = join(logdir, `events.out.tfevents.${secs}.${hostname()}.${process.pid}.0`);
-    closeSync(openSync(this.file, 'a'));
+    writing(this.file, () => closeSync(openSync(this.file, 'a')));
     this.write({ file_version: 'brain.Event:2' }, 0);
   }
 
   private write(what: Record<string, unknown>, step: number): void {
     const msg = Event.fromObject({ wall_time: Date.now() / 1000, step, ...what });
-    appendFileSync(this.file, frameRecord(Event.encode(msg).finish()));
+    writing(this.file, () => appendFileSync(this.file, frameRecord(Event.encode(msg).finish())));
   }
 
   /**
@@ -82,16 +83,13 @@ export class SummaryWriter {
   }
 
   /**
-   * HParams plugin: declares this run's hyperparameters and the metrics to compare,
-   * so TensorBoard's HParams tab lines runs up side by side. Written once per run.
+   * HParams plugin: this run's session and its hyperparameters. No experiment summary is
+   * written: TensorBoard uses the first `_hparams_/experiment` it finds for the whole logdir,
+   * so one per run would hide the columns and metrics of every other recipe. Without one it
+   * builds the experiment from all runs' session_start_info (every hyperparameter of every
+   * run) and their scalar tags (every metric), as its HParams plugin documents.
    */
-  hparams(hparams: Record<string, HParamValue>, metricTags: string[], startTimeSecs = Date.now() / 1000): void {
-    const hparamInfos = Object.entries(hparams).map(([name, v]) => ({
-      name,
-      type: typeof v === 'number' ? 3 : typeof v === 'boolean' ? 2 : 1,
-    }));
-    const metricInfos = metricTags.map((tag) => ({ name: { group: '', tag }, dataset_type: tag.startsWith('eval/') ? 2 : 1 }));
-    this.hparamsSummary('_hparams_/experiment', { experiment: { hparam_infos: hparamInfos, metric_infos: metricInfos } });
+  hparams(hparams: Record<string, HParamValue>, startTimeSecs = Date.now() / 1000): void {
     const values = Object.fromEntries(Object.entries(hparams).map(([k, v]) => [k, toValue(v)]));
     this.hparamsSummary('_hparams_/session_start_info', { session_start_info: { hparams: values, start_time_secs: startTimeSecs } });
   }

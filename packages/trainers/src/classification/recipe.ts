@@ -8,7 +8,7 @@ import { collateClassification, prepareDataset, type Tokenized } from '@anneal/d
 import { classifierFrom, crossEntropySum } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, loadBase, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult } from '@anneal/training';
+import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, loadBase, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult, requireTokenizerFits } from '@anneal/training';
 import type { ClassificationConfig } from './config.js';
 
 type Example = Extract<Tokenized, { kind: 'classification' }>;
@@ -20,11 +20,12 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
 
   // ---- setup
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const base = classifierFrom(await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) }), cfg.labels, padId, cfg.seed);
   requireFits(cfg.data.maxLength, base, configFile);
+  requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
@@ -35,7 +36,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/accuracy', 'eval/f1'], state?.step, o.collective?.rank);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
 
   /** logits [B, classes] of a batch of examples. */
   const logitsOf = (rows: Example[], training: boolean, seed = 0) => {

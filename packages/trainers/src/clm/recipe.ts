@@ -96,7 +96,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   report.info(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
 
   const text = readTextFile(cfg.data.train); // fail on a bad path before touching the run folder
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
 
   // ---- setup: tokenizer, data, model, optimizer, sampler
   let tok: Tokenizer;
@@ -119,8 +119,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   );
 
   const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/perplexity'], state?.step, o.collective?.rank);
-  if (!state) logger.text('config', '```yaml\n' + configToYaml(cfg) + '```', 0);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
   const T = cfg.data.blockSize;
   const s = cfg.train.sample;
 

@@ -32,7 +32,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
 
   // ---- setup
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   let tok: Tokenizer;
   if (resumeDir ?? cfg.tokenizer.path ?? (cfg.tokenizer.train ? undefined : cfg.model.pretrained)) tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained!)));
   else {
@@ -54,7 +54,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
 
   const net = withAdapter(model, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained }); // the model, or LoRA around it
   const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mlm_accuracy'], state?.step, o.collective?.rank);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
   const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));
   const continues = (id: number) => tok.idToToken(id)?.startsWith('##') ?? false;
 

@@ -9,7 +9,7 @@ import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, 
 import { causalLmLossSum, generate, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
 import { createHash } from 'node:crypto';
-import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, loadBase, withAdapter, requireCausalLm, requireFits } from '@anneal/training';
+import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, loadBase, withAdapter, requireCausalLm, requireFits, requireTokenizerFits } from '@anneal/training';
 import type { SftConfig } from './config.js';
 
 export interface SftResult {
@@ -47,14 +47,15 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
 
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
   const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
   requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
   const lm = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
-  if (cfg.tokenizer.chatTemplate) tok.config.chatTemplate = cfg.tokenizer.chatTemplate;
+  requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
+  if (cfg.tokenizer.chatTemplate) Object.assign(tok.config, { chatTemplate: cfg.tokenizer.chatTemplate, chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' } });
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', { file: configFile, field: 'tokenizer', hint: 'set eos_token in tokenizer_config.json' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).update(JSON.stringify(tok.config.chatTemplate ?? '')).digest('hex');
@@ -71,7 +72,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
-  const logger = openLogger(runDir, cfg, ['train/loss', 'eval/loss', 'eval/mean_token_accuracy'], state?.step, o.collective?.rank);
+  const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
 
   /**
    * Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum),
