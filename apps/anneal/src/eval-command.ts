@@ -6,6 +6,7 @@ import { EvalConfigSchema, evalOutputDir, runEval, writeEvalResults, type EvalPr
 import { loadPretrained, localModelDir } from '@anneal/modeling';
 import { loadTokenizerSync } from '@anneal/tokenizers';
 import { registerTorchBackend } from '@anneal/backend-torch';
+import { requireTokenizerFits } from '@anneal/training';
 
 function progress(out: (s: string) => void): EvalProgress {
   if (!process.stderr.isTTY) return { task: (n, total) => out(`${n}: ${total} item(s)`), tick: () => undefined, info: out };
@@ -33,6 +34,7 @@ export async function evalCommand(file: string, flags: { set: string[] }, out: (
   const model = await loadPretrained(config.model);
   const tokDir = config.tokenizer ?? (await localModelDir(config.model));
   const tok = loadTokenizerSync(tokDir);
+  requireTokenizerFits(tok, model, { file, field: 'tokenizer' });
   info(`backend ${backend.name}; model ${config.model} (${model.modelType}); tokenizer ${tokDir}`);
   const results = await runEval(config, model, tok, { configFile: file, progress: progress(info) });
   const dir = evalOutputDir(config);

@@ -3,6 +3,7 @@ import { AnnealError, ConfigError, useBackend } from '@anneal/core';
 import { generate, loadPretrained, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync } from '@anneal/tokenizers';
 import { registerTorchBackend } from '@anneal/backend-torch';
+import { requireTokenizerFits } from '@anneal/training';
 
 export interface GenerateFlags {
   model: string;
@@ -41,6 +42,7 @@ export async function generateCommand(f: GenerateFlags, out: (s: string) => void
     throw new ConfigError(`${f.model} is not a causal language model (${String((model.hfConfig().architectures as string[])[0])})`, { hint: 'use a GPT-2, Llama, Qwen2 or Mistral checkpoint' });
   }
   const tok = loadTokenizerSync(f.tokenizer ?? f.model);
+  requireTokenizerFits(tok, model, { file: f.tokenizer ?? f.model, field: '--tokenizer' });
   const prompt = tok.encode(f.prompt);
   const beams = num(f.numBeams, '--num-beams') ?? 1;
   // Stream: after each token, print what the decoded continuation gained (held back while

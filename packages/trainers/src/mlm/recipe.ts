@@ -8,7 +8,7 @@ import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/
 import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
-import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, silentReporter, makeOptimizer, openLogger, openRunFolder } from '@anneal/training';
+import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, silentReporter, makeOptimizer, openLogger, openRunFolder, requireTokenizerFits } from '@anneal/training';
 import type { MlmConfig } from './config.js';
 
 export interface MlmResult {
@@ -45,6 +45,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const model = from ? ((await loadPretrained(from)) as BertModelWithHead) : BertModelWithHead.init({ ...BERT_DEFAULTS, vocabSize: tok.vocabSize, maxPositionEmbeddings: Math.max(cfg.data.maxLength, 64), ...cfg.model.config }, 'mlm', cfg.seed);
   if (!(model instanceof BertModelWithHead) || model.head !== 'mlm') throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, { file: configFile, field: 'model.pretrained' });
   if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });
+  requireTokenizerFits(tok, model, { file: configFile, field: 'tokenizer.path' });
   const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
   const data = await prepareDataset({ ...cfg.data, addEos: false }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
