@@ -107,6 +107,21 @@ describe('anneal train: bad input', () => {
   });
 });
 
+describe('anneal train: what the console says', () => {
+  it('the loss on the progress line at a logging step is the train/loss metrics.jsonl holds for that step, and says it is a mean', () => {
+    const dir = workdir();
+    const r = anneal(['train', tinyYaml(dir, { maxSteps: 10, logEvery: 5, evalEvery: 100, saveEvery: 100 })], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const logged = readFileSync(join(dir, 'runs', 'tiny', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m['train/loss'] !== undefined);
+    expect(logged.map((m) => m.step)).toEqual([5, 10]);
+    for (const m of logged) {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`step ${m.step}/10 `))!;
+      expect(line, r.stdout).toMatch(/ loss \d+\.\d{4} \(mean of 5 steps\) /);
+      expect(Number(/ loss (\d+\.\d+)/.exec(line)![1])).toBeCloseTo(m['train/loss'], 4);
+    }
+  });
+});
+
 describe('anneal train: signals', () => {
   it('Ctrl-C saves a checkpoint and exits 0; --resume finishes the run', async () => {
     const dir = workdir();

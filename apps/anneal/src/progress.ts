@@ -3,8 +3,14 @@
 import { SingleBar } from 'cli-progress';
 import type { Reporter, StepReport } from '@anneal/training';
 
+/** "loss 7.4400 (mean of 10 steps)": the value logged for this step, and what it averages. */
+export function metricText(r: StepReport): string {
+  const m = r.metric;
+  return `${m.name} ${m.value.toFixed(4)}${m.meanOf > 1 ? ` (mean of ${m.meanOf} steps)` : ''}`;
+}
+
 function fmt(r: StepReport): string {
-  return `step ${r.step}/${r.maxSteps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokensPerSecond)} tok/s`;
+  return `step ${r.step}/${r.maxSteps} ${metricText(r)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokensPerSecond)} tok/s`;
 }
 
 export function plainReporter(out: (line: string) => void = (l) => process.stdout.write(l + '\n')): Reporter {
@@ -30,7 +36,7 @@ export function plainReporter(out: (line: string) => void = (l) => process.stdou
 
 export function ttyReporter(): Reporter {
   const bar = new SingleBar({
-    format: 'step {value}/{total} |{bar}| loss {loss} | {tps} tok/s | lr {lr} | eta {eta_formatted}',
+    format: 'step {value}/{total} |{bar}| {metric} | {tps} tok/s | lr {lr} | eta {eta_formatted}',
     hideCursor: true,
     etaBuffer: 50,
   });
@@ -41,11 +47,11 @@ export function ttyReporter(): Reporter {
       if (running) bar.render();
     },
     start(maxSteps, startStep) {
-      bar.start(maxSteps, startStep, { loss: '-', tps: '-', lr: '-' });
+      bar.start(maxSteps, startStep, { metric: '-', tps: '-', lr: '-' });
       running = true;
     },
     step(r) {
-      bar.update(r.step, { loss: r.loss.toFixed(4), tps: Math.round(r.tokensPerSecond), lr: r.lr.toExponential(2) });
+      bar.update(r.step, { metric: metricText(r), tps: Math.round(r.tokensPerSecond), lr: r.lr.toExponential(2) });
     },
     stop() {
       if (running) bar.stop();

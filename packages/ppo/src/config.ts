@@ -16,8 +16,8 @@ export const PpoOptionsSchema = z
     batchSize: z.number().int().positive().default(16),
     numMiniBatches: z.number().int().positive().default(1),
     numPpoEpochs: z.number().int().positive().default(4),
-    /** Training stops after this many episodes (updates = ceil(totalEpisodes / batchSize)). */
-    totalEpisodes: z.number().int().positive(),
+    /** Training stops after this many episodes (updates = ceil(totalEpisodes / batchSize)); or give train.maxSteps (updates). */
+    totalEpisodes: z.number().int().positive().optional(),
     klCoef: z.number().min(0).default(0.05),
     klEstimator: z.enum(['k1', 'k3']).default('k1'),
     /** Adapt klCoef towards a target KL (Ziegler et al. 2019) instead of keeping it fixed. */
@@ -55,6 +55,8 @@ export const PpoConfigSchema = z
     schedule: ScheduleSchema,
     train: z
       .object({
+        /** Updates to run (each of ppo.batchSize episodes), the stopping knob every recipe has; or give ppo.totalEpisodes. */
+        maxSteps: z.number().int().positive().optional(),
         logEvery: z.number().int().positive().default(1),
         /** Held-out prompts scored and sampled every N updates. */
         evalEvery: z.number().int().positive().default(10),
@@ -66,7 +68,8 @@ export const PpoConfigSchema = z
     peft: LoraConfigSchema.optional(),
     quantization: QuantizationConfigSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => (c.ppo.totalEpisodes === undefined) !== (c.train.maxSteps === undefined), { message: 'set exactly one of ppo.totalEpisodes (episodes) and train.maxSteps (updates of ppo.batchSize episodes)', path: ['train', 'maxSteps'] });
 
 export type PpoConfig = z.infer<typeof PpoConfigSchema>;
 export type PpoOptions = z.infer<typeof PpoOptionsSchema>;

@@ -75,6 +75,15 @@ describe('PPO recipe', () => {
     expect(existsSync(join(res.lastCheckpoint, 'value', 'model.safetensors'))).toBe(true);
   });
 
+  it('train.maxSteps is the number of updates (the stopping knob every recipe has); with ppo.totalEpisodes too it is refused', async () => {
+    const cfg = config({ batchSize: 4, numMiniBatches: 1, numPpoEpochs: 1, totalEpisodes: undefined, responseLength: 4 }, { train: { maxSteps: 3, logEvery: 1, evalEvery: 100, saveEvery: 100 } });
+    const updates: number[] = [];
+    const res = await runPpo(cfg, 'ppo.yaml', { rewardFn: countE, onUpdate: (u) => updates.push(u) });
+    expect(updates).toEqual([1, 2, 3]);
+    expect(res.step).toBe(3);
+    expect(() => config({ totalEpisodes: 16 }, { train: { maxSteps: 3 } })).toThrow(/train\.maxSteps: set exactly one of ppo\.totalEpisodes \(episodes\) and train\.maxSteps/);
+  });
+
   it('needs a reward, and a decoder value model, naming the field', async () => {
     const none = await runPpo(config({ totalEpisodes: 16 }), 'ppo.yaml').catch((e) => e);
     expect([none.message, none.field]).toEqual(['PPO needs a reward', 'reward.model']);

@@ -82,7 +82,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
   const nEval = Math.round(all.length * cfg.prompts.evalFraction);
   const evalPrompts = Array.from(order.subarray(order.length - nEval), (i) => all[i]);
   const trainPrompts = Array.from(order.subarray(0, order.length - nEval), (i) => all[i]);
-  const numUpdates = Math.ceil(p.totalEpisodes / p.batchSize);
+  const numUpdates = cfg.train.maxSteps ?? Math.ceil(p.totalEpisodes! / p.batchSize);
   report.info(`policy: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; reference: ${copy ? 'a frozen copy' : 'the policy with its adapter disabled'}; value model ${(value.numParameters / 1e6).toFixed(2)}M; ${trainPrompts.length} train / ${evalPrompts.length} eval prompts; ${numUpdates} updates of ${p.batchSize} episodes`);
 
   const params = new Map<string, tf.Variable>([...[...model.params].map(([k, v]) => [`policy.${k}`, v] as const), ...[...value.params].map(([k, v]) => [`value.${k}`, v] as const)]);
@@ -136,13 +136,16 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     const lr = learningRateAt(update - 1, { ...cfg.schedule, lr: cfg.optim.lr, totalSteps: numUpdates });
     const prompts = Array.from(sampler.next(p.batchSize), (i) => trainPrompts[i]);
     const klCoef = kl.value;
+    const t0 = performance.now();
     const r = await ppoUpdate(models, optimizer, prompts, { ...p, gradClip: cfg.optim.gradClip }, { seed: cfg.seed, update, lr, klCoef });
+    const seconds = (performance.now() - t0) / 1000;
     kl.update(r.metrics['objective/kl'], p.batchSize);
     episode += p.batchSize;
     metrics = { ...r.metrics, 'objective/kl_coef': klCoef, lr, episode };
     o.onUpdate?.(update, metrics);
     o.onStep?.(update, r.metrics['loss/policy_avg']);
-    report.step({ step: update, maxSteps: numUpdates, loss: r.metrics['objective/scores'], lr, tokensPerSecond: 0 });
+    // Each update's metrics are logged as they are (TRL's), so the console shows that update's score.
+    report.step({ step: update, maxSteps: numUpdates, metric: { name: 'objective/scores', value: r.metrics['objective/scores'], meanOf: 1 }, lr, tokensPerSecond: r.tokens / seconds });
     if (update % cfg.train.logEvery === 0 || update === numUpdates) logger.scalars(update, metrics);
     if (update % cfg.train.evalEvery === 0 || update === numUpdates) {
       if (evalPrompts.length) {

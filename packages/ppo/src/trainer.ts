@@ -34,6 +34,8 @@ export interface PpoModels {
 
 export interface UpdateResult {
   metrics: Record<string, number>;
+  /** Tokens (prompts and responses) the update processed. */
+  tokens: number;
   /** Prompt, completion and score of the first few episodes. */
   samples: Array<{ prompt: string; completion: string; score: number }>;
 }
@@ -122,5 +124,6 @@ export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[
     'val/ratio_var': ratioMoments.variance,
     'val/num_eos_tokens': batch.endedWithEos.filter(Boolean).length,
   };
-  return { metrics, samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })) };
+  const tokens = batch.attentionMask.reduce((n, m) => n + m, 0); // prompt and response tokens the update processed
+  return { metrics, tokens, samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })) };
 }

@@ -133,7 +133,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     for (const [k, v] of Object.entries(metrics)) window.metrics[k] = (window.metrics[k] ?? 0) + v;
     const last = step === maxSteps;
     const elapsed = (performance.now() - window.t0) / 1000;
-    report.step({ step, maxSteps, loss, lr, tokensPerSecond: window.tokens / elapsed });
+    report.step({ step, maxSteps, metric: { name: 'loss', value: window.loss / window.steps, meanOf: window.steps }, lr, tokensPerSecond: window.tokens / elapsed });
     if ((step % cfg.train.logEvery === 0 || last) && main) {
       const extra = Object.fromEntries(Object.entries(window.metrics).map(([k, v]) => [`train/${k}`, v / window.steps]));
       logger.scalars(step, { 'train/loss': window.loss / window.steps, ...extra, 'train/learning_rate': lr, 'train/grad_norm': norm, 'train/num_tokens': numTokens, 'train/tokens_per_second': window.tokens / elapsed, 'train/epoch': sampler.epochProgress });

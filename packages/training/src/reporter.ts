@@ -4,7 +4,12 @@
 export interface StepReport {
   step: number;
   maxSteps: number;
-  loss: number;
+  /**
+   * What the console shows next to the step: the value the recipe logs for it (train/loss,
+   * or PPO's objective/scores), the mean over the `meanOf` steps since the last logging
+   * step, so the line at a logging step equals what metrics.jsonl and TensorBoard hold.
+   */
+  metric: { name: string; value: number; meanOf: number };
   lr: number;
   tokensPerSecond: number;
 }
