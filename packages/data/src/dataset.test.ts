@@ -49,10 +49,35 @@ describe('prepareDataset', () => {
     const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });
     expect(skipped.train).toHaveLength(2);
     expect(skipped.stats.badRows.count).toBe(2);
-    expect(skipped.stats.badRows.summary()).toMatch(/line 2: sequence of 17 tokens.*line 3: missing field "a"/);
+    expect(skipped.stats.badRows.summary()).toMatch(/^2 bad rows skipped, e\.g\.:\n  .*line 2: sequence of 17 tokens.*\n  .*line 3: missing field "a"/);
     const truncated = await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: FP });
     expect(truncated.train).toHaveLength(3); // the row without an answer is still bad
     expect(truncated.train[1].kind === 'sequence' && truncated.train[1].inputIds.length).toBe(8);
+  });
+
+  it('skip also skips and counts rows that are not even rows (not JSON, not an object); the summary is short with at most 3 examples', async () => {
+    const good = '{"q": "x", "a": "y"}';
+    const lines = [good, '{"q": "x", "a": ', good, '[1, 2]', 'not json at all', '"a string"', '{"q": "' + 'z'.repeat(400) + '"'];
+    const { dir, file } = setup(lines);
+    const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });
+    expect(skipped.train).toHaveLength(2);
+    expect(skipped.stats.badRows.count).toBe(5);
+    const summary = skipped.stats.badRows.summary().split('\n');
+    expect(summary[0]).toBe('5 bad rows skipped, e.g.:');
+    expect(summary.slice(1, 4).map((l) => /line (\d+): (not valid JSON|not a JSON object)/.exec(l)?.slice(1))).toEqual([['2', 'not valid JSON'], ['4', 'not a JSON object'], ['5', 'not valid JSON']]);
+    expect(summary[4]).toBe('  (2 more)');
+    expect(Math.max(...summary.map((l) => l.length))).toBeLessThanOrEqual(162);
+    const err = await prepareDataset(cfg(file, dir, { onBadRow: 'error' }), tok, { tokenizerFingerprint: FP }).catch((e) => e);
+    expect([err.constructor.name, err.message]).toEqual(['DataError', expect.stringMatching(/^line 2: not valid JSON/)]);
+  });
+
+  it('skips CSV records with the wrong number of fields under skip, and names them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-csv-'));
+    const file = join(dir, 'rows.csv');
+    writeFileSync(file, 'q,a\nx,y\nonly-one-field\nx,y,extra\nx,y\n');
+    const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });
+    expect([skipped.train.length, skipped.stats.badRows.count]).toEqual([2, 2]);
+    expect(skipped.stats.badRows.summary()).toMatch(/line 3: not a valid record/);
   });
 
   it('caches tokenized data: the second run reads it, a changed option or file does not', async () => {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { DataError, Rng, deriveSeed, writeFileAtomic } from '@anneal/core';
 import { BadRow, BadRowLog, toExample, type TaskFormat } from './formats.js';
 import { hubDatasetFiles } from './hub.js';
-import { readRows, sourceFiles, type SourceSpec } from './sources.js';
+import { readRows, sourceFiles, type RowAt, type SourceSpec } from './sources.js';
 import { TooLong, tokenizeExample, type DataTokenizer, type Tokenized } from './tokenize.js';
 
 const SourceSchema = z.union([
@@ -155,7 +155,9 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
   const tokenizeAll = async (specs: SourceSpec[]): Promise<Tokenized[]> => {
     const out: Tokenized[] = [];
     for (const spec of specs) {
-      for await (const { row, at } of readRows(spec)) {
+      // With onBadRow skip/truncate, rows that cannot even be read (not JSON, wrong field count) are skipped and counted too.
+      const unreadable = cfg.onBadRow === 'error' ? undefined : (reason: string, at: RowAt) => badRows.add(new BadRow(reason, at, 'data.train'));
+      for await (const { row, at } of readRows(spec, unreadable)) {
         rows++;
         try {
           const ex = toExample(row, at, cfg.format as TaskFormat, cfg.columns, cfg.labels);

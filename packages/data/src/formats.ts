@@ -60,9 +60,12 @@ export class BadRowLog {
   lines(): string[] {
     return [...this.restored, ...this.first.map((b) => `${b.file}: ${b.message} (${b.field})`)].slice(0, this.keep);
   }
+  /** A short line, then at most 3 examples, each on its own line. */
   summary(): string {
     if (!this.count) return 'no bad rows';
-    return `${this.count} bad row(s) skipped; first: ${this.lines().join('; ')}`;
+    const shown = this.lines().slice(0, 3).map((l) => `  ${l.length > 160 ? l.slice(0, 157) + '...' : l}`);
+    const more = this.count > shown.length ? `\n  (${this.count - shown.length} more)` : '';
+    return `${this.count} bad row${this.count > 1 ? 's' : ''} skipped, e.g.:\n${shown.join('\n')}${more}`;
   }
 }
 

@@ -65,7 +65,7 @@ describe('readRows', () => {
   it('names the file and line of bad input', async () => {
     const bad = file('bad.jsonl', '{"a": 1}\n{"a": 2\n');
     await expect(all(readRows({ path: bad }))).rejects.toThrow(DataError);
-    await expect(all(readRows({ path: bad }))).rejects.toThrow(/line 2 is not valid JSON/);
+    await expect(all(readRows({ path: bad }))).rejects.toThrow(/line 2: not valid JSON/);
     await expect(all(readRows({ path: file('x.parquet', 'not parquet') }))).rejects.toThrow(/not a readable Parquet file/);
     await expect(all(readRows({ path: join(dir, 'missing.jsonl') }))).rejects.toThrow(/not found/);
     await expect(all(readRows({ path: file('x.bin', 'x') }))).rejects.toThrow(/cannot tell the format/);

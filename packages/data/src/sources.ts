@@ -75,21 +75,32 @@ export function sourceFiles(spec: SourceSpec): string[] {
 }
 
 /** Streams the rows of a source (memory bounded for JSONL, CSV/TSV, text lines, Parquet, Arrow). */
-export async function* readRows(spec: SourceSpec): AsyncGenerator<SourceRow> {
+/**
+ * Rows that cannot even be read as rows (a JSONL line that is not JSON or not an object, a
+ * CSV record with the wrong number of fields, a JSON array item that is not an object):
+ * without `onUnreadable` each is an error; with it, it is reported there and skipped.
+ */
+export type OnUnreadable = (reason: string, at: RowAt) => void;
+
+export async function* readRows(spec: SourceSpec, onUnreadable?: OnUnreadable): AsyncGenerator<SourceRow> {
   for (const file of sourceFiles(spec)) {
     const format = formatOf(file, spec.format);
-    if (format === 'jsonl') yield* readJsonl(file);
-    else if (format === 'json') yield* readJsonArray(file);
-    else if (format === 'csv' || format === 'tsv') yield* readDelimited(file, format === 'tsv' ? '\t' : ',');
+    if (format === 'jsonl') yield* readJsonl(file, onUnreadable);
+    else if (format === 'json') yield* readJsonArray(file, onUnreadable);
+    else if (format === 'csv' || format === 'tsv') yield* readDelimited(file, format === 'tsv' ? '\t' : ',', onUnreadable);
     else if (format === 'text') yield* readText(file, spec.textUnit ?? 'file');
     else if (format === 'parquet') yield* readParquet(file);
     else yield* readArrow(file);
   }
 }
 
-async function* readJsonl(file: string): AsyncGenerator<SourceRow> {
+async function* readJsonl(file: string, onUnreadable?: OnUnreadable): AsyncGenerator<SourceRow> {
   const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let n = 0;
+  const unreadable = (reason: string) => {
+    if (!onUnreadable) throw new DataError(`line ${n}: ${reason}`, { file, hint: 'JSONL has one JSON object per line; or set data.onBadRow: skip' });
+    onUnreadable(reason, { file, line: n });
+  };
   for await (const line of lines) {
     n++;
     if (!line.trim()) continue;
@@ -97,14 +108,18 @@ async function* readJsonl(file: string): AsyncGenerator<SourceRow> {
     try {
       row = JSON.parse(line);
     } catch (e) {
-      throw new DataError(`line ${n} is not valid JSON: ${(e as Error).message}`, { file, hint: 'JSONL has one JSON object per line' });
+      unreadable(`not valid JSON: ${(e as Error).message}`);
+      continue;
     }
-    if (!row || typeof row !== 'object' || Array.isArray(row)) throw new DataError(`line ${n} is not a JSON object`, { file });
+    if (!row || typeof row !== 'object' || Array.isArray(row)) {
+      unreadable('not a JSON object');
+      continue;
+    }
     yield { row: row as Row, at: { file, line: n } };
   }
 }
 
-async function* readJsonArray(file: string): AsyncGenerator<SourceRow> {
+async function* readJsonArray(file: string, onUnreadable?: OnUnreadable): AsyncGenerator<SourceRow> {
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
@@ -116,13 +131,19 @@ async function* readJsonArray(file: string): AsyncGenerator<SourceRow> {
   if (!Array.isArray(rows)) throw new DataError('expected a JSON array of objects (or {"data": [...]})', { file });
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
-    if (!row || typeof row !== 'object' || Array.isArray(row)) throw new DataError(`row ${i} is not a JSON object`, { file });
+    if (!row || typeof row !== 'object' || Array.isArray(row)) {
+      if (!onUnreadable) throw new DataError(`row ${i} is not a JSON object`, { file, hint: 'or set data.onBadRow: skip' });
+      onUnreadable('not a JSON object', { file, row: i });
+      continue;
+    }
     yield { row: row as Row, at: { file, row: i } };
   }
 }
 
-async function* readDelimited(file: string, delimiter: string): AsyncGenerator<SourceRow> {
-  const parser = createReadStream(file).pipe(parseCsv({ delimiter, columns: true, bom: true, relax_column_count: false, skip_empty_lines: true, info: true }));
+async function* readDelimited(file: string, delimiter: string, onUnreadable?: OnUnreadable): AsyncGenerator<SourceRow> {
+  const parser = createReadStream(file).pipe(parseCsv({ delimiter, columns: true, bom: true, relax_column_count: false, skip_empty_lines: true, info: true, skip_records_with_error: !!onUnreadable }));
+  // csv-parse reports a record it skips (wrong number of fields, a broken quote) as an event.
+  if (onUnreadable) parser.on('skip', (err: Error & { lines?: number }) => onUnreadable(`not a valid record: ${err.message}`, { file, line: err.lines }));
   try {
     for await (const rec of parser as AsyncIterable<{ record: Row; info: { lines: number } }>) yield { row: rec.record, at: { file, line: rec.info.lines } };
   } catch (e) {
