@@ -10,6 +10,7 @@ import { DataConfigSchema, prepareDataset } from '@anneal/data';
 import { perplexity } from '@anneal/eval';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, loadPretrained } from '@anneal/modeling';
 import { dequantize, loadQuantized, quantize } from '@anneal/quantization';
+import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
 
@@ -242,6 +243,81 @@ describe('anneal generate', () => {
       expect(r.stdout).toBe(`${prompt}${tok.decode(want.slice(ids.length), { skipSpecialTokens: true })}\n`);
     }
     expectCleanError(anneal(['generate', '--model', join(dir, 'nowhere'), '--prompt', 'x', '--backend', 'cpu'], dir), /neither a folder nor a Hub repo id|not found/);
+  });
+});
+
+describe('anneal generate --chat, LoRA adapters, flag checks; anneal chat', () => {
+  const TEMPLATE = "{% for m in messages %}<|endoftext|>{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+  async function setup() {
+    const dir = workdir();
+    const modelDir = join(dir, 'model');
+    mkdirSync(modelDir, { recursive: true });
+    const tok = await trainByteLevelBpe([readFileSync(join(dir, 'corpus.txt'), 'utf8')], { vocabSize: 300, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>' });
+    tok.config.chatTemplate = TEMPLATE;
+    tok.save(modelDir);
+    await useBackend('cpu', {});
+    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 300, nPositions: 128, nLayer: 1, nHead: 2, nEmbd: 16, initializerRange: 0.5 }, 2);
+    await model.savePretrained(modelDir);
+    return { dir, modelDir, tok, model };
+  }
+  const reply = (lm: Parameters<typeof generate>[0], tok: Awaited<ReturnType<typeof trainByteLevelBpe>>, ids: number[], n: number) => {
+    const [out] = generate(lm, [ids], { maxNewTokens: n, eosTokenId: [tok.eosTokenId!] });
+    return tok.decode(out.slice(ids.length).filter((t) => t !== tok.eosTokenId), { skipSpecialTokens: true });
+  };
+
+  it('checks sampling flags before loading anything, naming the flag', () => {
+    const dir = workdir();
+    const gen = (...extra: string[]) => anneal(['generate', '--model', join(dir, 'none'), '--prompt', 'x', '--backend', 'cpu', ...extra], dir);
+    expectCleanError(gen('--sample', '--temperature', '0'), /--temperature expects a number > 0, got "0"/);
+    expectCleanError(gen('--sample', '--top-p', '1.5'), /--top-p expects a number in \(0, 1\], got "1\.5"/);
+    expectCleanError(gen('--sample', '--top-k', '0'), /--top-k expects an integer >= 1/);
+    expectCleanError(gen('--max-new-tokens', '2.5'), /--max-new-tokens expects an integer >= 1/);
+    expectCleanError(gen('--temperature', '0.7'), /--temperature only applies when sampling\nhint: add --sample/);
+  });
+
+  it('--chat sends the prompt as a user turn through the chat template and prints only the reply', async () => {
+    const { dir, modelDir, tok, model } = await setup();
+    const r = anneal(['generate', '--model', modelDir, '--prompt', 'Who are you?', '--chat', '--max-new-tokens', '10', '--backend', 'cpu'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const ids = tok.applyChatTemplate([{ role: 'user', content: 'Who are you?' }], { addGenerationPrompt: true, tokenize: true });
+    expect(r.stdout).toBe(reply(model, tok, ids, 10) + '\n');
+  });
+
+  it("loads a LoRA adapter folder with its base from adapter_config.json (as AutoPeftModelForCausalLM does), or from --base", async () => {
+    const { dir, modelDir, tok, model } = await setup();
+    const adapterDir = join(dir, 'adapter');
+    const lora = new LoraModel(model, LoraConfigSchema.parse({ r: 2, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], initLoraWeights: false }), 3);
+    for (const [name, p] of lora.params) if (name.includes('lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 11)); // an adapter that matters
+    lora.baseModelNameOrPath = modelDir;
+    await lora.saveAdapter(adapterDir);
+    tok.save(adapterDir);
+    const prompt = 'Call me Ishmael.';
+    const ids = tok.encode(prompt);
+    const [want] = generate(lora as unknown as Parameters<typeof generate>[0], [ids], { maxNewTokens: 12, eosTokenId: [tok.eosTokenId!] });
+    const wantText = tok.decode(want.slice(ids.length).filter((t) => t !== tok.eosTokenId), { skipSpecialTokens: true });
+    const r = anneal(['generate', '--model', adapterDir, '--prompt', prompt, '--max-new-tokens', '12', '--backend', 'cpu'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/LoRA r 2 on .*model, gpt2/);
+    expect(r.stdout).toBe(`${prompt}${wantText}\n`);
+    expect(lora.withAdapterDisabled(() => reply(model, tok, ids, 12))).not.toBe(wantText); // the adapter changes the continuation
+    const cfgFile = join(adapterDir, 'adapter_config.json');
+    writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, 'utf8')), base_model_name_or_path: '' }));
+    expectCleanError(anneal(['generate', '--model', adapterDir, '--prompt', prompt, '--backend', 'cpu'], dir), /adapter_config\.json: base_model_name_or_path: the adapter does not name its base model\nhint: give it with --base/);
+    const withBase = anneal(['generate', '--model', adapterDir, '--base', modelDir, '--prompt', prompt, '--max-new-tokens', '12', '--backend', 'cpu'], dir);
+    expect(withBase.stdout).toBe(`${prompt}${wantText}\n`);
+    lora.dispose();
+  });
+
+  it('anneal chat: multi-turn over stdin, the whole conversation through the template each turn; /reset starts over, /exit leaves', async () => {
+    const { dir, modelDir, tok, model } = await setup();
+    const r = spawnSync(process.execPath, [BIN, 'chat', '--model', modelDir, '--max-new-tokens', '8', '--backend', 'cpu'], { cwd: dir, encoding: 'utf8', input: 'Hello\nAnd then?\n/reset\nAnd then?\n/exit\nnever read\n', env: { ...process.env, ANNEAL_BACKEND: '' } });
+    expect(r.status, r.stderr).toBe(0);
+    const replies = r.stdout.split('assistant> ').slice(1).map((s) => s.split('\n')[0]);
+    const one = reply(model, tok, tok.applyChatTemplate([{ role: 'user', content: 'Hello' }], { addGenerationPrompt: true, tokenize: true }), 8);
+    const two = reply(model, tok, tok.applyChatTemplate([{ role: 'user', content: 'Hello' }, { role: 'assistant', content: one }, { role: 'user', content: 'And then?' }], { addGenerationPrompt: true, tokenize: true }), 8);
+    const fresh = reply(model, tok, tok.applyChatTemplate([{ role: 'user', content: 'And then?' }], { addGenerationPrompt: true, tokenize: true }), 8);
+    expect(replies).toEqual([one, two, fresh]);
+    expect(r.stderr).toContain('(conversation cleared)');
   });
 });
 

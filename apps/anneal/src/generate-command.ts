@@ -1,14 +1,12 @@
-// `anneal generate --model <dir|org/name> --prompt "..."`: streams the continuation.
+// `anneal generate --model <dir|org/name|adapter dir> --prompt "..."`: streams the
+// continuation (with --chat: the assistant's reply, through the tokenizer's chat template).
 import { AnnealError, ConfigError, useBackend } from '@anneal/core';
-import { generate, loadPretrained, type CausalLm } from '@anneal/modeling';
-import { loadTokenizerSync } from '@anneal/tokenizers';
+import { generate, type GenerateOptions } from '@anneal/modeling';
 import { registerTorchBackend } from '@anneal/backend-torch';
-import { requireTokenizerFits } from '@anneal/training';
+import type { Tokenizer } from '@anneal/tokenizers';
+import { loadCausalLm, type LoadedLm } from './lm-loader.js';
 
-export interface GenerateFlags {
-  model: string;
-  tokenizer?: string;
-  prompt: string;
+export interface SamplingFlags {
   maxNewTokens: string;
   sample?: boolean;
   temperature?: string;
@@ -17,56 +15,69 @@ export interface GenerateFlags {
   repetitionPenalty?: string;
   numBeams?: string;
   seed?: string;
+}
+
+export interface GenerateFlags extends SamplingFlags {
+  model: string;
+  base?: string;
+  tokenizer?: string;
+  prompt: string;
+  chat?: boolean;
   backend: string;
   device?: string;
 }
 
-const num = (v: string | undefined, flag: string): number | undefined => {
+/** A flag's number, checked against what transformers' GenerationConfig accepts for it. */
+function flagNumber(v: string | undefined, flag: string, ok: (n: number) => boolean, expected: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new ConfigError(`${flag} expects a number, got ${JSON.stringify(v)}`);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new ConfigError(`${flag} expects ${expected}, got ${JSON.stringify(v)}`, { field: flag });
   return n;
-};
+}
 
-export async function generateCommand(f: GenerateFlags, out: (s: string) => void, info: (s: string) => void): Promise<void> {
-  try {
-    registerTorchBackend({ device: f.device, warn: info });
-  } catch (e) {
-    if (f.backend === 'torch' || (f.device && f.device !== 'cpu')) throw e;
-    info(`torch backend unavailable: ${e instanceof AnnealError ? e.message : (e as Error).message}`);
+const int = (n: number) => Number.isInteger(n);
+
+/**
+ * generate()'s options from the flags. Sampling flags without --sample are an error (transformers
+ * warns and decodes greedily, ignoring them, which surprises more than it helps).
+ */
+export function samplingOptions(f: SamplingFlags): Omit<GenerateOptions, 'eosTokenId' | 'onToken'> {
+  const o = {
+    maxNewTokens: flagNumber(f.maxNewTokens, '--max-new-tokens', (n) => int(n) && n >= 1, 'an integer >= 1')!,
+    temperature: flagNumber(f.temperature, '--temperature', (n) => n > 0, 'a number > 0'),
+    topK: flagNumber(f.topK, '--top-k', (n) => int(n) && n >= 1, 'an integer >= 1'),
+    topP: flagNumber(f.topP, '--top-p', (n) => n > 0 && n <= 1, 'a number in (0, 1]'),
+    repetitionPenalty: flagNumber(f.repetitionPenalty, '--repetition-penalty', (n) => n > 0, 'a number > 0 (1 = off)'),
+    numBeams: flagNumber(f.numBeams, '--num-beams', (n) => int(n) && n >= 1, 'an integer >= 1') ?? 1,
+    seed: flagNumber(f.seed, '--seed', (n) => int(n) && n >= 0, 'an integer >= 0'),
+    doSample: Boolean(f.sample),
+  };
+  const sampling = (['temperature', 'topK', 'topP'] as const).filter((k) => o[k] !== undefined);
+  if (sampling.length && !o.doSample) {
+    const flag = { temperature: '--temperature', topK: '--top-k', topP: '--top-p' }[sampling[0]];
+    throw new ConfigError(`${flag} only applies when sampling`, { field: flag, hint: 'add --sample (greedy decoding, the default, ignores it)' });
   }
-  const backend = await useBackend(f.backend as never);
-  const model = await loadPretrained(f.model);
-  info(`backend: ${backend.name}; model: ${f.model} (${model.modelType}, ${(model.numParameters / 1e6).toFixed(1)}M parameters)`);
-  if (!('maxPositions' in model) || model.modelType === 'bert' || model.modelType === 'distilbert' || /ForSequenceClassification/.test(String((model.hfConfig().architectures as string[])[0]))) {
-    throw new ConfigError(`${f.model} is not a causal language model (${String((model.hfConfig().architectures as string[])[0])})`, { hint: 'use a GPT-2, Llama, Qwen2 or Mistral checkpoint' });
-  }
-  const tok = loadTokenizerSync(f.tokenizer ?? f.model);
-  requireTokenizerFits(tok, model, { file: f.tokenizer ?? f.model, field: '--tokenizer' });
-  const prompt = tok.encode(f.prompt);
-  const beams = num(f.numBeams, '--num-beams') ?? 1;
-  // Stream: after each token, print what the decoded continuation gained (held back while
-  // it ends inside a multi-byte character).
-  let shown = '';
+  if (o.doSample && o.numBeams > 1) throw new ConfigError('--num-beams with --sample (beam sampling) is not supported', { field: '--num-beams', hint: 'drop --sample for beam search, or --num-beams to sample' });
+  return o;
+}
+
+/**
+ * Streams the reply to `promptIds`: after each token, prints what the decoded continuation
+ * gained (held back while it ends inside a multi-byte character). Returns the new ids.
+ */
+export function streamReply(m: LoadedLm, promptIds: number[], options: ReturnType<typeof samplingOptions>, out: (s: string) => void): number[] {
   const fresh: number[] = [];
+  let shown = '';
   const flush = (final: boolean) => {
-    const text = tok.decode(fresh, { skipSpecialTokens: true });
+    const text = m.tok.decode(fresh.filter((t) => !m.eos.includes(t)), { skipSpecialTokens: true });
     if (!final && text.endsWith('\ufffd')) return;
     out(text.slice(shown.length));
     shown = text;
   };
-  out(f.prompt);
-  const [ids] = generate(model as unknown as CausalLm, [prompt], {
-    maxNewTokens: num(f.maxNewTokens, '--max-new-tokens')!,
-    doSample: Boolean(f.sample),
-    temperature: num(f.temperature, '--temperature'),
-    topK: num(f.topK, '--top-k'),
-    topP: num(f.topP, '--top-p'),
-    repetitionPenalty: num(f.repetitionPenalty, '--repetition-penalty'),
-    numBeams: beams,
-    seed: num(f.seed, '--seed'),
-    eosTokenId: tok.eosTokenId,
-    // Stream: print what the decoded continuation gained (whole characters only).
+  const beams = options.numBeams ?? 1;
+  const [ids] = generate(m.lm, [promptIds], {
+    ...options,
+    eosTokenId: m.eos.length ? m.eos : undefined,
     onToken:
       beams > 1
         ? undefined
@@ -76,7 +87,34 @@ export async function generateCommand(f: GenerateFlags, out: (s: string) => void
             flush(false);
           },
   });
-  if (beams > 1) fresh.push(...ids.slice(prompt.length));
+  if (beams > 1) fresh.push(...ids.slice(promptIds.length));
   flush(true);
+  return fresh;
+}
+
+/** The torch backend when it loads (else the fallback, said on `info`). */
+export async function startBackend(f: { backend: string; device?: string }, info: (s: string) => void): Promise<string> {
+  try {
+    registerTorchBackend({ device: f.device, warn: info });
+  } catch (e) {
+    if (f.backend === 'torch' || (f.device && f.device !== 'cpu')) throw e;
+    info(`torch backend unavailable: ${e instanceof AnnealError ? e.message : (e as Error).message}`);
+  }
+  return (await useBackend(f.backend as never)).name;
+}
+
+/** The prompt as the model reads it: a user turn through the chat template, or the raw text. */
+export function promptIds(tok: Tokenizer, prompt: string, chat: boolean): number[] {
+  return chat ? tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(prompt);
+}
+
+export async function generateCommand(f: GenerateFlags, out: (s: string) => void, info: (s: string) => void): Promise<void> {
+  const options = samplingOptions(f); // flags are checked before anything loads
+  const backend = await startBackend(f, info);
+  const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info });
+  info(`backend: ${backend}; model: ${m.describe}`);
+  const ids = promptIds(m.tok, f.prompt, Boolean(f.chat));
+  if (!f.chat) out(f.prompt);
+  streamReply(m, ids, options, out);
   out('\n');
 }

@@ -16,6 +16,7 @@ import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
 import { quantizeCommand, type QuantizeFlags } from './quantize-command.js';
 import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
 import { generateCommand, type GenerateFlags } from './generate-command.js';
+import { chatCommand, type ChatFlags } from './chat-command.js';
 import { inspectData } from './data-commands.js';
 import { evalCommand } from './eval-command.js';
 
@@ -158,14 +159,16 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('generate')
     .description('continue a prompt with a causal LM (GPT-2, Llama, Qwen2, Mistral), streaming tokens')
-    .requiredOption('--model <dir|org/name>', 'model folder or Hub repo id (cached; HF_HUB_OFFLINE=1 for the cache only)')
+    .requiredOption('--model <dir|org/name>', 'model folder, Hub repo id (cached; HF_HUB_OFFLINE=1 for the cache only), or a LoRA adapter folder / checkpoint')
+    .option('--base <dir|org/name>', "a LoRA adapter's base model (default: adapter_config.json's base_model_name_or_path)")
     .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder)')
     .requiredOption('--prompt <text>', 'the prompt')
+    .option('--chat', "send the prompt as a user turn through the tokenizer's chat template and print the reply")
     .option('--max-new-tokens <n>', 'tokens to generate', '50')
-    .option('--sample', 'sample instead of greedy decoding')
-    .option('--temperature <t>', 'sampling temperature')
-    .option('--top-k <k>', 'sample among the k most likely tokens')
-    .option('--top-p <p>', 'sample among the most likely tokens up to probability p')
+    .option('--sample', 'sample instead of greedy decoding (needed by --temperature, --top-k, --top-p)')
+    .option('--temperature <t>', 'sampling temperature (> 0)')
+    .option('--top-k <k>', 'sample among the k most likely tokens (>= 1)')
+    .option('--top-p <p>', 'sample among the most likely tokens up to probability p (0 < p <= 1)')
     .option('--repetition-penalty <r>', 'discourage repeats (> 1)')
     .option('--num-beams <n>', 'beam search width')
     .option('--seed <n>', 'sampling seed')
@@ -175,6 +178,27 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: GenerateFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+    });
+  program
+    .command('chat')
+    .description('talk to a chat model in the terminal: multi-turn, streaming; /reset starts over, /exit leaves')
+    .requiredOption('--model <dir|org/name>', 'model folder, Hub repo id, or a LoRA adapter folder / checkpoint')
+    .option('--base <dir|org/name>', "a LoRA adapter's base model (default: adapter_config.json's base_model_name_or_path)")
+    .option('--tokenizer <path>', 'tokenizer folder with a chat template (default: the model folder)')
+    .option('--system <text>', 'a system message to start the conversation with')
+    .option('--max-new-tokens <n>', 'tokens per reply', '200')
+    .option('--sample', 'sample instead of greedy decoding (needed by --temperature, --top-k, --top-p)')
+    .option('--temperature <t>', 'sampling temperature (> 0)')
+    .option('--top-k <k>', 'sample among the k most likely tokens (>= 1)')
+    .option('--top-p <p>', 'sample among the most likely tokens up to probability p (0 < p <= 1)')
+    .option('--repetition-penalty <r>', 'discourage repeats (> 1)')
+    .option('--seed <n>', 'sampling seed')
+    .option('--backend <name>', 'auto, torch, wasm or cpu', 'auto')
+    .option('--device <device>', 'cpu or cuda:N (torch backend)')
+    .option('--debug', 'print stack traces')
+    .action(async (flags: ChatFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await chatCommand(flags, process.stdin, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('eval')

@@ -1,0 +1,67 @@
+// What `anneal generate` and `anneal chat` talk to: a causal LM from a model folder, a Hub
+// repo id, or a PEFT adapter folder (a LoRA run's checkpoint), whose base comes from
+// adapter_config.json's base_model_name_or_path as AutoPeftModelForCausalLM finds it.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '@anneal/core';
+import { loadPretrained, localModelDir, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import { isAdapterDir, loadAdapter } from '@anneal/peft-lora';
+import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
+import { requireTokenizerFits } from '@anneal/training';
+
+export interface LoadedLm {
+  lm: CausalLm;
+  tok: Tokenizer;
+  /** Token ids that end a reply: the tokenizer's EOS and generation_config.json's eos_token_id. */
+  eos: number[];
+  /** One line for the console. */
+  describe: string;
+}
+
+const hasTokenizer = (dir: string) => ['tokenizer.json', 'vocab.json', 'vocab.txt'].some((f) => existsSync(join(dir, f)));
+
+function eosIds(dir: string, tok: Tokenizer): number[] {
+  const ids = new Set<number>(tok.eosTokenId !== undefined ? [tok.eosTokenId] : []);
+  const file = join(dir, 'generation_config.json');
+  if (existsSync(file)) {
+    const e = (JSON.parse(readFileSync(file, 'utf8')) as { eos_token_id?: number | number[] }).eos_token_id;
+    for (const id of [e ?? []].flat()) if (Number.isInteger(id)) ids.add(id);
+  }
+  return [...ids];
+}
+
+export async function loadCausalLm(model: string, o: { tokenizer?: string; base?: string; info: (m: string) => void }): Promise<LoadedLm> {
+  let net: PretrainedModel;
+  let lm: CausalLm;
+  let modelDir: string;
+  let describe: string;
+  if (existsSync(model) && isAdapterDir(model)) {
+    const cfgFile = join(model, 'adapter_config.json');
+    const named = (JSON.parse(readFileSync(cfgFile, 'utf8')) as { base_model_name_or_path?: string }).base_model_name_or_path;
+    const base = o.base ?? named;
+    if (!base) throw new ConfigError('the adapter does not name its base model', { file: cfgFile, field: 'base_model_name_or_path', hint: 'give it with --base <model dir|org/name>' });
+    if (!o.base && !existsSync(base) && !/^[^/]+\/[^/]+$/.test(base)) throw new ConfigError(`the base model ${JSON.stringify(base)} is neither a folder here nor a Hub repo id`, { file: cfgFile, field: 'base_model_name_or_path', hint: 'run from the folder the training ran in, or give the base with --base' });
+    modelDir = await localModelDir(base);
+    net = await loadPretrained(modelDir);
+    const lora = loadAdapter(net, model);
+    try {
+      lora.merge(); // exact, and as fast as the base model
+      lm = net as unknown as CausalLm;
+    } catch {
+      lm = { forward: (a) => lora.forward(a), maxPositions: (net as unknown as CausalLm).maxPositions }; // an adapter on a tied table stays unmerged
+    }
+    describe = `${model} (LoRA r ${lora.config.r} on ${base}, ${net.modelType})`;
+    if (hasTokenizer(model)) modelDir = model;
+  } else {
+    modelDir = await localModelDir(model);
+    net = await loadPretrained(modelDir);
+    lm = net as unknown as CausalLm;
+    describe = `${model} (${net.modelType}, ${(net.numParameters / 1e6).toFixed(1)}M parameters)`;
+  }
+  const arch = String((net.hfConfig().architectures as string[] | undefined)?.[0]);
+  if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`${model} is not a causal language model (${arch})`, { field: '--model', hint: 'use a GPT-2, Llama, Qwen2 or Mistral checkpoint, or a LoRA adapter of one' });
+  const tokDir = o.tokenizer ?? modelDir;
+  const tok = loadTokenizerSync(tokDir);
+  requireTokenizerFits(tok, net, { file: tokDir, field: '--tokenizer' });
+  return { lm, tok, eos: eosIds(modelDir, tok), describe };
+}
