@@ -4,15 +4,15 @@
 // few samples. The held-out split is the config's own (data.evalFraction, seed).
 //
 //   npx tsx tools/demos/preference-win-rate.ts --config configs/dpo-sentiment.yaml \
-//     --policy runs/dpo-sentiment/checkpoints/step-300 --baseline runs/sft-sentiment-reviews/checkpoints/step-800 \
-//     --reward runs/reward-sentiment-bert/checkpoints/step-300 [--max-new-tokens 40] [--samples 1] [--seed 0]
+//     --policy runs/dpo-sentiment --baseline runs/sft-sentiment-reviews \
+//     --reward runs/reward-sentiment-bert   (a run folder stands for its best checkpoint) [--max-new-tokens 40] [--samples 1] [--seed 0]
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import { deriveSeed, loadConfig, useBackend } from '@anneal/core';
 import { prepareDataset, type Tokenized } from '@anneal/data';
 import { DpoConfigSchema } from '@anneal/dpo';
-import { generate, loadPretrained, type CausalLm } from '@anneal/modeling';
+import { generate, loadPretrained, localModelDir, type CausalLm } from '@anneal/modeling';
 import { scoreTexts } from '@anneal/reward-model';
 import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
 
@@ -20,6 +20,7 @@ const { values: a } = parseArgs({
   options: { config: { type: 'string' }, policy: { type: 'string' }, baseline: { type: 'string' }, reward: { type: 'string' }, 'max-new-tokens': { type: 'string', default: '40' }, samples: { type: 'string', default: '1' }, seed: { type: 'string', default: '0' }, show: { type: 'string', default: '6' } },
 });
 if (!a.config || !a.policy || !a.baseline || !a.reward) throw new Error('usage: --config <dpo config> --policy <dir> --baseline <dir> --reward <dir>');
+for (const k of ['policy', 'baseline', 'reward'] as const) a[k] = await localModelDir(a[k]!, { field: `--${k}` });
 registerTorchBackend({ warn: () => undefined });
 const backend = await useBackend('auto', {});
 

@@ -6,7 +6,8 @@ import { createInterface } from 'node:readline';
 import { ConfigError, type AnnealError } from '@anneal/core';
 import type { ChatMessage } from '@anneal/tokenizers';
 import { loadCausalLm } from './lm-loader.js';
-import { samplingOptions, startBackend, streamReply, type SamplingFlags } from './generate-command.js';
+import { startBackend, streamReply } from './generate-command.js';
+import { samplingOptions, type SamplingFlags } from './sampling-flags.js';
 
 export interface ChatFlags extends SamplingFlags {
   model: string;

@@ -268,11 +268,11 @@ describe('anneal generate --chat, LoRA adapters, flag checks; anneal chat', () =
   it('checks sampling flags before loading anything, naming the flag', () => {
     const dir = workdir();
     const gen = (...extra: string[]) => anneal(['generate', '--model', join(dir, 'none'), '--prompt', 'x', '--backend', 'cpu', ...extra], dir);
-    expectCleanError(gen('--sample', '--temperature', '0'), /--temperature expects a number > 0, got "0"/);
-    expectCleanError(gen('--sample', '--top-p', '1.5'), /--top-p expects a number in \(0, 1\], got "1\.5"/);
-    expectCleanError(gen('--sample', '--top-k', '0'), /--top-k expects an integer >= 1/);
-    expectCleanError(gen('--max-new-tokens', '2.5'), /--max-new-tokens expects an integer >= 1/);
-    expectCleanError(gen('--temperature', '0.7'), /--temperature only applies when sampling\nhint: add --sample/);
+    expectCleanError(gen('--sample', '--temperature', '0'), /--temperature: expects a number > 0, got "0"/);
+    expectCleanError(gen('--sample', '--top-p', '1.5'), /--top-p: expects a number in \(0, 1\], got "1\.5"/);
+    expectCleanError(gen('--sample', '--top-k', '0'), /--top-k: expects an integer >= 1/);
+    expectCleanError(gen('--max-new-tokens', '2.5'), /--max-new-tokens: expects an integer >= 1/);
+    expectCleanError(gen('--temperature', '0.7'), /--temperature: only applies when sampling\nhint: add --sample/);
   });
 
   it('--chat sends the prompt as a user turn through the chat template and prints only the reply', async () => {

@@ -31,8 +31,9 @@ export async function evalCommand(file: string, flags: { set: string[] }, out: (
     info(`torch backend unavailable: ${e instanceof AnnealError ? e.message : (e as Error).message}`);
   }
   const backend = await useBackend(config.backend);
-  const model = await loadPretrained(config.model);
-  const tokDir = config.tokenizer ?? (await localModelDir(config.model));
+  const modelDir = await localModelDir(config.model, { field: 'model' }); // a run folder: its best checkpoint
+  const model = await loadPretrained(modelDir);
+  const tokDir = config.tokenizer ?? modelDir;
   const tok = loadTokenizerSync(tokDir);
   requireTokenizerFits(tok, model, { file, field: 'tokenizer' });
   info(`backend ${backend.name}; model ${config.model} (${model.modelType}); tokenizer ${tokDir}`);

@@ -35,6 +35,8 @@ export async function loadCausalLm(model: string, o: { tokenizer?: string; base?
   let lm: CausalLm;
   let modelDir: string;
   let describe: string;
+  // A run folder stands for its best checkpoint (a LoRA run's is an adapter folder).
+  if (existsSync(model)) model = await localModelDir(model, { field: '--model' });
   if (existsSync(model) && isAdapterDir(model)) {
     const cfgFile = join(model, 'adapter_config.json');
     const named = (JSON.parse(readFileSync(cfgFile, 'utf8')) as { base_model_name_or_path?: string }).base_model_name_or_path;

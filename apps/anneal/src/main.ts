@@ -1,128 +1,16 @@
-// The `anneal` command. Parses arguments, loads the config, runs the recipe, and turns
-// Anneal's typed errors into one readable paragraph (the stack only with --debug).
-import { join } from 'node:path';
+// The `anneal` command. Parses arguments, runs the command, and turns Anneal's typed errors
+// into one readable paragraph (the stack only with --debug). Each command's code (tfjs,
+// libtorch, the recipes) is imported when that command runs, so `anneal --help` and argument
+// errors answer at once.
 import { Command, CommanderError } from 'commander';
-import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
-import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft } from '@anneal/trainers';
-import { RewardConfigSchema, runReward } from '@anneal/reward-model';
-import { DpoConfigSchema, runDpo } from '@anneal/dpo';
-import { PpoConfigSchema, runPpo } from '@anneal/ppo';
-import { silentReporter, type RunOptions } from '@anneal/training';
-import type { z } from 'zod';
-import { loadAddon, loadedBlas, processGroupFromEnv, registerTorchBackend } from '@anneal/backend-torch';
-import { launch, rankDevice, type LaunchFlags } from './launch-command.js';
-import { plainReporter, ttyReporter } from './progress.js';
-import { loraMerge, type LoraMergeFlags } from './lora-commands.js';
-import { quantizeCommand, type QuantizeFlags } from './quantize-command.js';
-import { tokenize, trainTokenizer, type TokenizeFlags } from './tokenizer-commands.js';
-import { generateCommand, type GenerateFlags } from './generate-command.js';
-import { chatCommand, type ChatFlags } from './chat-command.js';
-import { inspectData } from './data-commands.js';
-import { evalCommand } from './eval-command.js';
-
-interface TrainFlags {
-  set: string[];
-  resume?: string;
-  overwrite?: boolean;
-  debug?: boolean;
-}
-
-/** What every recipe returns, as far as the summary line needs. */
-interface RecipeResult {
-  stopped: boolean;
-  step: number;
-  runDir: string;
-  lastCheckpoint: string;
-  evalLoss?: number;
-  unigramEntropy?: number;
-  eval?: Record<string, number>;
-  metrics?: Record<string, number>;
-}
-
-/** A recipe: its config schema and its run function, typed together. */
-interface Recipe {
-  validate(raw: unknown, file: string): { cfg: { device: string; autocast: 'none' | 'bf16'; precision: 'float32' | 'bf16'; backend: string }; run: (o: RunOptions) => Promise<RecipeResult> };
-}
-function recipe<C extends { device: string; autocast: 'none' | 'bf16'; precision: 'float32' | 'bf16'; backend: string }>(schema: z.ZodType<C>, run: (cfg: C, file: string, o: RunOptions) => Promise<RecipeResult>): Recipe {
-  return {
-    validate: (raw, file) => {
-      const cfg = validateConfig(schema, raw, file);
-      return { cfg, run: (o) => run(cfg, file, o) };
-    },
-  };
-}
-
-/** The `recipe:` values of a training config. */
-const RECIPES: Record<string, Recipe> = {
-  clm: recipe(ClmConfigSchema, runClm),
-  sft: recipe(SftConfigSchema, runSft),
-  mlm: recipe(MlmConfigSchema, runMlm),
-  classification: recipe(ClassificationConfigSchema, runClassification),
-  reward: recipe(RewardConfigSchema, runReward),
-  dpo: recipe(DpoConfigSchema, runDpo),
-  ppo: recipe(PpoConfigSchema, runPpo),
-};
-
-/** The end-of-run numbers: eval metrics, or eval/loss (with the unigram entropy for CLM). */
-function evalSummary(r: RecipeResult): string {
-  if (r.unigramEntropy !== undefined && r.evalLoss !== undefined) return `; eval/loss ${r.evalLoss.toFixed(4)} vs unigram entropy ${r.unigramEntropy.toFixed(4)}`;
-  if (r.eval) return '; ' + Object.entries(r.eval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-  if (r.metrics) return '; ' + ['objective/scores', 'objective/kl', 'objective/rlhf_reward'].map((k) => `${k} ${r.metrics![k].toFixed(4)}`).join(', ');
-  return r.evalLoss !== undefined ? `; eval/loss ${r.evalLoss.toFixed(4)}` : '';
-}
-
-async function train(configArg: string | undefined, flags: TrainFlags): Promise<number> {
-  let file = configArg;
-  if (!file) {
-    if (!flags.resume) throw new ConfigError('no config file given', { hint: 'anneal train <config.yaml>, or anneal train --resume <run-dir>' });
-    file = join(resolveResume(flags.resume).runDir, 'config.yaml');
-  }
-  // The merged document (extends + --set) says which recipe, hence which schema, applies.
-  const raw = readConfig(file, flags.set);
-  const recipe = typeof raw.recipe === 'string' ? raw.recipe : 'clm';
-  // Under `anneal launch`, rank 0 reports; the other ranks stay quiet (errors still print).
-  const rank = Number(process.env.RANK ?? 0);
-  const reporter = rank > 0 ? silentReporter : process.stdout.isTTY ? ttyReporter() : plainReporter();
-  const chosen = RECIPES[recipe];
-  if (!chosen) throw new ConfigError(`unknown recipe ${JSON.stringify(recipe)}`, { file, field: 'recipe', hint: `available: ${Object.keys(RECIPES).join(', ')}` });
-  const config = chosen.validate(raw, file);
-  const { device, autocast, precision, backend } = config.cfg;
-  if (precision !== 'float32' && backend !== 'auto' && backend !== 'torch') {
-    throw new ConfigError(`precision ${precision} needs the torch backend, and backend is ${backend}`, { file, field: 'precision', hint: 'set backend: torch (or auto), or precision: float32' });
-  }
-  // The libtorch backend is the fast path; without it `auto` falls back to wasm, and says
-  // why. A GPU asked for but not usable is an error, not a silent fallback.
-  try {
-    registerTorchBackend({ device: rankDevice(device), autocast, precision, warn: (m) => reporter.info(m) });
-    const info = loadAddon().info();
-    reporter.info(`torch backend available: libtorch ${info.torchVersion}, device ${info.device}, ${info.threads} threads, BLAS ${loadedBlas()}${info.autocast !== 'none' ? `, autocast ${info.autocast}` : ''}${info.precision !== 'float32' ? `, precision ${info.precision}` : ''}`);
-  } catch (e) {
-    if (device !== 'cpu' || backend === 'torch' || precision !== 'float32') throw e;
-    reporter.info(`torch backend unavailable: ${e instanceof AnnealError ? e.describe().replace(/\n/g, ' ') : (e as Error).message}`);
-  }
-
-  // Ctrl-C once: finish the step, save a checkpoint, exit 0. Twice: stop at once.
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)\n');
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    reporter.info(`config: ${file}${flags.set.length ? ` with ${flags.set.join(' ')}` : ''}\n${configToYaml(config.cfg).trimEnd()}`);
-    // Data parallel under `anneal launch` (WORLD_SIZE > 1): join the c10d process group first.
-    const collective = processGroupFromEnv();
-    if (collective) reporter.info(`data parallel: rank ${collective.rank} of ${collective.worldSize} (c10d, Gloo)`);
-    const options = { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested, collective };
-    const result = await config.run(options).finally(() => collective?.destroy());
-    const evalPart = evalSummary(result);
-    reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
-    return 0;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
+import { AnnealError } from '@anneal/core/errors';
+import type { TrainFlags } from './train-command.js';
+import type { LaunchFlags } from './launch-command.js';
+import type { LoraMergeFlags } from './lora-commands.js';
+import type { QuantizeFlags } from './quantize-command.js';
+import type { TokenizeFlags } from './tokenizer-commands.js';
+import type { GenerateFlags } from './generate-command.js';
+import type { ChatFlags } from './chat-command.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('anneal')
@@ -138,10 +26,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--set <key=value>', 'override a config field, e.g. --set optim.lr=3e-4 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--resume <dir>', 'continue from a run folder (its newest checkpoint) or a checkpoint folder')
     .option('--overwrite', 'delete an existing run folder of the same name first')
+    .option('--verbose', "print the resolved config and the backend's library paths")
     .option('--debug', 'print stack traces')
     .action(async (config: string | undefined, flags: TrainFlags) => {
       debug = Boolean(flags.debug);
-      code = await train(config, flags);
+      code = await (await import('./train-command.js')).train(config, flags);
     });
   program
     .command('tokenize')
@@ -152,9 +41,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print {"ids": [...], "tokens": [...]}')
     .option('--no-special-tokens', "leave out the post-processor's special tokens (BOS, [CLS], ...)")
     .option('--debug', 'print stack traces')
-    .action((flags: TokenizeFlags & { debug?: boolean }) => {
+    .action(async (flags: TokenizeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      tokenize(flags, (s) => process.stdout.write(s + '\n'));
+      (await import('./tokenizer-commands.js')).tokenize(flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('generate')
@@ -177,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (flags: GenerateFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+      (await import('./sampling-flags.js')).samplingOptions(flags); // before the model code loads
+      await (await import('./generate-command.js')).generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('chat')
@@ -198,7 +88,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (flags: ChatFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await chatCommand(flags, process.stdin, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+      (await import('./sampling-flags.js')).samplingOptions(flags);
+      await (await import('./chat-command.js')).chatCommand(flags, process.stdin, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('eval')
@@ -208,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (config: string, flags: { set: string[]; debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await evalCommand(config, flags, (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
+      await (await import('./eval-command.js')).evalCommand(config, flags, (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('data')
@@ -221,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (config: string, flags: { set: string[]; tokenizer?: string; debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await inspectData(config, flags, (s) => process.stdout.write(s + '\n'));
+      await (await import('./data-commands.js')).inspectData(config, flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('lora')
@@ -234,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (flags: LoraMergeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await loraMerge(flags, (s) => process.stdout.write(s + '\n'));
+      await (await import('./lora-commands.js')).loraMerge(flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('quantize')
@@ -247,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (flags: QuantizeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await quantizeCommand(flags, (s) => process.stdout.write(s + '\n'));
+      await (await import('./quantize-command.js')).quantizeCommand(flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('launch')
@@ -261,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (args: string[], flags: LaunchFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      code = await launch(args, flags, (s) => process.stderr.write(s + '\n'));
+      code = await (await import('./launch-command.js')).launch(args, flags, (s) => process.stderr.write(s + '\n'));
     });
   program
     .command('tokenizer')
@@ -273,7 +164,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces')
     .action(async (config: string, flags: { set: string[]; debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await trainTokenizer(config, flags.set, (s) => process.stdout.write(s + '\n'));
+      await (await import('./tokenizer-commands.js')).trainTokenizer(config, flags.set, (s) => process.stdout.write(s + '\n'));
     });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -5,7 +5,7 @@
 // its Trainer loads with TrainerState(**json) (a TypeError on any other key), and Anneal's
 // state (sampler position, seed, backend) has another schema. Checkpoints written before the
 // rename keep Anneal's state in trainer_state.json; they are read, never written.
-import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { TMP_PREFIX } from './atomic.js';
 import { CheckpointError } from './errors.js';
@@ -216,4 +216,40 @@ export function resolveResume(path: string): { checkpointDir: string; runDir: st
     });
   }
   return { checkpointDir: ckpts[ckpts.length - 1].dir, runDir: p, mismatched: ckpts.filter((c) => c.namedStep !== undefined) };
+}
+
+/** The aliases every save refreshes in checkpoints/: the newest checkpoint and the best one. */
+export const CHECKPOINT_ALIASES = ['best', 'last'] as const;
+
+/**
+ * Points checkpoints/<alias> at a checkpoint folder of the run (a relative symbolic link,
+ * made under a temporary name and renamed over the old one, so it is never missing or half
+ * written). Configs name `runs/<name>/checkpoints/best` instead of a step number.
+ */
+export function linkCheckpointAlias(runDir: string, alias: (typeof CHECKPOINT_ALIASES)[number], checkpointDir: string): void {
+  const root = join(runDir, 'checkpoints');
+  const tmp = join(root, `${TMP_PREFIX}${alias}.${process.pid}`);
+  rmSync(tmp, { force: true });
+  symlinkSync(relative(root, resolve(runDir, checkpointDir)), tmp);
+  renameSync(tmp, join(root, alias));
+}
+
+/**
+ * The checkpoint a run folder stands for when a config names the run (model.pretrained:
+ * runs/<name>): the best one by the tracked eval metric, else the newest.
+ */
+export function checkpointOfRun(runDir: string): string | undefined {
+  const all = listCheckpoints(runDir);
+  if (!all.length) return undefined;
+  const newest = all[all.length - 1].dir;
+  const best = readTrainerState(newest).bestMetric?.checkpoint;
+  return best && existsSync(resolve(runDir, best)) ? resolve(runDir, best) : newest;
+}
+
+/** What a run's checkpoints/ folder holds, for errors that name a missing one ("step-100, step-200, best, last"). */
+export function checkpointNames(runDir: string): string[] {
+  const root = join(runDir, 'checkpoints');
+  if (!existsSync(root)) return [];
+  const steps = listCheckpoints(runDir).map((c) => basename(c.dir));
+  return [...steps, ...CHECKPOINT_ALIASES.filter((a) => existsSync(join(root, a)))];
 }

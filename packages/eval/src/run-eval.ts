@@ -167,6 +167,7 @@ export async function runEval(cfg: EvalConfig, model: PretrainedModel, tok: Eval
 /** Where results go: the run folder of a checkpoint (runs/x/checkpoints/step-N -> runs/x), else `output` or ./eval. */
 export function evalOutputDir(cfg: EvalConfig): string {
   if (cfg.output) return cfg.output;
+  if (existsSync(join(cfg.model, 'run.json'))) return cfg.model; // the run folder itself (its best checkpoint is evaluated)
   const m = /^(.*)[\\/]checkpoints[\\/][^\\/]+[\\/]?$/.exec(cfg.model);
   if (m && existsSync(join(m[1], 'run.json'))) return m[1];
   return 'eval';

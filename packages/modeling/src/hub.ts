@@ -3,9 +3,9 @@
 // models--org--name/{blobs, snapshots/<commit>/<file>, refs/<revision>}, shared with the
 // Python libraries. Downloads go through @huggingface/hub; HF_HUB_OFFLINE=1 uses the cache only.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { downloadFileToCacheDir, pathsInfo } from '@huggingface/hub';
-import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, checkpointNames, checkpointOfRun, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
 
 export interface HubOptions {
   revision?: string;
@@ -64,6 +64,20 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
  * A model folder: the folder itself, or a Hub repo id resolved (downloaded or, offline, found)
  * in the Hugging Face cache, so its config, weights and tokenizer files load alike.
  */
-export async function localModelDir(dirOrRepoId: string, o: HubOptions = {}): Promise<string> {
-  return existsSync(dirOrRepoId) ? dirOrRepoId : resolveRepo(dirOrRepoId, o);
+export async function localModelDir(dirOrRepoId: string, o: HubOptions & { field?: string } = {}): Promise<string> {
+  if (existsSync(dirOrRepoId)) {
+    // An Anneal run folder (checkpoints/ and no model files of its own) stands for its best checkpoint.
+    const isRun = existsSync(join(dirOrRepoId, 'checkpoints')) && !existsSync(join(dirOrRepoId, 'config.json')) && !existsSync(join(dirOrRepoId, 'adapter_config.json'));
+    if (!isRun) return dirOrRepoId;
+    const ckpt = checkpointOfRun(dirOrRepoId);
+    if (!ckpt) throw new CheckpointError('this run folder has no checkpoint yet', { file: dirOrRepoId, field: o.field, hint: 'train it first, or name a model folder' });
+    return ckpt;
+  }
+  // A checkpoint of a run that is not there: say which ones are.
+  const parent = dirname(dirOrRepoId);
+  if (basename(parent) === 'checkpoints' && existsSync(parent)) {
+    const names = checkpointNames(dirname(parent));
+    throw new CheckpointError(`the run has no checkpoint ${basename(dirOrRepoId)}`, { file: dirOrRepoId, field: o.field, hint: names.length ? `it has ${names.join(', ')}; or name the run folder itself (its best checkpoint)` : 'the run has no checkpoints yet' });
+  }
+  return resolveRepo(dirOrRepoId, o);
 }

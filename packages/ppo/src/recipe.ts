@@ -33,7 +33,8 @@ export interface PpoResult {
 }
 
 /** A reward model checkpoint as a RewardFn: each (prompt, completion) scored as the reward recipe saw its pairs. */
-async function rewardModelFn(dir: string): Promise<RewardFn> {
+async function rewardModelFn(name: string): Promise<RewardFn> {
+  const dir = await localModelDir(name, { field: 'reward.model' }); // a run folder: its best checkpoint
   const rm = await loadPretrained(dir);
   const tok = loadTokenizerSync(dir);
   return (prompts, completions) => scoreTexts(rm, tok, prompts.map((prompt, i) => ({ prompt, completion: completions[i] })));
@@ -159,7 +160,6 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     if (update % cfg.train.saveEvery === 0 || update === numUpdates || stopNow) lastCheckpoint = await save(update);
     if (stopNow) {
       stopped = true;
-      report.info(`stopped at update ${update}; checkpoint ${lastCheckpoint}`);
       break;
     }
     await new Promise((res) => setImmediate(res)); // let Ctrl-C handlers run

@@ -166,7 +166,6 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     if (step % cfg.train.saveEvery === 0 || last || stopNow || improved) lastCheckpoint = await save(step);
     if (stopNow) {
       stopped = !early;
-      report.info(`stopped at step ${step}; checkpoint ${lastCheckpoint}`);
       break;
     }
     await new Promise((r) => setImmediate(r)); // let Ctrl-C handlers run

@@ -26,8 +26,8 @@ const describe = (r: QuantizationReport, method: string) =>
  * checkpoint was saved quantized (`anneal quantize`, or transformers + bitsandbytes), its
  * projections are quantized as they are read: the float32 projections are never all in memory.
  */
-export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void }): Promise<PretrainedModel> {
-  const dir = await localModelDir(dirOrRepoId);
+export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void; field?: string }): Promise<PretrainedModel> {
+  const dir = await localModelDir(dirOrRepoId, { field: o.field ?? 'model.pretrained' });
   if (!quantization && !readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
   const { model, report, config } = await loadQuantized(dir, quantization);
   o.info(`loaded ${describe(report, config.method)}${quantization ? '' : ' (as the checkpoint stores them)'}`);

@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ANNEAL_STATE, CheckpointError, cleanCheckpoints, listCheckpoints, readTrainerState, resolveResume, rotateCheckpoints, runRelative, serializeSafetensors, stateFileOf, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
+import { ANNEAL_STATE, CheckpointError, cleanCheckpoints, linkCheckpointAlias, listCheckpoints, readTrainerState, resolveResume, rotateCheckpoints, runRelative, serializeSafetensors, stateFileOf, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
 import { AdamW, RunLogger, configToYaml, makeDir, parseSafetensors } from '@anneal/core';
 import type { Variable } from '@tensorflow/tfjs-core';
 import { packageVersions } from './versions.js';
@@ -98,6 +98,8 @@ export async function saveCheckpoint(runDir: string, p: CheckpointParts, keep: n
     writeFileDurable(join(tmp, ANNEAL_STATE), JSON.stringify(state, null, 2) + '\n');
   });
   rotateCheckpoints(runDir, keep, state.bestMetric ? [state.bestMetric.checkpoint] : []);
+  linkCheckpointAlias(runDir, 'last', dir);
+  linkCheckpointAlias(runDir, 'best', state.bestMetric?.checkpoint ?? dir); // no eval metric: the newest is the best there is
   return dir;
 }
 

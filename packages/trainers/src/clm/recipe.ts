@@ -25,7 +25,7 @@ export interface RunResult {
 
 async function buildModel(cfg: ClmConfig, tok: Tokenizer, resumeDir: string | undefined, file: string): Promise<Gpt2LMHeadModel> {
   const source = baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, file);
-  const from = source && (await localModelDir(source)); // a Hub repo id through the cache; a folder as is
+  const from = source && (await localModelDir(source, { field: 'model.pretrained' })); // a Hub repo id through the cache; a run folder its best checkpoint; a folder as is
   let model: Gpt2LMHeadModel;
   if (from) model = Gpt2LMHeadModel.fromPretrained(from);
   else {

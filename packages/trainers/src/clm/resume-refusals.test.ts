@@ -2,11 +2,12 @@
 // error (file, tensor or field, expected and found), never a resumed run on garbage weights
 // or a silently reset data order; checkpoints are ordered by the step they record, and what
 // interrupted writes and rotations leave behind is cleaned, not counted.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AnnealError, CheckpointError, listCheckpoints, parseSafetensors, serializeSafetensors, type TensorToWrite } from '@anneal/core';
+import { AnnealError, CheckpointError, listCheckpoints, parseSafetensors, readTrainerState, serializeSafetensors, type TensorToWrite } from '@anneal/core';
+import { localModelDir } from '@anneal/modeling';
 import { silentReporter } from '@anneal/training';
 import { runClm } from './recipe.js';
 import { tinyClmConfig } from './test-config.js';
@@ -102,11 +103,13 @@ describe('resume refuses what it cannot continue exactly', () => {
     await resume(dir); // a resumed run records where it resumed from
     expect(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).resumedFrom).toBe('checkpoints/step-8');
     const files: string[] = [];
-    const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name))));
+    const links: string[] = [];
+    const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isSymbolicLink() ? links.push(readlinkSync(join(d, e.name))) : e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name))));
     walk(dir);
     const userConfig = (f: string) => f.endsWith('config.yaml') || f.includes('events.out.tfevents'); // the config text, with the paths as the user gave them
     const holding = files.filter((f) => !userConfig(f) && readFileSync(f).includes(Buffer.from(tmpdir())));
     expect(holding).toEqual([]);
+    expect(links.sort()).toEqual(['step-10', 'step-10']); // checkpoints/best and last, relative
     expect(files.filter((f) => f.endsWith('anneal_state.json')).length).toBeGreaterThan(0);
   });
 
@@ -129,6 +132,26 @@ describe('resume refuses what it cannot continue exactly', () => {
     const info: string[] = [];
     await resume(dir, info);
     expect(info.some((m) => /removed step-30, step-40 from checkpoints\/: no anneal_state\.json/.test(m))).toBe(true);
-    expect(readdirSync(ck).filter((n) => !/^step-(4|8|10)$/.test(n))).toEqual([]);
+    expect(readdirSync(ck).filter((n) => !/^(step-(4|8|10)|best|last)$/.test(n))).toEqual([]);
+  });
+});
+
+describe('a run folder names its best checkpoint (no step numbers in configs)', () => {
+  it('checkpoints/best and checkpoints/last follow each save; model.pretrained: <run folder> loads the best; a missing checkpoint lists what exists', async () => {
+    const cfg = tinyClmConfig({ train: { maxSteps: 8, saveEvery: 4, evalEvery: 4, saveTotalLimit: 1 } });
+    const first = await runClm(cfg, 'tiny.yaml');
+    const ck = join(first.runDir, 'checkpoints');
+    const state = readTrainerState(join(ck, 'last'));
+    expect(state.step).toBe(8);
+    expect(realpathSync(join(ck, 'best'))).toBe(realpathSync(join(first.runDir, state.bestMetric!.checkpoint)));
+    expect(readlinkSync(join(ck, 'last'))).toBe('step-8'); // relative: the run folder can move
+    expect(await localModelDir(first.runDir)).toBe(resolve(first.runDir, state.bestMetric!.checkpoint));
+    // The next step of a pipeline names the run, so shortening this one (maxSteps 8) cannot break it.
+    const next = tinyClmConfig({ train: { maxSteps: 2, evalEvery: 100, saveEvery: 100 } });
+    const r = await runClm({ ...next, name: 'next', tokenizer: { path: first.runDir }, model: { ...next.model, pretrained: first.runDir } } as typeof next, 'next.yaml');
+    expect(r.step).toBe(2);
+    const missing = await localModelDir(join(ck, 'step-500'), { field: 'model.pretrained' }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(CheckpointError);
+    expect((missing as CheckpointError).describe()).toMatch(/step-500: model\.pretrained: the run has no checkpoint step-500\nhint: it has step-\d+(, step-\d+)*, best, last; or name the run folder itself/);
   });
 });
