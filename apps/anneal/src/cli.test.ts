@@ -85,6 +85,7 @@ describe('anneal train: bad input', () => {
   it('a block size the model cannot hold', () => {
     const f = write('block.yaml', good.replace('nEmbd: 32 }', 'nEmbd: 32, nPositions: 8 }'));
     expectCleanError(anneal(['train', f], dir), /data\.blockSize 16 > model nPositions 8/, /hint: raise model\.config\.nPositions/);
+    expect(existsSync(join(dir, 'runs', 'tiny'))).toBe(false); // the run folder opened before the check is gone: a failed start leaves nothing
   });
   it('a GPU asked for where there is none (wasm backend, torch without a CUDA build, or past the visible GPUs)', () => {
     expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'device=cuda:99'], dir), /device cuda:99 (needs a CUDA build|does not exist: \d+ CUDA device)/);

@@ -1,8 +1,9 @@
 // `anneal train`: loads the config (extends, --set), picks the recipe, starts the backend,
 // and runs the recipe with Ctrl-C handling. Loaded only when the command runs: it pulls in
 // tfjs, libtorch and every recipe, which `anneal --help` should not wait for.
-import { join } from 'node:path';
-import { AnnealError, ConfigError, configToYaml, readConfig, resolveResume, validateConfig } from '@anneal/core';
+import { existsSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AnnealError, ConfigError, configToYaml, listCheckpoints, readConfig, resolveResume, validateConfig } from '@anneal/core';
 import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema, runClassification, runClm, runMlm, runSft } from '@anneal/trainers';
 import { RewardConfigSchema, runReward } from '@anneal/reward-model';
 import { DpoConfigSchema, runDpo } from '@anneal/dpo';
@@ -124,7 +125,13 @@ export async function train(configArg: string | undefined, flags: TrainFlags): P
     const collective = processGroupFromEnv();
     if (collective) reporter.info(`data parallel: rank ${collective.rank} of ${collective.worldSize} (c10d, Gloo)`);
     const options = { reporter, resume: flags.resume, overwrite: flags.overwrite, shouldStop: () => stopRequested, collective };
-    const result = await config.run(options).finally(() => collective?.destroy());
+    // A fresh start that fails before its first checkpoint leaves no run folder behind.
+    const runDir = resolve(c.outputDir ?? 'runs', c.name ?? '');
+    const fresh = !flags.resume && !existsSync(runDir) && (collective?.rank ?? 0) === 0;
+    const result = await config.run(options).catch((e: unknown) => {
+      if (fresh && existsSync(runDir) && listCheckpoints(runDir).length === 0) rmSync(runDir, { recursive: true, force: true });
+      throw e;
+    }).finally(() => collective?.destroy());
     const evalPart = evalSummary(result);
     reporter.info(`${result.stopped ? 'stopped' : 'done'} at step ${result.step}${evalPart}; run folder ${result.runDir}; checkpoint ${result.lastCheckpoint}`);
     return 0;

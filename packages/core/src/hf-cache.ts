@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { CheckpointError, ConfigError } from './errors.js';
+import { AnnealError, CheckpointError, ConfigError, type ErrorDetails } from './errors.js';
 
 export type RepoType = 'model' | 'dataset';
 
@@ -72,4 +72,24 @@ export function recordRef(type: RepoType, repo: string, revision: string, commit
   const ref = join(repoCacheFolder(type, repo, cacheDir), 'refs', ...revision.split('/'));
   mkdirSync(join(ref, '..'), { recursive: true });
   writeFileAtomic(ref, commit);
+}
+
+/** The Hub's address: $HF_ENDPOINT, as the Python libraries read it, else huggingface.co. */
+export function hubEndpoint(): string {
+  return process.env.HF_ENDPOINT ?? 'https://huggingface.co';
+}
+
+/**
+ * A failed Hub request as an error a person can act on: which host, repo, revision and file,
+ * the cause ("fetch failed" says none of that), and what to do offline.
+ */
+export function hubRequestError<E extends AnnealError>(make: new (m: string, d: ErrorDetails) => E, e: unknown, o: { type: RepoType; repo: string; revision: string; file?: string; cacheDir: string }): E | unknown {
+  if (e instanceof AnnealError) return e;
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  const why = [err.message, err.cause?.code ?? err.cause?.message].filter(Boolean).join(': ');
+  return new make(`cannot fetch ${o.file ?? 'the file list'} of ${o.type} ${o.repo}@${o.revision} from ${new URL(hubEndpoint()).host}: ${why}`, {
+    file: o.repo,
+    cause: e,
+    hint: `without network, HF_HUB_OFFLINE=1 uses what is cached (${repoCacheFolder(o.type, o.repo, o.cacheDir)}); a private or gated repo needs HF_TOKEN; HF_ENDPOINT sets another host`,
+  });
 }

@@ -6,7 +6,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { downloadFileToCacheDir, listFiles } from '@huggingface/hub';
-import { DataError, cachedSnapshot, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import { DataError, cachedSnapshot, checkRepoId, hubRequestError, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
 
 export interface HubDatasetOptions {
   split?: string;
@@ -62,13 +62,19 @@ export async function hubDatasetFiles(repo: string, o: HubDatasetOptions = {}): 
     try {
       for await (const f of listFiles({ ...common, revision, recursive: true })) if (f.type === 'file' && isSplitFile(f.path, split, o.config)) paths.push(f.path);
     } catch (e) {
-      if (revision === revisions[revisions.length - 1] && !paths.length) throw new DataError(`cannot list dataset ${repo}@${revision}: ${(e as Error).message}`, { file: repo });
+      if (revision === revisions[revisions.length - 1] && !paths.length) throw hubRequestError(DataError, e, { type: 'dataset', repo, revision, cacheDir });
       continue;
     }
     if (!paths.length) continue;
     const local: string[] = [];
     paths.sort();
-    for (const path of paths) local.push(await downloadFileToCacheDir({ ...common, revision, path }));
+    for (const path of paths) {
+      local.push(
+        await downloadFileToCacheDir({ ...common, revision, path }).catch((e: unknown) => {
+          throw hubRequestError(DataError, e, { type: 'dataset', repo, revision, file: path, cacheDir });
+        }),
+      );
+    }
     const snapshot = local[0].slice(0, local[0].length - paths[0].length - 1); // .../snapshots/<commit>
     recordRef('dataset', repo, revision, snapshot.split(/[\\/]/).pop()!, cacheDir);
     return local;

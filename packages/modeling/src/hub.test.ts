@@ -81,4 +81,22 @@ describe('loadPretrained with a Hub repo id', () => {
     // Hugging Face's own ref names still work.
     expect(cachedSnapshot('anneal-test/tiny-gpt2', 'refs/pr/1', cacheDir)).toBeUndefined();
   });
+
+  it('a Hub id that cannot be fetched names the host, repo and file, and points at HF_HUB_OFFLINE and the cache', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'anneal-hub-'));
+    const down = (async () => {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND huggingface.co'), { code: 'ENOTFOUND' }) });
+    }) as unknown as typeof fetch;
+    const e = await loadPretrained('anneal-test/tiny-gpt2', { cacheDir, fetch: down }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CheckpointError);
+    expect((e as CheckpointError).describe()).toMatch(/^anneal-test\/tiny-gpt2: cannot fetch the file list of model anneal-test\/tiny-gpt2@main from huggingface\.co: fetch failed: ENOTFOUND\nhint: without network, HF_HUB_OFFLINE=1 uses what is cached \(.*models--anneal-test--tiny-gpt2\)/);
+    // a file that fails after the listing is named
+    const log: string[] = [];
+    const listing = fakeHub(files, log);
+    const noBlob = (async (url: string | URL | Request, init?: RequestInit) => {
+      if (String(url).includes('/resolve/main/model.safetensors')) throw new TypeError('fetch failed');
+      return listing(url, init);
+    }) as typeof fetch;
+    expect(String((await loadPretrained('anneal-test/tiny-gpt2', { cacheDir, fetch: noBlob }).catch((x: unknown) => x as Error)).message)).toMatch(/cannot fetch model\.safetensors of model anneal-test\/tiny-gpt2@main/);
+  });
 });

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { downloadFileToCacheDir, pathsInfo } from '@huggingface/hub';
-import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, checkpointNames, checkpointOfRun, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, hubRequestError, checkpointNames, checkpointOfRun, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
 
 export interface HubOptions {
   revision?: string;
@@ -39,7 +39,10 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
   // The files a model folder needs (weights as safetensors only, never pickle), plus
   // tokenizer files if present; those the repo lacks are skipped.
   const names = ['config.json', 'generation_config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
-  const infos = await pathsInfo({ ...common, paths: names, expand: true });
+  const failed = (e: unknown, file?: string) => hubRequestError(CheckpointError, e, { type: 'model', repo, revision, file, cacheDir });
+  const infos = await pathsInfo({ ...common, paths: names, expand: true }).catch((e: unknown) => {
+    throw failed(e);
+  });
   const present = new Set(infos.filter((i) => i.type === 'file').map((i) => i.path));
   if (!present.has('config.json')) throw new CheckpointError(`${repo}@${revision} has no config.json`, { file: repo });
   if (!present.has('model.safetensors') && !present.has('model.safetensors.index.json')) {
@@ -47,7 +50,9 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
   }
   let folder = '';
   const get = async (path: string) => {
-    const p = await downloadFileToCacheDir({ ...common, path });
+    const p = await downloadFileToCacheDir({ ...common, path }).catch((e: unknown) => {
+      throw failed(e, path);
+    });
     folder = dirname(p);
     return p;
   };
