@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # All set-up on a fresh Debian/Ubuntu machine: the native fast path (libtorch + OpenBLAS,
-# when we may install system packages) and the npm workspace (which builds the libtorch
-# addon if libtorch is present; with libgloo-dev it includes the c10d Gloo collectives for
-# data-parallel training), and WordNet for METEOR (wordnet-base). Without the system
-# packages Anneal runs on wasm and says so, and METEOR asks for WordNet when used.
+# when we may install system packages) and the npm workspace exactly as package-lock.json
+# pins it (npm ci, which builds the libtorch addon if libtorch is present; with libgloo-dev
+# it includes the c10d Gloo collectives for data-parallel training), and WordNet for METEOR
+# (wordnet-base). Without the system packages Anneal runs on wasm and says so, and METEOR
+# asks for WordNet when used.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +21,4 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
       || echo "setup: apt-get install failed: the torch backend will be skipped (Anneal uses wasm) and METEOR will lack WordNet."
   fi
 fi
-npm install --no-audit --no-fund
+npm ci --no-audit --no-fund

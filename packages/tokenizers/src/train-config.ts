@@ -16,8 +16,8 @@ export const TrainTokenizerConfigSchema = z
     minFrequency: z.number().int().min(1).default(2),
     specialTokens: z.array(z.string()).optional(),
     limitAlphabet: z.number().int().min(1).optional(),
-    /** WordPiece only: lowercase and strip accents (bert-base-uncased style). */
-    lowercase: z.boolean().default(true),
+    /** WordPiece only: lowercase and strip accents (bert-base-uncased style; default true). A byte-level BPE keeps the text as is. */
+    lowercase: z.boolean().optional(),
     bosToken: z.string().optional(),
     eosToken: z.string().optional(),
     padToken: z.string().optional(),
@@ -26,7 +26,10 @@ export const TrainTokenizerConfigSchema = z
     /** Folder to write tokenizer.json, tokenizer_config.json and special_tokens_map.json to. */
     output: z.string(),
   })
-  .strict();
+  .strict()
+  // Printed options must be the ones the saved tokenizer.json has: no lowercase on a BPE.
+  .refine((c) => c.kind === 'wordpiece' || c.lowercase === undefined, { message: 'applies to wordpiece only (a byte-level BPE keeps the text as is)', path: ['lowercase'] })
+  .transform((c) => (c.kind === 'wordpiece' ? { ...c, lowercase: c.lowercase ?? true } : c));
 
 export type TrainTokenizerConfig = z.infer<typeof TrainTokenizerConfigSchema>;
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
-import { Bpe, loadTokenizerSync, trainByteLevelBpe, trainWordPiece } from './index.js';
+import { Bpe, TrainTokenizerConfigSchema, loadTokenizerSync, trainByteLevelBpe, trainWordPiece } from './index.js';
 import { conformanceCorpus } from './test-corpus.js';
 
 const MOBY = readFileSync(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url), 'utf8');
@@ -80,5 +80,17 @@ describe('trainWordPiece', () => {
     tok.save(dir);
     const ref = new HfTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), {});
     for (const t of ['Call me Ishmael.', 'Some years ago, never mind how long', 'Zebra-crossing 42']) expect(loadTokenizerSync(dir).encode(t), t).toEqual(ref.encode(t).ids);
+  });
+});
+
+describe('TrainTokenizerConfigSchema', () => {
+  const base = { files: ['a.txt'], vocabSize: 100, output: 'out' };
+  it('the resolved options are the ones the saved tokenizer has: lowercase only for WordPiece (default true), refused for a BPE', () => {
+    expect(TrainTokenizerConfigSchema.parse({ ...base, kind: 'byte-level-bpe' })).not.toHaveProperty('lowercase');
+    expect(TrainTokenizerConfigSchema.parse({ ...base, kind: 'wordpiece' }).lowercase).toBe(true);
+    expect(TrainTokenizerConfigSchema.parse({ ...base, kind: 'wordpiece', lowercase: false }).lowercase).toBe(false);
+    const bad = TrainTokenizerConfigSchema.safeParse({ ...base, kind: 'byte-level-bpe', lowercase: true });
+    expect(bad.success).toBe(false);
+    expect(bad.error!.issues[0]).toMatchObject({ path: ['lowercase'], message: expect.stringMatching(/wordpiece only/) });
   });
 });
