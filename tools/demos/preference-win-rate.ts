@@ -6,7 +6,6 @@
 //   npx tsx tools/demos/preference-win-rate.ts --config configs/dpo-sentiment.yaml \
 //     --policy runs/dpo-sentiment --baseline runs/sft-sentiment-reviews \
 //     --reward runs/reward-sentiment-bert   (a run folder stands for its best checkpoint) [--max-new-tokens 40] [--samples 1] [--seed 0]
-import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import { deriveSeed, loadConfig, useBackend } from '@anneal/core';
@@ -14,7 +13,7 @@ import { prepareDataset, type Tokenized } from '@anneal/data';
 import { DpoConfigSchema } from '@anneal/dpo';
 import { generate, loadPretrained, localModelDir, type CausalLm } from '@anneal/modeling';
 import { scoreTexts } from '@anneal/reward-model';
-import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
+import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 
 const { values: a } = parseArgs({
   options: { config: { type: 'string' }, policy: { type: 'string' }, baseline: { type: 'string' }, reward: { type: 'string' }, 'max-new-tokens': { type: 'string', default: '40' }, samples: { type: 'string', default: '1' }, seed: { type: 'string', default: '0' }, show: { type: 'string', default: '6' } },
@@ -27,7 +26,7 @@ const backend = await useBackend('auto', {});
 // the held-out prompts, as the config's run split them
 const { config: cfg } = loadConfig(a.config, DpoConfigSchema);
 const tok = loadTokenizerSync(a.policy);
-const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).update(JSON.stringify(tok.config.chatTemplate ?? '')).digest('hex');
+const fingerprint = tokenizerFingerprint(tok);
 const data = await prepareDataset({ ...cfg.data, cacheDir: null }, tok, { tokenizerFingerprint: fingerprint, configFile: a.config, seed: cfg.seed });
 const prompts = (data.eval as Extract<Tokenized, { kind: 'preference' }>[]).map((p) => Array.from(p.prompt));
 const copies = Number(a.samples);

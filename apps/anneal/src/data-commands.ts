@@ -1,13 +1,12 @@
 // `anneal data inspect <config>`: prepares the config's data with its tokenizer and prints
 // rows, tokens, the length histogram, packing efficiency and bad rows.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from '@anneal/core';
 import { DataConfigSchema, formatReport, inspectDataset, prepareDataset } from '@anneal/data';
 import { localModelDir } from '@anneal/modeling';
-import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
+import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 
 // Any config with a data section and a tokenizer path (trainer configs have more).
 const InspectConfigSchema = z.looseObject({
@@ -15,11 +14,6 @@ const InspectConfigSchema = z.looseObject({
   tokenizer: z.looseObject({ path: z.string().optional() }).optional(),
   data: DataConfigSchema,
 });
-
-/** Identifies a tokenizer's behaviour for the tokenization cache. */
-export function tokenizerFingerprint(tok: Tokenizer): string {
-  return createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).update(JSON.stringify(tok.config.raw)).digest('hex');
-}
 
 /**
  * Which command makes a missing folder: a config under ./configs whose `output:` (tokenizer

@@ -7,9 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { configToYaml, useBackend } from '@anneal/core';
 import { collatePreference, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom } from '@anneal/modeling';
-import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
+import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireFits, silentReporter, trainLoop, withAdapter, type RunOptions, type RecipeResult, requireTokenizerFits } from '@anneal/training';
-import { createHash } from 'node:crypto';
 import type { RewardConfig } from './config.js';
 import { bradleyTerryLoss, rewardMetrics } from './loss.js';
 
@@ -30,7 +29,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
   requireFits(cfg.data.maxLength, base, configFile);
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
-  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
+  const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const train = data.train as Pair[];

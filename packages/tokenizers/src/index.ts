@@ -1,6 +1,6 @@
 export { Tokenizer, type BatchEncoding, type BatchOptions, type EncodeOptions, type TokenizerParts } from './tokenizer.js';
 export { loadTokenizer, loadTokenizerSync, loadGpt2Files, loadBertVocab, fromTokenizerJson, byteLevelBpeTokenizer } from './load.js';
-export { tokenizerJson } from './save.js';
+export { tokenizerConfigJson, tokenizerFingerprint, tokenizerJson } from './save.js';
 export { readTokenizerConfig, type TokenizerConfig } from './config.js';
 export { trainByteLevelBpe, trainWordPiece, trainBpeCore, type TrainOptions, type TrainTokenizerOptions, type TextSource } from './train-bpe.js';
 export { Bpe, WordPiece, Unigram, type Model, type Token } from './models.js';

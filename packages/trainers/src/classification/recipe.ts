@@ -6,8 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { configToYaml, useBackend } from '@anneal/core';
 import { collateClassification, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom, crossEntropySum } from '@anneal/modeling';
-import { loadTokenizerSync, tokenizerJson } from '@anneal/tokenizers';
-import { createHash } from 'node:crypto';
+import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, loadBase, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult, requireTokenizerFits } from '@anneal/training';
 import type { ClassificationConfig } from './config.js';
 
@@ -28,7 +27,7 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
   const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
-  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
+  const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const train = data.train as Example[];

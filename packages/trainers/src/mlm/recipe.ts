@@ -2,12 +2,11 @@
 // readable recipe: setup -> train -> save -> cleanup. Each batch masks a fresh 15% of its
 // tokens (seeded by the step, so a resumed run masks the same ones); metrics: loss and
 // mlm_accuracy (argmax = original token at masked positions).
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
-import { loadTokenizerSync, tokenizerJson, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
+import { loadTokenizerSync, tokenizerFingerprint, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
 import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, silentReporter, makeOptimizer, openLogger, openRunFolder, requireTokenizerFits } from '@anneal/training';
 import type { MlmConfig } from './config.js';
 
@@ -46,7 +45,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   if (!(model instanceof BertModelWithHead) || model.head !== 'mlm') throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, { file: configFile, field: 'model.pretrained' });
   if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });
   requireTokenizerFits(tok, model, { file: configFile, field: 'tokenizer.path' });
-  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).digest('hex');
+  const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset({ ...cfg.data, addEos: false }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const seqs = (set: Tokenized[]) => set.filter((t): t is Extract<Tokenized, { kind: 'sequence' }> => t.kind === 'sequence').map((t) => t.inputIds);

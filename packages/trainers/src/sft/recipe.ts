@@ -7,8 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, type TokenizedSequence } from '@anneal/data';
 import { causalLmLossSum, generate, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
-import { loadTokenizerSync, tokenizerJson, type Tokenizer } from '@anneal/tokenizers';
-import { createHash } from 'node:crypto';
+import { loadTokenizerSync, tokenizerFingerprint, type Tokenizer } from '@anneal/tokenizers';
 import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, loadBase, withAdapter, requireCausalLm, requireFits, requireTokenizerFits } from '@anneal/training';
 import type { SftConfig } from './config.js';
 
@@ -58,7 +57,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   if (cfg.tokenizer.chatTemplate) Object.assign(tok.config, { chatTemplate: cfg.tokenizer.chatTemplate, chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' } });
   if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', { file: configFile, field: 'tokenizer', hint: 'set eos_token in tokenizer_config.json' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
-  const fingerprint = createHash('sha256').update(JSON.stringify(tokenizerJson(tok))).update(JSON.stringify(tok.config.chatTemplate ?? '')).digest('hex');
+  const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const seqs = (set: Tokenized[]) => set.filter((t): t is { kind: 'sequence' } & TokenizedSequence => t.kind === 'sequence');
