@@ -49,7 +49,7 @@ describe('prepareDataset', () => {
     const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });
     expect(skipped.train).toHaveLength(2);
     expect(skipped.stats.badRows.count).toBe(2);
-    expect(skipped.stats.badRows.summary()).toMatch(/^2 bad rows skipped, e\.g\.:\n  .*line 2: sequence of 17 tokens.*\n  .*line 3: missing field "a"/);
+    expect(skipped.stats.badRows.summary()).toMatch(/^2 bad rows skipped, e\.g\.:\n {2}.*line 2: sequence of 17 tokens.*\n {2}.*line 3: missing field "a"/);
     const truncated = await prepareDataset(cfg(file, dir, { onBadRow: 'truncate' }), tok, { tokenizerFingerprint: FP });
     expect(truncated.train).toHaveLength(3); // the row without an answer is still bad
     expect(truncated.train[1].kind === 'sequence' && truncated.train[1].inputIds.length).toBe(8);
