@@ -3,6 +3,7 @@
 // tfjs silently falls back to another backend when the requested one fails to
 // initialise, so `useBackend` checks what it actually got and throws otherwise.
 import * as tf from '@tensorflow/tfjs-core';
+import { checkEngineInternals } from './backprop.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-core's Node bundle registers no gradients; the umbrella package's bundle does
@@ -47,6 +48,7 @@ export interface ActiveBackend {
  * without editing it).
  */
 export async function useBackend(requested: BackendName = 'auto', env = process.env): Promise<ActiveBackend> {
+  checkEngineInternals();
   const fromEnv = env.ANNEAL_BACKEND;
   if (fromEnv !== undefined && fromEnv !== '') {
     if (!(BACKENDS as readonly string[]).includes(fromEnv)) {

@@ -2,7 +2,8 @@
 // which it must equal exactly: same tape, same gradient functions, same order.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gradients } from './backprop.js';
+import { TFJS_CORE_VERSION, checkEngineInternals, gradients } from './backprop.js';
+import { BackendError } from './errors.js';
 import { useBackend } from './backend.js';
 
 // A customGrad op (like the fused kernels in @anneal/modeling): y = x^2 with its own backward.
@@ -115,3 +116,16 @@ describe('gradients (backward walk that frees as it goes)', () => {
     expect(second.dataSync()[0]).toBeCloseTo(9, 5);
   });
 });
+
+describe('checkEngineInternals', () => {
+  it('passes on the pinned tfjs-core, and names the version and the missing internals otherwise', () => {
+    expect(() => checkEngineInternals()).not.toThrow();
+    expect(tf.version_core).toBe(TFJS_CORE_VERSION);
+    const engine = tf.engine() as unknown as Record<string, unknown>;
+    const withoutTape = { ...engine, state: (engine as { state: object }).state, startTape: undefined, scopedRun: engine.scopedRun, endTape: engine.endTape, tidy: engine.tidy, gradients: engine.gradients };
+    expect(() => checkEngineInternals(withoutTape, TFJS_CORE_VERSION)).toThrow(BackendError);
+    expect(() => checkEngineInternals(withoutTape, TFJS_CORE_VERSION)).toThrow(/tfjs-core 4\.22\.0 is not the 4\.22\.0 .*: it lacks engine\.startTape\(\)/);
+    expect(() => checkEngineInternals(engine, '4.23.0')).toThrow(/@tensorflow\/tfjs-core 4\.23\.0 is not the 4\.22\.0 Anneal's backprop was written for/);
+  });
+});
+

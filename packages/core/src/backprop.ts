@@ -10,6 +10,7 @@
 // types (`state.activeTape`, `startTape`, `endTape`, `scopedRun`), so tfjs-core is pinned;
 // nested (higher-order) gradients go through tfjs's own implementation.
 import * as tf from '@tensorflow/tfjs-core';
+import { BackendError } from './errors.js';
 
 interface TapeNode {
   id: number;
@@ -27,6 +28,26 @@ interface EngineInternals {
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   tidy<T>(name: string, f: () => T): T;
   gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: Array<tf.Tensor | null> };
+}
+
+/** The tfjs-core release the engine internals above were read from (package.json pins it exactly). */
+export const TFJS_CORE_VERSION = '4.22.0';
+
+/**
+ * Checks, once at start, that the engine has the internals `gradients` drives; another
+ * tfjs-core (a dependency override, a second copy) would otherwise fail deep in a backward pass.
+ */
+export function checkEngineInternals(engine: unknown = tf.engine(), version: string = tf.version_core): void {
+  const e = engine as Partial<EngineInternals> & { state?: Record<string, unknown> };
+  const missing = [
+    ...(['startTape', 'endTape', 'scopedRun', 'tidy', 'gradients'] as const).filter((m) => typeof e[m] !== 'function').map((m) => `engine.${m}()`),
+    ...(e.state && typeof e.state.gradientDepth === 'number' && typeof e.state.nextTapeNodeId === 'number' ? [] : ['engine.state (gradientDepth, nextTapeNodeId)']),
+  ];
+  if (missing.length || version !== TFJS_CORE_VERSION) {
+    throw new BackendError(`@tensorflow/tfjs-core ${version} is not the ${TFJS_CORE_VERSION} Anneal's backprop was written for${missing.length ? `: it lacks ${missing.join(', ')}` : ''}`, {
+      hint: `install @tensorflow/tfjs-core ${TFJS_CORE_VERSION} exactly (npm ci uses the lock file's), and remove overrides that change it`,
+    });
+  }
 }
 
 /** The gradient of the scalar `f()` with respect to each of `xs` (null where f does not depend on it). */

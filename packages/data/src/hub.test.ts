@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fakeHubFetch } from '@anneal/core';
+import { fakeHubFetch } from '@anneal/core/testing';
 import { hubDatasetFiles, isSplitFile, readRows } from './index.js';
 
 const COMMIT = 'b'.repeat(40);

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AnnealError, CheckpointError, ConfigError, fakeHubFetch, useBackend } from '@anneal/core';
+import { AnnealError, CheckpointError, ConfigError, useBackend } from '@anneal/core';
+import { fakeHubFetch } from '@anneal/core/testing';
 import { cachedSnapshot, loadPretrained } from './index.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2/', import.meta.url));

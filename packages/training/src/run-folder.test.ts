@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTensorBoardLogdir } from '@anneal/core';
+import { readTensorBoardLogdir } from '@anneal/core/testing';
 import { openLogger, openRunFolder } from './index.js';
 
 describe('openLogger', () => {
