@@ -2,7 +2,7 @@
 // predicts labels[t + 1]; positions labelled -100 (prompt, padding) do not count. Summed per
 // sequence, or averaged over its counted tokens (IPO).
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX, tokenLogprobs } from '@anneal/modeling';
+import { IGNORE_INDEX, causalLmTargets, tokenLogprobs } from '@anneal/modeling';
 
 export interface BatchLogps {
   /** Per-sequence log-probs [B]: sums, or means with average. */
@@ -31,19 +31,11 @@ export function batchLogps(logits: tf.Tensor3D, labels: Int32Array, o: { average
  * copying the [B, T-1, V] slice. Upload them with the batch for batchLogpsOfTargets.
  */
 export function logpsTargets(labels: Int32Array, B: number, T: number): { targets: Int32Array; mask: Float32Array; counts: Float32Array } {
-  if (labels.length !== B * T) throw new RangeError(`labels have ${labels.length} entries, expected ${B} x ${T}`);
-  const mask = new Float32Array(B * T);
-  const targets = new Int32Array(B * T); // -100 -> 0, masked out
+  const shifted = causalLmTargets(labels, B, T).targets; // the causal-LM loss's own shift: position t scores labels[t + 1]
+  const mask = Float32Array.from(shifted, (t) => (t === IGNORE_INDEX ? 0 : 1));
+  const targets = Int32Array.from(shifted, (t) => (t === IGNORE_INDEX ? 0 : t)); // -100 -> 0, masked out
   const counts = new Float32Array(B);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T - 1; t++) {
-      const target = labels[b * T + t + 1];
-      if (target === IGNORE_INDEX) continue;
-      mask[b * T + t] = 1;
-      targets[b * T + t] = target;
-      counts[b]++;
-    }
-  }
+  for (let i = 0; i < B * T; i++) counts[Math.floor(i / T)] += mask[i];
   return { targets, mask, counts };
 }
 

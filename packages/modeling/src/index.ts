@@ -2,7 +2,7 @@ export { Gpt2LMHeadModel } from './gpt2/index.js';
 export { GPT2_DEFAULTS, Gpt2ConfigPartialSchema, Gpt2ConfigSchema, gpt2ConfigFromHf, gpt2ConfigToHf, checkGpt2Config, type Gpt2Config } from './gpt2/config.js';
 export { gpt2Forward, gpt2ParamShapes, type Params } from './gpt2/model.js';
 export { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type LayerKv, type ModelOutput } from './types.js';
-export { causalLmLoss, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum, crossEntropySum, shiftedTargets, tokenLogprobs, pickTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
+export { causalLmLoss, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum, crossEntropySum, tokenLogprobs, pickTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
 export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
 export { addProduct, applyRotary, attention, attentionProbs, gatedActivation, layerNorm, rmsNorm, gelu, logSigmoid } from './ops.js';
 export { PretrainedModel, TRANSFORMERS_FLOAT_KEYS, readHfConfig, readWeights, paramsFromTensors, type LoadOptions, type WeightLoader } from './pretrained.js';

@@ -97,14 +97,6 @@ function fusedCrossEntropySum(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Sca
   return f(logits) as tf.Scalar;
 }
 
-/** Targets for causal LM: position t predicts labels[t + 1]; [B, T] labels -> [B * (T - 1)]. */
-export function shiftedTargets(labels: Int32Array, B: number, T: number): Int32Array {
-  if (labels.length !== B * T) throw new RangeError(`labels have ${labels.length} entries, expected ${B} x ${T}`);
-  const targets = new Int32Array(B * (T - 1));
-  for (let b = 0; b < B; b++) targets.set(labels.subarray(b * T + 1, (b + 1) * T), b * (T - 1));
-  return targets;
-}
-
 /**
  * Summed causal-LM cross-entropy of logits [B, T, V] against labels [B, T] (-100 =
  * ignored) and the number of counted targets; callers divide (possibly over several

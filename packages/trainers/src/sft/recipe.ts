@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, type TokenizedSequence } from '@anneal/data';
-import { causalLmLossSum, generate, shiftedTargets, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import { causalLmLossSum, causalLmTargets, generate, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, type Tokenizer } from '@anneal/tokenizers';
 import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, loadBase, withAdapter, requireCausalLm, requireFits, requireTokenizerFits } from '@anneal/training';
 import type { SftConfig } from './config.js';
@@ -80,7 +80,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
     const { args, labels, B, T } = batchOf(batch, padId);
     const logits = lm.forward({ ...args, training, dropoutSeed: seed }).logits as tf.Tensor3D; // [B, T, V]
-    const m = tf.tidy(() => tokenMetrics(tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), [B * (T - 1), -1]) as tf.Tensor2D, shiftedTargets(labels, B, T)));
+    const m = tf.tidy(() => tokenMetrics(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets)); // the loss's own shifted targets
     return { ...causalLmLossSum(logits, labels), metrics: { mean_token_accuracy: m.meanTokenAccuracy * m.numTokens, entropy: m.entropy * m.numTokens } };
   };
 
@@ -94,8 +94,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
       tf.tidy(() => {
         const { args, labels, B, T } = batchOf(batch, padId);
         const logits = lm.forward({ ...args, training: false }).logits as tf.Tensor3D; // [B, T, V]
-        const shifted = tf.reshape(tf.slice(logits, [0, 0, 0], [B, T - 1, -1]), [B * (T - 1), -1]) as tf.Tensor2D;
-        const m = tokenMetrics(shifted, shiftedTargets(labels, B, T));
+        const m = tokenMetrics(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets);
         const l = causalLmLossSum(logits, labels);
         sum += l.sum.dataSync()[0];
         count += l.count;
