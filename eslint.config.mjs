@@ -23,14 +23,24 @@ export default [
             { sourceTag: 'layer:backend', onlyDependOnLibsWithTags: ['layer:core'] },
             { sourceTag: 'layer:foundation', onlyDependOnLibsWithTags: ['layer:core'] },
             { sourceTag: 'layer:extension', onlyDependOnLibsWithTags: ['layer:foundation', 'layer:core'] },
-            { sourceTag: 'layer:training', onlyDependOnLibsWithTags: ['layer:extension', 'layer:foundation', 'layer:core'] },
+            {
+              sourceTag: 'layer:training',
+              onlyDependOnLibsWithTags: ['layer:extension', 'layer:foundation', 'layer:core'],
+            },
             {
               sourceTag: 'layer:method',
               onlyDependOnLibsWithTags: ['layer:training', 'layer:extension', 'layer:foundation', 'layer:core'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['layer:method', 'layer:training', 'layer:extension', 'layer:foundation', 'layer:core', 'layer:backend'],
+              onlyDependOnLibsWithTags: [
+                'layer:method',
+                'layer:training',
+                'layer:extension',
+                'layer:foundation',
+                'layer:core',
+                'layer:backend',
+              ],
             },
           ],
         },

@@ -34,7 +34,9 @@ d('fused gated activations, RoPE and y + u bᵀ (torch backend)', () => {
           const gate = tf.randomNormal([3, 5, 24], 0, 2, 'float32', 1);
           const up = tf.randomNormal([3, 5, 24], 0, 1, 'float32', 2);
           const w = tf.randomNormal([3, 5, 24], 0, 1, 'float32', 3);
-          const { value, grads } = tf.valueAndGrads((g: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(gatedActivation(g, u, act), w)))([gate, up]);
+          const { value, grads } = tf.valueAndGrads((g: tf.Tensor, u: tf.Tensor) =>
+            tf.sum(tf.mul(gatedActivation(g, u, act), w)),
+          )([gate, up]);
           return [value, ...grads, gatedActivation(gate, up, act)].map((t) => t.dataSync() as Float32Array);
         }),
       );
@@ -47,7 +49,10 @@ d('fused gated activations, RoPE and y + u bᵀ (torch backend)', () => {
     const [got, want] = await onBoth(() =>
       tf.tidy(() => {
         const x = tf.randomNormal([2, 3, 4, 8], 0, 1, 'float32', 1); // [B, H, T, D]
-        const angles = tf.mul(tf.reshape(tf.range(0, 2 * 4, 1, 'float32'), [2, 1, 4, 1]), tf.tensor1d([1, 0.3, 0.1, 0.01, 1, 0.3, 0.1, 0.01])); // [B, 1, T, D]
+        const angles = tf.mul(
+          tf.reshape(tf.range(0, 2 * 4, 1, 'float32'), [2, 1, 4, 1]),
+          tf.tensor1d([1, 0.3, 0.1, 0.01, 1, 0.3, 0.1, 0.01]),
+        ); // [B, 1, T, D]
         const [cos, sin] = [tf.cos(angles), tf.sin(angles)];
         const w = tf.randomNormal([2, 3, 4, 8], 0, 1, 'float32', 2);
         const { value, grads } = tf.valueAndGrads((xi: tf.Tensor) => tf.sum(tf.mul(applyRotary(xi, cos, sin), w)))([x]);
@@ -65,7 +70,8 @@ d('fused gated activations, RoPE and y + u bᵀ (torch backend)', () => {
         const u = tf.randomNormal([7, 3], 0, 1, 'float32', 2) as tf.Tensor2D;
         const b = tf.randomNormal([12, 3], 0, 1, 'float32', 3) as tf.Tensor2D;
         const w = tf.randomNormal([7, 12], 0, 1, 'float32', 4);
-        const f = (yi: tf.Tensor, ui: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(addProduct(yi as tf.Tensor2D, ui as tf.Tensor2D, bi as tf.Tensor2D), w));
+        const f = (yi: tf.Tensor, ui: tf.Tensor, bi: tf.Tensor) =>
+          tf.sum(tf.mul(addProduct(yi as tf.Tensor2D, ui as tf.Tensor2D, bi as tf.Tensor2D), w));
         const { value, grads } = tf.valueAndGrads(f)([y, u, b]);
         return [value, ...grads, addProduct(y, u, b)].map((t) => t.dataSync() as Float32Array);
       }),

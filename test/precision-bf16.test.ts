@@ -5,14 +5,30 @@
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADDON_PATH, loadAddon, registerTorchBackend, type NativeAddon, type TorchBackend } from '@anneal/backend-torch';
+import {
+  ADDON_PATH,
+  loadAddon,
+  registerTorchBackend,
+  type NativeAddon,
+  type TorchBackend,
+} from '@anneal/backend-torch';
 import { AdamW, Rng, useBackend, valueAndGrads } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
 
-const CFG = { ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 32, nEmbd: 64, nHead: 4, nLayer: 2, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
+const CFG = {
+  ...GPT2_DEFAULTS,
+  vocabSize: 97,
+  nPositions: 32,
+  nEmbd: 64,
+  nHead: 4,
+  nLayer: 2,
+  residPdrop: 0,
+  embdPdrop: 0,
+  attnPdrop: 0,
+};
 const [B, T] = [8, 32];
 const ids = (seed: number) => {
   const rng = new Rng(seed);
@@ -86,7 +102,9 @@ d('precision bf16 (torch backend)', () => {
   it('trains as float32 does, within bf16 rounding; saves half-size activations for backward; leaks nothing', () => {
     const f32 = train('float32', 12);
     const bf16 = train('bf16', 12);
-    bf16.losses.forEach((l, i) => expect(Math.abs(l - f32.losses[i]), `step ${i + 1}`).toBeLessThan(0.03 * f32.losses[i]));
+    bf16.losses.forEach((l, i) =>
+      expect(Math.abs(l - f32.losses[i]), `step ${i + 1}`).toBeLessThan(0.03 * f32.losses[i]),
+    );
     expect(bf16.losses[11]).toBeLessThan(bf16.losses[0] - 0.5); // it learns
     expect(new Set(bf16.tensors.slice(2)).size).toBe(1);
     expect(backend.nativeCount()).toBe(backend.numDataIds());
@@ -103,7 +121,8 @@ d('precision bf16 (torch backend)', () => {
         const b = tf.randomNormal([1029, 40], 0, 1, 'float32', 2); // used transposed: N padded
         const c = tf.randomNormal([40, 1027], 0, 1, 'float32', 3); // inner dimension K padded
         const w = tf.randomNormal([1031, 1029], 0, 1, 'float32', 4);
-        const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.add(tf.sum(tf.mul(tf.matMul(x, y, false, true), w)), tf.sum(tf.matMul(z, z, false, true)));
+        const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.add(tf.sum(tf.mul(tf.matMul(x, y, false, true), w)), tf.sum(tf.matMul(z, z, false, true)));
         const { value, grads } = tf.valueAndGrads(f)([a, b, c]);
         return [value, ...grads, tf.matMul(a, b, false, true)].map((t) => t.dataSync() as Float32Array);
       });
@@ -115,7 +134,9 @@ d('precision bf16 (torch backend)', () => {
       const scale = plain[k].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       const worst = arr.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[k][i])), 0);
       // (on a GPU the padded and unpadded products run as different cuBLAS kernels: other summation orders)
-      expect(worst, `output ${k}`).toBeLessThanOrEqual((process.env.ANNEAL_DEVICE ?? 'cpu').startsWith('cuda') ? 1e-3 * scale : 1e-5 * scale);
+      expect(worst, `output ${k}`).toBeLessThanOrEqual(
+        (process.env.ANNEAL_DEVICE ?? 'cpu').startsWith('cuda') ? 1e-3 * scale : 1e-5 * scale,
+      );
     });
   });
 });

@@ -7,9 +7,24 @@ import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss } from '@anneal/modeling';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { quantize } from '@anneal/quantization';
 
-const gpt2 = () => Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 32, nEmbd: 64, nHead: 2, nLayer: 2, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 3);
+const gpt2 = () =>
+  Gpt2LMHeadModel.init(
+    {
+      ...GPT2_DEFAULTS,
+      vocabSize: 61,
+      nPositions: 32,
+      nEmbd: 64,
+      nHead: 2,
+      nLayer: 2,
+      residPdrop: 0,
+      embdPdrop: 0,
+      attnPdrop: 0,
+    },
+    3,
+  );
 const IDS = Int32Array.from({ length: 2 * 12 }, (_, i) => (i * 17 + 5) % 61);
-const logits = (m: { forward: (a: { inputIds: tf.Tensor2D }) => { logits: tf.Tensor } }) => tf.tidy(() => Float32Array.from(m.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32') }).logits.dataSync()));
+const logits = (m: { forward: (a: { inputIds: tf.Tensor2D }) => { logits: tf.Tensor } }) =>
+  tf.tidy(() => Float32Array.from(m.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32') }).logits.dataSync()));
 
 describe('QLoRA', () => {
   beforeAll(async () => {
@@ -24,7 +39,14 @@ describe('QLoRA', () => {
     const opt = new AdamW(lora.params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
     const losses: number[] = [];
     for (let s = 0; s < 30; s++) {
-      const { value, grads } = valueAndGrads(lora.params, () => causalLmLoss(lora.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32'), training: true }).logits as tf.Tensor3D, IDS).loss);
+      const { value, grads } = valueAndGrads(
+        lora.params,
+        () =>
+          causalLmLoss(
+            lora.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32'), training: true }).logits as tf.Tensor3D,
+            IDS,
+          ).loss,
+      );
       losses.push(value.dataSync()[0]);
       opt.apply(grads, 1e-2);
       tf.dispose([value, ...grads.values()]);

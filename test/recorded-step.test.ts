@@ -8,12 +8,29 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, RecordedStep, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, FunctionalStep, Rng, useBackend } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, LLAMA_DEFAULTS, LlamaForCausalLM, causalLmTargets, crossEntropySumOfTargets } from '@anneal/modeling';
+import {
+  GPT2_DEFAULTS,
+  Gpt2LMHeadModel,
+  LLAMA_DEFAULTS,
+  LlamaForCausalLM,
+  causalLmTargets,
+  crossEntropySumOfTargets,
+} from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
 
-const CFG = { ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 16, nEmbd: 32, nHead: 4, nLayer: 2, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
+const CFG = {
+  ...GPT2_DEFAULTS,
+  vocabSize: 61,
+  nPositions: 16,
+  nEmbd: 32,
+  nHead: 4,
+  nLayer: 2,
+  residPdrop: 0,
+  embdPdrop: 0,
+  attnPdrop: 0,
+};
 const T = 12;
 
 type Model = Gpt2LMHeadModel | LlamaForCausalLM;
@@ -23,7 +40,16 @@ interface Options {
   llama?: boolean;
 }
 // A small Llama (RoPE, SwiGLU, grouped-query attention): its rotary tables are made on the device.
-const LLAMA = { ...LLAMA_DEFAULTS, vocabSize: 61, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 16 };
+const LLAMA = {
+  ...LLAMA_DEFAULTS,
+  vocabSize: 61,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 16,
+};
 
 /** A model, its optimizer and its step; `perStepUpload` makes the step upload batch data itself (not the same program each step). */
 function setup(o: Options = {}) {
@@ -32,7 +58,10 @@ function setup(o: Options = {}) {
   let hostTargets: Int32Array = new Int32Array(0);
   const step = new FunctionalStep(model.params, opt, ([ids, targets, count]) => {
     const [B, Tn] = ids.shape;
-    const logits = tf.reshape(model.forward({ inputIds: ids as tf.Tensor2D }).logits, [B * Tn, CFG.vocabSize]) as tf.Tensor2D; // both vocabularies are 61
+    const logits = tf.reshape(model.forward({ inputIds: ids as tf.Tensor2D }).logits, [
+      B * Tn,
+      CFG.vocabSize,
+    ]) as tf.Tensor2D; // both vocabularies are 61
     const t = o.perStepUpload ? tf.tensor1d(hostTargets, 'int32') : (targets as tf.Tensor1D);
     const loss = tf.div(crossEntropySumOfTargets(logits, t), count) as tf.Scalar;
     if (o.readBack) loss.dataSync();
@@ -54,7 +83,9 @@ const snapshot = (m: Model) => [...m.params].map(([n, v]) => [n, Array.from(v.da
 const gpu = (process.env.ANNEAL_DEVICE ?? 'cpu').startsWith('cuda');
 function expectSame(got: number[], want: number[]) {
   if (!gpu) return expect(got).toEqual(want); // exact, not close
-  got.forEach((g, i) => expect(Math.abs(g - want[i]), `entry ${i}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(want[i]))));
+  got.forEach((g, i) =>
+    expect(Math.abs(g - want[i]), `entry ${i}`).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(want[i]))),
+  );
 }
 function expectSameParams(b: Model, a: Model) {
   const [sb, sa] = [snapshot(b), snapshot(a)];

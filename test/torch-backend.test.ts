@@ -10,7 +10,22 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { AdamW, clipGradNorm, parseSafetensors, readSafetensors, useBackend, valueAndGrads } from '@anneal/core';
 import { dequantize, loadQuantized, saveQuantized, type QuantizationConfig } from '@anneal/quantization';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss, causalLmLossSum, crossEntropySum, attention, gelu, generate, layerNorm, loadPretrainedSync, maxLogitDiff, paramsFromTensors, readHfFixture, rmsNorm } from '@anneal/modeling';
+import {
+  GPT2_DEFAULTS,
+  Gpt2LMHeadModel,
+  causalLmLoss,
+  causalLmLossSum,
+  crossEntropySum,
+  attention,
+  gelu,
+  generate,
+  layerNorm,
+  loadPretrainedSync,
+  maxLogitDiff,
+  paramsFromTensors,
+  readHfFixture,
+  rmsNorm,
+} from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
@@ -34,11 +49,30 @@ d('GPT-2 on the torch backend', () => {
         const targets = Int32Array.from([3, -100, 0, 15, 7, -100, 9, 1, 2, 4, 5, 6, -100, 8, 11]);
         const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
           tf.add(
-            tf.sum(tf.mul(tf.add(tf.add(layerNorm(xi, gi, bi, 1e-5), rmsNorm(xi, gi, 1e-6)), tf.add(gelu(xi, 'tanh'), gelu(xi, 'none'))), w)),
+            tf.sum(
+              tf.mul(
+                tf.add(
+                  tf.add(layerNorm(xi, gi, bi, 1e-5), rmsNorm(xi, gi, 1e-6)),
+                  tf.add(gelu(xi, 'tanh'), gelu(xi, 'none')),
+                ),
+                w,
+              ),
+            ),
             tf.add(
               tf.mul(crossEntropySum(tf.reshape(xi, [15, 16]) as tf.Tensor2D, targets).sum, 0.5),
               // attention over [B=3, H=1, T=5, D=16] with a causal bias plus a padding bias [B, 1, 1, T]
-              tf.sum(tf.mul(attention(tf.expandDims(xi, 1), tf.expandDims(tf.mul(xi, gi), 1), tf.expandDims(tf.add(xi, bi), 1), tf.add(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([5, 5]), -1, 0)), -1e9), padding), 0.25), tf.expandDims(w, 1))),
+              tf.sum(
+                tf.mul(
+                  attention(
+                    tf.expandDims(xi, 1),
+                    tf.expandDims(tf.mul(xi, gi), 1),
+                    tf.expandDims(tf.add(xi, bi), 1),
+                    tf.add(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([5, 5]), -1, 0)), -1e9), padding),
+                    0.25,
+                  ),
+                  tf.expandDims(w, 1),
+                ),
+              ),
             ),
           );
         const { value, grads } = tf.valueAndGrads(f)([x, g, b]);
@@ -50,7 +84,13 @@ d('GPT-2 on the torch backend', () => {
     expect(tf.getKernel('AnnealLayerNorm', 'torch')).toBeDefined();
     expect(tf.getKernel('AnnealRmsNorm', 'torch')).toBeDefined();
     const got = run();
-    got.forEach((arr, i) => arr.forEach((v, j) => expect(Math.abs(v - want[i][j]), `output ${i}[${j}]`).toBeLessThanOrEqual(2e-5 * Math.max(1, Math.abs(want[i][j])))));
+    got.forEach((arr, i) =>
+      arr.forEach((v, j) =>
+        expect(Math.abs(v - want[i][j]), `output ${i}[${j}]`).toBeLessThanOrEqual(
+          2e-5 * Math.max(1, Math.abs(want[i][j])),
+        ),
+      ),
+    );
   });
 
   // Causal attention without padding is flagged `causal` so that a GPU runs SDPA's
@@ -65,7 +105,9 @@ d('GPT-2 on the torch backend', () => {
       const w = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 14);
       const bias = tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9), [1, 1, T, T]);
       const y = attention(q, k, v, bias, 0.25, undefined, causal); // [B, H, T, D]
-      const grads = tf.grads((qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => tf.sum(tf.mul(attention(qi, ki, vi, bias, 0.25, undefined, causal), w)))([q, k, v]);
+      const grads = tf.grads((qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) =>
+        tf.sum(tf.mul(attention(qi, ki, vi, bias, 0.25, undefined, causal), w)),
+      )([q, k, v]);
       return [y, ...grads].map((t) => Float32Array.from(t.dataSync())); // y, dq, dk, dv
     });
   const relErr = (got: Float32Array, want: Float32Array) => {
@@ -84,32 +126,45 @@ d('GPT-2 on the torch backend', () => {
   });
 
   const onGpu = () => backend.addon.info().device.startsWith('cuda');
-  it.runIf(process.env.ANNEAL_DEVICE?.startsWith('cuda'))('on a GPU under bf16 autocast, fused attention (flash when causal) stays within bfloat16 precision of float32 attention', async () => {
-    await useBackend('torch', {});
-    expect(onGpu()).toBe(true);
-    const exact = causalAttention(true);
-    backend.addon.configure({ autocast: 'bf16' });
-    try {
-      for (const causal of [true, false]) {
-        const got = causalAttention(causal);
-        got.forEach((arr, i) => {
-          const e = relErr(arr, exact[i]);
-          expect(e, `causal ${causal}, output ${i}`).toBeLessThan(2e-2);
-          expect(e, `causal ${causal}, output ${i} really ran in bfloat16`).toBeGreaterThan(1e-4);
-        });
+  it.runIf(process.env.ANNEAL_DEVICE?.startsWith('cuda'))(
+    'on a GPU under bf16 autocast, fused attention (flash when causal) stays within bfloat16 precision of float32 attention',
+    async () => {
+      await useBackend('torch', {});
+      expect(onGpu()).toBe(true);
+      const exact = causalAttention(true);
+      backend.addon.configure({ autocast: 'bf16' });
+      try {
+        for (const causal of [true, false]) {
+          const got = causalAttention(causal);
+          got.forEach((arr, i) => {
+            const e = relErr(arr, exact[i]);
+            expect(e, `causal ${causal}, output ${i}`).toBeLessThan(2e-2);
+            expect(e, `causal ${causal}, output ${i} really ran in bfloat16`).toBeGreaterThan(1e-4);
+          });
+        }
+      } finally {
+        backend.addon.configure({ autocast: 'none' });
       }
-    } finally {
-      backend.addon.configure({ autocast: 'none' });
-    }
-  });
+    },
+  );
 
   it('GPT-2 without a mask (the causal flag) gives the logits of GPT-2 with an all-ones mask (the bias)', async () => {
     await useBackend('torch', {});
-    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 64, nEmbd: 32, nHead: 4, nLayer: 2 }, 5);
+    const model = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 64, nEmbd: 32, nHead: 4, nLayer: 2 },
+      5,
+    );
     const ids = Int32Array.from({ length: 2 * 40 }, (_, i) => (i * 31 + 7) % 97);
     const [plain, masked] = tf.tidy(() => [
       Float32Array.from(model.forward({ inputIds: tf.tensor2d(ids, [2, 40], 'int32') }).logits.dataSync()),
-      Float32Array.from(model.forward({ inputIds: tf.tensor2d(ids, [2, 40], 'int32'), attentionMask: tf.ones([2, 40], 'int32') as tf.Tensor2D }).logits.dataSync()),
+      Float32Array.from(
+        model
+          .forward({
+            inputIds: tf.tensor2d(ids, [2, 40], 'int32'),
+            attentionMask: tf.ones([2, 40], 'int32') as tf.Tensor2D,
+          })
+          .logits.dataSync(),
+      ),
     ]);
     expect(relErr(plain, masked)).toBeLessThan(1e-5);
     model.dispose();
@@ -125,10 +180,17 @@ d('GPT-2 on the torch backend', () => {
     const mask = io.inputs.attention_mask as number[][];
     const [B, T, V] = io.logits.shape;
     const { value, grads } = valueAndGrads(model.params, () => {
-      const logits = model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits;
+      const logits = model.forward({
+        inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+        attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+      }).logits;
       const got = logits.dataSync();
       let maxDiff = 0;
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) if (mask[b][t]) for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++)
+          if (mask[b][t])
+            for (let v = 0; v < V; v++)
+              maxDiff = Math.max(maxDiff, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
       expect(maxDiff).toBeLessThan(1e-4);
       return causalLmLoss(logits, ids).loss;
     });
@@ -143,16 +205,26 @@ d('GPT-2 on the torch backend', () => {
 
   it('gives the logits, loss and gradients of the cpu backend for a whole GPT-2 forward/backward (1e-5 relative)', async () => {
     const run = () => {
-      const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 16, nLayer: 2, nHead: 4, nEmbd: 32 }, 5);
+      const model = Gpt2LMHeadModel.init(
+        { ...GPT2_DEFAULTS, vocabSize: 97, nPositions: 16, nLayer: 2, nHead: 4, nEmbd: 32 },
+        5,
+      );
       const ids = Array.from({ length: 2 }, (_, b) => Array.from({ length: 16 }, (_, t) => (b * 31 + t * 7) % 97));
       const mask = [new Array(16).fill(1), [...new Array(12).fill(1), 0, 0, 0, 0]];
       let logits: number[] = [];
       const { value, grads } = valueAndGrads(model.params, () => {
-        const l = model.forward({ inputIds: tf.tensor2d(ids, [2, 16], 'int32'), attentionMask: tf.tensor2d(mask, [2, 16], 'int32') }).logits;
+        const l = model.forward({
+          inputIds: tf.tensor2d(ids, [2, 16], 'int32'),
+          attentionMask: tf.tensor2d(mask, [2, 16], 'int32'),
+        }).logits;
         logits = Array.from(l.dataSync());
         return causalLmLoss(l, ids).loss;
       });
-      const out = { logits, loss: value.dataSync()[0], grads: [...grads].map(([n, g]) => [n, Array.from(g.dataSync())] as const) };
+      const out = {
+        logits,
+        loss: value.dataSync()[0],
+        grads: [...grads].map(([n, g]) => [n, Array.from(g.dataSync())] as const),
+      };
       tf.dispose([value, ...grads.values()]);
       model.dispose();
       return out;
@@ -171,28 +243,46 @@ d('GPT-2 on the torch backend', () => {
     });
   });
 
-  it.each(['llama', 'bert_mlm', 'bert_seqcls', 'gpt2_seqcls'])('matches transformers on the %s fixture (logits at real positions, 1e-4)', (name) => {
-    const dir = fileURLToPath(new URL(`../../shared/fixtures/hf/${name}/`, import.meta.url));
-    const io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));
-    const { input_ids: ids, attention_mask: mask, token_type_ids: types } = io.inputs as Record<string, number[][]>;
-    const [B, T] = [ids.length, ids[0].length];
-    const model = loadPretrainedSync(dir);
-    const got = tf.tidy(() =>
-      model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32'), ...(types && { tokenTypeIds: tf.tensor2d(types, [B, T], 'int32') }) }).logits.dataSync(),
-    );
-    expect(maxLogitDiff(readHfFixture(dir), got)).toBeLessThan(1e-4);
-    if (io.generate) expect(generate(model as never, [io.generate.prompt_ids], { maxNewTokens: io.generate.max_new_tokens })[0]).toEqual(io.generate.output_ids);
-    model.dispose();
-  });
+  it.each(['llama', 'bert_mlm', 'bert_seqcls', 'gpt2_seqcls'])(
+    'matches transformers on the %s fixture (logits at real positions, 1e-4)',
+    (name) => {
+      const dir = fileURLToPath(new URL(`../../shared/fixtures/hf/${name}/`, import.meta.url));
+      const io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));
+      const { input_ids: ids, attention_mask: mask, token_type_ids: types } = io.inputs as Record<string, number[][]>;
+      const [B, T] = [ids.length, ids[0].length];
+      const model = loadPretrainedSync(dir);
+      const got = tf.tidy(() =>
+        model
+          .forward({
+            inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+            attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+            ...(types && { tokenTypeIds: tf.tensor2d(types, [B, T], 'int32') }),
+          })
+          .logits.dataSync(),
+      );
+      expect(maxLogitDiff(readHfFixture(dir), got)).toBeLessThan(1e-4);
+      if (io.generate)
+        expect(
+          generate(model as never, [io.generate.prompt_ids], { maxNewTokens: io.generate.max_new_tokens })[0],
+        ).toEqual(io.generate.output_ids);
+      model.dispose();
+    },
+  );
 
   it('leaks nothing over GPT-2 training steps: numDataIds flat, native count equal', () => {
-    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 16 }, 3);
+    const model = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 16 },
+      3,
+    );
     const opt = new AdamW(model.params, { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });
     const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 50);
     const counts: number[] = [];
     for (let s = 0; s < 6; s++) {
       const { value, grads } = valueAndGrads(model.params, () => {
-        const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [2, 8], 'int32'), training: true, dropoutSeed: s }).logits, ids);
+        const { sum, count } = causalLmLossSum(
+          model.forward({ inputIds: tf.tensor2d(ids, [2, 8], 'int32'), training: true, dropoutSeed: s }).logits,
+          ids,
+        );
         return tf.div(sum, count) as tf.Scalar;
       });
       const clipped = clipGradNorm(grads, 1);
@@ -211,7 +301,20 @@ d('GPT-2 on the torch backend', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'anneal-q-torch-')), 'f32');
     mkdirSync(dir);
     await useBackend('cpu', {});
-    const m = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 32, nEmbd: 36, nHead: 2, nLayer: 1, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 5);
+    const m = Gpt2LMHeadModel.init(
+      {
+        ...GPT2_DEFAULTS,
+        vocabSize: 61,
+        nPositions: 32,
+        nEmbd: 36,
+        nHead: 2,
+        nLayer: 1,
+        residPdrop: 0,
+        embdPdrop: 0,
+        attnPdrop: 0,
+      },
+      5,
+    );
     await m.savePretrained(dir);
     m.dispose();
     const methods: QuantizationConfig[] = [
@@ -245,17 +348,35 @@ d('GPT-2 on the torch backend', () => {
     const lazy = readSafetensors(file).tensors;
     const whole = parseSafetensors(readFileSync(file), file).tensors;
     const names = ['transformer.wte.weight', 'transformer.h.0.attn.c_attn.bias', 'transformer.ln_f.weight'];
-    const params = paramsFromTensors(names.map((n) => [n, whole.get(n)!.shape]), new Map(names.map((n) => [n, lazy.get(n)!])), file);
+    const params = paramsFromTensors(
+      names.map((n) => [n, whole.get(n)!.shape]),
+      new Map(names.map((n) => [n, lazy.get(n)!])),
+      file,
+    );
     for (const n of names) expect(Array.from(params.get(n)!.dataSync()), n).toEqual(Array.from(whole.get(n)!.data));
     // 1, -2, 0.5, 65504 as F16 (0x3c00 0xc000 0x3800 0x7bff); 1, -2, 0.5, 3 as BF16 (0x3f80 0xc000 0x3f00 0x4040)
-    const header = Buffer.from(JSON.stringify({ h: { dtype: 'F16', shape: [4], data_offsets: [0, 8] }, b: { dtype: 'BF16', shape: [2, 2], data_offsets: [8, 16] } }));
+    const header = Buffer.from(
+      JSON.stringify({
+        h: { dtype: 'F16', shape: [4], data_offsets: [0, 8] },
+        b: { dtype: 'BF16', shape: [2, 2], data_offsets: [8, 16] },
+      }),
+    );
     const bytes = Buffer.alloc(8 + header.length + 16);
     bytes.writeBigUInt64LE(BigInt(header.length), 0);
     header.copy(bytes, 8);
-    [0x3c00, 0xc000, 0x3800, 0x7bff, 0x3f80, 0xc000, 0x3f00, 0x4040].forEach((v, i) => bytes.writeUInt16LE(v, 8 + header.length + 2 * i));
+    [0x3c00, 0xc000, 0x3800, 0x7bff, 0x3f80, 0xc000, 0x3f00, 0x4040].forEach((v, i) =>
+      bytes.writeUInt16LE(v, 8 + header.length + 2 * i),
+    );
     const half = join(mkdtempSync(join(tmpdir(), 'anneal-f16-')), 'h.safetensors');
     writeFileSync(half, bytes);
-    const p = paramsFromTensors([['h', [4]], ['b', [2, 2]]], readSafetensors(half).tensors, half);
+    const p = paramsFromTensors(
+      [
+        ['h', [4]],
+        ['b', [2, 2]],
+      ],
+      readSafetensors(half).tensors,
+      half,
+    );
     expect(Array.from(p.get('h')!.dataSync())).toEqual([1, -2, 0.5, 65504]);
     expect(Array.from(p.get('b')!.dataSync())).toEqual([1, -2, 0.5, 3]);
   });

@@ -27,53 +27,77 @@ function yamlFiles(dir: string): string[] {
 describe('configs/', () => {
   const files = yamlFiles(join(ROOT, 'configs'));
   it('has configs', () => expect(files.length).toBeGreaterThan(0));
-  it.each(files.map((f) => [f.slice(ROOT.length)]))('%s validates and starts with a comment saying how to launch it', (rel) => {
-    const file = join(ROOT, rel);
-    const text = readFileSync(file, 'utf8');
-    expect(text.startsWith('#')).toBe(true);
-    if (/^kind:/m.test(text)) {
-      // a tokenizer training config (anneal tokenizer train)
-      expect(text).toMatch(/anneal tokenizer train/);
-      expect(loadConfig(file, TrainTokenizerConfigSchema).config.files.length).toBeGreaterThan(0);
-      return;
-    }
-    if (/^tasks:/m.test(text)) {
-      // an eval config (anneal eval)
-      expect(text).toMatch(/anneal eval/);
-      expect(loadConfig(file, EvalConfigSchema).config.model.length).toBeGreaterThan(0);
-      return;
-    }
-    if (!/^recipe:/m.test(text)) {
-      // a data config (anneal data inspect)
-      expect(text).toMatch(/anneal data inspect/);
-      expect(DataConfigSchema.safeParse((loadConfig(file, z.looseObject({ data: z.unknown() })).config as { data: unknown }).data).success).toBe(true);
-      return;
-    }
-    expect(text).toMatch(/anneal train/);
-    expect(text).toMatch(/--set /);
-    const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];
-    const schemas = { clm: ClmConfigSchema, sft: SftConfigSchema, mlm: MlmConfigSchema, classification: ClassificationConfigSchema, reward: RewardConfigSchema, dpo: DpoConfigSchema, ppo: PpoConfigSchema };
-    expect(Object.keys(schemas)).toContain(recipe); // the CLI dispatches on this field
-    const { config } = loadConfig(file, schemas[recipe as keyof typeof schemas]);
-    expect(config.recipe).toBe(recipe);
-  });
+  it.each(files.map((f) => [f.slice(ROOT.length)]))(
+    '%s validates and starts with a comment saying how to launch it',
+    (rel) => {
+      const file = join(ROOT, rel);
+      const text = readFileSync(file, 'utf8');
+      expect(text.startsWith('#')).toBe(true);
+      if (/^kind:/m.test(text)) {
+        // a tokenizer training config (anneal tokenizer train)
+        expect(text).toMatch(/anneal tokenizer train/);
+        expect(loadConfig(file, TrainTokenizerConfigSchema).config.files.length).toBeGreaterThan(0);
+        return;
+      }
+      if (/^tasks:/m.test(text)) {
+        // an eval config (anneal eval)
+        expect(text).toMatch(/anneal eval/);
+        expect(loadConfig(file, EvalConfigSchema).config.model.length).toBeGreaterThan(0);
+        return;
+      }
+      if (!/^recipe:/m.test(text)) {
+        // a data config (anneal data inspect)
+        expect(text).toMatch(/anneal data inspect/);
+        expect(
+          DataConfigSchema.safeParse(
+            (loadConfig(file, z.looseObject({ data: z.unknown() })).config as { data: unknown }).data,
+          ).success,
+        ).toBe(true);
+        return;
+      }
+      expect(text).toMatch(/anneal train/);
+      expect(text).toMatch(/--set /);
+      const recipe = /^recipe:\s*(\S+)/m.exec(text)?.[1];
+      const schemas = {
+        clm: ClmConfigSchema,
+        sft: SftConfigSchema,
+        mlm: MlmConfigSchema,
+        classification: ClassificationConfigSchema,
+        reward: RewardConfigSchema,
+        dpo: DpoConfigSchema,
+        ppo: PpoConfigSchema,
+      };
+      expect(Object.keys(schemas)).toContain(recipe); // the CLI dispatches on this field
+      const { config } = loadConfig(file, schemas[recipe as keyof typeof schemas]);
+      expect(config.recipe).toBe(recipe);
+    },
+  );
 });
 
 describe('packages', () => {
   it.each(PACKAGES)('@anneal/%s is importable by name from Node (tsx)', (name) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', `await import('@anneal/${name}')`], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', `await import('@anneal/${name}')`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
   });
 
   it.each(PACKAGES)('@anneal/%s has a README and a src/index.ts', (name) => {
-    expect(readdirSync(join(ROOT, 'packages', name))).toEqual(expect.arrayContaining(['README.md', 'src', 'package.json', 'vitest.config.ts']));
+    expect(readdirSync(join(ROOT, 'packages', name))).toEqual(
+      expect.arrayContaining(['README.md', 'src', 'package.json', 'vitest.config.ts']),
+    );
     expect(readdirSync(join(ROOT, 'packages', name, 'src'))).toContain('index.ts');
   });
 });
 
 describe('module boundaries (Nx lint)', () => {
   // The lint rule reads Nx's project graph; make sure it is computed.
-  execFileSync(join(ROOT, 'node_modules/.bin/nx'), ['show', 'projects'], { cwd: ROOT, env: { ...process.env, NX_DAEMON: 'false' }, stdio: 'ignore' });
+  execFileSync(join(ROOT, 'node_modules/.bin/nx'), ['show', 'projects'], {
+    cwd: ROOT,
+    env: { ...process.env, NX_DAEMON: 'false' },
+    stdio: 'ignore',
+  });
   const eslint = new ESLint({ cwd: ROOT });
   const lint = async (file: string, code: string) => {
     const [res] = await eslint.lintText(code, { filePath: join(ROOT, file) });
@@ -95,14 +119,25 @@ describe('module boundaries (Nx lint)', () => {
   });
 
   it('names the tag constraint for a method importing a method', async () => {
-    const [msg] = await lint('packages/dpo/src/probe.ts', `import * as x from '@anneal/trainers';\nexport const y = x;\n`);
+    const [msg] = await lint(
+      'packages/dpo/src/probe.ts',
+      `import * as x from '@anneal/trainers';\nexport const y = x;\n`,
+    );
     expect(msg).toMatch(/tagged with "layer:method" can only depend on libs tagged with .*"layer:extension"/s);
   });
 
   it('allows the documented direction', async () => {
-    expect(await lint('packages/trainers/src/probe.ts', `import * as x from '@anneal/modeling';\nexport const y = x;\n`)).toEqual([]);
-    expect(await lint('apps/anneal/src/probe.ts', `import * as x from '@anneal/trainers';\nexport const y = x;\n`)).toEqual([]);
-    expect(await lint('packages/dpo/src/probe.ts', `import * as x from '@anneal/training';\nexport const y = x;\n`)).toEqual([]);
-    expect(await lint('packages/training/src/probe.ts', `import * as x from '@anneal/peft-lora';\nexport const y = x;\n`)).toEqual([]);
+    expect(
+      await lint('packages/trainers/src/probe.ts', `import * as x from '@anneal/modeling';\nexport const y = x;\n`),
+    ).toEqual([]);
+    expect(
+      await lint('apps/anneal/src/probe.ts', `import * as x from '@anneal/trainers';\nexport const y = x;\n`),
+    ).toEqual([]);
+    expect(
+      await lint('packages/dpo/src/probe.ts', `import * as x from '@anneal/training';\nexport const y = x;\n`),
+    ).toEqual([]);
+    expect(
+      await lint('packages/training/src/probe.ts', `import * as x from '@anneal/peft-lora';\nexport const y = x;\n`),
+    ).toEqual([]);
   });
 });

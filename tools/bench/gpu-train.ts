@@ -35,7 +35,14 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon, RecordedStep, registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, FunctionalStep, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum } from '@anneal/modeling';
+import {
+  GPT2_DEFAULTS,
+  Gpt2LMHeadModel,
+  causalLmLossSum,
+  causalLmTargets,
+  crossEntropySumOfTargets,
+  linearCrossEntropySum,
+} from '@anneal/modeling';
 import { batchLogps, batchLogpsOfTargets, dpoLoss, logpsTargets } from '@anneal/dpo';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { runJson, runSelf } from './child.js';
@@ -78,7 +85,9 @@ const LINEAR_CE = process.env.BENCH_LINEAR_CE === '1' && RECORD && !LORA && !DPO
  */
 export function batches(b: number, t: number, vocab = 50257): Int32Array[] {
   let s = 1234567;
-  return Array.from({ length: 4 }, () => Int32Array.from({ length: b * t }, () => ((s = (s * 48271) % 2147483647), s % vocab)));
+  return Array.from({ length: 4 }, () =>
+    Int32Array.from({ length: b * t }, () => ((s = (s * 48271) % 2147483647), s % vocab)),
+  );
 }
 
 /**
@@ -99,20 +108,40 @@ export function dpoBatch(data: Int32Array[], i: number, b: number, t: number): {
 }
 
 function gpuMemMB(pid: number): number | null {
-  const r = spawnSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { encoding: 'utf8' });
+  const r = spawnSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], {
+    encoding: 'utf8',
+  });
   const line = r.stdout?.split('\n').find((l) => l.split(',')[0]?.trim() === String(pid));
   return line ? Number(line.split(',')[1]) : null;
 }
 
 async function child(): Promise<void> {
-  registerTorchBackend({ device: process.env.ANNEAL_DEVICE ?? 'cuda:0', autocast: 'bf16', precision: process.env.BENCH_PRECISION === 'bf16' ? 'bf16' : 'float32', tf32: true, warn: (m) => process.stderr.write(m + '\n') });
+  registerTorchBackend({
+    device: process.env.ANNEAL_DEVICE ?? 'cuda:0',
+    autocast: 'bf16',
+    precision: process.env.BENCH_PRECISION === 'bf16' ? 'bf16' : 'float32',
+    tf32: true,
+    warn: (m) => process.stderr.write(m + '\n'),
+  });
   await useBackend('torch', {});
   const addon = loadAddon();
   const init = process.env.BENCH_INIT_DIR;
-  const model = init ? Gpt2LMHeadModel.fromPretrained(init) : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
-  const lora = LORA ? new LoraModel(model, LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }), 1) : undefined;
+  const model = init
+    ? Gpt2LMHeadModel.fromPretrained(init)
+    : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
+  const lora = LORA
+    ? new LoraModel(
+        model,
+        LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }),
+        1,
+      )
+    : undefined;
   // DPO's reference: a frozen copy of the initial policy (TRL's default without peft)
-  const ref = DPO ? (init ? Gpt2LMHeadModel.fromPretrained(init) : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1)) : undefined;
+  const ref = DPO
+    ? init
+      ? Gpt2LMHeadModel.fromPretrained(init)
+      : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1)
+    : undefined;
   const params = lora ? lora.params : model.params;
   const net = lora ?? model;
   const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: LORA || DPO ? 0 : 0.1 }); // TRL's DPO: no weight decay
@@ -124,17 +153,36 @@ async function child(): Promise<void> {
   // (DPO: inputs ids [2B, T], targets, mask, counts and the reference's log-probs [2B].)
   const fstep = new FunctionalStep(params, opt, ([ids, targets, count, mask, refLogps]) => {
     if (DPO) {
-      const p = batchLogpsOfTargets(net.forward({ inputIds: ids as tf.Tensor2D }).logits as tf.Tensor3D, targets as tf.Tensor1D, mask as tf.Tensor2D, count as tf.Tensor1D).logps; // [2B]
+      const p = batchLogpsOfTargets(
+        net.forward({ inputIds: ids as tf.Tensor2D }).logits as tf.Tensor3D,
+        targets as tf.Tensor1D,
+        mask as tf.Tensor2D,
+        count as tf.Tensor1D,
+      ).logps; // [2B]
       const half = (t: tf.Tensor, k: number) => tf.slice(t, [k * B], [B]) as tf.Tensor1D;
-      const { losses } = dpoLoss({ policyChosenLogps: half(p, 0), policyRejectedLogps: half(p, 1), referenceChosenLogps: half(refLogps, 0), referenceRejectedLogps: half(refLogps, 1) }, { beta: 0.1, lossType: 'sigmoid' });
+      const { losses } = dpoLoss(
+        {
+          policyChosenLogps: half(p, 0),
+          policyRejectedLogps: half(p, 1),
+          referenceChosenLogps: half(refLogps, 0),
+          referenceRejectedLogps: half(refLogps, 1),
+        },
+        { beta: 0.1, lossType: 'sigmoid' },
+      );
       return tf.mean(losses) as tf.Scalar;
     }
     if (LINEAR_CE) {
-      const hidden = tf.reshape(model.hidden({ inputIds: ids as tf.Tensor2D }), [B * T, model.config.nEmbd]) as tf.Tensor2D; // [B*T, C]
+      const hidden = tf.reshape(model.hidden({ inputIds: ids as tf.Tensor2D }), [
+        B * T,
+        model.config.nEmbd,
+      ]) as tf.Tensor2D; // [B*T, C]
       return tf.div(linearCrossEntropySum(hidden, model.lmHeadWeight, targets as tf.Tensor1D), count) as tf.Scalar;
     }
     const logits = net.forward({ inputIds: ids as tf.Tensor2D }).logits as tf.Tensor3D; // [B, T, V]
-    return tf.div(crossEntropySumOfTargets(tf.reshape(logits, [B * T, logits.shape[2]]) as tf.Tensor2D, targets as tf.Tensor1D), count) as tf.Scalar;
+    return tf.div(
+      crossEntropySumOfTargets(tf.reshape(logits, [B * T, logits.shape[2]]) as tf.Tensor2D, targets as tf.Tensor1D),
+      count,
+    ) as tf.Scalar;
   });
   const recorded = new RecordedStep(fstep.fn, { warmup: 1, cudaGraph: process.env.BENCH_CUDA_GRAPH !== '0' });
   const clmInputs = (ids: Int32Array): tf.Tensor[] => {
@@ -145,8 +193,14 @@ async function child(): Promise<void> {
     const { ids, labels } = dpoBatch(data, i, B, T);
     const { targets, mask, counts } = logpsTargets(labels, 2 * B, T);
     const x = tf.tensor2d(ids, [2 * B, T], 'int32');
-    const dev = [tf.tensor1d(targets, 'int32'), tf.tensor1d(counts.map((c) => Math.max(1, c))), tf.tensor2d(mask, [2 * B, T])] as const;
-    const refLogps = tf.tidy(() => batchLogpsOfTargets(ref!.forward({ inputIds: x }).logits as tf.Tensor3D, dev[0], dev[2], dev[1]).logps); // [2B], no gradient
+    const dev = [
+      tf.tensor1d(targets, 'int32'),
+      tf.tensor1d(counts.map((c) => Math.max(1, c))),
+      tf.tensor2d(mask, [2 * B, T]),
+    ] as const;
+    const refLogps = tf.tidy(
+      () => batchLogpsOfTargets(ref!.forward({ inputIds: x }).logits as tf.Tensor3D, dev[0], dev[2], dev[1]).logps,
+    ); // [2B], no gradient
     return [x, ...dev, refLogps];
   };
   const recordedStep = (i: number): tf.Scalar => {
@@ -175,13 +229,24 @@ async function child(): Promise<void> {
       loss = () => {
         const p = batchLogps(net.forward({ inputIds: x() }).logits as tf.Tensor3D, labels).logps; // [2B]
         const half = (t: tf.Tensor1D, k: number) => tf.slice(t, [k * B], [B]) as tf.Tensor1D;
-        const { losses } = dpoLoss({ policyChosenLogps: half(p, 0), policyRejectedLogps: half(p, 1), referenceChosenLogps: half(refLogps!, 0), referenceRejectedLogps: half(refLogps!, 1) }, { beta: 0.1, lossType: 'sigmoid' });
+        const { losses } = dpoLoss(
+          {
+            policyChosenLogps: half(p, 0),
+            policyRejectedLogps: half(p, 1),
+            referenceChosenLogps: half(refLogps!, 0),
+            referenceRejectedLogps: half(refLogps!, 1),
+          },
+          { beta: 0.1, lossType: 'sigmoid' },
+        );
         return tf.mean(losses) as tf.Scalar;
       };
     } else {
       const ids = data[i % data.length];
       loss = () => {
-        const { sum, count } = causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D, ids);
+        const { sum, count } = causalLmLossSum(
+          net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D,
+          ids,
+        );
         return tf.div(sum, count) as tf.Scalar;
       };
     }
@@ -197,7 +262,12 @@ async function child(): Promise<void> {
     }
   };
   for (let i = 0; i < WARMUP; i++) step(i);
-  const start = { bytes: addon.bytes(), tensors: tf.memory().numTensors, reads: addon.downloads(), t: performance.now() };
+  const start = {
+    bytes: addon.bytes(),
+    tensors: tf.memory().numTensors,
+    reads: addon.downloads(),
+    t: performance.now(),
+  };
   for (let i = WARMUP; i < STEPS; i++) step(i);
   const ms = (performance.now() - start.t) / (STEPS - WARMUP); // ends on a logged (synchronising) step
   const row: GpuRow = {
@@ -233,25 +303,47 @@ async function main(): Promise<void> {
   const py = fileURLToPath(new URL('./gpu_train_hf.py', import.meta.url));
   // transformers writes its freshly initialised model here; Anneal starts from the same weights.
   const initDir = mkdtempSync(join(tmpdir(), 'anneal-gpu-bench-'));
-  const env = { BENCH_HF_COMPILE: process.env.BENCH_HF_COMPILE ?? '0', BENCH_BATCH: String(B), BENCH_STEPS: String(STEPS), BENCH_WARMUP: String(WARMUP), BENCH_INIT_DIR: initDir, BENCH_LORA: LORA ? '1' : '0', BENCH_DPO: DPO ? '1' : '0', BENCH_LOG_EVERY: String(LOG_EVERY) };
+  const env = {
+    BENCH_HF_COMPILE: process.env.BENCH_HF_COMPILE ?? '0',
+    BENCH_BATCH: String(B),
+    BENCH_STEPS: String(STEPS),
+    BENCH_WARMUP: String(WARMUP),
+    BENCH_INIT_DIR: initDir,
+    BENCH_LORA: LORA ? '1' : '0',
+    BENCH_DPO: DPO ? '1' : '0',
+    BENCH_LOG_EVERY: String(LOG_EVERY),
+  };
   Object.assign(process.env, env);
   const hf = process.env.BENCH_HF === '0' ? undefined : runJson<GpuRow>(pythonWithTorch(), [py]);
   if (!hf) delete process.env.BENCH_INIT_DIR; // nothing saved: Anneal initialises its own
-  const ours = process.env.BENCH_ANNEAL === '0' ? undefined : runSelf<GpuRow>(fileURLToPath(import.meta.url), ['--child']);
+  const ours =
+    process.env.BENCH_ANNEAL === '0' ? undefined : runSelf<GpuRow>(fileURLToPath(import.meta.url), ['--child']);
   rmSync(initDir, { recursive: true, force: true });
   if (hf) rows.push(hf);
   if (ours) rows.push(ours);
   const peak = Number(process.env.BENCH_PEAK_TFLOPS ?? 989) * 1e12; // H100 SXM datasheet by default; tools/gpu/check.sh sets the H200's measured 790
-  console.log(`\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps, MFU against ${peak / 1e12} TFLOP/s\n`);
-  console.log('| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |');
+  console.log(
+    `\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps, MFU against ${peak / 1e12} TFLOP/s\n`,
+  );
+  console.log(
+    '| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---|---:|---|');
   for (const r of rows) {
     const vs = hf ? `${(r.tokensPerSec / hf.tokensPerSec).toFixed(2)}x` : 'n/a';
     const mfu = ((r.tokensPerSec * flopsPerToken()) / peak) * 100;
     const reads = r.hostReadsPerStep === null ? 'n/a' : r.hostReadsPerStep.toFixed(2);
-    console.log(`| ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${mfu.toFixed(1)}% | ${reads} | ${(r.liveBytesStart / 2 ** 20).toFixed(0)} (${r.tensorsStart}) → ${(r.liveBytesEnd / 2 ** 20).toFixed(0)} (${r.tensorsEnd}) | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`);
+    console.log(
+      `| ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${mfu.toFixed(1)}% | ${reads} | ${(r.liveBytesStart / 2 ** 20).toFixed(0)} (${r.tensorsStart}) → ${(r.liveBytesEnd / 2 ** 20).toFixed(0)} (${r.tensorsEnd}) | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`,
+    );
   }
-  if (process.env.BENCH_JSON_OUT) writeFileSync(process.env.BENCH_JSON_OUT, JSON.stringify(rows.map((r) => ({ ...r, mfu: (r.tokensPerSec * flopsPerToken()) / peak, peakTflops: peak / 1e12 }))) + '\n');
+  if (process.env.BENCH_JSON_OUT)
+    writeFileSync(
+      process.env.BENCH_JSON_OUT,
+      JSON.stringify(
+        rows.map((r) => ({ ...r, mfu: (r.tokensPerSec * flopsPerToken()) / peak, peakTflops: peak / 1e12 })),
+      ) + '\n',
+    );
   if ((!hf && process.env.BENCH_HF !== '0') || (!ours && process.env.BENCH_ANNEAL !== '0')) process.exitCode = 1;
 }
 

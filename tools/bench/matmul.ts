@@ -10,7 +10,12 @@ import { registerTorchBackend } from '@anneal/backend-torch';
 import { useBackend } from '@anneal/core';
 
 const [M, K, N] = [1024, 128, 2048];
-const VARIANTS = [[false, false], [true, false], [false, true], [true, true]] as const;
+const VARIANTS = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const;
 const label = ([ta, tb]: readonly [boolean, boolean]) => `${ta ? 'A^T' : 'A'} @ ${tb ? 'B^T' : 'B'}`;
 
 function gflops(ta: boolean, tb: boolean, reps: number): number {
@@ -37,7 +42,10 @@ rows.push(['tfjs cpu', VARIANTS.map(([ta, tb]) => gflops(ta, tb, 1))]);
 try {
   registerTorchBackend({ warn: () => undefined });
   await useBackend('torch', {});
-  rows.push([`Anneal torch (${process.env.ANNEAL_NUM_THREADS ?? 'all'} threads)`, VARIANTS.map(([ta, tb]) => gflops(ta, tb, 10))]);
+  rows.push([
+    `Anneal torch (${process.env.ANNEAL_NUM_THREADS ?? 'all'} threads)`,
+    VARIANTS.map(([ta, tb]) => gflops(ta, tb, 10)),
+  ]);
 } catch (e) {
   console.error(`torch backend skipped: ${(e as Error).message}`);
 }

@@ -34,18 +34,34 @@ const run = (args: string[]) => runSelf<Row>(fileURLToPath(import.meta.url), arg
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') return child(process.argv[3] as BackendName, process.argv[4] === 'cache');
   process.env.OPENBLAS_NUM_THREADS ??= '1';
-  const rows = [run(['--child', 'torch', 'cache']), run(['--child', 'torch', 'nocache']), run(['--child', 'wasm', 'cache'])].filter((r): r is Row => r !== undefined);
+  const rows = [
+    run(['--child', 'torch', 'cache']),
+    run(['--child', 'torch', 'nocache']),
+    run(['--child', 'wasm', 'cache']),
+  ].filter((r): r is Row => r !== undefined);
   console.log(`\nGPT-2 small (124M), batch 1, 16-token prompt, ${NEW_TOKENS} new tokens, greedy\n`);
   console.log('| backend | KV cache | tokens/s | seconds | speed-up from the cache |');
   console.log('|---|---|---:|---:|---:|');
   for (const r of rows) {
     const other = rows.find((x) => x.backend === r.backend && x.useCache !== r.useCache);
     const up = r.useCache && other ? `${(other.seconds / r.seconds).toFixed(1)}x` : '';
-    console.log(`| ${r.backend} | ${r.useCache ? 'yes' : 'no'} | ${(r.tokens / r.seconds).toFixed(1)} | ${r.seconds.toFixed(1)} | ${up} |`);
+    console.log(
+      `| ${r.backend} | ${r.useCache ? 'yes' : 'no'} | ${(r.tokens / r.seconds).toFixed(1)} | ${r.seconds.toFixed(1)} | ${up} |`,
+    );
   }
   console.log('\nTraining step, GPT-2 small at ctx 256, batch 2 (tools/bench/train-throughput.ts B):');
-  const t = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./train-throughput.ts', import.meta.url)), 'B'], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  console.log(t.stdout.trim().split('\n').filter((l) => l.startsWith('|')).join('\n'));
+  const t = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./train-throughput.ts', import.meta.url)), 'B'],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  console.log(
+    t.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('|'))
+      .join('\n'),
+  );
 }
 
 await main();

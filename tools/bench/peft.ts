@@ -15,7 +15,13 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import { AdamW, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, loadPretrained, type PretrainedModel } from '@anneal/modeling';
+import {
+  GPT2_DEFAULTS,
+  Gpt2LMHeadModel,
+  causalLmLossSum,
+  loadPretrained,
+  type PretrainedModel,
+} from '@anneal/modeling';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { loadQuantized, saveQuantized, type QuantizationReport } from '@anneal/quantization';
 import { runSelf } from './child.js';
@@ -57,14 +63,24 @@ async function child(mode: Mode, dir: string): Promise<void> {
   if (mode === 'qlora') ({ model, report } = await loadQuantized(join(dir, 'f32'), NF4));
   else model = await loadPretrained(join(dir, 'f32'));
   const total = model.numParameters;
-  const lora = mode === 'full' ? undefined : new LoraModel(model, LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }), 1);
+  const lora =
+    mode === 'full'
+      ? undefined
+      : new LoraModel(
+          model,
+          LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }),
+          1,
+        );
   const params = lora ? lora.params : model.params;
   const net = lora ?? model;
   const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0 });
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % GPT2_DEFAULTS.vocabSize);
   const step = () => {
     const { value, grads } = valueAndGrads(params, () => {
-      const { sum, count } = causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D, ids);
+      const { sum, count } = causalLmLossSum(
+        net.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits as tf.Tensor3D,
+        ids,
+      );
       return tf.div(sum, count) as tf.Scalar;
     });
     value.dataSync();
@@ -76,7 +92,14 @@ async function child(mode: Mode, dir: string): Promise<void> {
   for (let i = 0; i < 3; i++) step();
   let trainable = 0;
   for (const p of params.values()) trainable += p.size;
-  const row: Row = { mode, trainable, total, msPerStep: (performance.now() - t0) / 3, maxRssMB: process.resourceUsage().maxRSS / 1024, ...(report && { bytesPerParam: report.storedBytes / report.parameters }) };
+  const row: Row = {
+    mode,
+    trainable,
+    total,
+    msPerStep: (performance.now() - t0) / 3,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    ...(report && { bytesPerParam: report.storedBytes / report.parameters }),
+  };
   console.log(JSON.stringify(row));
 }
 
@@ -87,17 +110,28 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-bench-peft-'));
   const self = fileURLToPath(import.meta.url);
   const sizes = runSelf<{ f32MB: number; nf4MB: number }>(self, ['--save', dir]);
-  const rows = (['full', 'lora', 'qlora'] as const).map((m) => runSelf<Row>(self, ['--child', m, dir])).filter((r): r is Row => r !== undefined);
+  const rows = (['full', 'lora', 'qlora'] as const)
+    .map((m) => runSelf<Row>(self, ['--child', m, dir]))
+    .filter((r): r is Row => r !== undefined);
   rmSync(dir, { recursive: true, force: true });
   const full = rows.find((r) => r.mode === 'full');
-  console.log(`\nGPT-2 small (${((full?.total ?? 0) / 1e6).toFixed(1)}M parameters), torch backend on CPU, batch ${B} x ${T} tokens\n`);
-  console.log('| mode | trainable parameters | ms/step | peak RSS (MB) | RSS vs full | bytes per quantized parameter |');
+  console.log(
+    `\nGPT-2 small (${((full?.total ?? 0) / 1e6).toFixed(1)}M parameters), torch backend on CPU, batch ${B} x ${T} tokens\n`,
+  );
+  console.log(
+    '| mode | trainable parameters | ms/step | peak RSS (MB) | RSS vs full | bytes per quantized parameter |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const vs = full ? `${((100 * r.maxRssMB) / full.maxRssMB).toFixed(0)}%` : 'n/a';
-    console.log(`| ${r.mode} | ${r.trainable} (${((100 * r.trainable) / r.total).toFixed(2)}%) | ${r.msPerStep.toFixed(0)} | ${r.maxRssMB.toFixed(0)} | ${vs} | ${r.bytesPerParam?.toFixed(3) ?? '-'} |`);
+    console.log(
+      `| ${r.mode} | ${r.trainable} (${((100 * r.trainable) / r.total).toFixed(2)}%) | ${r.msPerStep.toFixed(0)} | ${r.maxRssMB.toFixed(0)} | ${vs} | ${r.bytesPerParam?.toFixed(3) ?? '-'} |`,
+    );
   }
-  if (sizes) console.log(`\nmodel.safetensors: float32 ${sizes.f32MB.toFixed(1)} MB, NF4 + double quantization (saveQuantized / anneal quantize) ${sizes.nf4MB.toFixed(1)} MB (${((100 * sizes.nf4MB) / sizes.f32MB).toFixed(0)}%)`);
+  if (sizes)
+    console.log(
+      `\nmodel.safetensors: float32 ${sizes.f32MB.toFixed(1)} MB, NF4 + double quantization (saveQuantized / anneal quantize) ${sizes.nf4MB.toFixed(1)} MB (${((100 * sizes.nf4MB) / sizes.f32MB).toFixed(0)}%)`,
+    );
 }
 
 await main();

@@ -31,12 +31,25 @@ const SHAPES: Shape[] = [
 const STEPS = Number(process.env.BENCH_STEPS ?? 30);
 
 function anneal(s: Shape, record: boolean): { ms: number; kernels: number; graph: string } {
-  const cfg = { ...GPT2_DEFAULTS, vocabSize: s.V, nPositions: s.T, nEmbd: s.C, nHead: s.H, nLayer: s.L, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
+  const cfg = {
+    ...GPT2_DEFAULTS,
+    vocabSize: s.V,
+    nPositions: s.T,
+    nEmbd: s.C,
+    nHead: s.H,
+    nLayer: s.L,
+    residPdrop: 0,
+    embdPdrop: 0,
+    attnPdrop: 0,
+  };
   const model = Gpt2LMHeadModel.init(cfg, 1);
   const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   const fstep = new FunctionalStep(model.params, opt, ([ids, targets, count]) => {
     const logits = model.forward({ inputIds: ids as tf.Tensor2D }).logits; // [B, T, V]
-    return tf.div(crossEntropySumOfTargets(tf.reshape(logits, [s.B * s.T, s.V]) as tf.Tensor2D, targets as tf.Tensor1D), count) as tf.Scalar;
+    return tf.div(
+      crossEntropySumOfTargets(tf.reshape(logits, [s.B * s.T, s.V]) as tf.Tensor2D, targets as tf.Tensor1D),
+      count,
+    ) as tf.Scalar;
   });
   const rec = new RecordedStep(fstep.fn, { warmup: 1 });
   const ids = Int32Array.from({ length: s.B * s.T }, (_, i) => (i * 7919) % s.V);
@@ -54,7 +67,11 @@ function anneal(s: Shape, record: boolean): { ms: number; kernels: number; graph
   for (let i = 0; i < STEPS; i++) step();
   const ms = (performance.now() - t0) / STEPS;
   const onCpu = (process.env.ANNEAL_DEVICE ?? 'cpu') === 'cpu';
-  const graph = rec.stats.fallback ? `not replayed: ${rec.stats.fallback}` : onCpu ? `replayed ${rec.stats.replayed} (no CUDA graph on cpu)` : rec.stats.graph;
+  const graph = rec.stats.fallback
+    ? `not replayed: ${rec.stats.fallback}`
+    : onCpu
+      ? `replayed ${rec.stats.replayed} (no CUDA graph on cpu)`
+      : rec.stats.graph;
   const out = { ms, kernels: rec.stats.calls, graph };
   rec.dispose();
   model.dispose();
@@ -96,13 +113,19 @@ print((time.perf_counter() - t0) * 1000 / ${STEPS})
 
 registerTorchBackend({ warn: () => undefined });
 await useBackend('torch', {});
-console.log(`\nTraining step (forward, backward, AdamW, loss read each step), torch backend on ${process.env.ANNEAL_DEVICE ?? 'cpu'}, ${STEPS} timed steps after 5\n`);
-console.log('| shape | kernels/step | Anneal dispatched ms | Anneal recorded ms | saved per step | PyTorch eager ms | replay |');
+console.log(
+  `\nTraining step (forward, backward, AdamW, loss read each step), torch backend on ${process.env.ANNEAL_DEVICE ?? 'cpu'}, ${STEPS} timed steps after 5\n`,
+);
+console.log(
+  '| shape | kernels/step | Anneal dispatched ms | Anneal recorded ms | saved per step | PyTorch eager ms | replay |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---|');
 for (const s of SHAPES) {
   const d = anneal(s, false);
   const r = anneal(s, true);
   const p = pytorch(s);
   const label = `${s.name}: B${s.B} T${s.T} V${s.V} C${s.C} L${s.L}`;
-  console.log(`| ${label} | ${r.kernels} | ${d.ms.toFixed(2)} | ${r.ms.toFixed(2)} | ${(d.ms - r.ms).toFixed(2)} ms (${(((d.ms - r.ms) / d.ms) * 100).toFixed(0)}%) | ${p?.toFixed(2) ?? 'n/a'} | ${r.graph} |`);
+  console.log(
+    `| ${label} | ${r.kernels} | ${d.ms.toFixed(2)} | ${r.ms.toFixed(2)} | ${(d.ms - r.ms).toFixed(2)} ms (${(((d.ms - r.ms) / d.ms) * 100).toFixed(0)}%) | ${p?.toFixed(2) ?? 'n/a'} | ${r.graph} |`,
+  );
 }

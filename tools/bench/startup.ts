@@ -25,11 +25,18 @@ function median(cmd: string, args: string[]): number {
 
 const rows: Array<[string, number]> = [
   ['anneal --help', median(process.execPath, [BIN, '--help'])],
-  ['anneal generate --temperature 0 (flag error)', median(process.execPath, [BIN, 'generate', '--model', 'x', '--prompt', 'y', '--temperature', '0'])],
+  [
+    'anneal generate --temperature 0 (flag error)',
+    median(process.execPath, [BIN, 'generate', '--model', 'x', '--prompt', 'y', '--temperature', '0']),
+  ],
   ['anneal train --help', median(process.execPath, [BIN, 'train', '--help'])],
 ];
 const py = pythonWithTorch();
-if (py) rows.push(['peer: torchrun --help (python3 -m torch.distributed.run)', median(py, ['-m', 'torch.distributed.run', '--help'])]);
+if (py)
+  rows.push([
+    'peer: torchrun --help (python3 -m torch.distributed.run)',
+    median(py, ['-m', 'torch.distributed.run', '--help']),
+  ]);
 else console.error('python3 with torch not found: no peer row');
 console.log(`\n| command (median of ${N}) | ms |\n|---|---|`);
 for (const [name, ms] of rows) console.log(`| ${name} | ${ms.toFixed(0)} |`);

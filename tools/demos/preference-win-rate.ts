@@ -16,9 +16,19 @@ import { scoreTexts } from '@anneal/reward-model';
 import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 
 const { values: a } = parseArgs({
-  options: { config: { type: 'string' }, policy: { type: 'string' }, baseline: { type: 'string' }, reward: { type: 'string' }, 'max-new-tokens': { type: 'string', default: '40' }, samples: { type: 'string', default: '1' }, seed: { type: 'string', default: '0' }, show: { type: 'string', default: '6' } },
+  options: {
+    config: { type: 'string' },
+    policy: { type: 'string' },
+    baseline: { type: 'string' },
+    reward: { type: 'string' },
+    'max-new-tokens': { type: 'string', default: '40' },
+    samples: { type: 'string', default: '1' },
+    seed: { type: 'string', default: '0' },
+    show: { type: 'string', default: '6' },
+  },
 });
-if (!a.config || !a.policy || !a.baseline || !a.reward) throw new Error('usage: --config <dpo config> --policy <dir> --baseline <dir> --reward <dir>');
+if (!a.config || !a.policy || !a.baseline || !a.reward)
+  throw new Error('usage: --config <dpo config> --policy <dir> --baseline <dir> --reward <dir>');
 for (const k of ['policy', 'baseline', 'reward'] as const) a[k] = await localModelDir(a[k]!, { field: `--${k}` });
 registerTorchBackend({ warn: () => undefined });
 const backend = await useBackend('auto', {});
@@ -27,7 +37,11 @@ const backend = await useBackend('auto', {});
 const { config: cfg } = loadConfig(a.config, DpoConfigSchema);
 const tok = loadTokenizerSync(a.policy);
 const fingerprint = tokenizerFingerprint(tok);
-const data = await prepareDataset({ ...cfg.data, cacheDir: null }, tok, { tokenizerFingerprint: fingerprint, configFile: a.config, seed: cfg.seed });
+const data = await prepareDataset({ ...cfg.data, cacheDir: null }, tok, {
+  tokenizerFingerprint: fingerprint,
+  configFile: a.config,
+  seed: cfg.seed,
+});
 const prompts = (data.eval as Extract<Tokenized, { kind: 'preference' }>[]).map((p) => Array.from(p.prompt));
 const copies = Number(a.samples);
 
@@ -38,8 +52,17 @@ const sample = async (dir: string) => {
   const out: Array<{ prompt: string; completion: string }> = [];
   for (let i = 0; i < prompts.length; i++)
     for (let c = 0; c < copies; c++) {
-      const [ids] = generate(lm, [prompts[i]], { maxNewTokens: Number(a['max-new-tokens']), doSample: true, temperature: 1, eosTokenId: tok.eosTokenId, seed: deriveSeed(Number(a.seed), i, c) });
-      out.push({ prompt: tok.decode(prompts[i]), completion: tok.decode(ids.slice(prompts[i].length).filter((t) => t !== tok.eosTokenId)) });
+      const [ids] = generate(lm, [prompts[i]], {
+        maxNewTokens: Number(a['max-new-tokens']),
+        doSample: true,
+        temperature: 1,
+        eosTokenId: tok.eosTokenId,
+        seed: deriveSeed(Number(a.seed), i, c),
+      });
+      out.push({
+        prompt: tok.decode(prompts[i]),
+        completion: tok.decode(ids.slice(prompts[i].length).filter((t) => t !== tok.eosTokenId)),
+      });
     }
   return out;
 };
@@ -50,12 +73,18 @@ let wins = 0;
 sp.forEach((s, i) => (wins += s > sb[i] ? 1 : s === sb[i] ? 0.5 : 0));
 const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
 const positive = (x: number[]) => x.filter((v) => v > 0).length / x.length;
-console.log(`backend ${backend.name}; ${prompts.length} held-out prompts x ${copies} samples; ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+console.log(
+  `backend ${backend.name}; ${prompts.length} held-out prompts x ${copies} samples; ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
+);
 console.log('| policy | mean reward | reward > 0 |');
 console.log('|---|---:|---:|');
 console.log(`| ${a.baseline} (baseline) | ${mean(sb).toFixed(3)} | ${(100 * positive(sb)).toFixed(1)}% |`);
 console.log(`| ${a.policy} | ${mean(sp).toFixed(3)} | ${(100 * positive(sp)).toFixed(1)}% |`);
-console.log(`\nwin rate of ${a.policy} over the baseline: ${((100 * wins) / sp.length).toFixed(1)}% (${wins} of ${sp.length})\n`);
+console.log(
+  `\nwin rate of ${a.policy} over the baseline: ${((100 * wins) / sp.length).toFixed(1)}% (${wins} of ${sp.length})\n`,
+);
 for (let i = 0; i < Math.min(Number(a.show), pol.length); i++) {
-  console.log(`${pol[i].prompt}\n  baseline (${sb[i].toFixed(2)}):${base[i].completion}\n  policy   (${sp[i].toFixed(2)}):${pol[i].completion}`);
+  console.log(
+    `${pol[i].prompt}\n  baseline (${sb[i].toFixed(2)}):${base[i].completion}\n  policy   (${sp[i].toFixed(2)}):${pol[i].completion}`,
+  );
 }

@@ -13,7 +13,13 @@ import { generate, loadPretrained, localModelDir, type CausalLm } from '@anneal/
 import { loadTokenizerSync } from '@anneal/tokenizers';
 import { ClmConfigSchema } from '@anneal/trainers';
 
-const { values: a } = parseArgs({ options: { run: { type: 'string', default: 'runs/quickstart' }, config: { type: 'string', default: 'configs/quickstart.yaml' }, n: { type: 'string', default: '8' } } });
+const { values: a } = parseArgs({
+  options: {
+    run: { type: 'string', default: 'runs/quickstart' },
+    config: { type: 'string', default: 'configs/quickstart.yaml' },
+    n: { type: 'string', default: '8' },
+  },
+});
 const { config } = loadConfig(a.config!, ClmConfigSchema);
 const s = config.train.sample;
 try {
@@ -25,14 +31,26 @@ await useBackend('auto', {});
 const dir = await localModelDir(a.run!);
 const model = (await loadPretrained(dir)) as unknown as CausalLm;
 const tok = loadTokenizerSync(dir);
-const corpus = new Set((readFileSync(config.data.train, 'utf8').toLowerCase().match(/[a-z’']+/g) ?? []).map((w) => w.replace(/[’']s$/, '')));
+const corpus = new Set(
+  (
+    readFileSync(config.data.train, 'utf8')
+      .toLowerCase()
+      .match(/[a-z’']+/g) ?? []
+  ).map((w) => w.replace(/[’']s$/, '')),
+);
 let words = 0;
 let known = 0;
 const shown: string[] = [];
 for (const [p, prompt] of s.prompts.entries()) {
   for (let i = 0; i < Number(a.n); i++) {
     const ids = tok.encode(prompt);
-    const [out] = generate(model, [ids], { maxNewTokens: s.maxNewTokens, doSample: s.temperature > 0, temperature: s.temperature, topK: s.topK, seed: deriveSeed(config.seed, 9, p, i) });
+    const [out] = generate(model, [ids], {
+      maxNewTokens: s.maxNewTokens,
+      doSample: s.temperature > 0,
+      temperature: s.temperature,
+      topK: s.topK,
+      seed: deriveSeed(config.seed, 9, p, i),
+    });
     const text = tok.decode(out.slice(ids.length), { skipSpecialTokens: true });
     for (const w of (text.toLowerCase().match(/[a-z’']+/g) ?? []).map((x) => x.replace(/[’']s$/, ''))) {
       words++;
@@ -41,5 +59,7 @@ for (const [p, prompt] of s.prompts.entries()) {
     if (i < 2) shown.push(`${prompt}${text.replace(/\s+/g, ' ')}`);
   }
 }
-console.log(`| run | samples | words | Moby-Dick words | share |\n|---|---:|---:|---:|---:|\n| ${a.run} (${dir.split('/').pop()}) | ${s.prompts.length * Number(a.n)} | ${words} | ${known} | ${(known / words).toFixed(3)} |\n`);
+console.log(
+  `| run | samples | words | Moby-Dick words | share |\n|---|---:|---:|---:|---:|\n| ${a.run} (${dir.split('/').pop()}) | ${s.prompts.length * Number(a.n)} | ${words} | ${known} | ${(known / words).toFixed(3)} |\n`,
+);
 for (const l of shown) console.log(`> ${l}`);

@@ -17,11 +17,21 @@ const today = new Date().toISOString().slice(0, 10);
 /** Runs a command from the repo root; returns its output and wall time. */
 function run(args: string[], cmd = process.execPath): { out: string; seconds: number } {
   const t0 = performance.now();
-  const out = execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26, env: { ...process.env, ANNEAL_BACKEND: '' } });
+  const out = execFileSync(cmd, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1 << 26,
+    env: { ...process.env, ANNEAL_BACKEND: '' },
+  });
   return { out, seconds: (performance.now() - t0) / 1000 };
 }
 
-const metrics = (run: string) => readFileSync(`${ROOT}runs/${run}/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+const metrics = (run: string) =>
+  readFileSync(`${ROOT}runs/${run}/metrics.jsonl`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
 const evalAt = (rows: Array<Record<string, number>>, key: string) => rows.filter((r) => r[key] !== undefined);
 const line = (out: string, re: RegExp) => out.split('\n').find((l) => re.test(l)) ?? '(not printed)';
 
@@ -35,7 +45,7 @@ const SECTIONS: Record<string, () => string> = {
       '',
       '```',
       'npm run quickstart                               # anneal train configs/quickstart.yaml --overwrite',
-      'npx tsx tools/demos/quickstart-samples.ts        # 8 samples per prompt, the config\'s sampling settings',
+      "npx tsx tools/demos/quickstart-samples.ts        # 8 samples per prompt, the config's sampling settings",
       '```',
       '',
       `${line(r.out, /^torch backend|^backend/)}; ${line(r.out, /^model: /)}`,
@@ -54,7 +64,10 @@ const SECTIONS: Record<string, () => string> = {
   },
   eval: () => {
     const r = run([BIN, 'eval', 'configs/eval-quickstart.yaml']);
-    const results = JSON.parse(readFileSync(`${ROOT}runs/quickstart/eval.json`, 'utf8')).results as Record<string, number>;
+    const results = JSON.parse(readFileSync(`${ROOT}runs/quickstart/eval.json`, 'utf8')).results as Record<
+      string,
+      number
+    >;
     return [
       `## Evaluating the quickstart model (${today})`,
       '',
@@ -63,7 +76,7 @@ const SECTIONS: Record<string, () => string> = {
       '```',
       '',
       `Wall time ${r.seconds.toFixed(0)} s. Generation: 8 new tokens after the first words of 40 held-out sentences`,
-      '(datasets/moby-dick/continuations.jsonl), greedy; the references are the sentences\' last 6 words.',
+      "(datasets/moby-dick/continuations.jsonl), greedy; the references are the sentences' last 6 words.",
       '',
       '| metric | value |',
       '|---|---:|',
@@ -74,7 +87,8 @@ const SECTIONS: Record<string, () => string> = {
     const r = run([BIN, 'train', 'configs/sft-quickstart-chat.yaml', '--overwrite']);
     const evals = evalAt(metrics('sft-quickstart-chat'), 'eval/loss');
     const [first, last] = [evals[0], evals[evals.length - 1]];
-    const row = (name: string, e: Record<string, number>) => `| ${name} | ${e['eval/loss'].toFixed(4)} | ${e['eval/mean_token_accuracy'].toFixed(3)} | ${(e['eval/entropy'] ?? NaN).toFixed(3)} |`;
+    const row = (name: string, e: Record<string, number>) =>
+      `| ${name} | ${e['eval/loss'].toFixed(4)} | ${e['eval/mean_token_accuracy'].toFixed(3)} | ${(e['eval/entropy'] ?? NaN).toFixed(3)} |`;
     return [
       `## SFT: chat-tuning the quickstart model (${today})`,
       '',
@@ -91,7 +105,10 @@ const SECTIONS: Record<string, () => string> = {
       '',
       'Last samples:',
       '',
-      ...r.out.split('\n').filter((l) => l.startsWith(`sample @${last.step}`)).map((l) => `- ${l}`),
+      ...r.out
+        .split('\n')
+        .filter((l) => l.startsWith(`sample @${last.step}`))
+        .map((l) => `- ${l}`),
     ].join('\n');
   },
 };
@@ -108,9 +125,26 @@ function pipeline(): string {
   ];
   const rows = steps.map(([name, what]) => {
     const r = run([BIN, 'train', `configs/${name}.yaml`, '--overwrite']);
-    return `| \`${name}\` | ${what} | ${r.seconds.toFixed(0)} s | ${line(r.out, /^(done|stopped) at (step|update)/).replace(/; run folder.*$/, '').replace(/\|/g, '/')} |`;
+    return `| \`${name}\` | ${what} | ${r.seconds.toFixed(0)} s | ${line(r.out, /^(done|stopped) at (step|update)/)
+      .replace(/; run folder.*$/, '')
+      .replace(/\|/g, '/')} |`;
   });
-  const winRate = (policy: string) => run(['--import', 'tsx', 'tools/demos/preference-win-rate.ts', '--config', 'configs/dpo-sentiment.yaml', '--policy', policy, '--baseline', 'runs/sft-sentiment-reviews', '--reward', 'runs/reward-sentiment-bert', '--show', '0']).out.trim();
+  const winRate = (policy: string) =>
+    run([
+      '--import',
+      'tsx',
+      'tools/demos/preference-win-rate.ts',
+      '--config',
+      'configs/dpo-sentiment.yaml',
+      '--policy',
+      policy,
+      '--baseline',
+      'runs/sft-sentiment-reviews',
+      '--reward',
+      'runs/reward-sentiment-bert',
+      '--show',
+      '0',
+    ]).out.trim();
   return [
     `## The sentiment pipeline, configs as shipped (${today})`,
     '',

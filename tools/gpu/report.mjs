@@ -26,11 +26,14 @@ const RUNS = [
   ['dpo', 'dpo', 'DPO step, 8 pairs = 16 x 1024'],
   ['dpo-recorded', 'dpo-recorded', 'DPO step, 8 pairs = 16 x 1024'],
 ];
-const rows = (name) => (existsSync(join(dir, `${name}.json`)) ? JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) : []);
+const rows = (name) =>
+  existsSync(join(dir, `${name}.json`)) ? JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) : [];
 const isPython = (r) => !r.engine.startsWith('Anneal');
 
 console.log(`\n## ${gpu}: training steps, Anneal against transformers in the same call\n`);
-console.log('| workload | engine | ms/step | tokens/s | vs eager peer | MFU | host reads/step | live MB after warm-up → end | GPU MB (nvidia-smi) | loss first → last |');
+console.log(
+  '| workload | engine | ms/step | tokens/s | vs eager peer | MFU | host reads/step | live MB after warm-up → end | GPU MB (nvidia-smi) | loss first → last |',
+);
 console.log('|---|---|---:|---:|---:|---:|---:|---|---:|---|');
 for (const [name, peerRun, workload] of RUNS) {
   const peer = rows(peerRun).find((r) => isPython(r) && !/torch\.compile/.test(r.engine));
@@ -39,6 +42,8 @@ for (const [name, peerRun, workload] of RUNS) {
     const vs = peer ? `${(r.tokensPerSec / peer.tokensPerSec).toFixed(2)}x` : 'n/a';
     const reads = r.hostReadsPerStep == null ? 'n/a' : r.hostReadsPerStep.toFixed(2);
     const mb = (b) => (b / 2 ** 20).toFixed(0);
-    console.log(`| ${workload} | ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${(r.mfu * 100).toFixed(1)}% | ${reads} | ${mb(r.liveBytesStart)} → ${mb(r.liveBytesEnd)} | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`);
+    console.log(
+      `| ${workload} | ${r.engine} | ${r.msPerStep.toFixed(1)} | ${r.tokensPerSec.toFixed(0)} | ${vs} | ${(r.mfu * 100).toFixed(1)}% | ${reads} | ${mb(r.liveBytesStart)} → ${mb(r.liveBytesEnd)} | ${r.gpuMemMB ?? 'n/a'} | ${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)} |`,
+    );
   }
 }

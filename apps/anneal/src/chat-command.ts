@@ -18,11 +18,21 @@ export interface ChatFlags extends SamplingFlags {
   device?: string;
 }
 
-export async function chatCommand(f: ChatFlags, input: NodeJS.ReadableStream, out: (s: string) => void, info: (s: string) => void): Promise<void> {
+export async function chatCommand(
+  f: ChatFlags,
+  input: NodeJS.ReadableStream,
+  out: (s: string) => void,
+  info: (s: string) => void,
+): Promise<void> {
   const options = samplingOptions(f);
   const backend = await startBackend(f, info);
   const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info });
-  if (m.tok.config.chatTemplate === undefined) throw new ConfigError('this tokenizer has no chat template, so there is no conversation format to follow', { file: f.tokenizer ?? f.model, field: 'chat_template', hint: 'use a chat model (one fine-tuned with SFT on conversations), or anneal generate for plain continuation' });
+  if (m.tok.config.chatTemplate === undefined)
+    throw new ConfigError('this tokenizer has no chat template, so there is no conversation format to follow', {
+      file: f.tokenizer ?? f.model,
+      field: 'chat_template',
+      hint: 'use a chat model (one fine-tuned with SFT on conversations), or anneal generate for plain continuation',
+    });
   info(`backend: ${backend}; model: ${m.describe}`);
   info('type a message; /reset starts over, /exit leaves');
   const start: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
@@ -55,7 +65,13 @@ export async function chatCommand(f: ChatFlags, input: NodeJS.ReadableStream, ou
     }
     out('assistant> ');
     const reply = streamReply(m, ids, options, out);
-    messages.push({ role: 'assistant', content: m.tok.decode(reply.filter((t) => !m.eos.includes(t)), { skipSpecialTokens: true }) });
+    messages.push({
+      role: 'assistant',
+      content: m.tok.decode(
+        reply.filter((t) => !m.eos.includes(t)),
+        { skipSpecialTokens: true },
+      ),
+    });
     out('\n');
     prompt();
   }

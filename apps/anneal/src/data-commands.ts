@@ -22,7 +22,9 @@ const InspectConfigSchema = z.looseObject({
 export function whoMakes(path: string): string {
   const want = resolve(path);
   if (existsSync('configs')) {
-    for (const f of readdirSync('configs').filter((n) => n.endsWith('.yaml')).sort()) {
+    for (const f of readdirSync('configs')
+      .filter((n) => n.endsWith('.yaml'))
+      .sort()) {
       const text = readFileSync(join('configs', f), 'utf8');
       const output = /^output:\s*(\S+)/m.exec(text)?.[1];
       if (output && resolve(output) === want) return `it is made by: npx anneal tokenizer train configs/${f}`;
@@ -34,13 +36,30 @@ export function whoMakes(path: string): string {
   return 'if another command makes it, run that first (anneal tokenizer train writes its output folder, anneal train writes runs/<name>)';
 }
 
-export async function inspectData(file: string, flags: { set: string[]; tokenizer?: string }, out: (s: string) => void): Promise<void> {
+export async function inspectData(
+  file: string,
+  flags: { set: string[]; tokenizer?: string },
+  out: (s: string) => void,
+): Promise<void> {
   const { config } = loadConfig(file, InspectConfigSchema, flags.set);
   const path = flags.tokenizer ?? config.tokenizer?.path;
-  if (!path) throw new ConfigError('no tokenizer: set tokenizer.path in the config or pass --tokenizer', { file, field: 'tokenizer.path' });
-  if (!existsSync(path)) throw new ConfigError('the tokenizer is not there', { file: path, field: flags.tokenizer ? '--tokenizer' : 'tokenizer.path', hint: whoMakes(path) });
+  if (!path)
+    throw new ConfigError('no tokenizer: set tokenizer.path in the config or pass --tokenizer', {
+      file,
+      field: 'tokenizer.path',
+    });
+  if (!existsSync(path))
+    throw new ConfigError('the tokenizer is not there', {
+      file: path,
+      field: flags.tokenizer ? '--tokenizer' : 'tokenizer.path',
+      hint: whoMakes(path),
+    });
   const tok = loadTokenizerSync(await localModelDir(path)); // a run folder: its best checkpoint's tokenizer
-  const prepared = await prepareDataset(config.data, tok, { tokenizerFingerprint: tokenizerFingerprint(tok), configFile: file, seed: config.seed });
+  const prepared = await prepareDataset(config.data, tok, {
+    tokenizerFingerprint: tokenizerFingerprint(tok),
+    configFile: file,
+    seed: config.seed,
+  });
   out(`data: ${file} (format ${config.data.format}, maxLength ${config.data.maxLength}); tokenizer: ${path}`);
   out(formatReport(inspectDataset(prepared, config.data.maxLength)));
 }

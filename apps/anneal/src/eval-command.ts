@@ -9,7 +9,8 @@ import { registerTorchBackend } from '@anneal/backend-torch';
 import { requireTokenizerFits } from '@anneal/training';
 
 function progress(out: (s: string) => void): EvalProgress {
-  if (!process.stderr.isTTY) return { task: (n, total) => out(`${n}: ${total} item(s)`), tick: () => undefined, info: out };
+  if (!process.stderr.isTTY)
+    return { task: (n, total) => out(`${n}: ${total} item(s)`), tick: () => undefined, info: out };
   let bar: SingleBar | undefined;
   return {
     task(name, total) {
@@ -22,7 +23,12 @@ function progress(out: (s: string) => void): EvalProgress {
   };
 }
 
-export async function evalCommand(file: string, flags: { set: string[] }, out: (s: string) => void, info: (s: string) => void): Promise<void> {
+export async function evalCommand(
+  file: string,
+  flags: { set: string[] },
+  out: (s: string) => void,
+  info: (s: string) => void,
+): Promise<void> {
   const { config } = loadConfig(file, EvalConfigSchema, flags.set);
   try {
     registerTorchBackend({ warn: info });
@@ -40,7 +46,12 @@ export async function evalCommand(file: string, flags: { set: string[] }, out: (
   const results = await runEval(config, model, tok, { configFile: file, progress: progress(info) });
   const dir = evalOutputDir(config);
   const step = Number(/step-(\d+)[\\/]?$/.exec(config.model)?.[1] ?? 0);
-  const written = writeEvalResults(dir, results, { model: config.model, config: file, backend: backend.name, evaluatedAt: new Date().toISOString() }, step);
+  const written = writeEvalResults(
+    dir,
+    results,
+    { model: config.model, config: file, backend: backend.name, evaluatedAt: new Date().toISOString() },
+    step,
+  );
   for (const [k, v] of Object.entries(results)) out(`${k.padEnd(28)} ${Number.isInteger(v) ? v : v.toFixed(6)}`);
   info(`wrote ${written} and TensorBoard scalars eval/* at step ${step}`);
 }

@@ -23,11 +23,19 @@ export interface GenerateFlags extends SamplingFlags {
  * Streams the reply to `promptIds`: after each token, prints what the decoded continuation
  * gained (held back while it ends inside a multi-byte character). Returns the new ids.
  */
-export function streamReply(m: LoadedLm, promptIds: number[], options: ReturnType<typeof samplingOptions>, out: (s: string) => void): number[] {
+export function streamReply(
+  m: LoadedLm,
+  promptIds: number[],
+  options: ReturnType<typeof samplingOptions>,
+  out: (s: string) => void,
+): number[] {
   const fresh: number[] = [];
   let shown = '';
   const flush = (final: boolean) => {
-    const text = m.tok.decode(fresh.filter((t) => !m.eos.includes(t)), { skipSpecialTokens: true });
+    const text = m.tok.decode(
+      fresh.filter((t) => !m.eos.includes(t)),
+      { skipSpecialTokens: true },
+    );
     if (!final && text.endsWith('\ufffd')) return;
     out(text.slice(shown.length));
     shown = text;
@@ -51,7 +59,10 @@ export function streamReply(m: LoadedLm, promptIds: number[], options: ReturnTyp
 }
 
 /** The torch backend when it loads (else the fallback, said on `info`). */
-export async function startBackend(f: { backend: string; device?: string }, info: (s: string) => void): Promise<string> {
+export async function startBackend(
+  f: { backend: string; device?: string },
+  info: (s: string) => void,
+): Promise<string> {
   try {
     registerTorchBackend({ device: f.device, warn: info });
   } catch (e) {
@@ -63,10 +74,16 @@ export async function startBackend(f: { backend: string; device?: string }, info
 
 /** The prompt as the model reads it: a user turn through the chat template, or the raw text. */
 export function promptIds(tok: Tokenizer, prompt: string, chat: boolean): number[] {
-  return chat ? tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(prompt);
+  return chat
+    ? tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tokenize: true })
+    : tok.encode(prompt);
 }
 
-export async function generateCommand(f: GenerateFlags, out: (s: string) => void, info: (s: string) => void): Promise<void> {
+export async function generateCommand(
+  f: GenerateFlags,
+  out: (s: string) => void,
+  info: (s: string) => void,
+): Promise<void> {
   const options = samplingOptions(f); // flags are checked before anything loads
   const backend = await startBackend(f, info);
   const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info });

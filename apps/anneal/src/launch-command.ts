@@ -15,17 +15,33 @@ export interface LaunchFlags {
 
 export async function launch(args: string[], f: LaunchFlags, log: (s: string) => void): Promise<number> {
   const [nproc, nnodes, nodeRank, port] = [f.nproc, f.nnodes, f.nodeRank, f.masterPort].map(Number);
-  if (!(nproc >= 1) || !(nnodes >= 1) || !(nodeRank >= 0 && nodeRank < nnodes) || !(port > 0 && port < 65536)) throw new Error(`launch: need --nproc ≥ 1, --nnodes ≥ 1, 0 ≤ --node-rank < nnodes and a TCP port, got nproc ${f.nproc}, nnodes ${f.nnodes}, node-rank ${f.nodeRank}, master-port ${f.masterPort}`);
-  if (!args.length) throw new Error('launch: nothing to run; give the command after "--", e.g. anneal launch --nproc 2 -- train configs/quickstart.yaml');
+  if (!(nproc >= 1) || !(nnodes >= 1) || !(nodeRank >= 0 && nodeRank < nnodes) || !(port > 0 && port < 65536))
+    throw new Error(
+      `launch: need --nproc ≥ 1, --nnodes ≥ 1, 0 ≤ --node-rank < nnodes and a TCP port, got nproc ${f.nproc}, nnodes ${f.nnodes}, node-rank ${f.nodeRank}, master-port ${f.masterPort}`,
+    );
+  if (!args.length)
+    throw new Error(
+      'launch: nothing to run; give the command after "--", e.g. anneal launch --nproc 2 -- train configs/quickstart.yaml',
+    );
   const world = nproc * nnodes;
-  log(`launch: ${nproc} process(es) on node ${nodeRank} of ${nnodes} (world size ${world}), rendezvous at ${f.masterAddr}:${port}`);
+  log(
+    `launch: ${nproc} process(es) on node ${nodeRank} of ${nnodes} (world size ${world}), rendezvous at ${f.masterAddr}:${port}`,
+  );
   const children: ChildProcess[] = [];
   let failed: { rank: number; code: number | null; signal: NodeJS.Signals | null } | undefined;
   const done = Array.from({ length: nproc }, (_, local) => {
     const rank = nodeRank * nproc + local;
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, RANK: String(rank), LOCAL_RANK: String(local), WORLD_SIZE: String(world), LOCAL_WORLD_SIZE: String(nproc), MASTER_ADDR: f.masterAddr, MASTER_PORT: String(port) },
+      env: {
+        ...process.env,
+        RANK: String(rank),
+        LOCAL_RANK: String(local),
+        WORLD_SIZE: String(world),
+        LOCAL_WORLD_SIZE: String(nproc),
+        MASTER_ADDR: f.masterAddr,
+        MASTER_PORT: String(port),
+      },
     });
     children.push(child);
     return new Promise<void>((res) =>
@@ -43,7 +59,9 @@ export async function launch(args: string[], f: LaunchFlags, log: (s: string) =>
   await Promise.all(done);
   process.off('SIGINT', forward);
   if (failed) {
-    log(`launch: rank ${failed.rank} failed (${failed.signal ? `signal ${failed.signal}` : `exit code ${failed.code}`}); the other ranks were stopped`);
+    log(
+      `launch: rank ${failed.rank} failed (${failed.signal ? `signal ${failed.signal}` : `exit code ${failed.code}`}); the other ranks were stopped`,
+    );
     return 1;
   }
   return 0;
@@ -55,5 +73,7 @@ export async function launch(args: string[], f: LaunchFlags, log: (s: string) =>
  */
 export function rankDevice(device: string, env: NodeJS.ProcessEnv = process.env): string {
   const world = Number(env.WORLD_SIZE ?? 1);
-  return world > 1 && device.startsWith('cuda') && env.LOCAL_RANK !== undefined ? `cuda:${Number(env.LOCAL_RANK)}` : device;
+  return world > 1 && device.startsWith('cuda') && env.LOCAL_RANK !== undefined
+    ? `cuda:${Number(env.LOCAL_RANK)}`
+    : device;
 }

@@ -38,7 +38,10 @@ train: { batchSize: ${batchSize}, maxSteps: ${maxSteps}, logEvery: 1, evalEvery:
   return { dir, file };
 }
 
-function anneal(args: string[], onSpawn?: (pid: number) => void): Promise<{ code: number | null; out: string; err: string }> {
+function anneal(
+  args: string[],
+  onSpawn?: (pid: number) => void,
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((res) => {
     const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ANNEAL_NUM_THREADS: '1' } });
     onSpawn?.(p.pid!);
@@ -49,7 +52,10 @@ function anneal(args: string[], onSpawn?: (pid: number) => void): Promise<{ code
   });
 }
 
-const losses = (runDir: string) => RunLogger.read(runDir).filter((m) => 'train/loss' in m).map((m) => m['train/loss']);
+const losses = (runDir: string) =>
+  RunLogger.read(runDir)
+    .filter((m) => 'train/loss' in m)
+    .map((m) => m['train/loss']);
 
 d('anneal launch (data parallel on c10d/Gloo)', () => {
   it('2 processes with batch 4 each equal 1 process with batch 8; only rank 0 writes; resume needs the same world size', async () => {
@@ -75,7 +81,10 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
     const job = setup(4, 100_000);
     const port = String(await freeLocalPort());
     let launcher = 0;
-    const done = anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', job.file], (pid) => (launcher = pid));
+    const done = anneal(
+      ['launch', '--nproc', '2', '--master-port', port, '--', 'train', job.file],
+      (pid) => (launcher = pid),
+    );
     // find rank 1 among the launcher's children and kill it once training runs (rank 0 has
     // logged a step); generous waiting: under a loaded CI machine start-up takes a while
     const rank1 = async (): Promise<number> => {
@@ -84,7 +93,12 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
           try {
             const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
             const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
-            if (Number(stat.split(') ')[1].split(' ')[1]) === launcher && env.includes('\0RANK=1\0') && existsSync(join(job.dir, 'runs', 'dp', 'metrics.jsonl'))) return Number(pid);
+            if (
+              Number(stat.split(') ')[1].split(' ')[1]) === launcher &&
+              env.includes('\0RANK=1\0') &&
+              existsSync(join(job.dir, 'runs', 'dp', 'metrics.jsonl'))
+            )
+              return Number(pid);
           } catch {
             // gone or not ours
           }

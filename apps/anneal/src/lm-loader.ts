@@ -18,7 +18,8 @@ export interface LoadedLm {
   describe: string;
 }
 
-const hasTokenizer = (dir: string) => ['tokenizer.json', 'vocab.json', 'vocab.txt'].some((f) => existsSync(join(dir, f)));
+const hasTokenizer = (dir: string) =>
+  ['tokenizer.json', 'vocab.json', 'vocab.txt'].some((f) => existsSync(join(dir, f)));
 
 function eosIds(dir: string, tok: Tokenizer): number[] {
   const ids = new Set<number>(tok.eosTokenId !== undefined ? [tok.eosTokenId] : []);
@@ -30,7 +31,10 @@ function eosIds(dir: string, tok: Tokenizer): number[] {
   return [...ids];
 }
 
-export async function loadCausalLm(model: string, o: { tokenizer?: string; base?: string; info: (m: string) => void }): Promise<LoadedLm> {
+export async function loadCausalLm(
+  model: string,
+  o: { tokenizer?: string; base?: string; info: (m: string) => void },
+): Promise<LoadedLm> {
   let net: PretrainedModel;
   let lm: CausalLm;
   let modelDir: string;
@@ -39,10 +43,21 @@ export async function loadCausalLm(model: string, o: { tokenizer?: string; base?
   if (existsSync(model)) model = await localModelDir(model, { field: '--model' });
   if (existsSync(model) && isAdapterDir(model)) {
     const cfgFile = join(model, 'adapter_config.json');
-    const named = (JSON.parse(readFileSync(cfgFile, 'utf8')) as { base_model_name_or_path?: string }).base_model_name_or_path;
+    const named = (JSON.parse(readFileSync(cfgFile, 'utf8')) as { base_model_name_or_path?: string })
+      .base_model_name_or_path;
     const base = o.base ?? named;
-    if (!base) throw new ConfigError('the adapter does not name its base model', { file: cfgFile, field: 'base_model_name_or_path', hint: 'give it with --base <model dir|org/name>' });
-    if (!o.base && !existsSync(base) && !/^[^/]+\/[^/]+$/.test(base)) throw new ConfigError(`the base model ${JSON.stringify(base)} is neither a folder here nor a Hub repo id`, { file: cfgFile, field: 'base_model_name_or_path', hint: 'run from the folder the training ran in, or give the base with --base' });
+    if (!base)
+      throw new ConfigError('the adapter does not name its base model', {
+        file: cfgFile,
+        field: 'base_model_name_or_path',
+        hint: 'give it with --base <model dir|org/name>',
+      });
+    if (!o.base && !existsSync(base) && !/^[^/]+\/[^/]+$/.test(base))
+      throw new ConfigError(`the base model ${JSON.stringify(base)} is neither a folder here nor a Hub repo id`, {
+        file: cfgFile,
+        field: 'base_model_name_or_path',
+        hint: 'run from the folder the training ran in, or give the base with --base',
+      });
     modelDir = await localModelDir(base);
     net = await loadPretrained(modelDir);
     const lora = loadAdapter(net, model);
@@ -61,7 +76,11 @@ export async function loadCausalLm(model: string, o: { tokenizer?: string; base?
     describe = `${model} (${net.modelType}, ${(net.numParameters / 1e6).toFixed(1)}M parameters)`;
   }
   const arch = String((net.hfConfig().architectures as string[] | undefined)?.[0]);
-  if (!/ForCausalLM$|LMHeadModel$/.test(arch)) throw new ConfigError(`${model} is not a causal language model (${arch})`, { field: '--model', hint: 'use a GPT-2, Llama, Qwen2 or Mistral checkpoint, or a LoRA adapter of one' });
+  if (!/ForCausalLM$|LMHeadModel$/.test(arch))
+    throw new ConfigError(`${model} is not a causal language model (${arch})`, {
+      field: '--model',
+      hint: 'use a GPT-2, Llama, Qwen2 or Mistral checkpoint, or a LoRA adapter of one',
+    });
   const tokDir = o.tokenizer ?? modelDir;
   const tok = loadTokenizerSync(tokDir);
   requireTokenizerFits(tok, net, { file: tokDir, field: '--tokenizer' });

@@ -24,13 +24,17 @@ export async function loraMerge(f: LoraMergeFlags, print: (s: string) => void): 
   await merged.savePretrained(f.out);
   const copied = copyTokenizerFiles(base, f.out);
   merged.dispose();
-  print(`merged ${n} adapter parameters into ${f.base} -> ${f.out}${copied.length ? ` (with ${copied.join(', ')})` : ''}`);
+  print(
+    `merged ${n} adapter parameters into ${f.base} -> ${f.out}${copied.length ? ` (with ${copied.join(', ')})` : ''}`,
+  );
 }
 
 /** The base in float32: as stored, or dequantized when it was saved quantized. */
 async function floatBase(dir: string, print: (s: string) => void): Promise<PretrainedModel> {
   if (!readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
   const { model, config } = await loadQuantized(dir);
-  print(`dequantized ${dequantize(model)} ${config.method} projections of ${dir} (the merged weights carry their quantization error)`);
+  print(
+    `dequantized ${dequantize(model)} ${config.method} projections of ${dir} (the merged weights carry their quantization error)`,
+  );
   return model;
 }

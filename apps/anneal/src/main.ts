@@ -23,7 +23,12 @@ export async function main(argv: string[]): Promise<number> {
     .command('train')
     .description('run a training recipe from a YAML config')
     .argument('[config]', 'YAML config (optional with --resume: the run folder has one)')
-    .option('--set <key=value>', 'override a config field, e.g. --set optim.lr=3e-4 (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override a config field, e.g. --set optim.lr=3e-4 (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--resume <dir>', 'continue from a run folder (its newest checkpoint) or a checkpoint folder')
     .option('--overwrite', 'delete an existing run folder of the same name first')
     .option('--verbose', "print the resolved config and the backend's library paths")
@@ -48,8 +53,14 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('generate')
     .description('continue a prompt with a causal LM (GPT-2, Llama, Qwen2, Mistral), streaming tokens')
-    .requiredOption('--model <dir|org/name>', 'model folder, Hub repo id (cached; HF_HUB_OFFLINE=1 for the cache only), or a LoRA adapter folder / checkpoint')
-    .option('--base <dir|org/name>', "a LoRA adapter's base model (default: adapter_config.json's base_model_name_or_path)")
+    .requiredOption(
+      '--model <dir|org/name>',
+      'model folder, Hub repo id (cached; HF_HUB_OFFLINE=1 for the cache only), or a LoRA adapter folder / checkpoint',
+    )
+    .option(
+      '--base <dir|org/name>',
+      "a LoRA adapter's base model (default: adapter_config.json's base_model_name_or_path)",
+    )
     .option('--tokenizer <path>', 'tokenizer folder or file (default: the model folder)')
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--chat', "send the prompt as a user turn through the tokenizer's chat template and print the reply")
@@ -67,13 +78,22 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: GenerateFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       (await import('./sampling-flags.js')).samplingOptions(flags); // before the model code loads
-      await (await import('./generate-command.js')).generateCommand(flags, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+      await (
+        await import('./generate-command.js')
+      ).generateCommand(
+        flags,
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s + '\n'),
+      );
     });
   program
     .command('chat')
     .description('talk to a chat model in the terminal: multi-turn, streaming; /reset starts over, /exit leaves')
     .requiredOption('--model <dir|org/name>', 'model folder, Hub repo id, or a LoRA adapter folder / checkpoint')
-    .option('--base <dir|org/name>', "a LoRA adapter's base model (default: adapter_config.json's base_model_name_or_path)")
+    .option(
+      '--base <dir|org/name>',
+      "a LoRA adapter's base model (default: adapter_config.json's base_model_name_or_path)",
+    )
     .option('--tokenizer <path>', 'tokenizer folder with a chat template (default: the model folder)')
     .option('--system <text>', 'a system message to start the conversation with')
     .option('--max-new-tokens <n>', 'tokens per reply', '200')
@@ -89,17 +109,36 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: ChatFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       (await import('./sampling-flags.js')).samplingOptions(flags);
-      await (await import('./chat-command.js')).chatCommand(flags, process.stdin, (s) => process.stdout.write(s), (s) => process.stderr.write(s + '\n'));
+      await (
+        await import('./chat-command.js')
+      ).chatCommand(
+        flags,
+        process.stdin,
+        (s) => process.stdout.write(s),
+        (s) => process.stderr.write(s + '\n'),
+      );
     });
   program
     .command('eval')
     .description('evaluate a model: perplexity, generation metrics, classification, reward-model scores')
     .argument('<config>', 'YAML eval config (see configs/eval-quickstart.yaml)')
-    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override a config field (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--debug', 'print stack traces')
     .action(async (config: string, flags: { set: string[]; debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await (await import('./eval-command.js')).evalCommand(config, flags, (s) => process.stdout.write(s + '\n'), (s) => process.stderr.write(s + '\n'));
+      await (
+        await import('./eval-command.js')
+      ).evalCommand(
+        config,
+        flags,
+        (s) => process.stdout.write(s + '\n'),
+        (s) => process.stderr.write(s + '\n'),
+      );
     });
   program
     .command('data')
@@ -108,7 +147,12 @@ export async function main(argv: string[]): Promise<number> {
     .description("prepare a config's data and print rows, tokens, lengths, packing efficiency and bad rows")
     .argument('<config>', 'a YAML config with a data section (and tokenizer.path)')
     .option('--tokenizer <path>', 'tokenizer folder or file (default: tokenizer.path of the config)')
-    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override a config field (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--debug', 'print stack traces')
     .action(async (config: string, flags: { set: string[]; tokenizer?: string; debug?: boolean }) => {
       debug = Boolean(flags.debug);
@@ -129,12 +173,21 @@ export async function main(argv: string[]): Promise<number> {
     });
   program
     .command('quantize')
-    .description('quantize a model (nf4, fp4 or int8) and write it as a Hugging Face folder in bitsandbytes layout, for QLoRA')
+    .description(
+      'quantize a model (nf4, fp4 or int8) and write it as a Hugging Face folder in bitsandbytes layout, for QLoRA',
+    )
     .requiredOption('--model <dir|org/name>', 'the float32 model to quantize')
     .requiredOption('--out <dir>', 'where to write the quantized model')
-    .option('--method <nf4|fp4|int8>', 'nf4 / fp4: 4-bit blockwise (bitsandbytes code books); int8: absmax per row', 'nf4')
+    .option(
+      '--method <nf4|fp4|int8>',
+      'nf4 / fp4: 4-bit blockwise (bitsandbytes code books); int8: absmax per row',
+      'nf4',
+    )
     .option('--block-size <n>', 'values per 4-bit block', '64')
-    .option('--no-double-quant', 'keep the 4-bit block scales in float32 (default: 8-bit, as bnb_4bit_use_double_quant)')
+    .option(
+      '--no-double-quant',
+      'keep the 4-bit block scales in float32 (default: 8-bit, as bnb_4bit_use_double_quant)',
+    )
     .option('--debug', 'print stack traces')
     .action(async (flags: QuantizeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
@@ -142,7 +195,9 @@ export async function main(argv: string[]): Promise<number> {
     });
   program
     .command('launch')
-    .description('run N data-parallel worker processes of an anneal command (torchrun-style), e.g. anneal launch --nproc 2 -- train <config>')
+    .description(
+      'run N data-parallel worker processes of an anneal command (torchrun-style), e.g. anneal launch --nproc 2 -- train <config>',
+    )
     .argument('<command...>', 'the anneal command and its arguments, after --')
     .option('--nproc <n>', 'worker processes on this node', '1')
     .option('--nnodes <n>', 'nodes in the job', '1')
@@ -160,11 +215,18 @@ export async function main(argv: string[]): Promise<number> {
     .command('train')
     .description('train a byte-level BPE or WordPiece tokenizer from a YAML config')
     .argument('<config>', 'YAML config (see configs/tokenizer-bpe.yaml)')
-    .option('--set <key=value>', 'override a config field (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'override a config field (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--debug', 'print stack traces')
     .action(async (config: string, flags: { set: string[]; debug?: boolean }) => {
       debug = Boolean(flags.debug);
-      await (await import('./tokenizer-commands.js')).trainTokenizer(config, flags.set, (s) => process.stdout.write(s + '\n'));
+      await (
+        await import('./tokenizer-commands.js')
+      ).trainTokenizer(config, flags.set, (s) => process.stdout.write(s + '\n'));
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -177,8 +239,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const err = e as Error;
-    process.stderr.write(`error: ${err?.message ?? String(e)}\n${debug ? err?.stack + '\n' : '(run with --debug for the stack trace)\n'}`);
+    process.stderr.write(
+      `error: ${err?.message ?? String(e)}\n${debug ? err?.stack + '\n' : '(run with --debug for the stack trace)\n'}`,
+    );
     return 1;
   }
 }
-

@@ -3,7 +3,14 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+  'vocab.txt',
+];
 
 /** Copies the tokenizer files `from` has (a local folder) into `to`; returns their names. */
 export function copyTokenizerFiles(from: string, to: string): string[] {

@@ -16,7 +16,11 @@ export interface QuantizeFlags {
 }
 
 export async function quantizeCommand(f: QuantizeFlags, print: (s: string) => void): Promise<void> {
-  const config = validateConfig(QuantizationConfigSchema, { method: f.method, blockSize: Number(f.blockSize), doubleQuant: f.doubleQuant }, 'anneal quantize flags (--method, --block-size)');
+  const config = validateConfig(
+    QuantizationConfigSchema,
+    { method: f.method, blockSize: Number(f.blockSize), doubleQuant: f.doubleQuant },
+    'anneal quantize flags (--method, --block-size)',
+  );
   await useBackend('auto');
   const dir = await localModelDir(f.model); // a Hub repo id: its cached snapshot
   const { model, report } = await loadQuantized(dir, config);
@@ -24,7 +28,11 @@ export async function quantizeCommand(f: QuantizeFlags, print: (s: string) => vo
   const bytes = await saveQuantized(model, f.out, (tmp) => (copied = copyTokenizerFiles(dir, tmp)));
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
   const f32 = model.numParameters * 4;
-  print(`quantized ${report.layers} projections (${report.parameters} parameters) to ${config.method}${config.method !== 'int8' ? `, block ${config.blockSize}${config.doubleQuant ? ', double quantization' : ''}` : ''}: ${(report.storedBytes / report.parameters).toFixed(3)} bytes per quantized parameter`);
-  print(`wrote ${join(f.out, 'model.safetensors')}: ${mb(bytes)} (${((100 * bytes) / f32).toFixed(0)}% of the ${mb(f32)} float32 model)${copied.length ? `, with ${copied.join(', ')}` : ''}`);
+  print(
+    `quantized ${report.layers} projections (${report.parameters} parameters) to ${config.method}${config.method !== 'int8' ? `, block ${config.blockSize}${config.doubleQuant ? ', double quantization' : ''}` : ''}: ${(report.storedBytes / report.parameters).toFixed(3)} bytes per quantized parameter`,
+  );
+  print(
+    `wrote ${join(f.out, 'model.safetensors')}: ${mb(bytes)} (${((100 * bytes) / f32).toFixed(0)}% of the ${mb(f32)} float32 model)${copied.length ? `, with ${copied.join(', ')}` : ''}`,
+  );
   model.dispose();
 }

@@ -35,9 +35,43 @@ const words = (line: string) => [...line.matchAll(/"[^"]*"|'[^']*'|\S+/g)].map((
 /** Tiny settings for a training config, by recipe (appended --set flags win over the config's). */
 function tinyTrain(config: string, cwd: string): string[] {
   const recipe = String(readConfig(join(cwd, config)).recipe ?? 'clm');
-  const steps = ['--set', 'train.maxSteps=2', '--set', 'train.evalEvery=2', '--set', 'train.saveEvery=2', '--set', 'train.logEvery=1'];
-  if (recipe === 'ppo') return ['--set', 'ppo.totalEpisodes=8', '--set', 'ppo.batchSize=4', '--set', 'ppo.responseLength=4', '--set', 'train.evalEvery=2', '--set', 'train.saveEvery=2'];
-  if (recipe === 'clm') return [...steps, '--set', 'tokenizer.train.vocabSize=300', '--set', 'model.config.nLayer=1', '--set', 'model.config.nEmbd=32', '--set', 'model.config.nHead=2', '--set', 'train.sample.maxNewTokens=2'];
+  const steps = [
+    '--set',
+    'train.maxSteps=2',
+    '--set',
+    'train.evalEvery=2',
+    '--set',
+    'train.saveEvery=2',
+    '--set',
+    'train.logEvery=1',
+  ];
+  if (recipe === 'ppo')
+    return [
+      '--set',
+      'ppo.totalEpisodes=8',
+      '--set',
+      'ppo.batchSize=4',
+      '--set',
+      'ppo.responseLength=4',
+      '--set',
+      'train.evalEvery=2',
+      '--set',
+      'train.saveEvery=2',
+    ];
+  if (recipe === 'clm')
+    return [
+      ...steps,
+      '--set',
+      'tokenizer.train.vocabSize=300',
+      '--set',
+      'model.config.nLayer=1',
+      '--set',
+      'model.config.nEmbd=32',
+      '--set',
+      'model.config.nHead=2',
+      '--set',
+      'train.sample.maxNewTokens=2',
+    ];
   if (recipe === 'mlm') return [...steps, '--set', 'tokenizer.train.vocabSize=300'];
   if (recipe === 'sft' || recipe === 'dpo') return [...steps, '--set', 'sample.maxNewTokens=2'];
   return steps;
@@ -47,10 +81,27 @@ function tinyTrain(config: string, cwd: string): string[] {
 function walked(line: string, cwd: string): { cmd: string; args: string[] } | undefined {
   if (/<[^>]+>|path\/to\/|openai-community\/|--nnodes/.test(line)) return undefined;
   const w = words(line.replace(/^bash tools\/setup\.sh && /, ''));
-  if (w[0] === 'npm' && w[2] === 'quickstart') return { cmd: process.execPath, args: [BIN, 'train', 'configs/quickstart.yaml', '--overwrite', ...tinyTrain('configs/quickstart.yaml', cwd)] };
-  if (w[0] === 'npx' && w[1] === 'tsx') return { cmd: process.execPath, args: ['--import', pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(ROOT, w[2]), ...w.slice(3), '--max-new-tokens', '2'] };
+  if (w[0] === 'npm' && w[2] === 'quickstart')
+    return {
+      cmd: process.execPath,
+      args: [BIN, 'train', 'configs/quickstart.yaml', '--overwrite', ...tinyTrain('configs/quickstart.yaml', cwd)],
+    };
+  if (w[0] === 'npx' && w[1] === 'tsx')
+    return {
+      cmd: process.execPath,
+      args: [
+        '--import',
+        pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href,
+        join(ROOT, w[2]),
+        ...w.slice(3),
+        '--max-new-tokens',
+        '2',
+      ],
+    };
   if (w[0] !== 'npx' || w[1] !== 'anneal') return undefined; // npm test, pip, tensorboard
-  const args = w.slice(2).map((a) => a.replace(/^train\.maxSteps=(\d+)$/, (_, n: string) => `train.maxSteps=${Number(n) >= 500 ? 4 : 3}`));
+  const args = w
+    .slice(2)
+    .map((a) => a.replace(/^train\.maxSteps=(\d+)$/, (_, n: string) => `train.maxSteps=${Number(n) >= 500 ? 4 : 3}`));
   const at = (flag: string) => args.indexOf(flag);
   if (at('--max-new-tokens') >= 0) args[at('--max-new-tokens') + 1] = '3';
   if (args[0] === 'train' && args[1] !== '--resume') args.push(...tinyTrain(args[1], cwd));
@@ -61,7 +112,11 @@ function walked(line: string, cwd: string): { cmd: string; args: string[] } | un
 
 function run(cmd: string, args: string[], cwd: string): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ANNEAL_BACKEND: '', HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ANNEAL_BACKEND: '', HF_HUB_OFFLINE: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (status) => resolve({ status, stderr }));

@@ -31,7 +31,9 @@ function words(line: string): string[] {
 
 async function help(path: string[]): Promise<string> {
   let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const spy = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
   try {
     await main([...path, '--help']);
   } finally {
@@ -71,15 +73,19 @@ describe('README command blocks', () => {
       for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0])) {
         expect(text, `anneal ${path.join(' ')} has no ${flag}`).toMatch(new RegExp(`(^|[\\s,])${flag}\\b`, 'm'));
       }
-      for (const config of args.filter((a) => /^configs\/.*\.ya?ml$/.test(a))) expect(existsSync(join(ROOT, config)), config).toBe(true);
+      for (const config of args.filter((a) => /^configs\/.*\.ya?ml$/.test(a)))
+        expect(existsSync(join(ROOT, config)), config).toBe(true);
     }
   });
 
   it('names npm scripts and files that exist', () => {
-    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const scripts = (
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
     for (const line of lines) {
       for (const [, script] of line.matchAll(/npm run ([\w:-]+)/g)) expect(scripts, line).toHaveProperty(script);
-      for (const [, file] of line.matchAll(/(?:bash|npx tsx) ((?:tools|apps|packages)\/[\w./-]+)/g)) expect(existsSync(join(ROOT, file)), line).toBe(true);
+      for (const [, file] of line.matchAll(/(?:bash|npx tsx) ((?:tools|apps|packages)\/[\w./-]+)/g))
+        expect(existsSync(join(ROOT, file)), line).toBe(true);
     }
   });
 });

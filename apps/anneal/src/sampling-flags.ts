@@ -15,10 +15,16 @@ export interface SamplingFlags {
 }
 
 /** A flag's number, checked against what transformers' GenerationConfig accepts for it. */
-function flagNumber(v: string | undefined, flag: string, ok: (n: number) => boolean, expected: string): number | undefined {
+function flagNumber(
+  v: string | undefined,
+  flag: string,
+  ok: (n: number) => boolean,
+  expected: string,
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new ConfigError(`expects ${expected}, got ${JSON.stringify(v)}`, { field: flag });
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n))
+    throw new ConfigError(`expects ${expected}, got ${JSON.stringify(v)}`, { field: flag });
   return n;
 }
 
@@ -42,8 +48,15 @@ export function samplingOptions(f: SamplingFlags): Omit<GenerateOptions, 'eosTok
   const sampling = (['temperature', 'topK', 'topP'] as const).filter((k) => o[k] !== undefined);
   if (sampling.length && !o.doSample) {
     const flag = { temperature: '--temperature', topK: '--top-k', topP: '--top-p' }[sampling[0]];
-    throw new ConfigError('only applies when sampling', { field: flag, hint: 'add --sample (greedy decoding, the default, ignores it)' });
+    throw new ConfigError('only applies when sampling', {
+      field: flag,
+      hint: 'add --sample (greedy decoding, the default, ignores it)',
+    });
   }
-  if (o.doSample && o.numBeams > 1) throw new ConfigError('--num-beams with --sample (beam sampling) is not supported', { field: '--num-beams', hint: 'drop --sample for beam search, or --num-beams to sample' });
+  if (o.doSample && o.numBeams > 1)
+    throw new ConfigError('--num-beams with --sample (beam sampling) is not supported', {
+      field: '--num-beams',
+      hint: 'drop --sample for beam search, or --num-beams to sample',
+    });
   return o;
 }

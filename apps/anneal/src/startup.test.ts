@@ -14,10 +14,17 @@ const HEAVY = /@tensorflow\/|@anneal\/(backend-torch|trainers|ppo|dpo|reward-mod
 describe('anneal start-up', () => {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-startup-'));
   const hooks = join(dir, 'hooks.mjs');
-  writeFileSync(hooks, `export async function resolve(specifier, context, next) {\n  if (${HEAVY}.test(specifier)) throw new Error('heavy import at start-up: ' + specifier);\n  return next(specifier, context);\n}\n`);
+  writeFileSync(
+    hooks,
+    `export async function resolve(specifier, context, next) {\n  if (${HEAVY}.test(specifier)) throw new Error('heavy import at start-up: ' + specifier);\n  return next(specifier, context);\n}\n`,
+  );
   const register = join(dir, 'register.mjs');
-  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
-  const anneal = (...args: string[]) => spawnSync(process.execPath, ['--import', pathToFileURL(register).href, BIN, ...args], { encoding: 'utf8' });
+  writeFileSync(
+    register,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+  );
+  const anneal = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', pathToFileURL(register).href, BIN, ...args], { encoding: 'utf8' });
 
   it("--help, a command's --help and a flag error load none of tfjs, libtorch, the models or the recipes", () => {
     const help = anneal('--help');

@@ -13,7 +13,10 @@ export interface TokenizeFlags {
 }
 
 export function tokenize(f: TokenizeFlags, out: (s: string) => void): void {
-  if ((f.text === undefined) === (f.file === undefined)) throw new ConfigError('give exactly one of --text and --file', { hint: 'anneal tokenize --tokenizer <dir> --text "Hello"' });
+  if ((f.text === undefined) === (f.file === undefined))
+    throw new ConfigError('give exactly one of --text and --file', {
+      hint: 'anneal tokenize --tokenizer <dir> --text "Hello"',
+    });
   if (f.file !== undefined && !existsSync(f.file)) throw new DataError('file not found', { file: f.file });
   const text = f.text ?? readFileSync(f.file!, 'utf8');
   const tok = loadTokenizerSync(f.tokenizer);
@@ -31,7 +34,11 @@ export async function trainTokenizer(file: string, overrides: string[], info: (s
     const now = performance.now();
     if (now - last < 2000) return;
     last = now;
-    info(p.phase === 'count' ? `counting words: ${(p.done / 1e6).toFixed(1)} M characters` : `merging: vocabulary ${p.done}/${p.total}`);
+    info(
+      p.phase === 'count'
+        ? `counting words: ${(p.done / 1e6).toFixed(1)} M characters`
+        : `merging: vocabulary ${p.done}/${p.total}`,
+    );
   });
   mkdirSync(dirname(config.output), { recursive: true });
   // One atomic folder: a crash leaves the previous tokenizer (or none), never half of one.

@@ -10,7 +10,9 @@ import { findLibtorch, headerVersion } from './libtorch.mjs';
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const found = findLibtorch();
 if (!found) {
-  console.log('@anneal/backend-torch: libtorch not found (set LIBTORCH, or apt-get install libtorch-dev); the torch backend is skipped, Anneal will use wasm/cpu.');
+  console.log(
+    '@anneal/backend-torch: libtorch not found (set LIBTORCH, or apt-get install libtorch-dev); the torch backend is skipped, Anneal will use wasm/cpu.',
+  );
   process.exit(0);
 }
 const gyp = join(pkg, 'node_modules', '.bin', 'node-gyp');
@@ -21,7 +23,9 @@ const nodeDir = process.env.npm_config_nodedir || join(dirname(process.execPath)
 const headers = existsSync(join(nodeDir, 'include', 'node', 'node_api.h')) ? [`--nodedir=${nodeDir}`] : [];
 const r = spawnSync(bin, ['rebuild', '--release', ...headers], { cwd: pkg, stdio: 'inherit', env: process.env });
 if (r.status !== 0) {
-  console.log('@anneal/backend-torch: the build FAILED (see above); the torch backend is unavailable, Anneal will use wasm/cpu.');
+  console.log(
+    '@anneal/backend-torch: the build FAILED (see above); the torch backend is unavailable, Anneal will use wasm/cpu.',
+  );
   process.exit(process.env.ANNEAL_REQUIRE_TORCH ? 1 : 0);
 }
 
@@ -31,5 +35,14 @@ const versionHeader = found.include.map((d) => join(d, 'torch', 'version.h')).fi
 const version = versionHeader ? headerVersion(readFileSync(versionHeader, 'utf8')) : undefined;
 writeFileSync(
   join(pkg, 'build', 'Release', 'anneal_torch.json'),
-  JSON.stringify({ torchVersion: version ?? 'unknown', versionHeader: versionHeader ?? null, libDir: found.lib, builtAt: new Date().toISOString() }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      torchVersion: version ?? 'unknown',
+      versionHeader: versionHeader ?? null,
+      libDir: found.lib,
+      builtAt: new Date().toISOString(),
+    },
+    null,
+    2,
+  ) + '\n',
 );

@@ -31,7 +31,13 @@ export function findLibtorch() {
     const inc = join(root, 'include');
     const header = join(inc, 'ATen', 'ATen.h');
     if (!existsSync(header)) continue;
-    for (const lib of [join(root, 'lib'), join(root, 'lib', 'x86_64-linux-gnu'), join(root, 'lib', 'aarch64-linux-gnu'), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu']) {
+    for (const lib of [
+      join(root, 'lib'),
+      join(root, 'lib', 'x86_64-linux-gnu'),
+      join(root, 'lib', 'aarch64-linux-gnu'),
+      '/usr/lib/x86_64-linux-gnu',
+      '/usr/lib/aarch64-linux-gnu',
+    ]) {
       if (existsSync(join(lib, 'libtorch_cpu.so')) && existsSync(join(lib, 'libc10.so'))) {
         return { root, include: [inc, join(inc, 'torch', 'csrc', 'api', 'include')], lib };
       }
@@ -44,7 +50,12 @@ export function findLibtorch() {
 export function gloo() {
   for (const root of ['/usr', '/usr/local']) {
     if (!existsSync(join(root, 'include', 'gloo', 'algorithm.h'))) continue;
-    for (const lib of [join(root, 'lib'), join(root, 'lib', 'x86_64-linux-gnu'), join(root, 'lib', 'aarch64-linux-gnu')]) if (existsSync(join(lib, 'libgloo.so'))) return { include: join(root, 'include'), lib };
+    for (const lib of [
+      join(root, 'lib'),
+      join(root, 'lib', 'x86_64-linux-gnu'),
+      join(root, 'lib', 'aarch64-linux-gnu'),
+    ])
+      if (existsSync(join(lib, 'libgloo.so'))) return { include: join(root, 'include'), lib };
   }
   return undefined;
 }
@@ -55,7 +66,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!found && what !== 'version') process.exit(1);
   if (what === 'include') console.log(found.include.join(' '));
   else if (what === 'version') console.log(headerVersion(readFileSync(process.argv[3], 'utf8')) ?? 'unknown');
-  else if (what === 'libs') console.log(`-L${found.lib} -Wl,-rpath,${found.lib} -ltorch_cpu -lc10${gloo() ? ` -L${gloo().lib} -lgloo` : ''}`);
+  else if (what === 'libs')
+    console.log(`-L${found.lib} -Wl,-rpath,${found.lib} -ltorch_cpu -lc10${gloo() ? ` -L${gloo().lib} -lgloo` : ''}`);
   else if (what === 'defines') console.log(gloo() ? 'ANNEAL_GLOO USE_C10D_GLOO' : 'ANNEAL_NO_GLOO');
   else console.log(found.root);
 }

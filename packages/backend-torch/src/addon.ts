@@ -30,8 +30,26 @@ export interface NativeAddon {
   recordInfo(id: number): { graph: string };
   recordDispose(id: number): void;
   setThreads(n: number): void;
-  configure(o: { device?: string; tf32?: boolean; autocast?: 'bf16' | 'none'; precision?: 'bf16' | 'float32'; padGemm?: boolean }): void;
-  info(): { torchVersion: string; threads: number; parallel: string; config: string; device: string; cudaDevices: number; tf32: boolean; autocast: string; precision: string; padGemm: boolean; fused: string };
+  configure(o: {
+    device?: string;
+    tf32?: boolean;
+    autocast?: 'bf16' | 'none';
+    precision?: 'bf16' | 'float32';
+    padGemm?: boolean;
+  }): void;
+  info(): {
+    torchVersion: string;
+    threads: number;
+    parallel: string;
+    config: string;
+    device: string;
+    cudaDevices: number;
+    tf32: boolean;
+    autocast: string;
+    precision: string;
+    padGemm: boolean;
+    fused: string;
+  };
 }
 
 export const ADDON_PATH = fileURLToPath(new URL('../build/Release/anneal_torch.node', import.meta.url));
@@ -51,7 +69,9 @@ interface BuildRecord {
 export function torchVersionOf(header: string): string | undefined {
   const literal = /#define TORCH_VERSION\s*\\?\s*"([^"]+)"/.exec(header)?.[1];
   if (literal) return literal;
-  const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map((p) => new RegExp(`#define TORCH_VERSION_${p}\\s+(\\d+)`).exec(header)?.[1]);
+  const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map(
+    (p) => new RegExp(`#define TORCH_VERSION_${p}\\s+(\\d+)`).exec(header)?.[1],
+  );
   return major && minor && patch ? `${major}.${minor}.${patch}` : undefined;
 }
 
@@ -64,10 +84,13 @@ export function checkBuildRecord(recordFile = BUILD_RECORD): BackendError | unde
   const rec = JSON.parse(readFileSync(recordFile, 'utf8')) as BuildRecord;
   const lib = join(rec.libDir, 'libtorch_cpu.so');
   if (!existsSync(lib)) {
-    return new BackendError(`libtorch is missing at run time: the addon was built against libtorch ${rec.torchVersion} in ${rec.libDir}, and ${lib} is gone`, {
-      file: recordFile,
-      hint: 'reinstall it (Debian: apt-get install libtorch-dev) or point LIBTORCH at one and rebuild (npm run build:native -w @anneal/backend-torch); or use backend: wasm',
-    });
+    return new BackendError(
+      `libtorch is missing at run time: the addon was built against libtorch ${rec.torchVersion} in ${rec.libDir}, and ${lib} is gone`,
+      {
+        file: recordFile,
+        hint: 'reinstall it (Debian: apt-get install libtorch-dev) or point LIBTORCH at one and rebuild (npm run build:native -w @anneal/backend-torch); or use backend: wasm',
+      },
+    );
   }
   if (rec.versionHeader && existsSync(rec.versionHeader)) {
     const now = torchVersionOf(readFileSync(rec.versionHeader, 'utf8'));
@@ -113,7 +136,14 @@ export function loadAddon(): NativeAddon {
 export function loadedBlas(): string {
   try {
     const maps = readFileSync('/proc/self/maps', 'utf8');
-    const libs = [...new Set(maps.split('\n').map((l) => l.split(/\s+/)[5]).filter((p) => p && /blas/i.test(p)))];
+    const libs = [
+      ...new Set(
+        maps
+          .split('\n')
+          .map((l) => l.split(/\s+/)[5])
+          .filter((p) => p && /blas/i.test(p)),
+      ),
+    ];
     return libs.length ? libs.map((p) => realpathSync(p)).join(', ') : 'none loaded';
   } catch {
     return 'unknown';

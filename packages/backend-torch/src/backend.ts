@@ -52,7 +52,13 @@ export class TorchBackend extends tf.KernelBackend {
 
   override move(dataId: tf.DataId, values: Values, shape: number[], dtype: tf.DataType, refCount: number): void {
     if (dtype === 'string' || dtype === 'complex64') throw new Error(`torch backend: dtype ${dtype} is not supported`);
-    const typed = values ?? (dtype === 'float32' ? new Float32Array(tf.util.sizeFromShape(shape)) : dtype === 'int32' ? new Int32Array(tf.util.sizeFromShape(shape)) : new Uint8Array(tf.util.sizeFromShape(shape)));
+    const typed =
+      values ??
+      (dtype === 'float32'
+        ? new Float32Array(tf.util.sizeFromShape(shape))
+        : dtype === 'int32'
+          ? new Int32Array(tf.util.sizeFromShape(shape))
+          : new Uint8Array(tf.util.sizeFromShape(shape)));
     const handle = this.addon.upload(toTyped(typed as Values, dtype), shape, dtype);
     if (!this.data.has(dataId)) this.live++;
     this.data.set(dataId, { handle, refCount });
@@ -101,7 +107,11 @@ export class TorchBackend extends tf.KernelBackend {
 
   /** numBytesInBackend: bytes libtorch holds for live tensors, each storage once (tfjs's numBytes counts views twice). */
   override memory(): { unreliable: boolean; reasons?: string[]; numBytesInBackend: number } {
-    return { unreliable: true, reasons: ['tfjs counts a view (reshape, clone) as its own bytes; numBytesInBackend does not'], numBytesInBackend: this.addon.bytes() };
+    return {
+      unreliable: true,
+      reasons: ['tfjs counts a view (reshape, clone) as its own bytes; numBytesInBackend does not'],
+      numBytesInBackend: this.addon.bytes(),
+    };
   }
 
   override async time(f: () => void): Promise<tf.BackendTimingInfo> {
@@ -126,12 +136,19 @@ export class TorchBackend extends tf.KernelBackend {
 
   /** Runs a native kernel: inputs in the order given, attrs passed through. */
   runNative(kernelName: string, inputs: tf.TensorInfo[], attrs: unknown): tf.TensorInfo[] {
-    const outs = this.addon.run(kernelName, inputs.map((t) => this.handle(t.dataId)), attrs ?? {});
+    const outs = this.addon.run(
+      kernelName,
+      inputs.map((t) => this.handle(t.dataId)),
+      attrs ?? {},
+    );
     return outs.map((o) => this.adopt(o));
   }
 
   /** Runs the cpu backend's kernel on copies of the inputs and copies the outputs back. */
-  runOnCpu(config: tf.KernelConfig, args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }): tf.TensorInfo | tf.TensorInfo[] {
+  runOnCpu(
+    config: tf.KernelConfig,
+    args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
+  ): tf.TensorInfo | tf.TensorInfo[] {
     const copies: tf.TensorInfo[] = [];
     const toCpu = (t: tf.TensorInfo): tf.TensorInfo => {
       const c = this.cpu.makeTensorInfo(t.shape, t.dtype, this.readSync(t.dataId) as never);
@@ -154,7 +171,8 @@ export class TorchBackend extends tf.KernelBackend {
 }
 
 function toTyped(values: Values, dtype: tf.DataType): Float32Array | Int32Array | Uint8Array {
-  if (dtype === 'float32') return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+  if (dtype === 'float32')
+    return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
   if (dtype === 'int32') return values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>);
   return values instanceof Uint8Array ? values : Uint8Array.from(values as ArrayLike<number>);
 }

@@ -61,14 +61,16 @@ export class ProcessGroup implements Collective {
 
   /** Joins the group (blocks until all worldSize ranks have joined, or the timeout). */
   static init(o: ProcessGroupOptions): ProcessGroup {
-    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new RangeError(`rank ${o.rank} is outside 0..${o.worldSize - 1}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize)
+      throw new RangeError(`rank ${o.rank} is outside 0..${o.worldSize - 1}`);
     dist().distInit({ ...o, timeoutMs: o.timeoutMs ?? 300_000, backend: o.backend ?? defaultCollectiveBackend() });
     return new ProcessGroup(o.rank, o.worldSize);
   }
 
   private run(kernel: string, tensors: tf.Tensor[], attrs: object, what: string): tf.Tensor[] {
     const backend = tf.backend();
-    if (!(backend instanceof TorchBackend)) throw new Error(`rank ${this.rank}: ${what} needs the torch backend (it is ${tf.getBackend()})`);
+    if (!(backend instanceof TorchBackend))
+      throw new Error(`rank ${this.rank}: ${what} needs the torch backend (it is ${tf.getBackend()})`);
     if (!tensors.length) return [];
     try {
       return backend.runNative(kernel, tensors, attrs).map((info) => tf.engine().makeTensorFromTensorInfo(info));
@@ -104,10 +106,21 @@ export function processGroupFromEnv(env: NodeJS.ProcessEnv = process.env): Proce
   if (!(world > 1)) return undefined;
   const need = (k: string) => {
     const v = env[k];
-    if (v === undefined || v === '') throw new Error(`WORLD_SIZE is ${world} but ${k} is not set (anneal launch sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)`);
+    if (v === undefined || v === '')
+      throw new Error(
+        `WORLD_SIZE is ${world} but ${k} is not set (anneal launch sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)`,
+      );
     return v;
   };
   const backend = env.ANNEAL_DIST_BACKEND;
-  if (backend !== undefined && backend !== 'gloo' && backend !== 'nccl') throw new Error(`ANNEAL_DIST_BACKEND is ${JSON.stringify(backend)}: use gloo or nccl`);
-  return ProcessGroup.init({ rank: Number(need('RANK')), worldSize: world, masterAddr: need('MASTER_ADDR'), masterPort: Number(need('MASTER_PORT')), timeoutMs: env.ANNEAL_DIST_TIMEOUT_MS ? Number(env.ANNEAL_DIST_TIMEOUT_MS) : undefined, backend });
+  if (backend !== undefined && backend !== 'gloo' && backend !== 'nccl')
+    throw new Error(`ANNEAL_DIST_BACKEND is ${JSON.stringify(backend)}: use gloo or nccl`);
+  return ProcessGroup.init({
+    rank: Number(need('RANK')),
+    worldSize: world,
+    masterAddr: need('MASTER_ADDR'),
+    masterPort: Number(need('MASTER_PORT')),
+    timeoutMs: env.ANNEAL_DIST_TIMEOUT_MS ? Number(env.ANNEAL_DIST_TIMEOUT_MS) : undefined,
+    backend,
+  });
 }

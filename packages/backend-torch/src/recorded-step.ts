@@ -35,7 +35,14 @@ export interface RecordedStepStats {
 }
 
 export class RecordedStep {
-  readonly stats: RecordedStepStats = { dispatched: 0, recorded: 0, replayed: 0, calls: 0, fallback: '', graph: 'none' };
+  readonly stats: RecordedStepStats = {
+    dispatched: 0,
+    recorded: 0,
+    replayed: 0,
+    calls: 0,
+    fallback: '',
+    graph: 'none',
+  };
   private signature = '';
   private first: number | undefined;
   private recording: number | undefined;
@@ -107,7 +114,11 @@ export class RecordedStep {
 
   private replay(backend: TorchBackend, inputs: tf.Tensor[]): tf.Tensor[] {
     const addon = backend.addon;
-    const outs = addon.replay(this.recording!, inputs.map((t) => backend.handle(t.dataId)), this.graph);
+    const outs = addon.replay(
+      this.recording!,
+      inputs.map((t) => backend.handle(t.dataId)),
+      this.graph,
+    );
     this.stats.replayed++;
     this.stats.graph = addon.recordInfo(this.recording!).graph;
     return outs.map((o) => tf.engine().makeTensorFromTensorInfo(backend.adopt(o), backend));

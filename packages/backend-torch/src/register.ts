@@ -42,7 +42,10 @@ const warned = new Set<string>();
 
 /** Kernels of the `cpu` backend that `torch` runs through a copy (no native version). */
 export function fallbackKernels(): string[] {
-  return tf.getKernelsForBackend('cpu').map((k) => k.kernelName).filter((k) => !(k in NATIVE_KERNELS));
+  return tf
+    .getKernelsForBackend('cpu')
+    .map((k) => k.kernelName)
+    .filter((k) => !(k in NATIVE_KERNELS));
 }
 
 /**
@@ -66,7 +69,12 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   if (registered) return;
   const addon = loadAddon();
   checkDevice(o.device ?? process.env.ANNEAL_DEVICE ?? 'cpu');
-  addon.configure({ tf32: o.tf32 ?? process.env.ANNEAL_TF32 !== '0', autocast: o.autocast ?? 'none', precision: o.precision ?? 'float32', padGemm: o.padGemm ?? process.env.ANNEAL_PAD_GEMM === '1' });
+  addon.configure({
+    tf32: o.tf32 ?? process.env.ANNEAL_TF32 !== '0',
+    autocast: o.autocast ?? 'none',
+    precision: o.precision ?? 'float32',
+    padGemm: o.padGemm ?? process.env.ANNEAL_PAD_GEMM === '1',
+  });
   const envThreads = Number(process.env.ANNEAL_NUM_THREADS);
   addon.setThreads(o.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : cpus().length));
   const warn = o.warn ?? ((m: string) => process.stderr.write(m + '\n'));
@@ -87,9 +95,15 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
       kernelFunc = (args) => {
         const { inputs, backend } = args;
         let attrs: unknown = args.attrs;
-        if (name === 'GatherV2' && !gatherIsNative(inputs.x as tf.TensorInfo, inputs.indices as tf.TensorInfo, attrs as tf.GatherV2Attrs)) return fallback(args);
-        if (name === 'StridedSlice') attrs = resolveStridedSlice((inputs.x as tf.TensorInfo).shape, attrs as tf.StridedSliceAttrs);
-        const list = order === '*' ? (Object.values(inputs) as tf.TensorInfo[]) : order.map((k) => inputs[k] as tf.TensorInfo);
+        if (
+          name === 'GatherV2' &&
+          !gatherIsNative(inputs.x as tf.TensorInfo, inputs.indices as tf.TensorInfo, attrs as tf.GatherV2Attrs)
+        )
+          return fallback(args);
+        if (name === 'StridedSlice')
+          attrs = resolveStridedSlice((inputs.x as tf.TensorInfo).shape, attrs as tf.StridedSliceAttrs);
+        const list =
+          order === '*' ? (Object.values(inputs) as tf.TensorInfo[]) : order.map((k) => inputs[k] as tf.TensorInfo);
         const outs = (backend as TorchBackend).runNative(name, list, attrs);
         return MULTI_OUTPUT.has(name) ? outs : outs[0];
       };
@@ -102,7 +116,29 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   // LM head with its loss in row chunks, with their backward passes (@anneal/modeling),
   // dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
   // from its file without a JS copy (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [['AnnealAdamW', true], ['AnnealLayerNorm', true], ['AnnealLayerNormGrad', true], ['AnnealRmsNorm', true], ['AnnealRmsNormGrad', true], ['AnnealGelu', false], ['AnnealGeluGrad', false], ['AnnealGatedAct', false], ['AnnealGatedActGrad', true], ['AnnealRope', false], ['AnnealRopeGrad', false], ['AnnealAddProduct', false], ['AnnealDequant4bit', false], ['AnnealDequantInt8', false], ['AnnealReadFile', false], ['AnnealCrossEntropySum', true], ['AnnealCrossEntropySumGrad', false], ['AnnealLinearCrossEntropy', true], ['AnnealLinearCrossEntropyGrad', true], ['AnnealAttention', true], ['AnnealAttentionGrad', true]] as const) {
+  for (const [name, multi] of [
+    ['AnnealAdamW', true],
+    ['AnnealLayerNorm', true],
+    ['AnnealLayerNormGrad', true],
+    ['AnnealRmsNorm', true],
+    ['AnnealRmsNormGrad', true],
+    ['AnnealGelu', false],
+    ['AnnealGeluGrad', false],
+    ['AnnealGatedAct', false],
+    ['AnnealGatedActGrad', true],
+    ['AnnealRope', false],
+    ['AnnealRopeGrad', false],
+    ['AnnealAddProduct', false],
+    ['AnnealDequant4bit', false],
+    ['AnnealDequantInt8', false],
+    ['AnnealReadFile', false],
+    ['AnnealCrossEntropySum', true],
+    ['AnnealCrossEntropySumGrad', false],
+    ['AnnealLinearCrossEntropy', true],
+    ['AnnealLinearCrossEntropyGrad', true],
+    ['AnnealAttention', true],
+    ['AnnealAttentionGrad', true],
+  ] as const) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',
@@ -117,15 +153,27 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
 
 /** Native gather handles a plain gather and a batched one along the axis right after the batch dims. */
 function gatherIsNative(x: tf.TensorInfo, indices: tf.TensorInfo, attrs: tf.GatherV2Attrs): boolean {
-  const batchDims = (attrs.batchDims ?? 0) < 0 ? attrs.batchDims + indices.shape.length : attrs.batchDims ?? 0;
+  const batchDims = (attrs.batchDims ?? 0) < 0 ? attrs.batchDims + indices.shape.length : (attrs.batchDims ?? 0);
   const axis = attrs.axis < 0 ? attrs.axis + x.shape.length : attrs.axis;
   return batchDims === 0 || axis === batchDims;
 }
 
 /** Resolves tfjs's masks (begin/end/ellipsis/new-axis/shrink) into per-dimension begin, element count and stride. */
 function resolveStridedSlice(shape: number[], a: tf.StridedSliceAttrs) {
-  const info = tf.slice_util.sliceInfo(shape, a.begin, a.end, a.strides, a.beginMask, a.endMask, a.ellipsisMask, a.newAxisMask, a.shrinkAxisMask);
-  const count = info.isIdentity ? [...shape] : info.begin.map((b, d) => Math.max(0, Math.ceil((info.end[d] - b) / info.strides[d])));
+  const info = tf.slice_util.sliceInfo(
+    shape,
+    a.begin,
+    a.end,
+    a.strides,
+    a.beginMask,
+    a.endMask,
+    a.ellipsisMask,
+    a.newAxisMask,
+    a.shrinkAxisMask,
+  );
+  const count = info.isIdentity
+    ? [...shape]
+    : info.begin.map((b, d) => Math.max(0, Math.ceil((info.end[d] - b) / info.strides[d])));
   return {
     begin: info.isIdentity ? shape.map(() => 0) : info.begin,
     count,

@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, BackendError, FUSED_ADAMW, clipGradNorm, useBackend, valueAndGrads } from '@anneal/core';
-import { ADDON_PATH, BUILD_RECORD, checkBuildRecord, checkDevice, fallbackKernels, loadedBlas, registerTorchBackend, type TorchBackend } from './index.js';
+import {
+  ADDON_PATH,
+  BUILD_RECORD,
+  checkBuildRecord,
+  checkDevice,
+  fallbackKernels,
+  loadedBlas,
+  registerTorchBackend,
+  type TorchBackend,
+} from './index.js';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
 const available = existsSync(ADDON_PATH);
@@ -16,89 +25,313 @@ const d = available || required ? describe : describe.skip;
 
 type Case = [string, () => tf.Tensor | tf.Tensor[]];
 const r = (shape: number[], seed: number, lo = -2, hi = 2) => tf.randomUniform(shape, lo, hi, 'float32', seed);
-const ri = (shape: number[], seed: number, n: number) => tf.floor(tf.randomUniform(shape, 0, n, 'float32', seed)).toInt();
+const ri = (shape: number[], seed: number, n: number) =>
+  tf.floor(tf.randomUniform(shape, 0, n, 'float32', seed)).toInt();
 
 // Each case builds its inputs from seeds, so the same numbers reach both backends.
 const CASES: Case[] = [
   ['add with broadcasting', () => tf.add(r([2, 3, 4], 1), r([4], 2))],
-  ['sub/mul/div', () => [tf.sub(r([3, 4], 1), r([3, 1], 2)), tf.mul(r([3, 4], 3), r([1, 4], 4)), tf.div(r([3, 4], 5), r([3, 4], 6, 0.5, 2))]],
-  ['int32 arithmetic stays int32', () => [tf.add(ri([5], 1, 9), ri([5], 2, 9)), tf.mul(ri([5], 3, 9), ri([5], 4, 9)), tf.floorDiv(ri([6], 5, 20), tf.scalar(3, 'int32'))]],
-  ['maximum/minimum/pow/squaredDifference', () => [tf.maximum(r([4, 4], 1), r([4, 4], 2)), tf.minimum(r([4], 3), r([4], 4)), tf.pow(r([6], 5, 0.1, 3), r([6], 6)), tf.squaredDifference(r([3, 2], 7), r([3, 2], 8))]],
-  ['comparisons and logic', () => {
-    const a = r([3, 4], 1);
-    const b = r([3, 4], 2);
-    return [tf.less(a, b), tf.lessEqual(a, b), tf.greater(a, b), tf.greaterEqual(a, b), tf.equal(a, a), tf.notEqual(a, b), tf.logicalAnd(tf.less(a, b), tf.greater(a, 0)), tf.logicalOr(tf.less(a, b), tf.greater(a, 0)), tf.logicalNot(tf.less(a, b))];
-  }],
-  ['unary math', () => {
-    const x = r([10], 1);
-    const p = r([10], 2, 0.1, 3);
-    return [tf.neg(x), tf.exp(x), tf.log(p), tf.log1p(p), tf.expm1(x), tf.sqrt(p), tf.rsqrt(p), tf.square(x), tf.abs(x), tf.tanh(x), tf.sigmoid(x), tf.relu(x), tf.erf(x), tf.sin(x), tf.cos(x), tf.floor(x), tf.ceil(x), tf.sign(x), tf.reciprocal(p), tf.step(x, 0.3), tf.leakyRelu(x, 0.2), tf.elu(x), tf.clipByValue(x, -0.5, 0.7), tf.zerosLike(x), tf.onesLike(x)];
-  }],
-  ['matMul in all transpose combinations, batched and broadcast', () => {
-    const a = r([2, 3, 4], 1);
-    const b = r([2, 4, 5], 2);
-    return [tf.matMul(a, b), tf.matMul(tf.transpose(a, [0, 2, 1]), b, true, false), tf.matMul(a, tf.transpose(b, [0, 2, 1]), false, true), tf.matMul(r([3, 4], 3), r([4, 2], 4)), tf.matMul(r([2, 3, 4], 5), r([1, 4, 2], 6))];
-    // (Batch shapes like [2, 1] x [3] are left out: tfjs-cpu broadcasts the flattened batch
-    // index modulo each size, which is not numpy broadcasting; ATen follows numpy.)
-  }],
-  ['reductions with axes and keepDims', () => {
-    const x = r([2, 3, 4], 1);
-    return [tf.sum(x), tf.sum(x, 1), tf.sum(x, [0, 2], true), tf.mean(x, -1), tf.max(x, 1), tf.min(x, [0, 1]), tf.prod(r([2, 3], 2, 0.5, 1.5), 1), tf.argMax(x, 2), tf.argMin(x, 0), tf.sum(ri([4, 3], 3, 9), 0), tf.all(tf.greater(x, -1.5), 1), tf.any(tf.greater(x, 1.5), 2)];
-  }],
+  [
+    'sub/mul/div',
+    () => [
+      tf.sub(r([3, 4], 1), r([3, 1], 2)),
+      tf.mul(r([3, 4], 3), r([1, 4], 4)),
+      tf.div(r([3, 4], 5), r([3, 4], 6, 0.5, 2)),
+    ],
+  ],
+  [
+    'int32 arithmetic stays int32',
+    () => [
+      tf.add(ri([5], 1, 9), ri([5], 2, 9)),
+      tf.mul(ri([5], 3, 9), ri([5], 4, 9)),
+      tf.floorDiv(ri([6], 5, 20), tf.scalar(3, 'int32')),
+    ],
+  ],
+  [
+    'maximum/minimum/pow/squaredDifference',
+    () => [
+      tf.maximum(r([4, 4], 1), r([4, 4], 2)),
+      tf.minimum(r([4], 3), r([4], 4)),
+      tf.pow(r([6], 5, 0.1, 3), r([6], 6)),
+      tf.squaredDifference(r([3, 2], 7), r([3, 2], 8)),
+    ],
+  ],
+  [
+    'comparisons and logic',
+    () => {
+      const a = r([3, 4], 1);
+      const b = r([3, 4], 2);
+      return [
+        tf.less(a, b),
+        tf.lessEqual(a, b),
+        tf.greater(a, b),
+        tf.greaterEqual(a, b),
+        tf.equal(a, a),
+        tf.notEqual(a, b),
+        tf.logicalAnd(tf.less(a, b), tf.greater(a, 0)),
+        tf.logicalOr(tf.less(a, b), tf.greater(a, 0)),
+        tf.logicalNot(tf.less(a, b)),
+      ];
+    },
+  ],
+  [
+    'unary math',
+    () => {
+      const x = r([10], 1);
+      const p = r([10], 2, 0.1, 3);
+      return [
+        tf.neg(x),
+        tf.exp(x),
+        tf.log(p),
+        tf.log1p(p),
+        tf.expm1(x),
+        tf.sqrt(p),
+        tf.rsqrt(p),
+        tf.square(x),
+        tf.abs(x),
+        tf.tanh(x),
+        tf.sigmoid(x),
+        tf.relu(x),
+        tf.erf(x),
+        tf.sin(x),
+        tf.cos(x),
+        tf.floor(x),
+        tf.ceil(x),
+        tf.sign(x),
+        tf.reciprocal(p),
+        tf.step(x, 0.3),
+        tf.leakyRelu(x, 0.2),
+        tf.elu(x),
+        tf.clipByValue(x, -0.5, 0.7),
+        tf.zerosLike(x),
+        tf.onesLike(x),
+      ];
+    },
+  ],
+  [
+    'matMul in all transpose combinations, batched and broadcast',
+    () => {
+      const a = r([2, 3, 4], 1);
+      const b = r([2, 4, 5], 2);
+      return [
+        tf.matMul(a, b),
+        tf.matMul(tf.transpose(a, [0, 2, 1]), b, true, false),
+        tf.matMul(a, tf.transpose(b, [0, 2, 1]), false, true),
+        tf.matMul(r([3, 4], 3), r([4, 2], 4)),
+        tf.matMul(r([2, 3, 4], 5), r([1, 4, 2], 6)),
+      ];
+      // (Batch shapes like [2, 1] x [3] are left out: tfjs-cpu broadcasts the flattened batch
+      // index modulo each size, which is not numpy broadcasting; ATen follows numpy.)
+    },
+  ],
+  [
+    'reductions with axes and keepDims',
+    () => {
+      const x = r([2, 3, 4], 1);
+      return [
+        tf.sum(x),
+        tf.sum(x, 1),
+        tf.sum(x, [0, 2], true),
+        tf.mean(x, -1),
+        tf.max(x, 1),
+        tf.min(x, [0, 1]),
+        tf.prod(r([2, 3], 2, 0.5, 1.5), 1),
+        tf.argMax(x, 2),
+        tf.argMin(x, 0),
+        tf.sum(ri([4, 3], 3, 9), 0),
+        tf.all(tf.greater(x, -1.5), 1),
+        tf.any(tf.greater(x, 1.5), 2),
+      ];
+    },
+  ],
   ['softmax and logSoftmax', () => [tf.softmax(r([3, 7], 1)), tf.logSoftmax(r([2, 3, 5], 2))]],
-  ['reshape/transpose/slice/concat/stack/unstack/split/tile/pad', () => {
-    const x = r([2, 3, 4], 1);
-    return [tf.reshape(x, [4, -1]), tf.transpose(x, [2, 0, 1]), tf.slice(x, [0, 1, 1], [2, -1, 2]), tf.concat([x, r([2, 3, 2], 2)], -1), tf.stack([r([3], 3), r([3], 4)], 1), ...tf.unstack(x, 1), ...tf.split(x, 2, 2), ...tf.split(x, [1, -1, 1], 1), tf.tile(r([2, 3], 5), [2, 1]), tf.pad(r([2, 2], 6), [[1, 0], [0, 2]], 0.5)];
-  }],
-  ['gather and its gradient (UnsortedSegmentSum)', () => {
-    const table = r([6, 3], 1);
-    const idx = ri([2, 4], 2, 6);
-    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), r([2, 4, 3], 3))))(table);
-    return [tf.gather(table, idx), tf.gather(r([3, 5], 4), tf.tensor1d([4, 0, 4], 'int32'), 1), g, tf.unsortedSegmentSum(r([5, 2], 5), tf.tensor1d([1, 1, 0, 3, 1], 'int32'), 4)];
-  }],
-  ['oneHot/where/addN/fill/cast', () => [tf.oneHot(tf.tensor1d([0, 3, 1], 'int32'), 4), tf.oneHot(tf.tensor1d([2], 'int32'), 3, 5, -1), tf.where(tf.greater(r([4], 1), 0), r([4], 2), r([4], 3)), tf.addN([r([3], 4), r([3], 5), r([3], 6)]), tf.fill([2, 2], 7), tf.cast(r([5], 7, -3, 3), 'int32'), tf.cast(tf.greater(r([3], 8), 0), 'float32')]],
+  [
+    'reshape/transpose/slice/concat/stack/unstack/split/tile/pad',
+    () => {
+      const x = r([2, 3, 4], 1);
+      return [
+        tf.reshape(x, [4, -1]),
+        tf.transpose(x, [2, 0, 1]),
+        tf.slice(x, [0, 1, 1], [2, -1, 2]),
+        tf.concat([x, r([2, 3, 2], 2)], -1),
+        tf.stack([r([3], 3), r([3], 4)], 1),
+        ...tf.unstack(x, 1),
+        ...tf.split(x, 2, 2),
+        ...tf.split(x, [1, -1, 1], 1),
+        tf.tile(r([2, 3], 5), [2, 1]),
+        tf.pad(
+          r([2, 2], 6),
+          [
+            [1, 0],
+            [0, 2],
+          ],
+          0.5,
+        ),
+      ];
+    },
+  ],
+  [
+    'gather and its gradient (UnsortedSegmentSum)',
+    () => {
+      const table = r([6, 3], 1);
+      const idx = ri([2, 4], 2, 6);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), r([2, 4, 3], 3))))(table);
+      return [
+        tf.gather(table, idx),
+        tf.gather(r([3, 5], 4), tf.tensor1d([4, 0, 4], 'int32'), 1),
+        g,
+        tf.unsortedSegmentSum(r([5, 2], 5), tf.tensor1d([1, 1, 0, 3, 1], 'int32'), 4),
+      ];
+    },
+  ],
+  [
+    'oneHot/where/addN/fill/cast',
+    () => [
+      tf.oneHot(tf.tensor1d([0, 3, 1], 'int32'), 4),
+      tf.oneHot(tf.tensor1d([2], 'int32'), 3, 5, -1),
+      tf.where(tf.greater(r([4], 1), 0), r([4], 2), r([4], 3)),
+      tf.addN([r([3], 4), r([3], 5), r([3], 6)]),
+      tf.fill([2, 2], 7),
+      tf.cast(r([5], 7, -3, 3), 'int32'),
+      tf.cast(tf.greater(r([3], 8), 0), 'float32'),
+    ],
+  ],
   ['linalg.bandPart (causal masks)', () => tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)],
-  ['more unary math (trig, hyperbolic, softplus, relu6, selu) and atan2', () => {
-    const x = r([10], 1);
-    const u = r([10], 2, -0.9, 0.9);
-    return [tf.tan(u), tf.asin(u), tf.acos(u), tf.atan(x), tf.sinh(x), tf.cosh(x), tf.asinh(x), tf.acosh(r([10], 3, 1.1, 4)), tf.atanh(u), tf.softplus(tf.mul(x, 8)), tf.relu6(tf.mul(x, 4)), tf.selu(x), tf.atan2(x, r([10], 4))];
-  }],
-  ['prelu, elu gradient, expandDims, reverse', () => {
-    const x = r([3, 4], 1);
-    return [tf.prelu(x, r([4], 2, 0.1, 0.5)), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.elu(t), r([3, 4], 3))))(x), tf.expandDims(x, 1), tf.expandDims(x, -1), tf.reverse(x, 1), tf.reverse(r([2, 3, 4], 4), [0, 2])];
-  }],
-  ['topk (values and int32 indices)', () => {
-    const x = tf.add(tf.mul(tf.range(0, 24).reshape([2, 12]), 0.01), r([2, 12], 1)); // distinct values: no ties
-    const { values, indices } = tf.topk(x, 5);
-    const whole = tf.topk(r([7], 2), 7);
-    return [values, indices, whole.values, whole.indices];
-  }],
-  ['gatherND, scatterND and batched gather', () => {
-    const params = r([4, 3, 2], 1);
-    const idx2 = tf.tensor2d([[0, 1], [3, 2], [1, 0]], [3, 2], 'int32');
-    const idx1 = tf.tensor2d([[2], [0]], [2, 1], 'int32');
-    const logp = r([2, 3, 5], 2); // [B, T, V]: pick the log-prob of each sampled token
-    const tokens = tf.tensor3d([[[4], [0], [2]], [[1], [1], [3]]], [2, 3, 1], 'int32');
-    return [tf.gatherND(params, idx2), tf.gatherND(params, idx1), tf.scatterND(tf.tensor2d([[1], [3], [1]], [3, 1], 'int32'), r([3, 2], 3), [5, 2]), tf.gather(logp, tokens, 2, 2), tf.gather(r([2, 6], 4), tf.tensor2d([[5, 0], [2, 2]], [2, 2], 'int32'), 1, 1)];
-  }],
-  ['stridedSlice with strides, negative strides and masks', () => {
-    const x = r([4, 5, 6], 1);
-    return [
-      tf.stridedSlice(x, [0, 1, 0], [4, 5, 6], [2, 2, 3]),
-      tf.stridedSlice(x, [3, 4, 5], [0, 0, 0], [-1, -2, -2]),
-      tf.stridedSlice(x, [1, 0, 0], [2, 0, 0], [1, 1, 1], 0b110, 0b110, 0, 0, 0b001), // x[1] (shrink)
-      tf.stridedSlice(x, [0, 2], [0, 4], [1, 1], 0b01, 0b01, 0, 0b100), // new axis
-      tf.stridedSlice(x, [0, 0, 0], [4, 5, 6], [1, 1, 1]),
-    ];
-  }],
-  ['cumprod and linspace', () => [tf.cumprod(r([3, 4], 1, 0.5, 1.5), 1), tf.cumprod(r([3, 4], 2, 0.5, 1.5), 0, true), tf.cumprod(r([5], 3, 0.5, 1.5), 0, false, true), tf.cumprod(ri([2, 4], 4, 4), 1, true, true), tf.linspace(-1, 2, 7)]],
-  ['range and cumsum', () => [tf.range(0, 7), tf.range(2, -3, -1.5), tf.range(0, 5, 2, 'int32'), tf.range(3, 3), tf.cumsum(r([3, 4], 1), 1), tf.cumsum(r([3, 4], 2), 0, true), tf.cumsum(r([5], 3), 0, false, true), tf.cumsum(ri([2, 5], 4, 9), 1, true, true)]],
+  [
+    'more unary math (trig, hyperbolic, softplus, relu6, selu) and atan2',
+    () => {
+      const x = r([10], 1);
+      const u = r([10], 2, -0.9, 0.9);
+      return [
+        tf.tan(u),
+        tf.asin(u),
+        tf.acos(u),
+        tf.atan(x),
+        tf.sinh(x),
+        tf.cosh(x),
+        tf.asinh(x),
+        tf.acosh(r([10], 3, 1.1, 4)),
+        tf.atanh(u),
+        tf.softplus(tf.mul(x, 8)),
+        tf.relu6(tf.mul(x, 4)),
+        tf.selu(x),
+        tf.atan2(x, r([10], 4)),
+      ];
+    },
+  ],
+  [
+    'prelu, elu gradient, expandDims, reverse',
+    () => {
+      const x = r([3, 4], 1);
+      return [
+        tf.prelu(x, r([4], 2, 0.1, 0.5)),
+        tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.elu(t), r([3, 4], 3))))(x),
+        tf.expandDims(x, 1),
+        tf.expandDims(x, -1),
+        tf.reverse(x, 1),
+        tf.reverse(r([2, 3, 4], 4), [0, 2]),
+      ];
+    },
+  ],
+  [
+    'topk (values and int32 indices)',
+    () => {
+      const x = tf.add(tf.mul(tf.range(0, 24).reshape([2, 12]), 0.01), r([2, 12], 1)); // distinct values: no ties
+      const { values, indices } = tf.topk(x, 5);
+      const whole = tf.topk(r([7], 2), 7);
+      return [values, indices, whole.values, whole.indices];
+    },
+  ],
+  [
+    'gatherND, scatterND and batched gather',
+    () => {
+      const params = r([4, 3, 2], 1);
+      const idx2 = tf.tensor2d(
+        [
+          [0, 1],
+          [3, 2],
+          [1, 0],
+        ],
+        [3, 2],
+        'int32',
+      );
+      const idx1 = tf.tensor2d([[2], [0]], [2, 1], 'int32');
+      const logp = r([2, 3, 5], 2); // [B, T, V]: pick the log-prob of each sampled token
+      const tokens = tf.tensor3d(
+        [
+          [[4], [0], [2]],
+          [[1], [1], [3]],
+        ],
+        [2, 3, 1],
+        'int32',
+      );
+      return [
+        tf.gatherND(params, idx2),
+        tf.gatherND(params, idx1),
+        tf.scatterND(tf.tensor2d([[1], [3], [1]], [3, 1], 'int32'), r([3, 2], 3), [5, 2]),
+        tf.gather(logp, tokens, 2, 2),
+        tf.gather(
+          r([2, 6], 4),
+          tf.tensor2d(
+            [
+              [5, 0],
+              [2, 2],
+            ],
+            [2, 2],
+            'int32',
+          ),
+          1,
+          1,
+        ),
+      ];
+    },
+  ],
+  [
+    'stridedSlice with strides, negative strides and masks',
+    () => {
+      const x = r([4, 5, 6], 1);
+      return [
+        tf.stridedSlice(x, [0, 1, 0], [4, 5, 6], [2, 2, 3]),
+        tf.stridedSlice(x, [3, 4, 5], [0, 0, 0], [-1, -2, -2]),
+        tf.stridedSlice(x, [1, 0, 0], [2, 0, 0], [1, 1, 1], 0b110, 0b110, 0, 0, 0b001), // x[1] (shrink)
+        tf.stridedSlice(x, [0, 2], [0, 4], [1, 1], 0b01, 0b01, 0, 0b100), // new axis
+        tf.stridedSlice(x, [0, 0, 0], [4, 5, 6], [1, 1, 1]),
+      ];
+    },
+  ],
+  [
+    'cumprod and linspace',
+    () => [
+      tf.cumprod(r([3, 4], 1, 0.5, 1.5), 1),
+      tf.cumprod(r([3, 4], 2, 0.5, 1.5), 0, true),
+      tf.cumprod(r([5], 3, 0.5, 1.5), 0, false, true),
+      tf.cumprod(ri([2, 4], 4, 4), 1, true, true),
+      tf.linspace(-1, 2, 7),
+    ],
+  ],
+  [
+    'range and cumsum',
+    () => [
+      tf.range(0, 7),
+      tf.range(2, -3, -1.5),
+      tf.range(0, 5, 2, 'int32'),
+      tf.range(3, 3),
+      tf.cumsum(r([3, 4], 1), 1),
+      tf.cumsum(r([3, 4], 2), 0, true),
+      tf.cumsum(r([5], 3), 0, false, true),
+      tf.cumsum(ri([2, 5], 4, 9), 1, true, true),
+    ],
+  ],
 ];
 
 function run(c: Case): Array<{ shape: number[]; dtype: string; values: number[] }> {
   return tf.tidy(() => {
     const out = c[1]();
-    return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync()) }));
+    return (Array.isArray(out) ? out : [out]).map((t) => ({
+      shape: t.shape,
+      dtype: t.dtype,
+      values: Array.from(t.dataSync()),
+    }));
   });
 }
 
@@ -108,7 +341,9 @@ d('torch backend', () => {
     registerTorchBackend({ warn: () => undefined });
     await useBackend('torch', {});
     backend = tf.backend() as TorchBackend;
-    console.log(`torch backend: libtorch ${backend.addon.info().torchVersion}, ${backend.addon.info().threads} threads, BLAS ${loadedBlas()}`);
+    console.log(
+      `torch backend: libtorch ${backend.addon.info().torchVersion}, ${backend.addon.info().threads} threads, BLAS ${loadedBlas()}`,
+    );
   });
 
   it.each(CASES)('%s: same shapes, dtypes and values as the cpu backend', async (_, f) => {
@@ -117,10 +352,12 @@ d('torch backend', () => {
     await useBackend('torch', {});
     const got = run([_, f]);
     expect(got.map((g) => [g.shape, g.dtype])).toEqual(want.map((w) => [w.shape, w.dtype]));
-    got.forEach((g, i) => g.values.forEach((v, j) => {
-      const w = want[i].values[j];
-      expect(Math.abs(v - w), `output ${i}[${j}]: ${v} vs ${w}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w)));
-    }));
+    got.forEach((g, i) =>
+      g.values.forEach((v, j) => {
+        const w = want[i].values[j];
+        expect(Math.abs(v - w), `output ${i}[${j}]: ${v} vs ${w}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(w)));
+      }),
+    );
   });
 
   it('auto picks torch once it is registered', async () => {
@@ -131,7 +368,9 @@ d('torch backend', () => {
     await useBackend('torch', {});
     const a = tf.ones([2, 3]);
     const b = tf.ones([4, 5]);
-    expect(() => backend.runNative('BatchMatMul', [a, b], { transposeA: false, transposeB: false })).toThrow(/torch backend, kernel BatchMatMul: .*(shape|size|mat)/i);
+    expect(() => backend.runNative('BatchMatMul', [a, b], { transposeA: false, transposeB: false })).toThrow(
+      /torch backend, kernel BatchMatMul: .*(shape|size|mat)/i,
+    );
     tf.dispose([a, b]);
   });
 
@@ -139,9 +378,13 @@ d('torch backend', () => {
     const gpus = backend.addon.info().cudaDevices;
     if (gpus === 0) {
       expect(() => checkDevice('cuda:0')).toThrow(BackendError);
-      expect(() => checkDevice('cuda:0')).toThrow(/device cuda:0 needs a CUDA build of libtorch, and this one \(\d+\.\d+.*\) has no CUDA/);
+      expect(() => checkDevice('cuda:0')).toThrow(
+        /device cuda:0 needs a CUDA build of libtorch, and this one \(\d+\.\d+.*\) has no CUDA/,
+      );
     } else {
-      expect(() => checkDevice(`cuda:${gpus}`)).toThrow(new RegExp(`device cuda:${gpus} does not exist: ${gpus} CUDA device\\(s\\) visible`));
+      expect(() => checkDevice(`cuda:${gpus}`)).toThrow(
+        new RegExp(`device cuda:${gpus} does not exist: ${gpus} CUDA device\\(s\\) visible`),
+      );
     }
     expect(() => checkDevice('tpu')).toThrow(/device|Expected one of/i);
     const device = process.env.ANNEAL_DEVICE ?? 'cpu'; // where this run's tensors live (cuda:0 on a GPU machine)
@@ -218,17 +461,27 @@ d('torch backend', () => {
     };
     const real = JSON.parse(readFileSync(BUILD_RECORD, 'utf8'));
     expect(checkBuildRecord(BUILD_RECORD)).toBeUndefined();
-    expect(checkBuildRecord(rec({ ...real, versionHeader: header }))?.message).toBe(`the addon was built against libtorch ${real.torchVersion} but 9.9.9 is installed now`);
+    expect(checkBuildRecord(rec({ ...real, versionHeader: header }))?.message).toBe(
+      `the addon was built against libtorch ${real.torchVersion} but 9.9.9 is installed now`,
+    );
     // libtorch 2.x states its version through MAJOR / MINOR / PATCH (TORCH_VERSION is built with C10_STRINGIZE).
     const header2 = join(dir, 'version2.h');
-    writeFileSync(header2, '#define TORCH_VERSION_MAJOR 9\n#define TORCH_VERSION_MINOR 9\n#define TORCH_VERSION_PATCH 8\n#define TORCH_VERSION C10_STRINGIZE(TORCH_VERSION_MAJOR) "." C10_STRINGIZE(TORCH_VERSION_MINOR)\n');
-    expect(checkBuildRecord(rec({ ...real, versionHeader: header2 }))?.message).toBe(`the addon was built against libtorch ${real.torchVersion} but 9.9.8 is installed now`);
-    expect(checkBuildRecord(rec({ ...real, libDir: join(dir, 'nowhere') }))?.message).toMatch(/libtorch is missing at run time/);
+    writeFileSync(
+      header2,
+      '#define TORCH_VERSION_MAJOR 9\n#define TORCH_VERSION_MINOR 9\n#define TORCH_VERSION_PATCH 8\n#define TORCH_VERSION C10_STRINGIZE(TORCH_VERSION_MAJOR) "." C10_STRINGIZE(TORCH_VERSION_MINOR)\n',
+    );
+    expect(checkBuildRecord(rec({ ...real, versionHeader: header2 }))?.message).toBe(
+      `the addon was built against libtorch ${real.torchVersion} but 9.9.8 is installed now`,
+    );
+    expect(checkBuildRecord(rec({ ...real, libDir: join(dir, 'nowhere') }))?.message).toMatch(
+      /libtorch is missing at run time/,
+    );
   });
 
   it('lists the kernels that still run through the cpu fallback', () => {
     const fb = fallbackKernels();
-    for (const k of ['BatchMatMul', 'TopK', 'Multinomial', 'GatherNd', 'StridedSlice', 'Cumsum', 'Softplus']) expect(fb).not.toContain(k);
+    for (const k of ['BatchMatMul', 'TopK', 'Multinomial', 'GatherNd', 'StridedSlice', 'Cumsum', 'Softplus'])
+      expect(fb).not.toContain(k);
     expect(fb.length).toBeGreaterThan(0);
   });
 
@@ -259,7 +512,12 @@ d('torch backend', () => {
 
   it('never changes a tensor that shares a parameter buffer (in-place AdamW only when exclusive)', async () => {
     await useBackend('torch', {});
-    const w = tf.variable(tf.tensor2d([[1, 2], [3, 4]]));
+    const w = tf.variable(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     const view = tf.reshape(w, [4]); // on torch a reshape is a view of the same buffer
     const opt = new AdamW(new Map([['w', w]]), { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1 });
     const g = tf.ones([2, 2]);
@@ -277,7 +535,10 @@ d('torch backend', () => {
     const x = tf.randomNormal([16, 8], 0, 1, 'float32', 2);
     const counts: number[] = [];
     for (let s = 0; s < 6; s++) {
-      const { value, grads } = valueAndGrads(new Map([['w', w]]), () => tf.mean(tf.square(tf.tanh(tf.matMul(x, w)))) as tf.Scalar);
+      const { value, grads } = valueAndGrads(
+        new Map([['w', w]]),
+        () => tf.mean(tf.square(tf.tanh(tf.matMul(x, w)))) as tf.Scalar,
+      );
       const clipped = clipGradNorm(grads, 1);
       opt.apply(clipped.grads, 1e-2);
       tf.dispose([value, ...clipped.grads.values()]);

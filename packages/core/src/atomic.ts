@@ -1,7 +1,17 @@
 // Crash-safe writes. A folder is built under a temporary name next to its final place,
 // every file and the folder itself are fsynced, then one rename(2) publishes it. A
 // SIGKILL at any moment therefore leaves either the old state or the complete new one.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from './errors.js';
 import { makeDir, storageError, writing } from './storage.js';

@@ -66,9 +66,12 @@ export async function useBackend(requested: BackendName = 'auto', env = process.
       target = 'tensorflow';
       detail = pkg;
     } else if (requested === 'tensorflow') {
-      throw new BackendError('backend "tensorflow" needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu, and neither loads', {
-        hint: 'install one of them yourself (Anneal does not depend on them), or use backend: wasm',
-      });
+      throw new BackendError(
+        'backend "tensorflow" needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu, and neither loads',
+        {
+          hint: 'install one of them yourself (Anneal does not depend on them), or use backend: wasm',
+        },
+      );
     } else if (tf.findBackendFactory('torch')) {
       target = 'torch';
     } else {

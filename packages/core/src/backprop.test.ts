@@ -16,18 +16,46 @@ const square = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
 // Shared inputs (x*x), broadcasting, a tied weight used by gather and matMul, multi-output
 // ops (split, unstack), a custom gradient, and an x the loss does not depend on.
 function loss(w: tf.Tensor, b: tf.Tensor, emb: tf.Tensor): tf.Scalar {
-  const ids = tf.tensor2d([[0, 3, 1], [2, 2, 4]], [2, 3], 'int32');
+  const ids = tf.tensor2d(
+    [
+      [0, 3, 1],
+      [2, 2, 4],
+    ],
+    [2, 3],
+    'int32',
+  );
   const h = tf.gather(emb, ids); // [2, 3, 4]
   const z = tf.add(tf.matMul(tf.reshape(h, [6, 4]), w), b); // [6, 5]
   const [p, q] = tf.split(tf.tanh(z), [2, 3], 1);
   const rows = tf.unstack(tf.mul(q, q), 0);
   const logits = tf.matMul(tf.reshape(h, [6, 4]), emb, false, true); // tied: [6, 5]
   // every kernel whose gradient needs only shapes (their saved tensors are freed while recording)
-  const shaped = tf.sub(tf.slice(tf.concat([z, logits], 1), [1, 2], [4, 6]), tf.expandDims(tf.stack([b, b, b, b, b, b], 0).slice([0, 0], [1, 5]).reshape([5]).pad([[0, 1]]), 0)); // [4, 6]
-  return tf.addN([tf.sum(square(p)), tf.sum(rows[1]), tf.mean(tf.logSoftmax(logits)), tf.mul(tf.sum(tf.mul(b, b)), 0.1), tf.mean(tf.mul(shaped, shaped))]) as tf.Scalar;
+  const shaped = tf.sub(
+    tf.slice(tf.concat([z, logits], 1), [1, 2], [4, 6]),
+    tf.expandDims(
+      tf
+        .stack([b, b, b, b, b, b], 0)
+        .slice([0, 0], [1, 5])
+        .reshape([5])
+        .pad([[0, 1]]),
+      0,
+    ),
+  ); // [4, 6]
+  return tf.addN([
+    tf.sum(square(p)),
+    tf.sum(rows[1]),
+    tf.mean(tf.logSoftmax(logits)),
+    tf.mul(tf.sum(tf.mul(b, b)), 0.1),
+    tf.mean(tf.mul(shaped, shaped)),
+  ]) as tf.Scalar;
 }
 
-const inputs = () => [tf.randomNormal([4, 5], 0, 1, 'float32', 1), tf.randomNormal([5], 0, 1, 'float32', 2), tf.randomNormal([5, 4], 0, 1, 'float32', 3), tf.randomNormal([3], 0, 1, 'float32', 4)];
+const inputs = () => [
+  tf.randomNormal([4, 5], 0, 1, 'float32', 1),
+  tf.randomNormal([5], 0, 1, 'float32', 2),
+  tf.randomNormal([5, 4], 0, 1, 'float32', 3),
+  tf.randomNormal([3], 0, 1, 'float32', 4),
+];
 
 describe('gradients (backward walk that frees as it goes)', () => {
   beforeAll(async () => {
@@ -94,7 +122,8 @@ describe('gradients (backward walk that frees as it goes)', () => {
     const f = () => {
       let x = tf.mul(w, 1);
       // each layer in its own tidy, as the models scope their blocks: what is not saved goes at its end
-      for (let l = 0; l < 20; l++) x = tf.tidy(() => tf.reshape(tf.add(tf.slice(tf.concat([x, x], 0), [32, 0], [64, 64]), w), [64, 64]));
+      for (let l = 0; l < 20; l++)
+        x = tf.tidy(() => tf.reshape(tf.add(tf.slice(tf.concat([x, x], 0), [32, 0], [64, 64]), w), [64, 64]));
       const y = tf.sum(tf.mul(x, x)) as tf.Scalar;
       atForwardEnd = tf.memory().numBytes;
       return y;
@@ -122,10 +151,21 @@ describe('checkEngineInternals', () => {
     expect(() => checkEngineInternals()).not.toThrow();
     expect(tf.version_core).toBe(TFJS_CORE_VERSION);
     const engine = tf.engine() as unknown as Record<string, unknown>;
-    const withoutTape = { ...engine, state: (engine as { state: object }).state, startTape: undefined, scopedRun: engine.scopedRun, endTape: engine.endTape, tidy: engine.tidy, gradients: engine.gradients };
+    const withoutTape = {
+      ...engine,
+      state: (engine as { state: object }).state,
+      startTape: undefined,
+      scopedRun: engine.scopedRun,
+      endTape: engine.endTape,
+      tidy: engine.tidy,
+      gradients: engine.gradients,
+    };
     expect(() => checkEngineInternals(withoutTape, TFJS_CORE_VERSION)).toThrow(BackendError);
-    expect(() => checkEngineInternals(withoutTape, TFJS_CORE_VERSION)).toThrow(/tfjs-core 4\.22\.0 is not the 4\.22\.0 .*: it lacks engine\.startTape\(\)/);
-    expect(() => checkEngineInternals(engine, '4.23.0')).toThrow(/@tensorflow\/tfjs-core 4\.23\.0 is not the 4\.22\.0 Anneal's backprop was written for/);
+    expect(() => checkEngineInternals(withoutTape, TFJS_CORE_VERSION)).toThrow(
+      /tfjs-core 4\.22\.0 is not the 4\.22\.0 .*: it lacks engine\.startTape\(\)/,
+    );
+    expect(() => checkEngineInternals(engine, '4.23.0')).toThrow(
+      /@tensorflow\/tfjs-core 4\.23\.0 is not the 4\.22\.0 Anneal's backprop was written for/,
+    );
   });
 });
-

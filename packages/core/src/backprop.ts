@@ -27,7 +27,12 @@ interface EngineInternals {
   endTape(): void;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
   tidy<T>(name: string, f: () => T): T;
-  gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: Array<tf.Tensor | null> };
+  gradients(
+    f: () => tf.Tensor,
+    xs: tf.Tensor[],
+    dy?: tf.Tensor,
+    allowNoGradients?: boolean,
+  ): { value: tf.Tensor; grads: Array<tf.Tensor | null> };
 }
 
 /** The tfjs-core release the engine internals above were read from (package.json pins it exactly). */
@@ -40,26 +45,38 @@ export const TFJS_CORE_VERSION = '4.22.0';
 export function checkEngineInternals(engine: unknown = tf.engine(), version: string = tf.version_core): void {
   const e = engine as Partial<EngineInternals> & { state?: Record<string, unknown> };
   const missing = [
-    ...(['startTape', 'endTape', 'scopedRun', 'tidy', 'gradients'] as const).filter((m) => typeof e[m] !== 'function').map((m) => `engine.${m}()`),
-    ...(e.state && typeof e.state.gradientDepth === 'number' && typeof e.state.nextTapeNodeId === 'number' ? [] : ['engine.state (gradientDepth, nextTapeNodeId)']),
+    ...(['startTape', 'endTape', 'scopedRun', 'tidy', 'gradients'] as const)
+      .filter((m) => typeof e[m] !== 'function')
+      .map((m) => `engine.${m}()`),
+    ...(e.state && typeof e.state.gradientDepth === 'number' && typeof e.state.nextTapeNodeId === 'number'
+      ? []
+      : ['engine.state (gradientDepth, nextTapeNodeId)']),
   ];
   if (missing.length || version !== TFJS_CORE_VERSION) {
-    throw new BackendError(`@tensorflow/tfjs-core ${version} is not the ${TFJS_CORE_VERSION} Anneal's backprop was written for${missing.length ? `: it lacks ${missing.join(', ')}` : ''}`, {
-      hint: `install @tensorflow/tfjs-core ${TFJS_CORE_VERSION} exactly (npm ci uses the lock file's), and remove overrides that change it`,
-    });
+    throw new BackendError(
+      `@tensorflow/tfjs-core ${version} is not the ${TFJS_CORE_VERSION} Anneal's backprop was written for${missing.length ? `: it lacks ${missing.join(', ')}` : ''}`,
+      {
+        hint: `install @tensorflow/tfjs-core ${TFJS_CORE_VERSION} exactly (npm ci uses the lock file's), and remove overrides that change it`,
+      },
+    );
   }
 }
 
 /** The gradient of the scalar `f()` with respect to each of `xs` (null where f does not depend on it). */
 export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scalar; grads: Array<tf.Tensor | null> } {
   const engine = tf.engine() as unknown as EngineInternals;
-  if (engine.state.gradientDepth > 0) return engine.gradients(f, xs, undefined, true) as { value: tf.Scalar; grads: Array<tf.Tensor | null> };
+  if (engine.state.gradientDepth > 0)
+    return engine.gradients(f, xs, undefined, true) as { value: tf.Scalar; grads: Array<tf.Tensor | null> };
 
   const startTape = () => {
     engine.startTape();
     engine.state.activeTape = new ReleasingTape();
   };
-  const y = engine.scopedRun(startTape, () => engine.endTape(), () => engine.tidy('forward', f));
+  const y = engine.scopedRun(
+    startTape,
+    () => engine.endTape(),
+    () => engine.tidy('forward', f),
+  );
   const tape = engine.state.activeTape ?? [];
   try {
     if (y.rank !== 0) throw new Error(`gradients: f must return a scalar, got rank ${y.rank}`);
@@ -92,8 +109,12 @@ export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scal
           const x = node.inputs[name];
           if (!(name in dxFns)) throw new Error(`cannot backprop through input ${name} of ${node.kernelName}`);
           const dx = engine.tidy(`grad ${node.kernelName}`, dxFns[name]);
-          if (dx.dtype !== 'float32') throw new Error(`the gradient of ${node.kernelName} input ${name} is ${dx.dtype}, expected float32`);
-          if (!tf.util.arraysEqual(dx.shape, x.shape)) throw new Error(`the gradient of ${node.kernelName} input ${name} has shape [${dx.shape}], expected [${x.shape}]`);
+          if (dx.dtype !== 'float32')
+            throw new Error(`the gradient of ${node.kernelName} input ${name} is ${dx.dtype}, expected float32`);
+          if (!tf.util.arraysEqual(dx.shape, x.shape))
+            throw new Error(
+              `the gradient of ${node.kernelName} input ${name} has shape [${dx.shape}], expected [${x.shape}]`,
+            );
           const cur = acc.get(x.id);
           if (!cur) {
             set(x.id, dx);
@@ -127,7 +148,18 @@ export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scal
  * shape, so their saved copies can go before the backward pass; checked against
  * tfjs-core/dist/gradients/*_grad.js whenever tfjs-core is upgraded (it is pinned).
  */
-const SHAPE_ONLY_GRADIENTS = new Set(['Add', 'Sub', 'Reshape', 'Slice', 'Sum', 'Mean', 'Concat', 'ExpandDims', 'PadV2', 'Pack']);
+const SHAPE_ONLY_GRADIENTS = new Set([
+  'Add',
+  'Sub',
+  'Reshape',
+  'Slice',
+  'Sum',
+  'Mean',
+  'Concat',
+  'ExpandDims',
+  'PadV2',
+  'Pack',
+]);
 
 /**
  * The tape the forward pass records into: a node whose gradient needs only shapes has its
@@ -136,7 +168,8 @@ const SHAPE_ONLY_GRADIENTS = new Set(['Add', 'Sub', 'Reshape', 'Slice', 'Sum', '
  */
 class ReleasingTape extends Array<TapeNode> {
   override push(...nodes: TapeNode[]): number {
-    for (const node of nodes) if (SHAPE_ONLY_GRADIENTS.has(node.kernelName)) for (const s of node.saved ?? []) s.dispose();
+    for (const node of nodes)
+      if (SHAPE_ONLY_GRADIENTS.has(node.kernelName)) for (const s of node.saved ?? []) s.dispose();
     return super.push(...nodes);
   }
 }

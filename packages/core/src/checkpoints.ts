@@ -5,7 +5,17 @@
 // its Trainer loads with TrainerState(**json) (a TypeError on any other key), and Anneal's
 // state (sampler position, seed, backend) has another schema. Checkpoints written before the
 // rename keep Anneal's state in trainer_state.json; they are read, never written.
-import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { TMP_PREFIX } from './atomic.js';
 import { CheckpointError } from './errors.js';
@@ -55,13 +65,18 @@ function readJson(file: string): Record<string, unknown> {
   try {
     j = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new CheckpointError(`cannot read the trainer state: ${(e as Error).message}`, { file, hint: 'the checkpoint was cut short or edited; resume from another checkpoint (runs/<name>/checkpoints/step-N)' });
+    throw new CheckpointError(`cannot read the trainer state: ${(e as Error).message}`, {
+      file,
+      hint: 'the checkpoint was cut short or edited; resume from another checkpoint (runs/<name>/checkpoints/step-N)',
+    });
   }
-  if (!j || typeof j !== 'object' || Array.isArray(j)) throw new CheckpointError('the trainer state is not a JSON object', { file });
+  if (!j || typeof j !== 'object' || Array.isArray(j))
+    throw new CheckpointError('the trainer state is not a JSON object', { file });
   return j as Record<string, unknown>;
 }
 
-const isInside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+const isInside = (child: string, parent: string) =>
+  child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 
 export interface CheckpointEntry {
   /** The step recorded in the checkpoint's state file (what orders checkpoints). */
@@ -90,15 +105,23 @@ export function listCheckpoints(runDir: string): CheckpointEntry[] {
       try {
         target = realpathSync(dir);
       } catch {
-        throw new CheckpointError('this checkpoint is a symbolic link to nothing', { file: dir, hint: 'remove the link' });
+        throw new CheckpointError('this checkpoint is a symbolic link to nothing', {
+          file: dir,
+          hint: 'remove the link',
+        });
       }
-      if (!isInside(target, runReal)) throw new CheckpointError(`this checkpoint is a symbolic link to ${target}, outside the run folder`, { file: dir, hint: 'a run folder holds its own checkpoints: copy the checkpoint into checkpoints/, or pass its folder to --resume directly' });
+      if (!isInside(target, runReal))
+        throw new CheckpointError(`this checkpoint is a symbolic link to ${target}, outside the run folder`, {
+          file: dir,
+          hint: 'a run folder holds its own checkpoints: copy the checkpoint into checkpoints/, or pass its folder to --resume directly',
+        });
     }
     if (!statSync(dir).isDirectory()) continue;
     const file = stateFileOf(dir);
     if (!file) continue; // not a checkpoint (a write or a rotation cut short): cleanCheckpoints removes it
     const step = readJson(file).step;
-    if (!Number.isInteger(step) || (step as number) < 0) throw new CheckpointError(`step ${JSON.stringify(step)} is not a non-negative integer`, { file, field: 'step' });
+    if (!Number.isInteger(step) || (step as number) < 0)
+      throw new CheckpointError(`step ${JSON.stringify(step)} is not a non-negative integer`, { file, field: 'step' });
     const named = Number(m[1]);
     out.push({ step: step as number, dir, ...(named !== step && { namedStep: named }) });
   }
@@ -116,7 +139,12 @@ export function cleanCheckpoints(runDir: string): string[] {
   const removed: string[] = [];
   for (const name of readdirSync(root)) {
     const dir = join(root, name);
-    const stale = name.startsWith(TMP_PREFIX) || (/^step-\d+$/.test(name) && !lstatSync(dir).isSymbolicLink() && lstatSync(dir).isDirectory() && !stateFileOf(dir));
+    const stale =
+      name.startsWith(TMP_PREFIX) ||
+      (/^step-\d+$/.test(name) &&
+        !lstatSync(dir).isSymbolicLink() &&
+        lstatSync(dir).isDirectory() &&
+        !stateFileOf(dir));
     if (stale) {
       rmSync(dir, { recursive: true, force: true });
       removed.push(name);
@@ -169,14 +197,27 @@ const KIND_CHECK: Record<Kind, (v: unknown) => boolean> = {
 export function requireStateField(state: unknown, path: string, kind: Kind, o: { file: string; why: string }): void {
   let v: unknown = state;
   for (const k of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
-  if (v === undefined) throw new CheckpointError(`${path} is missing: it holds ${o.why}, without which the run cannot continue exactly`, { file: o.file, field: path, hint: 'resume from a checkpoint Anneal wrote (runs/<name>/checkpoints/step-N), or start a new run' });
-  if (!KIND_CHECK[kind](v)) throw new CheckpointError(`${path} is ${JSON.stringify(v)}, expected ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}`, { file: o.file, field: path, hint: 'the checkpoint was edited or written by another tool' });
+  if (v === undefined)
+    throw new CheckpointError(`${path} is missing: it holds ${o.why}, without which the run cannot continue exactly`, {
+      file: o.file,
+      field: path,
+      hint: 'resume from a checkpoint Anneal wrote (runs/<name>/checkpoints/step-N), or start a new run',
+    });
+  if (!KIND_CHECK[kind](v))
+    throw new CheckpointError(
+      `${path} is ${JSON.stringify(v)}, expected ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}`,
+      { file: o.file, field: path, hint: 'the checkpoint was edited or written by another tool' },
+    );
 }
 
 /** Reads a checkpoint's state and checks every field a resumed run relies on. */
 export function readTrainerState(checkpointDir: string): TrainerState {
   const file = stateFileOf(checkpointDir) ?? join(checkpointDir, ANNEAL_STATE);
-  if (!existsSync(file)) throw new CheckpointError(`${ANNEAL_STATE} is missing: this folder is not a complete checkpoint`, { file: checkpointDir, hint: 'resume from a checkpoint Anneal wrote (runs/<name>/checkpoints/step-N)' });
+  if (!existsSync(file))
+    throw new CheckpointError(`${ANNEAL_STATE} is missing: this folder is not a complete checkpoint`, {
+      file: checkpointDir,
+      hint: 'resume from a checkpoint Anneal wrote (runs/<name>/checkpoints/step-N)',
+    });
   const s = readJson(file);
   const o = (why: string) => ({ file, why });
   requireStateField(s, 'step', 'integer', o('the number of optimizer steps done'));
@@ -205,7 +246,10 @@ export function runRelative(runDir: string, path: string): string {
 export function resolveResume(path: string): { checkpointDir: string; runDir: string; mismatched: CheckpointEntry[] } {
   const p = resolve(path);
   if (!existsSync(p) || !statSync(p).isDirectory()) {
-    throw new CheckpointError('resume folder not found', { file: path, hint: 'pass a run folder (runs/<name>) or one of its checkpoints (runs/<name>/checkpoints/step-N)' });
+    throw new CheckpointError('resume folder not found', {
+      file: path,
+      hint: 'pass a run folder (runs/<name>) or one of its checkpoints (runs/<name>/checkpoints/step-N)',
+    });
   }
   if (stateFileOf(p)) return { checkpointDir: p, runDir: resolve(p, '..', '..'), mismatched: [] };
   const ckpts = listCheckpoints(p);
@@ -215,7 +259,11 @@ export function resolveResume(path: string): { checkpointDir: string; runDir: st
       hint: 'pass a run folder (runs/<name>) or one of its checkpoints (runs/<name>/checkpoints/step-N)',
     });
   }
-  return { checkpointDir: ckpts[ckpts.length - 1].dir, runDir: p, mismatched: ckpts.filter((c) => c.namedStep !== undefined) };
+  return {
+    checkpointDir: ckpts[ckpts.length - 1].dir,
+    runDir: p,
+    mismatched: ckpts.filter((c) => c.namedStep !== undefined),
+  };
 }
 
 /** The aliases every save refreshes in checkpoints/: the newest checkpoint and the best one. */
@@ -226,7 +274,11 @@ export const CHECKPOINT_ALIASES = ['best', 'last'] as const;
  * made under a temporary name and renamed over the old one, so it is never missing or half
  * written). Configs name `runs/<name>/checkpoints/best` instead of a step number.
  */
-export function linkCheckpointAlias(runDir: string, alias: (typeof CHECKPOINT_ALIASES)[number], checkpointDir: string): void {
+export function linkCheckpointAlias(
+  runDir: string,
+  alias: (typeof CHECKPOINT_ALIASES)[number],
+  checkpointDir: string,
+): void {
   const root = join(runDir, 'checkpoints');
   const tmp = join(root, `${TMP_PREFIX}${alias}.${process.pid}`);
   rmSync(tmp, { force: true });

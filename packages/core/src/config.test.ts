@@ -41,7 +41,9 @@ describe('loadConfig', () => {
   });
 
   it('reports every problem at once, each with its path and the bad value', () => {
-    const dir = tmp({ 'c.yaml': 'name: x\noptim: { lr: "3e-4x", mom: 0.9 }\ntrain: { steps: 1.5, kind: c }\nextra: 1\n' });
+    const dir = tmp({
+      'c.yaml': 'name: x\noptim: { lr: "3e-4x", mom: 0.9 }\ntrain: { steps: 1.5, kind: c }\nextra: 1\n',
+    });
     const e = errorOf(() => loadConfig(join(dir, 'c.yaml'), Schema));
     expect(e.file).toBe(join(dir, 'c.yaml'));
     expect(e.message).toContain('optim.lr: expected number, got "3e-4x"');
@@ -54,7 +56,11 @@ describe('loadConfig', () => {
 
   it('names a missing file, a missing extends target and bad YAML', () => {
     expect(errorOf(() => loadConfig('/nope/x.yaml', Schema)).message).toContain('config file not found');
-    const dir = tmp({ 'a.yaml': 'extends: ./missing.yaml\n', 'b.yaml': 'name: [unclosed\n', 'c.yaml': 'extends: ./c.yaml\n' });
+    const dir = tmp({
+      'a.yaml': 'extends: ./missing.yaml\n',
+      'b.yaml': 'name: [unclosed\n',
+      'c.yaml': 'extends: ./c.yaml\n',
+    });
     const e = errorOf(() => loadConfig(join(dir, 'a.yaml'), Schema));
     expect(e.file).toBe(join(dir, 'missing.yaml'));
     expect(e.hint).toContain('a.yaml');
@@ -63,7 +69,15 @@ describe('loadConfig', () => {
   });
 
   it('alias bombs and aliases without an anchor are ConfigErrors naming the file or --set, within the second', () => {
-    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill('*' + 'abcdefgh'[i]).join(', ')}]`)].join('\n');
+    const laughs = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...'bcdefgh'.split('').map(
+        (c, i) =>
+          `${c}: &${c} [${Array(9)
+            .fill('*' + 'abcdefgh'[i])
+            .join(', ')}]`,
+      ),
+    ].join('\n');
     const dir = tmp({ 'bomb.yaml': `name: x\n${laughs}\n`, 'dangling.yaml': 'name: *nowhere\n' });
     const t0 = Date.now();
     const bomb = errorOf(() => loadConfig(join(dir, 'bomb.yaml'), Schema));
@@ -71,17 +85,29 @@ describe('loadConfig', () => {
     expect(bomb.file).toBe(join(dir, 'bomb.yaml'));
     expect(bomb.message).toMatch(/aliases expand too far/);
     const dangling = errorOf(() => loadConfig(join(dir, 'dangling.yaml'), Schema));
-    expect([dangling.file, dangling.message]).toEqual([join(dir, 'dangling.yaml'), expect.stringMatching(/alias with no anchor/)]);
+    expect([dangling.file, dangling.message]).toEqual([
+      join(dir, 'dangling.yaml'),
+      expect.stringMatching(/alias with no anchor/),
+    ]);
     const set = errorOf(() => applyOverrides({ train: {} }, ['train.steps=*x']));
     expect([set.field, set.message]).toEqual(['--set', expect.stringMatching(/alias with no anchor/)]);
   });
 
   it('refuses __proto__, constructor and prototype keys as unknown keys (file or --set), leaving Object.prototype alone', () => {
-    const dir = tmp({ 'proto.yaml': 'name: x\noptim:\n  __proto__: { polluted: 1 }\n', 'ctor.yaml': 'name: x\nconstructor: 1\n' });
-    expect(errorOf(() => loadConfig(join(dir, 'proto.yaml'), Schema)).describe()).toMatch(/proto\.yaml.*optim\.__proto__: unknown key/s);
+    const dir = tmp({
+      'proto.yaml': 'name: x\noptim:\n  __proto__: { polluted: 1 }\n',
+      'ctor.yaml': 'name: x\nconstructor: 1\n',
+    });
+    expect(errorOf(() => loadConfig(join(dir, 'proto.yaml'), Schema)).describe()).toMatch(
+      /proto\.yaml.*optim\.__proto__: unknown key/s,
+    );
     expect(errorOf(() => loadConfig(join(dir, 'ctor.yaml'), Schema)).describe()).toMatch(/constructor: unknown key/);
-    expect(errorOf(() => applyOverrides({}, ['__proto__.polluted=1'])).describe()).toMatch(/^--set: .*__proto__\.polluted: unknown key/);
-    expect(errorOf(() => applyOverrides({}, ['optim={"constructor": {"prototype": 1}}'])).describe()).toMatch(/optim\.constructor: unknown key/);
+    expect(errorOf(() => applyOverrides({}, ['__proto__.polluted=1'])).describe()).toMatch(
+      /^--set: .*__proto__\.polluted: unknown key/,
+    );
+    expect(errorOf(() => applyOverrides({}, ['optim={"constructor": {"prototype": 1}}'])).describe()).toMatch(
+      /optim\.constructor: unknown key/,
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 

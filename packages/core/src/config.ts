@@ -33,7 +33,11 @@ function refuseProtoKeys(v: unknown, path: string, where: { file?: string; field
   if (!v || typeof v !== 'object') return;
   for (const k of Object.keys(v)) {
     const at = path ? `${path}.${k}` : k;
-    if (PROTO_KEYS.has(k)) throw new ConfigError(`1 problem in the config:\n  ${at}: unknown key`, { ...where, hint: 'no option has this name (it would reach JavaScript object internals)' });
+    if (PROTO_KEYS.has(k))
+      throw new ConfigError(`1 problem in the config:\n  ${at}: unknown key`, {
+        ...where,
+        hint: 'no option has this name (it would reach JavaScript object internals)',
+      });
     refuseProtoKeys((v as Record<string, unknown>)[k], at, where);
   }
 }
@@ -47,18 +51,29 @@ function yamlToJs(doc: ReturnType<typeof parseDocument>, where: { file?: string;
     return doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
     const msg = (e as Error).message;
-    if (/alias count/i.test(msg)) throw new ConfigError('YAML aliases expand too far (more than 100 alias expansions: an alias bomb?)', { ...where, hint: 'write the values out, or use fewer nested aliases' });
-    if (/unresolved alias/i.test(msg)) throw new ConfigError(`YAML alias with no anchor: ${msg.replace(/^.*?:\s*/, '')}`, { ...where, hint: 'an alias *name needs an anchor &name before it; quote the value if * is meant literally' });
+    if (/alias count/i.test(msg))
+      throw new ConfigError('YAML aliases expand too far (more than 100 alias expansions: an alias bomb?)', {
+        ...where,
+        hint: 'write the values out, or use fewer nested aliases',
+      });
+    if (/unresolved alias/i.test(msg))
+      throw new ConfigError(`YAML alias with no anchor: ${msg.replace(/^.*?:\s*/, '')}`, {
+        ...where,
+        hint: 'an alias *name needs an anchor &name before it; quote the value if * is meant literally',
+      });
     throw new ConfigError(`not valid YAML: ${msg}`, where);
   }
 }
 
 function readYaml(file: string, chain: string[]): Obj {
-  if (chain.includes(file)) throw new ConfigError(`extends cycle: ${[...chain, file].join(' -> ')}`, { file, field: 'extends' });
+  if (chain.includes(file))
+    throw new ConfigError(`extends cycle: ${[...chain, file].join(' -> ')}`, { file, field: 'extends' });
   if (!existsSync(file)) {
     throw new ConfigError('config file not found', {
       file,
-      hint: chain.length ? `it is named by "extends" in ${chain[chain.length - 1]}` : 'check the path (it is relative to the current directory)',
+      hint: chain.length
+        ? `it is named by "extends" in ${chain[chain.length - 1]}`
+        : 'check the path (it is relative to the current directory)',
     });
   }
   const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: true, uniqueKeys: true });
@@ -68,10 +83,15 @@ function readYaml(file: string, chain: string[]): Obj {
   }
   const data = yamlToJs(doc, { file }) ?? {};
   refuseProtoKeys(data, '', { file });
-  if (!isObj(data)) throw new ConfigError(`expected a mapping of options at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}`, { file });
+  if (!isObj(data))
+    throw new ConfigError(
+      `expected a mapping of options at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}`,
+      { file },
+    );
   const { extends: parent, ...rest } = data;
   if (parent === undefined) return rest;
-  if (typeof parent !== 'string') throw new ConfigError(`expected a file path, got ${JSON.stringify(parent)}`, { file, field: 'extends' });
+  if (typeof parent !== 'string')
+    throw new ConfigError(`expected a file path, got ${JSON.stringify(parent)}`, { file, field: 'extends' });
   const base = readYaml(resolve(dirname(file), parent), [...chain, file]);
   return deepMerge(base, rest);
 }
@@ -81,11 +101,19 @@ export function applyOverrides(config: Obj, overrides: string[]): Obj {
   let out = config;
   for (const o of overrides) {
     const eq = o.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`override ${JSON.stringify(o)} is not key.path=value`, { field: '--set', hint: 'example: --set optim.lr=3e-4' });
+    if (eq <= 0)
+      throw new ConfigError(`override ${JSON.stringify(o)} is not key.path=value`, {
+        field: '--set',
+        hint: 'example: --set optim.lr=3e-4',
+      });
     const path = o.slice(0, eq).split('.');
     const where = { field: '--set', file: undefined };
     const bad = path.find((k) => PROTO_KEYS.has(k) || k === '');
-    if (bad !== undefined) throw new ConfigError(`override ${JSON.stringify(o)}: ${path.join('.')}: ${bad ? 'unknown key' : 'empty key'}`, { ...where, hint: 'example: --set optim.lr=3e-4' });
+    if (bad !== undefined)
+      throw new ConfigError(`override ${JSON.stringify(o)}: ${path.join('.')}: ${bad ? 'unknown key' : 'empty key'}`, {
+        ...where,
+        hint: 'example: --set optim.lr=3e-4',
+      });
     const doc = parseDocument(o.slice(eq + 1));
     const value = doc.errors.length ? o.slice(eq + 1) : yamlToJs(doc, where);
     refuseProtoKeys(value, path.join('.'), where);
@@ -126,11 +154,17 @@ export function formatIssues(issues: z.core.$ZodIssue[], input: unknown): string
         break;
       case 'invalid_type': {
         const v = valueAt(input, issue.path);
-        lines.push(v === undefined ? `${at}missing (expected ${issue.expected === 'object' ? 'a mapping' : issue.expected})` : `${at}expected ${issue.expected}, got ${describeValue(v)}`);
+        lines.push(
+          v === undefined
+            ? `${at}missing (expected ${issue.expected === 'object' ? 'a mapping' : issue.expected})`
+            : `${at}expected ${issue.expected}, got ${describeValue(v)}`,
+        );
         break;
       }
       case 'invalid_value':
-        lines.push(`${at}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(valueAt(input, issue.path))}`);
+        lines.push(
+          `${at}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(valueAt(input, issue.path))}`,
+        );
         break;
       default:
         lines.push(`${at}${issue.message}`);
@@ -144,10 +178,13 @@ export function validateConfig<S extends z.ZodType>(schema: S, data: unknown, fi
   const result = schema.safeParse(data);
   if (result.success) return result.data;
   const lines = formatIssues(result.error.issues, data);
-  throw new ConfigError(`${lines.length} problem${lines.length > 1 ? 's' : ''} in the config:\n  ${lines.join('\n  ')}`, {
-    file,
-    hint: 'fix the fields above (or override them with --set key.path=value)',
-  });
+  throw new ConfigError(
+    `${lines.length} problem${lines.length > 1 ? 's' : ''} in the config:\n  ${lines.join('\n  ')}`,
+    {
+      file,
+      hint: 'fix the fields above (or override them with --set key.path=value)',
+    },
+  );
 }
 
 export interface LoadedConfig<T> {
@@ -162,7 +199,11 @@ export function readConfig(file: string, overrides: string[] = []): Obj {
 }
 
 /** Reads a YAML config (following `extends`), applies overrides and validates it. */
-export function loadConfig<S extends z.ZodType>(file: string, schema: S, overrides: string[] = []): LoadedConfig<z.infer<S>> {
+export function loadConfig<S extends z.ZodType>(
+  file: string,
+  schema: S,
+  overrides: string[] = [],
+): LoadedConfig<z.infer<S>> {
   const raw = readConfig(file, overrides);
   return { config: validateConfig(schema, raw, file), raw };
 }

@@ -74,7 +74,10 @@ describe('AdamW as a function of tensors', () => {
 
   it('FunctionalStep refuses a loss that leaves a trainable parameter without a gradient', () => {
     const [a, b] = [tf.variable(tf.scalar(1)), tf.variable(tf.scalar(2))];
-    const params = new Map([['a', a], ['b', b]]);
+    const params = new Map([
+      ['a', a],
+      ['b', b],
+    ]);
     const opt = new AdamW(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 });
     const step = new FunctionalStep(params, opt, () => tf.square(a) as tf.Scalar);
     const [lr, t] = [tf.scalar(0.1), tf.scalar(1)];

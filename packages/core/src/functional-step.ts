@@ -31,7 +31,10 @@ export class FunctionalStep {
     const [lr, step] = inputs.slice(nBatch, nBatch + 2) as [tf.Scalar, tf.Scalar];
     const { value, grads } = valueAndGrads(this.params, () => this.loss(batch));
     const missing = this.names.filter((n) => !grads.has(n));
-    if (missing.length) throw new Error(`FunctionalStep: the loss does not depend on ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}: freeze them (trainable false)`);
+    if (missing.length)
+      throw new Error(
+        `FunctionalStep: the loss does not depend on ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}: freeze them (trainable false)`,
+      );
     return [value, ...this.opt.updateTensors(grads, lr, step)];
   };
 

@@ -4,10 +4,16 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { gradients } from './backprop.js';
 
-export function valueAndGrads(params: Map<string, tf.Variable>, f: () => tf.Scalar): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
+export function valueAndGrads(
+  params: Map<string, tf.Variable>,
+  f: () => tf.Scalar,
+): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const trainable = [...params].filter(([, v]) => v.trainable);
   if (trainable.length === 0) throw new Error('valueAndGrads: no trainable parameter');
-  const { value, grads } = gradients(f, trainable.map(([, v]) => v));
+  const { value, grads } = gradients(
+    f,
+    trainable.map(([, v]) => v),
+  );
   const out = new Map<string, tf.Tensor>();
   trainable.forEach(([name], i) => {
     const g = grads[i];

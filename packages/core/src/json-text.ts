@@ -16,7 +16,11 @@ function floatText(x: number): string {
  */
 export function stringifyJson(value: unknown, floatKeys: Iterable<string> = []): string {
   const floats = new Set(floatKeys);
-  const text = JSON.stringify(value, (key, v) => (floats.has(key) && typeof v === 'number' && Number.isFinite(v) ? `${MARK}${v}` : v), 2);
+  const text = JSON.stringify(
+    value,
+    (key, v) => (floats.has(key) && typeof v === 'number' && Number.isFinite(v) ? `${MARK}${v}` : v),
+    2,
+  );
   return text.replace(/"\\u0000float:([^"]*)"/g, (_, n: string) => floatText(Number(n))) + '\n';
 }
 
@@ -75,7 +79,8 @@ export function pythonJsonTypes(text: string): Record<string, string> {
     }
     const m = /^(true|false|null|-?\d+(\.\d+)?([eE][-+]?\d+)?)/.exec(text.slice(i, i + 64))!;
     i += m[0].length;
-    out[path] = m[1] === 'null' ? 'null' : m[1] === 'true' || m[1] === 'false' ? 'bool' : /[.eE]/.test(m[1]) ? 'float' : 'int';
+    out[path] =
+      m[1] === 'null' ? 'null' : m[1] === 'true' || m[1] === 'false' ? 'bool' : /[.eE]/.test(m[1]) ? 'float' : 'int';
   };
   value('');
   return out;

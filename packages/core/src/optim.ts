@@ -29,8 +29,14 @@ export class AdamW {
     private readonly o: AdamWOptions,
   ) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false)),
+      );
     }
   }
 
@@ -70,12 +76,29 @@ export class AdamW {
     const { inputs, weightDecays } = this.fusedInputs(names, grads);
     const [beta1, beta2] = this.o.betas;
     // `step` lets a GPU kernel (torch's _fused_adamw_) compute the same bias corrections.
-    const attrs = { lr, beta1, beta2, eps: this.o.eps, biasCorrection1: bc1, biasCorrection2: bc2, step: this.step, weightDecays };
-    tf.tidy(() => this.assignState(names, tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[]));
+    const attrs = {
+      lr,
+      beta1,
+      beta2,
+      eps: this.o.eps,
+      biasCorrection1: bc1,
+      biasCorrection2: bc2,
+      step: this.step,
+      weightDecays,
+    };
+    tf.tidy(() =>
+      this.assignState(
+        names,
+        tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[],
+      ),
+    );
   }
 
   /** The fused kernel's inputs (p, g, m, v for each name) and each parameter's weight decay. */
-  private fusedInputs(names: string[], grads: Map<string, tf.Tensor>): { inputs: tf.NamedTensorMap; weightDecays: number[] } {
+  private fusedInputs(
+    names: string[],
+    grads: Map<string, tf.Tensor>,
+  ): { inputs: tf.NamedTensorMap; weightDecays: number[] } {
     const inputs: tf.NamedTensorMap = {};
     names.forEach((n, i) => {
       inputs[`p${i}`] = this.params.get(n)!;
@@ -116,7 +139,9 @@ export class AdamW {
     const { inputs, weightDecays } = this.fusedInputs(names, grads);
     if (tf.getKernel(FUSED_ADAMW, tf.getBackend())) {
       const attrs = { beta1, beta2, eps: this.o.eps, weightDecays, scalarInputs: true };
-      return tf.engine().runKernel(FUSED_ADAMW, { ...inputs, lr, step }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return tf
+        .engine()
+        .runKernel(FUSED_ADAMW, { ...inputs, lr, step }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
     }
     return tf.tidy(() => {
       const bc1 = tf.sub(1, tf.pow(beta1, step));
@@ -150,11 +175,23 @@ export class AdamW {
   }
 
   loadStateDict(tensors: Map<string, SafeTensor | TensorToWrite>, step: number, file = 'optimizer.safetensors'): void {
-    if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`AdamW's step ${JSON.stringify(step)} is not a non-negative integer`, { file, field: '__metadata__.step', hint: 'optimizer.safetensors records the number of updates applied in its metadata; the file was edited or written by another tool' });
+    if (!Number.isInteger(step) || step < 0)
+      throw new CheckpointError(`AdamW's step ${JSON.stringify(step)} is not a non-negative integer`, {
+        file,
+        field: '__metadata__.step',
+        hint: 'optimizer.safetensors records the number of updates applied in its metadata; the file was edited or written by another tool',
+      });
     for (const [name, p] of this.params) {
-      for (const [suffix, target] of [['exp_avg', this.m.get(name)!], ['exp_avg_sq', this.v.get(name)!]] as const) {
+      for (const [suffix, target] of [
+        ['exp_avg', this.m.get(name)!],
+        ['exp_avg_sq', this.v.get(name)!],
+      ] as const) {
         const t = tensors.get(`${name}.${suffix}`);
-        if (!t) throw new CheckpointError(`optimizer state for ${name}.${suffix} is missing`, { file, hint: 'the checkpoint was saved for a different model' });
+        if (!t)
+          throw new CheckpointError(`optimizer state for ${name}.${suffix} is missing`, {
+            file,
+            hint: 'the checkpoint was saved for a different model',
+          });
         requireFloatTensor(t, p.shape, { file, name: `${name}.${suffix}`, what: `AdamW's ${suffix} of ${name}` });
         target.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
       }
@@ -172,7 +209,10 @@ export class AdamW {
  * clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), capped at 1). Returns the
  * norm before clipping and the new gradients (the old ones are disposed when replaced).
  */
-export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { norm: number; grads: Map<string, tf.Tensor> } {
+export function clipGradNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { norm: number; grads: Map<string, tf.Tensor> } {
   const normT = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
   const norm = normT.dataSync()[0];
   normT.dispose();

@@ -36,7 +36,9 @@ export class RunLogger {
   }
 
   scalars(step: number, values: Record<string, number>): void {
-    writing(this.metricsFile, () => appendFileSync(this.metricsFile, JSON.stringify({ step, time: new Date().toISOString(), ...values }) + '\n'));
+    writing(this.metricsFile, () =>
+      appendFileSync(this.metricsFile, JSON.stringify({ step, time: new Date().toISOString(), ...values }) + '\n'),
+    );
     for (const [tag, v] of Object.entries(values)) this.tb.scalar(tag, v, step);
   }
 

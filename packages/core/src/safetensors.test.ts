@@ -23,7 +23,9 @@ describe('safetensors', () => {
     expect(metadata).toEqual({ format: 'pt' });
     expect(tensors.get('transformer.wte.weight')!.shape).toEqual([1000, 64]);
     const again = serializeSafetensors(
-      new Map([...tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data as Float32Array }])),
+      new Map(
+        [...tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: t.data as Float32Array }]),
+      ),
       metadata,
     );
     expect(Buffer.compare(again, original)).toBe(0);
@@ -52,13 +54,56 @@ describe('safetensors', () => {
 
   const bad: Array<[string, Buffer, RegExp]> = [
     ['a truncated file', Buffer.alloc(5), /shorter than the 8-byte header/],
-    ['a header longer than the file', (() => { const b = Buffer.alloc(16); b.writeBigUInt64LE(1000n, 0); return b; })(), /exceeds the file size/],
-    ['a header that is not JSON', (() => { const b = Buffer.alloc(12); b.writeBigUInt64LE(4n, 0); b.write('{{{{', 8); return b; })(), /not valid UTF-8 JSON/],
-    ['an unknown dtype', withHeader({ x: { dtype: 'F8', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype "F8"/],
-    ['offsets past the data', withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), /run past the data section/],
-    ['a size that does not match the shape', withHeader({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /needs 12/],
-    ['overlapping tensors', withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), /overlap or hole/],
-    ['trailing bytes', withHeader({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 8), /cover 4 bytes but the data section has 8/],
+    [
+      'a header longer than the file',
+      (() => {
+        const b = Buffer.alloc(16);
+        b.writeBigUInt64LE(1000n, 0);
+        return b;
+      })(),
+      /exceeds the file size/,
+    ],
+    [
+      'a header that is not JSON',
+      (() => {
+        const b = Buffer.alloc(12);
+        b.writeBigUInt64LE(4n, 0);
+        b.write('{{{{', 8);
+        return b;
+      })(),
+      /not valid UTF-8 JSON/,
+    ],
+    [
+      'an unknown dtype',
+      withHeader({ x: { dtype: 'F8', shape: [1], data_offsets: [0, 1] } }, 1),
+      /unsupported dtype "F8"/,
+    ],
+    [
+      'offsets past the data',
+      withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4),
+      /run past the data section/,
+    ],
+    [
+      'a size that does not match the shape',
+      withHeader({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8),
+      /needs 12/,
+    ],
+    [
+      'overlapping tensors',
+      withHeader(
+        {
+          x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+          y: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+        },
+        8,
+      ),
+      /overlap or hole/,
+    ],
+    [
+      'trailing bytes',
+      withHeader({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 8),
+      /cover 4 bytes but the data section has 8/,
+    ],
   ];
   it.each(bad)('rejects %s before trusting any offset', (_, buf, msg) => {
     expect(() => parseSafetensors(buf, 'bad.safetensors')).toThrow(msg);
@@ -74,20 +119,26 @@ describe('safetensors', () => {
     const lazy = readSafetensors(file);
     const whole = parseSafetensors(readFileSync(FIXTURE), FIXTURE);
     expect(lazy.metadata).toEqual(whole.metadata);
-    for (const [name, t] of whole.tensors) expect(Array.from(lazy.tensors.get(name)!.data), name).toEqual(Array.from(t.data));
+    for (const [name, t] of whole.tensors)
+      expect(Array.from(lazy.tensors.get(name)!.data), name).toEqual(Array.from(t.data));
     // the bytes come from the file on access: the last value of the data section, changed
     // after opening, reads changed (and in one tensor only)
     const bytes = readFileSync(file);
     bytes.writeFloatLE(42, bytes.length - 4);
     writeFileSync(file, bytes);
-    const changed = [...whole.tensors].filter(([name, t]) => lazy.tensors.get(name)!.data.some((v, i) => v !== t.data[i]));
+    const changed = [...whole.tensors].filter(([name, t]) =>
+      lazy.tensors.get(name)!.data.some((v, i) => v !== t.data[i]),
+    );
     expect(changed.length).toBe(1);
     expect(lazy.tensors.get(changed[0][0])!.data.at(-1)).toBe(42);
   });
 
   it('names the tensor whose entry is wrong', () => {
     try {
-      parseSafetensors(withHeader({ 'lm.weight': { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }, 0), 'w.safetensors');
+      parseSafetensors(
+        withHeader({ 'lm.weight': { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }, 0),
+        'w.safetensors',
+      );
       expect.unreachable();
     } catch (e: any) {
       expect(e.field).toBe('lm.weight');

@@ -7,7 +7,16 @@ import { CheckpointError, FormatError } from './errors.js';
 export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 const DTYPE_BYTES: Record<SafeDtype, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** Largest header we accept (the reference implementation uses 100 MB). */
@@ -29,11 +38,21 @@ const FLOAT_DTYPES: ReadonlySet<SafeDtype> = new Set(['F64', 'F32', 'F16', 'BF16
  * of `shape`: a float dtype (F32, or F16/BF16/F64, read as float32) and exactly that shape.
  * An integer tensor in their place (an F32 bias edited to I32) is an error, not garbage weights.
  */
-export function requireFloatTensor(t: { dtype: string; shape: readonly number[] }, shape: readonly number[], o: { file: string; name: string; what?: string }): void {
+export function requireFloatTensor(
+  t: { dtype: string; shape: readonly number[] },
+  shape: readonly number[],
+  o: { file: string; name: string; what?: string },
+): void {
   const want = `F32 [${shape.join(', ')}]`;
   const found = `${t.dtype} [${t.shape.join(', ')}]`;
   if (!FLOAT_DTYPES.has(t.dtype as SafeDtype) || t.shape.join(',') !== shape.join(',')) {
-    throw new CheckpointError(`tensor ${o.name} is ${found}, expected ${want}${o.what ? ` (${o.what})` : ''}`, { file: o.file, field: o.name, hint: FLOAT_DTYPES.has(t.dtype as SafeDtype) ? 'the file was saved for a model of another size or architecture' : 'the file was edited or written by another tool: a float tensor is needed here' });
+    throw new CheckpointError(`tensor ${o.name} is ${found}, expected ${want}${o.what ? ` (${o.what})` : ''}`, {
+      file: o.file,
+      field: o.name,
+      hint: FLOAT_DTYPES.has(t.dtype as SafeDtype)
+        ? 'the file was saved for a model of another size or architecture'
+        : 'the file was edited or written by another tool: a float tensor is needed here',
+    });
   }
 }
 
@@ -49,7 +68,11 @@ export interface SafetensorsFile {
 }
 
 function fail(file: string, msg: string, field?: string): never {
-  throw new FormatError(msg, { file, field, hint: 'the file is not a valid safetensors file (truncated or not safetensors)' });
+  throw new FormatError(msg, {
+    file,
+    field,
+    hint: 'the file is not a valid safetensors file (truncated or not safetensors)',
+  });
 }
 
 function halfToFloat(h: number): number {
@@ -61,7 +84,14 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function decode(bytes: Uint8Array, dtype: SafeDtype, n: number, file: string, name: string, owned = false): SafeTensor['data'] {
+function decode(
+  bytes: Uint8Array,
+  dtype: SafeDtype,
+  n: number,
+  file: string,
+  name: string,
+  owned = false,
+): SafeTensor['data'] {
   // Copy (Buffer#slice would only make a view) so the result is aligned and independent of
   // the file buffer; bytes read for this tensor alone (`owned`) are used as they are.
   const copy = owned ? bytes : new Uint8Array(bytes.byteLength);
@@ -114,7 +144,11 @@ interface Entry {
 }
 
 /** Validates a header (`headerLen` bytes of JSON) against a file of `fileSize` bytes. */
-function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
+function parseHeader(
+  headerBytes: Uint8Array,
+  fileSize: number,
+  file: string,
+): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
   const headerLen = headerBytes.byteLength;
   let header: unknown;
   try {
@@ -139,14 +173,23 @@ function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): {
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof info !== 'object' || info === null) fail(file, 'tensor entry is not an object', name);
     if (typeof info.dtype !== 'string' || !(info.dtype in DTYPE_BYTES)) {
-      fail(file, `unsupported dtype ${JSON.stringify(info.dtype)}; expected one of ${Object.keys(DTYPE_BYTES).join(', ')}`, name);
+      fail(
+        file,
+        `unsupported dtype ${JSON.stringify(info.dtype)}; expected one of ${Object.keys(DTYPE_BYTES).join(', ')}`,
+        name,
+      );
     }
     const dtype = info.dtype as SafeDtype;
     if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(file, `shape ${JSON.stringify(info.shape)} is not a list of non-negative integers`, name);
     }
     const off = info.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[0] > off[1]
+    ) {
       fail(file, `data_offsets ${JSON.stringify(off)} is not [begin, end] with 0 <= begin <= end`, name);
     }
     const shape = info.shape as number[];
@@ -154,7 +197,11 @@ function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): {
     const [begin, end] = off as [number, number];
     if (end > dataLen) fail(file, `data_offsets [${begin}, ${end}] run past the data section (${dataLen} bytes)`, name);
     if (end - begin !== numel * DTYPE_BYTES[dtype]) {
-      fail(file, `data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${numel * DTYPE_BYTES[dtype]}`, name);
+      fail(
+        file,
+        `data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${numel * DTYPE_BYTES[dtype]}`,
+        name,
+      );
     }
     entries.push({ name, dtype, shape, begin, end });
   }
@@ -173,7 +220,8 @@ function parseHeader(headerBytes: Uint8Array, fileSize: number, file: string): {
 function headerLength(first8: Uint8Array, fileSize: number, file: string): number {
   if (fileSize < 8) fail(file, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
   const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) fail(file, `header length ${n} exceeds the file size ${fileSize} (or the 100 MB limit)`);
+  if (n > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8)))
+    fail(file, `header length ${n} exceeds the file size ${fileSize} (or the 100 MB limit)`);
   return Number(n);
 }
 
@@ -184,7 +232,11 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): Safetensor
   const tensors = new Map<string, SafeTensor>();
   for (const { name, dtype, shape, begin, end } of entries) {
     const numel = shape.reduce((a, d) => a * d, 1);
-    tensors.set(name, { dtype, shape, data: decode(buf.subarray(dataStart + begin, dataStart + end), dtype, numel, file, name) });
+    tensors.set(name, {
+      dtype,
+      shape,
+      data: decode(buf.subarray(dataStart + begin, dataStart + end), dtype, numel, file, name),
+    });
   }
   return { tensors, metadata };
 }
@@ -222,7 +274,14 @@ export function readSafetensors(path: string): SafetensorsFile {
         }
         return decode(bytes, dtype, numel, path, name, true);
       };
-      tensors.set(name, Object.defineProperty({ dtype, shape, source: { file: path, offset: dataStart + begin } } as SafeTensor, 'data', { get: read, enumerable: true }));
+      tensors.set(
+        name,
+        Object.defineProperty(
+          { dtype, shape, source: { file: path, offset: dataStart + begin } } as SafeTensor,
+          'data',
+          { get: read, enumerable: true },
+        ),
+      );
     }
     return { tensors, metadata };
   } finally {
@@ -234,7 +293,11 @@ function readFully(fd: number, into: Uint8Array, position: number, file: string)
   let done = 0;
   while (done < into.byteLength) {
     const n = readSync(fd, into, done, into.byteLength - done, position + done);
-    if (n === 0) fail(file, `file ended at byte ${position + done}, inside the data the header describes (changed while reading?)`);
+    if (n === 0)
+      fail(
+        file,
+        `file ended at byte ${position + done}, inside the data the header describes (changed while reading?)`,
+      );
     done += n;
   }
 }
@@ -249,7 +312,10 @@ export interface TensorToWrite {
  * Serialises tensors the way Python's safetensors does: `__metadata__` first, tensors
  * sorted by name, header padded with spaces to a multiple of 8 bytes.
  */
-export function serializeSafetensors(tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata: Record<string, string> = { format: 'pt' }): Buffer {
+export function serializeSafetensors(
+  tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>,
+  metadata: Record<string, string> = { format: 'pt' },
+): Buffer {
   const map = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
   const names = [...map.keys()].sort();
   const header: Record<string, unknown> = {};
@@ -258,7 +324,10 @@ export function serializeSafetensors(tensors: Map<string, TensorToWrite> | Recor
   for (const name of names) {
     const t = map.get(name)!;
     const numel = t.shape.reduce((a, d) => a * d, 1);
-    if (numel !== t.data.length) throw new FormatError(`shape ${JSON.stringify(t.shape)} has ${numel} elements but data has ${t.data.length}`, { field: name });
+    if (numel !== t.data.length)
+      throw new FormatError(`shape ${JSON.stringify(t.shape)} has ${numel} elements but data has ${t.data.length}`, {
+        field: name,
+      });
     const bytes = t.data.byteLength;
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;

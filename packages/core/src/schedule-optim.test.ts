@@ -36,7 +36,10 @@ describe('AdamW', () => {
     let w = [1, -2];
     let m = [0, 0];
     let v = [0, 0];
-    const gs = [[0.5, -1], [0.25, 2]];
+    const gs = [
+      [0.5, -1],
+      [0.25, 2],
+    ];
     for (let t = 1; t <= 2; t++) {
       const g = gs[t - 1];
       const grads = new Map([['w', tf.tensor2d([g])]]);
@@ -82,7 +85,10 @@ describe('AdamW', () => {
 
 describe('clipGradNorm', () => {
   it('scales to the max norm like torch (3-4-0 triangle)', () => {
-    const grads = new Map([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([4])]]);
+    const grads = new Map([
+      ['a', tf.tensor1d([3, 0])],
+      ['b', tf.tensor1d([4])],
+    ]);
     const { norm, grads: out } = clipGradNorm(grads, 1);
     expect(norm).toBeCloseTo(5, 6);
     expect(out.get('a')!.dataSync()[0]).toBeCloseTo(3 / (5 + 1e-6), 6);

@@ -6,7 +6,8 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError } from './errors.js';
 
-const kb = (n: number) => (n < 10_240 ? `${n} bytes` : n < 10 * 2 ** 20 ? `${Math.round(n / 1024)} KB` : `${(n / 2 ** 20).toFixed(1)} MB`);
+const kb = (n: number) =>
+  n < 10_240 ? `${n} bytes` : n < 10 * 2 ** 20 ? `${Math.round(n / 1024)} KB` : `${(n / 2 ** 20).toFixed(1)} MB`;
 
 /** The nearest folder at or above `path` that exists. */
 function existingAncestor(path: string): string {
@@ -34,17 +35,30 @@ export function storageError(e: unknown, file: string, progress?: { wrote: numbe
   const where = { file, cause: e };
   switch (code) {
     case 'ENOSPC':
-      return new StorageError(`disk full while writing${how}`, { ...where, hint: 'free space on that disk, or set outputDir to a folder on another one; the previous checkpoint is intact' });
+      return new StorageError(`disk full while writing${how}`, {
+        ...where,
+        hint: 'free space on that disk, or set outputDir to a folder on another one; the previous checkpoint is intact',
+      });
     case 'EDQUOT':
-      return new StorageError(`disk quota exceeded while writing${how}`, { ...where, hint: 'free space within your quota, or set outputDir elsewhere; the previous checkpoint is intact' });
+      return new StorageError(`disk quota exceeded while writing${how}`, {
+        ...where,
+        hint: 'free space within your quota, or set outputDir elsewhere; the previous checkpoint is intact',
+      });
     case 'EROFS':
       return new StorageError('the file system is read-only', { ...where, hint: 'set outputDir to a writable folder' });
     case 'EACCES':
     case 'EPERM':
-      return new StorageError(`no permission to write here (${existingAncestor(dirname(file))} is not writable)`, { ...where, hint: 'set outputDir to a folder you can write, or change its permissions' });
+      return new StorageError(`no permission to write here (${existingAncestor(dirname(file))} is not writable)`, {
+        ...where,
+        hint: 'set outputDir to a folder you can write, or change its permissions',
+      });
     case 'ENOENT': {
       const ancestor = existingAncestor(dirname(file));
-      if (!isWritable(ancestor)) return new StorageError(`cannot create the folder: ${ancestor} is not writable`, { ...where, hint: 'set outputDir to a folder you can write' });
+      if (!isWritable(ancestor))
+        return new StorageError(`cannot create the folder: ${ancestor} is not writable`, {
+          ...where,
+          hint: 'set outputDir to a folder you can write',
+        });
       return e;
     }
     default:

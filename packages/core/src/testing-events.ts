@@ -23,10 +23,13 @@ export function readRecords(buf: Buffer): Buffer[] {
   while (off < buf.length) {
     if (off + 12 > buf.length) throw new Error(`record ${out.length} at offset ${off}: truncated header`);
     const len = Number(buf.readBigUInt64LE(off));
-    if (buf.readUInt32LE(off + 8) !== masked(crc32c(buf.subarray(off, off + 8)))) throw new Error(`record ${out.length} at offset ${off}: length CRC mismatch`);
+    if (buf.readUInt32LE(off + 8) !== masked(crc32c(buf.subarray(off, off + 8))))
+      throw new Error(`record ${out.length} at offset ${off}: length CRC mismatch`);
     const data = buf.subarray(off + 12, off + 12 + len);
-    if (data.length !== len || off + 16 + len > buf.length) throw new Error(`record ${out.length} at offset ${off}: truncated data`);
-    if (buf.readUInt32LE(off + 12 + len) !== masked(crc32c(data))) throw new Error(`record ${out.length} at offset ${off}: data CRC mismatch`);
+    if (data.length !== len || off + 16 + len > buf.length)
+      throw new Error(`record ${out.length} at offset ${off}: truncated data`);
+    if (buf.readUInt32LE(off + 12 + len) !== masked(crc32c(data)))
+      throw new Error(`record ${out.length} at offset ${off}: data CRC mismatch`);
     out.push(data);
     off += 16 + len;
   }
@@ -100,14 +103,14 @@ export function decodeEvents(file: string) {
   });
 }
 
-
 /** Every event of every event file under `logdir` (recursively), keyed by the run folder (relative). */
 export function decodeLogdir(logdir: string): Map<string, ReturnType<typeof decodeEvents>> {
   const out = new Map<string, ReturnType<typeof decodeEvents>>();
   const walk = (dir: string, rel: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (e.isDirectory()) walk(join(dir, e.name), rel ? `${rel}/${e.name}` : e.name);
-      else if (e.name.startsWith('events.out.tfevents.')) out.set(rel, [...(out.get(rel) ?? []), ...decodeEvents(join(dir, e.name))]);
+      else if (e.name.startsWith('events.out.tfevents.'))
+        out.set(rel, [...(out.get(rel) ?? []), ...decodeEvents(join(dir, e.name))]);
     }
   };
   walk(logdir, '');

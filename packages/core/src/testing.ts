@@ -17,7 +17,13 @@ export function fakeHubFetch(repos: FakeHubRepo[], log: string[] = []): typeof f
     const repo = repos.find((r) => `${r.type}s` === type && r.name === name);
     return repo && { repo, files: repo.revisions[decodeURIComponent(rev)] };
   };
-  const entry = (repo: FakeHubRepo, path: string, data: Uint8Array) => ({ type: 'file', path, oid: oid(data), size: data.length, lastCommit: { id: repo.commit, date: '2024-04-18T00:00:00Z', title: 'fake' } });
+  const entry = (repo: FakeHubRepo, path: string, data: Uint8Array) => ({
+    type: 'file',
+    path,
+    oid: oid(data),
+    size: data.length,
+    lastCommit: { id: repo.commit, date: '2024-04-18T00:00:00Z', title: 'fake' },
+  });
   return (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(String(input));
     log.push(`${init?.method ?? 'GET'} ${url.pathname}`);
@@ -27,9 +33,19 @@ export function fakeHubFetch(repos: FakeHubRepo[], log: string[] = []): typeof f
     if (api) {
       const [, type, name, op, rev] = api;
       const found = find(type, name, rev);
-      if (!found?.files) return new Response('{"error":"Revision not found"}', { status: 404, headers: { 'X-Error-Code': 'RevisionNotFound' } });
-      const paths = op === 'tree' ? Object.keys(found.files) : (JSON.parse(String(init!.body)).paths as string[]).filter((p) => found.files[p]);
-      return new Response(JSON.stringify(paths.map((p) => entry(found.repo, p, found.files[p]))), { status: 200, headers: { 'Content-Type': 'application/json' } });
+      if (!found?.files)
+        return new Response('{"error":"Revision not found"}', {
+          status: 404,
+          headers: { 'X-Error-Code': 'RevisionNotFound' },
+        });
+      const paths =
+        op === 'tree'
+          ? Object.keys(found.files)
+          : (JSON.parse(String(init!.body)).paths as string[]).filter((p) => found.files[p]);
+      return new Response(JSON.stringify(paths.map((p) => entry(found.repo, p, found.files[p]))), {
+        status: 200,
+        headers: { 'Content-Type': 'application/json' },
+      });
     }
     // /{org}/{name}/resolve/{revision}/{path} for models, /datasets/{org}/{name}/resolve/... for datasets
     const res = /^\/(datasets\/)?([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
@@ -40,7 +56,12 @@ export function fakeHubFetch(repos: FakeHubRepo[], log: string[] = []): typeof f
     const [a, b] = range ? [Number(range[1]), range[2] ? Number(range[2]) : body.length - 1] : [0, body.length - 1];
     return new Response(body.subarray(a, b + 1), {
       status: range ? 206 : 200,
-      headers: { 'Content-Range': `bytes ${a}-${b}/${body.length}`, ETag: `"${oid(body)}"`, 'Content-Type': 'application/octet-stream', 'Content-Length': String(b - a + 1) },
+      headers: {
+        'Content-Range': `bytes ${a}-${b}/${body.length}`,
+        ETag: `"${oid(body)}"`,
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(b - a + 1),
+      },
     });
   }) as typeof fetch;
 }

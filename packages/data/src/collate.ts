@@ -35,7 +35,10 @@ function widthOf(lengths: number[], o: PadOptions): number {
 /** Rows padded into one [B, T] batch; label(row, i) gives the label of token i of a row. */
 function pad(rows: Int32Array[], o: PadOptions, label: (row: number, i: number) => number): Batch {
   const B = rows.length;
-  const T = widthOf(rows.map((r) => r.length), o);
+  const T = widthOf(
+    rows.map((r) => r.length),
+    o,
+  );
   const inputIds = new Int32Array(B * T).fill(o.padId);
   const attentionMask = new Int32Array(B * T);
   const labels = new Int32Array(B * T).fill(IGNORE);
@@ -53,7 +56,11 @@ function pad(rows: Int32Array[], o: PadOptions, label: (row: number, i: number) 
 
 /** Causal LM / SFT: labels = ids where the loss mask is 1, else -100. */
 export function collateCausal(seqs: TokenizedSequence[], o: PadOptions): Batch {
-  return pad(seqs.map((s) => s.inputIds), o, (b, i) => (seqs[b].lossMask[i] ? seqs[b].inputIds[i] : IGNORE));
+  return pad(
+    seqs.map((s) => s.inputIds),
+    o,
+    (b, i) => (seqs[b].lossMask[i] ? seqs[b].inputIds[i] : IGNORE),
+  );
 }
 
 export interface MlmOptions extends PadOptions {
@@ -103,8 +110,15 @@ export function collateMlm(rows: Int32Array[], o: MlmOptions): Batch {
 }
 
 /** Classification: padded ids and one label per row. */
-export function collateClassification(rows: Array<{ inputIds: Int32Array; label: number }>, o: PadOptions): Batch & { classLabels: Int32Array } {
-  const batch = pad(rows.map((r) => r.inputIds), o, () => IGNORE);
+export function collateClassification(
+  rows: Array<{ inputIds: Int32Array; label: number }>,
+  o: PadOptions,
+): Batch & { classLabels: Int32Array } {
+  const batch = pad(
+    rows.map((r) => r.inputIds),
+    o,
+    () => IGNORE,
+  );
   return { ...batch, classLabels: Int32Array.from(rows.map((r) => r.label)) };
 }
 
@@ -112,7 +126,10 @@ export function collateClassification(rows: Array<{ inputIds: Int32Array; label:
  * Preference pairs for DPO and reward models: rows 0..B-1 are prompt + chosen, rows
  * B..2B-1 prompt + rejected, one length for all; labels cover the responses only.
  */
-export function collatePreference(pairs: Array<{ prompt: Int32Array; chosen: Int32Array; rejected: Int32Array }>, o: PadOptions): Batch {
+export function collatePreference(
+  pairs: Array<{ prompt: Int32Array; chosen: Int32Array; rejected: Int32Array }>,
+  o: PadOptions,
+): Batch {
   const rows: Int32Array[] = [];
   const promptLen: number[] = [];
   for (const which of ['chosen', 'rejected'] as const) {

@@ -14,8 +14,21 @@ import { TooLong, tokenizeExample, type DataTokenizer, type Tokenized } from './
 
 const SourceSchema = z.union([
   z.string(),
-  z.object({ path: z.string(), format: z.enum(['jsonl', 'json', 'csv', 'tsv', 'text', 'parquet', 'arrow']).optional(), textUnit: z.enum(['file', 'line', 'paragraph']).optional() }).strict(),
-  z.object({ hub: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'org/name'), split: z.string().default('train'), config: z.string().optional(), revision: z.string().optional() }).strict(),
+  z
+    .object({
+      path: z.string(),
+      format: z.enum(['jsonl', 'json', 'csv', 'tsv', 'text', 'parquet', 'arrow']).optional(),
+      textUnit: z.enum(['file', 'line', 'paragraph']).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      hub: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'org/name'),
+      split: z.string().default('train'),
+      config: z.string().optional(),
+      revision: z.string().optional(),
+    })
+    .strict(),
 ]);
 
 export const DataConfigSchema = z
@@ -27,7 +40,20 @@ export const DataConfigSchema = z
     evalFraction: z.number().min(0).max(0.5).default(0.05),
     format: z.enum(['text', 'prompt-completion', 'conversational', 'preference', 'classification']),
     /** Where each field is, e.g. {text: body, label: stars}. */
-    columns: z.object({ text: z.string(), prompt: z.string(), completion: z.string(), messages: z.string(), chosen: z.string(), rejected: z.string(), label: z.string(), margin: z.string() }).partial().strict().default({}),
+    columns: z
+      .object({
+        text: z.string(),
+        prompt: z.string(),
+        completion: z.string(),
+        messages: z.string(),
+        chosen: z.string(),
+        rejected: z.string(),
+        label: z.string(),
+        margin: z.string(),
+      })
+      .partial()
+      .strict()
+      .default({}),
     /** Classification label names (index = class id); string labels are looked up here. */
     labels: z.array(z.string()).optional(),
     maxLength: z.number().int().min(1),
@@ -61,16 +87,32 @@ export interface PreparedDataset {
 
 async function sourceToFiles(src: z.infer<typeof SourceSchema>): Promise<SourceSpec[]> {
   if (typeof src === 'string') return [{ path: src }];
-  if ('hub' in src) return (await hubDatasetFiles(src.hub, { split: src.split, config: src.config, revision: src.revision })).map((path) => ({ path, format: 'parquet' as const }));
+  if ('hub' in src)
+    return (await hubDatasetFiles(src.hub, { split: src.split, config: src.config, revision: src.revision })).map(
+      (path) => ({ path, format: 'parquet' as const }),
+    );
   return [src];
 }
 
 /** What identifies the tokenized result: file identities, the tokenizer, the options. */
 function cacheKey(specs: SourceSpec[][], cfg: DataConfig, tokenizerFingerprint: string): string {
-  const files = specs.map((list) => list.flatMap((s) => sourceFiles(s).map((f) => [resolve(f), statSync(f).size, statSync(f).mtimeMs, s.format ?? null, s.textUnit ?? null])));
+  const files = specs.map((list) =>
+    list.flatMap((s) =>
+      sourceFiles(s).map((f) => [
+        resolve(f),
+        statSync(f).size,
+        statSync(f).mtimeMs,
+        s.format ?? null,
+        s.textUnit ?? null,
+      ]),
+    ),
+  );
   const { cacheDir: _ignored, ...options } = cfg;
   void _ignored;
-  return createHash('sha256').update(JSON.stringify({ v: 2, files, options, tokenizerFingerprint })).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify({ v: 2, files, options, tokenizerFingerprint }))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 // ---- cache file: [u32 header length][header JSON][Int32 lengths][Int32 data]
@@ -83,7 +125,13 @@ function encode(sets: Tokenized[][]): { header: object; lengths: Int32Array; dat
       kinds.push(t.kind);
       if (t.kind === 'sequence') arrays.push(t.inputIds, t.lossMask);
       else if (t.kind === 'classification') arrays.push(t.inputIds, [t.label]);
-      else arrays.push(t.prompt, t.chosen, t.rejected, t.margin === undefined ? [] : new Int32Array(Float32Array.of(t.margin).buffer));
+      else
+        arrays.push(
+          t.prompt,
+          t.chosen,
+          t.rejected,
+          t.margin === undefined ? [] : new Int32Array(Float32Array.of(t.margin).buffer),
+        );
     }
   const lengths = Int32Array.from(arrays.map((a) => a.length));
   const data = new Int32Array(lengths.reduce((s, n) => s + n, 0));
@@ -107,7 +155,10 @@ function writeCache(file: string, sets: Tokenized[][], extra: object): void {
   writeFileAtomic(file, buf);
 }
 
-function readCache(file: string): { sets: Tokenized[][]; extra: { rows: number; badRows: number; firstBad: string[] } } {
+function readCache(file: string): {
+  sets: Tokenized[][];
+  extra: { rows: number; badRows: number; firstBad: string[] };
+} {
   const buf = readFileSync(file);
   const n = buf.readUInt32LE(0);
   const header = JSON.parse(buf.subarray(4, 4 + n).toString());
@@ -131,14 +182,24 @@ function readCache(file: string): { sets: Tokenized[][]; extra: { rows: number; 
       if (kind === 'sequence') return { kind, inputIds: next(), lossMask: new Uint8Array(next()) };
       if (kind === 'classification') return { kind, inputIds: next(), label: next()[0] };
       const [prompt, chosen, rejected, m] = [next(), next(), next(), next()];
-      return { kind: 'preference', prompt, chosen, rejected, ...(m.length ? { margin: new Float32Array(Int32Array.from(m).buffer)[0] } : {}) };
+      return {
+        kind: 'preference',
+        prompt,
+        chosen,
+        rejected,
+        ...(m.length ? { margin: new Float32Array(Int32Array.from(m).buffer)[0] } : {}),
+      };
     }),
   );
   return { sets, extra: header };
 }
 
 /** Reads, converts and tokenizes the configured data (or loads it from the cache). */
-export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { tokenizerFingerprint: string; configFile?: string; seed?: number }): Promise<PreparedDataset> {
+export async function prepareDataset(
+  cfg: DataConfig,
+  tok: DataTokenizer,
+  o: { tokenizerFingerprint: string; configFile?: string; seed?: number },
+): Promise<PreparedDataset> {
   const trainSpecs = await sourceToFiles(cfg.train);
   const evalSpecs = cfg.eval ? await sourceToFiles(cfg.eval) : [];
   const key = cacheKey([trainSpecs, evalSpecs], cfg, o.tokenizerFingerprint);
@@ -148,7 +209,11 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
     const badRows = new BadRowLog();
     badRows.count = extra.badRows;
     badRows.restored.push(...extra.firstBad);
-    return { train: sets[0], eval: sets[1], stats: { rows: extra.rows, tokens: countTokens(sets), badRows, cached: true } };
+    return {
+      train: sets[0],
+      eval: sets[1],
+      stats: { rows: extra.rows, tokens: countTokens(sets), badRows, cached: true },
+    };
   }
   const badRows = new BadRowLog();
   let rows = 0;
@@ -156,7 +221,10 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
     const out: Tokenized[] = [];
     for (const spec of specs) {
       // With onBadRow skip/truncate, rows that cannot even be read (not JSON, wrong field count) are skipped and counted too.
-      const unreadable = cfg.onBadRow === 'error' ? undefined : (reason: string, at: RowAt) => badRows.add(new BadRow(reason, at, 'data.train'));
+      const unreadable =
+        cfg.onBadRow === 'error'
+          ? undefined
+          : (reason: string, at: RowAt) => badRows.add(new BadRow(reason, at, 'data.train'));
       for await (const { row, at } of readRows(spec, unreadable)) {
         rows++;
         try {
@@ -186,7 +254,12 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
     evalSet = train.filter((_, i) => held.has(i));
     train = train.filter((_, i) => !held.has(i));
   }
-  if (!train.length) throw new DataError('no usable training rows', { file: typeof cfg.train === 'string' ? cfg.train : o.configFile, field: 'data.train', hint: badRows.count ? badRows.summary() : 'the source is empty' });
+  if (!train.length)
+    throw new DataError('no usable training rows', {
+      file: typeof cfg.train === 'string' ? cfg.train : o.configFile,
+      field: 'data.train',
+      hint: badRows.count ? badRows.summary() : 'the source is empty',
+    });
   if (cacheFile) {
     mkdirSync(join(cfg.cacheDir!, 'tokenized'), { recursive: true });
     writeCache(cacheFile, [train, evalSet], { rows, badRows: badRows.count, firstBad: badRows.lines() });
@@ -196,6 +269,8 @@ export async function prepareDataset(cfg: DataConfig, tok: DataTokenizer, o: { t
 
 function countTokens(sets: Tokenized[][]): number {
   let n = 0;
-  for (const s of sets) for (const t of s) n += t.kind === 'preference' ? t.prompt.length + t.chosen.length + t.rejected.length : t.inputIds.length;
+  for (const s of sets)
+    for (const t of s)
+      n += t.kind === 'preference' ? t.prompt.length + t.chosen.length + t.rejected.length : t.inputIds.length;
   return n;
 }

@@ -14,7 +14,13 @@ export type Example =
   | { kind: 'text'; text: string }
   | { kind: 'prompt-completion'; prompt: string; completion: string }
   | { kind: 'conversational'; messages: ChatMessage[] }
-  | { kind: 'preference'; prompt: string | ChatMessage[]; chosen: string | ChatMessage[]; rejected: string | ChatMessage[]; margin?: number }
+  | {
+      kind: 'preference';
+      prompt: string | ChatMessage[];
+      chosen: string | ChatMessage[];
+      rejected: string | ChatMessage[];
+      margin?: number;
+    }
   | { kind: 'classification'; text: string; label: number };
 
 export type TaskFormat = Example['kind'];
@@ -41,7 +47,11 @@ export class BadRow extends DataError {
     readonly at: RowAt,
     field: string,
   ) {
-    super(`${at.line !== undefined ? `line ${at.line}` : `row ${at.row}`}: ${reason}`, { file: at.file, field, hint: 'fix the row, or set data.onBadRow: skip (skipped rows are counted and shown)' });
+    super(`${at.line !== undefined ? `line ${at.line}` : `row ${at.row}`}: ${reason}`, {
+      file: at.file,
+      field,
+      hint: 'fix the row, or set data.onBadRow: skip (skipped rows are counted and shown)',
+    });
   }
 }
 
@@ -63,7 +73,9 @@ export class BadRowLog {
   /** A short line, then at most 3 examples, each on its own line. */
   summary(): string {
     if (!this.count) return 'no bad rows';
-    const shown = this.lines().slice(0, 3).map((l) => `  ${l.length > 160 ? l.slice(0, 157) + '...' : l}`);
+    const shown = this.lines()
+      .slice(0, 3)
+      .map((l) => `  ${l.length > 160 ? l.slice(0, 157) + '...' : l}`);
     const more = this.count > shown.length ? `\n  (${this.count - shown.length} more)` : '';
     return `${this.count} bad row${this.count > 1 ? 's' : ''} skipped, e.g.:\n${shown.join('\n')}${more}`;
   }
@@ -72,7 +84,8 @@ export class BadRowLog {
 function text(row: Row, col: string, at: RowAt): string {
   const v = row[col];
   if (v === undefined || v === null) throw new BadRow(`missing field "${col}"`, at, col);
-  if (typeof v !== 'string') throw new BadRow(`field "${col}" should be text, got ${Array.isArray(v) ? 'a list' : typeof v}`, at, col);
+  if (typeof v !== 'string')
+    throw new BadRow(`field "${col}" should be text, got ${Array.isArray(v) ? 'a list' : typeof v}`, at, col);
   if (!v.trim()) throw new BadRow(`field "${col}" is empty`, at, col);
   return v;
 }
@@ -80,26 +93,42 @@ function text(row: Row, col: string, at: RowAt): string {
 function messages(row: Row, col: string, at: RowAt): ChatMessage[] {
   const v = row[col];
   if (v === undefined || v === null) throw new BadRow(`missing field "${col}"`, at, col);
-  if (!Array.isArray(v) || !v.length) throw new BadRow(`field "${col}" should be a non-empty list of {role, content}`, at, col);
+  if (!Array.isArray(v) || !v.length)
+    throw new BadRow(`field "${col}" should be a non-empty list of {role, content}`, at, col);
   return v.map((m, i) => {
-    if (!m || typeof m !== 'object' || typeof (m as ChatMessage).role !== 'string' || typeof (m as ChatMessage).content !== 'string') {
+    if (
+      !m ||
+      typeof m !== 'object' ||
+      typeof (m as ChatMessage).role !== 'string' ||
+      typeof (m as ChatMessage).content !== 'string'
+    ) {
       throw new BadRow(`${col}[${i}] should be {role, content} with text values`, at, `${col}[${i}]`);
     }
     return { ...(m as ChatMessage) };
   });
 }
 
-const textOrMessages = (row: Row, col: string, at: RowAt) => (Array.isArray(row[col]) ? messages(row, col, at) : text(row, col, at));
+const textOrMessages = (row: Row, col: string, at: RowAt) =>
+  Array.isArray(row[col]) ? messages(row, col, at) : text(row, col, at);
 
 /**
  * The prompt that chosen and rejected share when a preference row has none (TRL's
  * extract_prompt): the common leading messages of two conversations, or the common
  * leading text of two strings up to the last whitespace.
  */
-export function splitSharedPrompt(chosen: string | ChatMessage[], rejected: string | ChatMessage[]): { prompt: string | ChatMessage[]; chosen: string | ChatMessage[]; rejected: string | ChatMessage[] } {
+export function splitSharedPrompt(
+  chosen: string | ChatMessage[],
+  rejected: string | ChatMessage[],
+): { prompt: string | ChatMessage[]; chosen: string | ChatMessage[]; rejected: string | ChatMessage[] } {
   if (Array.isArray(chosen) && Array.isArray(rejected)) {
     let i = 0;
-    while (i < chosen.length - 1 && i < rejected.length - 1 && chosen[i].role === rejected[i].role && chosen[i].content === rejected[i].content) i++;
+    while (
+      i < chosen.length - 1 &&
+      i < rejected.length - 1 &&
+      chosen[i].role === rejected[i].role &&
+      chosen[i].content === rejected[i].content
+    )
+      i++;
     return { prompt: chosen.slice(0, i), chosen: chosen.slice(i), rejected: rejected.slice(i) };
   }
   if (typeof chosen === 'string' && typeof rejected === 'string') {
@@ -114,23 +143,39 @@ export function splitSharedPrompt(chosen: string | ChatMessage[], rejected: stri
 }
 
 /** A row as an example of the given format; throws BadRow when it does not fit. */
-export function toExample(row: Row, at: RowAt, format: TaskFormat, cols: ColumnMap = {}, labelNames?: string[]): Example {
+export function toExample(
+  row: Row,
+  at: RowAt,
+  format: TaskFormat,
+  cols: ColumnMap = {},
+  labelNames?: string[],
+): Example {
   const c = (k: keyof ColumnMap) => cols[k] ?? k;
   switch (format) {
     case 'text':
       return { kind: 'text', text: text(row, c('text'), at) };
     case 'prompt-completion':
-      return { kind: 'prompt-completion', prompt: text(row, c('prompt'), at), completion: text(row, c('completion'), at) };
+      return {
+        kind: 'prompt-completion',
+        prompt: text(row, c('prompt'), at),
+        completion: text(row, c('completion'), at),
+      };
     case 'conversational':
       return { kind: 'conversational', messages: messages(row, c('messages'), at) };
     case 'preference': {
       const chosen = textOrMessages(row, c('chosen'), at);
       const rejected = textOrMessages(row, c('rejected'), at);
-      if (Array.isArray(chosen) !== Array.isArray(rejected)) throw new BadRow('chosen and rejected must both be text or both be conversations', at, c('rejected'));
+      if (Array.isArray(chosen) !== Array.isArray(rejected))
+        throw new BadRow('chosen and rejected must both be text or both be conversations', at, c('rejected'));
       const hasPrompt = row[c('prompt')] !== undefined && row[c('prompt')] !== null;
       // An optional per-pair margin (TRL's reward `margin` column): read only when mapped.
       const m = cols.margin === undefined ? undefined : row[cols.margin];
-      if (cols.margin !== undefined && (typeof m !== 'number' || !Number.isFinite(m))) throw new BadRow(`field "${cols.margin}" should be a finite number (the pair's reward margin), got ${JSON.stringify(m)}`, at, cols.margin);
+      if (cols.margin !== undefined && (typeof m !== 'number' || !Number.isFinite(m)))
+        throw new BadRow(
+          `field "${cols.margin}" should be a finite number (the pair's reward margin), got ${JSON.stringify(m)}`,
+          at,
+          cols.margin,
+        );
       const margin = m === undefined ? {} : { margin: m as number };
       if (!hasPrompt) return { kind: 'preference', ...splitSharedPrompt(chosen, rejected), ...margin };
       return { kind: 'preference', prompt: textOrMessages(row, c('prompt'), at), chosen, rejected, ...margin };
@@ -141,9 +186,16 @@ export function toExample(row: Row, at: RowAt, format: TaskFormat, cols: ColumnM
       let label: number;
       if (typeof v === 'number' && Number.isInteger(v)) label = v;
       else if (typeof v === 'string' && labelNames?.includes(v)) label = labelNames.indexOf(v);
-      else if (typeof v === 'string' && /^-?\d+$/.test(v)) label = Number(v); // CSV
-      else throw new BadRow(`field "${c('label')}" should be a class index${labelNames ? ` or one of ${labelNames.join(', ')}` : ''}, got ${JSON.stringify(v)}`, at, c('label'));
-      if (label < 0 || (labelNames && label >= labelNames.length)) throw new BadRow(`label ${label} is outside 0..${(labelNames?.length ?? 1) - 1}`, at, c('label'));
+      else if (typeof v === 'string' && /^-?\d+$/.test(v))
+        label = Number(v); // CSV
+      else
+        throw new BadRow(
+          `field "${c('label')}" should be a class index${labelNames ? ` or one of ${labelNames.join(', ')}` : ''}, got ${JSON.stringify(v)}`,
+          at,
+          c('label'),
+        );
+      if (label < 0 || (labelNames && label >= labelNames.length))
+        throw new BadRow(`label ${label} is outside 0..${(labelNames?.length ?? 1) - 1}`, at, c('label'));
       return { kind: 'classification', text: t, label };
     }
     default:

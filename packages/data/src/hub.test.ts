@@ -9,7 +9,8 @@ import { fakeHubFetch } from '@anneal/core/testing';
 import { hubDatasetFiles, isSplitFile, readRows } from './index.js';
 
 const COMMIT = 'b'.repeat(40);
-const parquet = (texts: string[]) => new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: texts, type: 'STRING' }] }));
+const parquet = (texts: string[]) =>
+  new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: texts, type: 'STRING' }] }));
 
 async function texts(files: string[]): Promise<unknown[]> {
   const out: unknown[] = [];
@@ -34,23 +35,46 @@ describe('Hub dataset splits', () => {
 
   it('downloads the split into the cache, then finds it offline', async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'anneal-hubds-'));
-    const main = { 'README.md': new TextEncoder().encode('# reviews'), 'data/train-00000-of-00001.parquet': parquet(['good', 'bad']), 'data/test-00000-of-00001.parquet': parquet(['meh']) };
+    const main = {
+      'README.md': new TextEncoder().encode('# reviews'),
+      'data/train-00000-of-00001.parquet': parquet(['good', 'bad']),
+      'data/test-00000-of-00001.parquet': parquet(['meh']),
+    };
     const log: string[] = [];
-    const fetch = fakeHubFetch([{ type: 'dataset', name: 'anneal-test/reviews', revisions: { main }, commit: COMMIT }], log);
+    const fetch = fakeHubFetch(
+      [{ type: 'dataset', name: 'anneal-test/reviews', revisions: { main }, commit: COMMIT }],
+      log,
+    );
     const files = await hubDatasetFiles('anneal-test/reviews', { split: 'train', cacheDir, fetch });
-    expect(files).toEqual([join(cacheDir, 'datasets--anneal-test--reviews', 'snapshots', COMMIT, 'data', 'train-00000-of-00001.parquet')]);
+    expect(files).toEqual([
+      join(cacheDir, 'datasets--anneal-test--reviews', 'snapshots', COMMIT, 'data', 'train-00000-of-00001.parquet'),
+    ]);
     expect(await texts(files)).toEqual(['good', 'bad']);
     expect(log.some((l) => l.includes('test-00000'))).toBe(false); // only the split asked for
     process.env.HF_HUB_OFFLINE = '1';
     expect(await hubDatasetFiles('anneal-test/reviews', { split: 'train', cacheDir })).toEqual(files);
-    await expect(hubDatasetFiles('anneal-test/reviews', { split: 'validation', cacheDir })).rejects.toThrow(/not in the Hugging Face cache and HF_HUB_OFFLINE is set/);
+    await expect(hubDatasetFiles('anneal-test/reviews', { split: 'validation', cacheDir })).rejects.toThrow(
+      /not in the Hugging Face cache and HF_HUB_OFFLINE is set/,
+    );
   });
 
   it("falls back to the Hub's Parquet conversion when the repo holds other formats", async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'anneal-hubds-'));
-    const fetch = fakeHubFetch([{ type: 'dataset', name: 'anneal-test/csv', commit: COMMIT, revisions: { main: { 'train.csv': new TextEncoder().encode('text\nx\n') }, 'refs/convert/parquet': { 'default/train/0000.parquet': parquet(['x']) } } }]);
+    const fetch = fakeHubFetch([
+      {
+        type: 'dataset',
+        name: 'anneal-test/csv',
+        commit: COMMIT,
+        revisions: {
+          main: { 'train.csv': new TextEncoder().encode('text\nx\n') },
+          'refs/convert/parquet': { 'default/train/0000.parquet': parquet(['x']) },
+        },
+      },
+    ]);
     const files = await hubDatasetFiles('anneal-test/csv', { cacheDir, fetch });
     expect(await texts(files)).toEqual(['x']);
-    await expect(hubDatasetFiles('anneal-test/csv', { split: 'test', cacheDir, fetch })).rejects.toThrow(/no Parquet files for split "test"/);
+    await expect(hubDatasetFiles('anneal-test/csv', { split: 'test', cacheDir, fetch })).rejects.toThrow(
+      /no Parquet files for split "test"/,
+    );
   });
 });

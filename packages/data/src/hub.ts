@@ -6,7 +6,17 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { downloadFileToCacheDir, listFiles } from '@huggingface/hub';
-import { DataError, cachedSnapshot, checkRepoId, hubRequestError, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import {
+  DataError,
+  cachedSnapshot,
+  checkRepoId,
+  hubRequestError,
+  checkRevision,
+  hubCacheDir,
+  hubOffline,
+  recordRef,
+  repoCacheFolder,
+} from '@anneal/core';
 
 export interface HubDatasetOptions {
   split?: string;
@@ -25,7 +35,13 @@ export function isSplitFile(path: string, split: string, config?: string): boole
   const name = parts[parts.length - 1];
   const dirs = parts.slice(0, -1);
   if (config && !dirs.includes(config)) return false;
-  return dirs.includes(split) || dirs.includes(`partial-${split}`) || name.startsWith(`${split}-`) || name.startsWith(`${split}.`) || name === `${split}.parquet`;
+  return (
+    dirs.includes(split) ||
+    dirs.includes(`partial-${split}`) ||
+    name.startsWith(`${split}-`) ||
+    name.startsWith(`${split}.`) ||
+    name === `${split}.parquet`
+  );
 }
 
 function cachedFiles(snap: string, split: string, config?: string): string[] {
@@ -54,15 +70,28 @@ export async function hubDatasetFiles(repo: string, o: HubDatasetOptions = {}): 
       const files = snap ? cachedFiles(snap, split, o.config) : [];
       if (files.length) return files;
     }
-    throw new DataError(`split "${split}" of dataset ${repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, { file: repoCacheFolder('dataset', repo, cacheDir), hint: 'download it once with network, or unset HF_HUB_OFFLINE' });
+    throw new DataError(
+      `split "${split}" of dataset ${repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`,
+      {
+        file: repoCacheFolder('dataset', repo, cacheDir),
+        hint: 'download it once with network, or unset HF_HUB_OFFLINE',
+      },
+    );
   }
-  const common = { repo: { type: 'dataset' as const, name: repo }, cacheDir, fetch: o.fetch, ...(o.accessToken && { accessToken: o.accessToken }) };
+  const common = {
+    repo: { type: 'dataset' as const, name: repo },
+    cacheDir,
+    fetch: o.fetch,
+    ...(o.accessToken && { accessToken: o.accessToken }),
+  };
   for (const revision of revisions) {
     const paths: string[] = [];
     try {
-      for await (const f of listFiles({ ...common, revision, recursive: true })) if (f.type === 'file' && isSplitFile(f.path, split, o.config)) paths.push(f.path);
+      for await (const f of listFiles({ ...common, revision, recursive: true }))
+        if (f.type === 'file' && isSplitFile(f.path, split, o.config)) paths.push(f.path);
     } catch (e) {
-      if (revision === revisions[revisions.length - 1] && !paths.length) throw hubRequestError(DataError, e, { type: 'dataset', repo, revision, cacheDir });
+      if (revision === revisions[revisions.length - 1] && !paths.length)
+        throw hubRequestError(DataError, e, { type: 'dataset', repo, revision, cacheDir });
       continue;
     }
     if (!paths.length) continue;
@@ -79,5 +108,8 @@ export async function hubDatasetFiles(repo: string, o: HubDatasetOptions = {}): 
     recordRef('dataset', repo, revision, snapshot.split(/[\\/]/).pop()!, cacheDir);
     return local;
   }
-  throw new DataError(`dataset ${repo} has no Parquet files for split "${split}"${o.config ? ` of config "${o.config}"` : ''}`, { file: repo, hint: 'check the split and config names on the dataset page' });
+  throw new DataError(
+    `dataset ${repo} has no Parquet files for split "${split}"${o.config ? ` of config "${o.config}"` : ''}`,
+    { file: repo, hint: 'check the split and config names on the dataset page' },
+  );
 }

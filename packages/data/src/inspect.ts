@@ -18,7 +18,9 @@ export interface DatasetReport {
 }
 
 export function inspectDataset(d: PreparedDataset, maxLength: number, bins = 8): DatasetReport {
-  const lengths = d.train.map((t) => (t.kind === 'preference' ? t.prompt.length + Math.max(t.chosen.length, t.rejected.length) : t.inputIds.length));
+  const lengths = d.train.map((t) =>
+    t.kind === 'preference' ? t.prompt.length + Math.max(t.chosen.length, t.rejected.length) : t.inputIds.length,
+  );
   const max = Math.max(0, ...lengths);
   const min = lengths.length ? Math.min(...lengths) : 0;
   const width = Math.max(1, Math.ceil((max + 1) / bins));
@@ -30,14 +32,23 @@ export function inspectDataset(d: PreparedDataset, maxLength: number, bins = 8):
     const bfd = packBestFit(seqs, maxLength, 0);
     // greedy cuts full rows and drops the remainder: the share of tokens it keeps
     const real = seqs.reduce((s, t) => s + t.inputIds.length, 0);
-    packing = { greedy: (packGreedy(seqs, maxLength).rows * maxLength) / Math.max(real, 1), bestFit: bfd.efficiency, rowsBestFit: bfd.rows };
+    packing = {
+      greedy: (packGreedy(seqs, maxLength).rows * maxLength) / Math.max(real, 1),
+      bestFit: bfd.efficiency,
+      rowsBestFit: bfd.rows,
+    };
   }
   return {
     rows: d.stats.rows,
     trainExamples: d.train.length,
     evalExamples: d.eval.length,
     tokens: d.stats.tokens,
-    lengths: { min, mean: lengths.reduce((s, n) => s + n, 0) / Math.max(1, lengths.length), max, histogram: histogram.filter((h) => h.from <= max) },
+    lengths: {
+      min,
+      mean: lengths.reduce((s, n) => s + n, 0) / Math.max(1, lengths.length),
+      max,
+      histogram: histogram.filter((h) => h.from <= max),
+    },
     packing,
     badRows: d.stats.badRows.count,
     firstBadRows: d.stats.badRows.lines(),
@@ -52,9 +63,17 @@ export function formatReport(r: DatasetReport): string {
     `rows read: ${r.rows}${r.cached ? ' (tokenized data from the cache)' : ''}`,
     `examples: ${r.trainExamples} train, ${r.evalExamples} eval; tokens: ${r.tokens}`,
     `length (train): min ${r.lengths.min}, mean ${r.lengths.mean.toFixed(1)}, max ${r.lengths.max}`,
-    ...r.lengths.histogram.map((h) => `  ${String(h.from).padStart(6)}-${String(h.to).padEnd(6)} ${'#'.repeat(Math.round((40 * h.count) / most)).padEnd(40)} ${h.count}`),
+    ...r.lengths.histogram.map(
+      (h) =>
+        `  ${String(h.from).padStart(6)}-${String(h.to).padEnd(6)} ${'#'.repeat(Math.round((40 * h.count) / most)).padEnd(40)} ${h.count}`,
+    ),
   ];
-  if (r.packing) lines.push(`packing into rows of maxLength: best-fit ${(100 * r.packing.bestFit).toFixed(1)}% of slots filled (${r.packing.rowsBestFit} rows, documents kept whole); greedy keeps ${(100 * r.packing.greedy).toFixed(1)}% of tokens (documents split across rows)`);
-  lines.push(r.badRows ? `bad rows skipped: ${r.badRows}\n${r.firstBadRows.map((b) => `  ${b}`).join('\n')}` : 'bad rows: none');
+  if (r.packing)
+    lines.push(
+      `packing into rows of maxLength: best-fit ${(100 * r.packing.bestFit).toFixed(1)}% of slots filled (${r.packing.rowsBestFit} rows, documents kept whole); greedy keeps ${(100 * r.packing.greedy).toFixed(1)}% of tokens (documents split across rows)`,
+    );
+  lines.push(
+    r.badRows ? `bad rows skipped: ${r.badRows}\n${r.firstBadRows.map((b) => `  ${b}`).join('\n')}` : 'bad rows: none',
+  );
   return lines.join('\n');
 }

@@ -42,7 +42,15 @@ export function packGreedy(seqs: TokenizedSequence[], blockSize: number, eosId?:
   const positionIds = new Int32Array(n);
   const documentIds = new Int32Array(n).fill(1);
   for (let i = 0; i < n; i++) positionIds[i] = i % blockSize;
-  return { blockSize, inputIds: Int32Array.from(ids.slice(0, n)), lossMask: Uint8Array.from(mask.slice(0, n)), positionIds, documentIds, rows, efficiency: rows ? 1 : 0 };
+  return {
+    blockSize,
+    inputIds: Int32Array.from(ids.slice(0, n)),
+    lossMask: Uint8Array.from(mask.slice(0, n)),
+    positionIds,
+    documentIds,
+    rows,
+    efficiency: rows ? 1 : 0,
+  };
 }
 
 /**
@@ -53,7 +61,10 @@ export function packBestFit(seqs: TokenizedSequence[], blockSize: number, padId:
   // Longest first, ties in input order: a counting sort by length (lengths are at most blockSize).
   const byLength: number[][] = Array.from({ length: blockSize + 1 }, () => []);
   seqs.forEach((s, i) => {
-    if (s.inputIds.length > blockSize) throw new RangeError(`a document of ${s.inputIds.length} tokens does not fit in blockSize ${blockSize}; truncate first`);
+    if (s.inputIds.length > blockSize)
+      throw new RangeError(
+        `a document of ${s.inputIds.length} tokens does not fit in blockSize ${blockSize}; truncate first`,
+      );
     byLength[s.inputIds.length].push(i);
   });
   const order: Array<readonly [number, number]> = [];
@@ -95,11 +106,27 @@ export function packBestFit(seqs: TokenizedSequence[], blockSize: number, padId:
       real += n;
     });
   });
-  return { blockSize, inputIds, lossMask, positionIds, documentIds, rows, efficiency: rows ? real / (rows * blockSize) : 0 };
+  return {
+    blockSize,
+    inputIds,
+    lossMask,
+    positionIds,
+    documentIds,
+    rows,
+    efficiency: rows ? real / (rows * blockSize) : 0,
+  };
 }
 
 /** Row r of a packing as [blockSize] views. */
-export function packedRow(p: PackedRows, r: number): { inputIds: Int32Array; lossMask: Uint8Array; positionIds: Int32Array; documentIds: Int32Array } {
+export function packedRow(
+  p: PackedRows,
+  r: number,
+): { inputIds: Int32Array; lossMask: Uint8Array; positionIds: Int32Array; documentIds: Int32Array } {
   const [a, b] = [r * p.blockSize, (r + 1) * p.blockSize];
-  return { inputIds: p.inputIds.subarray(a, b), lossMask: p.lossMask.subarray(a, b), positionIds: p.positionIds.subarray(a, b), documentIds: p.documentIds.subarray(a, b) };
+  return {
+    inputIds: p.inputIds.subarray(a, b),
+    lossMask: p.lossMask.subarray(a, b),
+    positionIds: p.positionIds.subarray(a, b),
+    documentIds: p.documentIds.subarray(a, b),
+  };
 }

@@ -2,7 +2,21 @@
 // expected id can be read off the text by hand.
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@anneal/core';
-import { BadRow, IGNORE, TooLong, collateCausal, collateMlm, collatePreference, packBestFit, packGreedy, splitSharedPrompt, toExample, tokenizeExample, type ChatMessage, type DataTokenizer } from './index.js';
+import {
+  BadRow,
+  IGNORE,
+  TooLong,
+  collateCausal,
+  collateMlm,
+  collatePreference,
+  packBestFit,
+  packGreedy,
+  splitSharedPrompt,
+  toExample,
+  tokenizeExample,
+  type ChatMessage,
+  type DataTokenizer,
+} from './index.js';
 
 const EOS = 1;
 const BOS = 2;
@@ -19,7 +33,10 @@ const tok: DataTokenizer = {
     }
     return { ids, assistantMask: mask };
   },
-  applyChatTemplate: (msgs: ChatMessage[], o) => [...tok.encodeChat(msgs).ids, ...(o.addGenerationPrompt ? Array.from('<assistant>', (c) => c.codePointAt(0)!) : [])],
+  applyChatTemplate: (msgs: ChatMessage[], o) => [
+    ...tok.encodeChat(msgs).ids,
+    ...(o.addGenerationPrompt ? Array.from('<assistant>', (c) => c.codePointAt(0)!) : []),
+  ],
   eosTokenId: EOS,
 };
 const ids = (s: string) => Array.from(s, (c) => c.codePointAt(0)!);
@@ -32,13 +49,20 @@ describe('formats and tokenization', () => {
     if (t.kind !== 'sequence') return;
     expect(Array.from(t.inputIds)).toEqual([BOS, ...ids('ab'), ...ids('cd'), EOS]);
     expect(Array.from(t.lossMask)).toEqual([0, 0, 0, 1, 1, 1]);
-    const all = tokenizeExample(toExample({ prompt: 'ab', completion: 'cd' }, at, 'prompt-completion'), tok, { completionOnlyLoss: false });
+    const all = tokenizeExample(toExample({ prompt: 'ab', completion: 'cd' }, at, 'prompt-completion'), tok, {
+      completionOnlyLoss: false,
+    });
     expect(Array.from((all as { lossMask: Uint8Array }).lossMask)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it('masks everything but assistant turns with assistantOnlyLoss', () => {
-    const msgs = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }];
-    const t = tokenizeExample(toExample({ messages: msgs }, at, 'conversational'), tok, { assistantOnlyLoss: true }) as { lossMask: Uint8Array; inputIds: Int32Array };
+    const msgs = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'yo' },
+    ];
+    const t = tokenizeExample(toExample({ messages: msgs }, at, 'conversational'), tok, {
+      assistantOnlyLoss: true,
+    }) as { lossMask: Uint8Array; inputIds: Int32Array };
     const learned = Array.from(t.inputIds).filter((_, i) => t.lossMask[i]);
     expect(learned).toEqual([...ids('<assistant>yo'), EOS]);
   });
@@ -46,17 +70,40 @@ describe('formats and tokenization', () => {
   it('truncates from either end, or reports the length', () => {
     const ex = toExample({ text: 'abcdef' }, at, 'text');
     expect(() => tokenizeExample(ex, tok, { maxLength: 4 })).toThrow(TooLong);
-    expect(Array.from((tokenizeExample(ex, tok, { maxLength: 4 }, true) as { inputIds: Int32Array }).inputIds)).toEqual([BOS, ...ids('abc')]);
+    expect(Array.from((tokenizeExample(ex, tok, { maxLength: 4 }, true) as { inputIds: Int32Array }).inputIds)).toEqual(
+      [BOS, ...ids('abc')],
+    );
     // BOS a b c d e f EOS, last 4 kept
-    expect(Array.from((tokenizeExample(ex, tok, { maxLength: 4, truncation: 'keep_end' }, true) as { inputIds: Int32Array }).inputIds)).toEqual([...ids('def'), EOS]);
+    expect(
+      Array.from(
+        (tokenizeExample(ex, tok, { maxLength: 4, truncation: 'keep_end' }, true) as { inputIds: Int32Array }).inputIds,
+      ),
+    ).toEqual([...ids('def'), EOS]);
   });
 
   it('splits the prompt chosen and rejected share (TRL extract_prompt), text or conversation', () => {
-    expect(splitSharedPrompt('The sky is blue', 'The sky is green')).toEqual({ prompt: 'The sky is ', chosen: 'blue', rejected: 'green' });
+    expect(splitSharedPrompt('The sky is blue', 'The sky is green')).toEqual({
+      prompt: 'The sky is ',
+      chosen: 'blue',
+      rejected: 'green',
+    });
     const u = { role: 'user', content: 'q' };
-    expect(splitSharedPrompt([u, { role: 'assistant', content: 'a' }], [u, { role: 'assistant', content: 'b' }])).toEqual({ prompt: [u], chosen: [{ role: 'assistant', content: 'a' }], rejected: [{ role: 'assistant', content: 'b' }] });
-    const t = tokenizeExample(toExample({ chosen: 'The sky is blue', rejected: 'The sky is green' }, at, 'preference'), tok);
-    expect(t.kind === 'preference' && [Array.from(t.prompt), Array.from(t.chosen), Array.from(t.rejected)]).toEqual([[BOS, ...ids('The sky is ')], [...ids('blue'), EOS], [...ids('green'), EOS]]);
+    expect(
+      splitSharedPrompt([u, { role: 'assistant', content: 'a' }], [u, { role: 'assistant', content: 'b' }]),
+    ).toEqual({
+      prompt: [u],
+      chosen: [{ role: 'assistant', content: 'a' }],
+      rejected: [{ role: 'assistant', content: 'b' }],
+    });
+    const t = tokenizeExample(
+      toExample({ chosen: 'The sky is blue', rejected: 'The sky is green' }, at, 'preference'),
+      tok,
+    );
+    expect(t.kind === 'preference' && [Array.from(t.prompt), Array.from(t.chosen), Array.from(t.rejected)]).toEqual([
+      [BOS, ...ids('The sky is ')],
+      [...ids('blue'), EOS],
+      [...ids('green'), EOS],
+    ]);
   });
 
   it('preference truncation as TRL: the prompt keeps maxPromptLength (start or end), the responses maxLength - maxPromptLength', () => {
@@ -64,19 +111,36 @@ describe('formats and tokenization', () => {
     // prompt BOS a b c d e f (7), chosen g h i j k EOS (6), rejected l m EOS (3): 13 > 8
     expect(() => tokenizeExample(ex, tok, { maxLength: 8, maxPromptLength: 3 })).toThrow(TooLong);
     const end = tokenizeExample(ex, tok, { maxLength: 8, maxPromptLength: 3, truncation: 'keep_end' }, true);
-    expect(end.kind === 'preference' && [Array.from(end.prompt), Array.from(end.chosen), Array.from(end.rejected)]).toEqual([ids('def'), ids('ghijk'), [...ids('lm'), EOS]]);
+    expect(
+      end.kind === 'preference' && [Array.from(end.prompt), Array.from(end.chosen), Array.from(end.rejected)],
+    ).toEqual([ids('def'), ids('ghijk'), [...ids('lm'), EOS]]);
     const start = tokenizeExample(ex, tok, { maxLength: 8, maxPromptLength: 3, truncation: 'keep_start' }, true);
     expect(start.kind === 'preference' && Array.from(start.prompt)).toEqual([BOS, ...ids('ab')]);
     // short enough after the prompt alone: responses untouched
-    const fits = tokenizeExample(toExample({ prompt: 'abcdef', chosen: 'g', rejected: 'h' }, at, 'preference'), tok, { maxLength: 6, maxPromptLength: 4, truncation: 'keep_end' }, true);
-    expect(fits.kind === 'preference' && [Array.from(fits.prompt), Array.from(fits.chosen)]).toEqual([ids('cdef'), [...ids('g'), EOS]]);
+    const fits = tokenizeExample(
+      toExample({ prompt: 'abcdef', chosen: 'g', rejected: 'h' }, at, 'preference'),
+      tok,
+      { maxLength: 6, maxPromptLength: 4, truncation: 'keep_end' },
+      true,
+    );
+    expect(fits.kind === 'preference' && [Array.from(fits.prompt), Array.from(fits.chosen)]).toEqual([
+      ids('cdef'),
+      [...ids('g'), EOS],
+    ]);
   });
 
   it('reads a preference margin column when mapped, and names the row when it is not a number', () => {
-    const t = tokenizeExample(toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 1.5 }, at, 'preference', { margin: 'gap' }), tok);
+    const t = tokenizeExample(
+      toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 1.5 }, at, 'preference', { margin: 'gap' }),
+      tok,
+    );
     expect(t.kind === 'preference' && t.margin).toBe(1.5);
-    expect(() => toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 'big' }, at, 'preference', { margin: 'gap' })).toThrow(/^line 7: field "gap" should be a finite number/);
-    expect(toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 2 }, at, 'preference')).not.toHaveProperty('margin');
+    expect(() =>
+      toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 'big' }, at, 'preference', { margin: 'gap' }),
+    ).toThrow(/^line 7: field "gap" should be a finite number/);
+    expect(toExample({ prompt: 'p', chosen: 'a', rejected: 'b', gap: 2 }, at, 'preference')).not.toHaveProperty(
+      'margin',
+    );
   });
 
   it('names the file, line and field of a bad row', () => {
@@ -93,8 +157,14 @@ describe('formats and tokenization', () => {
     expect([e.file, e.field, e.message]).toEqual(['data.jsonl', 'body', 'line 7: missing field "body"']);
     expect(get({ body: 3 }, 'text').message).toMatch(/should be text, got number/);
     expect(get({ body: '  ' }, 'text').message).toMatch(/is empty/);
-    expect(get({ body: 'ok', label: 'meh' }, 'classification', ['neg', 'pos']).message).toMatch(/one of neg, pos, got "meh"/);
-    expect(toExample({ body: 'ok', label: 'pos' }, at, 'classification', { text: 'body' }, ['neg', 'pos'])).toEqual({ kind: 'classification', text: 'ok', label: 1 });
+    expect(get({ body: 'ok', label: 'meh' }, 'classification', ['neg', 'pos']).message).toMatch(
+      /one of neg, pos, got "meh"/,
+    );
+    expect(toExample({ body: 'ok', label: 'pos' }, at, 'classification', { text: 'body' }, ['neg', 'pos'])).toEqual({
+      kind: 'classification',
+      text: 'ok',
+      label: 1,
+    });
   });
 });
 
@@ -137,8 +207,16 @@ describe('collators', () => {
   });
 
   it('MLM: ~15% of non-special tokens chosen, 80/10/10 [MASK]/random/kept, labels only there', () => {
-    const rows = Array.from({ length: 200 }, (_, r) => Int32Array.from({ length: 100 }, (_, i) => (i === 0 ? 101 : 1000 + ((r * 100 + i) % 500))));
-    const b = collateMlm(rows, { padId: 0, maskTokenId: 103, vocabSize: 2000, specialIds: new Set([101]), rng: new Rng(1) });
+    const rows = Array.from({ length: 200 }, (_, r) =>
+      Int32Array.from({ length: 100 }, (_, i) => (i === 0 ? 101 : 1000 + ((r * 100 + i) % 500))),
+    );
+    const b = collateMlm(rows, {
+      padId: 0,
+      maskTokenId: 103,
+      vocabSize: 2000,
+      specialIds: new Set([101]),
+      rng: new Rng(1),
+    });
     let chosen = 0;
     let masked = 0;
     let kept = 0;
@@ -158,12 +236,26 @@ describe('collators', () => {
 
   it('MLM whole-word masking chooses a word and its continuation pieces together', () => {
     const rows = Array.from({ length: 50 }, () => Int32Array.from([5, 6, 6, 5, 6, 5, 5, 6, 6, 6]));
-    const b = collateMlm(rows, { padId: 0, maskTokenId: 103, vocabSize: 10, specialIds: new Set(), continuesWord: (id) => id === 6, rng: new Rng(2), probability: 0.5 });
-    for (let r = 0; r < 50; r++) for (let i = 1; i < 10; i++) if (rows[r][i] === 6) expect(b.labels[r * 10 + i] !== IGNORE).toBe(b.labels[r * 10 + i - 1] !== IGNORE);
+    const b = collateMlm(rows, {
+      padId: 0,
+      maskTokenId: 103,
+      vocabSize: 10,
+      specialIds: new Set(),
+      continuesWord: (id) => id === 6,
+      rng: new Rng(2),
+      probability: 0.5,
+    });
+    for (let r = 0; r < 50; r++)
+      for (let i = 1; i < 10; i++)
+        if (rows[r][i] === 6) expect(b.labels[r * 10 + i] !== IGNORE).toBe(b.labels[r * 10 + i - 1] !== IGNORE);
   });
 
   it('preference: all chosen rows, then all rejected rows, labels on the responses only', () => {
-    const pair = (p: number[], c: number[], r: number[]) => ({ prompt: Int32Array.from(p), chosen: Int32Array.from(c), rejected: Int32Array.from(r) });
+    const pair = (p: number[], c: number[], r: number[]) => ({
+      prompt: Int32Array.from(p),
+      chosen: Int32Array.from(c),
+      rejected: Int32Array.from(r),
+    });
     const b = collatePreference([pair([1, 2], [3], [4, 4]), pair([5], [6, 6], [7])], { padId: 0 });
     expect(b.batchSize).toBe(4);
     expect(b.length).toBe(4);

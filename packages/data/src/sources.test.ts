@@ -31,21 +31,43 @@ describe('readRows', () => {
     expect(got.map((r) => r.row)).toEqual(ROWS);
     expect(got.map((r) => r.at.line)).toEqual([1, 3, 5]);
     expect((await all(readRows({ path: file('a.json', JSON.stringify(ROWS)) }))).map((r) => r.row)).toEqual(ROWS);
-    const csv = 'prompt,completion,score\n' + ROWS.map((r) => [r.prompt, r.completion, r.score].map((v) => `"${String(v).replace(/"/g, '""')}"`).join(',')).join('\n');
+    const csv =
+      'prompt,completion,score\n' +
+      ROWS.map((r) =>
+        [r.prompt, r.completion, r.score].map((v) => `"${String(v).replace(/"/g, '""')}"`).join(','),
+      ).join('\n');
     const fromCsv = await all(readRows({ path: file('a.csv', csv) }));
     expect(fromCsv.map((r) => r.row)).toEqual(ROWS.map((r) => ({ ...r, score: String(r.score) }))); // CSV has no types
     expect(fromCsv[2].at.line).toBe(5); // the quoted newline makes row 3 span lines 4-5
     const tsv = 'prompt\tcompletion\nA\tB\n';
-    expect((await all(readRows({ path: file('a.tsv', tsv) }))).map((r) => r.row)).toEqual([{ prompt: 'A', completion: 'B' }]);
+    expect((await all(readRows({ path: file('a.tsv', tsv) }))).map((r) => r.row)).toEqual([
+      { prompt: 'A', completion: 'B' },
+    ]);
   });
 
   it('reads Parquet row group by row group, and Arrow IPC streams and files', async () => {
-    const columns = (['prompt', 'completion'] as const).map((name) => ({ name, data: ROWS.map((r) => r[name]), type: 'STRING' as const }));
-    const pq = file('a.parquet', new Uint8Array(parquetWriteBuffer({ columnData: [...columns, { name: 'score', data: ROWS.map((r) => r.score), type: 'INT32' }], rowGroupSize: 2 })));
+    const columns = (['prompt', 'completion'] as const).map((name) => ({
+      name,
+      data: ROWS.map((r) => r[name]),
+      type: 'STRING' as const,
+    }));
+    const pq = file(
+      'a.parquet',
+      new Uint8Array(
+        parquetWriteBuffer({
+          columnData: [...columns, { name: 'score', data: ROWS.map((r) => r.score), type: 'INT32' }],
+          rowGroupSize: 2,
+        }),
+      ),
+    );
     const got = await all(readRows({ path: pq }));
     expect(got.map((r) => r.row)).toEqual(ROWS);
     expect(got.map((r) => r.at.row)).toEqual([0, 1, 2]);
-    const table = tableFromArrays({ prompt: ROWS.map((r) => r.prompt), completion: ROWS.map((r) => r.completion), score: Int32Array.from(ROWS.map((r) => r.score)) });
+    const table = tableFromArrays({
+      prompt: ROWS.map((r) => r.prompt),
+      completion: ROWS.map((r) => r.completion),
+      score: Int32Array.from(ROWS.map((r) => r.score)),
+    });
     for (const kind of ['stream', 'file'] as const) {
       const arrow = file(`a-${kind}.arrow`, tableToIPC(table, kind));
       expect((await all(readRows({ path: arrow }))).map((r) => r.row)).toEqual(ROWS);
@@ -57,16 +79,30 @@ describe('readRows', () => {
     mkdirSync(sub);
     writeFileSync(join(sub, 'b.txt'), 'second file\n');
     writeFileSync(join(sub, 'a.txt'), 'para one\nstill one\n\npara two\n');
-    expect((await all(readRows({ path: sub }))).map((r) => r.row.text)).toEqual(['para one\nstill one\n\npara two\n', 'second file\n']);
-    expect((await all(readRows({ path: sub, textUnit: 'paragraph' }))).map((r) => r.row.text)).toEqual(['para one\nstill one', 'para two', 'second file']);
-    expect((await all(readRows({ path: sub, textUnit: 'line' }))).map((r) => [r.row.text, r.at.line])).toEqual([['para one', 1], ['still one', 2], ['para two', 4], ['second file', 1]]);
+    expect((await all(readRows({ path: sub }))).map((r) => r.row.text)).toEqual([
+      'para one\nstill one\n\npara two\n',
+      'second file\n',
+    ]);
+    expect((await all(readRows({ path: sub, textUnit: 'paragraph' }))).map((r) => r.row.text)).toEqual([
+      'para one\nstill one',
+      'para two',
+      'second file',
+    ]);
+    expect((await all(readRows({ path: sub, textUnit: 'line' }))).map((r) => [r.row.text, r.at.line])).toEqual([
+      ['para one', 1],
+      ['still one', 2],
+      ['para two', 4],
+      ['second file', 1],
+    ]);
   });
 
   it('names the file and line of bad input', async () => {
     const bad = file('bad.jsonl', '{"a": 1}\n{"a": 2\n');
     await expect(all(readRows({ path: bad }))).rejects.toThrow(DataError);
     await expect(all(readRows({ path: bad }))).rejects.toThrow(/line 2: not valid JSON/);
-    await expect(all(readRows({ path: file('x.parquet', 'not parquet') }))).rejects.toThrow(/not a readable Parquet file/);
+    await expect(all(readRows({ path: file('x.parquet', 'not parquet') }))).rejects.toThrow(
+      /not a readable Parquet file/,
+    );
     await expect(all(readRows({ path: join(dir, 'missing.jsonl') }))).rejects.toThrow(/not found/);
     await expect(all(readRows({ path: file('x.bin', 'x') }))).rejects.toThrow(/cannot tell the format/);
   });

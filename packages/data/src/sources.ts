@@ -57,13 +57,21 @@ const EXTENSIONS: Record<string, SourceFormat> = {
 export function formatOf(file: string, explicit?: SourceFormat): SourceFormat {
   if (explicit) return explicit;
   const f = EXTENSIONS[extname(file).toLowerCase()];
-  if (!f) throw new DataError(`cannot tell the format of ${extname(file) || 'a file without extension'}`, { file, hint: `use one of ${Object.keys(EXTENSIONS).join(' ')} or set format` });
+  if (!f)
+    throw new DataError(`cannot tell the format of ${extname(file) || 'a file without extension'}`, {
+      file,
+      hint: `use one of ${Object.keys(EXTENSIONS).join(' ')} or set format`,
+    });
   return f;
 }
 
 /** The files of a source: the file itself, or a folder's files with known extensions. */
 export function sourceFiles(spec: SourceSpec): string[] {
-  if (!existsSync(spec.path)) throw new DataError('dataset file or folder not found', { file: spec.path, hint: 'paths are relative to the current directory' });
+  if (!existsSync(spec.path))
+    throw new DataError('dataset file or folder not found', {
+      file: spec.path,
+      hint: 'paths are relative to the current directory',
+    });
   if (!statSync(spec.path).isDirectory()) return [spec.path];
   const files = readdirSync(spec.path)
     .filter((n) => !n.startsWith('.') && (spec.format || EXTENSIONS[extname(n).toLowerCase()]))
@@ -87,7 +95,8 @@ export async function* readRows(spec: SourceSpec, onUnreadable?: OnUnreadable): 
     const format = formatOf(file, spec.format);
     if (format === 'jsonl') yield* readJsonl(file, onUnreadable);
     else if (format === 'json') yield* readJsonArray(file, onUnreadable);
-    else if (format === 'csv' || format === 'tsv') yield* readDelimited(file, format === 'tsv' ? '\t' : ',', onUnreadable);
+    else if (format === 'csv' || format === 'tsv')
+      yield* readDelimited(file, format === 'tsv' ? '\t' : ',', onUnreadable);
     else if (format === 'text') yield* readText(file, spec.textUnit ?? 'file');
     else if (format === 'parquet') yield* readParquet(file);
     else yield* readArrow(file);
@@ -98,7 +107,11 @@ async function* readJsonl(file: string, onUnreadable?: OnUnreadable): AsyncGener
   const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let n = 0;
   const unreadable = (reason: string) => {
-    if (!onUnreadable) throw new DataError(`line ${n}: ${reason}`, { file, hint: 'JSONL has one JSON object per line; or set data.onBadRow: skip' });
+    if (!onUnreadable)
+      throw new DataError(`line ${n}: ${reason}`, {
+        file,
+        hint: 'JSONL has one JSON object per line; or set data.onBadRow: skip',
+      });
     onUnreadable(reason, { file, line: n });
   };
   for await (const line of lines) {
@@ -127,12 +140,17 @@ async function* readJsonArray(file: string, onUnreadable?: OnUnreadable): AsyncG
     throw new DataError(`not valid JSON: ${(e as Error).message}`, { file });
   }
   // A bare array, or {"data": [...]} / {"rows": [...]} as some exports write.
-  const rows = Array.isArray(data) ? data : data && typeof data === 'object' ? ((data as Row).data ?? (data as Row).rows) : undefined;
+  const rows = Array.isArray(data)
+    ? data
+    : data && typeof data === 'object'
+      ? ((data as Row).data ?? (data as Row).rows)
+      : undefined;
   if (!Array.isArray(rows)) throw new DataError('expected a JSON array of objects (or {"data": [...]})', { file });
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
     if (!row || typeof row !== 'object' || Array.isArray(row)) {
-      if (!onUnreadable) throw new DataError(`row ${i} is not a JSON object`, { file, hint: 'or set data.onBadRow: skip' });
+      if (!onUnreadable)
+        throw new DataError(`row ${i} is not a JSON object`, { file, hint: 'or set data.onBadRow: skip' });
       onUnreadable('not a JSON object', { file, row: i });
       continue;
     }
@@ -141,11 +159,25 @@ async function* readJsonArray(file: string, onUnreadable?: OnUnreadable): AsyncG
 }
 
 async function* readDelimited(file: string, delimiter: string, onUnreadable?: OnUnreadable): AsyncGenerator<SourceRow> {
-  const parser = createReadStream(file).pipe(parseCsv({ delimiter, columns: true, bom: true, relax_column_count: false, skip_empty_lines: true, info: true, skip_records_with_error: !!onUnreadable }));
+  const parser = createReadStream(file).pipe(
+    parseCsv({
+      delimiter,
+      columns: true,
+      bom: true,
+      relax_column_count: false,
+      skip_empty_lines: true,
+      info: true,
+      skip_records_with_error: !!onUnreadable,
+    }),
+  );
   // csv-parse reports a record it skips (wrong number of fields, a broken quote) as an event.
-  if (onUnreadable) parser.on('skip', (err: Error & { lines?: number }) => onUnreadable(`not a valid record: ${err.message}`, { file, line: err.lines }));
+  if (onUnreadable)
+    parser.on('skip', (err: Error & { lines?: number }) =>
+      onUnreadable(`not a valid record: ${err.message}`, { file, line: err.lines }),
+    );
   try {
-    for await (const rec of parser as AsyncIterable<{ record: Row; info: { lines: number } }>) yield { row: rec.record, at: { file, line: rec.info.lines } };
+    for await (const rec of parser as AsyncIterable<{ record: Row; info: { lines: number } }>)
+      yield { row: rec.record, at: { file, line: rec.info.lines } };
   } catch (e) {
     throw new DataError(`not valid ${delimiter === '\t' ? 'TSV' : 'CSV'}: ${(e as Error).message}`, { file });
   }
@@ -182,7 +214,14 @@ async function* readParquet(file: string): AsyncGenerator<SourceRow> {
   let start = 0;
   for (const group of metadata.row_groups) {
     const end = start + Number(group.num_rows);
-    const rows = await parquetReadObjects({ file: buffer, metadata, rowStart: start, rowEnd: end, compressors, rowFormat: 'object' });
+    const rows = await parquetReadObjects({
+      file: buffer,
+      metadata,
+      rowStart: start,
+      rowEnd: end,
+      compressors,
+      rowFormat: 'object',
+    });
     for (let i = 0; i < rows.length; i++) yield { row: toPlain(rows[i]) as Row, at: { file, row: start + i } };
     start = end;
   }
@@ -212,7 +251,8 @@ function toPlain(v: unknown): unknown {
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>, (x) => toPlain(x));
   if (Array.isArray(v)) return v.map(toPlain);
   const maybe = v as { toJSON?: () => unknown; toArray?: () => unknown };
-  if (typeof maybe.toArray === 'function' && !(v instanceof Date)) return toPlain(Array.from(maybe.toArray() as ArrayLike<unknown>));
+  if (typeof maybe.toArray === 'function' && !(v instanceof Date))
+    return toPlain(Array.from(maybe.toArray() as ArrayLike<unknown>));
   if (typeof maybe.toJSON === 'function' && !(v instanceof Date)) return toPlain(maybe.toJSON());
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlain(x)]));
 }

@@ -10,7 +10,12 @@ export interface TextEncoder {
 }
 
 export function readTextFile(path: string, field = 'data.train'): string {
-  if (!existsSync(path)) throw new DataError('dataset file not found', { file: path, field, hint: 'paths are relative to the current directory' });
+  if (!existsSync(path))
+    throw new DataError('dataset file not found', {
+      file: path,
+      field,
+      hint: 'paths are relative to the current directory',
+    });
   if (!statSync(path).isFile()) throw new DataError('expected a text file, found a folder', { file: path, field });
   const text = readFileSync(path, 'utf8');
   if (text.trim() === '') throw new DataError('dataset file is empty', { file: path, field });
@@ -47,7 +52,11 @@ export interface TextSplits {
 }
 
 /** Tokenizes `text` and splits the stream: the last `valFraction` of tokens is validation. */
-export function tokenizeAndSplit(text: string, tok: TextEncoder, o: { blockSize: number; valFraction: number; file?: string }): TextSplits {
+export function tokenizeAndSplit(
+  text: string,
+  tok: TextEncoder,
+  o: { blockSize: number; valFraction: number; file?: string },
+): TextSplits {
   const tokens = Int32Array.from(tok.encode(text));
   const nVal = Math.floor(tokens.length * o.valFraction);
   const train = new TokenBlocks(tokens.subarray(0, tokens.length - nVal), o.blockSize);

@@ -7,7 +7,10 @@ import type { ChatMessage, Example } from './formats.js';
 /** What data preparation needs from a tokenizer (@anneal/tokenizers' Tokenizer has it). */
 export interface DataTokenizer {
   encode(text: string, o?: { addSpecialTokens?: boolean }): number[];
-  encodeChat(messages: ChatMessage[], o?: { addGenerationPrompt?: boolean }): { ids: number[]; assistantMask: number[] };
+  encodeChat(
+    messages: ChatMessage[],
+    o?: { addGenerationPrompt?: boolean },
+  ): { ids: number[]; assistantMask: number[] };
   applyChatTemplate(messages: ChatMessage[], o: { addGenerationPrompt?: boolean; tokenize: true }): number[];
   readonly eosTokenId: number | undefined;
 }
@@ -40,7 +43,10 @@ export type Tokenized =
 
 /** Thrown when a sequence is longer than maxLength (the caller applies on_bad_row). */
 export class TooLong extends Error {
-  constructor(readonly length: number, readonly maxLength: number) {
+  constructor(
+    readonly length: number,
+    readonly maxLength: number,
+  ) {
     super(`sequence of ${length} tokens is longer than maxLength ${maxLength}`);
   }
 }
@@ -51,25 +57,41 @@ function withEos(ids: number[], tok: DataTokenizer, add: boolean): number[] {
 }
 
 /** Keeps maxLength tokens of ids (and of the parallel mask) from the start or the end. */
-export function truncate<T extends { length: number; slice(a: number, b?: number): T }>(x: T, maxLength: number, side: 'keep_start' | 'keep_end'): T {
+export function truncate<T extends { length: number; slice(a: number, b?: number): T }>(
+  x: T,
+  maxLength: number,
+  side: 'keep_start' | 'keep_end',
+): T {
   if (x.length <= maxLength) return x;
   return side === 'keep_start' ? x.slice(0, maxLength) : x.slice(x.length - maxLength);
 }
 
-export function tokenizeExample(ex: Example, tok: DataTokenizer, o: TokenizeOptions = {}, allowTruncate = false): Tokenized {
+export function tokenizeExample(
+  ex: Example,
+  tok: DataTokenizer,
+  o: TokenizeOptions = {},
+  allowTruncate = false,
+): Tokenized {
   const addEos = o.addEos ?? true;
   const side = o.truncation ?? 'keep_start';
   const fit = (ids: number[], mask: number[]): Tokenized => {
     if (o.maxLength !== undefined && ids.length > o.maxLength) {
       if (!allowTruncate) throw new TooLong(ids.length, o.maxLength);
-      return { kind: 'sequence', inputIds: truncate(Int32Array.from(ids), o.maxLength, side), lossMask: truncate(Uint8Array.from(mask), o.maxLength, side) };
+      return {
+        kind: 'sequence',
+        inputIds: truncate(Int32Array.from(ids), o.maxLength, side),
+        lossMask: truncate(Uint8Array.from(mask), o.maxLength, side),
+      };
     }
     return { kind: 'sequence', inputIds: Int32Array.from(ids), lossMask: Uint8Array.from(mask) };
   };
   switch (ex.kind) {
     case 'text': {
       const ids = withEos(tok.encode(ex.text), tok, addEos);
-      return fit(ids, ids.map(() => 1));
+      return fit(
+        ids,
+        ids.map(() => 1),
+      );
     }
     case 'prompt-completion': {
       const p = tok.encode(ex.prompt);
@@ -92,10 +114,14 @@ export function tokenizeExample(ex: Example, tok: DataTokenizer, o: TokenizeOpti
     case 'preference': {
       // The prompt as the model sees it before a reply; each response is what follows.
       const conv = Array.isArray(ex.chosen);
-      const prompt = conv ? tok.applyChatTemplate(ex.prompt as ChatMessage[], { addGenerationPrompt: true, tokenize: true }) : tok.encode(ex.prompt as string);
+      const prompt = conv
+        ? tok.applyChatTemplate(ex.prompt as ChatMessage[], { addGenerationPrompt: true, tokenize: true })
+        : tok.encode(ex.prompt as string);
       const response = (r: string | ChatMessage[]) => {
         if (!conv) return withEos(tok.encode(r as string, { addSpecialTokens: false }), tok, addEos);
-        const full = tok.applyChatTemplate([...(ex.prompt as ChatMessage[]), ...(r as ChatMessage[])], { tokenize: true });
+        const full = tok.applyChatTemplate([...(ex.prompt as ChatMessage[]), ...(r as ChatMessage[])], {
+          tokenize: true,
+        });
         return full.slice(prompt.length);
       };
       let [chosen, rejected] = [response(ex.chosen), response(ex.rejected)];
@@ -108,7 +134,11 @@ export function tokenizeExample(ex: Example, tok: DataTokenizer, o: TokenizeOpti
           // TRL's DPO: the prompt keeps maxPromptLength tokens (its start or end by
           // truncation), then the responses keep maxLength - maxPromptLength.
           p = Array.from(truncate(Int32Array.from(p), o.maxPromptLength, side));
-          if (p.length + longer > o.maxLength) [chosen, rejected] = [chosen.slice(0, o.maxLength - o.maxPromptLength), rejected.slice(0, o.maxLength - o.maxPromptLength)];
+          if (p.length + longer > o.maxLength)
+            [chosen, rejected] = [
+              chosen.slice(0, o.maxLength - o.maxPromptLength),
+              rejected.slice(0, o.maxLength - o.maxPromptLength),
+            ];
         } else {
           // No prompt budget: shorten the prompt from the left first, then the responses from the right.
           p = p.slice(Math.max(0, p.length - Math.max(0, o.maxLength - longer)));
@@ -116,7 +146,13 @@ export function tokenizeExample(ex: Example, tok: DataTokenizer, o: TokenizeOpti
           [chosen, rejected] = [chosen.slice(0, room), rejected.slice(0, room)];
         }
       }
-      return { kind: 'preference', prompt: Int32Array.from(p), chosen: Int32Array.from(chosen), rejected: Int32Array.from(rejected), ...(ex.margin === undefined ? {} : { margin: ex.margin }) };
+      return {
+        kind: 'preference',
+        prompt: Int32Array.from(p),
+        chosen: Int32Array.from(chosen),
+        rejected: Int32Array.from(rejected),
+        ...(ex.margin === undefined ? {} : { margin: ex.margin }),
+      };
     }
   }
 }

@@ -43,7 +43,10 @@ export const DpoConfigSchema = z
       .strict()
       .default({}),
     /** Preference pairs (prompt, chosen, rejected). */
-    data: DataConfigSchema.refine((d) => d.format === 'preference', { message: 'DPO needs format preference', path: ['format'] }),
+    data: DataConfigSchema.refine((d) => d.format === 'preference', {
+      message: 'DPO needs format preference',
+      path: ['format'],
+    }),
     dpo: DpoOptionsSchema.prefault({}),
     /** optim.lr defaults to TRL's 1e-6 (full fine-tuning; LoRA usually wants ~5e-5 or more). */
     optim: OptimSchema.extend({ lr: z.number().positive().default(1e-6) }).prefault({}),

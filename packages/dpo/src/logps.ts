@@ -30,7 +30,11 @@ export function batchLogps(logits: tf.Tensor3D, labels: Int32Array, o: { average
  * B x T positions are scored (the last masked) so the logits are used as they are, without
  * copying the [B, T-1, V] slice. Upload them with the batch for batchLogpsOfTargets.
  */
-export function logpsTargets(labels: Int32Array, B: number, T: number): { targets: Int32Array; mask: Float32Array; counts: Float32Array } {
+export function logpsTargets(
+  labels: Int32Array,
+  B: number,
+  T: number,
+): { targets: Int32Array; mask: Float32Array; counts: Float32Array } {
   const shifted = causalLmTargets(labels, B, T).targets; // the causal-LM loss's own shift: position t scores labels[t + 1]
   const mask = Float32Array.from(shifted, (t) => (t === IGNORE_INDEX ? 0 : 1));
   const targets = Int32Array.from(shifted, (t) => (t === IGNORE_INDEX ? 0 : t)); // -100 -> 0, masked out
@@ -44,7 +48,13 @@ export function logpsTargets(labels: Int32Array, B: number, T: number): { target
  * least 1): nothing is read back, so a step built on it can be recorded and replayed.
  * targets [B * T] int32, mask [B, T], counts [B]. Call inside tf.tidy or a gradient function.
  */
-export function batchLogpsOfTargets(logits: tf.Tensor3D, targets: tf.Tensor1D, mask: tf.Tensor2D, counts: tf.Tensor1D, o: { average?: boolean } = {}): { logps: tf.Tensor1D; meanLogits: tf.Tensor1D } {
+export function batchLogpsOfTargets(
+  logits: tf.Tensor3D,
+  targets: tf.Tensor1D,
+  mask: tf.Tensor2D,
+  counts: tf.Tensor1D,
+  o: { average?: boolean } = {},
+): { logps: tf.Tensor1D; meanLogits: tf.Tensor1D } {
   const [B, T, V] = logits.shape;
   const flat = tf.reshape(logits, [B * T, V]) as tf.Tensor2D;
   const rows = tf.mul(tf.range(0, B * T, 1, 'int32'), tf.scalar(V, 'int32')); // each row's offset in the flattened logits
@@ -53,10 +63,21 @@ export function batchLogpsOfTargets(logits: tf.Tensor3D, targets: tf.Tensor1D, m
 }
 
 /** Masked per-sequence sums (or means) of the picked log-probs, and TRL's mean logits. */
-function sequenceSums(flat: tf.Tensor2D, picked: tf.Tensor1D, mask: tf.Tensor2D, counts: tf.Tensor1D, B: number, T: number, average?: boolean): { logps: tf.Tensor1D; meanLogits: tf.Tensor1D } {
+function sequenceSums(
+  flat: tf.Tensor2D,
+  picked: tf.Tensor1D,
+  mask: tf.Tensor2D,
+  counts: tf.Tensor1D,
+  B: number,
+  T: number,
+  average?: boolean,
+): { logps: tf.Tensor1D; meanLogits: tf.Tensor1D } {
   const V = flat.shape[1];
   const sums = tf.sum(tf.mul(tf.reshape(picked, [B, T]), mask), 1); // [B]
   const logps = (average ? tf.div(sums, counts) : sums) as tf.Tensor1D;
-  const meanLogits = tf.div(tf.sum(tf.mul(tf.reshape(tf.sum(flat, 1), [B, T]), mask), 1), tf.mul(counts, V)) as tf.Tensor1D;
+  const meanLogits = tf.div(
+    tf.sum(tf.mul(tf.reshape(tf.sum(flat, 1), [B, T]), mask), 1),
+    tf.mul(counts, V),
+  ) as tf.Tensor1D;
   return { logps, meanLogits };
 }

@@ -63,11 +63,16 @@ export function dpoLoss(l: DpoLogps, o: DpoLossOptions): DpoLossResult {
       // KTO on pairs, as TRL 0.8: each side against the other side's batch-mean KL (clamped at 0)
       const chosenKl = tf.maximum(tf.mean(chosenRatio), 0);
       const rejectedKl = tf.maximum(tf.mean(rejectedRatio), 0);
-      losses = tf.concat([tf.sub(1, tf.sigmoid(tf.mul(beta, tf.sub(chosenRatio, rejectedKl)))), tf.sub(1, tf.sigmoid(tf.mul(beta, tf.sub(chosenKl, rejectedRatio))))]);
+      losses = tf.concat([
+        tf.sub(1, tf.sigmoid(tf.mul(beta, tf.sub(chosenRatio, rejectedKl)))),
+        tf.sub(1, tf.sigmoid(tf.mul(beta, tf.sub(chosenKl, rejectedRatio)))),
+      ]);
       break;
     }
     default:
-      throw new RangeError(`unknown DPO loss type ${String(o.lossType)}: expected sigmoid, ipo, hinge, robust or kto_pair`);
+      throw new RangeError(
+        `unknown DPO loss type ${String(o.lossType)}: expected sigmoid, ipo, hinge, robust or kto_pair`,
+      );
   }
   return {
     losses: losses as tf.Tensor1D,

@@ -28,14 +28,27 @@ const config = (o: Record<string, unknown> = {}, train: object = {}) =>
     backend: 'auto',
     outputDir: mkdtempSync(join(tmpdir(), 'anneal-dpo-')),
     model: { pretrained: modelDir },
-    data: { train: PAIRS, format: 'preference', maxLength: 48, maxPromptLength: 16, onBadRow: 'truncate', evalFraction: 0.05, cacheDir: null },
+    data: {
+      train: PAIRS,
+      format: 'preference',
+      maxLength: 48,
+      maxPromptLength: 16,
+      onBadRow: 'truncate',
+      evalFraction: 0.05,
+      cacheDir: null,
+    },
     optim: { lr: 1e-3, weightDecay: 0 },
     schedule: { kind: 'constant' },
     train: { batchSize: 8, maxSteps: 12, logEvery: 4, evalEvery: 12, evalBatches: 2, saveEvery: 6, ...train },
     ...o,
   });
 
-const info = (lines: string[]): Reporter => ({ info: (m) => lines.push(m), start: () => undefined, step: () => undefined, stop: () => undefined });
+const info = (lines: string[]): Reporter => ({
+  info: (m) => lines.push(m),
+  start: () => undefined,
+  step: () => undefined,
+  stop: () => undefined,
+});
 
 describe('DPO recipe', () => {
   it('starts at ln 2, learns the preference, logs TRL metrics, and does not leak tensors', async () => {
@@ -54,7 +67,16 @@ describe('DPO recipe', () => {
     expect(last['train/rewards/margins']).toBeGreaterThan(0);
     expect(last['train/rewards/accuracies']).toBeGreaterThan(0.6);
     const keys = new Set(log.flatMap((m) => Object.keys(m)));
-    for (const k of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins', 'logps/chosen', 'logps/rejected', 'logits/chosen', 'logits/rejected']) {
+    for (const k of [
+      'rewards/chosen',
+      'rewards/rejected',
+      'rewards/accuracies',
+      'rewards/margins',
+      'logps/chosen',
+      'logps/rejected',
+      'logits/chosen',
+      'logits/rejected',
+    ]) {
       expect(keys, `train/${k}`).toContain(`train/${k}`);
       expect(keys, `eval/${k}`).toContain(`eval/${k}`);
     }
@@ -79,7 +101,11 @@ describe('DPO recipe', () => {
     const stopped = await runDpo(again, 'dpo.yaml', { onStep: () => seen++, shouldStop: () => seen >= 6 });
     const lines: string[] = [];
     const resumed = new Map<number, number>();
-    await runDpo(again, 'dpo.yaml', { resume: stopped.runDir, reporter: info(lines), onStep: (s, l) => resumed.set(s, l) });
+    await runDpo(again, 'dpo.yaml', {
+      resume: stopped.runDir,
+      reporter: info(lines),
+      onStep: (s, l) => resumed.set(s, l),
+    });
     expect([...resumed.keys()]).toEqual([7, 8, 9, 10, 11, 12]);
     for (const [s, l] of resumed) expect(Math.abs(l - pre[s - 1]), `step ${s}`).toBeLessThanOrEqual(1e-5);
     expect(lines).toContain('reference log-probs read from the run folder');
@@ -88,12 +114,18 @@ describe('DPO recipe', () => {
   it('LoRA: the adapter-disabled policy is the reference (no copy), equal to precomputing it; checkpoints hold the adapter', async () => {
     const peft = LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['c_attn', 'c_proj'] });
     const off: number[] = [];
-    const res = await runDpo(config({ peft, optim: { lr: 5e-3, weightDecay: 0 } }), 'dpo.yaml', { onStep: (_, l) => off.push(l) });
+    const res = await runDpo(config({ peft, optim: { lr: 5e-3, weightDecay: 0 } }), 'dpo.yaml', {
+      onStep: (_, l) => off.push(l),
+    });
     expect(res.reference).toBe('adapter-disabled');
     expect(Math.abs(off[0] - Math.LN2)).toBeLessThan(1e-5);
     expect(Math.min(...off.slice(-4))).toBeLessThan(Math.LN2);
     const pre: number[] = [];
-    await runDpo(config({ peft, optim: { lr: 5e-3, weightDecay: 0 }, dpo: { precomputeRefLogProbs: true } }), 'dpo.yaml', { onStep: (_, l) => pre.push(l) });
+    await runDpo(
+      config({ peft, optim: { lr: 5e-3, weightDecay: 0 }, dpo: { precomputeRefLogProbs: true } }),
+      'dpo.yaml',
+      { onStep: (_, l) => pre.push(l) },
+    );
     pre.forEach((l, i) => expect(Math.abs(l - off[i]), `step ${i + 1}`).toBeLessThan(1e-5));
     const keys = [...readSafetensors(join(res.lastCheckpoint, 'adapter_model.safetensors')).tensors.keys()];
     expect(keys.length).toBeGreaterThan(0);
@@ -104,7 +136,14 @@ describe('DPO recipe', () => {
   it('QLoRA: an NF4 base with LoRA adapters; the reference is the quantized base with the adapter off', async () => {
     const peft = LoraConfigSchema.parse({ r: 4, loraAlpha: 8, targetModules: ['c_attn'] });
     const losses: number[] = [];
-    const res = await runDpo(config({ peft, quantization: { method: 'nf4' }, optim: { lr: 5e-3, weightDecay: 0 } }, { maxSteps: 4, evalEvery: 4, saveEvery: 4 }), 'dpo.yaml', { onStep: (_, l) => losses.push(l) });
+    const res = await runDpo(
+      config(
+        { peft, quantization: { method: 'nf4' }, optim: { lr: 5e-3, weightDecay: 0 } },
+        { maxSteps: 4, evalEvery: 4, saveEvery: 4 },
+      ),
+      'dpo.yaml',
+      { onStep: (_, l) => losses.push(l) },
+    );
     expect(res.reference).toBe('adapter-disabled');
     expect(Math.abs(losses[0] - Math.LN2)).toBeLessThan(1e-5);
     expect(losses.every(Number.isFinite)).toBe(true);
@@ -113,11 +152,21 @@ describe('DPO recipe', () => {
   it('rejects a model that is not a causal LM and unknown keys, naming the field', async () => {
     const seqcls = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2_seqcls', import.meta.url));
     const err = await runDpo(config({ model: { pretrained: seqcls } }), 'dpo.yaml').catch((e) => e);
-    expect([err.message, err.field]).toEqual([`DPO needs a causal language model, and ${seqcls} is GPT2ForSequenceClassification`, 'model.pretrained']);
+    expect([err.message, err.field]).toEqual([
+      `DPO needs a causal language model, and ${seqcls} is GPT2ForSequenceClassification`,
+      'model.pretrained',
+    ]);
     const long = await runDpo(config({ data: { ...config().data, maxLength: 100 } }), 'dpo.yaml').catch((e) => e);
     expect([long.message, long.field]).toEqual(["data.maxLength 100 > the model's 64 positions", 'data.maxLength']);
     expect(() => config({ dpo: { betta: 0.2 } })).toThrow(/betta/);
-    expect(config().dpo).toEqual({ beta: 0.1, lossType: 'sigmoid', labelSmoothing: 0, referenceFree: false, precomputeRefLogProbs: false, disableDropout: true });
+    expect(config().dpo).toEqual({
+      beta: 0.1,
+      lossType: 'sigmoid',
+      labelSmoothing: 0,
+      referenceFree: false,
+      precomputeRefLogProbs: false,
+      disableDropout: true,
+    });
     expect(validateConfig(DpoConfigSchema, { ...config(), optim: undefined }).optim.lr).toBe(1e-6); // TRL's learning_rate
   });
 });

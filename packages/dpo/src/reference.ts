@@ -18,22 +18,46 @@ export interface PairLogps {
 }
 
 /** Forward of N pairs as one [2N, T] batch (chosen rows, then rejected rows): logps and mean logits per row. Call inside tf.tidy or a gradient function. */
-export function concatenatedForward(lm: CausalLm, pairs: Pair[], padId: number, o: { average: boolean; training: boolean; seed?: number }) {
+export function concatenatedForward(
+  lm: CausalLm,
+  pairs: Pair[],
+  padId: number,
+  o: { average: boolean; training: boolean; seed?: number },
+) {
   const b = collatePreference(pairs, { padId });
   const n = pairs.length;
-  const logits = lm.forward({ inputIds: tf.tensor2d(b.inputIds, [2 * n, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [2 * n, b.length], 'int32'), training: o.training, dropoutSeed: o.seed }).logits as tf.Tensor3D; // [2N, T, V]
+  const logits = lm.forward({
+    inputIds: tf.tensor2d(b.inputIds, [2 * n, b.length], 'int32'),
+    attentionMask: tf.tensor2d(b.attentionMask, [2 * n, b.length], 'int32'),
+    training: o.training,
+    dropoutSeed: o.seed,
+  }).logits as tf.Tensor3D; // [2N, T, V]
   const { logps, counts, meanLogits } = batchLogps(logits, b.labels, { average: o.average });
   const tokens = b.attentionMask.reduce((a, m) => a + m, 0);
-  return { chosen: tf.slice(logps, 0, n) as tf.Tensor1D, rejected: tf.slice(logps, n, n) as tf.Tensor1D, meanLogits, counts, tokens };
+  return {
+    chosen: tf.slice(logps, 0, n) as tf.Tensor1D,
+    rejected: tf.slice(logps, n, n) as tf.Tensor1D,
+    meanLogits,
+    counts,
+    tokens,
+  };
 }
 
 /** Reference log-probs of pairs, batch by batch, without gradients. */
-export function pairLogps(lm: CausalLm, pairs: Pair[], padId: number, o: { average: boolean; batchSize: number }): PairLogps {
+export function pairLogps(
+  lm: CausalLm,
+  pairs: Pair[],
+  padId: number,
+  o: { average: boolean; batchSize: number },
+): PairLogps {
   const chosen = new Float32Array(pairs.length);
   const rejected = new Float32Array(pairs.length);
   for (let k = 0; k < pairs.length; k += o.batchSize) {
     tf.tidy(() => {
-      const r = concatenatedForward(lm, pairs.slice(k, k + o.batchSize), padId, { average: o.average, training: false });
+      const r = concatenatedForward(lm, pairs.slice(k, k + o.batchSize), padId, {
+        average: o.average,
+        training: false,
+      });
       chosen.set(r.chosen.dataSync(), k);
       rejected.set(r.rejected.dataSync(), k);
     });
@@ -46,22 +70,43 @@ export function referenceKey(sets: Pair[][], average: boolean, reference: string
   const h = createHash('sha256').update(JSON.stringify({ v: 1, average, reference }));
   for (const set of sets) {
     h.update(`|${set.length}`);
-    for (const p of set) for (const a of [p.prompt, p.chosen, p.rejected]) h.update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).update(',');
+    for (const p of set)
+      for (const a of [p.prompt, p.chosen, p.rejected])
+        h.update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).update(',');
   }
   return h.digest('hex');
 }
 
 /** Reads the file's reference log-probs when its key matches, else computes and writes them (atomically). */
-export async function cachedReferenceLogps(file: string, key: string, compute: () => Promise<{ train: PairLogps; eval: PairLogps }>): Promise<{ train: PairLogps; eval: PairLogps; cached: boolean }> {
+export async function cachedReferenceLogps(
+  file: string,
+  key: string,
+  compute: () => Promise<{ train: PairLogps; eval: PairLogps }>,
+): Promise<{ train: PairLogps; eval: PairLogps; cached: boolean }> {
   if (existsSync(file)) {
     const f = readSafetensors(file);
     if (f.metadata.key === key) {
       const get = (n: string) => f.tensors.get(n)!.data as Float32Array;
-      return { train: { chosen: get('train.chosen'), rejected: get('train.rejected') }, eval: { chosen: get('eval.chosen'), rejected: get('eval.rejected') }, cached: true };
+      return {
+        train: { chosen: get('train.chosen'), rejected: get('train.rejected') },
+        eval: { chosen: get('eval.chosen'), rejected: get('eval.rejected') },
+        cached: true,
+      };
     }
   }
   const r = await compute();
   const t = (data: Float32Array) => ({ dtype: 'F32' as const, shape: [data.length], data });
-  writeFileAtomic(file, serializeSafetensors({ 'train.chosen': t(r.train.chosen), 'train.rejected': t(r.train.rejected), 'eval.chosen': t(r.eval.chosen), 'eval.rejected': t(r.eval.rejected) }, { format: 'pt', key }));
+  writeFileAtomic(
+    file,
+    serializeSafetensors(
+      {
+        'train.chosen': t(r.train.chosen),
+        'train.rejected': t(r.train.rejected),
+        'eval.chosen': t(r.eval.chosen),
+        'eval.rejected': t(r.eval.rejected),
+      },
+      { format: 'pt', key },
+    ),
+  );
   return { ...r, cached: false };
 }

@@ -31,7 +31,14 @@ function matches(refs: readonly Tokens[], hyp: Tokens, n: number): [number, numb
   return [clipped, total];
 }
 
-const closestRefLength = (refs: readonly Tokens[], hypLen: number) => refs.map((r) => r.length).reduce((best, l) => (Math.abs(l - hypLen) < Math.abs(best - hypLen) || (Math.abs(l - hypLen) === Math.abs(best - hypLen) && l < best) ? l : best));
+const closestRefLength = (refs: readonly Tokens[], hypLen: number) =>
+  refs
+    .map((r) => r.length)
+    .reduce((best, l) =>
+      Math.abs(l - hypLen) < Math.abs(best - hypLen) || (Math.abs(l - hypLen) === Math.abs(best - hypLen) && l < best)
+        ? l
+        : best,
+    );
 
 export interface BleuOptions {
   /** Default [0.25, 0.25, 0.25, 0.25]. */
@@ -43,8 +50,13 @@ export interface BleuOptions {
 const FLOAT_MIN = 2.2250738585072014e-308; // Python's sys.float_info.min, NLTK method0's stand-in for 0
 
 /** NLTK corpus_bleu(list_of_references, hypotheses): references[i] are the references of hypotheses[i]. */
-export function bleu(references: readonly (readonly Tokens[])[], hypotheses: readonly Tokens[], o: BleuOptions = {}): number {
-  if (references.length !== hypotheses.length) throw new RangeError(`bleu: ${references.length} reference sets but ${hypotheses.length} hypotheses`);
+export function bleu(
+  references: readonly (readonly Tokens[])[],
+  hypotheses: readonly Tokens[],
+  o: BleuOptions = {},
+): number {
+  if (references.length !== hypotheses.length)
+    throw new RangeError(`bleu: ${references.length} reference sets but ${hypotheses.length} hypotheses`);
   const weights = o.weights ?? [0.25, 0.25, 0.25, 0.25];
   const num = new Array<number>(weights.length).fill(0);
   const den = new Array<number>(weights.length).fill(0);
@@ -80,7 +92,9 @@ export function bleu(references: readonly (readonly Tokens[])[], hypotheses: rea
     case 4: {
       let inv = 1;
       const k = 5;
-      p = p.map((x, i) => (num[i] === 0 && hypLen > 1 ? 1 / ((Math.pow(2, inv++) * k) / Math.log(hypLen)) / den[i] : x));
+      p = p.map((x, i) =>
+        num[i] === 0 && hypLen > 1 ? 1 / ((Math.pow(2, inv++) * k) / Math.log(hypLen)) / den[i] : x,
+      );
       break;
     }
   }
@@ -103,7 +117,8 @@ const RULES_13A: Array<[RegExp, string]> = [
 export function tokenize13a(line: string): string[] {
   if (line === '') return [];
   let s = line.replaceAll('<skipped>', '').replaceAll('-\n', '').replaceAll('\n', ' ');
-  if (s.includes('&')) s = s.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
+  if (s.includes('&'))
+    s = s.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
   s = ` ${s} `;
   for (const [re, rep] of RULES_13A) s = s.replace(re, rep);
   return s.split(/\s+/).filter(Boolean);
@@ -114,7 +129,11 @@ export function tokenize13a(line: string): string[] {
  * tokenization, case-sensitive, 'exp' smoothing, max order 4; 0..100.
  * references[j][i] is the j-th reference of hypothesis i (sacreBLEU's layout).
  */
-export function sacreBleu(hypotheses: string[], references: string[][], o: { lowercase?: boolean } = {}): { score: number; precisions: number[]; bp: number; sysLen: number; refLen: number } {
+export function sacreBleu(
+  hypotheses: string[],
+  references: string[][],
+  o: { lowercase?: boolean } = {},
+): { score: number; precisions: number[]; bp: number; sysLen: number; refLen: number } {
   const prep = (s: string) => tokenize13a(o.lowercase ? s.toLowerCase() : s);
   const correct = [0, 0, 0, 0];
   const total = [0, 0, 0, 0];

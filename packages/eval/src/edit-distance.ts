@@ -11,7 +11,8 @@ export function levenshtein<T>(a: string | readonly T[], b: string | readonly T[
   let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
   for (let i = 1; i <= x.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= y.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+    for (let j = 1; j <= y.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[y.length];
@@ -21,7 +22,8 @@ const words = (s: string) => s.replace(/ +/g, ' ').trim().split(' ').filter(Bool
 const chars = (s: string) => Array.from(s.trim());
 
 function errorRate(references: string[], hypotheses: string[], split: (s: string) => string[], what: string): number {
-  if (references.length !== hypotheses.length) throw new RangeError(`${what}: ${references.length} references but ${hypotheses.length} hypotheses`);
+  if (references.length !== hypotheses.length)
+    throw new RangeError(`${what}: ${references.length} references but ${hypotheses.length} hypotheses`);
   let edits = 0;
   let total = 0;
   references.forEach((r, i) => {

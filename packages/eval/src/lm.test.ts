@@ -8,19 +8,30 @@ import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss } from '@anneal/modeling';
 import { perplexity, selfConsistency, type TextTokenizer } from './index.js';
 
 // character-level: ids are char codes below 128
-const tok: TextTokenizer = { encode: (t) => Array.from(t, (c) => c.charCodeAt(0) % 128), decode: (ids) => String.fromCharCode(...ids) };
+const tok: TextTokenizer = {
+  encode: (t) => Array.from(t, (c) => c.charCodeAt(0) % 128),
+  decode: (ids) => String.fromCharCode(...ids),
+};
 
 describe('perplexity', () => {
   let model: Gpt2LMHeadModel;
   beforeAll(async () => {
     await useBackend('cpu', {});
-    model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 128, nPositions: 16, nLayer: 1, nHead: 2, nEmbd: 16, initializerRange: 0.3 }, 4);
+    model = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 128, nPositions: 16, nLayer: 1, nHead: 2, nEmbd: 16, initializerRange: 0.3 },
+      4,
+    );
   });
 
   it('is exp of the mean token loss when one window holds the text', () => {
     const text = 'hello there';
     const ids = tok.encode(text);
-    const loss = tf.tidy(() => causalLmLoss(model.forward({ inputIds: tf.tensor2d([ids], [1, ids.length], 'int32') }).logits, [ids]).loss.dataSync()[0]);
+    const loss = tf.tidy(
+      () =>
+        causalLmLoss(model.forward({ inputIds: tf.tensor2d([ids], [1, ids.length], 'int32') }).logits, [
+          ids,
+        ]).loss.dataSync()[0],
+    );
     const r = perplexity(model, tok, [text]);
     expect(r.tokens).toBe(ids.length - 1);
     expect(Math.log(r.perplexity)).toBeCloseTo(loss, 5); // float32 loss: compare logs
@@ -40,7 +51,11 @@ describe('perplexity', () => {
       const end = Math.min(b + L, ids.length);
       for (let j = Math.max(prevEnd, b + 1); j < end; j++) {
         const ctx = ids.slice(b, j);
-        nll -= (tf.tidy(() => tf.logSoftmax(model.forward({ inputIds: tf.tensor2d([ctx], [1, ctx.length], "int32") }).logits).arraySync()) as number[][][])[0][ctx.length - 1][ids[j]];
+        nll -= (
+          tf.tidy(() =>
+            tf.logSoftmax(model.forward({ inputIds: tf.tensor2d([ctx], [1, ctx.length], 'int32') }).logits).arraySync(),
+          ) as number[][][]
+        )[0][ctx.length - 1][ids[j]];
         n++;
       }
       prevEnd = end;

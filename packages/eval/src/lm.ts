@@ -13,7 +13,12 @@ export interface TextTokenizer {
  * Perplexity of `texts` joined by blank lines: windows of maxLength tokens every `stride`
  * tokens, each scoring only the tokens not scored before (the others are context).
  */
-export function perplexity(model: CausalLm, tokenizer: TextTokenizer, texts: string[], o: { stride?: number; maxLength?: number } = {}): { perplexity: number; meanNll: number; tokens: number } {
+export function perplexity(
+  model: CausalLm,
+  tokenizer: TextTokenizer,
+  texts: string[],
+  o: { stride?: number; maxLength?: number } = {},
+): { perplexity: number; meanNll: number; tokens: number } {
   const ids = tokenizer.encode(texts.join('\n\n'));
   const maxLength = Math.min(o.maxLength ?? model.maxPositions, model.maxPositions);
   const stride = o.stride ?? maxLength;
@@ -27,7 +32,8 @@ export function perplexity(model: CausalLm, tokenizer: TextTokenizer, texts: str
     const scored = end - prevEnd; // the last `scored` tokens of the window are new targets
     const targets = window.map((t, i) => (i < window.length - scored ? -100 : t));
     const { sum, count: n } = tf.tidy(() => {
-      const logits = model.forward({ inputIds: tf.tensor2d([window], [1, window.length], 'int32') }).logits as tf.Tensor3D;
+      const logits = model.forward({ inputIds: tf.tensor2d([window], [1, window.length], 'int32') })
+        .logits as tf.Tensor3D;
       const r = causalLmLossSum(logits, Int32Array.from(targets));
       return { sum: r.sum.dataSync()[0], count: r.count };
     });
@@ -41,9 +47,32 @@ export function perplexity(model: CausalLm, tokenizer: TextTokenizer, texts: str
 }
 
 /** Samples `samples` completions, extracts an answer from each, returns the majority (ties: first seen). */
-export function selfConsistency(model: CausalLm, tokenizer: TextTokenizer, prompt: string, o: { samples: number; extractAnswer: (completion: string) => string | undefined; maxNewTokens: number; temperature?: number; topP?: number; topK?: number; seed?: number; eosTokenId?: number }): { answer: string | undefined; votes: Map<string, number>; completions: string[] } {
+export function selfConsistency(
+  model: CausalLm,
+  tokenizer: TextTokenizer,
+  prompt: string,
+  o: {
+    samples: number;
+    extractAnswer: (completion: string) => string | undefined;
+    maxNewTokens: number;
+    temperature?: number;
+    topP?: number;
+    topK?: number;
+    seed?: number;
+    eosTokenId?: number;
+  },
+): { answer: string | undefined; votes: Map<string, number>; completions: string[] } {
   const ids = tokenizer.encode(prompt);
-  const outs = generate(model, [ids], { maxNewTokens: o.maxNewTokens, doSample: true, temperature: o.temperature ?? 0.7, topP: o.topP, topK: o.topK, seed: o.seed, numReturnSequences: o.samples, eosTokenId: o.eosTokenId });
+  const outs = generate(model, [ids], {
+    maxNewTokens: o.maxNewTokens,
+    doSample: true,
+    temperature: o.temperature ?? 0.7,
+    topP: o.topP,
+    topK: o.topK,
+    seed: o.seed,
+    numReturnSequences: o.samples,
+    eosTokenId: o.eosTokenId,
+  });
   const completions = outs.map((s) => tokenizer.decode(s.slice(ids.length), { skipSpecialTokens: true }));
   const votes = new Map<string, number>();
   for (const c of completions) {

@@ -25,7 +25,8 @@ function matchEnums(hyp: Enum, ref: Enum, same: (h: string, r: string) => boolea
 
 function chunks(matches: Array<[number, number]>): number {
   let n = 1;
-  for (let i = 0; i + 1 < matches.length; i++) if (!(matches[i + 1][0] === matches[i][0] + 1 && matches[i + 1][1] === matches[i][1] + 1)) n++;
+  for (let i = 0; i + 1 < matches.length; i++)
+    if (!(matches[i + 1][0] === matches[i][0] + 1 && matches[i + 1][1] === matches[i][1] + 1)) n++;
   return n;
 }
 
@@ -78,10 +79,17 @@ export function singleMeteor(reference: string[], hypothesis: string[], o: Meteo
  * NLTK meteor_score per prediction: references[i] are the references of predictions[i]
  * (strings, split on whitespace); the best reference counts. Returns each score and the mean.
  */
-export function meteor(predictions: string[], references: Array<string | string[]>, o: MeteorOptions = {}): { scores: number[]; mean: number } {
-  if (predictions.length !== references.length || !predictions.length) throw new RangeError('meteor: needs equally many predictions and references');
+export function meteor(
+  predictions: string[],
+  references: Array<string | string[]>,
+  o: MeteorOptions = {},
+): { scores: number[]; mean: number } {
+  if (predictions.length !== references.length || !predictions.length)
+    throw new RangeError('meteor: needs equally many predictions and references');
   const wn = o.synonyms === false ? undefined : loadWordNet();
   const split = (s: string) => s.split(/\s+/).filter(Boolean);
-  const scores = predictions.map((p, i) => Math.max(...[references[i]].flat().map((r) => singleMeteor(split(r), split(p), o, wn))));
+  const scores = predictions.map((p, i) =>
+    Math.max(...[references[i]].flat().map((r) => singleMeteor(split(r), split(p), o, wn))),
+  );
   return { scores, mean: scores.reduce((a, b) => a + b, 0) / scores.length };
 }

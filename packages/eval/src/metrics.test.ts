@@ -3,7 +3,29 @@
 // hand-computed examples of sacreBLEU, rouge-score, jiwer and scikit-learn.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { accuracy, bleu, cer, charEntropy, distinctN, exactMatch, f1, levenshtein, loadWordNet, meteor, precision, recall, rouge, rougePair, rougeTokens, sacreBleu, sentenceBleu, tokenize13a, wer, winRate, wordnetDir } from './index.js';
+import {
+  accuracy,
+  bleu,
+  cer,
+  charEntropy,
+  distinctN,
+  exactMatch,
+  f1,
+  levenshtein,
+  loadWordNet,
+  meteor,
+  precision,
+  recall,
+  rouge,
+  rougePair,
+  rougeTokens,
+  sacreBleu,
+  sentenceBleu,
+  tokenize13a,
+  wer,
+  winRate,
+  wordnetDir,
+} from './index.js';
 
 const NLTK = JSON.parse(readFileSync(new URL('../fixtures/nltk.json', import.meta.url), 'utf8'));
 const refs: string[][][] = NLTK.pairs.map((p: { references: string[] }) => p.references.map((r) => r.split(' ')));
@@ -16,7 +38,7 @@ describe('edit distance, WER, CER', () => {
     expect(levenshtein(['a', 'b', 'c'], ['a', 'c'])).toBe(1);
     expect(levenshtein('🐳ab', 'ab')).toBe(1); // code points, not UTF-16 units
   });
-  it("WER and CER as jiwer defines them (corpus-level edits / reference length)", () => {
+  it('WER and CER as jiwer defines them (corpus-level edits / reference length)', () => {
     // jiwer README: wer("hello world", "hello duck") = 0.5
     expect(wer('hello world', 'hello duck')).toBe(0.5);
     // two sentences: 1 substitution of 2 words + 1 deletion of 3 words -> 2 / 5
@@ -30,16 +52,37 @@ describe('edit distance, WER, CER', () => {
 
 describe('BLEU', () => {
   it('corpus_bleu equals NLTK for smoothing methods 0-4 and other weights', () => {
-    for (const [k, want] of Object.entries(NLTK.corpus_bleu as Record<string, number>)) expect(bleu(refs, hyps, { smoothing: Number(k) as 0 })).toBeCloseTo(want, 12);
+    for (const [k, want] of Object.entries(NLTK.corpus_bleu as Record<string, number>))
+      expect(bleu(refs, hyps, { smoothing: Number(k) as 0 })).toBeCloseTo(want, 12);
     expect(bleu(refs, hyps, { weights: [0.5, 0.5] })).toBeCloseTo(NLTK.corpus_bleu_bigram, 12);
   });
   it('sentence_bleu equals NLTK on every pair and smoothing method', () => {
     for (const [k, wants] of Object.entries(NLTK.sentence_bleu as Record<string, number[]>)) {
-      wants.forEach((want, i) => expect(sentenceBleu(refs[i], hyps[i], { smoothing: Number(k) as 0 }), `method ${k}, pair ${i}`).toBeCloseTo(want, 12));
+      wants.forEach((want, i) =>
+        expect(sentenceBleu(refs[i], hyps[i], { smoothing: Number(k) as 0 }), `method ${k}, pair ${i}`).toBeCloseTo(
+          want,
+          12,
+        ),
+      );
     }
   });
   it("sacreBLEU: the 13a tokenizer and the 'exp' smoothed corpus score (hand-checked)", () => {
-    expect(tokenize13a('Hello, world! It costs $3.50-ish (really).')).toEqual(['Hello', ',', 'world', '!', 'It', 'costs', '$', '3.50', '-', 'ish', '(', 'really', ')', '.']);
+    expect(tokenize13a('Hello, world! It costs $3.50-ish (really).')).toEqual([
+      'Hello',
+      ',',
+      'world',
+      '!',
+      'It',
+      'costs',
+      '$',
+      '3.50',
+      '-',
+      'ish',
+      '(',
+      'really',
+      ')',
+      '.',
+    ]);
     // Identical sentences: 100. One sentence, hyp "the cat sat" vs ref "the cat sat down":
     // precisions 3/3, 2/2, 1/1, 0/0 -> the loop stops at the empty 4-gram total, so the 4th
     // precision stays 0 and the score is exp(-9999999999/4) ~ 0, as sacreBLEU reports.
@@ -59,7 +102,10 @@ describe('ROUGE (rouge-score)', () => {
     expect(rougeTokens('The quick, brown FOX!')).toEqual(['the', 'quick', 'brown', 'fox']);
     // rouge-score README example: target "The quick brown fox jumps over the lazy dog",
     // prediction "The quick brown dog jumps on the log."
-    const s = rougePair('The quick brown fox jumps over the lazy dog', 'The quick brown dog jumps on the log.', ['rouge1', 'rougeL']);
+    const s = rougePair('The quick brown fox jumps over the lazy dog', 'The quick brown dog jumps on the log.', [
+      'rouge1',
+      'rougeL',
+    ]);
     expect(s.rouge1.precision).toBeCloseTo(0.75, 12);
     expect(s.rouge1.recall).toBeCloseTo(0.6666666666666666, 12);
     expect(s.rouge1.fmeasure).toBeCloseTo(0.7058823529411765, 12);
@@ -80,7 +126,9 @@ describe('ROUGE (rouge-score)', () => {
   });
   it("stems like NLTK's Porter stemmer on its fixture words (rouge-score's useStemmer)", () => {
     const porter = NLTK.porter as Record<string, string>;
-    const mismatches = Object.entries(porter).filter(([w, s]) => w.length > 3 && /^[a-z0-9]+$/.test(w) && rougeTokens(w, true)[0] !== s);
+    const mismatches = Object.entries(porter).filter(
+      ([w, s]) => w.length > 3 && /^[a-z0-9]+$/.test(w) && rougeTokens(w, true)[0] !== s,
+    );
     expect(mismatches, JSON.stringify(mismatches)).toEqual([]);
   });
 });
@@ -110,11 +158,15 @@ describe('simple metrics (scikit-learn definitions, hand-checked)', () => {
 // METEOR needs WordNet (Debian's wordnet-base): required in CI, skipped elsewhere without it.
 const hasWordNet = wordnetDir() !== undefined;
 const requireWordNet = process.env.CI === 'true';
-if (!hasWordNet && !requireWordNet) console.warn('METEOR tests skipped: WordNet is not installed (apt-get install wordnet-base)');
+if (!hasWordNet && !requireWordNet)
+  console.warn('METEOR tests skipped: WordNet is not installed (apt-get install wordnet-base)');
 (hasWordNet || requireWordNet ? describe : describe.skip)('METEOR (NLTK meteor_score with WordNet 3.0)', () => {
   it('equals NLTK on every fixture pair (exact, stem and synonym stages, best reference)', () => {
     const pairs = NLTK.pairs as Array<{ references: string[]; hypothesis: string }>;
-    const { scores } = meteor(pairs.map((p) => p.hypothesis), pairs.map((p) => p.references));
+    const { scores } = meteor(
+      pairs.map((p) => p.hypothesis),
+      pairs.map((p) => p.references),
+    );
     scores.forEach((s, i) => expect(s, pairs[i].hypothesis).toBeCloseTo(NLTK.meteor[i], 10));
   });
   it('finds synonyms through morphy (plural and verb forms)', () => {

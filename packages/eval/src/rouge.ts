@@ -17,7 +17,24 @@ export interface RougeScore {
 // original algorithm (the `stemmer` package) in three ways applied here: a pool of
 // irregular forms, "ies" -> "ie" in four-letter words, and y -> i only after a consonant
 // that is not the word's first letter.
-const IRREGULAR: Record<string, string> = { skies: 'sky', sky: 'sky', dying: 'die', lying: 'lie', tying: 'tie', news: 'news', innings: 'inning', inning: 'inning', outings: 'outing', outing: 'outing', cannings: 'canning', canning: 'canning', howe: 'howe', proceed: 'proceed', exceed: 'exceed', succeed: 'succeed' };
+const IRREGULAR: Record<string, string> = {
+  skies: 'sky',
+  sky: 'sky',
+  dying: 'die',
+  lying: 'lie',
+  tying: 'tie',
+  news: 'news',
+  innings: 'inning',
+  inning: 'inning',
+  outings: 'outing',
+  outing: 'outing',
+  cannings: 'canning',
+  canning: 'canning',
+  howe: 'howe',
+  proceed: 'proceed',
+  exceed: 'exceed',
+  succeed: 'succeed',
+};
 
 export function porterStem(word: string): string {
   if (IRREGULAR[word]) return IRREGULAR[word];
@@ -35,7 +52,11 @@ export function porterStem(word: string): string {
 }
 
 export function rougeTokens(text: string, useStemmer = false): string[] {
-  const tokens = text.toLowerCase().replace(/[^a-z0-9]+/g, ' ').split(/\s+/).filter(Boolean);
+  const tokens = text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
   return useStemmer ? tokens.map((t) => (t.length > 3 ? porterStem(t) : t)) : tokens;
 }
 
@@ -65,7 +86,9 @@ function rougeN(target: string[], pred: string[], n: number): RougeScore {
 
 function lcsTable(ref: string[], can: string[]): number[][] {
   const t = Array.from({ length: ref.length + 1 }, () => new Array<number>(can.length + 1).fill(0));
-  for (let i = 1; i <= ref.length; i++) for (let j = 1; j <= can.length; j++) t[i][j] = ref[i - 1] === can[j - 1] ? t[i - 1][j - 1] + 1 : Math.max(t[i - 1][j], t[i][j - 1]);
+  for (let i = 1; i <= ref.length; i++)
+    for (let j = 1; j <= can.length; j++)
+      t[i][j] = ref[i - 1] === can[j - 1] ? t[i - 1][j - 1] + 1 : Math.max(t[i - 1][j], t[i][j - 1]);
   return t;
 }
 
@@ -110,7 +133,12 @@ function rougeLsum(targetSents: string[][], predSents: string[][]): RougeScore {
 }
 
 /** rouge-score's RougeScorer.score(target, prediction) for one pair. */
-export function rougePair(target: string, prediction: string, types: RougeType[] = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'], useStemmer = false): Record<string, RougeScore> {
+export function rougePair(
+  target: string,
+  prediction: string,
+  types: RougeType[] = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'],
+  useStemmer = false,
+): Record<string, RougeScore> {
   const out: Record<string, RougeScore> = {};
   const t = rougeTokens(target, useStemmer);
   const p = rougeTokens(prediction, useStemmer);
@@ -119,7 +147,11 @@ export function rougePair(target: string, prediction: string, types: RougeType[]
       const lcs = lcsTable(t, p)[t.length][p.length];
       out[type] = score(lcs, p.length, t.length);
     } else if (type === 'rougeLsum') {
-      const sents = (s: string) => s.split('\n').map((x) => rougeTokens(x, useStemmer)).filter((x) => x.length);
+      const sents = (s: string) =>
+        s
+          .split('\n')
+          .map((x) => rougeTokens(x, useStemmer))
+          .filter((x) => x.length);
       out[type] = rougeLsum(sents(target), sents(prediction));
     } else {
       const n = Number(/^rouge(\d+)$/.exec(type)?.[1]);
@@ -134,10 +166,17 @@ export function rougePair(target: string, prediction: string, types: RougeType[]
  * Mean scores over a corpus; references[i] is one reference or several (then the best
  * F-measure for that example counts, as rouge-score's score_multi).
  */
-export function rouge(predictions: string[], references: Array<string | string[]>, o: { types?: RougeType[]; useStemmer?: boolean } = {}): Record<string, RougeScore> {
-  if (predictions.length !== references.length || !predictions.length) throw new RangeError('rouge: needs equally many predictions and references');
+export function rouge(
+  predictions: string[],
+  references: Array<string | string[]>,
+  o: { types?: RougeType[]; useStemmer?: boolean } = {},
+): Record<string, RougeScore> {
+  if (predictions.length !== references.length || !predictions.length)
+    throw new RangeError('rouge: needs equally many predictions and references');
   const types = o.types ?? ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'];
-  const sums: Record<string, RougeScore> = Object.fromEntries(types.map((t) => [t, { precision: 0, recall: 0, fmeasure: 0 }]));
+  const sums: Record<string, RougeScore> = Object.fromEntries(
+    types.map((t) => [t, { precision: 0, recall: 0, fmeasure: 0 }]),
+  );
   predictions.forEach((p, i) => {
     const refs = [references[i]].flat();
     const scores = refs.map((r) => rougePair(r, p, types, o.useStemmer));

@@ -4,7 +4,8 @@
 
 /** Share of predictions equal to their reference (optionally after trimming and lowercasing). */
 export function exactMatch(predictions: string[], references: string[], o: { normalize?: boolean } = {}): number {
-  if (predictions.length !== references.length || !predictions.length) throw new RangeError('exactMatch: needs equally many predictions and references');
+  if (predictions.length !== references.length || !predictions.length)
+    throw new RangeError('exactMatch: needs equally many predictions and references');
   const f = (s: string) => (o.normalize ? s.trim().toLowerCase().replace(/\s+/g, ' ') : s);
   return predictions.filter((p, i) => f(p) === f(references[i])).length / predictions.length;
 }
@@ -37,7 +38,8 @@ export function charEntropy(text: string): number {
 }
 
 export function accuracy(predictions: number[], labels: number[]): number {
-  if (predictions.length !== labels.length || !labels.length) throw new RangeError('accuracy: needs equally many predictions and labels');
+  if (predictions.length !== labels.length || !labels.length)
+    throw new RangeError('accuracy: needs equally many predictions and labels');
   return predictions.filter((p, i) => p === labels[i]).length / labels.length;
 }
 
@@ -68,7 +70,13 @@ function perClass(predictions: number[], labels: number[]): Map<number, ClassCou
 
 const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
 
-function averaged(predictions: number[], labels: number[], average: Average, f: (c: ClassCounts) => number, micro: (tp: number, fp: number, fn: number) => number): number {
+function averaged(
+  predictions: number[],
+  labels: number[],
+  average: Average,
+  f: (c: ClassCounts) => number,
+  micro: (tp: number, fp: number, fn: number) => number,
+): number {
   const m = perClass(predictions, labels);
   if (average === 'micro') {
     let [tp, fp, fn] = [0, 0, 0];
@@ -82,11 +90,23 @@ function averaged(predictions: number[], labels: number[], average: Average, f: 
 }
 
 export function precision(predictions: number[], labels: number[], average: Average = 'macro'): number {
-  return averaged(predictions, labels, average, (c) => ratio(c.tp, c.tp + c.fp), (tp, fp) => ratio(tp, tp + fp));
+  return averaged(
+    predictions,
+    labels,
+    average,
+    (c) => ratio(c.tp, c.tp + c.fp),
+    (tp, fp) => ratio(tp, tp + fp),
+  );
 }
 
 export function recall(predictions: number[], labels: number[], average: Average = 'macro'): number {
-  return averaged(predictions, labels, average, (c) => ratio(c.tp, c.tp + c.fn), (tp, _fp, fn) => ratio(tp, tp + fn));
+  return averaged(
+    predictions,
+    labels,
+    average,
+    (c) => ratio(c.tp, c.tp + c.fn),
+    (tp, _fp, fn) => ratio(tp, tp + fn),
+  );
 }
 
 export function f1(predictions: number[], labels: number[], average: Average = 'macro'): number {
@@ -99,6 +119,7 @@ export function f1(predictions: number[], labels: number[], average: Average = '
  * (ties count half): the win rate of A.
  */
 export function winRate(scoresA: number[], scoresB: number[]): number {
-  if (scoresA.length !== scoresB.length || !scoresA.length) throw new RangeError('winRate: needs equally many scores for A and B');
+  if (scoresA.length !== scoresB.length || !scoresA.length)
+    throw new RangeError('winRate: needs equally many scores for A and B');
   return scoresA.reduce((s, a, i) => s + (a > scoresB[i] ? 1 : a === scoresB[i] ? 0.5 : 0), 0) / scoresA.length;
 }

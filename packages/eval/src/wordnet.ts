@@ -10,9 +10,33 @@ const POS = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' } as const;
 type Pos = keyof typeof POS;
 
 const SUBSTITUTIONS: Record<Pos, Array<[string, string]>> = {
-  n: [['s', ''], ['ses', 's'], ['ves', 'f'], ['xes', 'x'], ['zes', 'z'], ['ches', 'ch'], ['shes', 'sh'], ['men', 'man'], ['ies', 'y']],
-  v: [['s', ''], ['ies', 'y'], ['es', 'e'], ['es', ''], ['ed', 'e'], ['ed', ''], ['ing', 'e'], ['ing', '']],
-  a: [['er', ''], ['est', ''], ['er', 'e'], ['est', 'e']],
+  n: [
+    ['s', ''],
+    ['ses', 's'],
+    ['ves', 'f'],
+    ['xes', 'x'],
+    ['zes', 'z'],
+    ['ches', 'ch'],
+    ['shes', 'sh'],
+    ['men', 'man'],
+    ['ies', 'y'],
+  ],
+  v: [
+    ['s', ''],
+    ['ies', 'y'],
+    ['es', 'e'],
+    ['es', ''],
+    ['ed', 'e'],
+    ['ed', ''],
+    ['ing', 'e'],
+    ['ing', ''],
+  ],
+  a: [
+    ['er', ''],
+    ['est', ''],
+    ['er', 'e'],
+    ['est', 'e'],
+  ],
   r: [],
 };
 
@@ -35,17 +59,23 @@ export class WordNet {
         const f = line.trim().split(' ');
         const [lemma, , synsetCnt, pCnt] = f;
         const ptrs = Number(pCnt);
-        const offsets = f.slice(4 + ptrs + 2).map(Number).slice(0, Number(synsetCnt));
+        const offsets = f
+          .slice(4 + ptrs + 2)
+          .map(Number)
+          .slice(0, Number(synsetCnt));
         if (!this.index.has(lemma)) this.index.set(lemma, new Map());
         this.index.get(lemma)!.set(p, offsets);
       }
       const exc = join(dir, `${POS[p]}.exc`);
-      if (existsSync(exc)) for (const line of readFileSync(exc, 'latin1').split('\n')) {
-        const [inflected, ...bases] = line.trim().split(' ');
-        if (inflected) this.exceptions[p].set(inflected, bases);
-      }
+      if (existsSync(exc))
+        for (const line of readFileSync(exc, 'latin1').split('\n')) {
+          const [inflected, ...bases] = line.trim().split(' ');
+          if (inflected) this.exceptions[p].set(inflected, bases);
+        }
     }
-    this.fds = Object.fromEntries((Object.keys(POS) as Pos[]).map((p) => [p, openSync(join(dir, `data.${POS[p]}`), 'r')])) as Record<Pos, number>;
+    this.fds = Object.fromEntries(
+      (Object.keys(POS) as Pos[]).map((p) => [p, openSync(join(dir, `data.${POS[p]}`), 'r')]),
+    ) as Record<Pos, number>;
   }
 
   /** NLTK's _morphy(form, pos): base forms of `form` that WordNet lists for the part of speech. */
@@ -53,7 +83,12 @@ export class WordNet {
     const known = (forms: string[]) => [...new Set(forms.filter((f) => this.index.get(f)?.has(pos)))];
     const exc = this.exceptions[pos].get(form);
     if (exc) return known([form, ...exc]);
-    return known([form, ...SUBSTITUTIONS[pos].filter(([old]) => form.endsWith(old)).map(([old, rep]) => form.slice(0, form.length - old.length) + rep)]);
+    return known([
+      form,
+      ...SUBSTITUTIONS[pos]
+        .filter(([old]) => form.endsWith(old))
+        .map(([old, rep]) => form.slice(0, form.length - old.length) + rep),
+    ]);
   }
 
   /** Lemma names of one synset (syntactic markers like "(a)" removed, case kept). */
@@ -75,7 +110,9 @@ export class WordNet {
   synonyms(word: string): Set<string> {
     const w = word.toLowerCase();
     const out = new Set<string>();
-    for (const p of ['n', 'v', 'a', 'r'] as Pos[]) for (const form of this.morphy(w, p)) for (const off of this.index.get(form)!.get(p)!) for (const l of this.lemmas(p, off)) out.add(l);
+    for (const p of ['n', 'v', 'a', 'r'] as Pos[])
+      for (const form of this.morphy(w, p))
+        for (const off of this.index.get(form)!.get(p)!) for (const l of this.lemmas(p, off)) out.add(l);
     return out;
   }
 
@@ -90,7 +127,10 @@ let shared: WordNet | undefined;
 export function loadWordNet(): WordNet {
   if (shared) return shared;
   const dir = wordnetDir();
-  if (!dir) throw new ConfigError('WordNet is not installed: METEOR needs its synonyms', { hint: 'apt-get install wordnet-base (or set ANNEAL_WORDNET to a WordNet 3.0 dict folder), or pass synonyms: false (then scores differ from NLTK wherever synonyms would match)' });
+  if (!dir)
+    throw new ConfigError('WordNet is not installed: METEOR needs its synonyms', {
+      hint: 'apt-get install wordnet-base (or set ANNEAL_WORDNET to a WordNet 3.0 dict folder), or pass synonyms: false (then scores differ from NLTK wherever synonyms would match)',
+    });
   shared = new WordNet(dir);
   return shared;
 }

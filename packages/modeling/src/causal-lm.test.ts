@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pythonJsonTypes, useBackend, valueAndGrads } from '@anneal/core';
-import { causalLmLoss, generate, loadPretrainedSync, maxLogitDiff, readHfFixture, type PretrainedModel } from './index.js';
+import {
+  causalLmLoss,
+  generate,
+  loadPretrainedSync,
+  maxLogitDiff,
+  readHfFixture,
+  type PretrainedModel,
+} from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
 
@@ -28,10 +35,15 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
   });
 
   const fixture = readHfFixture(dir);
-  const maxDiffAtRealPositions = (got: ArrayLike<number>, rowOffset?: (b: number) => number) => maxLogitDiff(fixture, got, rowOffset);
+  const maxDiffAtRealPositions = (got: ArrayLike<number>, rowOffset?: (b: number) => number) =>
+    maxLogitDiff(fixture, got, rowOffset);
 
   it('reproduces the logits at every real position to 1e-4 (right padding, as the fixture)', () => {
-    const got = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits.dataSync());
+    const got = tf.tidy(() =>
+      model
+        .forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') })
+        .logits.dataSync(),
+    );
     expect(maxDiffAtRealPositions(got)).toBeLessThan(1e-4);
   });
 
@@ -41,13 +53,29 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
     const leftMask = mask.map((row, b) => [...new Array(pads[b]).fill(0), ...new Array(T - pads[b]).fill(1)]);
     const pos = leftMask.map((row) => row.map((m, t) => (m ? t - row.indexOf(1) : 1)));
     const got = tf.tidy(() =>
-      model.forward({ inputIds: tf.tensor2d(left, [B, T], 'int32'), attentionMask: tf.tensor2d(leftMask, [B, T], 'int32'), positionIds: tf.tensor2d(pos, [B, T], 'int32') }).logits.dataSync(),
+      model
+        .forward({
+          inputIds: tf.tensor2d(left, [B, T], 'int32'),
+          attentionMask: tf.tensor2d(leftMask, [B, T], 'int32'),
+          positionIds: tf.tensor2d(pos, [B, T], 'int32'),
+        })
+        .logits.dataSync(),
     );
     expect(maxDiffAtRealPositions(got, (b) => pads[b])).toBeLessThan(1e-4);
   });
 
   it('reproduces the loss and every parameter gradient norm', () => {
-    const { value, grads } = valueAndGrads(model.params, () => causalLmLoss(model.forward({ inputIds: tf.tensor2d(ids, [B, T], "int32"), attentionMask: tf.tensor2d(mask, [B, T], "int32") }).logits as tf.Tensor3D, ids).loss);
+    const { value, grads } = valueAndGrads(
+      model.params,
+      () =>
+        causalLmLoss(
+          model.forward({
+            inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+            attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+          }).logits as tf.Tensor3D,
+          ids,
+        ).loss,
+    );
     expect(Math.abs(value.dataSync()[0] - io.loss) / io.loss).toBeLessThan(1e-5);
     for (const [pname, want] of Object.entries(io.grad_norms as Record<string, number>)) {
       const g = grads.get(pname);
@@ -61,30 +89,38 @@ describe.each(['gpt2', 'llama'])('%s fixture vs transformers (cpu backend)', (na
   it('generates the same greedy tokens, with and without the cache', () => {
     const g = io.generate;
     expect(generate(model as never, [g.prompt_ids], { maxNewTokens: g.max_new_tokens })[0]).toEqual(g.output_ids);
-    expect(generate(model as never, [g.prompt_ids], { maxNewTokens: g.max_new_tokens, useCache: false })[0]).toEqual(g.output_ids);
+    expect(generate(model as never, [g.prompt_ids], { maxNewTokens: g.max_new_tokens, useCache: false })[0]).toEqual(
+      g.output_ids,
+    );
   });
 
   it('saves a checkpoint that loads back bit-exactly, with the tensor names of the fixture', async () => {
     const out = join(mkdtempSync(join(tmpdir(), `anneal-${name}-`)), 'nested', 'model'); // save_pretrained creates the folder and its parents
     await model.savePretrained(out);
     const back = loadPretrainedSync(out);
-    for (const [pname, p] of model.params) expect(Array.from(back.params.get(pname)!.dataSync()), pname).toEqual(Array.from(p.dataSync()));
+    for (const [pname, p] of model.params)
+      expect(Array.from(back.params.get(pname)!.dataSync()), pname).toEqual(Array.from(p.dataSync()));
     const names = (f: string) => {
       const b = readFileSync(f);
       return Object.keys(JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString())).sort();
     };
     expect(names(join(out, 'model.safetensors'))).toEqual(names(join(dir, 'model.safetensors')));
-    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ model_type: name, architectures: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).architectures });
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({
+      model_type: name,
+      architectures: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).architectures,
+    });
     back.dispose();
   });
 
-  it("writes config.json and generation_config.json with the Python types transformers wrote (a float stays a float: 1e-06, 0.1, 10000.0)", async () => {
+  it('writes config.json and generation_config.json with the Python types transformers wrote (a float stays a float: 1e-06, 0.1, 10000.0)', async () => {
     const out = mkdtempSync(join(tmpdir(), `anneal-${name}-types-`));
     await model.savePretrained(out);
     for (const file of ['config.json', 'generation_config.json']) {
       const ref = pythonJsonTypes(readFileSync(join(dir, file), 'utf8'));
       const got = pythonJsonTypes(readFileSync(join(out, file), 'utf8'));
-      const shared = Object.keys(got).filter((k) => k && !k.includes('.') && ref[k] && ref[k] !== 'null' && got[k] !== 'null');
+      const shared = Object.keys(got).filter(
+        (k) => k && !k.includes('.') && ref[k] && ref[k] !== 'null' && got[k] !== 'null',
+      );
       expect(shared.length, file).toBeGreaterThan(file === 'config.json' ? 10 : 1);
       for (const k of shared) expect(`${k}: ${got[k]}`, file).toBe(`${k}: ${ref[k]}`);
     }

@@ -8,7 +8,14 @@ import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } fr
 import { gpt2Hidden, gpt2ParamShapes, initGpt2Params } from './gpt2/model.js';
 import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './llama/config.js';
 import { initLlamaParams, llamaHidden, llamaParamShapes } from './llama/model.js';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions, type Params } from './pretrained.js';
+import {
+  PretrainedModel,
+  paramsFromTensors,
+  readHfConfig,
+  readWeights,
+  type LoadOptions,
+  type Params,
+} from './pretrained.js';
 import type { ForwardArgs, ModelOutput } from './types.js';
 
 export type DecoderConfig = { arch: 'gpt2'; config: Gpt2Config } | { arch: 'llama'; config: LlamaConfig };
@@ -37,40 +44,79 @@ export class DecoderForSequenceClassification extends PretrainedModel {
   }
 
   /** A trunk (random, or taken from a causal LM's parameters) with a fresh N(0, 0.02) score head. */
-  static init(decoder: DecoderConfig, o: ClassifierOptions, seed: number, trunk?: Params): DecoderForSequenceClassification {
+  static init(
+    decoder: DecoderConfig,
+    o: ClassifierOptions,
+    seed: number,
+    trunk?: Params,
+  ): DecoderForSequenceClassification {
     if (decoder.arch === 'gpt2') checkGpt2Config(decoder.config);
     else checkLlamaConfig(decoder.config);
-    const params: Params = trunk ? new Map([...trunk].filter(([n]) => n !== 'lm_head.weight')) : decoder.arch === 'gpt2' ? initGpt2Params(decoder.config, seed) : initLlamaParams(decoder.config, seed, false);
+    const params: Params = trunk
+      ? new Map([...trunk].filter(([n]) => n !== 'lm_head.weight'))
+      : decoder.arch === 'gpt2'
+        ? initGpt2Params(decoder.config, seed)
+        : initLlamaParams(decoder.config, seed, false);
     const C = decoder.arch === 'gpt2' ? decoder.config.nEmbd : decoder.config.hiddenSize;
     const std = decoder.arch === 'gpt2' ? decoder.config.initializerRange : decoder.config.initializerRange;
-    params.set('score.weight', tf.tidy(() => tf.variable(tf.randomNormal([o.numLabels, C], 0, std, 'float32', deriveSeed(seed, 1 << 20)), true)));
+    params.set(
+      'score.weight',
+      tf.tidy(() => tf.variable(tf.randomNormal([o.numLabels, C], 0, std, 'float32', deriveSeed(seed, 1 << 20)), true)),
+    );
     return new DecoderForSequenceClassification(decoder, o, params);
   }
 
   /** Loads GPT2ForSequenceClassification / LlamaForSequenceClassification (Qwen2, Mistral) folders. */
   static fromPretrained(dir: string, o: LoadOptions = {}): DecoderForSequenceClassification {
     const { hf, file } = readHfConfig(dir);
-    const decoder: DecoderConfig = hf.model_type === 'gpt2' ? { arch: 'gpt2', config: gpt2ConfigFromHf(hf, file) } : { arch: 'llama', config: llamaConfigFromHf(hf, file) };
+    const decoder: DecoderConfig =
+      hf.model_type === 'gpt2'
+        ? { arch: 'gpt2', config: gpt2ConfigFromHf(hf, file) }
+        : { arch: 'llama', config: llamaConfigFromHf(hf, file) };
     const id2label = (hf.id2label ?? { 0: 'LABEL_0', 1: 'LABEL_1' }) as Record<string, string>;
-    const labels = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]);
+    const labels = Object.keys(id2label)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((k) => id2label[k]);
     const numLabels = typeof hf.num_labels === 'number' ? hf.num_labels : labels.length;
     const { tensors, file: weights } = readWeights(dir);
     const shapes = decoder.arch === 'gpt2' ? gpt2ParamShapes(decoder.config) : llamaParamShapes(decoder.config, false);
     const C = decoder.arch === 'gpt2' ? decoder.config.nEmbd : decoder.config.hiddenSize;
-    const params = paramsFromTensors([...shapes, ['score.weight', [numLabels, C]]], tensors, weights, () => [], [/rotary_emb\.inv_freq$/, /attn\.(masked_)?bias$/], o.weights);
-    return new DecoderForSequenceClassification(decoder, { numLabels, padTokenId: (hf.pad_token_id as number | null) ?? null, labels, problemType: (hf.problem_type as ClassifierOptions['problemType']) ?? null }, params);
+    const params = paramsFromTensors(
+      [...shapes, ['score.weight', [numLabels, C]]],
+      tensors,
+      weights,
+      () => [],
+      [/rotary_emb\.inv_freq$/, /attn\.(masked_)?bias$/],
+      o.weights,
+    );
+    return new DecoderForSequenceClassification(
+      decoder,
+      {
+        numLabels,
+        padTokenId: (hf.pad_token_id as number | null) ?? null,
+        labels,
+        problemType: (hf.problem_type as ClassifierOptions['problemType']) ?? null,
+      },
+      params,
+    );
   }
 
   private trunk(a: ForwardArgs): tf.Tensor3D {
     const args = { training: this.training, ...a, useCache: false };
-    return this.decoder.arch === 'gpt2' ? gpt2Hidden(this.decoder.config, this.params, args).hidden : llamaHidden(this.decoder.config, this.params, args).hidden;
+    return this.decoder.arch === 'gpt2'
+      ? gpt2Hidden(this.decoder.config, this.params, args).hidden
+      : llamaHidden(this.decoder.config, this.params, args).hidden;
   }
 
   /** Scores of every position: [B, T, numLabels] (a value head when numLabels is 1). */
   tokenScores(a: ForwardArgs): tf.Tensor3D {
     const h = this.trunk(a); // [B, T, C]
     const [B, T, C] = h.shape;
-    return tf.reshape(tf.matMul(tf.reshape(h, [B * T, C]), this.params.get('score.weight')!, false, true), [B, T, this.o.numLabels]);
+    return tf.reshape(tf.matMul(tf.reshape(h, [B * T, C]), this.params.get('score.weight')!, false, true), [
+      B,
+      T,
+      this.o.numLabels,
+    ]);
   }
 
   /** Which position each row is pooled at: the token before the first pad id (mod T), as transformers. */
@@ -78,11 +124,14 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     const T = inputIds[0].length;
     return inputIds.map((row) => {
       if (this.o.padTokenId === null) {
-        if (inputIds.length > 1) throw new ConfigError('a batch of several sequences needs pad_token_id to find each one\'s last token', { field: 'pad_token_id' });
+        if (inputIds.length > 1)
+          throw new ConfigError("a batch of several sequences needs pad_token_id to find each one's last token", {
+            field: 'pad_token_id',
+          });
         return T - 1;
       }
       const first = row.indexOf(this.o.padTokenId);
-      return (((first < 0 ? 0 : first) - 1) % T + T) % T;
+      return ((((first < 0 ? 0 : first) - 1) % T) + T) % T;
     });
   }
 
@@ -92,13 +141,23 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     const [B, T, L] = scores.shape;
     const last = this.lastTokenIndex(a.inputIds.arraySync() as number[][]);
     const flat = tf.reshape(scores, [B * T, L]);
-    const logits = tf.gather(flat, tf.tensor1d(last.map((t, b) => b * T + t), 'int32')) as tf.Tensor2D; // [B, L]
+    const logits = tf.gather(
+      flat,
+      tf.tensor1d(
+        last.map((t, b) => b * T + t),
+        'int32',
+      ),
+    ) as tf.Tensor2D; // [B, L]
     return { logits };
   }
 
   hfConfig(): Record<string, unknown> {
-    const base = this.decoder.arch === 'gpt2' ? gpt2ConfigToHf(this.decoder.config) : llamaConfigToHf(this.decoder.config);
-    const arch = this.decoder.arch === 'gpt2' ? 'GPT2ForSequenceClassification' : `${{ llama: 'Llama', qwen2: 'Qwen2', mistral: 'Mistral' }[this.decoder.config.modelType]}ForSequenceClassification`;
+    const base =
+      this.decoder.arch === 'gpt2' ? gpt2ConfigToHf(this.decoder.config) : llamaConfigToHf(this.decoder.config);
+    const arch =
+      this.decoder.arch === 'gpt2'
+        ? 'GPT2ForSequenceClassification'
+        : `${{ llama: 'Llama', qwen2: 'Qwen2', mistral: 'Mistral' }[this.decoder.config.modelType]}ForSequenceClassification`;
     return {
       ...base,
       architectures: [arch],

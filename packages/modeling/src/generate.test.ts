@@ -11,11 +11,17 @@ describe('generate', () => {
   beforeAll(async () => {
     await useBackend('cpu', {});
     // A larger init than GPT-2's makes the distributions peaked, so argmaxes are not near-ties.
-    model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 40, nPositions: 32, nLayer: 2, nHead: 2, nEmbd: 16, initializerRange: 0.5 }, 7);
+    model = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 40, nPositions: 32, nLayer: 2, nHead: 2, nEmbd: 16, initializerRange: 0.5 },
+      7,
+    );
   });
 
   it('greedy with the KV cache equals recomputing the whole sequence each step', () => {
-    const prompts = [[1, 2, 3, 4, 5], [7, 8]];
+    const prompts = [
+      [1, 2, 3, 4, 5],
+      [7, 8],
+    ];
     const cached = generate(model, prompts, { maxNewTokens: 12 });
     expect(cached).toEqual(generate(model, prompts, { maxNewTokens: 12, useCache: false }));
     expect(cached[0]).toHaveLength(17);
@@ -48,14 +54,21 @@ describe('generate', () => {
   });
 
   it('finds the most likely continuation, as exhaustive search does (beam width = all prefixes)', () => {
-    const small = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 5, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 8, initializerRange: 0.8 }, 11);
+    const small = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 5, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 8, initializerRange: 0.8 },
+      11,
+    );
     const prompt = [2];
     // score every continuation of 3 tokens: sum of log p(token | prefix)
     const seqs: number[][] = [];
     for (let a = 0; a < 5; a++) for (let b = 0; b < 5; b++) for (let c = 0; c < 5; c++) seqs.push([...prompt, a, b, c]);
     const scores = tf.tidy(() => {
-      const logp = tf.logSoftmax(small.forward({ inputIds: tf.tensor2d(seqs, [seqs.length, 4], 'int32') }).logits).arraySync() as number[][][];
-      return seqs.map((s) => logp[seqs.indexOf(s)][0][s[1]] + logp[seqs.indexOf(s)][1][s[2]] + logp[seqs.indexOf(s)][2][s[3]]);
+      const logp = tf
+        .logSoftmax(small.forward({ inputIds: tf.tensor2d(seqs, [seqs.length, 4], 'int32') }).logits)
+        .arraySync() as number[][][];
+      return seqs.map(
+        (s) => logp[seqs.indexOf(s)][0][s[1]] + logp[seqs.indexOf(s)][1][s[2]] + logp[seqs.indexOf(s)][2][s[3]],
+      );
     });
     const ranked = seqs.map((s, i) => [scores[i], s] as const).sort((x, y) => y[0] - x[0]);
     const beams = generate(small, [prompt], { maxNewTokens: 3, numBeams: 25, lengthPenalty: 0, numReturnSequences: 3 });
@@ -70,7 +83,9 @@ describe('logits processors (transformers semantics, hand-built distributions)',
   const finite = (s: Float32Array) => Array.from(s.keys()).filter((i) => Number.isFinite(s[i]));
 
   it('top-k keeps the k largest', () => {
-    expect(finite(processLogits(Float32Array.from([1, 3, 2, 0]), [], 0, { maxNewTokens: 1, doSample: true, topK: 2 }))).toEqual([1, 2]);
+    expect(
+      finite(processLogits(Float32Array.from([1, 3, 2, 0]), [], 0, { maxNewTokens: 1, doSample: true, topK: 2 })),
+    ).toEqual([1, 2]);
   });
 
   it('top-p keeps the fewest most likely tokens whose probability reaches p', () => {
@@ -81,13 +96,23 @@ describe('logits processors (transformers semantics, hand-built distributions)',
   });
 
   it('temperature divides, the repetition penalty divides positive and multiplies negative scores of seen tokens', () => {
-    expect(Array.from(processLogits(Float32Array.from([2, -2, 1]), [0, 1, 1], 0, { maxNewTokens: 1, repetitionPenalty: 2 }))).toEqual([1, -4, 1]);
-    expect(Array.from(processLogits(Float32Array.from([2, -2, 1]), [], 0, { maxNewTokens: 1, doSample: true, temperature: 2 }))).toEqual([1, -1, 0.5]);
+    expect(
+      Array.from(processLogits(Float32Array.from([2, -2, 1]), [0, 1, 1], 0, { maxNewTokens: 1, repetitionPenalty: 2 })),
+    ).toEqual([1, -4, 1]);
+    expect(
+      Array.from(
+        processLogits(Float32Array.from([2, -2, 1]), [], 0, { maxNewTokens: 1, doSample: true, temperature: 2 }),
+      ),
+    ).toEqual([1, -1, 0.5]);
   });
 
   it('minNewTokens forbids EOS until enough tokens are new', () => {
-    expect(processLogits(Float32Array.from([1, 2]), [], 0, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: 1 })[1]).toBe(-Infinity);
-    expect(processLogits(Float32Array.from([1, 2]), [], 1, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: 1 })[1]).toBe(2);
+    expect(
+      processLogits(Float32Array.from([1, 2]), [], 0, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: 1 })[1],
+    ).toBe(-Infinity);
+    expect(
+      processLogits(Float32Array.from([1, 2]), [], 1, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: 1 })[1],
+    ).toBe(2);
   });
 });
 
@@ -97,12 +122,33 @@ describe('packed rows (documentIds + restarted positions)', () => {
     const { LlamaForCausalLM, LLAMA_DEFAULTS } = await import('./index.js');
     const models = [
       Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 40, nPositions: 16, nLayer: 2, nHead: 2, nEmbd: 16 }, 3),
-      LlamaForCausalLM.init({ ...LLAMA_DEFAULTS, vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 16 }, 3),
+      LlamaForCausalLM.init(
+        {
+          ...LLAMA_DEFAULTS,
+          vocabSize: 40,
+          hiddenSize: 16,
+          intermediateSize: 24,
+          numHiddenLayers: 2,
+          numAttentionHeads: 4,
+          numKeyValueHeads: 2,
+          maxPositionEmbeddings: 16,
+        },
+        3,
+      ),
     ];
-    const [d1, d2] = [[3, 9, 4, 1, 5], [7, 2, 8]];
+    const [d1, d2] = [
+      [3, 9, 4, 1, 5],
+      [7, 2, 8],
+    ];
     for (const m of models) {
       tf.tidy(() => {
-        const packed = m.forward({ inputIds: tf.tensor2d([[...d1, ...d2]], [1, 8], 'int32'), positionIds: tf.tensor2d([[0, 1, 2, 3, 4, 0, 1, 2]], [1, 8], 'int32'), documentIds: tf.tensor2d([[1, 1, 1, 1, 1, 2, 2, 2]], [1, 8], 'int32') }).logits.arraySync() as number[][][];
+        const packed = m
+          .forward({
+            inputIds: tf.tensor2d([[...d1, ...d2]], [1, 8], 'int32'),
+            positionIds: tf.tensor2d([[0, 1, 2, 3, 4, 0, 1, 2]], [1, 8], 'int32'),
+            documentIds: tf.tensor2d([[1, 1, 1, 1, 1, 2, 2, 2]], [1, 8], 'int32'),
+          })
+          .logits.arraySync() as number[][][];
         const alone1 = m.forward({ inputIds: tf.tensor2d([d1], [1, 5], 'int32') }).logits.arraySync() as number[][][];
         const alone2 = m.forward({ inputIds: tf.tensor2d([d2], [1, 3], 'int32') }).logits.arraySync() as number[][][];
         const want = [...alone1[0], ...alone2[0]];

@@ -49,11 +49,13 @@ export function tidy<T>(f: () => T): T {
   return tf.tidy(f as unknown as () => tf.TensorContainer) as unknown as T;
 }
 
-const eosSet = (o: GenerateOptions) => new Set(o.eosTokenId === undefined ? [] : Array.isArray(o.eosTokenId) ? o.eosTokenId : [o.eosTokenId]);
+const eosSet = (o: GenerateOptions) =>
+  new Set(o.eosTokenId === undefined ? [] : Array.isArray(o.eosTokenId) ? o.eosTokenId : [o.eosTokenId]);
 
 /** Each sequence's prompt followed by its new tokens (up to and including EOS; no padding). */
 export function generate(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
-  if (!prompts.length || prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
+  if (!prompts.length || prompts.some((p) => p.length === 0))
+    throw new Error('generate: every prompt needs at least one token');
   if ((o.numBeams ?? 1) > 1) return beamSearch(model, prompts, o);
   const copies = o.numReturnSequences ?? 1;
   const rows = prompts.flatMap((p) => new Array<number[]>(copies).fill(p));
@@ -83,9 +85,17 @@ class Stepper {
     const start = ids[0].length - width;
     const out = tidy(() => {
       const r = this.model.forward({
-        inputIds: tf.tensor2d(ids.map((row) => row.slice(start)), [B, width], 'int32'),
+        inputIds: tf.tensor2d(
+          ids.map((row) => row.slice(start)),
+          [B, width],
+          'int32',
+        ),
         attentionMask: tf.tensor2d(mask, [B, mask[0].length], 'int32'),
-        positionIds: tf.tensor2d(pos.map((row) => row.slice(start)), [B, width], 'int32'),
+        positionIds: tf.tensor2d(
+          pos.map((row) => row.slice(start)),
+          [B, width],
+          'int32',
+        ),
         pastKeyValues: this.useCache ? this.cache : undefined,
         useCache: this.useCache,
         training: false,
@@ -285,7 +295,12 @@ function beamSearch(model: CausalLm, prompts: number[][], o: GenerateOptions): n
   const want = o.numReturnSequences ?? 1;
   return prompts.flatMap((p, b) => {
     // Unfinished beams compete with finished hypotheses at the end, as transformers finalizes.
-    if (!closed[b]) for (let j = 0; j < K; j++) addFinished(b, { tokens: seqs[b * K + j], score: beamScores[b * K + j] / Math.pow(Math.max(1, seqs[b * K + j].length), lp) });
+    if (!closed[b])
+      for (let j = 0; j < K; j++)
+        addFinished(b, {
+          tokens: seqs[b * K + j],
+          score: beamScores[b * K + j] / Math.pow(Math.max(1, seqs[b * K + j].length), lp),
+        });
     return finished[b].slice(0, want).map((h) => [...p, ...h.tokens]);
   });
 }

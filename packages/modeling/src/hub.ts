@@ -5,7 +5,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { downloadFileToCacheDir, pathsInfo } from '@huggingface/hub';
-import { CheckpointError, cachedSnapshot as cachedRepoSnapshot, hubRequestError, checkpointNames, checkpointOfRun, checkRepoId, checkRevision, hubCacheDir, hubOffline, recordRef, repoCacheFolder } from '@anneal/core';
+import {
+  CheckpointError,
+  cachedSnapshot as cachedRepoSnapshot,
+  hubRequestError,
+  checkpointNames,
+  checkpointOfRun,
+  checkRepoId,
+  checkRevision,
+  hubCacheDir,
+  hubOffline,
+  recordRef,
+  repoCacheFolder,
+} from '@anneal/core';
 
 export interface HubOptions {
   revision?: string;
@@ -22,10 +34,13 @@ export function cachedSnapshot(repo: string, revision = 'main', cacheDir = hubCa
   return snap && existsSync(join(snap, 'config.json')) ? snap : undefined;
 }
 
-
 /** A local folder for a repo: from the cache, downloading what is missing unless offline. */
 export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<string> {
-  if (!/^[^/]+\/[^/]+$/.test(repo)) throw new CheckpointError(`${JSON.stringify(repo)} is neither a folder nor a Hub repo id ("org/name")`, { file: repo, hint: 'check the path (relative to the current directory), or give a Hub repo id' });
+  if (!/^[^/]+\/[^/]+$/.test(repo))
+    throw new CheckpointError(`${JSON.stringify(repo)} is neither a folder nor a Hub repo id ("org/name")`, {
+      file: repo,
+      hint: 'check the path (relative to the current directory), or give a Hub repo id',
+    });
   checkRepoId(repo);
   const revision = o.revision ?? 'main';
   checkRevision(revision);
@@ -33,20 +48,38 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
   const cached = cachedSnapshot(repo, revision, cacheDir);
   if (hubOffline()) {
     if (cached) return cached;
-    throw new CheckpointError(`${repo}@${revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, { file: repoCacheFolder('model', repo, cacheDir), hint: 'download it once with network, or unset HF_HUB_OFFLINE' });
+    throw new CheckpointError(`${repo}@${revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set`, {
+      file: repoCacheFolder('model', repo, cacheDir),
+      hint: 'download it once with network, or unset HF_HUB_OFFLINE',
+    });
   }
   const common = { repo, revision, cacheDir, fetch: o.fetch, ...(o.accessToken && { accessToken: o.accessToken }) };
   // The files a model folder needs (weights as safetensors only, never pickle), plus
   // tokenizer files if present; those the repo lacks are skipped.
-  const names = ['config.json', 'generation_config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'vocab.txt'];
-  const failed = (e: unknown, file?: string) => hubRequestError(CheckpointError, e, { type: 'model', repo, revision, file, cacheDir });
+  const names = [
+    'config.json',
+    'generation_config.json',
+    'model.safetensors',
+    'model.safetensors.index.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'special_tokens_map.json',
+    'vocab.json',
+    'merges.txt',
+    'vocab.txt',
+  ];
+  const failed = (e: unknown, file?: string) =>
+    hubRequestError(CheckpointError, e, { type: 'model', repo, revision, file, cacheDir });
   const infos = await pathsInfo({ ...common, paths: names, expand: true }).catch((e: unknown) => {
     throw failed(e);
   });
   const present = new Set(infos.filter((i) => i.type === 'file').map((i) => i.path));
   if (!present.has('config.json')) throw new CheckpointError(`${repo}@${revision} has no config.json`, { file: repo });
   if (!present.has('model.safetensors') && !present.has('model.safetensors.index.json')) {
-    throw new CheckpointError(`${repo}@${revision} has no safetensors weights (Anneal never loads pickle)`, { file: repo, hint: 'pick a revision with model.safetensors, or convert the weights' });
+    throw new CheckpointError(`${repo}@${revision} has no safetensors weights (Anneal never loads pickle)`, {
+      file: repo,
+      hint: 'pick a revision with model.safetensors, or convert the weights',
+    });
   }
   let folder = '';
   const get = async (path: string) => {
@@ -72,17 +105,31 @@ export async function resolveRepo(repo: string, o: HubOptions = {}): Promise<str
 export async function localModelDir(dirOrRepoId: string, o: HubOptions & { field?: string } = {}): Promise<string> {
   if (existsSync(dirOrRepoId)) {
     // An Anneal run folder (checkpoints/ and no model files of its own) stands for its best checkpoint.
-    const isRun = existsSync(join(dirOrRepoId, 'checkpoints')) && !existsSync(join(dirOrRepoId, 'config.json')) && !existsSync(join(dirOrRepoId, 'adapter_config.json'));
+    const isRun =
+      existsSync(join(dirOrRepoId, 'checkpoints')) &&
+      !existsSync(join(dirOrRepoId, 'config.json')) &&
+      !existsSync(join(dirOrRepoId, 'adapter_config.json'));
     if (!isRun) return dirOrRepoId;
     const ckpt = checkpointOfRun(dirOrRepoId);
-    if (!ckpt) throw new CheckpointError('this run folder has no checkpoint yet', { file: dirOrRepoId, field: o.field, hint: 'train it first, or name a model folder' });
+    if (!ckpt)
+      throw new CheckpointError('this run folder has no checkpoint yet', {
+        file: dirOrRepoId,
+        field: o.field,
+        hint: 'train it first, or name a model folder',
+      });
     return ckpt;
   }
   // A checkpoint of a run that is not there: say which ones are.
   const parent = dirname(dirOrRepoId);
   if (basename(parent) === 'checkpoints' && existsSync(parent)) {
     const names = checkpointNames(dirname(parent));
-    throw new CheckpointError(`the run has no checkpoint ${basename(dirOrRepoId)}`, { file: dirOrRepoId, field: o.field, hint: names.length ? `it has ${names.join(', ')}; or name the run folder itself (its best checkpoint)` : 'the run has no checkpoints yet' });
+    throw new CheckpointError(`the run has no checkpoint ${basename(dirOrRepoId)}`, {
+      file: dirOrRepoId,
+      field: o.field,
+      hint: names.length
+        ? `it has ${names.join(', ')}; or name the run folder itself (its best checkpoint)`
+        : 'the run has no checkpoints yet',
+    });
   }
   return resolveRepo(dirOrRepoId, o);
 }

@@ -1,13 +1,65 @@
 export { Gpt2LMHeadModel } from './gpt2/index.js';
-export { GPT2_DEFAULTS, Gpt2ConfigPartialSchema, Gpt2ConfigSchema, gpt2ConfigFromHf, gpt2ConfigToHf, checkGpt2Config, type Gpt2Config } from './gpt2/config.js';
+export {
+  GPT2_DEFAULTS,
+  Gpt2ConfigPartialSchema,
+  Gpt2ConfigSchema,
+  gpt2ConfigFromHf,
+  gpt2ConfigToHf,
+  checkGpt2Config,
+  type Gpt2Config,
+} from './gpt2/config.js';
 export { gpt2Forward, gpt2ParamShapes, type Params } from './gpt2/model.js';
-export { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type LayerKv, type ModelOutput } from './types.js';
-export { causalLmLoss, causalLmLossSum, causalLmTargets, crossEntropySumOfTargets, linearCrossEntropySum, crossEntropySum, tokenLogprobs, pickTargets, IGNORE_INDEX, type LmLoss } from './loss.js';
+export {
+  attentionBias,
+  defaultPositions,
+  type ForwardArgs,
+  type KvCache,
+  type LayerKv,
+  type ModelOutput,
+} from './types.js';
+export {
+  causalLmLoss,
+  causalLmLossSum,
+  causalLmTargets,
+  crossEntropySumOfTargets,
+  linearCrossEntropySum,
+  crossEntropySum,
+  tokenLogprobs,
+  pickTargets,
+  IGNORE_INDEX,
+  type LmLoss,
+} from './loss.js';
 export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
-export { addProduct, applyRotary, attention, attentionProbs, gatedActivation, layerNorm, rmsNorm, gelu, logSigmoid } from './ops.js';
-export { PretrainedModel, TRANSFORMERS_FLOAT_KEYS, readHfConfig, readWeights, paramsFromTensors, type LoadOptions, type WeightLoader } from './pretrained.js';
+export {
+  addProduct,
+  applyRotary,
+  attention,
+  attentionProbs,
+  gatedActivation,
+  layerNorm,
+  rmsNorm,
+  gelu,
+  logSigmoid,
+} from './ops.js';
+export {
+  PretrainedModel,
+  TRANSFORMERS_FLOAT_KEYS,
+  readHfConfig,
+  readWeights,
+  paramsFromTensors,
+  type LoadOptions,
+  type WeightLoader,
+} from './pretrained.js';
 export { LlamaForCausalLM } from './llama/index.js';
-export { LLAMA_DEFAULTS, QWEN2_DEFAULTS, LlamaConfigSchema, llamaConfigFromHf, llamaConfigToHf, checkLlamaConfig, type LlamaConfig } from './llama/config.js';
+export {
+  LLAMA_DEFAULTS,
+  QWEN2_DEFAULTS,
+  LlamaConfigSchema,
+  llamaConfigFromHf,
+  llamaConfigToHf,
+  checkLlamaConfig,
+  type LlamaConfig,
+} from './llama/config.js';
 export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';
 export { loadPretrained, loadPretrainedSync, classifierFrom } from './load.js';
 export { resolveRepo, cachedSnapshot, localModelDir, type HubOptions } from './hub.js';
@@ -15,7 +67,21 @@ export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderC
 export { BertModelWithHead } from './bert/index.js';
 export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type BertConfig } from './bert/config.js';
 export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';
-export { DistilBertModelWithHead, DISTILBERT_DEFAULTS, distilBertConfigFromHf, type DistilBertConfig } from './distilbert/index.js';
+export {
+  DistilBertModelWithHead,
+  DISTILBERT_DEFAULTS,
+  distilBertConfigFromHf,
+  type DistilBertConfig,
+} from './distilbert/index.js';
 export { readHfFixture, maxLogitDiff, type HfFixture } from './fixtures.js';
-export { embedding, hasLinearProjection, linear, setEmbeddingAdapter, setLinearAdapter, setLinearProjection, type EmbeddingAdapter, type LinearAdapter } from './linear.js';
+export {
+  embedding,
+  hasLinearProjection,
+  linear,
+  setEmbeddingAdapter,
+  setLinearAdapter,
+  setLinearProjection,
+  type EmbeddingAdapter,
+  type LinearAdapter,
+} from './linear.js';
 export { scoreTexts, type ScoreOptions, type ScoreTokenizer, type ScoredText } from './score.js';

@@ -14,10 +14,18 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
   const { hf, file } = readHfConfig(dir);
   if (hf.quantization_config && !o.weights) {
     const q = hf.quantization_config as Record<string, unknown>;
-    throw new ConfigError(`this checkpoint is quantized (${String(q.quant_method)} ${q.load_in_8bit ? 'int8' : String(q.bnb_4bit_quant_type)}): its weights are not float32`, { file, field: 'quantization_config', hint: 'load it with loadQuantized from @anneal/quantization; in a trainer config, train it with a peft: block (QLoRA)' });
+    throw new ConfigError(
+      `this checkpoint is quantized (${String(q.quant_method)} ${q.load_in_8bit ? 'int8' : String(q.bnb_4bit_quant_type)}): its weights are not float32`,
+      {
+        file,
+        field: 'quantization_config',
+        hint: 'load it with loadQuantized from @anneal/quantization; in a trainer config, train it with a peft: block (QLoRA)',
+      },
+    );
   }
   const arch = Array.isArray(hf.architectures) ? String(hf.architectures[0]) : '';
-  if (/ForSequenceClassification$/.test(arch) && ['gpt2', 'llama', 'qwen2', 'mistral'].includes(String(hf.model_type))) return DecoderForSequenceClassification.fromPretrained(dir, o);
+  if (/ForSequenceClassification$/.test(arch) && ['gpt2', 'llama', 'qwen2', 'mistral'].includes(String(hf.model_type)))
+    return DecoderForSequenceClassification.fromPretrained(dir, o);
   switch (hf.model_type) {
     case 'gpt2':
       return Gpt2LMHeadModel.fromPretrained(dir, o);
@@ -30,7 +38,11 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
     case 'mistral':
       return LlamaForCausalLM.fromPretrained(dir, o);
     default:
-      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, { file, field: 'model_type', hint: 'supported: gpt2, llama, qwen2, mistral, bert, distilbert' });
+      throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, {
+        file,
+        field: 'model_type',
+        hint: 'supported: gpt2, llama, qwen2, mistral, bert, distilbert',
+      });
   }
 }
 
@@ -38,10 +50,17 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
  * Loads a model from a folder, or from a Hub repo id ("org/name") downloaded into (or, with
  * HF_HUB_OFFLINE=1, found in) the standard Hugging Face cache.
  */
-export async function loadPretrained(dirOrRepoId: string, o: HubOptions & LoadOptions & { dtype?: 'float32' | 'float16' | 'bfloat16' } = {}): Promise<PretrainedModel> {
+export async function loadPretrained(
+  dirOrRepoId: string,
+  o: HubOptions & LoadOptions & { dtype?: 'float32' | 'float16' | 'bfloat16' } = {},
+): Promise<PretrainedModel> {
   // Weights stored as F16/BF16 are widened on load; the models compute in float32 (bf16
   // matmuls come from the torch backend's autocast, not from the stored dtype).
-  if (o.dtype && o.dtype !== 'float32') throw new ConfigError(`dtype ${o.dtype} is not supported for loading: models run in float32`, { field: 'dtype', hint: 'omit dtype (F16/BF16 checkpoints are converted on load), and use autocast: bf16 on the torch backend for bf16 compute' });
+  if (o.dtype && o.dtype !== 'float32')
+    throw new ConfigError(`dtype ${o.dtype} is not supported for loading: models run in float32`, {
+      field: 'dtype',
+      hint: 'omit dtype (F16/BF16 checkpoints are converted on load), and use autocast: bf16 on the torch backend for bf16 compute',
+    });
   return loadPretrainedSync(await localModelDir(dirOrRepoId, o), o);
 }
 
@@ -51,7 +70,12 @@ export async function loadPretrained(dirOrRepoId: string, o: HubOptions & LoadOp
  * fresh classification head (BERT/DistilBERT MLM -> *ForSequenceClassification, GPT-2/Llama LM ->
  * *ForSequenceClassification, padTokenId locating each sequence's last token).
  */
-export function classifierFrom(model: PretrainedModel, labels: string[], padTokenId: number, seed: number): PretrainedModel {
+export function classifierFrom(
+  model: PretrainedModel,
+  labels: string[],
+  padTokenId: number,
+  seed: number,
+): PretrainedModel {
   const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0]);
   if (/ForSequenceClassification$/.test(arch)) {
     const id2label = Object.values((model.hfConfig().id2label ?? {}) as Record<string, string>);
@@ -59,7 +83,21 @@ export function classifierFrom(model: PretrainedModel, labels: string[], padToke
   }
   if (model instanceof BertModelWithHead) return model.withHead('classifier', labels, seed);
   if (model instanceof DistilBertModelWithHead) return model.withClassifier(labels, seed);
-  if (model instanceof Gpt2LMHeadModel) return DecoderForSequenceClassification.init({ arch: 'gpt2', config: model.config }, { numLabels: labels.length, padTokenId, labels }, seed, model.params);
-  if (model instanceof LlamaForCausalLM) return DecoderForSequenceClassification.init({ arch: 'llama', config: model.config }, { numLabels: labels.length, padTokenId, labels }, seed, model.params);
-  throw new ConfigError(`cannot put a classification head on ${arch}`, { hint: 'use a BERT, DistilBERT, GPT-2, Llama, Qwen2 or Mistral checkpoint' });
+  if (model instanceof Gpt2LMHeadModel)
+    return DecoderForSequenceClassification.init(
+      { arch: 'gpt2', config: model.config },
+      { numLabels: labels.length, padTokenId, labels },
+      seed,
+      model.params,
+    );
+  if (model instanceof LlamaForCausalLM)
+    return DecoderForSequenceClassification.init(
+      { arch: 'llama', config: model.config },
+      { numLabels: labels.length, padTokenId, labels },
+      seed,
+      model.params,
+    );
+  throw new ConfigError(`cannot put a classification head on ${arch}`, {
+    hint: 'use a BERT, DistilBERT, GPT-2, Llama, Qwen2 or Mistral checkpoint',
+  });
 }

@@ -24,13 +24,15 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): { sum
   let count = 0;
   for (let i = 0; i < targets.length; i++) {
     if (targets[i] !== IGNORE_INDEX) {
-      if (targets[i] < 0 || targets[i] >= V) throw new RangeError(`target id ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
+      if (targets[i] < 0 || targets[i] >= V)
+        throw new RangeError(`target id ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
       valid[i] = 1;
       safe[i] = targets[i];
       count++;
     }
   }
-  if (tf.getKernel('AnnealCrossEntropySum', tf.getBackend())) return { sum: fusedCrossEntropySum(logits, tf.tensor1d(targets, 'int32')), count };
+  if (tf.getKernel('AnnealCrossEntropySum', tf.getBackend()))
+    return { sum: fusedCrossEntropySum(logits, tf.tensor1d(targets, 'int32')), count };
   const sum = tf.tidy(() => {
     const logp = tf.logSoftmax(logits, -1); // [N, V]
     const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(safe, 'int32'), V)), -1); // [N]
@@ -48,7 +50,8 @@ export function pickTargets(values: tf.Tensor2D, targets: Int32Array): tf.Tensor
   const [N, V] = values.shape;
   const flat = new Int32Array(N);
   for (let i = 0; i < N; i++) {
-    if (targets[i] < 0 || targets[i] >= V) throw new RangeError(`target id ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
+    if (targets[i] < 0 || targets[i] >= V)
+      throw new RangeError(`target id ${targets[i]} at position ${i} is outside the vocabulary (size ${V})`);
     flat[i] = i * V + targets[i];
   }
   return tf.gather(tf.reshape(values, [N * V]), tf.tensor1d(flat, 'int32')) as tf.Tensor1D;
@@ -67,16 +70,27 @@ export function tokenLogprobs(logits: tf.Tensor2D, targets: Int32Array): tf.Tens
  * crossEntropySumOfTargets. Gradients flow to hidden and weight. Call inside tf.tidy or a
  * gradient function.
  */
-export function linearCrossEntropySum(hidden: tf.Tensor2D, weight: tf.Tensor2D, targets: tf.Tensor1D, chunkRows?: number): tf.Scalar {
-  if (!tf.getKernel('AnnealLinearCrossEntropy', tf.getBackend())) return crossEntropySumOfTargets(tf.matMul(hidden, weight, false, true), targets);
+export function linearCrossEntropySum(
+  hidden: tf.Tensor2D,
+  weight: tf.Tensor2D,
+  targets: tf.Tensor1D,
+  chunkRows?: number,
+): tf.Scalar {
+  if (!tf.getKernel('AnnealLinearCrossEntropy', tf.getBackend()))
+    return crossEntropySumOfTargets(tf.matMul(hidden, weight, false, true), targets);
   const chunk = chunkRows ?? Math.max(1, Math.floor(2 ** 26 / weight.shape[0]));
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [h, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const [sum, lse] = tf.engine().runKernel('AnnealLinearCrossEntropy', { h, w, targets }, { chunk } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const [sum, lse] = tf
+      .engine()
+      .runKernel('AnnealLinearCrossEntropy', { h, w, targets }, { chunk } as unknown as tf.NamedAttrMap) as tf.Tensor[];
     save([h, w, targets, lse]);
     return {
       value: sum as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, [hs, ws, t, l]: tf.Tensor[]) => tf.engine().runKernel('AnnealLinearCrossEntropyGrad', { dy, h: hs, w: ws, targets: t, lse: l }, { chunk } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+      gradFunc: (dy: tf.Tensor, [hs, ws, t, l]: tf.Tensor[]) =>
+        tf.engine().runKernel('AnnealLinearCrossEntropyGrad', { dy, h: hs, w: ws, targets: t, lse: l }, {
+          chunk,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor[],
     };
   });
   return f(hidden, weight) as tf.Scalar;
@@ -91,7 +105,8 @@ function fusedCrossEntropySum(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Sca
     save([logProbs, targets]);
     return {
       value: sum as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, [lp, t]: tf.Tensor[]) => tf.engine().runKernel('AnnealCrossEntropySumGrad', { dy, logProbs: lp, targets: t }, {}) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, [lp, t]: tf.Tensor[]) =>
+        tf.engine().runKernel('AnnealCrossEntropySumGrad', { dy, logProbs: lp, targets: t }, {}) as tf.Tensor,
     };
   });
   return f(logits) as tf.Scalar;

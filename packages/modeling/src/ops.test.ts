@@ -23,7 +23,9 @@ describe('rmsNorm', () => {
     const w = tf.randomNormal([5], 1, 0.2, 'float32', 4);
     const proj = tf.randomNormal([2, 5], 0, 1, 'float32', 5);
     const f = (xi: tf.Tensor, wi: tf.Tensor) => tf.sum(tf.mul(rmsNorm(xi, wi, 1e-5), proj)) as tf.Scalar;
-    const [gx, gw] = tf.grads(f)([x, w]).map((g) => g.dataSync());
+    const [gx, gw] = tf
+      .grads(f)([x, w])
+      .map((g) => g.dataSync());
     const h = 1e-2;
     const bump = (t: tf.Tensor, i: number, d: number) => {
       const v = Float32Array.from(t.dataSync());

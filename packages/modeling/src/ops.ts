@@ -11,13 +11,21 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
     // tfjs types custom-gradient inputs as (Tensor | GradSaveFunc)[]; the order is fixed.
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [xi, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, mean, rstd] = tf.engine().runKernel('AnnealLayerNorm', { x: xi, gamma: g, beta: b }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, mean, rstd] = tf.engine().runKernel('AnnealLayerNorm', { x: xi, gamma: g, beta: b }, {
+        eps,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       save([xi, g, b, mean, rstd]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [sx, sg, sb, sm, sr] = saved;
-          return tf.engine().runKernel('AnnealLayerNormGrad', { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, {}) as tf.Tensor[];
+          return tf
+            .engine()
+            .runKernel(
+              'AnnealLayerNormGrad',
+              { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr },
+              {},
+            ) as tf.Tensor[];
         },
       };
     });
@@ -35,11 +43,14 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor
   if (hasKernel('AnnealRmsNorm')) {
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [xi, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, rstd] = tf.engine().runKernel('AnnealRmsNorm', { x: xi, weight: w }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, rstd] = tf
+        .engine()
+        .runKernel('AnnealRmsNorm', { x: xi, weight: w }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       save([xi, w, rstd]);
       return {
         value: y,
-        gradFunc: (dy: tf.Tensor, [sx, sw, sr]: tf.Tensor[]) => tf.engine().runKernel('AnnealRmsNormGrad', { dy, x: sx, weight: sw, rstd: sr }, {}) as tf.Tensor[],
+        gradFunc: (dy: tf.Tensor, [sx, sw, sr]: tf.Tensor[]) =>
+          tf.engine().runKernel('AnnealRmsNormGrad', { dy, x: sx, weight: sw, rstd: sr }, {}) as tf.Tensor[],
       };
     });
     return f(x, weight);
@@ -64,8 +75,13 @@ export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
       const [xi, save] = args as [tf.Tensor, tf.GradSaveFunc];
       save([xi]);
       return {
-        value: tf.engine().runKernel('AnnealGelu', { x: xi }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => tf.engine().runKernel('AnnealGeluGrad', { dy, x: sx }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        value: tf
+          .engine()
+          .runKernel('AnnealGelu', { x: xi }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) =>
+          tf
+            .engine()
+            .runKernel('AnnealGeluGrad', { dy, x: sx }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
       };
     });
     return f(x);
@@ -87,8 +103,13 @@ export function gatedActivation(gate: tf.Tensor, up: tf.Tensor, act: 'silu' | 'g
       const [g, u, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
       save([g, u]);
       return {
-        value: tf.engine().runKernel('AnnealGatedAct', { gate: g, up: u }, { act } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, [sg, su]: tf.Tensor[]) => tf.engine().runKernel('AnnealGatedActGrad', { dy, gate: sg, up: su }, { act } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+        value: tf
+          .engine()
+          .runKernel('AnnealGatedAct', { gate: g, up: u }, { act } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [sg, su]: tf.Tensor[]) =>
+          tf.engine().runKernel('AnnealGatedActGrad', { dy, gate: sg, up: su }, {
+            act,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor[],
       };
     });
     return f(gate, up);
@@ -109,7 +130,11 @@ export function addProduct(y: tf.Tensor2D, u: tf.Tensor2D, b: tf.Tensor2D): tf.T
       save([ui, bi]);
       return {
         value: tf.engine().runKernel('AnnealAddProduct', { y: yi, u: ui, b: bi }) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, [su, sb]: tf.Tensor[]) => [tf.clone(dy), tf.matMul(dy, sb), tf.matMul(dy, su, true, false)],
+        gradFunc: (dy: tf.Tensor, [su, sb]: tf.Tensor[]) => [
+          tf.clone(dy),
+          tf.matMul(dy, sb),
+          tf.matMul(dy, su, true, false),
+        ],
       };
     });
     return f(y, u, b) as tf.Tensor2D;
@@ -129,7 +154,8 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Te
       save([cos, sin]);
       return {
         value: tf.engine().runKernel('AnnealRope', { x: xi, cos, sin }) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) => tf.engine().runKernel('AnnealRopeGrad', { dy, cos: c, sin: s }) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) =>
+          tf.engine().runKernel('AnnealRopeGrad', { dy, cos: c, sin: s }) as tf.Tensor,
       };
     });
     return f(x);
@@ -145,11 +171,22 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Te
  * kernel is used when there is none. `causal` promises that the bias is exactly the causal
  * mask (queries and keys aligned, no padding): a GPU kernel may then skip reading it.
  */
-export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, scale: number, dropProbs?: (p: tf.Tensor) => tf.Tensor, causal = false): tf.Tensor {
+export function attention(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  bias: tf.Tensor,
+  scale: number,
+  dropProbs?: (p: tf.Tensor) => tf.Tensor,
+  causal = false,
+): tf.Tensor {
   if (!dropProbs && hasKernel('AnnealAttention')) {
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, ...saved] = tf.engine().runKernel('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale, causal } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, ...saved] = tf.engine().runKernel('AnnealAttention', { q: qi, k: ki, v: vi, bias }, {
+        scale,
+        causal,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       // Two kinds of kernel: one that returns the probabilities (its backward is
       // AnnealAttentionGrad from q, k, v, probs), and a GPU one (SDPA) that returns y with
       // its backward graph and the q, k, v it recorded (AnnealAttentionGrad in autograd mode).
@@ -159,8 +196,13 @@ export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Ten
         value: y,
         gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) =>
           graph
-            ? (tf.engine().runKernel('AnnealAttentionGrad', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, { scale, autograd: true } as unknown as tf.NamedAttrMap) as tf.Tensor[])
-            : (tf.engine().runKernel('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor[]),
+            ? (tf.engine().runKernel('AnnealAttentionGrad', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, {
+                scale,
+                autograd: true,
+              } as unknown as tf.NamedAttrMap) as tf.Tensor[])
+            : (tf.engine().runKernel('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, {
+                scale,
+              } as unknown as tf.NamedAttrMap) as tf.Tensor[]),
       };
     });
     return f(q, k, v);

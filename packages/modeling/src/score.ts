@@ -25,14 +25,29 @@ export interface ScoreOptions {
 export type ScoredText = string | { prompt: string; completion: string };
 
 /** One scalar reward per text from a one-output sequence-classification model. */
-export function scoreTexts(model: PretrainedModel, tok: ScoreTokenizer, texts: ScoredText[], o: ScoreOptions = {}): number[] {
-  const numLabels = Number(model.hfConfig().num_labels ?? Object.keys((model.hfConfig().id2label ?? {}) as object).length);
-  if (numLabels !== 1) throw new ConfigError(`a reward model has one output, and this model has ${numLabels}`, { field: 'num_labels', hint: 'train it with the reward recipe (recipe: reward)' });
+export function scoreTexts(
+  model: PretrainedModel,
+  tok: ScoreTokenizer,
+  texts: ScoredText[],
+  o: ScoreOptions = {},
+): number[] {
+  const numLabels = Number(
+    model.hfConfig().num_labels ?? Object.keys((model.hfConfig().id2label ?? {}) as object).length,
+  );
+  if (numLabels !== 1)
+    throw new ConfigError(`a reward model has one output, and this model has ${numLabels}`, {
+      field: 'num_labels',
+      hint: 'train it with the reward recipe (recipe: reward)',
+    });
   const maxLength = o.maxLength ?? model.maxPositions;
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
   const rows = texts.map((t) => {
-    let ids = typeof t === 'string' ? tok.encode(t) : [...tok.encode(t.prompt), ...tok.encode(t.completion, { addSpecialTokens: false })];
-    if ((o.addEos ?? true) && tok.eosTokenId !== undefined && ids[ids.length - 1] !== tok.eosTokenId) ids = [...ids, tok.eosTokenId];
+    let ids =
+      typeof t === 'string'
+        ? tok.encode(t)
+        : [...tok.encode(t.prompt), ...tok.encode(t.completion, { addSpecialTokens: false })];
+    if ((o.addEos ?? true) && tok.eosTokenId !== undefined && ids[ids.length - 1] !== tok.eosTokenId)
+      ids = [...ids, tok.eosTokenId];
     return ids.slice(0, maxLength);
   });
   const scores: number[] = [];
@@ -43,7 +58,15 @@ export function scoreTexts(model: PretrainedModel, tok: ScoreTokenizer, texts: S
     const ids = new Int32Array(batch.length * T).fill(padId);
     const mask = new Int32Array(batch.length * T);
     batch.forEach((r, b) => r.forEach((id, t) => ((ids[b * T + t] = id), (mask[b * T + t] = 1))));
-    const out = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(ids, [batch.length, T], 'int32'), attentionMask: tf.tensor2d(mask, [batch.length, T], 'int32'), training: false }).logits.dataSync());
+    const out = tf.tidy(() =>
+      model
+        .forward({
+          inputIds: tf.tensor2d(ids, [batch.length, T], 'int32'),
+          attentionMask: tf.tensor2d(mask, [batch.length, T], 'int32'),
+          training: false,
+        })
+        .logits.dataSync(),
+    );
     scores.push(...Array.from(out));
   }
   return scores;

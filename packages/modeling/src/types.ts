@@ -49,7 +49,14 @@ export interface ModelOutput {
  * Additive attention bias [B|1, 1, T, S]: 0 where query t may see key s (s <= past + t, and
  * the key is not padding), -1e9 elsewhere.
  */
-export function attentionBias(batch: number, t: number, past: number, attentionMask?: tf.Tensor2D, causal = true, documentIds?: tf.Tensor2D): tf.Tensor4D {
+export function attentionBias(
+  batch: number,
+  t: number,
+  past: number,
+  attentionMask?: tf.Tensor2D,
+  causal = true,
+  documentIds?: tf.Tensor2D,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const s = past + t;
     let bias: tf.Tensor = tf.zeros([1, 1, t, s]);
@@ -59,7 +66,8 @@ export function attentionBias(batch: number, t: number, past: number, attentionM
       bias = tf.reshape(tf.mul(tf.cast(tf.greater(k, q), 'float32'), -1e9), [1, 1, t, s]);
     }
     if (attentionMask) {
-      if (attentionMask.shape[1] !== s) throw new Error(`attentionMask has ${attentionMask.shape[1]} positions, expected past ${past} + ${t}`);
+      if (attentionMask.shape[1] !== s)
+        throw new Error(`attentionMask has ${attentionMask.shape[1]} positions, expected past ${past} + ${t}`);
       const keyMask = tf.reshape(tf.cast(attentionMask, 'float32'), [batch, 1, 1, s]);
       bias = tf.add(bias, tf.mul(tf.sub(1, keyMask), -1e9)); // [B, 1, T, S]
     }
@@ -75,5 +83,11 @@ export function attentionBias(batch: number, t: number, past: number, attentionM
 
 /** Default position ids: past .. past + T - 1 for every row. */
 export function defaultPositions(batch: number, t: number, past: number): tf.Tensor2D {
-  return tf.tidy(() => tf.tile(tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), tf.scalar(past, 'int32')), [1, t]), [batch, 1]) as tf.Tensor2D);
+  return tf.tidy(
+    () =>
+      tf.tile(tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), tf.scalar(past, 'int32')), [1, t]), [
+        batch,
+        1,
+      ]) as tf.Tensor2D,
+  );
 }

@@ -37,7 +37,32 @@ export type LoraConfig = z.infer<typeof LoraConfigSchema>;
  * the config with `LoraConfig(**json)`, so a key an older release does not know is a TypeError
  * there: a newer key (exclude_modules, 0.14) is written only when it is set.
  */
-export const PEFT_0_10_KEYS = ['alpha_pattern', 'auto_mapping', 'base_model_name_or_path', 'bias', 'fan_in_fan_out', 'inference_mode', 'init_lora_weights', 'layer_replication', 'layers_pattern', 'layers_to_transform', 'loftq_config', 'lora_alpha', 'lora_dropout', 'megatron_config', 'megatron_core', 'modules_to_save', 'peft_type', 'r', 'rank_pattern', 'revision', 'target_modules', 'task_type', 'use_dora', 'use_rslora'] as const;
+export const PEFT_0_10_KEYS = [
+  'alpha_pattern',
+  'auto_mapping',
+  'base_model_name_or_path',
+  'bias',
+  'fan_in_fan_out',
+  'inference_mode',
+  'init_lora_weights',
+  'layer_replication',
+  'layers_pattern',
+  'layers_to_transform',
+  'loftq_config',
+  'lora_alpha',
+  'lora_dropout',
+  'megatron_config',
+  'megatron_core',
+  'modules_to_save',
+  'peft_type',
+  'r',
+  'rank_pattern',
+  'revision',
+  'target_modules',
+  'task_type',
+  'use_dora',
+  'use_rslora',
+] as const;
 
 /** PEFT's TaskType for a model, from its transformers class name (null: none of PEFT's tasks). */
 export function peftTaskType(architecture: string | undefined): string | null {
@@ -53,7 +78,10 @@ export function peftTaskType(architecture: string | undefined): string | null {
 export const PEFT_FLOAT_KEYS = ['lora_dropout'];
 
 /** adapter_config.json as PEFT writes it. */
-export function toPeftConfig(c: LoraConfig, o: { baseModel: string; taskType: string | null; fanInFanOut: boolean }): Record<string, unknown> {
+export function toPeftConfig(
+  c: LoraConfig,
+  o: { baseModel: string; taskType: string | null; fanInFanOut: boolean },
+): Record<string, unknown> {
   return {
     peft_type: 'LORA',
     task_type: o.taskType,
@@ -80,12 +108,22 @@ export function toPeftConfig(c: LoraConfig, o: { baseModel: string; taskType: st
 
 /** Reads PEFT's adapter_config.json; options Anneal does not implement are errors naming the field. */
 export function fromPeftConfig(j: Record<string, unknown>, file: string): LoraConfig {
-  if (j.peft_type !== 'LORA') throw new FormatError(`peft_type ${JSON.stringify(j.peft_type)} is not supported (LORA only)`, { file, field: 'peft_type' });
-  for (const [field, off] of [['use_dora', false], ['layers_to_transform', null], ['layer_replication', null]] as const) {
-    if (j[field] !== undefined && j[field] !== off) throw new FormatError(`${field} ${JSON.stringify(j[field])} is not supported`, { file, field });
+  if (j.peft_type !== 'LORA')
+    throw new FormatError(`peft_type ${JSON.stringify(j.peft_type)} is not supported (LORA only)`, {
+      file,
+      field: 'peft_type',
+    });
+  for (const [field, off] of [
+    ['use_dora', false],
+    ['layers_to_transform', null],
+    ['layer_replication', null],
+  ] as const) {
+    if (j[field] !== undefined && j[field] !== off)
+      throw new FormatError(`${field} ${JSON.stringify(j[field])} is not supported`, { file, field });
   }
   for (const field of ['rank_pattern', 'alpha_pattern']) {
-    if (j[field] && Object.keys(j[field] as object).length) throw new FormatError(`per-module ${field} is not supported`, { file, field });
+    if (j[field] && Object.keys(j[field] as object).length)
+      throw new FormatError(`per-module ${field} is not supported`, { file, field });
   }
   const parsed = LoraConfigSchema.safeParse({
     r: j.r,
@@ -101,7 +139,11 @@ export function fromPeftConfig(j: Record<string, unknown>, file: string): LoraCo
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new FormatError(`${issue.message}`, { file, field: issue.path.join('.') || undefined, hint: 'adapter_config.json as PEFT writes it' });
+    throw new FormatError(`${issue.message}`, {
+      file,
+      field: issue.path.join('.') || undefined,
+      hint: 'adapter_config.json as PEFT writes it',
+    });
   }
   return parsed.data;
 }

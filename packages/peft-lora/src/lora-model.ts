@@ -6,8 +6,22 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, deriveSeed, serializeSafetensors, stringifyJson, writeFileDurable, type TensorToWrite } from '@anneal/core';
-import { addProduct, setEmbeddingAdapter, setLinearAdapter, type ForwardArgs, type ModelOutput, type PretrainedModel } from '@anneal/modeling';
+import {
+  ConfigError,
+  deriveSeed,
+  serializeSafetensors,
+  stringifyJson,
+  writeFileDurable,
+  type TensorToWrite,
+} from '@anneal/core';
+import {
+  addProduct,
+  setEmbeddingAdapter,
+  setLinearAdapter,
+  type ForwardArgs,
+  type ModelOutput,
+  type PretrainedModel,
+} from '@anneal/modeling';
 import { PEFT_FLOAT_KEYS, loraScaling, peftTaskType, toPeftConfig, type LoraConfig } from './config.js';
 import { findTargets, moduleMatches, type LoraTarget } from './targets.js';
 
@@ -45,9 +59,21 @@ export class LoraModel {
       const init = config.initLoraWeights;
       if (t.layout === 'embedding') return this.addEmbedding(t, weight, i, seed);
       const a = tf.tidy(() =>
-        init === 'gaussian' ? tf.randomNormal([config.r, t.inDim], 0, 1 / config.r, 'float32', deriveSeed(seed, i)) : tf.randomUniform([config.r, t.inDim], -1 / Math.sqrt(t.inDim), 1 / Math.sqrt(t.inDim), 'float32', deriveSeed(seed, i)),
+        init === 'gaussian'
+          ? tf.randomNormal([config.r, t.inDim], 0, 1 / config.r, 'float32', deriveSeed(seed, i))
+          : tf.randomUniform(
+              [config.r, t.inDim],
+              -1 / Math.sqrt(t.inDim),
+              1 / Math.sqrt(t.inDim),
+              'float32',
+              deriveSeed(seed, i),
+            ),
       ); // kaiming_uniform_(a=sqrt(5)): bound 1/sqrt(in)
-      const b = tf.tidy(() => (init === false ? tf.randomNormal([t.outDim, config.r], 0, 0.02, 'float32', deriveSeed(seed, i, 1)) : tf.zeros([t.outDim, config.r])));
+      const b = tf.tidy(() =>
+        init === false
+          ? tf.randomNormal([t.outDim, config.r], 0, 0.02, 'float32', deriveSeed(seed, i, 1))
+          : tf.zeros([t.outDim, config.r]),
+      );
       const ad: Adapter = { ...t, a: tf.variable(a, true), b: tf.variable(b, true), weight, used: false };
       a.dispose();
       b.dispose();
@@ -60,13 +86,19 @@ export class LoraModel {
     let saved = 0;
     for (const [name, p] of base.params) {
       const module = name.replace(/\.(weight|bias)$/, '');
-      const biasTrains = name.endsWith('.bias') && (config.bias === 'all' || (config.bias === 'lora_only' && targets.some((t) => t.module === module && t.layout !== 'embedding')));
+      const biasTrains =
+        name.endsWith('.bias') &&
+        (config.bias === 'all' ||
+          (config.bias === 'lora_only' && targets.some((t) => t.module === module && t.layout !== 'embedding')));
       const toSave = config.modulesToSave.length > 0 && moduleMatches(module, config.modulesToSave);
       if (toSave) saved++;
       if (biasTrains || toSave) this.params.set(`${PEFT_PREFIX}${name}`, p);
     }
     if (config.modulesToSave.length && !saved) {
-      throw new ConfigError(`modulesToSave ${JSON.stringify(config.modulesToSave)} matches none of the model's modules`, { file, field: 'peft.modulesToSave' });
+      throw new ConfigError(
+        `modulesToSave ${JSON.stringify(config.modulesToSave)} matches none of the model's modules`,
+        { file, field: 'peft.modulesToSave' },
+      );
     }
   }
 
@@ -78,7 +110,9 @@ export class LoraModel {
   private addEmbedding(t: LoraTarget, weight: tf.Variable, i: number, seed: number): void {
     const r = this.config.r;
     const random = this.config.initLoraWeights === false;
-    const a = tf.tidy(() => (random ? tf.randomNormal([r, t.inDim], 0, 1, 'float32', deriveSeed(seed, i)) : tf.zeros([r, t.inDim])));
+    const a = tf.tidy(() =>
+      random ? tf.randomNormal([r, t.inDim], 0, 1, 'float32', deriveSeed(seed, i)) : tf.zeros([r, t.inDim]),
+    );
     const b = tf.tidy(() => tf.randomNormal([t.outDim, r], 0, 1, 'float32', deriveSeed(seed, i, 1)));
     const ad: Adapter = { ...t, a: tf.variable(a, true), b: tf.variable(b, true), weight, used: false };
     tf.dispose([a, b]);
@@ -99,7 +133,10 @@ export class LoraModel {
     ad.used = true;
     const y = baseFn(x);
     if (!this.enabled || this.merged) return y;
-    const drop = this.mode.training && this.config.loraDropout > 0 ? tf.dropout(x, this.config.loraDropout, undefined, deriveSeed(this.mode.seed, 7919, i)) : x;
+    const drop =
+      this.mode.training && this.config.loraDropout > 0
+        ? tf.dropout(x, this.config.loraDropout, undefined, deriveSeed(this.mode.seed, 7919, i))
+        : x;
     const flat = tf.reshape(drop, [-1, ad.inDim]); // [N, in]
     // s scales the [N, r] intermediate, not the [N, out] result: one wide tensor fewer kept for backward
     const u = tf.mul(tf.matMul(flat, ad.a, false, true), this.scaling) as tf.Tensor2D; // [N, r]
@@ -113,7 +150,11 @@ export class LoraModel {
     const out = (this.base as unknown as { forward(a: ForwardArgs): ModelOutput }).forward(a);
     if (!this.checked && this.enabled && !this.merged) {
       const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.module);
-      if (unused.length) throw new ConfigError(`LoRA targets ${unused.join(', ')} are not layers this model applies with linear() or embedding()`, { field: 'peft.targetModules', hint: 'target attention/MLP projections; train heads with modulesToSave' });
+      if (unused.length)
+        throw new ConfigError(
+          `LoRA targets ${unused.join(', ')} are not layers this model applies with linear() or embedding()`,
+          { field: 'peft.targetModules', hint: 'target attention/MLP projections; train heads with modulesToSave' },
+        );
       this.checked = true;
     }
     return out;
@@ -130,8 +171,17 @@ export class LoraModel {
     if (this.merged) return;
     // A word-embedding table without a separate lm_head is also the output projection
     // (tied): merging into it would change the head as well (PEFT warns of the same).
-    const tied = this.adapters.find((ad) => ad.layout === 'embedding' && /(^|\.)(wte|embed_tokens|word_embeddings)$/.test(ad.module) && !this.base.params.has('lm_head.weight'));
-    if (tied) throw new ConfigError(`cannot merge the adapter on ${tied.module}: the table is tied to the output head, so merging would change the head too`, { field: 'peft.targetModules', hint: 'keep this adapter unmerged, or adapt an untied table' });
+    const tied = this.adapters.find(
+      (ad) =>
+        ad.layout === 'embedding' &&
+        /(^|\.)(wte|embed_tokens|word_embeddings)$/.test(ad.module) &&
+        !this.base.params.has('lm_head.weight'),
+    );
+    if (tied)
+      throw new ConfigError(
+        `cannot merge the adapter on ${tied.module}: the table is tied to the output head, so merging would change the head too`,
+        { field: 'peft.targetModules', hint: 'keep this adapter unmerged, or adapt an untied table' },
+      );
     for (const ad of this.adapters) tf.tidy(() => ad.weight.assign(tf.add(ad.weight, this.delta(ad))));
     this.merged = true;
   }
@@ -193,9 +243,14 @@ export class LoraModel {
    */
   async saveAdapter(dir: string, o: { baseModel?: string; taskType?: string | null } = {}): Promise<void> {
     const architecture = (this.base.hfConfig().architectures as string[] | undefined)?.[0];
-    const cfg = toPeftConfig(this.config, { baseModel: o.baseModel ?? this.baseModelNameOrPath, taskType: o.taskType !== undefined ? o.taskType : peftTaskType(architecture), fanInFanOut: this.adapters.some((ad) => ad.layout === 'conv1d') });
+    const cfg = toPeftConfig(this.config, {
+      baseModel: o.baseModel ?? this.baseModelNameOrPath,
+      taskType: o.taskType !== undefined ? o.taskType : peftTaskType(architecture),
+      fanInFanOut: this.adapters.some((ad) => ad.layout === 'conv1d'),
+    });
     const tensors = new Map<string, TensorToWrite>();
-    for (const [name, p] of this.params) tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
+    for (const [name, p] of this.params)
+      tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
     mkdirSync(dir, { recursive: true });
     writeFileDurable(join(dir, 'adapter_config.json'), stringifyJson(cfg, PEFT_FLOAT_KEYS));
     writeFileDurable(join(dir, 'adapter_model.safetensors'), serializeSafetensors(tensors, { format: 'pt' }));

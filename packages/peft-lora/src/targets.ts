@@ -33,7 +33,11 @@ export function findTargets(model: PretrainedModel, c: LoraConfig, file?: string
     const module = name.slice(0, -'.weight'.length);
     if (EMBEDDING.test(module)) {
       // Embedding tables only when named (PEFT's all-linear leaves them out too).
-      if (c.targetModules !== 'all-linear' && moduleMatches(module, c.targetModules) && !(c.excludeModules !== undefined && moduleMatches(module, c.excludeModules))) {
+      if (
+        c.targetModules !== 'all-linear' &&
+        moduleMatches(module, c.targetModules) &&
+        !(c.excludeModules !== undefined && moduleMatches(module, c.excludeModules))
+      ) {
         targets.push({ module, layout: 'embedding', inDim: p.shape[0]!, outDim: p.shape[1]! });
       }
       continue;
@@ -43,13 +47,23 @@ export function findTargets(model: PretrainedModel, c: LoraConfig, file?: string
     if (!wanted || (c.excludeModules !== undefined && moduleMatches(module, c.excludeModules))) continue;
     const layout = model.modelType === 'gpt2' && GPT2_CONV1D.test(module) ? 'conv1d' : 'linear';
     if (c.fanInFanOut !== undefined && c.fanInFanOut !== (layout === 'conv1d')) {
-      throw new ConfigError(`fanInFanOut ${c.fanInFanOut} does not match ${module}, whose weight is stored ${layout === 'conv1d' ? '[in, out]' : '[out, in]'}`, { file, field: 'peft.fanInFanOut', hint: 'leave fanInFanOut out: Anneal knows each layer\'s layout' });
+      throw new ConfigError(
+        `fanInFanOut ${c.fanInFanOut} does not match ${module}, whose weight is stored ${layout === 'conv1d' ? '[in, out]' : '[out, in]'}`,
+        { file, field: 'peft.fanInFanOut', hint: "leave fanInFanOut out: Anneal knows each layer's layout" },
+      );
     }
     const [a, b] = p.shape;
     targets.push({ module, layout, inDim: layout === 'conv1d' ? a : b, outDim: layout === 'conv1d' ? b : a });
   }
   if (!targets.length) {
-    throw new ConfigError(`targetModules ${JSON.stringify(c.targetModules)} matches none of the model's linear layers`, { file, field: 'peft.targetModules', hint: `e.g. ${[...new Set(linears.map((m) => m.split('.').pop()))].join(', ')}, or "all-linear"` });
+    throw new ConfigError(
+      `targetModules ${JSON.stringify(c.targetModules)} matches none of the model's linear layers`,
+      {
+        file,
+        field: 'peft.targetModules',
+        hint: `e.g. ${[...new Set(linears.map((m) => m.split('.').pop()))].join(', ')}, or "all-linear"`,
+      },
+    );
   }
   return targets;
 }

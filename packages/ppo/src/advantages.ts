@@ -4,7 +4,10 @@
 // real tokens (up to and including EOS) and 0 after it.
 
 /** Masked mean and variance (unbiased, as TRL's masked_var) of x where mask is 1. */
-export function maskedMoments(x: ArrayLike<number>, mask: ArrayLike<number>): { mean: number; variance: number; count: number } {
+export function maskedMoments(
+  x: ArrayLike<number>,
+  mask: ArrayLike<number>,
+): { mean: number; variance: number; count: number } {
   let [n, sum] = [0, 0];
   for (let i = 0; i < x.length; i++) if (mask[i]) [n, sum] = [n + 1, sum + x[i]];
   const mean = sum / Math.max(1, n);
@@ -26,7 +29,14 @@ export function maskedWhiten(x: ArrayLike<number>, mask: ArrayLike<number>, shif
  * Positions after the response (mask 0) have V = 0 and contribute nothing; the value after
  * the last position is 0.
  */
-export function gae(rewards: ArrayLike<number>, values: ArrayLike<number>, mask: ArrayLike<number>, B: number, T: number, o: { gamma: number; lam: number }): { advantages: Float32Array; returns: Float32Array } {
+export function gae(
+  rewards: ArrayLike<number>,
+  values: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  B: number,
+  T: number,
+  o: { gamma: number; lam: number },
+): { advantages: Float32Array; returns: Float32Array } {
   const advantages = new Float32Array(B * T);
   const returns = new Float32Array(B * T);
   for (let b = 0; b < B; b++) {

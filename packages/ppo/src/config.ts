@@ -21,7 +21,10 @@ export const PpoOptionsSchema = z
     klCoef: z.number().min(0).default(0.05),
     klEstimator: z.enum(['k1', 'k3']).default('k1'),
     /** Adapt klCoef towards a target KL (Ziegler et al. 2019) instead of keeping it fixed. */
-    adaptiveKl: z.object({ target: z.number().positive(), horizon: z.number().positive().default(10000) }).strict().optional(),
+    adaptiveKl: z
+      .object({ target: z.number().positive(), horizon: z.number().positive().default(10000) })
+      .strict()
+      .optional(),
     cliprange: z.number().positive().default(0.2),
     cliprangeValue: z.number().positive().default(0.2),
     vfCoef: z.number().min(0).default(0.1),
@@ -49,7 +52,13 @@ export const PpoConfigSchema = z
     reward: z.object({ model: z.string() }).strict().optional(),
     tokenizer: z.object({ path: z.string().optional() }).strict().default({}),
     /** Prompts: a JSONL/CSV/... file and the column holding them (a preference file's prompt column works). */
-    prompts: z.object({ train: z.string(), column: z.string().default('prompt'), evalFraction: z.number().min(0).max(0.5).default(0.1) }).strict(),
+    prompts: z
+      .object({
+        train: z.string(),
+        column: z.string().default('prompt'),
+        evalFraction: z.number().min(0).max(0.5).default(0.1),
+      })
+      .strict(),
     ppo: PpoOptionsSchema,
     optim: OptimSchema.extend({ lr: z.number().positive().default(3e-6) }).prefault({}),
     schedule: ScheduleSchema,
@@ -69,7 +78,10 @@ export const PpoConfigSchema = z
     quantization: QuantizationConfigSchema.optional(),
   })
   .strict()
-  .refine((c) => (c.ppo.totalEpisodes === undefined) !== (c.train.maxSteps === undefined), { message: 'set exactly one of ppo.totalEpisodes (episodes) and train.maxSteps (updates of ppo.batchSize episodes)', path: ['train', 'maxSteps'] });
+  .refine((c) => (c.ppo.totalEpisodes === undefined) !== (c.train.maxSteps === undefined), {
+    message: 'set exactly one of ppo.totalEpisodes (episodes) and train.maxSteps (updates of ppo.batchSize episodes)',
+    path: ['train', 'maxSteps'],
+  });
 
 export type PpoConfig = z.infer<typeof PpoConfigSchema>;
 export type PpoOptions = z.infer<typeof PpoOptionsSchema>;

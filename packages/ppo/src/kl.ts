@@ -6,7 +6,11 @@
 export type KlEstimator = 'k1' | 'k3';
 
 /** Per-token KL estimates from the sampled tokens' log-probs under policy and reference. */
-export function klPerToken(logprobs: ArrayLike<number>, refLogprobs: ArrayLike<number>, estimator: KlEstimator): Float32Array {
+export function klPerToken(
+  logprobs: ArrayLike<number>,
+  refLogprobs: ArrayLike<number>,
+  estimator: KlEstimator,
+): Float32Array {
   return Float32Array.from(logprobs, (lp, i) => {
     const logr = refLogprobs[i] - lp;
     return estimator === 'k1' ? -logr : Math.expm1(logr) - logr;

@@ -17,7 +17,13 @@ export interface PolicyLossResult {
 }
 
 /** Call inside tf.tidy or a gradient function. */
-export function ppoPolicyLoss(newLogprobs: tf.Tensor, oldLogprobs: tf.Tensor, advantages: tf.Tensor, mask: tf.Tensor, cliprange: number): PolicyLossResult {
+export function ppoPolicyLoss(
+  newLogprobs: tf.Tensor,
+  oldLogprobs: tf.Tensor,
+  advantages: tf.Tensor,
+  mask: tf.Tensor,
+  cliprange: number,
+): PolicyLossResult {
   const diff = tf.sub(newLogprobs, oldLogprobs);
   const ratio = tf.exp(diff);
   const unclipped = tf.mul(tf.neg(advantages), ratio);
@@ -36,7 +42,13 @@ export interface ValueLossResult {
 }
 
 /** Call inside tf.tidy or a gradient function. */
-export function ppoValueLoss(values: tf.Tensor, oldValues: tf.Tensor, returns: tf.Tensor, mask: tf.Tensor, cliprangeValue: number): ValueLossResult {
+export function ppoValueLoss(
+  values: tf.Tensor,
+  oldValues: tf.Tensor,
+  returns: tf.Tensor,
+  mask: tf.Tensor,
+  cliprangeValue: number,
+): ValueLossResult {
   const clippedValues = tf.add(tf.clipByValue(tf.sub(values, oldValues), -cliprangeValue, cliprangeValue), oldValues);
   const unclipped = tf.square(tf.sub(values, returns));
   const clipped = tf.square(tf.sub(clippedValues, returns));

@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { AdaptiveKlController, gae, klPerToken, maskedWhiten, ppoPolicyLoss, ppoValueLoss } from './index.js';
 
-const near = (got: ArrayLike<number>, want: number[], digits = 6) => want.forEach((w, i) => expect(got[i], `[${i}]`).toBeCloseTo(w, digits));
+const near = (got: ArrayLike<number>, want: number[], digits = 6) =>
+  want.forEach((w, i) => expect(got[i], `[${i}]`).toBeCloseTo(w, digits));
 
 beforeAll(async () => {
   await useBackend('cpu', {});
@@ -18,7 +19,10 @@ describe('advantages', () => {
     //   δ = [−0.1, −0.1, 0.7]; A2 = 0.7, A1 = −0.1 + 0.95·0.7 = 0.565, A0 = −0.1 + 0.95·0.565 = 0.43675
     // row 1: rewards [0, 2, (99)], values [1, 0.5, (7)], mask [1, 1, 0]
     //   A1 = 2 − 0.5 = 1.5, A0 = (0 + 0.5 − 1) + 0.95·1.5 = 0.925
-    const { advantages, returns } = gae([0, 0, 1, 0, 2, 99], [0.5, 0.4, 0.3, 1, 0.5, 7], [1, 1, 1, 1, 1, 0], 2, 3, { gamma: 1, lam: 0.95 });
+    const { advantages, returns } = gae([0, 0, 1, 0, 2, 99], [0.5, 0.4, 0.3, 1, 0.5, 7], [1, 1, 1, 1, 1, 0], 2, 3, {
+      gamma: 1,
+      lam: 0.95,
+    });
     near(advantages, [0.43675, 0.565, 0.7, 0.925, 1.5, 0]);
     near(returns, [0.93675, 0.965, 1.0, 1.925, 2.0, 0]);
   });
@@ -64,7 +68,12 @@ describe('clipped losses', () => {
     expect(r.clipfrac.dataSync()[0]).toBeCloseTo(0.5, 6);
     expect(r.ratio.dataSync()[0]).toBeCloseTo(1, 6);
     // d/dlogπ of −Aρ is −Aρ (unclipped tokens), 0 where the clip is active; divided by 4 tokens
-    near(tf.grad((x: tf.Tensor) => ppoPolicyLoss(x, old, adv, mask, 0.2).loss)(lp).dataSync(), [0, -0.125, 0.375, 0]);
+    near(
+      tf
+        .grad((x: tf.Tensor) => ppoPolicyLoss(x, old, adv, mask, 0.2).loss)(lp)
+        .dataSync(),
+      [0, -0.125, 0.375, 0],
+    );
     // masked tokens do not count
     expect(ppoPolicyLoss(lp, old, adv, tf.tensor1d([0, 1, 1, 0]), 0.2).loss.dataSync()[0]).toBeCloseTo(0.5, 6);
   });
@@ -72,7 +81,7 @@ describe('clipped losses', () => {
   it('value: ½ max((V − R)², (clip(V, V_old ± ε) − R)²)', () => {
     // V = [2, 0], V_old = [1, 1], R = [0, 0], ε 0.2: clipped V = [1.2, 0.8]; max terms [4, 0.64]
     const r = ppoValueLoss(tf.tensor1d([2, 0]), tf.tensor1d([1, 1]), tf.zeros([2]), tf.ones([2]), 0.2);
-    expect(r.loss.dataSync()[0]).toBeCloseTo(0.5 * (4 + 0.64) / 2, 6);
+    expect(r.loss.dataSync()[0]).toBeCloseTo((0.5 * (4 + 0.64)) / 2, 6);
     expect(r.clipfrac.dataSync()[0]).toBeCloseTo(0.5, 6);
   });
 });

@@ -6,12 +6,41 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, Rng, configToYaml, deriveSeed, learningRateAt, requireStateField, stateFileOf, useBackend } from '@anneal/core';
+import {
+  ConfigError,
+  Rng,
+  configToYaml,
+  deriveSeed,
+  learningRateAt,
+  requireStateField,
+  stateFileOf,
+  useBackend,
+} from '@anneal/core';
 import { ShuffledSampler, readRows, type SamplerState } from '@anneal/data';
-import { DecoderForSequenceClassification, classifierFrom, loadPretrained, scoreTexts, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import {
+  DecoderForSequenceClassification,
+  classifierFrom,
+  loadPretrained,
+  scoreTexts,
+  type CausalLm,
+  type PretrainedModel,
+} from '@anneal/modeling';
 import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
-import { baseWeightsFrom, loadBase, localModelDir, makeOptimizer, openLogger, openRunFolder, requireCausalLm, saveCheckpoint, silentReporter, withAdapter, type RunOptions, requireTokenizerFits } from '@anneal/training';
+import {
+  baseWeightsFrom,
+  loadBase,
+  localModelDir,
+  makeOptimizer,
+  openLogger,
+  openRunFolder,
+  requireCausalLm,
+  saveCheckpoint,
+  silentReporter,
+  withAdapter,
+  type RunOptions,
+  requireTokenizerFits,
+} from '@anneal/training';
 import type { PpoConfig } from './config.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './kl.js';
 import { sampleResponses } from './rollout.js';
@@ -37,45 +66,106 @@ async function rewardModelFn(name: string): Promise<RewardFn> {
   const dir = await localModelDir(name, { field: 'reward.model' }); // a run folder: its best checkpoint
   const rm = await loadPretrained(dir);
   const tok = loadTokenizerSync(dir);
-  return (prompts, completions) => scoreTexts(rm, tok, prompts.map((prompt, i) => ({ prompt, completion: completions[i] })));
+  return (prompts, completions) =>
+    scoreTexts(
+      rm,
+      tok,
+      prompts.map((prompt, i) => ({ prompt, completion: completions[i] })),
+    );
 }
 
 export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOptions = {}): Promise<PpoResult> {
   const report = o.reporter ?? silentReporter;
   const p = cfg.ppo;
-  if (o.collective && o.collective.worldSize > 1) throw new ConfigError('PPO has no data-parallel mode yet: run it as one process', { file: configFile, field: 'recipe', hint: 'anneal train (not anneal launch) for recipe: ppo' });
+  if (o.collective && o.collective.worldSize > 1)
+    throw new ConfigError('PPO has no data-parallel mode yet: run it as one process', {
+      file: configFile,
+      field: 'recipe',
+      hint: 'anneal train (not anneal launch) for recipe: ppo',
+    });
 
   // ---- setup: backend, run folder, tokenizer, policy, reference, value model, reward, prompts
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
+    resume: o.resume,
+    seed: cfg.seed,
+    overwrite: o.overwrite,
+    rank: o.collective?.rank,
+    info: (m) => report.info(m),
+  });
   const policyDir = resumeDir && join(resumeDir, 'policy');
-  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
-  if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
+  const tok: Tokenizer = loadTokenizerSync(
+    resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)),
+  );
+  if (tok.eosTokenId === undefined)
+    throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
   const padId = tok.padTokenId ?? tok.eosTokenId;
-  const base = await loadBase(baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
+  const base = await loadBase(
+    baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile),
+    cfg.quantization,
+    { info: (m) => report.info(m) },
+  );
   requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
-  const model = withAdapter(base, cfg.peft, { resumeDir: policyDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
+  const model = withAdapter(base, cfg.peft, {
+    resumeDir: policyDir,
+    seed: cfg.seed,
+    file: configFile,
+    info: (m) => report.info(m),
+    quantization: cfg.quantization,
+    autocast: cfg.autocast,
+    baseModel: cfg.model.pretrained,
+  });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
   if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);
-  const withReference = <T>(fn: (lm: CausalLm) => T): T => (copy ? fn(copy as unknown as CausalLm) : (model as LoraModel).withAdapterDisabled(() => fn(policy)));
+  const withReference = <T>(fn: (lm: CausalLm) => T): T =>
+    copy ? fn(copy as unknown as CausalLm) : (model as LoraModel).withAdapterDisabled(() => fn(policy));
   const valueFrom = async (dir: string) =>
     loadPretrained(dir).catch((e: unknown) => {
       // the value model trains in full: a checkpoint saved quantized cannot start it
-      if (e instanceof ConfigError && e.field === 'quantization_config') throw new ConfigError(`the value model trains in full, and ${dir} is saved quantized`, { file: configFile, field: 'valueModel', hint: 'set valueModel to a float32 checkpoint (e.g. the one the quantized policy was made from)' });
+      if (e instanceof ConfigError && e.field === 'quantization_config')
+        throw new ConfigError(`the value model trains in full, and ${dir} is saved quantized`, {
+          file: configFile,
+          field: 'valueModel',
+          hint: 'set valueModel to a float32 checkpoint (e.g. the one the quantized policy was made from)',
+        });
       throw e;
     });
-  const valueBase = resumeDir ? await loadPretrained(join(resumeDir, 'value')) : classifierFrom(await valueFrom(cfg.valueModel ?? cfg.model.pretrained), ['LABEL_0'], padId, deriveSeed(cfg.seed, 2));
-  if (!(valueBase instanceof DecoderForSequenceClassification)) throw new ConfigError(`the value model must be a decoder (its value at a token may only see the tokens before it), and ${cfg.valueModel ?? cfg.model.pretrained} is ${String((valueBase.hfConfig().architectures as string[])[0])}`, { file: configFile, field: 'valueModel', hint: 'leave valueModel unset (the policy checkpoint with a fresh head), or give a GPT-2/Llama reward model' });
+  const valueBase = resumeDir
+    ? await loadPretrained(join(resumeDir, 'value'))
+    : classifierFrom(
+        await valueFrom(cfg.valueModel ?? cfg.model.pretrained),
+        ['LABEL_0'],
+        padId,
+        deriveSeed(cfg.seed, 2),
+      );
+  if (!(valueBase instanceof DecoderForSequenceClassification))
+    throw new ConfigError(
+      `the value model must be a decoder (its value at a token may only see the tokens before it), and ${cfg.valueModel ?? cfg.model.pretrained} is ${String((valueBase.hfConfig().architectures as string[])[0])}`,
+      {
+        file: configFile,
+        field: 'valueModel',
+        hint: 'leave valueModel unset (the policy checkpoint with a fresh head), or give a GPT-2/Llama reward model',
+      },
+    );
   const value = valueBase;
-  if (!o.rewardFn && !cfg.reward) throw new ConfigError('PPO needs a reward', { file: configFile, field: 'reward.model', hint: 'set reward.model to a reward-model checkpoint (recipe: reward), or pass a reward function in code' });
+  if (!o.rewardFn && !cfg.reward)
+    throw new ConfigError('PPO needs a reward', {
+      file: configFile,
+      field: 'reward.model',
+      hint: 'set reward.model to a reward-model checkpoint (recipe: reward), or pass a reward function in code',
+    });
   const reward = o.rewardFn ?? (await rewardModelFn(cfg.reward!.model));
 
   const all: number[][] = [];
   for await (const { row, at } of readRows({ path: cfg.prompts.train })) {
     const text = row[cfg.prompts.column];
-    if (typeof text !== 'string') throw new ConfigError(`prompt column "${cfg.prompts.column}" is missing or not text at line ${at.line ?? at.row}`, { file: cfg.prompts.train, field: 'prompts.column' });
+    if (typeof text !== 'string')
+      throw new ConfigError(
+        `prompt column "${cfg.prompts.column}" is missing or not text at line ${at.line ?? at.row}`,
+        { file: cfg.prompts.train, field: 'prompts.column' },
+      );
     all.push(tok.encode(text));
   }
   const order = Int32Array.from(all.keys());
@@ -84,47 +174,89 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
   const evalPrompts = Array.from(order.subarray(order.length - nEval), (i) => all[i]);
   const trainPrompts = Array.from(order.subarray(0, order.length - nEval), (i) => all[i]);
   const numUpdates = cfg.train.maxSteps ?? Math.ceil(p.totalEpisodes! / p.batchSize);
-  report.info(`policy: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; reference: ${copy ? 'a frozen copy' : 'the policy with its adapter disabled'}; value model ${(value.numParameters / 1e6).toFixed(2)}M; ${trainPrompts.length} train / ${evalPrompts.length} eval prompts; ${numUpdates} updates of ${p.batchSize} episodes`);
+  report.info(
+    `policy: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; reference: ${copy ? 'a frozen copy' : 'the policy with its adapter disabled'}; value model ${(value.numParameters / 1e6).toFixed(2)}M; ${trainPrompts.length} train / ${evalPrompts.length} eval prompts; ${numUpdates} updates of ${p.batchSize} episodes`,
+  );
 
-  const params = new Map<string, tf.Variable>([...[...model.params].map(([k, v]) => [`policy.${k}`, v] as const), ...[...value.params].map(([k, v]) => [`value.${k}`, v] as const)]);
+  const params = new Map<string, tf.Variable>([
+    ...[...model.params].map(([k, v]) => [`policy.${k}`, v] as const),
+    ...[...value.params].map(([k, v]) => [`value.${k}`, v] as const),
+  ]);
   const optimizer = makeOptimizer(params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
   if (state && resumeDir) {
     const at = { file: stateFileOf(resumeDir) ?? resumeDir };
     requireStateField(state, 'data.sampler.epoch', 'integer', { ...at, why: "the prompt sampler's epoch" });
-    requireStateField(state, 'data.sampler.position', 'integer', { ...at, why: "the prompt sampler's position in the epoch" });
+    requireStateField(state, 'data.sampler.position', 'integer', {
+      ...at,
+      why: "the prompt sampler's position in the epoch",
+    });
     requireStateField(state, 'data.episode', 'integer', { ...at, why: 'the number of episodes done' });
-    requireStateField(state, 'data.klCoef', 'number', { ...at, why: 'the KL coefficient the adaptive controller reached' });
+    requireStateField(state, 'data.klCoef', 'number', {
+      ...at,
+      why: 'the KL coefficient the adaptive controller reached',
+    });
   }
   const data = state?.data as { sampler: SamplerState; episode: number; klCoef: number } | undefined;
-  const kl: KlController = p.adaptiveKl ? new AdaptiveKlController(data?.klCoef ?? p.klCoef, p.adaptiveKl.target, p.adaptiveKl.horizon) : new FixedKlController(p.klCoef);
+  const kl: KlController = p.adaptiveKl
+    ? new AdaptiveKlController(data?.klCoef ?? p.klCoef, p.adaptiveKl.target, p.adaptiveKl.horizon)
+    : new FixedKlController(p.klCoef);
   const sampler = new ShuffledSampler(trainPrompts.length, cfg.seed, data?.sampler);
   let episode = data?.episode ?? 0;
-  const models: PpoModels = { policy, withReference, value, params, reward, decode: (ids) => tok.decode(ids), eosTokenId: tok.eosTokenId, padTokenId: padId };
+  const models: PpoModels = {
+    policy,
+    withReference,
+    value,
+    params,
+    reward,
+    decode: (ids) => tok.decode(ids),
+    eosTokenId: tok.eosTokenId,
+    padTokenId: padId,
+  };
 
   /** Mean reward of sampled completions for the held-out prompts, and a few of them. */
   const evaluate = async (update: number) => {
     const prompts = evalPrompts.slice(0, Math.max(p.batchSize, 16));
-    const responses = sampleResponses(policy, prompts, { responseLength: p.responseLength, temperature: p.temperature, eosTokenId: p.stopToken === 'eos' ? tok.eosTokenId! : -1, padTokenId: padId, seed: deriveSeed(cfg.seed, update, 99) });
+    const responses = sampleResponses(policy, prompts, {
+      responseLength: p.responseLength,
+      temperature: p.temperature,
+      eosTokenId: p.stopToken === 'eos' ? tok.eosTokenId! : -1,
+      padTokenId: padId,
+      seed: deriveSeed(cfg.seed, update, 99),
+    });
     const texts = prompts.map((q) => tok.decode(q));
     const completions = responses.map((r) => tok.decode(r.filter((t) => t !== tok.eosTokenId)));
     const scores = await reward(texts, completions);
-    return { score: scores.reduce((s, x) => s + x, 0) / scores.length, lines: texts.slice(0, 4).map((t, i) => `${t} -> ${completions[i]} (score ${scores[i].toFixed(3)})`) };
+    return {
+      score: scores.reduce((s, x) => s + x, 0) / scores.length,
+      lines: texts.slice(0, 4).map((t, i) => `${t} -> ${completions[i]} (score ${scores[i].toFixed(3)})`),
+    };
   };
   const save = (update: number) =>
-    saveCheckpoint(runDir, {
-      saveModel: async (d) => {
-        for (const sub of ['policy', 'value']) mkdirSync(join(d, sub));
-        await model.savePretrained(join(d, 'policy'));
-        await value.savePretrained(join(d, 'value'));
+    saveCheckpoint(
+      runDir,
+      {
+        saveModel: async (d) => {
+          for (const sub of ['policy', 'value']) mkdirSync(join(d, sub));
+          await model.savePretrained(join(d, 'policy'));
+          await value.savePretrained(join(d, 'value'));
+        },
+        saveTokenizer: (d) => {
+          tok.save(d);
+          tok.save(join(d, 'policy'));
+        },
+        optimizer,
+        state: {
+          step: update,
+          epoch: sampler.epochProgress,
+          data: { sampler: sampler.getState(), episode, klCoef: kl.value },
+          rng: { seed: cfg.seed },
+          bestMetric: null,
+          backend: backend.name,
+        },
       },
-      saveTokenizer: (d) => {
-        tok.save(d);
-        tok.save(join(d, 'policy'));
-      },
-      optimizer,
-      state: { step: update, epoch: sampler.epochProgress, data: { sampler: sampler.getState(), episode, klCoef: kl.value }, rng: { seed: cfg.seed }, bestMetric: null, backend: backend.name },
-    }, cfg.train.saveTotalLimit);
+      cfg.train.saveTotalLimit,
+    );
 
   // ---- updates
   let update = state?.step ?? 0;
@@ -138,7 +270,13 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     const prompts = Array.from(sampler.next(p.batchSize), (i) => trainPrompts[i]);
     const klCoef = kl.value;
     const t0 = performance.now();
-    const r = await ppoUpdate(models, optimizer, prompts, { ...p, gradClip: cfg.optim.gradClip }, { seed: cfg.seed, update, lr, klCoef });
+    const r = await ppoUpdate(
+      models,
+      optimizer,
+      prompts,
+      { ...p, gradClip: cfg.optim.gradClip },
+      { seed: cfg.seed, update, lr, klCoef },
+    );
     const seconds = (performance.now() - t0) / 1000;
     kl.update(r.metrics['objective/kl'], p.batchSize);
     episode += p.batchSize;
@@ -146,14 +284,22 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     o.onUpdate?.(update, metrics);
     o.onStep?.(update, r.metrics['loss/policy_avg']);
     // Each update's metrics are logged as they are (TRL's), so the console shows that update's score.
-    report.step({ step: update, maxSteps: numUpdates, metric: { name: 'objective/scores', value: r.metrics['objective/scores'], meanOf: 1 }, lr, tokensPerSecond: r.tokens / seconds });
+    report.step({
+      step: update,
+      maxSteps: numUpdates,
+      metric: { name: 'objective/scores', value: r.metrics['objective/scores'], meanOf: 1 },
+      lr,
+      tokensPerSecond: r.tokens / seconds,
+    });
     if (update % cfg.train.logEvery === 0 || update === numUpdates) logger.scalars(update, metrics);
     if (update % cfg.train.evalEvery === 0 || update === numUpdates) {
       if (evalPrompts.length) {
         const e = await evaluate(update);
         logger.scalars(update, { 'eval/objective/scores': e.score });
         logger.text('samples', e.lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), update);
-        report.info(`update ${update}: objective/scores ${r.metrics['objective/scores'].toFixed(3)}, objective/kl ${r.metrics['objective/kl'].toFixed(3)}, eval/objective/scores ${e.score.toFixed(3)}; ${e.lines[0]}`);
+        report.info(
+          `update ${update}: objective/scores ${r.metrics['objective/scores'].toFixed(3)}, objective/kl ${r.metrics['objective/kl'].toFixed(3)}, eval/objective/scores ${e.score.toFixed(3)}; ${e.lines[0]}`,
+        );
       }
     }
     const stopNow = o.shouldStop?.() ?? false;

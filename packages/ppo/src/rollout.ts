@@ -3,7 +3,13 @@
 // right-padded after them — and read, without gradients, each response token's log-prob
 // under the policy and the reference and the value model's estimate before it.
 import * as tf from '@tensorflow/tfjs-core';
-import { generate, pickTargets, type CausalLm, type DecoderForSequenceClassification, type ForwardArgs } from '@anneal/modeling';
+import {
+  generate,
+  pickTargets,
+  type CausalLm,
+  type DecoderForSequenceClassification,
+  type ForwardArgs,
+} from '@anneal/modeling';
 
 /** Queries and responses laid out as [B, Tq + Tr] rows. */
 export interface RolloutBatch {
@@ -22,8 +28,19 @@ export interface RolloutBatch {
   endedWithEos: boolean[];
 }
 
-export function sampleResponses(policy: CausalLm, prompts: number[][], o: { responseLength: number; temperature: number; eosTokenId: number; padTokenId: number; seed: number }): number[][] {
-  const out = generate(policy, prompts, { maxNewTokens: o.responseLength, doSample: true, temperature: o.temperature, eosTokenId: o.eosTokenId, padTokenId: o.padTokenId, seed: o.seed });
+export function sampleResponses(
+  policy: CausalLm,
+  prompts: number[][],
+  o: { responseLength: number; temperature: number; eosTokenId: number; padTokenId: number; seed: number },
+): number[][] {
+  const out = generate(policy, prompts, {
+    maxNewTokens: o.responseLength,
+    doSample: true,
+    temperature: o.temperature,
+    eosTokenId: o.eosTokenId,
+    padTokenId: o.padTokenId,
+    seed: o.seed,
+  });
   return out.map((row, b) => row.slice(prompts[b].length));
 }
 
@@ -53,14 +70,30 @@ export function layout(prompts: number[][], responses: number[][], padId: number
       responseMask[b * Tr + i] = 1;
     }
   }
-  return { B, Tq, Tr, inputIds, attentionMask, positionIds, responses: resp, responseMask, lengths: responses.map((r) => r.length), endedWithEos: responses.map((r) => r.length > 0 && r[r.length - 1] === eosId) };
+  return {
+    B,
+    Tq,
+    Tr,
+    inputIds,
+    attentionMask,
+    positionIds,
+    responses: resp,
+    responseMask,
+    lengths: responses.map((r) => r.length),
+    endedWithEos: responses.map((r) => r.length > 0 && r[r.length - 1] === eosId),
+  };
 }
 
 export function forwardArgs(batch: RolloutBatch, rows?: number[]): ForwardArgs {
   const T = batch.Tq + batch.Tr;
-  const pick = (a: Int32Array) => (rows ? Int32Array.from(rows.flatMap((b) => Array.from(a.subarray(b * T, (b + 1) * T)))) : a);
+  const pick = (a: Int32Array) =>
+    rows ? Int32Array.from(rows.flatMap((b) => Array.from(a.subarray(b * T, (b + 1) * T)))) : a;
   const n = rows?.length ?? batch.B;
-  return { inputIds: tf.tensor2d(pick(batch.inputIds), [n, T], 'int32'), attentionMask: tf.tensor2d(pick(batch.attentionMask), [n, T], 'int32'), positionIds: tf.tensor2d(pick(batch.positionIds), [n, T], 'int32') };
+  return {
+    inputIds: tf.tensor2d(pick(batch.inputIds), [n, T], 'int32'),
+    attentionMask: tf.tensor2d(pick(batch.attentionMask), [n, T], 'int32'),
+    positionIds: tf.tensor2d(pick(batch.positionIds), [n, T], 'int32'),
+  };
 }
 
 /** Rows of a [B, Tr] host array. */
@@ -75,13 +108,22 @@ export function rowsOf<A extends Int32Array | Float32Array>(a: A, Tr: number, ro
  * temperature, and with `withEntropy` the mean entropy of those distributions over response
  * tokens (TRL's policy/entropy). Call inside tf.tidy or a gradient function.
  */
-export function responseLogprobs(lm: CausalLm, batch: RolloutBatch, rows: number[], temperature: number, withEntropy = false): { logprobs: tf.Tensor2D; entropy?: tf.Scalar } {
+export function responseLogprobs(
+  lm: CausalLm,
+  batch: RolloutBatch,
+  rows: number[],
+  temperature: number,
+  withEntropy = false,
+): { logprobs: tf.Tensor2D; entropy?: tf.Scalar } {
   const { Tq, Tr } = batch;
   const n = rows.length;
   const logits = lm.forward(forwardArgs(batch, rows)).logits as tf.Tensor3D; // [n, T, V]
   const V = logits.shape[2];
   // position Tq - 1 + t predicts response token t
-  const scaled = tf.div(tf.reshape(tf.slice(logits, [0, Tq - 1, 0], [n, Tr, V]), [n * Tr, V]), temperature + 1e-7) as tf.Tensor2D; // [n * Tr, V]
+  const scaled = tf.div(
+    tf.reshape(tf.slice(logits, [0, Tq - 1, 0], [n, Tr, V]), [n * Tr, V]),
+    temperature + 1e-7,
+  ) as tf.Tensor2D; // [n * Tr, V]
   const logp = tf.logSoftmax(scaled) as tf.Tensor2D; // [n * Tr, V]
   const logprobs = tf.reshape(pickTargets(logp, rowsOf(batch.responses, Tr, rows)), [n, Tr]) as tf.Tensor2D;
   if (!withEntropy) return { logprobs };
@@ -92,7 +134,14 @@ export function responseLogprobs(lm: CausalLm, batch: RolloutBatch, rows: number
 }
 
 /** The value model's estimate at the position before each response token: [n, Tr]. Call inside tf.tidy or a gradient function. */
-export function responseValues(value: DecoderForSequenceClassification, batch: RolloutBatch, rows: number[]): tf.Tensor2D {
+export function responseValues(
+  value: DecoderForSequenceClassification,
+  batch: RolloutBatch,
+  rows: number[],
+): tf.Tensor2D {
   const scores = value.tokenScores(forwardArgs(batch, rows)); // [n, T, 1]
-  return tf.reshape(tf.slice(scores, [0, batch.Tq - 1, 0], [rows.length, batch.Tr, 1]), [rows.length, batch.Tr]) as tf.Tensor2D;
+  return tf.reshape(tf.slice(scores, [0, batch.Tq - 1, 0], [rows.length, batch.Tr, 1]), [
+    rows.length,
+    batch.Tr,
+  ]) as tf.Tensor2D;
 }

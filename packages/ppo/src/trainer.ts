@@ -42,20 +42,35 @@ export interface UpdateResult {
 
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / Math.max(1, a.length);
 /** Per-row sums of a [B, T] array. */
-const rowSums = (a: ArrayLike<number>, B: number, T: number) => Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => a[b * T + t]).reduce((s, x) => s + x, 0));
+const rowSums = (a: ArrayLike<number>, B: number, T: number) =>
+  Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => a[b * T + t]).reduce((s, x) => s + x, 0));
 
 /** Everything the update needs from a rollout, on the host. */
 export async function rollout(m: PpoModels, prompts: number[][], o: PpoOptions, seed: number, klCoef: number) {
   // 1. sample, lay out, score
-  const responses = sampleResponses(m.policy, prompts, { responseLength: o.responseLength, temperature: o.temperature, eosTokenId: o.stopToken === 'eos' ? m.eosTokenId : -1, padTokenId: m.padTokenId, seed });
+  const responses = sampleResponses(m.policy, prompts, {
+    responseLength: o.responseLength,
+    temperature: o.temperature,
+    eosTokenId: o.stopToken === 'eos' ? m.eosTokenId : -1,
+    padTokenId: m.padTokenId,
+    seed,
+  });
   const batch = layout(prompts, responses, m.padTokenId, m.eosTokenId);
   const { B, Tr } = batch;
   const rows = Array.from({ length: B }, (_, b) => b);
-  const [logprobs, refLogprobs, values] = tf.tidy(() => [responseLogprobs(m.policy, batch, rows, o.temperature).logprobs.dataSync(), m.withReference((ref) => responseLogprobs(ref, batch, rows, o.temperature).logprobs.dataSync()), responseValues(m.value, batch, rows).dataSync()] as const);
+  const [logprobs, refLogprobs, values] = tf.tidy(
+    () =>
+      [
+        responseLogprobs(m.policy, batch, rows, o.temperature).logprobs.dataSync(),
+        m.withReference((ref) => responseLogprobs(ref, batch, rows, o.temperature).logprobs.dataSync()),
+        responseValues(m.value, batch, rows).dataSync(),
+      ] as const,
+  );
   const promptTexts = prompts.map((p) => m.decode(p));
   const completions = responses.map((r) => m.decode(r.filter((t) => t !== m.eosTokenId)));
   const scores = Float32Array.from(await m.reward(promptTexts, completions));
-  if (o.missingEosPenalty !== undefined) batch.endedWithEos.forEach((e, b) => (scores[b] -= e ? 0 : o.missingEosPenalty!));
+  if (o.missingEosPenalty !== undefined)
+    batch.endedWithEos.forEach((e, b) => (scores[b] -= e ? 0 : o.missingEosPenalty!));
 
   // 2. per-token rewards: −β·KL everywhere, the score at each response's last token
   const mask = batch.responseMask;
@@ -66,21 +81,53 @@ export async function rollout(m: PpoModels, prompts: number[][], o: PpoOptions, 
 
   // 3. advantages
   const vals = values.map((v, i) => v * mask[i]);
-  const { advantages, returns } = gae(o.whitenRewards ? maskedWhiten(rewards, mask, false) : rewards, vals, mask, B, Tr, o);
+  const { advantages, returns } = gae(
+    o.whitenRewards ? maskedWhiten(rewards, mask, false) : rewards,
+    vals,
+    mask,
+    B,
+    Tr,
+    o,
+  );
   const whitened = maskedWhiten(advantages, mask);
   const klSums = rowSums(kl, B, Tr);
   const nonScoreSums = rowSums(nonScore, B, Tr);
-  return { batch, promptTexts, completions, scores, logprobs: Float32Array.from(logprobs), values: Float32Array.from(vals), advantages: whitened, returns, klSums, nonScoreSums };
+  return {
+    batch,
+    promptTexts,
+    completions,
+    scores,
+    logprobs: Float32Array.from(logprobs),
+    values: Float32Array.from(vals),
+    advantages: whitened,
+    returns,
+    klSums,
+    nonScoreSums,
+  };
 }
 
-export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[][], o: PpoOptions & { gradClip: number }, step: { seed: number; update: number; lr: number; klCoef: number }): Promise<UpdateResult> {
+export async function ppoUpdate(
+  m: PpoModels,
+  optimizer: AdamW,
+  prompts: number[][],
+  o: PpoOptions & { gradClip: number },
+  step: { seed: number; update: number; lr: number; klCoef: number },
+): Promise<UpdateResult> {
   const r = await rollout(m, prompts, o, deriveSeed(step.seed, step.update, 0), step.klCoef);
   const { batch } = r;
   const { B, Tr } = batch;
 
   // 4. PPO epochs over shuffled minibatches
   const mb = Math.max(1, Math.floor(B / o.numMiniBatches));
-  const stats = { pg: [] as number[], vf: [] as number[], pgClip: [] as number[], vfClip: [] as number[], approxkl: [] as number[], ratio: [] as number[], entropy: [] as number[] };
+  const stats = {
+    pg: [] as number[],
+    vf: [] as number[],
+    pgClip: [] as number[],
+    vfClip: [] as number[],
+    approxkl: [] as number[],
+    ratio: [] as number[],
+    entropy: [] as number[],
+  };
   for (let epoch = 0; epoch < o.numPpoEpochs; epoch++) {
     const order = Int32Array.from({ length: B }, (_, i) => i);
     new Rng(deriveSeed(step.seed, step.update, epoch + 1)).shuffle(order);
@@ -92,8 +139,16 @@ export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[
         const mask = t(batch.responseMask);
         const { logprobs, entropy } = responseLogprobs(m.policy, batch, rows, o.temperature, true);
         const pg = ppoPolicyLoss(logprobs, t(r.logprobs), t(r.advantages), mask, o.cliprange);
-        const vf = ppoValueLoss(responseValues(m.value, batch, rows), t(r.values), t(r.returns), mask, o.cliprangeValue);
-        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio, entropy!].map((x) => tf.keep(x.clone()));
+        const vf = ppoValueLoss(
+          responseValues(m.value, batch, rows),
+          t(r.values),
+          t(r.returns),
+          mask,
+          o.cliprangeValue,
+        );
+        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio, entropy!].map((x) =>
+          tf.keep(x.clone()),
+        );
         return tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
       });
       value.dispose();
@@ -102,15 +157,26 @@ export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[
       tf.dispose([...clipped.values()]);
       const [pg, vf, pgClip, vfClip, approxkl, ratio, entropy] = parts.map((x) => x.dataSync()[0]);
       tf.dispose(parts);
-      Object.entries({ pg, vf, pgClip, vfClip, approxkl, ratio, entropy }).forEach(([key, v]) => stats[key as keyof typeof stats].push(v));
+      Object.entries({ pg, vf, pgClip, vfClip, approxkl, ratio, entropy }).forEach(([key, v]) =>
+        stats[key as keyof typeof stats].push(v),
+      );
     }
   }
 
   // 5. metrics (TRL's names)
-  const ratioMoments = maskedMoments(stats.ratio, stats.ratio.map(() => 1));
+  const ratioMoments = maskedMoments(
+    stats.ratio,
+    stats.ratio.map(() => 1),
+  );
   const metrics = {
     'objective/kl': mean(r.klSums),
-    'objective/entropy': mean(rowSums(r.logprobs.map((v, i) => -v * batch.responseMask[i]), B, Tr)),
+    'objective/entropy': mean(
+      rowSums(
+        r.logprobs.map((v, i) => -v * batch.responseMask[i]),
+        B,
+        Tr,
+      ),
+    ),
     'objective/non_score_reward': mean(r.nonScoreSums),
     'objective/rlhf_reward': mean(Array.from(r.scores, (s, b) => s + r.nonScoreSums[b])),
     'objective/scores': mean(r.scores),
@@ -125,5 +191,9 @@ export async function ppoUpdate(m: PpoModels, optimizer: AdamW, prompts: number[
     'val/num_eos_tokens': batch.endedWithEos.filter(Boolean).length,
   };
   const tokens = batch.attentionMask.reduce((n, m) => n + m, 0); // prompt and response tokens the update processed
-  return { metrics, tokens, samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })) };
+  return {
+    metrics,
+    tokens,
+    samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })),
+  };
 }

@@ -43,10 +43,14 @@ function nearestIndex(t: ReturnType<typeof nearestTable>, v: number): number {
   return t.order[lo];
 }
 
-export function quantize4bit(data: Float32Array, o: { type?: FourBitType; blockSize?: number; doubleQuant?: boolean; doubleQuantBlockSize?: number } = {}): Quantized4bit {
+export function quantize4bit(
+  data: Float32Array,
+  o: { type?: FourBitType; blockSize?: number; doubleQuant?: boolean; doubleQuantBlockSize?: number } = {},
+): Quantized4bit {
   const type = o.type ?? 'nf4';
   const blockSize = o.blockSize ?? 64;
-  if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2) throw new RangeError(`blockSize ${blockSize}: an even integer >= 2 is needed`);
+  if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2)
+    throw new RangeError(`blockSize ${blockSize}: an even integer >= 2 is needed`);
   const table = TABLES[type];
   const n = data.length;
   const blocks = Math.ceil(n / blockSize);
@@ -63,7 +67,13 @@ export function quantize4bit(data: Float32Array, o: { type?: FourBitType; blockS
       packed[i >> 1] |= i % 2 === 0 ? q << 4 : q;
     }
   }
-  return { type, n, blockSize, packed, absmax: o.doubleQuant ? quantizeScales(absmax, o.doubleQuantBlockSize ?? 256) : absmax };
+  return {
+    type,
+    n,
+    blockSize,
+    packed,
+    absmax: o.doubleQuant ? quantizeScales(absmax, o.doubleQuantBlockSize ?? 256) : absmax,
+  };
 }
 
 const DYNAMIC = dynamicMap();
@@ -92,7 +102,10 @@ export function blockScales(q: Quantized4bit): Float32Array {
 }
 
 /** The values back; into `out` when given (a scratch buffer of at least q.n values). */
-export function dequantize4bit(q: Quantized4bit, out: Float32Array<ArrayBuffer> = new Float32Array(q.n)): Float32Array<ArrayBuffer> {
+export function dequantize4bit(
+  q: Quantized4bit,
+  out: Float32Array<ArrayBuffer> = new Float32Array(q.n),
+): Float32Array<ArrayBuffer> {
   const code = CODES[q.type];
   const scales = blockScales(q);
   for (let i = 0; i < q.n; i++) {
@@ -105,5 +118,7 @@ export function dequantize4bit(q: Quantized4bit, out: Float32Array<ArrayBuffer> 
 /** Bytes stored: the packed codes and the scales (with double quantization: 8-bit codes, their scales and offset). */
 export function storedBytes4bit(q: Quantized4bit): number {
   const a = q.absmax;
-  return q.packed.byteLength + (a instanceof Float32Array ? a.byteLength : a.codes.byteLength + a.scales.byteLength + 4);
+  return (
+    q.packed.byteLength + (a instanceof Float32Array ? a.byteLength : a.codes.byteLength + a.scales.byteLength + 4)
+  );
 }

@@ -21,7 +21,11 @@ import type { QuantizedInt8 } from './int8.js';
 export const BNB_FLOAT_KEYS = ['llm_int8_threshold'];
 
 /** config.json's quantization_config, as transformers' BitsAndBytesConfig writes it (write it with stringifyJson and BNB_FLOAT_KEYS). */
-export function bnbQuantizationConfig(method: 'nf4' | 'fp4' | 'int8', doubleQuant: boolean, computeDtype: 'float32' | 'bfloat16' = 'float32'): Record<string, unknown> {
+export function bnbQuantizationConfig(
+  method: 'nf4' | 'fp4' | 'int8',
+  doubleQuant: boolean,
+  computeDtype: 'float32' | 'bfloat16' = 'float32',
+): Record<string, unknown> {
   const four = method !== 'int8';
   return {
     _load_in_4bit: four,
@@ -70,7 +74,10 @@ export function fourBitTensors(key: string, q: Quantized4bit, shape: [number, nu
 export function int8Tensors(key: string, q: QuantizedInt8): Map<string, TensorToWrite> {
   return new Map<string, TensorToWrite>([
     [key, { dtype: 'I8', shape: [q.rows, q.cols], data: q.codes }],
-    [key.replace(/weight$/, 'SCB'), { dtype: 'F32', shape: [q.rows], data: Float32Array.from(q.scales, (s) => s * 127) }],
+    [
+      key.replace(/weight$/, 'SCB'),
+      { dtype: 'F32', shape: [q.rows], data: Float32Array.from(q.scales, (s) => s * 127) },
+    ],
   ]);
 }
 
@@ -79,8 +86,14 @@ const numel = (t: SafeTensor) => t.shape.reduce((a, d) => a * d, 1);
 
 function need(tensors: Map<string, SafeTensor>, name: string, dtype: string, file: string): SafeTensor {
   const t = tensors.get(name);
-  if (!t) throw new CheckpointError(`tensor ${name} is missing`, { file, field: name, hint: 'a bitsandbytes 4-bit weight needs .absmax, .quant_map and .quant_state.bitsandbytes__<type> next to it' });
-  if (t.dtype !== dtype) throw new CheckpointError(`tensor ${name} is ${t.dtype}, expected ${dtype}`, { file, field: name });
+  if (!t)
+    throw new CheckpointError(`tensor ${name} is missing`, {
+      file,
+      field: name,
+      hint: 'a bitsandbytes 4-bit weight needs .absmax, .quant_map and .quant_state.bitsandbytes__<type> next to it',
+    });
+  if (t.dtype !== dtype)
+    throw new CheckpointError(`tensor ${name} is ${t.dtype}, expected ${dtype}`, { file, field: name });
   return t;
 }
 
@@ -88,9 +101,19 @@ function need(tensors: Map<string, SafeTensor>, name: string, dtype: string, fil
  * Reads one 4-bit weight stored under `key` whose Linear shape must be `shape` [out, in];
  * returns it and the names of the tensors read.
  */
-export function readFourBit(key: string, shape: [number, number], tensors: Map<string, SafeTensor>, file: string): { q: Quantized4bit; used: string[] } {
+export function readFourBit(
+  key: string,
+  shape: [number, number],
+  tensors: Map<string, SafeTensor>,
+  file: string,
+): { q: Quantized4bit; used: string[] } {
   const stateKey = [...tensors.keys()].find((k) => k.startsWith(`${key}.quant_state.bitsandbytes__`));
-  if (!stateKey) throw new CheckpointError(`no ${key}.quant_state.bitsandbytes__<nf4|fp4> tensor`, { file, field: key, hint: 'expected a bitsandbytes 4-bit checkpoint (transformers save_pretrained of a load_in_4bit model)' });
+  if (!stateKey)
+    throw new CheckpointError(`no ${key}.quant_state.bitsandbytes__<nf4|fp4> tensor`, {
+      file,
+      field: key,
+      hint: 'expected a bitsandbytes 4-bit checkpoint (transformers save_pretrained of a load_in_4bit model)',
+    });
   let state: Record<string, unknown>;
   try {
     state = JSON.parse(Buffer.from(need(tensors, stateKey, 'U8', file).data as Uint8Array).toString('utf8'));
@@ -98,41 +121,90 @@ export function readFourBit(key: string, shape: [number, number], tensors: Map<s
     throw new CheckpointError(`quant state is not JSON: ${(e as Error).message}`, { file, field: stateKey });
   }
   const type = state.quant_type;
-  if (type !== 'nf4' && type !== 'fp4') throw new CheckpointError(`quant_type ${JSON.stringify(type)}; expected nf4 or fp4`, { file, field: stateKey });
+  if (type !== 'nf4' && type !== 'fp4')
+    throw new CheckpointError(`quant_type ${JSON.stringify(type)}; expected nf4 or fp4`, { file, field: stateKey });
   const blockSize = Number(state.blocksize);
   const n = shape[0] * shape[1];
-  if (!Number.isInteger(blockSize) || blockSize < 2) throw new CheckpointError(`blocksize ${String(state.blocksize)} is not an integer >= 2`, { file, field: stateKey });
-  if (String(state.shape) !== String(shape)) throw new CheckpointError(`shape [${String(state.shape)}] does not match [${shape}] implied by config.json`, { file, field: stateKey });
+  if (!Number.isInteger(blockSize) || blockSize < 2)
+    throw new CheckpointError(`blocksize ${String(state.blocksize)} is not an integer >= 2`, { file, field: stateKey });
+  if (String(state.shape) !== String(shape))
+    throw new CheckpointError(`shape [${String(state.shape)}] does not match [${shape}] implied by config.json`, {
+      file,
+      field: stateKey,
+    });
   const packedT = need(tensors, key, 'U8', file);
-  if (numel(packedT) !== Math.ceil(n / 2)) throw new CheckpointError(`${numel(packedT)} packed bytes for ${n} values; expected ${Math.ceil(n / 2)}`, { file, field: key });
+  if (numel(packedT) !== Math.ceil(n / 2))
+    throw new CheckpointError(`${numel(packedT)} packed bytes for ${n} values; expected ${Math.ceil(n / 2)}`, {
+      file,
+      field: key,
+    });
   const map = need(tensors, `${key}.quant_map`, 'F32', file).data as Float32Array;
   const want = type === 'nf4' ? NF4_CODE : FP4_CODE;
-  if (map.length !== 16 || map.some((v, i) => Math.abs(v - want[i]) > 1e-6)) throw new CheckpointError(`quant_map is not bitsandbytes' ${type} code book`, { file, field: `${key}.quant_map` });
+  if (map.length !== 16 || map.some((v, i) => Math.abs(v - want[i]) > 1e-6))
+    throw new CheckpointError(`quant_map is not bitsandbytes' ${type} code book`, { file, field: `${key}.quant_map` });
   const blocks = Math.ceil(n / blockSize);
   const used = [stateKey, `${key}.quant_map`, `${key}.absmax`];
   const absmaxT = tensors.get(`${key}.absmax`);
-  if (!absmaxT || numel(absmaxT) !== blocks) throw new CheckpointError(`${key}.absmax has ${absmaxT ? numel(absmaxT) : 'no'} values; expected ${blocks} (one per block of ${blockSize})`, { file, field: `${key}.absmax` });
+  if (!absmaxT || numel(absmaxT) !== blocks)
+    throw new CheckpointError(
+      `${key}.absmax has ${absmaxT ? numel(absmaxT) : 'no'} values; expected ${blocks} (one per block of ${blockSize})`,
+      { file, field: `${key}.absmax` },
+    );
   const packed = packedT.data as Uint8Array; // the bulk of the file: read once
-  if (state.nested_blocksize === undefined) return { q: { type, n, blockSize, packed, absmax: need(tensors, `${key}.absmax`, 'F32', file).data as Float32Array }, used };
+  if (state.nested_blocksize === undefined)
+    return {
+      q: { type, n, blockSize, packed, absmax: need(tensors, `${key}.absmax`, 'F32', file).data as Float32Array },
+      used,
+    };
   const codes = need(tensors, `${key}.absmax`, 'U8', file).data as Uint8Array;
   const nestedBlock = Number(state.nested_blocksize);
   const scales = need(tensors, `${key}.nested_absmax`, 'F32', file).data as Float32Array;
   const code = need(tensors, `${key}.nested_quant_map`, 'F32', file).data as Float32Array;
-  if (!Number.isInteger(nestedBlock) || nestedBlock < 1 || scales.length !== Math.ceil(blocks / nestedBlock)) throw new CheckpointError(`nested_absmax has ${scales.length} values; expected ${Math.ceil(blocks / nestedBlock)} (blocks of ${String(state.nested_blocksize)})`, { file, field: `${key}.nested_absmax` });
-  if (code.length !== 256) throw new CheckpointError(`nested_quant_map has ${code.length} values; expected 256`, { file, field: `${key}.nested_quant_map` });
+  if (!Number.isInteger(nestedBlock) || nestedBlock < 1 || scales.length !== Math.ceil(blocks / nestedBlock))
+    throw new CheckpointError(
+      `nested_absmax has ${scales.length} values; expected ${Math.ceil(blocks / nestedBlock)} (blocks of ${String(state.nested_blocksize)})`,
+      { file, field: `${key}.nested_absmax` },
+    );
+  if (code.length !== 256)
+    throw new CheckpointError(`nested_quant_map has ${code.length} values; expected 256`, {
+      file,
+      field: `${key}.nested_quant_map`,
+    });
   const offset = Number(state.nested_offset);
-  if (!Number.isFinite(offset)) throw new CheckpointError(`nested_offset ${String(state.nested_offset)} is not a number`, { file, field: stateKey });
+  if (!Number.isFinite(offset))
+    throw new CheckpointError(`nested_offset ${String(state.nested_offset)} is not a number`, {
+      file,
+      field: stateKey,
+    });
   used.push(`${key}.nested_absmax`, `${key}.nested_quant_map`);
   return { q: { type, n, blockSize, packed, absmax: { codes, code, scales, offset, blockSize: nestedBlock } }, used };
 }
 
 /** Reads one int8 weight [out, in] (`<m>.weight` I8 and `<m>.SCB`). */
-export function readInt8(key: string, shape: [number, number], tensors: Map<string, SafeTensor>, file: string): { q: QuantizedInt8; used: string[] } {
+export function readInt8(
+  key: string,
+  shape: [number, number],
+  tensors: Map<string, SafeTensor>,
+  file: string,
+): { q: QuantizedInt8; used: string[] } {
   const w = need(tensors, key, 'I8', file);
-  if (String(w.shape) !== String(shape)) throw new CheckpointError(`shape [${w.shape}] does not match [${shape}] implied by config.json`, { file, field: key });
+  if (String(w.shape) !== String(shape))
+    throw new CheckpointError(`shape [${w.shape}] does not match [${shape}] implied by config.json`, {
+      file,
+      field: key,
+    });
   const scbKey = key.replace(/weight$/, 'SCB');
   const scb = need(tensors, scbKey, 'F32', file).data as Float32Array;
-  if (scb.length !== shape[0]) throw new CheckpointError(`${scb.length} row scales; expected ${shape[0]}`, { file, field: scbKey });
+  if (scb.length !== shape[0])
+    throw new CheckpointError(`${scb.length} row scales; expected ${shape[0]}`, { file, field: scbKey });
   const used = [scbKey, ...[key.replace(/weight$/, 'weight_format')].filter((k) => tensors.has(k))];
-  return { q: { rows: shape[0], cols: shape[1], codes: Int8Array.from(w.data as Int32Array), scales: Float32Array.from(scb, (s) => s / 127) }, used };
+  return {
+    q: {
+      rows: shape[0],
+      cols: shape[1],
+      codes: Int8Array.from(w.data as Int32Array),
+      scales: Float32Array.from(scb, (s) => s / 127),
+    },
+    used,
+  };
 }

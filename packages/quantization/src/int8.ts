@@ -23,7 +23,10 @@ export function quantizeInt8Rows(data: Float32Array, rows: number, cols: number)
 }
 
 /** The values back; into `out` when given (a scratch buffer of at least rows x cols values). */
-export function dequantizeInt8Rows(q: QuantizedInt8, out: Float32Array<ArrayBuffer> = new Float32Array(q.codes.length)): Float32Array<ArrayBuffer> {
+export function dequantizeInt8Rows(
+  q: QuantizedInt8,
+  out: Float32Array<ArrayBuffer> = new Float32Array(q.codes.length),
+): Float32Array<ArrayBuffer> {
   for (let i = 0; i < q.codes.length; i++) out[i] = q.codes[i] * q.scales[Math.floor(i / q.cols)];
   return out.length === q.codes.length ? out : new Float32Array(out.buffer, out.byteOffset, q.codes.length);
 }

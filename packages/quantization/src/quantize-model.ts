@@ -8,12 +8,37 @@
 // float32 projections are never built (or from a checkpoint that is quantized already).
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, ConfigError, float32Data, serializeSafetensors, stringifyJson, writeDirAtomic, writeFileDurable, type TensorToWrite } from '@anneal/core';
-import { TRANSFORMERS_FLOAT_KEYS, loadPretrainedSync, localModelDir, readHfConfig, setLinearProjection, type HubOptions, type PretrainedModel, type WeightLoader } from '@anneal/modeling';
+import {
+  CheckpointError,
+  ConfigError,
+  float32Data,
+  serializeSafetensors,
+  stringifyJson,
+  writeDirAtomic,
+  writeFileDurable,
+  type TensorToWrite,
+} from '@anneal/core';
+import {
+  TRANSFORMERS_FLOAT_KEYS,
+  loadPretrainedSync,
+  localModelDir,
+  readHfConfig,
+  setLinearProjection,
+  type HubOptions,
+  type PretrainedModel,
+  type WeightLoader,
+} from '@anneal/modeling';
 import { z } from 'zod';
 import { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
 import { FP4_CODE, NF4_CODE } from './codebooks.js';
-import { BNB_FLOAT_KEYS, bnbQuantizationConfig, fourBitTensors, int8Tensors, readFourBit, readInt8 } from './bnb-format.js';
+import {
+  BNB_FLOAT_KEYS,
+  bnbQuantizationConfig,
+  fourBitTensors,
+  int8Tensors,
+  readFourBit,
+  readInt8,
+} from './bnb-format.js';
 import { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
 
 export const QuantizationConfigSchema = z
@@ -67,7 +92,8 @@ function isProjection(name: string, shape: number[]): boolean {
   return !EMBEDDING.test(module) && !HEAD.test(module);
 }
 
-const isConv1d = (modelType: string, name: string) => modelType === 'gpt2' && GPT2_CONV1D.test(name.slice(0, -'.weight'.length));
+const isConv1d = (modelType: string, name: string) =>
+  modelType === 'gpt2' && GPT2_CONV1D.test(name.slice(0, -'.weight'.length));
 
 /** Values of a [rows, cols] weight in [cols, rows] order. */
 function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
@@ -116,7 +142,17 @@ class Quantizer {
   /** Quantizes `data` (Linear layout [rows, cols]) onto the weight key. */
   fromFloat(key: tf.Tensor, data: Float32Array, rows: number, cols: number, transposed: boolean): void {
     const c = this.config;
-    const s: Stored = c.method === 'int8' ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c, transposed } : { kind: '4bit', q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }), rows, cols, config: c, transposed };
+    const s: Stored =
+      c.method === 'int8'
+        ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c, transposed }
+        : {
+            kind: '4bit',
+            q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }),
+            rows,
+            cols,
+            config: c,
+            transposed,
+          };
     this.install(key, s);
   }
 
@@ -127,7 +163,15 @@ class Quantizer {
     this.report.float32Bytes += rows * cols * 4;
     this.report.storedBytes += s.kind === 'int8' ? storedBytesInt8(s.q) : storedBytes4bit(s.q);
     const onDevice = hasKernel(s.kind === 'int8' ? 'AnnealDequantInt8' : 'AnnealDequant4bit');
-    const weight = onDevice ? toDevice(s) : () => tf.tensor(s.kind === 'int8' ? dequantizeInt8Rows(s.q, this.buffer(rows * cols)) : dequantize4bit(s.q, this.buffer(rows * cols)), [rows, cols]);
+    const weight = onDevice
+      ? toDevice(s)
+      : () =>
+          tf.tensor(
+            s.kind === 'int8'
+              ? dequantizeInt8Rows(s.q, this.buffer(rows * cols))
+              : dequantize4bit(s.q, this.buffer(rows * cols)),
+            [rows, cols],
+          );
     STORED.set(key, s);
     DEQUANT.set(key, weight);
     setLinearProjection(key, quantizedProjection(weight, cols, rows));
@@ -155,16 +199,29 @@ function toDevice(s: Stored): () => tf.Tensor {
     const d = { codes: words(s.q.codes), scales: tf.keep(tf.tensor1d(s.q.scales)) };
     s.device = d;
     s.q = { ...s.q, codes: new Int8Array(0) };
-    return () => tf.engine().runKernel('AnnealDequantInt8', { codes: d.codes, scales: d.scales }, { rows, cols } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    return () =>
+      tf.engine().runKernel('AnnealDequantInt8', { codes: d.codes, scales: d.scales }, {
+        rows,
+        cols,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
   }
   // the code book as a byte -> (high nibble's value, low nibble's value) table, built once here
   const code = s.q.type === 'nf4' ? NF4_CODE : FP4_CODE;
   const pairs = Float32Array.from({ length: 512 }, (_, i) => code[i % 2 === 0 ? i >> 5 : (i >> 1) & 15]);
-  const d = { codes: words(s.q.packed), scales: tf.keep(tf.tensor1d(blockScales(s.q))), book: tf.keep(tf.tensor2d(pairs, [256, 2])) };
+  const d = {
+    codes: words(s.q.packed),
+    scales: tf.keep(tf.tensor1d(blockScales(s.q))),
+    book: tf.keep(tf.tensor2d(pairs, [256, 2])),
+  };
   s.device = d;
   s.q = { ...s.q, packed: new Uint8Array(0) };
   const blockSize = s.q.blockSize;
-  return () => tf.engine().runKernel('AnnealDequant4bit', { codes: d.codes, book: d.book, scales: d.scales }, { rows, cols, blockSize } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return () =>
+    tf.engine().runKernel('AnnealDequant4bit', { codes: d.codes, book: d.book, scales: d.scales }, {
+      rows,
+      cols,
+      blockSize,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 /** A stored weight with its codes back on the host (read from the device when they live there). */
@@ -176,7 +233,8 @@ async function onHost(s: Stored): Promise<Stored> {
 }
 
 function finish(model: PretrainedModel, q: Quantizer): QuantizationReport {
-  if (!q.report.layers) throw new ConfigError(`${model.modelType} has no linear layers to quantize`, { field: 'quantization' });
+  if (!q.report.layers)
+    throw new ConfigError(`${model.modelType} has no linear layers to quantize`, { field: 'quantization' });
   const dispose = model.dispose.bind(model);
   model.dispose = () => {
     for (const p of model.params.values()) {
@@ -185,7 +243,13 @@ function finish(model: PretrainedModel, q: Quantizer): QuantizationReport {
     }
     dispose();
   };
-  model.savePretrained = () => Promise.reject(new ConfigError('a quantized model has no float32 weights to save', { field: 'quantization', hint: 'save it with saveQuantized, or save the LoRA adapter (checkpoints of a QLoRA run do), or merge the adapter into the unquantized base' }));
+  model.savePretrained = () =>
+    Promise.reject(
+      new ConfigError('a quantized model has no float32 weights to save', {
+        field: 'quantization',
+        hint: 'save it with saveQuantized, or save the LoRA adapter (checkpoints of a QLoRA run do), or merge the adapter into the unquantized base',
+      }),
+    );
   return q.report;
 }
 
@@ -251,11 +315,20 @@ function weightKey(shape: number[]): tf.Variable {
 export function storedQuantization(hf: Record<string, unknown>, file: string): QuantizationConfig | undefined {
   const qc = hf.quantization_config as Record<string, unknown> | undefined;
   if (!qc) return undefined;
-  if (qc.quant_method !== 'bitsandbytes') throw new ConfigError(`quant_method ${JSON.stringify(qc.quant_method)} is not supported`, { file, field: 'quantization_config.quant_method', hint: 'Anneal reads bitsandbytes checkpoints (nf4, fp4, int8)' });
+  if (qc.quant_method !== 'bitsandbytes')
+    throw new ConfigError(`quant_method ${JSON.stringify(qc.quant_method)} is not supported`, {
+      file,
+      field: 'quantization_config.quant_method',
+      hint: 'Anneal reads bitsandbytes checkpoints (nf4, fp4, int8)',
+    });
   const computeDtype = qc.bnb_4bit_compute_dtype === 'bfloat16' ? 'bfloat16' : 'float32';
   if (qc.load_in_8bit) return { method: 'int8', blockSize: 64, doubleQuant: false, computeDtype };
   const method = qc.bnb_4bit_quant_type;
-  if (!qc.load_in_4bit || (method !== 'nf4' && method !== 'fp4')) throw new ConfigError(`bitsandbytes config with neither load_in_4bit (nf4/fp4) nor load_in_8bit`, { file, field: 'quantization_config' });
+  if (!qc.load_in_4bit || (method !== 'nf4' && method !== 'fp4'))
+    throw new ConfigError(`bitsandbytes config with neither load_in_4bit (nf4/fp4) nor load_in_8bit`, {
+      file,
+      field: 'quantization_config',
+    });
   return { method, blockSize: 64, doubleQuant: Boolean(qc.bnb_4bit_use_double_quant), computeDtype };
 }
 
@@ -265,13 +338,27 @@ export function storedQuantization(hf: Record<string, unknown>, file: string): Q
  * a checkpoint saved quantized (saveQuantized, or transformers + bitsandbytes), whose stored
  * quantization is used as is (`c`, if given, must agree with its method).
  */
-export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig, hub: HubOptions = {}): Promise<{ model: PretrainedModel; report: QuantizationReport; config: QuantizationConfig }> {
+export async function loadQuantized(
+  dirOrRepoId: string,
+  c?: QuantizationConfig,
+  hub: HubOptions = {},
+): Promise<{ model: PretrainedModel; report: QuantizationReport; config: QuantizationConfig }> {
   const dir = await localModelDir(dirOrRepoId, hub);
   const { hf, file } = readHfConfig(dir);
   const stored = storedQuantization(hf, file);
-  if (stored && c && stored.method !== c.method) throw new ConfigError(`the checkpoint is quantized as ${stored.method}, not ${c.method}`, { file, field: 'quantization.method', hint: `set quantization.method: ${stored.method}, or start from the float32 checkpoint` });
+  if (stored && c && stored.method !== c.method)
+    throw new ConfigError(`the checkpoint is quantized as ${stored.method}, not ${c.method}`, {
+      file,
+      field: 'quantization.method',
+      hint: `set quantization.method: ${stored.method}, or start from the float32 checkpoint`,
+    });
   const config = stored ?? c;
-  if (!config) throw new ConfigError('the checkpoint is not quantized and no quantization was asked for', { file, field: 'quantization', hint: 'pass a quantization config (method nf4, fp4 or int8)' });
+  if (!config)
+    throw new ConfigError('the checkpoint is not quantized and no quantization was asked for', {
+      file,
+      field: 'quantization',
+      hint: 'pass a quantization config (method nf4, fp4 or int8)',
+    });
   const q = new Quantizer(config);
   const modelType = String(hf.model_type);
   const weights: WeightLoader = ({ name, key, shape, tensors, file: wfile }) => {
@@ -289,10 +376,21 @@ export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig,
         return { param, used: r.used };
       }
       const r = readFourBit(key, [rows, cols], tensors, wfile);
-      q.install(param, { kind: '4bit', q: r.q, rows, cols, config: { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) }, transposed: conv });
+      q.install(param, {
+        kind: '4bit',
+        q: r.q,
+        rows,
+        cols,
+        config: { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) },
+        transposed: conv,
+      });
       return { param, used: r.used };
     }
-    if (String(t.shape) !== String(shape)) throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, { file: wfile, field: key });
+    if (String(t.shape) !== String(shape))
+      throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, {
+        file: wfile,
+        field: key,
+      });
     const data = float32Data(t);
     const param = weightKey(shape);
     q.fromFloat(param, conv ? transposed(data, shape[0], shape[1]) : data, rows, cols, conv);
@@ -307,19 +405,35 @@ export async function loadQuantized(dirOrRepoId: string, c?: QuantizationConfig,
  * quantization_config, model.safetensors), atomically (`also` adds files, e.g. the tokenizer's,
  * to the folder before it appears); returns the safetensors file's bytes.
  */
-export async function saveQuantized(model: PretrainedModel, dir: string, also?: (tmpDir: string) => void): Promise<number> {
+export async function saveQuantized(
+  model: PretrainedModel,
+  dir: string,
+  also?: (tmpDir: string) => void,
+): Promise<number> {
   const config = [...model.params.values()].map((p) => STORED.get(p)?.config).find((c) => c);
-  if (!config) throw new ConfigError('the model is not quantized', { hint: 'quantize it first (quantize or loadQuantized)' });
+  if (!config)
+    throw new ConfigError('the model is not quantized', { hint: 'quantize it first (quantize or loadQuantized)' });
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, p] of model.params) {
     const stored = STORED.get(p);
     const s = stored && (await onHost(stored));
     if (!s) tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
-    else for (const [k, t] of s.kind === '4bit' ? fourBitTensors(name, s.q, [s.rows, s.cols]) : int8Tensors(name, s.q)) tensors.set(k, t);
+    else
+      for (const [k, t] of s.kind === '4bit' ? fourBitTensors(name, s.q, [s.rows, s.cols]) : int8Tensors(name, s.q))
+        tensors.set(k, t);
   }
   const bytes = serializeSafetensors(tensors, { format: 'pt' });
   await writeDirAtomic(dir, (tmp) => {
-    writeFileDurable(join(tmp, 'config.json'), stringifyJson({ ...model.hfConfig(), quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant, config.computeDtype) }, [...TRANSFORMERS_FLOAT_KEYS, ...BNB_FLOAT_KEYS]));
+    writeFileDurable(
+      join(tmp, 'config.json'),
+      stringifyJson(
+        {
+          ...model.hfConfig(),
+          quantization_config: bnbQuantizationConfig(config.method, config.doubleQuant, config.computeDtype),
+        },
+        [...TRANSFORMERS_FLOAT_KEYS, ...BNB_FLOAT_KEYS],
+      ),
+    );
     writeFileDurable(join(tmp, 'model.safetensors'), bytes);
     also?.(tmp);
   });

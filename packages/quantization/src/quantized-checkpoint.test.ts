@@ -6,14 +6,66 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, ConfigError, parseSafetensors, pythonJsonTypes, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, LLAMA_DEFAULTS, LlamaForCausalLM, loadPretrained, type PretrainedModel } from '@anneal/modeling';
-import { NF4_CODE, dequantize, dynamicMap, isQuantized, loadQuantized, quantize, saveQuantized, type QuantizationConfig } from './index.js';
+import {
+  CheckpointError,
+  ConfigError,
+  parseSafetensors,
+  pythonJsonTypes,
+  serializeSafetensors,
+  useBackend,
+  type TensorToWrite,
+} from '@anneal/core';
+import {
+  GPT2_DEFAULTS,
+  Gpt2LMHeadModel,
+  LLAMA_DEFAULTS,
+  LlamaForCausalLM,
+  loadPretrained,
+  type PretrainedModel,
+} from '@anneal/modeling';
+import {
+  NF4_CODE,
+  dequantize,
+  dynamicMap,
+  isQuantized,
+  loadQuantized,
+  quantize,
+  saveQuantized,
+  type QuantizationConfig,
+} from './index.js';
 
-const gpt2 = () => Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 61, nPositions: 32, nEmbd: 64, nHead: 2, nLayer: 2, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 3);
-const llama = () => LlamaForCausalLM.init({ ...LLAMA_DEFAULTS, vocabSize: 61, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32 }, 3);
+const gpt2 = () =>
+  Gpt2LMHeadModel.init(
+    {
+      ...GPT2_DEFAULTS,
+      vocabSize: 61,
+      nPositions: 32,
+      nEmbd: 64,
+      nHead: 2,
+      nLayer: 2,
+      residPdrop: 0,
+      embdPdrop: 0,
+      attnPdrop: 0,
+    },
+    3,
+  );
+const llama = () =>
+  LlamaForCausalLM.init(
+    {
+      ...LLAMA_DEFAULTS,
+      vocabSize: 61,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      maxPositionEmbeddings: 32,
+    },
+    3,
+  );
 const IDS = Int32Array.from({ length: 2 * 12 }, (_, i) => (i * 17 + 5) % 61);
-const logits = (m: PretrainedModel) => tf.tidy(() => Array.from(m.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32') }).logits!.dataSync()));
+const logits = (m: PretrainedModel) =>
+  tf.tidy(() => Array.from(m.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32') }).logits!.dataSync()));
 /**
  * The Python types of transformers' BitsAndBytesConfig.to_dict() (transformers 4.40.0,
  * src/transformers/utils/quantization_config.py: to_dict deep-copies __dict__ and turns the
@@ -87,7 +139,9 @@ describe('loadQuantized and saveQuantized', () => {
         expect(back.config.method).toBe(c.method);
         expect(logits(back.model)).toEqual(logits(model));
         // and without asking: loadPretrained refuses it with the way to load it
-        await expect(loadPretrained(join(out, 'q'))).rejects.toThrow(`this checkpoint is quantized (bitsandbytes ${c.method})`);
+        await expect(loadPretrained(join(out, 'q'))).rejects.toThrow(
+          `this checkpoint is quantized (bitsandbytes ${c.method})`,
+        );
         model.dispose();
         back.model.dispose();
       }
@@ -120,10 +174,18 @@ describe('loadQuantized and saveQuantized', () => {
       await saveQuantized(model, out);
       model.dispose();
       const types = pythonJsonTypes(readFileSync(join(out, 'config.json'), 'utf8'));
-      const written = Object.fromEntries(Object.entries(types).filter(([k]) => k.startsWith('quantization_config.')).map(([k, t]) => [k.slice('quantization_config.'.length), t]));
+      const written = Object.fromEntries(
+        Object.entries(types)
+          .filter(([k]) => k.startsWith('quantization_config.'))
+          .map(([k, t]) => [k.slice('quantization_config.'.length), t]),
+      );
       expect(written, q.method).toEqual(BNB_TO_DICT_TYPES);
       // and the model config's own float fields stay floats (GPT2Config: layer_norm_epsilon, initializer_range, *_pdrop)
-      expect([types.layer_norm_epsilon, types.initializer_range, types.resid_pdrop]).toEqual(['float', 'float', 'float']);
+      expect([types.layer_norm_epsilon, types.initializer_range, types.resid_pdrop]).toEqual([
+        'float',
+        'float',
+        'float',
+      ]);
     }
   });
 
@@ -133,7 +195,13 @@ describe('loadQuantized and saveQuantized', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'anneal-q-out-')), 'q');
     await saveQuantized(model, out);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    expect(config.quantization_config).toMatchObject({ quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4', bnb_4bit_use_double_quant: true, bnb_4bit_compute_dtype: 'bfloat16' });
+    expect(config.quantization_config).toMatchObject({
+      quant_method: 'bitsandbytes',
+      load_in_4bit: true,
+      bnb_4bit_quant_type: 'nf4',
+      bnb_4bit_use_double_quant: true,
+      bnb_4bit_compute_dtype: 'bfloat16',
+    });
     const back = await loadQuantized(out);
     expect(back.config).toEqual({ method: 'nf4', blockSize: 64, doubleQuant: true, computeDtype: 'bfloat16' });
     back.model.dispose();
@@ -145,9 +213,26 @@ describe('loadQuantized and saveQuantized', () => {
     expect(tensors.get(`${k}.nested_absmax`)).toMatchObject({ dtype: 'F32', shape: [Math.ceil(n / 64 / 256)] });
     expect(Array.from(tensors.get(`${k}.quant_map`)!.data)).toEqual(Array.from(NF4_CODE));
     expect(Array.from(tensors.get(`${k}.nested_quant_map`)!.data)).toEqual(Array.from(dynamicMap()));
-    const state = JSON.parse(Buffer.from(tensors.get(`${k}.quant_state.bitsandbytes__nf4`)!.data as Uint8Array).toString('utf8'));
-    expect(state).toMatchObject({ quant_type: 'nf4', blocksize: 64, dtype: 'float32', shape: [192, 64], nested_blocksize: 256, nested_dtype: 'float32' });
-    expect(Object.keys(state)).toEqual(['quant_type', 'blocksize', 'dtype', 'shape', 'nested_blocksize', 'nested_dtype', 'nested_offset']);
+    const state = JSON.parse(
+      Buffer.from(tensors.get(`${k}.quant_state.bitsandbytes__nf4`)!.data as Uint8Array).toString('utf8'),
+    );
+    expect(state).toMatchObject({
+      quant_type: 'nf4',
+      blocksize: 64,
+      dtype: 'float32',
+      shape: [192, 64],
+      nested_blocksize: 256,
+      nested_dtype: 'float32',
+    });
+    expect(Object.keys(state)).toEqual([
+      'quant_type',
+      'blocksize',
+      'dtype',
+      'shape',
+      'nested_blocksize',
+      'nested_dtype',
+      'nested_offset',
+    ]);
     expect(tensors.get('transformer.wte.weight')).toMatchObject({ dtype: 'F32', shape: [61, 64] }); // embeddings stay float32
     expect(tensors.get('transformer.h.0.attn.c_attn.bias')).toMatchObject({ dtype: 'F32', shape: [192] });
     model.dispose();
@@ -169,7 +254,9 @@ describe('loadQuantized and saveQuantized', () => {
     };
     edit((t) => {
       const s = `${k}.quant_state.bitsandbytes__nf4`;
-      const json = Buffer.from(t.get(s)!.data as Uint8Array).toString('utf8').replace('[256, 64]', '[64, 256]');
+      const json = Buffer.from(t.get(s)!.data as Uint8Array)
+        .toString('utf8')
+        .replace('[256, 64]', '[64, 256]');
       t.set(s, { dtype: 'U8', shape: [json.length], data: new Uint8Array(Buffer.from(json)) });
     });
     await expect(loadQuantized(out)).rejects.toThrow(CheckpointError);
@@ -177,7 +264,9 @@ describe('loadQuantized and saveQuantized', () => {
     edit((t) => t.delete(`${k}.absmax`));
     await expect(loadQuantized(out)).rejects.toThrow(/transformer\.h\.1\.mlp\.c_fc\.weight\.absmax has no values/);
     writeFileSync(file, good);
-    await expect(loadQuantized(out, { method: 'int8', blockSize: 64, doubleQuant: false })).rejects.toThrow(ConfigError);
+    await expect(loadQuantized(out, { method: 'int8', blockSize: 64, doubleQuant: false })).rejects.toThrow(
+      ConfigError,
+    );
     await expect(loadQuantized(dir)).rejects.toThrow(/not quantized and no quantization was asked for/);
   });
 });

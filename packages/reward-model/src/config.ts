@@ -15,7 +15,10 @@ export const RewardConfigSchema = z
     /** Default: the model folder. */
     tokenizer: z.object({ path: z.string().optional() }).strict().default({}),
     /** Preference pairs (prompt, chosen, rejected; optional columns.margin); data.maxLength is TRL's max_length. */
-    data: DataConfigSchema.refine((d) => d.format === 'preference', { message: 'the reward recipe needs format preference', path: ['format'] }),
+    data: DataConfigSchema.refine((d) => d.format === 'preference', {
+      message: 'the reward recipe needs format preference',
+      path: ['format'],
+    }),
     /** TRL's center_rewards_coefficient: adds coef · (r_chosen + r_rejected)² to each pair's loss. */
     centerRewardsCoefficient: z.number().min(0).optional(),
     optim: OptimSchema,

@@ -17,7 +17,8 @@ export function bradleyTerryLoss(chosen: tf.Tensor1D, rejected: tf.Tensor1D, o: 
   let gap = tf.sub(chosen, rejected); // [N]
   if (o.margin) gap = tf.sub(gap, o.margin);
   let losses = tf.neg(logSigmoid(gap));
-  if (o.centerRewardsCoefficient) losses = tf.add(losses, tf.mul(o.centerRewardsCoefficient, tf.square(tf.add(chosen, rejected))));
+  if (o.centerRewardsCoefficient)
+    losses = tf.add(losses, tf.mul(o.centerRewardsCoefficient, tf.square(tf.add(chosen, rejected))));
   return losses as tf.Tensor1D;
 }
 

@@ -32,7 +32,9 @@ export class AddedTokenMatcher {
     if (tokens.length) {
       // Longest first: JS alternation takes the first alternative that matches at the
       // leftmost position, which makes this leftmost-longest.
-      const alts = [...tokens].sort((a, b) => b.content.length - a.content.length).map((t) => t.content.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
+      const alts = [...tokens]
+        .sort((a, b) => b.content.length - a.content.length)
+        .map((t) => t.content.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
       this.re = new RegExp(alts.join('|'), 'gu');
     }
   }

@@ -24,13 +24,18 @@ function bertVocabTxt(): string {
 describe('BERT uncased WordPiece from vocab.txt', () => {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-bert-'));
   writeFileSync(join(dir, 'vocab.txt'), bertVocabTxt());
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ do_lower_case: true, model_max_length: 512, tokenizer_class: 'BertTokenizer' }));
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ do_lower_case: true, model_max_length: 512, tokenizer_class: 'BertTokenizer' }),
+  );
   const tok = loadTokenizerSync(dir);
 
   it('encodes "hello world" as bert-base-uncased does', () => {
     expect(tok.encode('hello world')).toEqual([101, 7592, 2088, 102]);
     expect(tok.vocabSize).toBe(30522);
-    expect([tok.clsTokenId, tok.sepTokenId, tok.padTokenId, tok.maskTokenId, tok.unkTokenId]).toEqual([101, 102, 0, 103, 100]);
+    expect([tok.clsTokenId, tok.sepTokenId, tok.padTokenId, tok.maskTokenId, tok.unkTokenId]).toEqual([
+      101, 102, 0, 103, 100,
+    ]);
   });
 
   it('lowercases, strips accents, splits punctuation and CJK characters (BertNormalizer + BertPreTokenizer)', () => {
@@ -39,12 +44,21 @@ describe('BERT uncased WordPiece from vocab.txt', () => {
     expect(ids('Héllo wörld')).toEqual(ids('hello world'));
     expect(ids('hello,world!')).toEqual([...ids('hello'), ...ids(','), ...ids('world'), ...ids('!')]);
     expect(ids('日本')).toEqual([...ids('日'), ...ids('本')]);
-    expect(tok.decode(tok.encode('Hello, unaffable world!'), { skipSpecialTokens: true })).toBe('hello, unaffable world!');
+    expect(tok.decode(tok.encode('Hello, unaffable world!'), { skipSpecialTokens: true })).toBe(
+      'hello, unaffable world!',
+    );
     // "unaffable" is not in the vocabulary: greedy longest-match-first takes "una" (no
     // longer prefix is a token), then the longest "##" continuations
-    expect(['unaffable', 'unaffabl', 'unaffab', 'unaffa', 'unaff', 'unaf'].map((t) => tok.tokenToId(t))).toEqual(new Array(6).fill(undefined));
+    expect(['unaffable', 'unaffabl', 'unaffab', 'unaffa', 'unaff', 'unaf'].map((t) => tok.tokenToId(t))).toEqual(
+      new Array(6).fill(undefined),
+    );
     expect(tok.tokenToId('una')).toBeDefined();
-    expect(tok.encodeFull('unaffable').ids.slice(1, -1).map((i) => tok.idToToken(i))).toEqual(['una', '##ffa', '##ble']);
+    expect(
+      tok
+        .encodeFull('unaffable')
+        .ids.slice(1, -1)
+        .map((i) => tok.idToToken(i)),
+    ).toEqual(['una', '##ffa', '##ble']);
   });
 
   it('agrees with @huggingface/tokenizers given the same pipeline, pairs included', () => {

@@ -31,10 +31,16 @@ const GEN_END = '\uE001';
 
 function pickTemplate(tok: Tokenizer, o: ChatTemplateOptions): string {
   const t = tok.config.chatTemplate;
-  if (t === undefined) throw new ConfigError('this tokenizer has no chat_template', { hint: 'use a tokenizer_config.json with a chat_template, or give data.chatTemplate' });
+  if (t === undefined)
+    throw new ConfigError('this tokenizer has no chat_template', {
+      hint: 'use a tokenizer_config.json with a chat_template, or give data.chatTemplate',
+    });
   if (typeof t === 'string') return t;
   const name = o.templateName ?? (o.tools && t.tool_use ? 'tool_use' : 'default');
-  if (!t[name]) throw new ConfigError(`no chat template named ${JSON.stringify(name)}`, { hint: `available: ${Object.keys(t).join(', ')}` });
+  if (!t[name])
+    throw new ConfigError(`no chat template named ${JSON.stringify(name)}`, {
+      hint: `available: ${Object.keys(t).join(', ')}`,
+    });
   return t[name];
 }
 
@@ -42,7 +48,9 @@ function pickTemplate(tok: Tokenizer, o: ChatTemplateOptions): string {
 function render(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions, markers: boolean): string {
   let source = pickTemplate(tok, o);
   // {% generation %} is a transformers extension Jinja does not know: emit markers instead.
-  source = source.replace(/\{%(-?)\s*generation\s*(-?)%\}/g, (_, a, b) => `{{${a} '${markers ? GEN_START : ''}' ${b}}}`).replace(/\{%(-?)\s*endgeneration\s*(-?)%\}/g, (_, a, b) => `{{${a} '${markers ? GEN_END : ''}' ${b}}}`);
+  source = source
+    .replace(/\{%(-?)\s*generation\s*(-?)%\}/g, (_, a, b) => `{{${a} '${markers ? GEN_START : ''}' ${b}}}`)
+    .replace(/\{%(-?)\s*endgeneration\s*(-?)%\}/g, (_, a, b) => `{{${a} '${markers ? GEN_END : ''}' ${b}}}`);
   const c = tok.config;
   const where = c.chatTemplateSource ?? { field: 'chat_template' };
   let template: Template;
@@ -51,17 +59,21 @@ function render(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions,
   } catch (e) {
     throw new FormatError(`the chat template does not parse: ${(e as Error).message}`, where);
   }
-  return renderBounded(template, {
-    messages,
-    add_generation_prompt: o.addGenerationPrompt ?? false,
-    tools: o.tools,
-    documents: o.documents,
-    bos_token: c.bosToken ?? '',
-    eos_token: c.eosToken ?? '',
-    unk_token: c.unkToken ?? '',
-    pad_token: c.padToken ?? '',
-    ...o.variables,
-  }, where);
+  return renderBounded(
+    template,
+    {
+      messages,
+      add_generation_prompt: o.addGenerationPrompt ?? false,
+      tools: o.tools,
+      documents: o.documents,
+      bos_token: c.bosToken ?? '',
+      eos_token: c.eosToken ?? '',
+      unk_token: c.unkToken ?? '',
+      pad_token: c.padToken ?? '',
+      ...o.variables,
+    },
+    where,
+  );
 }
 
 export function renderChatTemplate(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions = {}): string {
@@ -73,7 +85,11 @@ export function renderChatTemplate(tok: Tokenizer, messages: ChatMessage[], o: C
  * a template that writes BOS itself gets exactly one), with 1 where a token belongs to an
  * assistant turn.
  */
-export function encodeChat(tok: Tokenizer, messages: ChatMessage[], o: ChatTemplateOptions = {}): { ids: number[]; assistantMask: number[]; text: string } {
+export function encodeChat(
+  tok: Tokenizer,
+  messages: ChatMessage[],
+  o: ChatTemplateOptions = {},
+): { ids: number[]; assistantMask: number[]; text: string } {
   const marked = render(tok, messages, o, true);
   const spans: Array<[number, number]> = [];
   let text = '';

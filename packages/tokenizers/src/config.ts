@@ -43,7 +43,8 @@ export function readJson(file: string): Json {
   }
 }
 
-const tokenString = (v: Json): string | undefined => (typeof v === 'string' ? v : v && typeof v.content === 'string' ? v.content : undefined);
+const tokenString = (v: Json): string | undefined =>
+  typeof v === 'string' ? v : v && typeof v.content === 'string' ? v.content : undefined;
 
 /** Reads tokenizer_config.json and special_tokens_map.json from `dir` (each optional). */
 export function readTokenizerConfig(dir: string): TokenizerConfig {
@@ -53,10 +54,12 @@ export function readTokenizerConfig(dir: string): TokenizerConfig {
   const map: Json = existsSync(mapFile) ? readJson(mapFile) : {};
   const tok = (k: string) => tokenString(raw[k]) ?? tokenString(map[k]);
   let chatTemplate: TokenizerConfig['chatTemplate'] = raw.chat_template;
-  if (Array.isArray(chatTemplate)) chatTemplate = Object.fromEntries((chatTemplate as Json[]).map((t) => [t.name, t.template]));
+  if (Array.isArray(chatTemplate))
+    chatTemplate = Object.fromEntries((chatTemplate as Json[]).map((t) => [t.name, t.template]));
   const side = (v: Json, field: string): 'left' | 'right' => {
     if (v === undefined || v === null) return 'right';
-    if (v !== 'left' && v !== 'right') throw new FormatError(`expected "left" or "right", got ${JSON.stringify(v)}`, { file: cfgFile, field });
+    if (v !== 'left' && v !== 'right')
+      throw new FormatError(`expected "left" or "right", got ${JSON.stringify(v)}`, { file: cfgFile, field });
     return v;
   };
   return {
@@ -70,7 +73,10 @@ export function readTokenizerConfig(dir: string): TokenizerConfig {
     maskToken: tok('mask_token'),
     addBosToken: raw.add_bos_token,
     addEosToken: raw.add_eos_token,
-    modelMaxLength: typeof raw.model_max_length === 'number' && raw.model_max_length < VERY_LARGE_INTEGER ? raw.model_max_length : VERY_LARGE_INTEGER,
+    modelMaxLength:
+      typeof raw.model_max_length === 'number' && raw.model_max_length < VERY_LARGE_INTEGER
+        ? raw.model_max_length
+        : VERY_LARGE_INTEGER,
     paddingSide: side(raw.padding_side, 'padding_side'),
     truncationSide: side(raw.truncation_side, 'truncation_side'),
     cleanUpTokenizationSpaces: raw.clean_up_tokenization_spaces === true,

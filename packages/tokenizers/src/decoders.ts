@@ -100,7 +100,9 @@ export function buildDecoder(j: Json | null | undefined, file: string, field = '
       return (tokens) => tokens.map((t, i) => t.replaceAll(suffix, i === tokens.length - 1 ? '' : ' '));
     }
     case 'Sequence': {
-      const list = (j.decoders as Json[]).map((x, i) => buildDecoder(x, file, `${field}.decoders[${i}]`)).filter((f): f is Decoder => f !== undefined);
+      const list = (j.decoders as Json[])
+        .map((x, i) => buildDecoder(x, file, `${field}.decoders[${i}]`))
+        .filter((f): f is Decoder => f !== undefined);
       return (tokens) => list.reduce((acc, f) => f(acc), tokens);
     }
     default:

@@ -1,11 +1,36 @@
-export { Tokenizer, type BatchEncoding, type BatchOptions, type EncodeOptions, type TokenizerParts } from './tokenizer.js';
-export { loadTokenizer, loadTokenizerSync, loadGpt2Files, loadBertVocab, fromTokenizerJson, byteLevelBpeTokenizer } from './load.js';
+export {
+  Tokenizer,
+  type BatchEncoding,
+  type BatchOptions,
+  type EncodeOptions,
+  type TokenizerParts,
+} from './tokenizer.js';
+export {
+  loadTokenizer,
+  loadTokenizerSync,
+  loadGpt2Files,
+  loadBertVocab,
+  fromTokenizerJson,
+  byteLevelBpeTokenizer,
+} from './load.js';
 export { tokenizerConfigJson, tokenizerFingerprint, tokenizerJson } from './save.js';
 export { readTokenizerConfig, type TokenizerConfig } from './config.js';
-export { trainByteLevelBpe, trainWordPiece, trainBpeCore, type TrainOptions, type TrainTokenizerOptions, type TextSource } from './train-bpe.js';
+export {
+  trainByteLevelBpe,
+  trainWordPiece,
+  trainBpeCore,
+  type TrainOptions,
+  type TrainTokenizerOptions,
+  type TextSource,
+} from './train-bpe.js';
 export { Bpe, WordPiece, Unigram, type Model, type Token } from './models.js';
 export type { AddedToken } from './added-tokens.js';
 export type { Encoding } from './post-processors.js';
 export { BYTE_TO_CHAR, toByteLevel, fromByteLevel, pretokenize } from './byte-level.js';
 export { renderChatTemplate, encodeChat, type ChatMessage, type ChatTemplateOptions } from './chat.js';
-export { TrainTokenizerConfigSchema, trainTokenizerFromConfig, readTextChunks, type TrainTokenizerConfig } from './train-config.js';
+export {
+  TrainTokenizerConfigSchema,
+  trainTokenizerFromConfig,
+  readTextChunks,
+  type TrainTokenizerConfig,
+} from './train-config.js';

@@ -108,7 +108,10 @@ export function pattern(p: Json, file: string, field: string): RegExp {
     try {
       return new RegExp(js, 'gu');
     } catch (e) {
-      throw new FormatError(`regex ${JSON.stringify(p.Regex)} cannot be used: ${(e as Error).message}`, { file, field });
+      throw new FormatError(`regex ${JSON.stringify(p.Regex)} cannot be used: ${(e as Error).message}`, {
+        file,
+        field,
+      });
     }
   }
   throw new FormatError(`expected {"String": ...} or {"Regex": ...}, got ${JSON.stringify(p)}`, { file, field });

@@ -26,14 +26,35 @@ function addedTokens(list: Json, file: string, vocab: Map<string, number>): Adde
   const seen = new Map<number, string>();
   return list.map((t: Json, i: number) => {
     const field = `added_tokens[${i}]`;
-    if (typeof t?.id !== 'number' || typeof t?.content !== 'string') throw new FormatError('expected {id, content, ...}', { file, field });
-    if (!isTokenId(t.id)) throw new FormatError(`id ${t.id} is not a token id (an integer from 0 to ${MAX_TOKEN_ID})`, { file, field: `${field}.id` });
+    if (typeof t?.id !== 'number' || typeof t?.content !== 'string')
+      throw new FormatError('expected {id, content, ...}', { file, field });
+    if (!isTokenId(t.id))
+      throw new FormatError(`id ${t.id} is not a token id (an integer from 0 to ${MAX_TOKEN_ID})`, {
+        file,
+        field: `${field}.id`,
+      });
     const twice = seen.get(t.id);
-    if (twice !== undefined) throw new FormatError(`id ${t.id} is given to both ${JSON.stringify(twice)} and ${JSON.stringify(t.content)}`, { file, field: `${field}.id` });
+    if (twice !== undefined)
+      throw new FormatError(`id ${t.id} is given to both ${JSON.stringify(twice)} and ${JSON.stringify(t.content)}`, {
+        file,
+        field: `${field}.id`,
+      });
     const inVocab = vocabOwner.get(t.id);
-    if (inVocab !== undefined && inVocab !== t.content) throw new FormatError(`id ${t.id} of added token ${JSON.stringify(t.content)} is ${JSON.stringify(inVocab)} in the model's vocabulary`, { file, field: `${field}.id`, hint: 'an added token takes a new id, or the id its text has in the vocabulary' });
+    if (inVocab !== undefined && inVocab !== t.content)
+      throw new FormatError(
+        `id ${t.id} of added token ${JSON.stringify(t.content)} is ${JSON.stringify(inVocab)} in the model's vocabulary`,
+        { file, field: `${field}.id`, hint: 'an added token takes a new id, or the id its text has in the vocabulary' },
+      );
     seen.set(t.id, t.content);
-    return { id: t.id, content: t.content, singleWord: !!t.single_word, lstrip: !!t.lstrip, rstrip: !!t.rstrip, normalized: t.normalized ?? !t.special, special: !!t.special };
+    return {
+      id: t.id,
+      content: t.content,
+      singleWord: !!t.single_word,
+      lstrip: !!t.lstrip,
+      rstrip: !!t.rstrip,
+      normalized: t.normalized ?? !t.special,
+      special: !!t.special,
+    };
   });
 }
 
@@ -42,14 +63,16 @@ function addedTokens(list: Json, file: string, vocab: Map<string, number>): Adde
  * add_eos_token in tokenizer_config.json (LlamaTokenizerFast.update_post_processor).
  */
 function llamaTemplate(config: TokenizerConfig, tokenToId: (t: string) => number | undefined): Json | undefined {
-  if (!/^(Llama|CodeLlama|Gemma)TokenizerFast$|^(Llama|CodeLlama|Gemma)Tokenizer$/.test(config.tokenizerClass ?? '')) return undefined;
+  if (!/^(Llama|CodeLlama|Gemma)TokenizerFast$|^(Llama|CodeLlama|Gemma)Tokenizer$/.test(config.tokenizerClass ?? ''))
+    return undefined;
   if (config.addBosToken === undefined && config.addEosToken === undefined) return undefined;
   const bos = config.addBosToken !== false && config.bosToken ? config.bosToken : undefined;
   const eos = config.addEosToken === true && config.eosToken ? config.eosToken : undefined;
   const tok = (t: string | undefined, type: number) => (t ? [{ SpecialToken: { id: t, type_id: type } }] : []);
   const seq = (id: string, type: number) => [{ Sequence: { id, type_id: type } }];
   const special_tokens: Json = {};
-  for (const t of [bos, eos]) if (t && tokenToId(t) !== undefined) special_tokens[t] = { id: t, ids: [tokenToId(t)], tokens: [t] };
+  for (const t of [bos, eos])
+    if (t && tokenToId(t) !== undefined) special_tokens[t] = { id: t, ids: [tokenToId(t)], tokens: [t] };
   return {
     type: 'TemplateProcessing',
     single: [...tok(bos, 0), ...seq('A', 0), ...tok(eos, 0)],
@@ -81,25 +104,49 @@ export function fromTokenizerJson(j: Json, file: string, config: TokenizerConfig
     decoder: buildDecoder(j.decoder, file),
     addedTokens: added,
     config,
-    json: { normalizer: j.normalizer ?? null, pre_tokenizer: j.pre_tokenizer ?? null, post_processor: post ?? null, decoder: j.decoder ?? null },
+    json: {
+      normalizer: j.normalizer ?? null,
+      pre_tokenizer: j.pre_tokenizer ?? null,
+      post_processor: post ?? null,
+      decoder: j.decoder ?? null,
+    },
   });
 }
 
 const BYTE_LEVEL = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
 
 /** A byte-level BPE tokenizer (GPT-2's pipeline) over a vocabulary and merges. */
-export function byteLevelBpeTokenizer(model: Bpe, specials: string[], config: Partial<TokenizerConfig> = {}): Tokenizer {
+export function byteLevelBpeTokenizer(
+  model: Bpe,
+  specials: string[],
+  config: Partial<TokenizerConfig> = {},
+): Tokenizer {
   const added = specials.map((content) => {
     const id = model.vocab.get(content);
     if (id === undefined) throw new FormatError(`special token ${JSON.stringify(content)} is not in the vocabulary`);
     return { id, content, singleWord: false, lstrip: false, rstrip: false, normalized: false, special: true };
   });
-  const json = { normalizer: null, pre_tokenizer: BYTE_LEVEL, post_processor: { ...BYTE_LEVEL, trim_offsets: false }, decoder: BYTE_LEVEL };
-  return fromTokenizerJson({ ...json, model: model.toJson(), added_tokens: added.map(addedTokenJson) }, 'tokenizer.json', { ...defaultConfig(), ...config });
+  const json = {
+    normalizer: null,
+    pre_tokenizer: BYTE_LEVEL,
+    post_processor: { ...BYTE_LEVEL, trim_offsets: false },
+    decoder: BYTE_LEVEL,
+  };
+  return fromTokenizerJson(
+    { ...json, model: model.toJson(), added_tokens: added.map(addedTokenJson) },
+    'tokenizer.json',
+    { ...defaultConfig(), ...config },
+  );
 }
 
 export function defaultConfig(): TokenizerConfig {
-  return { modelMaxLength: 1e30, paddingSide: 'right', truncationSide: 'right', cleanUpTokenizationSpaces: false, raw: {} };
+  return {
+    modelMaxLength: 1e30,
+    paddingSide: 'right',
+    truncationSide: 'right',
+    cleanUpTokenizationSpaces: false,
+    raw: {},
+  };
 }
 
 /** GPT-2's original files: vocab.json (token -> id) and merges.txt (one "a b" per line). */
@@ -111,14 +158,20 @@ export function loadGpt2Files(vocabFile: string, mergesFile: string, config?: To
     .filter((l) => l.trim() !== '' && !l.startsWith('#version'))
     .map((l, i) => {
       const parts = l.trim().split(' ');
-      if (parts.length !== 2) throw new FormatError(`line ${i + 1}: expected "left right", got ${JSON.stringify(l)}`, { file: mergesFile });
+      if (parts.length !== 2)
+        throw new FormatError(`line ${i + 1}: expected "left right", got ${JSON.stringify(l)}`, { file: mergesFile });
       return parts as [string, string];
     });
   const model = new Bpe(new Map(Object.entries(vocab as Record<string, number>)), merges, {}, mergesFile);
   const cfg = config ?? defaultConfig();
   const eot = '<|endoftext|>';
   const specials = model.vocab.has(eot) ? [eot] : [];
-  return byteLevelBpeTokenizer(model, specials, { ...cfg, bosToken: cfg.bosToken ?? specials[0], eosToken: cfg.eosToken ?? specials[0], unkToken: cfg.unkToken ?? specials[0] });
+  return byteLevelBpeTokenizer(model, specials, {
+    ...cfg,
+    bosToken: cfg.bosToken ?? specials[0],
+    eosToken: cfg.eosToken ?? specials[0],
+    unkToken: cfg.unkToken ?? specials[0],
+  });
 }
 
 /** BERT's vocab.txt (one token per line; id = line number) with its standard pipeline. */
@@ -128,7 +181,13 @@ export function loadBertVocab(vocabFile: string, config?: TokenizerConfig): Toke
   if (lines[lines.length - 1] === '') lines.pop();
   const cfg: TokenizerConfig = { ...defaultConfig(), ...config };
   const lower = cfg.doLowerCase ?? true;
-  const specials = { unk: cfg.unkToken ?? '[UNK]', sep: cfg.sepToken ?? '[SEP]', pad: cfg.padToken ?? '[PAD]', cls: cfg.clsToken ?? '[CLS]', mask: cfg.maskToken ?? '[MASK]' };
+  const specials = {
+    unk: cfg.unkToken ?? '[UNK]',
+    sep: cfg.sepToken ?? '[SEP]',
+    pad: cfg.padToken ?? '[PAD]',
+    cls: cfg.clsToken ?? '[CLS]',
+    mask: cfg.maskToken ?? '[MASK]',
+  };
   const vocab = new Map(lines.map((t, i) => [t.replace(/\r$/, ''), i]));
   const id = (t: string) => {
     const v = vocab.get(t);
@@ -137,12 +196,32 @@ export function loadBertVocab(vocabFile: string, config?: TokenizerConfig): Toke
   };
   const model = new WordPiece(vocab, specials.unk);
   const j = {
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: lower },
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: lower,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: { type: 'BertProcessing', sep: [specials.sep, id(specials.sep)], cls: [specials.cls, id(specials.cls)] },
+    post_processor: {
+      type: 'BertProcessing',
+      sep: [specials.sep, id(specials.sep)],
+      cls: [specials.cls, id(specials.cls)],
+    },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
     model: model.toJson(),
-    added_tokens: Object.values(specials).map((t) => addedTokenJson({ id: id(t), content: t, singleWord: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: Object.values(specials).map((t) =>
+      addedTokenJson({
+        id: id(t),
+        content: t,
+        singleWord: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      }),
+    ),
   };
   return fromTokenizerJson(j, vocabFile, {
     ...cfg,
@@ -167,13 +246,17 @@ export function loadTokenizerSync(path: string): Tokenizer {
   const dir = isDir ? path : dirname(path);
   const config = readTokenizerConfig(dir);
   if (!isDir) return fromTokenizerJson(readJson(path), path, config);
-  if (existsSync(join(dir, 'tokenizer.json'))) return fromTokenizerJson(readJson(join(dir, 'tokenizer.json')), join(dir, 'tokenizer.json'), config);
-  if (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) return loadGpt2Files(join(dir, 'vocab.json'), join(dir, 'merges.txt'), config);
+  if (existsSync(join(dir, 'tokenizer.json')))
+    return fromTokenizerJson(readJson(join(dir, 'tokenizer.json')), join(dir, 'tokenizer.json'), config);
+  if (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')))
+    return loadGpt2Files(join(dir, 'vocab.json'), join(dir, 'merges.txt'), config);
   if (existsSync(join(dir, 'vocab.txt'))) return loadBertVocab(join(dir, 'vocab.txt'), config);
-  throw new FormatError('no tokenizer files here', { file: dir, hint: 'expected tokenizer.json, vocab.json + merges.txt (GPT-2), or vocab.txt (BERT)' });
+  throw new FormatError('no tokenizer files here', {
+    file: dir,
+    hint: 'expected tokenizer.json, vocab.json + merges.txt (GPT-2), or vocab.txt (BERT)',
+  });
 }
 
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
   return loadTokenizerSync(path);
 }
-

@@ -52,7 +52,7 @@ class MergeQueue {
   push(rank: number, pos: number): void {
     this.rank.push(rank);
     this.pos.push(pos);
-    for (let i = this.rank.length - 1; i > 0; ) {
+    for (let i = this.rank.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (!this.less(i, p)) break;
       this.swap(i, p);
@@ -67,7 +67,7 @@ class MergeQueue {
     if (this.rank.length) {
       this.rank[0] = lastR;
       this.pos[0] = lastP;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
@@ -120,7 +120,10 @@ export class Bpe implements Model {
       const im = vocab.get(merged);
       if (ia === undefined || ib === undefined || im === undefined) {
         const missing = ia === undefined ? a : ib === undefined ? b : merged;
-        throw new FormatError(`merge ${rank} ("${a} ${b}") uses ${JSON.stringify(missing)}, which is not in the vocabulary`, { file, field: `model.merges[${rank}]` });
+        throw new FormatError(
+          `merge ${rank} ("${a} ${b}") uses ${JSON.stringify(missing)}, which is not in the vocabulary`,
+          { file, field: `model.merges[${rank}]` },
+        );
       }
       const key = ia * this.stride + ib;
       if (!this.mergeRank.has(key)) {
@@ -257,7 +260,8 @@ export class WordPiece implements Model {
   tokenize(word: string): Token[] {
     const unk = (): Token[] => {
       const id = this.vocab.get(this.unkToken);
-      if (id === undefined) throw new FormatError(`the unknown token ${JSON.stringify(this.unkToken)} is not in the WordPiece vocabulary`);
+      if (id === undefined)
+        throw new FormatError(`the unknown token ${JSON.stringify(this.unkToken)} is not in the WordPiece vocabulary`);
       return [{ id, start: 0, end: word.length }];
     };
     const chars = Array.from(word);
@@ -322,7 +326,7 @@ export class Unigram implements Model {
     if (!word) return [];
     // Viterbi over character boundaries (UTF-16 indices of code point starts).
     const bounds: number[] = [];
-    for (let i = 0; i < word.length; ) {
+    for (let i = 0; i < word.length;) {
       bounds.push(i);
       i += word.codePointAt(i)! > 0xffff ? 2 : 1;
     }
@@ -377,7 +381,8 @@ export class Unigram implements Model {
           continue;
         }
       }
-      if (this.unkId === null) throw new FormatError(`"${word.slice(t.start, t.end)}" cannot be tokenized: the Unigram model has no unk_id`);
+      if (this.unkId === null)
+        throw new FormatError(`"${word.slice(t.start, t.end)}" cannot be tokenized: the Unigram model has no unk_id`);
       const last = out[out.length - 1];
       if (last && last.id === this.unkId && last.end === t.start) last.end = t.end;
       else out.push({ id: this.unkId, start: t.start, end: t.end });
@@ -398,11 +403,15 @@ function parseMerges(raw: unknown, file: string): Array<[string, string]> {
     // tokenizers < 0.20 writes "a b"; newer versions write ["a", "b"].
     if (typeof m === 'string') {
       const sp = m.indexOf(' ', 1);
-      if (sp <= 0) throw new FormatError(`merge ${JSON.stringify(m)} is not "left right"`, { file, field: `model.merges[${i}]` });
+      if (sp <= 0)
+        throw new FormatError(`merge ${JSON.stringify(m)} is not "left right"`, { file, field: `model.merges[${i}]` });
       return [m.slice(0, sp), m.slice(sp + 1)] as [string, string];
     }
     if (Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string')) return m as [string, string];
-    throw new FormatError(`merge ${JSON.stringify(m)} is neither "a b" nor ["a", "b"]`, { file, field: `model.merges[${i}]` });
+    throw new FormatError(`merge ${JSON.stringify(m)} is neither "a b" nor ["a", "b"]`, {
+      file,
+      field: `model.merges[${i}]`,
+    });
   });
 }
 
@@ -410,18 +419,30 @@ function parseMerges(raw: unknown, file: string): Array<[string, string]> {
 export const MAX_TOKEN_ID = 2 ** 31 - 2;
 
 /** Is `id` usable as a token id (an integer in [0, 2^31 - 2])? */
-export const isTokenId = (id: unknown): id is number => Number.isInteger(id) && (id as number) >= 0 && (id as number) <= MAX_TOKEN_ID;
+export const isTokenId = (id: unknown): id is number =>
+  Number.isInteger(id) && (id as number) >= 0 && (id as number) <= MAX_TOKEN_ID;
 
 /** token -> id, every id a non-negative integer and no id given to two tokens. */
 function vocabMap(raw: unknown, file: string): Map<string, number> {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new FormatError('expected an object of token -> id', { file, field: 'model.vocab' });
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new FormatError('expected an object of token -> id', { file, field: 'model.vocab' });
   const vocab = new Map<string, number>();
   const owner = new Map<number, string>();
   for (const [tok, id] of Object.entries(raw as Record<string, unknown>)) {
     const field = `model.vocab[${JSON.stringify(tok)}]`;
-    if (!isTokenId(id)) throw new FormatError(`id ${JSON.stringify(id)} is not a token id (an integer from 0 to ${MAX_TOKEN_ID})`, { file, field, hint: 'the file was edited or written by another tool' });
+    if (!isTokenId(id))
+      throw new FormatError(`id ${JSON.stringify(id)} is not a token id (an integer from 0 to ${MAX_TOKEN_ID})`, {
+        file,
+        field,
+        hint: 'the file was edited or written by another tool',
+      });
     const other = owner.get(id);
-    if (other !== undefined) throw new FormatError(`id ${id} is given to both ${JSON.stringify(other)} and ${JSON.stringify(tok)}`, { file, field, hint: 'every token needs its own id, or decoding is ambiguous' });
+    if (other !== undefined)
+      throw new FormatError(`id ${id} is given to both ${JSON.stringify(other)} and ${JSON.stringify(tok)}`, {
+        file,
+        field,
+        hint: 'every token needs its own id, or decoding is ambiguous',
+      });
     owner.set(id, tok);
     vocab.set(tok, id);
   }
@@ -431,30 +452,59 @@ function vocabMap(raw: unknown, file: string): Map<string, number> {
 /** Unigram's [piece, score] list (the id is the position). */
 function unigramPieces(raw: unknown[], unkId: unknown, file: string): Array<[string, number]> {
   raw.forEach((e, i) => {
-    if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1])) throw new FormatError(`expected [piece, score], got ${JSON.stringify(e)}`, { file, field: `model.vocab[${i}]` });
+    if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Number.isFinite(e[1]))
+      throw new FormatError(`expected [piece, score], got ${JSON.stringify(e)}`, { file, field: `model.vocab[${i}]` });
   });
-  if (unkId !== null && unkId !== undefined && !(isTokenId(unkId) && unkId < raw.length)) throw new FormatError(`unk_id ${JSON.stringify(unkId)} is not the position of a piece (0 to ${raw.length - 1})`, { file, field: 'model.unk_id' });
+  if (unkId !== null && unkId !== undefined && !(isTokenId(unkId) && unkId < raw.length))
+    throw new FormatError(`unk_id ${JSON.stringify(unkId)} is not the position of a piece (0 to ${raw.length - 1})`, {
+      file,
+      field: 'model.unk_id',
+    });
   return raw as Array<[string, number]>;
 }
 
 export function buildModel(j: Json, file: string): Model {
   if (!j) throw new FormatError('no model', { file, field: 'model' });
-  const type = j.type ?? (j.merges ? 'BPE' : j.continuing_subword_prefix !== undefined ? 'WordPiece' : Array.isArray(j.vocab) ? 'Unigram' : undefined);
+  const type =
+    j.type ??
+    (j.merges
+      ? 'BPE'
+      : j.continuing_subword_prefix !== undefined
+        ? 'WordPiece'
+        : Array.isArray(j.vocab)
+          ? 'Unigram'
+          : undefined);
   switch (type) {
     case 'BPE':
-      if (j.dropout) throw new FormatError(`BPE dropout ${j.dropout} is not supported (it randomizes encoding)`, { file, field: 'model.dropout', hint: 'set it to null' });
-      return new Bpe(vocabMap(j.vocab, file), parseMerges(j.merges, file), {
-        unkToken: j.unk_token,
-        continuingSubwordPrefix: j.continuing_subword_prefix || null,
-        endOfWordSuffix: j.end_of_word_suffix || null,
-        fuseUnk: j.fuse_unk,
-        byteFallback: j.byte_fallback,
-        ignoreMerges: j.ignore_merges,
-      }, file);
+      if (j.dropout)
+        throw new FormatError(`BPE dropout ${j.dropout} is not supported (it randomizes encoding)`, {
+          file,
+          field: 'model.dropout',
+          hint: 'set it to null',
+        });
+      return new Bpe(
+        vocabMap(j.vocab, file),
+        parseMerges(j.merges, file),
+        {
+          unkToken: j.unk_token,
+          continuingSubwordPrefix: j.continuing_subword_prefix || null,
+          endOfWordSuffix: j.end_of_word_suffix || null,
+          fuseUnk: j.fuse_unk,
+          byteFallback: j.byte_fallback,
+          ignoreMerges: j.ignore_merges,
+        },
+        file,
+      );
     case 'WordPiece':
-      return new WordPiece(vocabMap(j.vocab, file), j.unk_token ?? '[UNK]', j.continuing_subword_prefix ?? '##', j.max_input_chars_per_word ?? 100);
+      return new WordPiece(
+        vocabMap(j.vocab, file),
+        j.unk_token ?? '[UNK]',
+        j.continuing_subword_prefix ?? '##',
+        j.max_input_chars_per_word ?? 100,
+      );
     case 'Unigram':
-      if (!Array.isArray(j.vocab)) throw new FormatError('expected a list of [piece, score]', { file, field: 'model.vocab' });
+      if (!Array.isArray(j.vocab))
+        throw new FormatError('expected a list of [piece, score]', { file, field: 'model.vocab' });
       return new Unigram(unigramPieces(j.vocab, j.unk_id, file), j.unk_id ?? null, j.byte_fallback === true);
     default:
       throw unsupported('model', j.type, file, 'model.type');

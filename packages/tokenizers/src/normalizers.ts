@@ -47,7 +47,8 @@ export function unicodeForm(n: Normalized, form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'
     if (norm !== seg) p[2] = norm;
   }
   // Composition can cross runs (e.g. decomposed Hangul); then map the whole string at once.
-  if (pieces.map((p) => p[2] ?? n.text.slice(p[0], p[1])).join('') !== whole) return n.rebuild([[0, n.text.length, whole]]);
+  if (pieces.map((p) => p[2] ?? n.text.slice(p[0], p[1])).join('') !== whole)
+    return n.rebuild([[0, n.text.length, whole]]);
   return n.rebuild(pieces);
 }
 
@@ -75,7 +76,14 @@ function bertNormalizer(j: Json): Normalizer {
   const lower = j.lowercase !== false;
   const strip = j.strip_accents ?? lower;
   return (n) => {
-    if (clean) n = n.mapChars((c) => (c === '\0' || c === '\ufffd' || (CONTROL.test(c) && c !== '\t' && c !== '\n' && c !== '\r') ? '' : WHITESPACE.test(c) ? ' ' : c));
+    if (clean)
+      n = n.mapChars((c) =>
+        c === '\0' || c === '\ufffd' || (CONTROL.test(c) && c !== '\t' && c !== '\n' && c !== '\r')
+          ? ''
+          : WHITESPACE.test(c)
+            ? ' '
+            : c,
+      );
     if (chinese) n = n.mapChars((c) => (isCjk(c.codePointAt(0)!) ? ` ${c} ` : c));
     if (strip) n = stripNonspacingMarks(unicodeForm(n, 'NFD'));
     if (lower) n = lowercase(n);
@@ -83,7 +91,11 @@ function bertNormalizer(j: Json): Normalizer {
   };
 }
 
-export function buildNormalizer(j: Json | null | undefined, file: string, field = 'normalizer'): Normalizer | undefined {
+export function buildNormalizer(
+  j: Json | null | undefined,
+  file: string,
+  field = 'normalizer',
+): Normalizer | undefined {
   if (!j) return undefined;
   switch (j.type) {
     case 'NFC':
@@ -116,7 +128,9 @@ export function buildNormalizer(j: Json | null | undefined, file: string, field 
       };
     }
     case 'Sequence': {
-      const list = (j.normalizers as Json[]).map((x, i) => buildNormalizer(x, file, `${field}.normalizers[${i}]`)).filter((f): f is Normalizer => f !== undefined);
+      const list = (j.normalizers as Json[])
+        .map((x, i) => buildNormalizer(x, file, `${field}.normalizers[${i}]`))
+        .filter((f): f is Normalizer => f !== undefined);
       return (n) => list.reduce((acc, f) => f(acc), n);
     }
     default:

@@ -18,11 +18,25 @@ function charVocab(extra: string[] = []): Record<string, number> {
 }
 
 function both(json: object): [Tokenizer, HfTokenizer] {
-  const full = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
+  const full = {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    added_tokens: [],
+    ...json,
+  };
   return [fromTokenizerJson(full, 'test.json', CONFIG), new HfTokenizer(full, {})];
 }
 
-const bpe = (extra: string[] = [], merges: string[] = []) => ({ type: 'BPE', vocab: charVocab(extra), merges, unk_token: '<unk>', fuse_unk: false, byte_fallback: false });
+const bpe = (extra: string[] = [], merges: string[] = []) => ({
+  type: 'BPE',
+  vocab: charVocab(extra),
+  merges,
+  unk_token: '<unk>',
+  fuse_unk: false,
+  byte_fallback: false,
+});
 
 describe('pre-tokenizers and normalizers agree with @huggingface/tokenizers', () => {
   const cases: Array<[string, object]> = [
@@ -32,40 +46,142 @@ describe('pre-tokenizers and normalizers agree with @huggingface/tokenizers', ()
     ['Digits (individual)', { pre_tokenizer: { type: 'Digits', individual_digits: true } }],
     ['Digits (contiguous)', { pre_tokenizer: { type: 'Digits', individual_digits: false } }],
     ['Punctuation', { pre_tokenizer: { type: 'Punctuation', behavior: 'Isolated' } }],
-    ['Split Removed', { pre_tokenizer: { type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Removed', invert: false } }],
-    ['Split MergedWithPrevious', { pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false } }],
-    ['Split MergedWithNext', { pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithNext', invert: false } }],
-    ['Split Contiguous', { pre_tokenizer: { type: 'Split', pattern: { Regex: '[aeiou]' }, behavior: 'Contiguous', invert: false } }],
-    ['Split inverted', { pre_tokenizer: { type: 'Split', pattern: { Regex: '\\p{L}+' }, behavior: 'Removed', invert: true } }],
-    ['Sequence of pre-tokenizers', { pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, { type: 'Digits', individual_digits: true }, { type: 'Punctuation' }] } }],
-    ['Lowercase + StripAccents after NFD', { normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }] }, pre_tokenizer: { type: 'WhitespaceSplit' } }],
+    [
+      'Split Removed',
+      { pre_tokenizer: { type: 'Split', pattern: { Regex: '\\s+' }, behavior: 'Removed', invert: false } },
+    ],
+    [
+      'Split MergedWithPrevious',
+      { pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false } },
+    ],
+    [
+      'Split MergedWithNext',
+      { pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithNext', invert: false } },
+    ],
+    [
+      'Split Contiguous',
+      { pre_tokenizer: { type: 'Split', pattern: { Regex: '[aeiou]' }, behavior: 'Contiguous', invert: false } },
+    ],
+    [
+      'Split inverted',
+      { pre_tokenizer: { type: 'Split', pattern: { Regex: '\\p{L}+' }, behavior: 'Removed', invert: true } },
+    ],
+    [
+      'Sequence of pre-tokenizers',
+      {
+        pre_tokenizer: {
+          type: 'Sequence',
+          pretokenizers: [
+            { type: 'WhitespaceSplit' },
+            { type: 'Digits', individual_digits: true },
+            { type: 'Punctuation' },
+          ],
+        },
+      },
+    ],
+    [
+      'Lowercase + StripAccents after NFD',
+      {
+        normalizer: {
+          type: 'Sequence',
+          normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }],
+        },
+        pre_tokenizer: { type: 'WhitespaceSplit' },
+      },
+    ],
     ['NFKC', { normalizer: { type: 'NFKC' }, pre_tokenizer: { type: 'WhitespaceSplit' } }],
-    ['BertNormalizer', { normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true }, pre_tokenizer: { type: 'BertPreTokenizer' } }],
-    ['Replace + Prepend (SentencePiece style)', { normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] } }],
+    [
+      'BertNormalizer',
+      {
+        normalizer: {
+          type: 'BertNormalizer',
+          clean_text: true,
+          handle_chinese_chars: true,
+          strip_accents: null,
+          lowercase: true,
+        },
+        pre_tokenizer: { type: 'BertPreTokenizer' },
+      },
+    ],
+    [
+      'Replace + Prepend (SentencePiece style)',
+      {
+        normalizer: {
+          type: 'Sequence',
+          normalizers: [
+            { type: 'Prepend', prepend: '▁' },
+            { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+          ],
+        },
+      },
+    ],
     ['Strip', { normalizer: { type: 'Strip', strip_left: true, strip_right: true } }],
   ];
   it.each(cases)('%s', (_, parts) => {
-    const json = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, model: bpe(['▁']), ...parts };
+    const json = {
+      version: '1.0',
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: null,
+      model: bpe(['▁']),
+      ...parts,
+    };
     const [ours, ref] = both(json);
     for (const text of conformanceCorpus()) {
-      if (/[\u0300-\u036f]/.test(text) && (parts as { normalizer?: { type: string } }).normalizer?.type === 'NFKC') continue;
+      if (/[\u0300-\u036f]/.test(text) && (parts as { normalizer?: { type: string } }).normalizer?.type === 'NFKC')
+        continue;
       expect(ours.encode(text), JSON.stringify(text)).toEqual(ref.encode(text).ids);
     }
   });
 
   it('Metaspace with prepend_scheme always and first', () => {
     for (const scheme of ['always', 'first', 'never']) {
-      const json = { version: '1.0', added_tokens: [{ id: 1, content: '[CLS]', special: true, normalized: false, lstrip: false, rstrip: false, single_word: false }], pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: scheme, split: true }, model: bpe(['▁']) };
+      const json = {
+        version: '1.0',
+        added_tokens: [
+          {
+            id: 1,
+            content: '[CLS]',
+            special: true,
+            normalized: false,
+            lstrip: false,
+            rstrip: false,
+            single_word: false,
+          },
+        ],
+        pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: scheme, split: true },
+        model: bpe(['▁']),
+      };
       const [ours, ref] = both(json);
-      for (const text of ['Hello world', ' lead', 'a [CLS] b', 'x  y']) expect(ours.encode(text), `${scheme} ${text}`).toEqual(ref.encode(text).ids);
+      for (const text of ['Hello world', ' lead', 'a [CLS] b', 'x  y'])
+        expect(ours.encode(text), `${scheme} ${text}`).toEqual(ref.encode(text).ids);
     }
   });
 });
 
 describe('Unigram (Viterbi) against hand-computed segmentations and @huggingface/tokenizers', () => {
   // log-probabilities: the best path maximizes the sum.
-  const vocab: Array<[string, number]> = [['<unk>', 0], ['▁', -2], ['a', -3], ['b', -3], ['ab', -2.5], ['abc', -7], ['c', -3], ['bc', -3.5], ['▁ab', -4], ['<0x41>', -5]];
-  const json = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true }, model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: false } };
+  const vocab: Array<[string, number]> = [
+    ['<unk>', 0],
+    ['▁', -2],
+    ['a', -3],
+    ['b', -3],
+    ['ab', -2.5],
+    ['abc', -7],
+    ['c', -3],
+    ['bc', -3.5],
+    ['▁ab', -4],
+    ['<0x41>', -5],
+  ];
+  const json = {
+    version: '1.0',
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+    model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: false },
+  };
   const [ours, ref] = both(json);
 
   it('picks the most likely segmentation', () => {
@@ -84,25 +200,43 @@ describe('Unigram (Viterbi) against hand-computed segmentations and @huggingface
 
   it('fuses unknown characters into one <unk>, and agrees with the reference', () => {
     expect(ours.encode('axyzb')).toEqual([1, 2, 0, 3]);
-    for (const t of ['abc', 'bab', 'axyzb', 'ab ab c', 'cab bc', 'zz', '']) expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
+    for (const t of ['abc', 'bab', 'axyzb', 'ab ab c', 'cab bc', 'zz', ''])
+      expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
   });
 });
 
 describe('added tokens', () => {
-  const added = (content: string, id: number, o: object = {}) => ({ id, content, special: false, normalized: false, lstrip: false, rstrip: false, single_word: false, ...o });
+  const added = (content: string, id: number, o: object = {}) => ({
+    id,
+    content,
+    special: false,
+    normalized: false,
+    lstrip: false,
+    rstrip: false,
+    single_word: false,
+    ...o,
+  });
   const extra = ['<mask>', 'hi'];
   const base = { version: '1.0', pre_tokenizer: { type: 'WhitespaceSplit' }, model: bpe(extra) };
   const vocab = (base.model as { vocab: Record<string, number> }).vocab;
 
   it('lstrip/rstrip swallow the whitespace around the token (as @huggingface/tokenizers)', () => {
-    const json = { ...base, added_tokens: [added('<mask>', vocab['<mask>'], { lstrip: true, rstrip: true, special: true })] };
+    const json = {
+      ...base,
+      added_tokens: [added('<mask>', vocab['<mask>'], { lstrip: true, rstrip: true, special: true })],
+    };
     const [ours, ref] = both(json);
-    for (const t of ['a <mask> b', 'a<mask>b', 'a   <mask>   b', '<mask>']) expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
+    for (const t of ['a <mask> b', 'a<mask>b', 'a   <mask>   b', '<mask>'])
+      expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
     expect(ours.encodeFull('a <mask> b').offsets[1]).toEqual([1, 9]); // ' <mask> ' with both spaces
   });
 
   it('a normalized added token is found in the normalized text (as @huggingface/tokenizers)', () => {
-    const json = { ...base, normalizer: { type: 'Lowercase' }, added_tokens: [added('hi', vocab.hi, { normalized: true })] };
+    const json = {
+      ...base,
+      normalizer: { type: 'Lowercase' },
+      added_tokens: [added('hi', vocab.hi, { normalized: true })],
+    };
     const [ours, ref] = both(json);
     for (const t of ['HI there', 'oh Hi', 'this']) expect(ours.encode(t), t).toEqual(ref.encode(t).ids);
     expect(ours.encode('HI')).toEqual([vocab.hi]);
@@ -110,14 +244,25 @@ describe('added tokens', () => {
 
   it('single_word matches only a whole word (hand-checked; the JS reference ignores the flag)', () => {
     const json = { ...base, added_tokens: [added('hi', vocab.hi, { single_word: true })] };
-    const ours = fromTokenizerJson({ normalizer: null, post_processor: null, decoder: null, ...json }, 'test.json', CONFIG);
+    const ours = fromTokenizerJson(
+      { normalizer: null, post_processor: null, decoder: null, ...json },
+      'test.json',
+      CONFIG,
+    );
     const [h, i, t, s] = ['h', 'i', 't', 's'].map((c) => vocab[c]);
     expect(ours.encode('this hi')).toEqual([t, h, i, s, vocab.hi]);
     expect(ours.encode('hi, hiking')).toEqual([vocab.hi, vocab[','], h, i, vocab.k, i, vocab.n, vocab.g]);
   });
 
   it('Split invert with Isolated keeps the non-matches as their own words (hand-checked)', () => {
-    const json = { normalizer: null, post_processor: null, decoder: null, added_tokens: [], pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'Isolated', invert: true }, model: bpe(['ab'], ['a b']) };
+    const json = {
+      normalizer: null,
+      post_processor: null,
+      decoder: null,
+      added_tokens: [],
+      pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'Isolated', invert: true },
+      model: bpe(['ab'], ['a b']),
+    };
     const ours = fromTokenizerJson(json, 'test.json', CONFIG);
     const v = json.model.vocab;
     // pieces "ab", " ", "ab" (all kept); merges apply inside each piece
@@ -128,11 +273,23 @@ describe('added tokens', () => {
 describe('post-processors and batches', () => {
   const json = {
     version: '1.0',
-    added_tokens: ['[CLS]', '[SEP]', '<unk>'].map((c) => ({ id: charVocab()[c], content: c, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false })),
+    added_tokens: ['[CLS]', '[SEP]', '<unk>'].map((c) => ({
+      id: charVocab()[c],
+      content: c,
+      special: true,
+      normalized: false,
+      lstrip: false,
+      rstrip: false,
+      single_word: false,
+    })),
     normalizer: null,
     decoder: null,
     pre_tokenizer: { type: 'WhitespaceSplit' },
-    post_processor: { type: 'BertProcessing', sep: ['[SEP]', charVocab()['[SEP]']], cls: ['[CLS]', charVocab()['[CLS]']] },
+    post_processor: {
+      type: 'BertProcessing',
+      sep: ['[SEP]', charVocab()['[SEP]']],
+      cls: ['[CLS]', charVocab()['[CLS]']],
+    },
     model: bpe(),
   };
   const tok = fromTokenizerJson(json, 'test.json', { ...CONFIG, padToken: '<unk>' });
@@ -150,12 +307,21 @@ describe('post-processors and batches', () => {
   it('pads to the longest (right or left) and truncates longest-first, counting special tokens', () => {
     const b = tok.encodeBatch(['a b', 'abcd'], { padding: 'longest' });
     expect(b.inputIds[0].length).toBe(b.inputIds[1].length);
-    expect(b.attentionMask).toEqual([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]]);
+    expect(b.attentionMask).toEqual([
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+    ]);
     const left = tok.encodeBatch(['a b', 'abcd'], { padding: 'longest', paddingSide: 'left' });
     expect(left.attentionMask![0]).toEqual([0, 0, 1, 1, 1, 1]);
     const t = tok.encodeBatch(['abcdef'], { pairs: ['xy'], truncation: true, maxLength: 7 });
     // 3 special tokens leave 4: longest first takes from A (6 -> 2) ... until 2 + 2
-    expect(t.inputIds[0]).toEqual([CLS, ...tok.encode('ab', { addSpecialTokens: false }), SEP, ...tok.encode('xy', { addSpecialTokens: false }), SEP]);
+    expect(t.inputIds[0]).toEqual([
+      CLS,
+      ...tok.encode('ab', { addSpecialTokens: false }),
+      SEP,
+      ...tok.encode('xy', { addSpecialTokens: false }),
+      SEP,
+    ]);
     expect(() => tok.encodeBatch(['a'], { truncation: true })).toThrow(/model_max_length/);
   });
 });
@@ -164,9 +330,23 @@ describe('RobertaProcessing and the BPE decoder', () => {
   it('adds <s> A </s></s> B </s> as @huggingface/tokenizers does', () => {
     const v = charVocab();
     const json = {
-      added_tokens: ['<s>', '</s>'].map((c) => ({ id: v[c], content: c, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false })),
+      added_tokens: ['<s>', '</s>'].map((c) => ({
+        id: v[c],
+        content: c,
+        special: true,
+        normalized: false,
+        lstrip: false,
+        rstrip: false,
+        single_word: false,
+      })),
       pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-      post_processor: { type: 'RobertaProcessing', sep: ['</s>', v['</s>']], cls: ['<s>', v['<s>']], trim_offsets: true, add_prefix_space: true },
+      post_processor: {
+        type: 'RobertaProcessing',
+        sep: ['</s>', v['</s>']],
+        cls: ['<s>', v['<s>']],
+        trim_offsets: true,
+        add_prefix_space: true,
+      },
       decoder: { type: 'BPEDecoder', suffix: '</w>' },
       model: { ...bpe(['Ġ', 'Ġa', 'Ġb'], ['Ġ a', 'Ġ b']), unk_token: '<unk>' },
     };
@@ -177,7 +357,10 @@ describe('RobertaProcessing and the BPE decoder', () => {
   });
 
   it('BPEDecoder turns the end-of-word suffix into spaces (hand-checked)', () => {
-    const json = { model: { type: 'BPE', vocab: { 'hel': 0, 'lo</w>': 1, 'wor': 2, 'ld</w>': 3 }, merges: [] }, decoder: { type: 'BPEDecoder', suffix: '</w>' } };
+    const json = {
+      model: { type: 'BPE', vocab: { hel: 0, 'lo</w>': 1, wor: 2, 'ld</w>': 3 }, merges: [] },
+      decoder: { type: 'BPEDecoder', suffix: '</w>' },
+    };
     const tok = fromTokenizerJson(json, 'test.json', CONFIG);
     expect(tok.decode([0, 1, 2, 3])).toBe('hello world');
   });
@@ -207,8 +390,18 @@ describe('errors and regex translation', () => {
         return e instanceof FormatError ? e.describe() : `not a named error: ${String(e)}`;
       }
     };
-    const base = { version: '1.0', normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [] };
-    const load = (model: object, added: object[] = []) => () => fromTokenizerJson({ ...base, model, added_tokens: added }, '/x/tokenizer.json', CONFIG);
+    const base = {
+      version: '1.0',
+      normalizer: null,
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: null,
+      added_tokens: [],
+    };
+    const load =
+      (model: object, added: object[] = []) =>
+      () =>
+        fromTokenizerJson({ ...base, model, added_tokens: added }, '/x/tokenizer.json', CONFIG);
     const vocab = { '<unk>': 0, a: 1, b: 2, ab: 3 };
     const withId = (id: unknown) => load({ ...bpe(), vocab: { ...vocab, b: id }, merges: [] });
     expect(described(withId(-1))).toMatch(/model\.vocab\["b"\]: id -1 is not a token id/);
@@ -216,13 +409,40 @@ describe('errors and regex translation', () => {
     expect(described(withId(2 ** 31))).toMatch(/id 2147483648 is not a token id/);
     expect(described(withId('2'))).toMatch(/id "2" is not a token id/);
     expect(described(withId(1))).toMatch(/id 1 is given to both "a" and "b"/);
-    expect(described(load({ ...bpe(), vocab, merges: ['a c'] }))).toMatch(/model\.merges\[0\].*"c", which is not in the vocabulary/);
-    const added = (id: unknown, content = '<pad>') => ({ id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false });
-    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(-3)]))).toMatch(/added_tokens\[0\]\.id: id -3 is not a token id/);
-    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(4), added(4, '<eos>')]))).toMatch(/id 4 is given to both "<pad>" and "<eos>"/);
-    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(2)]))).toMatch(/id 2 of added token "<pad>" is "b" in the model's vocabulary/);
+    expect(described(load({ ...bpe(), vocab, merges: ['a c'] }))).toMatch(
+      /model\.merges\[0\].*"c", which is not in the vocabulary/,
+    );
+    const added = (id: unknown, content = '<pad>') => ({
+      id,
+      content,
+      special: true,
+      normalized: false,
+      lstrip: false,
+      rstrip: false,
+      single_word: false,
+    });
+    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(-3)]))).toMatch(
+      /added_tokens\[0\]\.id: id -3 is not a token id/,
+    );
+    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(4), added(4, '<eos>')]))).toMatch(
+      /id 4 is given to both "<pad>" and "<eos>"/,
+    );
+    expect(described(load({ ...bpe(), vocab, merges: [] }, [added(2)]))).toMatch(
+      /id 2 of added token "<pad>" is "b" in the model's vocabulary/,
+    );
     expect(load({ ...bpe(), vocab, merges: [] }, [added(1, 'a')])).not.toThrow(); // an added token over its own vocabulary entry, as transformers writes them
-    expect(described(load({ type: 'Unigram', unk_id: 9, vocab: [['<unk>', 0], ['a', -1]] }))).toMatch(/unk_id 9 is not the position of a piece/);
+    expect(
+      described(
+        load({
+          type: 'Unigram',
+          unk_id: 9,
+          vocab: [
+            ['<unk>', 0],
+            ['a', -1],
+          ],
+        }),
+      ),
+    ).toMatch(/unk_id 9 is not the position of a piece/);
   });
 
   it('turns scoped case-insensitive groups and possessive quantifiers into JS', () => {

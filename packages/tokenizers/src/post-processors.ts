@@ -59,7 +59,12 @@ function trimOffsets(e: Encoding, tokenOf: (id: number) => string | undefined): 
   });
 }
 
-export function buildPostProcessor(j: Json | null | undefined, file: string, tokenOf: (id: number) => string | undefined, field = 'post_processor'): PostProcessor | undefined {
+export function buildPostProcessor(
+  j: Json | null | undefined,
+  file: string,
+  tokenOf: (id: number) => string | undefined,
+  field = 'post_processor',
+): PostProcessor | undefined {
   if (!j) return undefined;
   switch (j.type) {
     case 'TemplateProcessing': {
@@ -69,7 +74,11 @@ export function buildPostProcessor(j: Json | null | undefined, file: string, tok
         for (const piece of template) {
           if (piece.SpecialToken) {
             const s = specials[piece.SpecialToken.id];
-            if (!s) throw new FormatError(`template uses special token ${JSON.stringify(piece.SpecialToken.id)} that special_tokens does not define`, { file, field: `${field}.special_tokens` });
+            if (!s)
+              throw new FormatError(
+                `template uses special token ${JSON.stringify(piece.SpecialToken.id)} that special_tokens does not define`,
+                { file, field: `${field}.special_tokens` },
+              );
             for (const id of s.ids) special(out, id, piece.SpecialToken.type_id);
           } else if (piece.Sequence) {
             const which = piece.Sequence.id === 'A' ? a : b;
@@ -113,7 +122,9 @@ export function buildPostProcessor(j: Json | null | undefined, file: string, tok
         return concat(a, b);
       };
     case 'Sequence': {
-      const list = (j.processors as Json[]).map((x, i) => buildPostProcessor(x, file, tokenOf, `${field}.processors[${i}]`)).filter((f): f is PostProcessor => f !== undefined);
+      const list = (j.processors as Json[])
+        .map((x, i) => buildPostProcessor(x, file, tokenOf, `${field}.processors[${i}]`))
+        .filter((f): f is PostProcessor => f !== undefined);
       // In use, a sequence is offset trimming (ByteLevel, in place on a and b) followed by
       // one processor that adds special tokens: the last one's result is the encoding.
       return (a, b, add) => {

@@ -107,19 +107,31 @@ const PUNCT = /\p{P}/u;
 /** BERT's punctuation: ASCII punctuation (symbols included) or any Unicode P category. */
 export const isPunctuation = (c: string) => {
   const cp = c.codePointAt(0)!;
-  return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126) || PUNCT.test(c);
+  return (
+    (cp >= 33 && cp <= 47) ||
+    (cp >= 58 && cp <= 64) ||
+    (cp >= 91 && cp <= 96) ||
+    (cp >= 123 && cp <= 126) ||
+    PUNCT.test(c)
+  );
 };
 const NUMERIC = /[\p{Nd}\p{Nl}\p{No}]/u;
 // Rust regex's \w is Unicode-aware; JS's is ASCII only.
-const WHITESPACE_RE = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\s]+/gu;
+const WHITESPACE_RE =
+  /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\s]+/gu;
 
 function behaviorOf(j: Json, file: string, field: string, fallback: Behavior): Behavior {
   const b = j.behavior ?? fallback;
-  if (!['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'].includes(b)) throw unsupported('split behavior', b, file, `${field}.behavior`);
+  if (!['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'].includes(b))
+    throw unsupported('split behavior', b, file, `${field}.behavior`);
   return b;
 }
 
-export function buildPreTokenizer(j: Json | null | undefined, file: string, field = 'pre_tokenizer'): PreTokenizer | undefined {
+export function buildPreTokenizer(
+  j: Json | null | undefined,
+  file: string,
+  field = 'pre_tokenizer',
+): PreTokenizer | undefined {
   if (!j) return undefined;
   switch (j.type) {
     case 'ByteLevel': {
@@ -144,27 +156,48 @@ export function buildPreTokenizer(j: Json | null | undefined, file: string, fiel
       return (n, index) => {
         n = n.replace(/ /g, rep);
         if (!n.text.startsWith(rep) && (scheme === 'always' || (scheme === 'first' && index === 0))) n = n.prepend(rep);
-        return split ? splitPieces(n, charPieces(n.text, (c) => c === rep), 'MergedWithNext') : [n];
+        return split
+          ? splitPieces(
+              n,
+              charPieces(n.text, (c) => c === rep),
+              'MergedWithNext',
+            )
+          : [n];
       };
     }
     case 'BertPreTokenizer':
-      return (n) => splitPieces(n, charPieces(n.text, isWhitespace), 'Removed').flatMap((w) => splitPieces(w, charPieces(w.text, isPunctuation), 'Isolated'));
+      return (n) =>
+        splitPieces(n, charPieces(n.text, isWhitespace), 'Removed').flatMap((w) =>
+          splitPieces(w, charPieces(w.text, isPunctuation), 'Isolated'),
+        );
     case 'Whitespace':
       return (n) => splitPieces(n, regexPieces(n.text, WHITESPACE_RE, true), 'Removed');
     case 'WhitespaceSplit':
       return (n) => splitPieces(n, charPieces(n.text, isWhitespace), 'Removed');
     case 'CharDelimiterSplit':
-      return (n) => splitPieces(n, charPieces(n.text, (c) => c === j.delimiter), 'Removed');
+      return (n) =>
+        splitPieces(
+          n,
+          charPieces(n.text, (c) => c === j.delimiter),
+          'Removed',
+        );
     case 'Digits': {
       const individual = j.individual_digits === true;
-      return (n) => splitPieces(n, charPieces(n.text, (c) => NUMERIC.test(c)), individual ? 'Isolated' : 'Contiguous');
+      return (n) =>
+        splitPieces(
+          n,
+          charPieces(n.text, (c) => NUMERIC.test(c)),
+          individual ? 'Isolated' : 'Contiguous',
+        );
     }
     case 'Punctuation': {
       const behavior = behaviorOf(j, file, field, 'Isolated');
       return (n) => splitPieces(n, charPieces(n.text, isPunctuation), behavior);
     }
     case 'Sequence': {
-      const list = (j.pretokenizers as Json[]).map((x, i) => buildPreTokenizer(x, file, `${field}.pretokenizers[${i}]`)).filter((f): f is PreTokenizer => f !== undefined);
+      const list = (j.pretokenizers as Json[])
+        .map((x, i) => buildPreTokenizer(x, file, `${field}.pretokenizers[${i}]`))
+        .filter((f): f is PreTokenizer => f !== undefined);
       return (n, index) => list.reduce((words, f) => words.flatMap((w) => f(w, index)), [n]);
     }
     default:

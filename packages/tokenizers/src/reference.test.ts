@@ -69,7 +69,9 @@ describe.each([
   it('gives the same ids on every corpus string, with and without special tokens', () => {
     for (const text of CORPUS) {
       expect(tok.encode(text), JSON.stringify(text)).toEqual(ref.encode(text).ids);
-      expect(tok.encode(text, { addSpecialTokens: false }), JSON.stringify(text)).toEqual(ref.encode(text, { add_special_tokens: false }).ids);
+      expect(tok.encode(text, { addSpecialTokens: false }), JSON.stringify(text)).toEqual(
+        ref.encode(text, { add_special_tokens: false }).ids,
+      );
     }
   });
 
@@ -83,7 +85,9 @@ describe.each([
       const ids = ref.encode(text).ids;
       if (!ids.length) continue; // the reference refuses an empty list
       expect(tok.decode(ids), JSON.stringify(text)).toBe(ref.decode(ids));
-      expect(tok.decode(ids, { skipSpecialTokens: true }), JSON.stringify(text)).toBe(ref.decode(ids, { skip_special_tokens: true }));
+      expect(tok.decode(ids, { skipSpecialTokens: true }), JSON.stringify(text)).toBe(
+        ref.decode(ids, { skip_special_tokens: true }),
+      );
     }
   });
 });

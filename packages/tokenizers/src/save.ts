@@ -9,7 +9,15 @@ import type { Json } from './json.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export function addedTokenJson(t: AddedToken): Json {
-  return { id: t.id, content: t.content, single_word: t.singleWord, lstrip: t.lstrip, rstrip: t.rstrip, normalized: t.normalized, special: t.special };
+  return {
+    id: t.id,
+    content: t.content,
+    single_word: t.singleWord,
+    lstrip: t.lstrip,
+    rstrip: t.rstrip,
+    normalized: t.normalized,
+    special: t.special,
+  };
 }
 
 /** tokenizer.json as the `tokenizers` library writes it. */
@@ -32,7 +40,16 @@ export function tokenizerJson(tok: Tokenizer): Json {
 export function tokenizerConfigJson(tok: Tokenizer): { config: Json; specials: Json } {
   const c = tok.config;
   const specials: Json = {};
-  for (const [k, v] of [['bos_token', c.bosToken], ['eos_token', c.eosToken], ['unk_token', c.unkToken], ['pad_token', c.padToken], ['sep_token', c.sepToken], ['cls_token', c.clsToken], ['mask_token', c.maskToken]] as const) if (v !== undefined) specials[k] = v;
+  for (const [k, v] of [
+    ['bos_token', c.bosToken],
+    ['eos_token', c.eosToken],
+    ['unk_token', c.unkToken],
+    ['pad_token', c.padToken],
+    ['sep_token', c.sepToken],
+    ['cls_token', c.clsToken],
+    ['mask_token', c.maskToken],
+  ] as const)
+    if (v !== undefined) specials[k] = v;
   const config: Json = {
     ...c.raw,
     tokenizer_class: c.tokenizerClass ?? 'PreTrainedTokenizerFast',
@@ -41,10 +58,26 @@ export function tokenizerConfigJson(tok: Tokenizer): { config: Json; specials: J
     clean_up_tokenization_spaces: c.cleanUpTokenizationSpaces,
     ...(c.addBosToken !== undefined && { add_bos_token: c.addBosToken }),
     ...(c.addEosToken !== undefined && { add_eos_token: c.addEosToken }),
-    added_tokens_decoder: Object.fromEntries(tok.addedTokens.map((t) => [String(t.id), { content: t.content, lstrip: t.lstrip, normalized: t.normalized, rstrip: t.rstrip, single_word: t.singleWord, special: t.special }])),
+    added_tokens_decoder: Object.fromEntries(
+      tok.addedTokens.map((t) => [
+        String(t.id),
+        {
+          content: t.content,
+          lstrip: t.lstrip,
+          normalized: t.normalized,
+          rstrip: t.rstrip,
+          single_word: t.singleWord,
+          special: t.special,
+        },
+      ]),
+    ),
     ...specials,
   };
-  if (c.chatTemplate !== undefined) config.chat_template = typeof c.chatTemplate === 'string' ? c.chatTemplate : Object.entries(c.chatTemplate).map(([name, template]) => ({ name, template }));
+  if (c.chatTemplate !== undefined)
+    config.chat_template =
+      typeof c.chatTemplate === 'string'
+        ? c.chatTemplate
+        : Object.entries(c.chatTemplate).map(([name, template]) => ({ name, template }));
   return { config, specials };
 }
 
@@ -55,7 +88,9 @@ export function tokenizerConfigJson(tok: Tokenizer): { config: Json; specials: J
  */
 export function tokenizerFingerprint(tok: Tokenizer): string {
   const { config, specials } = tokenizerConfigJson(tok);
-  return createHash('sha256').update(JSON.stringify({ v: 1, tokenizer: tokenizerJson(tok), config, specials })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ v: 1, tokenizer: tokenizerJson(tok), config, specials }))
+    .digest('hex');
 }
 
 /** Writes tokenizer.json, tokenizer_config.json and special_tokens_map.json into `dir`. */

@@ -46,11 +46,15 @@ class BoundedInterpreter extends InterpreterBase {
   }
 
   override evaluate(statement: unknown, environment: unknown): unknown {
-    if ((++this.steps & 255) === 0 && Date.now() > this.deadline) throw new LimitExceeded(`it ran longer than ${this.limits.timeMs} ms`);
+    if ((++this.steps & 255) === 0 && Date.now() > this.deadline)
+      throw new LimitExceeded(`it ran longer than ${this.limits.timeMs} ms`);
     const v = super.evaluate(statement, environment);
     const value = (v as { value?: unknown } | undefined)?.value;
     const size = typeof value === 'string' || Array.isArray(value) ? value.length : 0;
-    if (size > this.limits.maxSize) throw new LimitExceeded(`it built a ${typeof value === 'string' ? 'string' : 'list'} of ${size} ${typeof value === 'string' ? 'characters' : 'items'} (limit ${this.limits.maxSize})`);
+    if (size > this.limits.maxSize)
+      throw new LimitExceeded(
+        `it built a ${typeof value === 'string' ? 'string' : 'list'} of ${size} ${typeof value === 'string' ? 'characters' : 'items'} (limit ${this.limits.maxSize})`,
+      );
     return v;
   }
 }
@@ -60,12 +64,26 @@ function strftimeNow(format: string): string {
   const d = new Date();
   const pad = (n: number) => String(n).padStart(2, '0');
   const month = (style: 'short' | 'long') => new Intl.DateTimeFormat('en-US', { month: style }).format(d);
-  const parts: Record<string, () => string> = { Y: () => String(d.getFullYear()), m: () => pad(d.getMonth() + 1), d: () => pad(d.getDate()), b: () => month('short'), B: () => month('long'), H: () => pad(d.getHours()), M: () => pad(d.getMinutes()), '%': () => '%' };
+  const parts: Record<string, () => string> = {
+    Y: () => String(d.getFullYear()),
+    m: () => pad(d.getMonth() + 1),
+    d: () => pad(d.getDate()),
+    b: () => month('short'),
+    B: () => month('long'),
+    H: () => pad(d.getHours()),
+    M: () => pad(d.getMinutes()),
+    '%': () => '%',
+  };
   return format.replace(/%([YmdbBHM%])/g, (_, c: string) => parts[c]());
 }
 
 /** Renders a parsed template with `variables` under `limits`; `where` names the template for errors. */
-export function renderBounded(template: Template, variables: Record<string, unknown>, where: { file?: string; field: string }, limits: RenderLimits = DEFAULT_RENDER_LIMITS): string {
+export function renderBounded(
+  template: Template,
+  variables: Record<string, unknown>,
+  where: { file?: string; field: string },
+  limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+): string {
   const env = new EnvironmentClass();
   // The globals @huggingface/jinja's Template.render sets, with a bounded range and a
   // raise_exception whose message is kept apart from the interpreter's own errors.
@@ -77,7 +95,12 @@ export function renderBounded(template: Template, variables: Record<string, unkn
     return Array.from({ length: n }, (_, i) => lo + i * step);
   };
   const globals: Record<string, unknown> = {
-    false: false, true: true, none: null, False: false, True: true, None: null,
+    false: false,
+    true: true,
+    none: null,
+    False: false,
+    True: true,
+    None: null,
     range,
     strftime_now: strftimeNow,
     raise_exception: (message: unknown) => {
@@ -90,9 +113,18 @@ export function renderBounded(template: Template, variables: Record<string, unkn
     return String((out as { value: unknown }).value);
   } catch (e) {
     const hint = 'the template is in the file named above; fix it, or give another with tokenizer.chatTemplate';
-    if (e instanceof LimitExceeded) throw new FormatError(`the chat template was stopped: ${e.message}`, { ...where, hint: 'a chat template renders one conversation; this one loops or grows without bound. ' + hint });
-    if (e instanceof TemplateRaised) throw new FormatError(`the chat template raised an exception: ${e.message}`, { ...where, hint: 'raise_exception() in the template: the conversation breaks one of its rules (roles must alternate, a system message first, ...)' });
-    if (e instanceof RangeError) throw new FormatError(`the chat template ran out of room: ${e.message}`, { ...where, hint });
+    if (e instanceof LimitExceeded)
+      throw new FormatError(`the chat template was stopped: ${e.message}`, {
+        ...where,
+        hint: 'a chat template renders one conversation; this one loops or grows without bound. ' + hint,
+      });
+    if (e instanceof TemplateRaised)
+      throw new FormatError(`the chat template raised an exception: ${e.message}`, {
+        ...where,
+        hint: 'raise_exception() in the template: the conversation breaks one of its rules (roles must alternate, a system message first, ...)',
+      });
+    if (e instanceof RangeError)
+      throw new FormatError(`the chat template ran out of room: ${e.message}`, { ...where, hint });
     throw new FormatError(`the chat template failed: ${(e as Error).message}`, { ...where, hint });
   }
 }

@@ -138,11 +138,21 @@ export class Tokenizer {
   }
 
   /** One sequence (or a pair) with type ids, offsets, special-token mask. */
-  encodeFull(text: string, pair?: string, o: EncodeOptions & { maxLength?: number; truncationSide?: 'left' | 'right' } = {}): Encoding {
+  encodeFull(
+    text: string,
+    pair?: string,
+    o: EncodeOptions & { maxLength?: number; truncationSide?: 'left' | 'right' } = {},
+  ): Encoding {
     const add = o.addSpecialTokens ?? true;
     let a = this.encodeRaw(text, true);
     let b = pair === undefined ? undefined : this.encodeRaw(pair, true);
-    if (o.maxLength !== undefined) [a, b] = this.truncate(a, b, o.maxLength - this.numSpecialTokens(b !== undefined, add), o.truncationSide ?? this.config.truncationSide);
+    if (o.maxLength !== undefined)
+      [a, b] = this.truncate(
+        a,
+        b,
+        o.maxLength - this.numSpecialTokens(b !== undefined, add),
+        o.truncationSide ?? this.config.truncationSide,
+      );
     if (!this.parts.postProcessor) return concat(a, b);
     return this.parts.postProcessor(a, b, add);
   }
@@ -154,8 +164,16 @@ export class Tokenizer {
   }
 
   /** Longest-first truncation to `room` tokens in total, as transformers does for pairs. */
-  private truncate(a: Encoding, b: Encoding | undefined, room: number, side: 'left' | 'right'): [Encoding, Encoding | undefined] {
-    if (room < 0) throw new ConfigError(`maxLength is smaller than the ${-room} special tokens the tokenizer adds`, { field: 'maxLength' });
+  private truncate(
+    a: Encoding,
+    b: Encoding | undefined,
+    room: number,
+    side: 'left' | 'right',
+  ): [Encoding, Encoding | undefined] {
+    if (room < 0)
+      throw new ConfigError(`maxLength is smaller than the ${-room} special tokens the tokenizer adds`, {
+        field: 'maxLength',
+      });
     let la = a.ids.length;
     let lb = b?.ids.length ?? 0;
     while (la + lb > room) {
@@ -165,24 +183,44 @@ export class Tokenizer {
     const cut = (e: Encoding, n: number): Encoding => {
       if (n >= e.ids.length) return e;
       const [s, t] = side === 'right' ? [0, n] : [e.ids.length - n, e.ids.length];
-      return { ids: e.ids.slice(s, t), typeIds: e.typeIds.slice(s, t), specialTokensMask: e.specialTokensMask.slice(s, t), offsets: e.offsets.slice(s, t), sequenceIds: e.sequenceIds.slice(s, t) };
+      return {
+        ids: e.ids.slice(s, t),
+        typeIds: e.typeIds.slice(s, t),
+        specialTokensMask: e.specialTokensMask.slice(s, t),
+        offsets: e.offsets.slice(s, t),
+        sequenceIds: e.sequenceIds.slice(s, t),
+      };
     };
     return [cut(a, la), b && cut(b, lb)];
   }
 
   /** Several texts (or pairs), truncated and padded into rectangular arrays. */
   encodeBatch(texts: string[], o: BatchOptions = {}): BatchEncoding {
-    if (o.pairs && o.pairs.length !== texts.length) throw new ConfigError(`pairs has ${o.pairs.length} entries for ${texts.length} texts`, { field: 'pairs' });
-    const maxLength = o.maxLength ?? (o.truncation || o.padding === 'max_length' ? this.config.modelMaxLength : undefined);
+    if (o.pairs && o.pairs.length !== texts.length)
+      throw new ConfigError(`pairs has ${o.pairs.length} entries for ${texts.length} texts`, { field: 'pairs' });
+    const maxLength =
+      o.maxLength ?? (o.truncation || o.padding === 'max_length' ? this.config.modelMaxLength : undefined);
     if ((o.truncation || o.padding === 'max_length') && (maxLength === undefined || maxLength >= 1e29)) {
-      throw new ConfigError('truncation or max_length padding needs a length, and this tokenizer has no model_max_length', { field: 'maxLength', hint: 'pass maxLength' });
+      throw new ConfigError(
+        'truncation or max_length padding needs a length, and this tokenizer has no model_max_length',
+        { field: 'maxLength', hint: 'pass maxLength' },
+      );
     }
-    const encs = texts.map((t, i) => this.encodeFull(t, o.pairs?.[i], { addSpecialTokens: o.addSpecialTokens, maxLength: o.truncation ? maxLength : undefined }));
+    const encs = texts.map((t, i) =>
+      this.encodeFull(t, o.pairs?.[i], {
+        addSpecialTokens: o.addSpecialTokens,
+        maxLength: o.truncation ? maxLength : undefined,
+      }),
+    );
     let width = 0;
     if (o.padding === 'longest') width = Math.max(0, ...encs.map((e) => e.ids.length));
     if (o.padding === 'max_length') width = maxLength!;
     const padId = this.padTokenId;
-    if (o.padding && padId === undefined) throw new ConfigError('padding needs a pad token, and this tokenizer has none', { field: 'padding', hint: 'set pad_token in tokenizer_config.json (often the EOS token), or pass padding: false' });
+    if (o.padding && padId === undefined)
+      throw new ConfigError('padding needs a pad token, and this tokenizer has none', {
+        field: 'padding',
+        hint: 'set pad_token in tokenizer_config.json (often the EOS token), or pass padding: false',
+      });
     const side = o.paddingSide ?? this.config.paddingSide;
     const pad = <T>(row: T[], value: T): T[] => {
       const n = Math.max(0, width - row.length);
@@ -194,7 +232,13 @@ export class Tokenizer {
       inputIds: encs.map((e) => pad(e.ids, padId!)),
       tokenTypeIds: encs.map((e) => pad(e.typeIds, 0)),
     };
-    if (o.returnAttentionMask !== false) out.attentionMask = encs.map((e) => pad(e.ids.map(() => 1), 0));
+    if (o.returnAttentionMask !== false)
+      out.attentionMask = encs.map((e) =>
+        pad(
+          e.ids.map(() => 1),
+          0,
+        ),
+      );
     if (o.returnOffsets) out.offsets = encs.map((e) => pad<[number, number]>(e.offsets, [0, 0]));
     if (o.returnSpecialTokensMask) out.specialTokensMask = encs.map((e) => pad(e.specialTokensMask, 1));
     return out;
@@ -256,7 +300,10 @@ export class Tokenizer {
   }
 
   /** Ids of a rendered conversation and a mask of the assistant's tokens (for assistant-only loss). */
-  encodeChat(messages: ChatMessage[], o: ChatTemplateOptions = {}): { ids: number[]; assistantMask: number[]; text: string } {
+  encodeChat(
+    messages: ChatMessage[],
+    o: ChatTemplateOptions = {},
+  ): { ids: number[]; assistantMask: number[]; text: string } {
     return encodeChat(this, messages, o);
   }
 

@@ -45,7 +45,7 @@ class PairHeap {
   push(item: [number, number, number]): void {
     const h = this.items;
     h.push(item);
-    for (let i = h.length - 1; i > 0; ) {
+    for (let i = h.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (!this.better(h[i], h[p])) break;
       [h[i], h[p]] = [h[p], h[i]];
@@ -58,7 +58,7 @@ class PairHeap {
     const last = h.pop()!;
     if (h.length) {
       h[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
@@ -187,7 +187,11 @@ export function trainBpeCore(wordCounts: Map<string, number>, o: TrainOptions, p
 }
 
 /** Counts the words `split` makes of each text of the source. */
-async function countWords(source: TextSource, split: (text: string) => string[], o: TrainOptions): Promise<Map<string, number>> {
+async function countWords(
+  source: TextSource,
+  split: (text: string) => string[],
+  o: TrainOptions,
+): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let done = 0;
   for await (const text of source as AsyncIterable<string>) {
@@ -208,17 +212,35 @@ export interface TrainTokenizerOptions extends TrainOptions {
 }
 
 function configOf(o: TrainTokenizerOptions) {
-  return { ...defaultConfig(), bosToken: o.bosToken, eosToken: o.eosToken, padToken: o.padToken, unkToken: o.unkToken, modelMaxLength: o.modelMaxLength ?? 1e30 };
+  return {
+    ...defaultConfig(),
+    bosToken: o.bosToken,
+    eosToken: o.eosToken,
+    padToken: o.padToken,
+    unkToken: o.unkToken,
+    modelMaxLength: o.modelMaxLength ?? 1e30,
+  };
 }
 
-const special = (content: string, id: number) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const special = (content: string, id: number) => ({
+  id,
+  content,
+  single_word: false,
+  lstrip: false,
+  rstrip: false,
+  normalized: false,
+  special: true,
+});
 
 /** Byte-level BPE (GPT-2's pipeline): words by GPT-2's regex, all 256 bytes in the alphabet. */
 export async function trainByteLevelBpe(source: TextSource, o: TrainTokenizerOptions): Promise<Tokenizer> {
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   const pre = buildPreTokenizer(byteLevel, 'trainer')!;
   const counts = await countWords(source, (t) => pre(Normalized.from(t, false), 0).map((w) => w.text), o);
-  const { vocab, merges } = trainBpeCore(counts, { ...o, initialAlphabet: [...BYTE_TO_CHAR, ...(o.initialAlphabet ?? [])] });
+  const { vocab, merges } = trainBpeCore(counts, {
+    ...o,
+    initialAlphabet: [...BYTE_TO_CHAR, ...(o.initialAlphabet ?? [])],
+  });
   const json = {
     added_tokens: (o.specialTokens ?? []).map((s) => special(s, vocab.get(s)!)),
     normalizer: null,
@@ -231,16 +253,28 @@ export async function trainByteLevelBpe(source: TextSource, o: TrainTokenizerOpt
 }
 
 /** WordPiece (BERT's pipeline: BertNormalizer, BertPreTokenizer, "##" continuations, [CLS]/[SEP]). */
-export async function trainWordPiece(source: TextSource, o: TrainTokenizerOptions & { lowercase?: boolean }): Promise<Tokenizer> {
+export async function trainWordPiece(
+  source: TextSource,
+  o: TrainTokenizerOptions & { lowercase?: boolean },
+): Promise<Tokenizer> {
   const specials = o.specialTokens ?? ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
-  const normalizerJson = { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: o.lowercase !== false };
+  const normalizerJson = {
+    type: 'BertNormalizer',
+    clean_text: true,
+    handle_chinese_chars: true,
+    strip_accents: null,
+    lowercase: o.lowercase !== false,
+  };
   const norm = buildNormalizer(normalizerJson, 'trainer')!;
   const pre = buildPreTokenizer({ type: 'BertPreTokenizer' }, 'trainer')!;
   const counts = await countWords(source, (t) => pre(norm(Normalized.from(t, false)), 0).map((w) => w.text), o);
   const { vocab } = trainBpeCore(counts, { ...o, specialTokens: specials }, '##');
   const unk = o.unkToken ?? '[UNK]';
   const [cls, sep] = ['[CLS]', '[SEP]'];
-  const post = vocab.has(cls) && vocab.has(sep) ? { type: 'BertProcessing', sep: [sep, vocab.get(sep)], cls: [cls, vocab.get(cls)] } : null;
+  const post =
+    vocab.has(cls) && vocab.has(sep)
+      ? { type: 'BertProcessing', sep: [sep, vocab.get(sep)], cls: [cls, vocab.get(cls)] }
+      : null;
   const json = {
     added_tokens: specials.map((s) => special(s, vocab.get(s)!)),
     normalizer: normalizerJson,

@@ -28,7 +28,10 @@ export const TrainTokenizerConfigSchema = z
   })
   .strict()
   // Printed options must be the ones the saved tokenizer.json has: no lowercase on a BPE.
-  .refine((c) => c.kind === 'wordpiece' || c.lowercase === undefined, { message: 'applies to wordpiece only (a byte-level BPE keeps the text as is)', path: ['lowercase'] })
+  .refine((c) => c.kind === 'wordpiece' || c.lowercase === undefined, {
+    message: 'applies to wordpiece only (a byte-level BPE keeps the text as is)',
+    path: ['lowercase'],
+  })
   .transform((c) => (c.kind === 'wordpiece' ? { ...c, lowercase: c.lowercase ?? true } : c));
 
 export type TrainTokenizerConfig = z.infer<typeof TrainTokenizerConfigSchema>;
@@ -52,9 +55,23 @@ export async function* readTextChunks(files: string[], chunkBytes = 1 << 20): As
   }
 }
 
-export async function trainTokenizerFromConfig(c: TrainTokenizerConfig, onProgress?: TrainOptions['onProgress']): Promise<Tokenizer> {
+export async function trainTokenizerFromConfig(
+  c: TrainTokenizerConfig,
+  onProgress?: TrainOptions['onProgress'],
+): Promise<Tokenizer> {
   const source = readTextChunks(c.files);
-  const common = { vocabSize: c.vocabSize, minFrequency: c.minFrequency, limitAlphabet: c.limitAlphabet, bosToken: c.bosToken, eosToken: c.eosToken, padToken: c.padToken, unkToken: c.unkToken, modelMaxLength: c.modelMaxLength, onProgress };
-  if (c.kind === 'wordpiece') return trainWordPiece(source, { ...common, specialTokens: c.specialTokens, lowercase: c.lowercase });
+  const common = {
+    vocabSize: c.vocabSize,
+    minFrequency: c.minFrequency,
+    limitAlphabet: c.limitAlphabet,
+    bosToken: c.bosToken,
+    eosToken: c.eosToken,
+    padToken: c.padToken,
+    unkToken: c.unkToken,
+    modelMaxLength: c.modelMaxLength,
+    onProgress,
+  };
+  if (c.kind === 'wordpiece')
+    return trainWordPiece(source, { ...common, specialTokens: c.specialTokens, lowercase: c.lowercase });
   return trainByteLevelBpe(source, { ...common, specialTokens: c.specialTokens ?? ['<|endoftext|>'] });
 }

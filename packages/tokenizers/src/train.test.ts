@@ -45,17 +45,30 @@ describe('trainByteLevelBpe', () => {
   it('saves files that load back, here and in @huggingface/tokenizers, to identical ids', async () => {
     const text = MOBY.slice(0, 50_000);
     const progress: string[] = [];
-    const tok = await trainByteLevelBpe([text], { vocabSize: 600, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>', modelMaxLength: 128, onProgress: (p) => progress.push(p.phase) });
+    const tok = await trainByteLevelBpe([text], {
+      vocabSize: 600,
+      specialTokens: ['<|endoftext|>'],
+      eosToken: '<|endoftext|>',
+      modelMaxLength: 128,
+      onProgress: (p) => progress.push(p.phase),
+    });
     expect(progress).toContain('count');
     const dir = mkdtempSync(join(tmpdir(), 'anneal-tok-'));
     tok.save(dir);
     const back = loadTokenizerSync(dir);
     expect(back.encode(text)).toEqual(tok.encode(text));
     expect(back.eosTokenId).toBe(0);
-    const ref = new HfTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')));
+    const ref = new HfTokenizer(
+      JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')),
+      JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
+    );
     for (const t of conformanceCorpus()) expect(ref.encode(t).ids, t).toEqual(tok.encode(t));
     const cfg = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ eos_token: '<|endoftext|>', model_max_length: 128, tokenizer_class: 'PreTrainedTokenizerFast' });
+    expect(cfg).toMatchObject({
+      eos_token: '<|endoftext|>',
+      model_max_length: 128,
+      tokenizer_class: 'PreTrainedTokenizerFast',
+    });
   });
 
   it('reads an async iterator of strings', async () => {
@@ -79,7 +92,8 @@ describe('trainWordPiece', () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-wp-'));
     tok.save(dir);
     const ref = new HfTokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), {});
-    for (const t of ['Call me Ishmael.', 'Some years ago, never mind how long', 'Zebra-crossing 42']) expect(loadTokenizerSync(dir).encode(t), t).toEqual(ref.encode(t).ids);
+    for (const t of ['Call me Ishmael.', 'Some years ago, never mind how long', 'Zebra-crossing 42'])
+      expect(loadTokenizerSync(dir).encode(t), t).toEqual(ref.encode(t).ids);
   });
 });
 
@@ -91,6 +105,9 @@ describe('TrainTokenizerConfigSchema', () => {
     expect(TrainTokenizerConfigSchema.parse({ ...base, kind: 'wordpiece', lowercase: false }).lowercase).toBe(false);
     const bad = TrainTokenizerConfigSchema.safeParse({ ...base, kind: 'byte-level-bpe', lowercase: true });
     expect(bad.success).toBe(false);
-    expect(bad.error!.issues[0]).toMatchObject({ path: ['lowercase'], message: expect.stringMatching(/wordpiece only/) });
+    expect(bad.error!.issues[0]).toMatchObject({
+      path: ['lowercase'],
+      message: expect.stringMatching(/wordpiece only/),
+    });
   });
 });

@@ -10,7 +10,10 @@ describe('requireTokenizerFits', () => {
   });
 
   it("refuses a tokenizer whose ids reach past the model's embedding rows (config.json vocab_size), naming the field", () => {
-    const model = Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nEmbd: 8, nHead: 2, nLayer: 1 }, 1);
+    const model = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nEmbd: 8, nHead: 2, nLayer: 1 },
+      1,
+    );
     const at = { file: 'sft.yaml', field: 'tokenizer.path' };
     expect(() => requireTokenizerFits({ vocabSize: 50 }, model, at)).not.toThrow();
     expect(() => requireTokenizerFits({ vocabSize: 40 }, model, at)).not.toThrow(); // padded vocabularies are fine
@@ -21,7 +24,9 @@ describe('requireTokenizerFits', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).describe()).toMatch(/^sft\.yaml: tokenizer\.path: the tokenizer's ids go up to 50, and the model has 50 embeddings/);
+    expect((err as ConfigError).describe()).toMatch(
+      /^sft\.yaml: tokenizer\.path: the tokenizer's ids go up to 50, and the model has 50 embeddings/,
+    );
     model.dispose();
   });
 });

@@ -1,14 +1,29 @@
 // @anneal/training: what every method recipe (trainers, reward-model, dpo, ppo) shares — the
 // training loop, the run folder and its atomic checkpoints, the optimizer and logger set-up,
 // LoRA/QLoRA wiring, and the `train:`/`optim:`/`schedule:` config schemas.
-export { trainLoop, type LoopConfig, type LoopParts, type LoopResult, type RunContext, type TrainableModel } from './loop.js';
+export {
+  trainLoop,
+  type LoopConfig,
+  type LoopParts,
+  type LoopResult,
+  type RunContext,
+  type TrainableModel,
+} from './loop.js';
 export type { RunOptions, RecipeResult } from './options.js';
 export { silentReporter, type Reporter, type StepReport } from './reporter.js';
 export { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';
 export { tokenMetrics } from './token-metrics.js';
 export { OptimSchema, ScheduleSchema } from './schemas.js';
 export { TrainSchema, trainFields, oneStopCondition, runFields } from './schemas-train.js';
-export { openRunFolder, saveCheckpoint, flattenHparams, makeOptimizer, openLogger, type OpenedRun, type CheckpointParts } from './run-folder.js';
+export {
+  openRunFolder,
+  saveCheckpoint,
+  flattenHparams,
+  makeOptimizer,
+  openLogger,
+  type OpenedRun,
+  type CheckpointParts,
+} from './run-folder.js';
 export { baseWeightsFrom, loadBase, withAdapter } from './peft.js';
 export { localModelDir } from '@anneal/modeling';
 export { packageVersions } from './versions.js';

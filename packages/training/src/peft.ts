@@ -5,17 +5,43 @@
 import { ConfigError } from '@anneal/core';
 import { loadPretrained, localModelDir, readHfConfig, type PretrainedModel } from '@anneal/modeling';
 import { LoraModel, loadAdapter, type LoraConfig } from '@anneal/peft-lora';
-import { isQuantized, loadQuantized, quantize, type QuantizationConfig, type QuantizationReport } from '@anneal/quantization';
+import {
+  isQuantized,
+  loadQuantized,
+  quantize,
+  type QuantizationConfig,
+  type QuantizationReport,
+} from '@anneal/quantization';
 
 /**
  * Where the base weights load from: the checkpoint for full fine-tuning, model.pretrained
  * for LoRA (which needs one: there is nothing to adapt in a model trained from scratch).
  */
-export function baseWeightsFrom(pretrained: string, resumeDir: string | undefined, peft: LoraConfig | undefined, file: string): string;
-export function baseWeightsFrom(pretrained: string | undefined, resumeDir: string | undefined, peft: LoraConfig | undefined, file: string): string | undefined;
-export function baseWeightsFrom(pretrained: string | undefined, resumeDir: string | undefined, peft: LoraConfig | undefined, file: string): string | undefined {
-  if (peft && !pretrained) throw new ConfigError('LoRA needs a pretrained model to adapt', { file, field: 'model.pretrained', hint: 'set model.pretrained, or remove peft to train from scratch' });
-  return peft ? pretrained : resumeDir ?? pretrained;
+export function baseWeightsFrom(
+  pretrained: string,
+  resumeDir: string | undefined,
+  peft: LoraConfig | undefined,
+  file: string,
+): string;
+export function baseWeightsFrom(
+  pretrained: string | undefined,
+  resumeDir: string | undefined,
+  peft: LoraConfig | undefined,
+  file: string,
+): string | undefined;
+export function baseWeightsFrom(
+  pretrained: string | undefined,
+  resumeDir: string | undefined,
+  peft: LoraConfig | undefined,
+  file: string,
+): string | undefined {
+  if (peft && !pretrained)
+    throw new ConfigError('LoRA needs a pretrained model to adapt', {
+      file,
+      field: 'model.pretrained',
+      hint: 'set model.pretrained, or remove peft to train from scratch',
+    });
+  return peft ? pretrained : (resumeDir ?? pretrained);
 }
 
 const describe = (r: QuantizationReport, method: string) =>
@@ -26,7 +52,11 @@ const describe = (r: QuantizationReport, method: string) =>
  * checkpoint was saved quantized (`anneal quantize`, or transformers + bitsandbytes), its
  * projections are quantized as they are read: the float32 projections are never all in memory.
  */
-export async function loadBase(dirOrRepoId: string, quantization: QuantizationConfig | undefined, o: { info: (m: string) => void; field?: string }): Promise<PretrainedModel> {
+export async function loadBase(
+  dirOrRepoId: string,
+  quantization: QuantizationConfig | undefined,
+  o: { info: (m: string) => void; field?: string },
+): Promise<PretrainedModel> {
   const dir = await localModelDir(dirOrRepoId, { field: o.field ?? 'model.pretrained' });
   if (!quantization && !readHfConfig(dir).hf.quantization_config) return loadPretrained(dir);
   const { model, report, config } = await loadQuantized(dir, quantization);
@@ -34,15 +64,40 @@ export async function loadBase(dirOrRepoId: string, quantization: QuantizationCo
   return model;
 }
 
-export function withAdapter<M extends PretrainedModel>(base: M, peft: LoraConfig | undefined, o: { resumeDir?: string; seed: number; file: string; info: (m: string) => void; quantization?: QuantizationConfig; autocast: 'none' | 'bf16'; baseModel?: string }): M | LoraModel {
-  if (o.quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16') throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', { file: o.file, field: 'quantization.computeDtype', hint: 'set autocast: bf16 (torch backend), or computeDtype: float32' });
-  if ((o.quantization || isQuantized(base)) && !peft) throw new ConfigError('a quantized model cannot be fine-tuned in full', { file: o.file, field: o.quantization ? 'quantization' : 'model.pretrained', hint: 'add a peft: block (QLoRA), or remove quantization (or start from a float32 checkpoint)' });
-  if (o.quantization && !isQuantized(base)) o.info(`quantized ${describe(quantize(base, o.quantization), o.quantization.method)}`);
+export function withAdapter<M extends PretrainedModel>(
+  base: M,
+  peft: LoraConfig | undefined,
+  o: {
+    resumeDir?: string;
+    seed: number;
+    file: string;
+    info: (m: string) => void;
+    quantization?: QuantizationConfig;
+    autocast: 'none' | 'bf16';
+    baseModel?: string;
+  },
+): M | LoraModel {
+  if (o.quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16')
+    throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', {
+      file: o.file,
+      field: 'quantization.computeDtype',
+      hint: 'set autocast: bf16 (torch backend), or computeDtype: float32',
+    });
+  if ((o.quantization || isQuantized(base)) && !peft)
+    throw new ConfigError('a quantized model cannot be fine-tuned in full', {
+      file: o.file,
+      field: o.quantization ? 'quantization' : 'model.pretrained',
+      hint: 'add a peft: block (QLoRA), or remove quantization (or start from a float32 checkpoint)',
+    });
+  if (o.quantization && !isQuantized(base))
+    o.info(`quantized ${describe(quantize(base, o.quantization), o.quantization.method)}`);
   if (!peft) return base;
   const lora = o.resumeDir ? loadAdapter(base, o.resumeDir) : new LoraModel(base, peft, o.seed, o.file);
   // adapter_config.json names the base the run loaded (model.pretrained, as the config gives it).
   if (o.baseModel !== undefined) lora.baseModelNameOrPath = o.baseModel;
   const pct = (100 * lora.numTrainableParameters) / base.numParameters;
-  o.info(`LoRA r ${lora.config.r}, alpha ${lora.config.loraAlpha}: ${lora.numTrainableParameters} trainable parameters (${pct.toFixed(2)}% of ${base.numParameters}); the base is frozen`);
+  o.info(
+    `LoRA r ${lora.config.r}, alpha ${lora.config.loraAlpha}: ${lora.numTrainableParameters} trainable parameters (${pct.toFixed(2)}% of ${base.numParameters}); the base is frozen`,
+  );
   return lora;
 }

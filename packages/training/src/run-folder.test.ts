@@ -14,7 +14,9 @@ describe('openLogger', () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-logger-'));
     const logger = openLogger(dir, cfg);
     logger.tb.flush();
-    const values = readTensorBoardLogdir(dir).get('')!.flatMap((e) => e.values);
+    const values = readTensorBoardLogdir(dir)
+      .get('')!
+      .flatMap((e) => e.values);
     const config = values.find((v) => v.tag === 'config')!;
     expect(config.plugin).toBe('text');
     expect(config.strings[0]).toMatch(/^```yaml\n[\s\S]*recipe: dpo[\s\S]*beta: 0\.1[\s\S]*```$/);
@@ -24,7 +26,9 @@ describe('openLogger', () => {
   it('a resumed run adds neither (the first session already holds them)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-logger-'));
     openLogger(dir, cfg, 7).tb.flush();
-    const tags = readTensorBoardLogdir(dir).get('')!.flatMap((e) => e.values.map((v) => v.tag));
+    const tags = readTensorBoardLogdir(dir)
+      .get('')!
+      .flatMap((e) => e.values.map((v) => v.tag));
     expect(tags).toEqual([]);
   });
 });

@@ -4,7 +4,24 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ANNEAL_STATE, CheckpointError, cleanCheckpoints, linkCheckpointAlias, listCheckpoints, readTrainerState, resolveResume, rotateCheckpoints, runRelative, serializeSafetensors, stateFileOf, writeDirAtomic, writeFileAtomic, writeFileDurable, checkpointDirName, type TrainerState } from '@anneal/core';
+import {
+  ANNEAL_STATE,
+  CheckpointError,
+  cleanCheckpoints,
+  linkCheckpointAlias,
+  listCheckpoints,
+  readTrainerState,
+  resolveResume,
+  rotateCheckpoints,
+  runRelative,
+  serializeSafetensors,
+  stateFileOf,
+  writeDirAtomic,
+  writeFileAtomic,
+  writeFileDurable,
+  checkpointDirName,
+  type TrainerState,
+} from '@anneal/core';
 import { AdamW, RunLogger, configToYaml, makeDir, parseSafetensors } from '@anneal/core';
 import type { Variable } from '@tensorflow/tfjs-core';
 import { packageVersions } from './versions.js';
@@ -25,15 +42,26 @@ export function missingCheckpointFiles(dir: string): string[] {
   const missing = ['optimizer.safetensors', 'tokenizer.json'].filter((f) => !existsSync(join(dir, f)));
   const weights = (sub: string, adapterOk: boolean) => {
     const at = (f: string) => existsSync(join(dir, sub, f));
-    if (adapterOk && at('adapter_config.json')) return at('adapter_model.safetensors') ? [] : [join(sub, 'adapter_model.safetensors')];
-    return [at('config.json') ? [] : [join(sub, 'config.json')], at('model.safetensors') || at('model.safetensors.index.json') ? [] : [join(sub, 'model.safetensors')]].flat();
+    if (adapterOk && at('adapter_config.json'))
+      return at('adapter_model.safetensors') ? [] : [join(sub, 'adapter_model.safetensors')];
+    return [
+      at('config.json') ? [] : [join(sub, 'config.json')],
+      at('model.safetensors') || at('model.safetensors.index.json') ? [] : [join(sub, 'model.safetensors')],
+    ].flat();
   };
-  if (existsSync(join(dir, 'policy')) || existsSync(join(dir, 'value'))) return [...missing, ...weights('policy', true), ...weights('value', false)];
+  if (existsSync(join(dir, 'policy')) || existsSync(join(dir, 'value')))
+    return [...missing, ...weights('policy', true), ...weights('value', false)];
   return [...missing, ...weights('', true)];
 }
 
 /** `rank` > 0 (data parallel): resolve the folder and the resume state only; rank 0 writes. */
-export function openRunFolder(outputDir: string, name: string, configYaml: string, backend: { name: string; detail?: string }, o: { resume?: string; overwrite?: boolean; rank?: number; seed?: number; info: (m: string) => void }): OpenedRun {
+export function openRunFolder(
+  outputDir: string,
+  name: string,
+  configYaml: string,
+  backend: { name: string; detail?: string },
+  o: { resume?: string; overwrite?: boolean; rank?: number; seed?: number; info: (m: string) => void },
+): OpenedRun {
   let runDir = resolve(outputDir, name);
   let resumeDir: string | undefined;
   let state: TrainerState | undefined;
@@ -41,12 +69,30 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
     const r = resolveResume(o.resume);
     resumeDir = r.checkpointDir;
     runDir = r.runDir;
-    for (const c of r.mismatched) o.info(`warning: ${runRelative(runDir, c.dir)} records step ${c.step}, not ${c.namedStep} as its name says; checkpoints are ordered by the step they record`);
+    for (const c of r.mismatched)
+      o.info(
+        `warning: ${runRelative(runDir, c.dir)} records step ${c.step}, not ${c.namedStep} as its name says; checkpoints are ordered by the step they record`,
+      );
     state = readTrainerState(resumeDir);
     const file = stateFileOf(resumeDir)!;
-    if (o.seed !== undefined && state.rng.seed !== o.seed) throw new CheckpointError(`the checkpoint was trained with seed ${state.rng.seed} and this run's seed is ${o.seed}`, { file, field: 'rng.seed', hint: `the data order and dropout derive from the seed: resume with seed ${state.rng.seed} (drop --set seed), or start a new run` });
+    if (o.seed !== undefined && state.rng.seed !== o.seed)
+      throw new CheckpointError(
+        `the checkpoint was trained with seed ${state.rng.seed} and this run's seed is ${o.seed}`,
+        {
+          file,
+          field: 'rng.seed',
+          hint: `the data order and dropout derive from the seed: resume with seed ${state.rng.seed} (drop --set seed), or start a new run`,
+        },
+      );
     const missing = missingCheckpointFiles(resumeDir);
-    if (missing.length) throw new CheckpointError(`the checkpoint is incomplete: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing`, { file: join(resumeDir, missing[0]), hint: 'resume from another checkpoint of the run (runs/<name>/checkpoints/step-N), or start a new run' });
+    if (missing.length)
+      throw new CheckpointError(
+        `the checkpoint is incomplete: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing`,
+        {
+          file: join(resumeDir, missing[0]),
+          hint: 'resume from another checkpoint of the run (runs/<name>/checkpoints/step-N), or start a new run',
+        },
+      );
     o.info(`resuming from ${resumeDir} (step ${state.step})`);
   }
   if ((o.rank ?? 0) > 0) return { runDir, resumeDir, state };
@@ -65,11 +111,22 @@ export function openRunFolder(outputDir: string, name: string, configYaml: strin
   }
   makeDir(join(runDir, 'checkpoints'));
   const cleaned = cleanCheckpoints(runDir).filter((n) => !n.startsWith('.tmp-'));
-  if (cleaned.length) o.info(`removed ${cleaned.join(', ')} from checkpoints/: no ${ANNEAL_STATE} (a write or rotation cut short)`);
+  if (cleaned.length)
+    o.info(`removed ${cleaned.join(', ')} from checkpoints/: no ${ANNEAL_STATE} (a write or rotation cut short)`);
   writeFileAtomic(join(runDir, 'config.yaml'), configYaml);
   writeFileAtomic(
     join(runDir, 'run.json'),
-    JSON.stringify({ backend: backend.name, backendDetail: backend.detail, versions: packageVersions(), startedAt: new Date().toISOString(), resumedFrom: resumeDir ? runRelative(runDir, resumeDir) : null }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        backend: backend.name,
+        backendDetail: backend.detail,
+        versions: packageVersions(),
+        startedAt: new Date().toISOString(),
+        resumedFrom: resumeDir ? runRelative(runDir, resumeDir) : null,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   return { runDir, resumeDir, state };
 }
@@ -94,7 +151,10 @@ export async function saveCheckpoint(runDir: string, p: CheckpointParts, keep: n
   await writeDirAtomic(dir, async (tmp) => {
     await p.saveModel(tmp);
     p.saveTokenizer(tmp);
-    writeFileDurable(join(tmp, 'optimizer.safetensors'), serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }));
+    writeFileDurable(
+      join(tmp, 'optimizer.safetensors'),
+      serializeSafetensors(optState.tensors, { format: 'pt', step: String(optState.step) }),
+    );
     writeFileDurable(join(tmp, ANNEAL_STATE), JSON.stringify(state, null, 2) + '\n');
   });
   rotateCheckpoints(runDir, keep, state.bestMetric ? [state.bestMetric.checkpoint] : []);
@@ -104,7 +164,11 @@ export async function saveCheckpoint(runDir: string, p: CheckpointParts, keep: n
 }
 
 /** Scalar hyperparameters for TensorBoard's HParams tab ("optim.lr", "model.config.nLayer", ...). */
-export function flattenHparams(cfg: unknown, prefix = '', out: Record<string, string | number | boolean> = {}): Record<string, string | number | boolean> {
+export function flattenHparams(
+  cfg: unknown,
+  prefix = '',
+  out: Record<string, string | number | boolean> = {},
+): Record<string, string | number | boolean> {
   for (const [k, v] of Object.entries(cfg as Record<string, unknown>)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out[key] = v;
@@ -115,7 +179,11 @@ export function flattenHparams(cfg: unknown, prefix = '', out: Record<string, st
 }
 
 /** AdamW over the parameters, with its moments and step restored from a checkpoint when resuming. */
-export function makeOptimizer(params: Map<string, Variable>, o: { betas: [number, number]; eps: number; weightDecay: number }, resumeDir?: string): AdamW {
+export function makeOptimizer(
+  params: Map<string, Variable>,
+  o: { betas: [number, number]; eps: number; weightDecay: number },
+  resumeDir?: string,
+): AdamW {
   const opt = new AdamW(params, { betas: o.betas, eps: o.eps, weightDecay: o.weightDecay });
   if (resumeDir) {
     const file = join(resumeDir, 'optimizer.safetensors');

@@ -18,7 +18,11 @@ export type LossSum = () => { sum: tf.Scalar; count: number; metrics?: Record<st
  * then divided). With a collective the sums (gradients, loss, units, tokens, metrics) are
  * added across ranks first, so N ranks equal one process with the N-times batch.
  */
-export function accumulatedGradients(params: Map<string, tf.Variable>, microBatches: LossSum[], collective?: Collective): { loss: number; tokens: number; grads: Map<string, tf.Tensor>; metrics: Record<string, number> } {
+export function accumulatedGradients(
+  params: Map<string, tf.Variable>,
+  microBatches: LossSum[],
+  collective?: Collective,
+): { loss: number; tokens: number; grads: Map<string, tf.Tensor>; metrics: Record<string, number> } {
   let total: Map<string, tf.Tensor> | undefined;
   let lossSum = 0;
   let tokens = 0;
@@ -74,7 +78,11 @@ export function accumulatedGradients(params: Map<string, tf.Variable>, microBatc
  * Clips, checks and applies one update: a NaN/Inf loss or gradient norm skips the update
  * and reports why (the caller stops with an error or goes on, as configured).
  */
-export function guardedUpdate(grads: Map<string, tf.Tensor>, loss: number, o: { clip: number; apply: (g: Map<string, tf.Tensor>) => void }): { norm: number; problem?: string } {
+export function guardedUpdate(
+  grads: Map<string, tf.Tensor>,
+  loss: number,
+  o: { clip: number; apply: (g: Map<string, tf.Tensor>) => void },
+): { norm: number; problem?: string } {
   const { norm, grads: clipped } = clipGradNorm(grads, o.clip); // consumes grads
   const finite = Number.isFinite(loss) && Number.isFinite(norm);
   if (finite) o.apply(clipped);
@@ -83,7 +91,13 @@ export function guardedUpdate(grads: Map<string, tf.Tensor>, loss: number, o: { 
 }
 
 /** What a skipped (non-finite) update means under train.onNonFinite: an error naming the step, or a logged skip. */
-export function handleNonFinite(problem: string | undefined, step: number, policy: 'error' | 'skip', lastCheckpoint: string, info: (m: string) => void): void {
+export function handleNonFinite(
+  problem: string | undefined,
+  step: number,
+  policy: 'error' | 'skip',
+  lastCheckpoint: string,
+  info: (m: string) => void,
+): void {
   if (!problem) return;
   if (policy === 'error') {
     throw new NumericError(`step ${step}: ${problem}`, {

@@ -8,13 +8,24 @@ import { useBackend } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
 import { trainByteLevelBpe } from '@anneal/tokenizers';
 
-export async function tinyGpt2Dir(texts: string[], o: { vocabSize?: number; nLayer?: number; nEmbd?: number; seed?: number } = {}): Promise<string> {
+export async function tinyGpt2Dir(
+  texts: string[],
+  o: { vocabSize?: number; nLayer?: number; nEmbd?: number; seed?: number } = {},
+): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-tiny-gpt2-'));
   const vocabSize = o.vocabSize ?? 300;
-  const tok = await trainByteLevelBpe(texts, { vocabSize, specialTokens: ['<|endoftext|>'], eosToken: '<|endoftext|>', padToken: '<|endoftext|>' });
+  const tok = await trainByteLevelBpe(texts, {
+    vocabSize,
+    specialTokens: ['<|endoftext|>'],
+    eosToken: '<|endoftext|>',
+    padToken: '<|endoftext|>',
+  });
   tok.save(dir);
   await useBackend('cpu', {});
-  await Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize, nPositions: 64, nLayer: o.nLayer ?? 1, nHead: 2, nEmbd: o.nEmbd ?? 32 }, o.seed ?? 1).savePretrained(dir);
+  await Gpt2LMHeadModel.init(
+    { ...GPT2_DEFAULTS, vocabSize, nPositions: 64, nLayer: o.nLayer ?? 1, nHead: 2, nEmbd: o.nEmbd ?? 32 },
+    o.seed ?? 1,
+  ).savePretrained(dir);
   return dir;
 }
 
@@ -23,5 +34,9 @@ export const SENTIMENT_PAIRS = fileURLToPath(new URL('../../../datasets/sentimen
 
 /** Every text (prompt, chosen, rejected) of the first n pairs: a tokenizer's training texts. */
 export function pairTexts(n: number): string[] {
-  return readFileSync(SENTIMENT_PAIRS, 'utf8').trim().split('\n').slice(0, n).flatMap((l) => Object.values(JSON.parse(l)) as string[]);
+  return readFileSync(SENTIMENT_PAIRS, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(0, n)
+    .flatMap((l) => Object.values(JSON.parse(l)) as string[]);
 }

@@ -3,7 +3,10 @@
 // in nats, averaged), on logits already aligned with their labels ([N, V] and [N]).
 import * as tf from '@tensorflow/tfjs-core';
 
-export function tokenMetrics(logits: tf.Tensor2D, labels: Int32Array): { meanTokenAccuracy: number; entropy: number; numTokens: number } {
+export function tokenMetrics(
+  logits: tf.Tensor2D,
+  labels: Int32Array,
+): { meanTokenAccuracy: number; entropy: number; numTokens: number } {
   return tf.tidy(() => {
     const valid = Float32Array.from(labels, (l) => (l === -100 ? 0 : 1));
     const n = valid.reduce((a, b) => a + b, 0);

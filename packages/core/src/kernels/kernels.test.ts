@@ -14,7 +14,13 @@ function naiveSegmentSum(x: number[][], ids: number[], n: number): number[][] {
 describe.each(['cpu', 'wasm'] as const)('UnsortedSegmentSum on %s', (backend) => {
   it('sums rows into segments like a naive loop', async () => {
     await useBackend(backend);
-    const x = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]];
+    const x = [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+      [9, 10],
+    ];
     const ids = [2, 0, 2, 3, 0];
     const got = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor2d(x), tf.tensor1d(ids, 'int32'), 4).arraySync());
     expect(got).toEqual(naiveSegmentSum(x, ids, 4));
@@ -22,9 +28,20 @@ describe.each(['cpu', 'wasm'] as const)('UnsortedSegmentSum on %s', (backend) =>
 
   it('gives the embedding gradient that finite differences give', async () => {
     await useBackend(backend);
-    const table = tf.variable(tf.tensor2d([[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]]));
+    const table = tf.variable(
+      tf.tensor2d([
+        [0.1, -0.2],
+        [0.3, 0.4],
+        [-0.5, 0.6],
+      ]),
+    );
     const idx = tf.tensor1d([2, 0, 2, 1], 'int32');
-    const w = tf.tensor2d([[1, 2], [3, -1], [0.5, 0.5], [-2, 1]]);
+    const w = tf.tensor2d([
+      [1, 2],
+      [3, -1],
+      [0.5, 0.5],
+      [-2, 1],
+    ]);
     const f = () => tf.sum(tf.mul(tf.square(tf.gather(table, idx)), w)) as tf.Scalar;
     const { grads } = tf.variableGrads(f, [table]);
     const analytic = grads[table.name].arraySync() as number[][];
@@ -54,7 +71,12 @@ describe('BatchMatMul with transposes on wasm', () => {
     for (const backend of ['cpu', 'wasm'] as const) {
       await useBackend(backend);
       const out: number[][] = [];
-      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      for (const [ta, tb] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as const) {
         const A = ta ? tf.transpose(tf.tensor3d(a, [2, 3, 4]), [0, 2, 1]) : tf.tensor3d(a, [2, 3, 4]);
         const B = tb ? tf.transpose(tf.tensor3d(b, [2, 4, 5]), [0, 2, 1]) : tf.tensor3d(b, [2, 4, 5]);
         const before = tf.memory().numTensors;

@@ -34,7 +34,11 @@ export function registerTransposedMatMul(backendName: string): void {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const a2 = transposeA ? swapLast(a, backend) : a;
     const b2 = transposeB ? swapLast(b, backend) : b;
-    const out = original.kernelFunc({ ...args, inputs: { a: a2, b: b2 }, attrs: { ...(args.attrs as object), transposeA: false, transposeB: false } } as never);
+    const out = original.kernelFunc({
+      ...args,
+      inputs: { a: a2, b: b2 },
+      attrs: { ...(args.attrs as object), transposeA: false, transposeB: false },
+    } as never);
     if (a2 !== a) backend.disposeData(a2.dataId);
     if (b2 !== b) backend.disposeData(b2.dataId);
     return out;

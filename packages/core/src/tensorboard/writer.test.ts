@@ -32,7 +32,9 @@ describe('SummaryWriter', () => {
   });
 
   it('writes scalars with tag, step and value', () => {
-    const scalars = events.flatMap((e) => e.values.filter((v) => v.simple !== undefined).map((v) => [v.tag, e.step, v.simple, v.plugin]));
+    const scalars = events.flatMap((e) =>
+      e.values.filter((v) => v.simple !== undefined).map((v) => [v.tag, e.step, v.simple, v.plugin]),
+    );
     expect(scalars).toEqual([
       ['train/loss', 10, 2.5, 'scalars'],
       ['eval/loss', 20, 0.125, 'scalars'],
@@ -50,7 +52,9 @@ describe('SummaryWriter', () => {
     expect([get(h, 1), get(h, 2), get(h, 3), get(h, 4), get(h, 5)]).toEqual([0, 3, 5, 7, 15]);
     // Parsers must accept repeated doubles packed (one length-delimited field) or not.
     const packed = (no: number) =>
-      all(h, no).flatMap((v) => (Buffer.isBuffer(v) ? Array.from({ length: v.length / 8 }, (_, i) => v.readDoubleLE(8 * i)) : [v as number]));
+      all(h, no).flatMap((v) =>
+        Buffer.isBuffer(v) ? Array.from({ length: v.length / 8 }, (_, i) => v.readDoubleLE(8 * i)) : [v as number],
+      );
     expect(packed(7)).toEqual([1, 2, 2]); // [0,1) [1,2) [2,3]
     expect(packed(6)).toEqual([1, 2, 3]);
   });
@@ -82,7 +86,9 @@ describe('SummaryWriter', () => {
     bad[off] ^= 0xff;
     const file = join(dir, 'corrupt');
     writeFileSync(file, bad);
-    expect(() => readRecords(readFileSync(file))).toThrow(`record 1 at offset ${16 + records[0].length}: data CRC mismatch`);
+    expect(() => readRecords(readFileSync(file))).toThrow(
+      `record 1 at offset ${16 + records[0].length}: data CRC mismatch`,
+    );
     const badLen = Buffer.from(buf);
     badLen[0] ^= 0x01;
     expect(() => readRecords(badLen)).toThrow('record 0 at offset 0: length CRC mismatch');
@@ -110,7 +116,8 @@ describe('runs of different recipes in one logdir (TensorBoard HParams tab)', ()
 
   it('no run writes an experiment summary, so TensorBoard builds one from all runs', () => {
     expect([...byRun.keys()].sort()).toEqual(['clm-small', 'dpo-beta', 'ppo']);
-    for (const events of byRun.values()) expect(events.flatMap((e) => e.values).map((v) => v.tag)).not.toContain('_hparams_/experiment');
+    for (const events of byRun.values())
+      expect(events.flatMap((e) => e.values).map((v) => v.tag)).not.toContain('_hparams_/experiment');
   });
 
   it('every hyperparameter and metric of every recipe is in the experiment, and differing columns differ', () => {
@@ -121,12 +128,28 @@ describe('runs of different recipes in one logdir (TensorBoard HParams tab)', ()
       const start = values.find((v) => v.tag === '_hparams_/session_start_info')!;
       const hp = all(fields(get(fields(start.pluginContent!), 3) as Buffer), 1).map((b) => fields(b as Buffer));
       // hparams map entry: key (1), google.protobuf.Value (2) with number (2) or string (3) or bool (4)
-      sessions.set(run, new Map(hp.map((e) => { const v = fields(get(e, 2) as Buffer); return [(get(e, 1) as Buffer).toString(), get(v, 2) ?? (get(v, 3) as Buffer | undefined)?.toString() ?? get(v, 4)]; })));
+      sessions.set(
+        run,
+        new Map(
+          hp.map((e) => {
+            const v = fields(get(e, 2) as Buffer);
+            return [
+              (get(e, 1) as Buffer).toString(),
+              get(v, 2) ?? (get(v, 3) as Buffer | undefined)?.toString() ?? get(v, 4),
+            ];
+          }),
+        ),
+      );
       for (const v of values) if (v.plugin === 'scalars') metricTags.add(v.tag);
     }
     const columns = new Set([...sessions.values()].flatMap((m) => [...m.keys()]));
     expect([...columns].sort()).toEqual(['dpo.beta', 'model.config.nLayer', 'optim.lr', 'ppo.klCoef', 'recipe']);
-    expect([...metricTags].sort()).toEqual(['eval/perplexity', 'eval/rewards/accuracies', 'objective/scores', 'train/loss']);
+    expect([...metricTags].sort()).toEqual([
+      'eval/perplexity',
+      'eval/rewards/accuracies',
+      'objective/scores',
+      'train/loss',
+    ]);
     const differs = (col: string) => new Set([...sessions.values()].map((m) => m.get(col))).size > 1;
     expect(['recipe', 'optim.lr'].map(differs)).toEqual([true, true]);
     expect(sessions.get('dpo-beta')!.get('dpo.beta')).toBeCloseTo(0.1);

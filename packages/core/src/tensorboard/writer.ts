@@ -45,7 +45,10 @@ export class SummaryWriter {
   }
 
   scalar(tag: string, value: number, step: number): void {
-    this.write({ summary: { value: [{ tag, simple_value: value, metadata: pluginMeta('scalars', undefined, 1) }] } }, step);
+    this.write(
+      { summary: { value: [{ tag, simple_value: value, metadata: pluginMeta('scalars', undefined, 1) }] } },
+      step,
+    );
   }
 
   /** Markdown text, shown in the Text tab. */
@@ -91,12 +94,16 @@ export class SummaryWriter {
    */
   hparams(hparams: Record<string, HParamValue>, startTimeSecs = Date.now() / 1000): void {
     const values = Object.fromEntries(Object.entries(hparams).map(([k, v]) => [k, toValue(v)]));
-    this.hparamsSummary('_hparams_/session_start_info', { session_start_info: { hparams: values, start_time_secs: startTimeSecs } });
+    this.hparamsSummary('_hparams_/session_start_info', {
+      session_start_info: { hparams: values, start_time_secs: startTimeSecs },
+    });
   }
 
   /** HParams plugin: marks the session finished (status 1 success, 2 failure). */
   hparamsEnd(success: boolean): void {
-    this.hparamsSummary('_hparams_/session_end_info', { session_end_info: { status: success ? 1 : 2, end_time_secs: Date.now() / 1000 } });
+    this.hparamsSummary('_hparams_/session_end_info', {
+      session_end_info: { status: success ? 1 : 2, end_time_secs: Date.now() / 1000 },
+    });
   }
 
   /** Forces the file to disk. */

@@ -21,16 +21,30 @@ describe.each(['bert_mlm', 'bert_seqcls'])('%s fixture vs transformers', (name) 
     await useBackend('cpu');
     model = loadPretrainedSync(dir) as BertModelWithHead;
   });
-  const run = () => model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32'), tokenTypeIds: tf.tensor2d(types, [B, T], 'int32') }).logits;
+  const run = () =>
+    model.forward({
+      inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+      attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+      tokenTypeIds: tf.tensor2d(types, [B, T], 'int32'),
+    }).logits;
 
   it('reproduces the logits (real positions) to 1e-4', () => {
-    expect(maxLogitDiff(readHfFixture(dir), tf.tidy(() => run().dataSync()))).toBeLessThan(1e-4);
+    expect(
+      maxLogitDiff(
+        readHfFixture(dir),
+        tf.tidy(() => run().dataSync()),
+      ),
+    ).toBeLessThan(1e-4);
   });
 
   it('reproduces the loss and every gradient norm', () => {
     const loss = () => {
       const logits = run();
-      if (name === 'bert_seqcls') return tf.div(crossEntropySum(logits as tf.Tensor2D, Int32Array.from(io.inputs.labels as number[])).sum, B) as tf.Scalar;
+      if (name === 'bert_seqcls')
+        return tf.div(
+          crossEntropySum(logits as tf.Tensor2D, Int32Array.from(io.inputs.labels as number[])).sum,
+          B,
+        ) as tf.Scalar;
       const labels = Int32Array.from((io.inputs.labels as number[][]).flat());
       const { sum, count } = crossEntropySum(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, labels);
       return tf.div(sum, count) as tf.Scalar;
@@ -54,6 +68,7 @@ describe.each(['bert_mlm', 'bert_seqcls'])('%s fixture vs transformers', (name) 
     };
     expect(names(join(out, 'model.safetensors'))).toEqual(names(join(dir, 'model.safetensors')));
     const back = loadPretrainedSync(out);
-    for (const [n, p] of model.params) expect(Array.from(back.params.get(n)!.dataSync())).toEqual(Array.from(p.dataSync()));
+    for (const [n, p] of model.params)
+      expect(Array.from(back.params.get(n)!.dataSync())).toEqual(Array.from(p.dataSync()));
   });
 });

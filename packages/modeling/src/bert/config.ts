@@ -45,8 +45,13 @@ export const BERT_DEFAULTS: BertConfig = {
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 export function bertConfigFromHf(hf: Record<string, unknown>, file?: string): BertConfig {
-  if (hf.model_type !== 'bert') throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not "bert"`, { file, field: 'model_type' });
-  if (hf.position_embedding_type !== undefined && hf.position_embedding_type !== 'absolute') throw new ConfigError(`position_embedding_type ${JSON.stringify(hf.position_embedding_type)} is not supported (only absolute)`, { file, field: 'position_embedding_type' });
+  if (hf.model_type !== 'bert')
+    throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not "bert"`, { file, field: 'model_type' });
+  if (hf.position_embedding_type !== undefined && hf.position_embedding_type !== 'absolute')
+    throw new ConfigError(
+      `position_embedding_type ${JSON.stringify(hf.position_embedding_type)} is not supported (only absolute)`,
+      { file, field: 'position_embedding_type' },
+    );
   const picked: Record<string, unknown> = {};
   for (const k of Object.keys(BERT_DEFAULTS)) if (hf[snake(k)] !== undefined) picked[k] = hf[snake(k)];
   const parsed = BertConfigSchema.safeParse({ ...BERT_DEFAULTS, ...picked });
@@ -54,12 +59,20 @@ export function bertConfigFromHf(hf: Record<string, unknown>, file?: string): Be
     const first = parsed.error.issues[0];
     throw new ConfigError(`invalid value: ${first.message}`, { file, field: snake(String(first.path[0])) });
   }
-  if (parsed.data.hiddenSize % parsed.data.numAttentionHeads !== 0) throw new ConfigError(`hidden_size ${parsed.data.hiddenSize} is not divisible by num_attention_heads ${parsed.data.numAttentionHeads}`, { file, field: 'num_attention_heads' });
+  if (parsed.data.hiddenSize % parsed.data.numAttentionHeads !== 0)
+    throw new ConfigError(
+      `hidden_size ${parsed.data.hiddenSize} is not divisible by num_attention_heads ${parsed.data.numAttentionHeads}`,
+      { file, field: 'num_attention_heads' },
+    );
   return parsed.data;
 }
 
 export function bertConfigToHf(c: BertConfig, architecture: string): Record<string, unknown> {
-  const out: Record<string, unknown> = { architectures: [architecture], model_type: 'bert', position_embedding_type: 'absolute' };
+  const out: Record<string, unknown> = {
+    architectures: [architecture],
+    model_type: 'bert',
+    position_embedding_type: 'absolute',
+  };
   for (const [k, v] of Object.entries(c)) out[snake(k)] = v;
   return { ...out, torch_dtype: 'float32', transformers_version: '4.40.0' };
 }

@@ -3,7 +3,15 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 import { bertConfigFromHf, bertConfigToHf, type BertConfig } from './config.js';
-import { bertClassifierLogits, bertEncoder, bertMlmLogits, bertParamShapes, initBertParams, type BertHead, type Params } from './model.js';
+import {
+  bertClassifierLogits,
+  bertEncoder,
+  bertMlmLogits,
+  bertParamShapes,
+  initBertParams,
+  type BertHead,
+  type Params,
+} from './model.js';
 
 export class BertModelWithHead extends PretrainedModel {
   readonly modelType = 'bert';
@@ -17,7 +25,12 @@ export class BertModelWithHead extends PretrainedModel {
     super(params);
   }
 
-  static init(config: BertConfig, head: BertHead, seed: number, labels: string[] = ['LABEL_0', 'LABEL_1']): BertModelWithHead {
+  static init(
+    config: BertConfig,
+    head: BertHead,
+    seed: number,
+    labels: string[] = ['LABEL_0', 'LABEL_1'],
+  ): BertModelWithHead {
     return new BertModelWithHead(config, head, labels, initBertParams(config, head, labels.length, seed));
   }
 
@@ -38,19 +51,33 @@ export class BertModelWithHead extends PretrainedModel {
     const arch = Array.isArray(hf.architectures) ? String(hf.architectures[0]) : 'BertForMaskedLM';
     const head: BertHead = arch === 'BertForSequenceClassification' ? 'classifier' : 'mlm';
     const id2label = (hf.id2label ?? { 0: 'LABEL_0', 1: 'LABEL_1' }) as Record<string, string>;
-    const labels = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]);
+    const labels = Object.keys(id2label)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((k) => id2label[k]);
     const { tensors, file: weights } = readWeights(dir);
     // The MLM decoder is tied to the word embeddings (and its bias to cls.predictions.bias);
     // position_ids is a buffer some checkpoints carry.
-    const ignore = [/^cls\.predictions\.decoder\.(weight|bias)$/, /embeddings\.position_ids$/, ...(head === 'mlm' ? [/^bert\.pooler\./, /^cls\.seq_relationship\./] : [])];
-    return new BertModelWithHead(config, head, labels, paramsFromTensors(bertParamShapes(config, head, labels.length), tensors, weights, () => [], ignore, o.weights));
+    const ignore = [
+      /^cls\.predictions\.decoder\.(weight|bias)$/,
+      /embeddings\.position_ids$/,
+      ...(head === 'mlm' ? [/^bert\.pooler\./, /^cls\.seq_relationship\./] : []),
+    ];
+    return new BertModelWithHead(
+      config,
+      head,
+      labels,
+      paramsFromTensors(bertParamShapes(config, head, labels.length), tensors, weights, () => [], ignore, o.weights),
+    );
   }
 
   /** MLM: logits [B, T, V]; classifier: logits [B, numLabels]. */
   forward(a: ForwardArgs): ModelOutput {
     const args = { training: this.training, ...a };
     const { hidden, hiddenStates, attentions } = bertEncoder(this.config, this.params, args);
-    const logits: tf.Tensor = this.head === 'mlm' ? bertMlmLogits(this.config, this.params, hidden) : bertClassifierLogits(this.config, this.params, hidden, args);
+    const logits: tf.Tensor =
+      this.head === 'mlm'
+        ? bertMlmLogits(this.config, this.params, hidden)
+        : bertClassifierLogits(this.config, this.params, hidden, args);
     return { logits, ...(a.outputHiddenStates && { hiddenStates }), ...(a.outputAttentions && { attentions }) };
   }
 
@@ -58,7 +85,11 @@ export class BertModelWithHead extends PretrainedModel {
     const arch = this.head === 'mlm' ? 'BertForMaskedLM' : 'BertForSequenceClassification';
     const base = bertConfigToHf(this.config, arch);
     if (this.head === 'mlm') return base;
-    return { ...base, id2label: Object.fromEntries(this.labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(this.labels.map((l, i) => [l, i])) };
+    return {
+      ...base,
+      id2label: Object.fromEntries(this.labels.map((l, i) => [String(i), l])),
+      label2id: Object.fromEntries(this.labels.map((l, i) => [l, i])),
+    };
   }
 
   protected override generationConfig(): Record<string, unknown> {

@@ -24,14 +24,38 @@ export function bertParamShapes(c: BertConfig, head: BertHead, numLabels = 2): A
   ];
   for (let i = 0; i < c.numHiddenLayers; i++) {
     const l = `bert.encoder.layer.${i}`;
-    for (const m of ['query', 'key', 'value']) s.push([`${l}.attention.self.${m}.weight`, [C, C]], [`${l}.attention.self.${m}.bias`, [C]]);
-    s.push([`${l}.attention.output.dense.weight`, [C, C]], [`${l}.attention.output.dense.bias`, [C]], [`${l}.attention.output.LayerNorm.weight`, [C]], [`${l}.attention.output.LayerNorm.bias`, [C]]);
-    s.push([`${l}.intermediate.dense.weight`, [I, C]], [`${l}.intermediate.dense.bias`, [I]], [`${l}.output.dense.weight`, [C, I]], [`${l}.output.dense.bias`, [C]], [`${l}.output.LayerNorm.weight`, [C]], [`${l}.output.LayerNorm.bias`, [C]]);
+    for (const m of ['query', 'key', 'value'])
+      s.push([`${l}.attention.self.${m}.weight`, [C, C]], [`${l}.attention.self.${m}.bias`, [C]]);
+    s.push(
+      [`${l}.attention.output.dense.weight`, [C, C]],
+      [`${l}.attention.output.dense.bias`, [C]],
+      [`${l}.attention.output.LayerNorm.weight`, [C]],
+      [`${l}.attention.output.LayerNorm.bias`, [C]],
+    );
+    s.push(
+      [`${l}.intermediate.dense.weight`, [I, C]],
+      [`${l}.intermediate.dense.bias`, [I]],
+      [`${l}.output.dense.weight`, [C, I]],
+      [`${l}.output.dense.bias`, [C]],
+      [`${l}.output.LayerNorm.weight`, [C]],
+      [`${l}.output.LayerNorm.bias`, [C]],
+    );
   }
   if (head === 'mlm') {
-    s.push(['cls.predictions.transform.dense.weight', [C, C]], ['cls.predictions.transform.dense.bias', [C]], ['cls.predictions.transform.LayerNorm.weight', [C]], ['cls.predictions.transform.LayerNorm.bias', [C]], ['cls.predictions.bias', [c.vocabSize]]);
+    s.push(
+      ['cls.predictions.transform.dense.weight', [C, C]],
+      ['cls.predictions.transform.dense.bias', [C]],
+      ['cls.predictions.transform.LayerNorm.weight', [C]],
+      ['cls.predictions.transform.LayerNorm.bias', [C]],
+      ['cls.predictions.bias', [c.vocabSize]],
+    );
   } else {
-    s.push(['bert.pooler.dense.weight', [C, C]], ['bert.pooler.dense.bias', [C]], ['classifier.weight', [numLabels, C]], ['classifier.bias', [numLabels]]);
+    s.push(
+      ['bert.pooler.dense.weight', [C, C]],
+      ['bert.pooler.dense.bias', [C]],
+      ['classifier.weight', [numLabels, C]],
+      ['classifier.bias', [numLabels]],
+    );
   }
   return s;
 }
@@ -40,7 +64,11 @@ export function bertParamShapes(c: BertConfig, head: BertHead, numLabels = 2): A
 export function initBertParams(c: BertConfig, head: BertHead, numLabels: number, seed: number): Params {
   const params: Params = new Map();
   bertParamShapes(c, head, numLabels).forEach(([name, shape], i) => {
-    const init = /LayerNorm\.weight$/.test(name) ? tf.ones(shape) : /(bias)$/.test(name) ? tf.zeros(shape) : tf.randomNormal(shape, 0, c.initializerRange, 'float32', deriveSeed(seed, i));
+    const init = /LayerNorm\.weight$/.test(name)
+      ? tf.ones(shape)
+      : /(bias)$/.test(name)
+        ? tf.zeros(shape)
+        : tf.randomNormal(shape, 0, c.initializerRange, 'float32', deriveSeed(seed, i));
     params.set(name, tf.variable(init, true));
     init.dispose();
   });
@@ -52,20 +80,35 @@ export function activation(x: tf.Tensor, act: BertConfig['hiddenAct']): tf.Tenso
 }
 
 /** The encoder: sequence output [B, T, C] (plus hidden states and attentions on request). */
-export function bertEncoder(c: BertConfig, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
+export function bertEncoder(
+  c: BertConfig,
+  p: Params,
+  a: ForwardArgs,
+): { hidden: tf.Tensor3D; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const [B, T] = a.inputIds.shape;
   const C = c.hiddenSize;
   const H = c.numAttentionHeads;
   const D = C / H;
   const get = (n: string) => p.get(n)!;
   const training = a.training ?? false;
-  const drop = (x: tf.Tensor, rate: number, ...site: number[]) => (training && rate > 0 ? tf.dropout(x, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, ...site)) : x);
+  const drop = (x: tf.Tensor, rate: number, ...site: number[]) =>
+    training && rate > 0 ? tf.dropout(x, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, ...site)) : x;
 
-  const parts = [embedding(get('bert.embeddings.word_embeddings.weight'), a.inputIds), embedding(get('bert.embeddings.position_embeddings.weight'), a.positionIds ?? defaultPositions(B, T, 0))];
+  const parts = [
+    embedding(get('bert.embeddings.word_embeddings.weight'), a.inputIds),
+    embedding(get('bert.embeddings.position_embeddings.weight'), a.positionIds ?? defaultPositions(B, T, 0)),
+  ];
   // Segment embeddings (DistilBERT has none).
-  if (p.has('bert.embeddings.token_type_embeddings.weight')) parts.push(embedding(get('bert.embeddings.token_type_embeddings.weight'), a.tokenTypeIds ?? tf.zerosLike(a.inputIds)));
+  if (p.has('bert.embeddings.token_type_embeddings.weight'))
+    parts.push(
+      embedding(get('bert.embeddings.token_type_embeddings.weight'), a.tokenTypeIds ?? tf.zerosLike(a.inputIds)),
+    );
   const emb = tf.addN(parts); // [B, T, C]
-  let x = drop(layerNorm(emb, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layerNormEps), c.hiddenDropoutProb, -1) as tf.Tensor3D;
+  let x = drop(
+    layerNorm(emb, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layerNormEps),
+    c.hiddenDropoutProb,
+    -1,
+  ) as tf.Tensor3D;
   const bias = attentionBias(B, T, 0, a.attentionMask, false, a.documentIds); // padding only: [B|1, 1, T, T]
   const hiddenStates: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
@@ -74,14 +117,48 @@ export function bertEncoder(c: BertConfig, p: Params, a: ForwardArgs): { hidden:
     if (a.outputHiddenStates) hiddenStates.push(x);
     const [out, probs] = tidy(() => {
       const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
-      const [q, k, v] = ['query', 'key', 'value'].map((m) => heads(linear(x, get(`${l}.attention.self.${m}.weight`), get(`${l}.attention.self.${m}.bias`))));
+      const [q, k, v] = ['query', 'key', 'value'].map((m) =>
+        heads(linear(x, get(`${l}.attention.self.${m}.weight`), get(`${l}.attention.self.${m}.bias`))),
+      );
       const scale = 1 / Math.sqrt(D);
-      const dropProbs = training && c.attentionProbsDropoutProb > 0 ? (pr: tf.Tensor) => drop(pr, c.attentionProbsDropoutProb, i, 0) : undefined;
+      const dropProbs =
+        training && c.attentionProbsDropoutProb > 0
+          ? (pr: tf.Tensor) => drop(pr, c.attentionProbsDropoutProb, i, 0)
+          : undefined;
       const ctx = tf.reshape(tf.transpose(attention(q, k, v, bias, scale, dropProbs), [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       // Post-LN: LayerNorm(x + sublayer(x)).
-      const attnOut = layerNorm(tf.add(drop(linear(ctx, get(`${l}.attention.output.dense.weight`), get(`${l}.attention.output.dense.bias`)), c.hiddenDropoutProb, i, 1), x), get(`${l}.attention.output.LayerNorm.weight`), get(`${l}.attention.output.LayerNorm.bias`), c.layerNormEps);
-      const inner = activation(linear(attnOut, get(`${l}.intermediate.dense.weight`), get(`${l}.intermediate.dense.bias`)), c.hiddenAct); // [B, T, I]
-      const y = layerNorm(tf.add(drop(linear(inner, get(`${l}.output.dense.weight`), get(`${l}.output.dense.bias`)), c.hiddenDropoutProb, i, 2), attnOut), get(`${l}.output.LayerNorm.weight`), get(`${l}.output.LayerNorm.bias`), c.layerNormEps);
+      const attnOut = layerNorm(
+        tf.add(
+          drop(
+            linear(ctx, get(`${l}.attention.output.dense.weight`), get(`${l}.attention.output.dense.bias`)),
+            c.hiddenDropoutProb,
+            i,
+            1,
+          ),
+          x,
+        ),
+        get(`${l}.attention.output.LayerNorm.weight`),
+        get(`${l}.attention.output.LayerNorm.bias`),
+        c.layerNormEps,
+      );
+      const inner = activation(
+        linear(attnOut, get(`${l}.intermediate.dense.weight`), get(`${l}.intermediate.dense.bias`)),
+        c.hiddenAct,
+      ); // [B, T, I]
+      const y = layerNorm(
+        tf.add(
+          drop(
+            linear(inner, get(`${l}.output.dense.weight`), get(`${l}.output.dense.bias`)),
+            c.hiddenDropoutProb,
+            i,
+            2,
+          ),
+          attnOut,
+        ),
+        get(`${l}.output.LayerNorm.weight`),
+        get(`${l}.output.LayerNorm.bias`),
+        c.layerNormEps,
+      );
       return [y, a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined] as const;
     });
     x = out as tf.Tensor3D;
@@ -94,8 +171,19 @@ export function bertEncoder(c: BertConfig, p: Params, a: ForwardArgs): { hidden:
 /** BertForMaskedLM's head: transform (dense, activation, LayerNorm), then the tied decoder: [B, T, V]. */
 export function bertMlmLogits(c: BertConfig, p: Params, hidden: tf.Tensor3D): tf.Tensor3D {
   const [B, T, C] = hidden.shape;
-  const h = layerNorm(activation(linear(hidden, p.get('cls.predictions.transform.dense.weight')!, p.get('cls.predictions.transform.dense.bias')!), c.hiddenAct), p.get('cls.predictions.transform.LayerNorm.weight')!, p.get('cls.predictions.transform.LayerNorm.bias')!, c.layerNormEps);
-  const logits = tf.add(tf.matMul(tf.reshape(h, [B * T, C]), p.get('bert.embeddings.word_embeddings.weight')!, false, true), p.get('cls.predictions.bias')!);
+  const h = layerNorm(
+    activation(
+      linear(hidden, p.get('cls.predictions.transform.dense.weight')!, p.get('cls.predictions.transform.dense.bias')!),
+      c.hiddenAct,
+    ),
+    p.get('cls.predictions.transform.LayerNorm.weight')!,
+    p.get('cls.predictions.transform.LayerNorm.bias')!,
+    c.layerNormEps,
+  );
+  const logits = tf.add(
+    tf.matMul(tf.reshape(h, [B * T, C]), p.get('bert.embeddings.word_embeddings.weight')!, false, true),
+    p.get('cls.predictions.bias')!,
+  );
   return tf.reshape(logits, [B, T, c.vocabSize]);
 }
 
@@ -105,6 +193,7 @@ export function bertClassifierLogits(c: BertConfig, p: Params, hidden: tf.Tensor
   const cls = tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C]); // [B, C]
   const pooled = tf.tanh(linear(cls, p.get('bert.pooler.dense.weight')!, p.get('bert.pooler.dense.bias')!));
   const rate = c.classifierDropout ?? c.hiddenDropoutProb;
-  const dropped = a.training && rate > 0 ? tf.dropout(pooled, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : pooled;
+  const dropped =
+    a.training && rate > 0 ? tf.dropout(pooled, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : pooled;
   return linear(dropped, p.get('classifier.weight')!, p.get('classifier.bias')!) as tf.Tensor2D;
 }

@@ -22,13 +22,29 @@ function bertToDistilBert(out: string): void {
     w.set(name, { dtype: 'F32', shape: t.shape, data: data ?? (t.data as Float32Array) });
   };
   const pos = tensors.get('bert.embeddings.position_embeddings.weight')!;
-  const seg0 = (tensors.get('bert.embeddings.token_type_embeddings.weight')!.data as Float32Array).subarray(0, cfg.hidden_size);
-  put('distilbert.embeddings.position_embeddings.weight', 'bert.embeddings.position_embeddings.weight', (pos.data as Float32Array).map((v, i) => v + seg0[i % cfg.hidden_size]));
+  const seg0 = (tensors.get('bert.embeddings.token_type_embeddings.weight')!.data as Float32Array).subarray(
+    0,
+    cfg.hidden_size,
+  );
+  put(
+    'distilbert.embeddings.position_embeddings.weight',
+    'bert.embeddings.position_embeddings.weight',
+    (pos.data as Float32Array).map((v, i) => v + seg0[i % cfg.hidden_size]),
+  );
   put('distilbert.embeddings.word_embeddings.weight', 'bert.embeddings.word_embeddings.weight');
   for (const s of ['weight', 'bias']) put(`distilbert.embeddings.LayerNorm.${s}`, `bert.embeddings.LayerNorm.${s}`);
   for (let i = 0; i < cfg.num_hidden_layers; i++) {
     const [d, b] = [`distilbert.transformer.layer.${i}`, `bert.encoder.layer.${i}`];
-    const pairs: Array<[string, string]> = [['attention.q_lin', 'attention.self.query'], ['attention.k_lin', 'attention.self.key'], ['attention.v_lin', 'attention.self.value'], ['attention.out_lin', 'attention.output.dense'], ['sa_layer_norm', 'attention.output.LayerNorm'], ['ffn.lin1', 'intermediate.dense'], ['ffn.lin2', 'output.dense'], ['output_layer_norm', 'output.LayerNorm']];
+    const pairs: Array<[string, string]> = [
+      ['attention.q_lin', 'attention.self.query'],
+      ['attention.k_lin', 'attention.self.key'],
+      ['attention.v_lin', 'attention.self.value'],
+      ['attention.out_lin', 'attention.output.dense'],
+      ['sa_layer_norm', 'attention.output.LayerNorm'],
+      ['ffn.lin1', 'intermediate.dense'],
+      ['ffn.lin2', 'output.dense'],
+      ['output_layer_norm', 'output.LayerNorm'],
+    ];
     for (const [x, y] of pairs) for (const s of ['weight', 'bias']) put(`${d}.${x}.${s}`, `${b}.${y}.${s}`);
   }
   for (const s of ['weight', 'bias']) {
@@ -37,7 +53,20 @@ function bertToDistilBert(out: string): void {
   }
   put('vocab_projector.bias', 'cls.predictions.bias');
   writeFileDurable(join(out, 'model.safetensors'), serializeSafetensors(w, { format: 'pt' }));
-  const config = { architectures: ['DistilBertForMaskedLM'], model_type: 'distilbert', vocab_size: cfg.vocab_size, max_position_embeddings: cfg.max_position_embeddings, n_layers: cfg.num_hidden_layers, n_heads: cfg.num_attention_heads, dim: cfg.hidden_size, hidden_dim: cfg.intermediate_size, activation: cfg.hidden_act, dropout: 0.1, attention_dropout: 0.1, pad_token_id: 0 };
+  const config = {
+    architectures: ['DistilBertForMaskedLM'],
+    model_type: 'distilbert',
+    vocab_size: cfg.vocab_size,
+    max_position_embeddings: cfg.max_position_embeddings,
+    n_layers: cfg.num_hidden_layers,
+    n_heads: cfg.num_attention_heads,
+    dim: cfg.hidden_size,
+    hidden_dim: cfg.intermediate_size,
+    activation: cfg.hidden_act,
+    dropout: 0.1,
+    attention_dropout: 0.1,
+    pad_token_id: 0,
+  };
   writeFileDurable(join(out, 'config.json'), JSON.stringify(config));
 }
 
@@ -56,12 +85,18 @@ describe('DistilBertForMaskedLM', () => {
     expect((io.inputs.token_type_ids as number[][])[row].every((t) => t === 0)).toBe(true);
     const ids = [io.inputs.input_ids[row]];
     const mask = [io.inputs.attention_mask[row]];
-    const got = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(ids, [1, 16], 'int32'), attentionMask: tf.tensor2d(mask, [1, 16], 'int32') }).logits.dataSync());
+    const got = tf.tidy(() =>
+      model
+        .forward({ inputIds: tf.tensor2d(ids, [1, 16], 'int32'), attentionMask: tf.tensor2d(mask, [1, 16], 'int32') })
+        .logits.dataSync(),
+    );
     const buf = readFileSync(join(BERT, io.logits.file));
     const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
     const V = io.logits.shape[2];
     let max = 0;
-    for (let t = 0; t < 16; t++) if (mask[0][t]) for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[t * V + v] - ref[(row * 16 + t) * V + v]));
+    for (let t = 0; t < 16; t++)
+      if (mask[0][t])
+        for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[t * V + v] - ref[(row * 16 + t) * V + v]));
     expect(max).toBeLessThan(1e-4);
   });
 
@@ -70,6 +105,7 @@ describe('DistilBertForMaskedLM', () => {
     await model.savePretrained(out);
     const back = loadPretrainedSync(out) as DistilBertModelWithHead;
     expect(back.hfConfig()).toMatchObject({ architectures: ['DistilBertForMaskedLM'], n_layers: 2, dim: 64 });
-    for (const [n, p] of model.params) expect(Array.from(back.params.get(n)!.dataSync())).toEqual(Array.from(p.dataSync()));
+    for (const [n, p] of model.params)
+      expect(Array.from(back.params.get(n)!.dataSync())).toEqual(Array.from(p.dataSync()));
   });
 });

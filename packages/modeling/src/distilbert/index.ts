@@ -8,7 +8,14 @@ import type { BertConfig } from '../bert/config.js';
 import { activation, bertEncoder } from '../bert/model.js';
 import { linear } from '../linear.js';
 import { layerNorm } from '../ops.js';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions, type Params } from '../pretrained.js';
+import {
+  PretrainedModel,
+  paramsFromTensors,
+  readHfConfig,
+  readWeights,
+  type LoadOptions,
+  type Params,
+} from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 
 export interface DistilBertConfig {
@@ -26,22 +33,56 @@ export interface DistilBertConfig {
   padTokenId: number;
 }
 
-export const DISTILBERT_DEFAULTS: DistilBertConfig = { vocabSize: 30522, maxPositionEmbeddings: 512, nLayers: 6, nHeads: 12, dim: 768, hiddenDim: 3072, dropout: 0.1, attentionDropout: 0.1, activation: 'gelu', initializerRange: 0.02, seqClassifDropout: 0.2, padTokenId: 0 };
+export const DISTILBERT_DEFAULTS: DistilBertConfig = {
+  vocabSize: 30522,
+  maxPositionEmbeddings: 512,
+  nLayers: 6,
+  nHeads: 12,
+  dim: 768,
+  hiddenDim: 3072,
+  dropout: 0.1,
+  attentionDropout: 0.1,
+  activation: 'gelu',
+  initializerRange: 0.02,
+  seqClassifDropout: 0.2,
+  padTokenId: 0,
+};
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 export function distilBertConfigFromHf(hf: Record<string, unknown>, file?: string): DistilBertConfig {
-  if (hf.model_type !== 'distilbert') throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not "distilbert"`, { file, field: 'model_type' });
-  if (hf.sinusoidal_pos_embds === true) throw new ConfigError('sinusoidal_pos_embds=true is not supported', { file, field: 'sinusoidal_pos_embds' });
+  if (hf.model_type !== 'distilbert')
+    throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not "distilbert"`, {
+      file,
+      field: 'model_type',
+    });
+  if (hf.sinusoidal_pos_embds === true)
+    throw new ConfigError('sinusoidal_pos_embds=true is not supported', { file, field: 'sinusoidal_pos_embds' });
   const c = { ...DISTILBERT_DEFAULTS } as Record<string, unknown>;
   for (const k of Object.keys(DISTILBERT_DEFAULTS)) if (hf[snake(k)] !== undefined) c[k] = hf[snake(k)];
-  if (c.activation !== 'gelu' && c.activation !== 'relu') throw new ConfigError(`activation ${JSON.stringify(c.activation)} is not supported`, { file, field: 'activation' });
+  if (c.activation !== 'gelu' && c.activation !== 'relu')
+    throw new ConfigError(`activation ${JSON.stringify(c.activation)} is not supported`, { file, field: 'activation' });
   return c as unknown as DistilBertConfig;
 }
 
 /** The BERT view of the encoder (LayerNorm eps 1e-12 as DistilBERT hard-codes). */
 function asBert(c: DistilBertConfig): BertConfig {
-  return { vocabSize: c.vocabSize, hiddenSize: c.dim, numHiddenLayers: c.nLayers, numAttentionHeads: c.nHeads, intermediateSize: c.hiddenDim, hiddenAct: c.activation, hiddenDropoutProb: c.dropout, attentionProbsDropoutProb: c.attentionDropout, maxPositionEmbeddings: c.maxPositionEmbeddings, typeVocabSize: 1, initializerRange: c.initializerRange, layerNormEps: 1e-12, padTokenId: c.padTokenId, classifierDropout: null };
+  return {
+    vocabSize: c.vocabSize,
+    hiddenSize: c.dim,
+    numHiddenLayers: c.nLayers,
+    numAttentionHeads: c.nHeads,
+    intermediateSize: c.hiddenDim,
+    hiddenAct: c.activation,
+    hiddenDropoutProb: c.dropout,
+    attentionProbsDropoutProb: c.attentionDropout,
+    maxPositionEmbeddings: c.maxPositionEmbeddings,
+    typeVocabSize: 1,
+    initializerRange: c.initializerRange,
+    layerNormEps: 1e-12,
+    padTokenId: c.padTokenId,
+    classifierDropout: null,
+  };
 }
 
 /** DistilBERT's parameter names and the BERT names they play in bertEncoder. */
@@ -49,16 +90,40 @@ function encoderNames(c: DistilBertConfig): Array<[string, string, number[]]> {
   const [C, I] = [c.dim, c.hiddenDim];
   const n: Array<[string, string, number[]]> = [
     ['distilbert.embeddings.word_embeddings.weight', 'bert.embeddings.word_embeddings.weight', [c.vocabSize, C]],
-    ['distilbert.embeddings.position_embeddings.weight', 'bert.embeddings.position_embeddings.weight', [c.maxPositionEmbeddings, C]],
+    [
+      'distilbert.embeddings.position_embeddings.weight',
+      'bert.embeddings.position_embeddings.weight',
+      [c.maxPositionEmbeddings, C],
+    ],
     ['distilbert.embeddings.LayerNorm.weight', 'bert.embeddings.LayerNorm.weight', [C]],
     ['distilbert.embeddings.LayerNorm.bias', 'bert.embeddings.LayerNorm.bias', [C]],
   ];
   for (let i = 0; i < c.nLayers; i++) {
     const [d, b] = [`distilbert.transformer.layer.${i}`, `bert.encoder.layer.${i}`];
-    for (const [from, to] of [['q_lin', 'attention.self.query'], ['k_lin', 'attention.self.key'], ['v_lin', 'attention.self.value'], ['out_lin', 'attention.output.dense']]) n.push([`${d}.attention.${from}.weight`, `${b}.${to}.weight`, [C, C]], [`${d}.attention.${from}.bias`, `${b}.${to}.bias`, [C]]);
-    n.push([`${d}.sa_layer_norm.weight`, `${b}.attention.output.LayerNorm.weight`, [C]], [`${d}.sa_layer_norm.bias`, `${b}.attention.output.LayerNorm.bias`, [C]]);
-    n.push([`${d}.ffn.lin1.weight`, `${b}.intermediate.dense.weight`, [I, C]], [`${d}.ffn.lin1.bias`, `${b}.intermediate.dense.bias`, [I]], [`${d}.ffn.lin2.weight`, `${b}.output.dense.weight`, [C, I]], [`${d}.ffn.lin2.bias`, `${b}.output.dense.bias`, [C]]);
-    n.push([`${d}.output_layer_norm.weight`, `${b}.output.LayerNorm.weight`, [C]], [`${d}.output_layer_norm.bias`, `${b}.output.LayerNorm.bias`, [C]]);
+    for (const [from, to] of [
+      ['q_lin', 'attention.self.query'],
+      ['k_lin', 'attention.self.key'],
+      ['v_lin', 'attention.self.value'],
+      ['out_lin', 'attention.output.dense'],
+    ])
+      n.push(
+        [`${d}.attention.${from}.weight`, `${b}.${to}.weight`, [C, C]],
+        [`${d}.attention.${from}.bias`, `${b}.${to}.bias`, [C]],
+      );
+    n.push(
+      [`${d}.sa_layer_norm.weight`, `${b}.attention.output.LayerNorm.weight`, [C]],
+      [`${d}.sa_layer_norm.bias`, `${b}.attention.output.LayerNorm.bias`, [C]],
+    );
+    n.push(
+      [`${d}.ffn.lin1.weight`, `${b}.intermediate.dense.weight`, [I, C]],
+      [`${d}.ffn.lin1.bias`, `${b}.intermediate.dense.bias`, [I]],
+      [`${d}.ffn.lin2.weight`, `${b}.output.dense.weight`, [C, I]],
+      [`${d}.ffn.lin2.bias`, `${b}.output.dense.bias`, [C]],
+    );
+    n.push(
+      [`${d}.output_layer_norm.weight`, `${b}.output.LayerNorm.weight`, [C]],
+      [`${d}.output_layer_norm.bias`, `${b}.output.LayerNorm.bias`, [C]],
+    );
   }
   return n;
 }
@@ -66,8 +131,19 @@ function encoderNames(c: DistilBertConfig): Array<[string, string, number[]]> {
 function headShapes(c: DistilBertConfig, head: 'mlm' | 'classifier', numLabels: number): Array<[string, number[]]> {
   const C = c.dim;
   return head === 'mlm'
-    ? [['vocab_transform.weight', [C, C]], ['vocab_transform.bias', [C]], ['vocab_layer_norm.weight', [C]], ['vocab_layer_norm.bias', [C]], ['vocab_projector.bias', [c.vocabSize]]]
-    : [['pre_classifier.weight', [C, C]], ['pre_classifier.bias', [C]], ['classifier.weight', [numLabels, C]], ['classifier.bias', [numLabels]]];
+    ? [
+        ['vocab_transform.weight', [C, C]],
+        ['vocab_transform.bias', [C]],
+        ['vocab_layer_norm.weight', [C]],
+        ['vocab_layer_norm.bias', [C]],
+        ['vocab_projector.bias', [c.vocabSize]],
+      ]
+    : [
+        ['pre_classifier.weight', [C, C]],
+        ['pre_classifier.bias', [C]],
+        ['classifier.weight', [numLabels, C]],
+        ['classifier.bias', [numLabels]],
+      ];
 }
 
 export class DistilBertModelWithHead extends PretrainedModel {
@@ -84,10 +160,22 @@ export class DistilBertModelWithHead extends PretrainedModel {
     this.bertView = new Map(encoderNames(config).map(([d, b]) => [b, params.get(d)!]));
   }
 
-  static init(config: DistilBertConfig, head: 'mlm' | 'classifier', seed: number, labels: string[] = ['LABEL_0', 'LABEL_1']): DistilBertModelWithHead {
+  static init(
+    config: DistilBertConfig,
+    head: 'mlm' | 'classifier',
+    seed: number,
+    labels: string[] = ['LABEL_0', 'LABEL_1'],
+  ): DistilBertModelWithHead {
     const params: Params = new Map();
-    [...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]), ...headShapes(config, head, labels.length)].forEach(([name, shape], i) => {
-      const init = /(layer_norm|LayerNorm)\.weight$/.test(name) ? tf.ones(shape) : name.endsWith('bias') ? tf.zeros(shape) : tf.randomNormal(shape, 0, config.initializerRange, 'float32', deriveSeed(seed, i));
+    [
+      ...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
+      ...headShapes(config, head, labels.length),
+    ].forEach(([name, shape], i) => {
+      const init = /(layer_norm|LayerNorm)\.weight$/.test(name)
+        ? tf.ones(shape)
+        : name.endsWith('bias')
+          ? tf.zeros(shape)
+          : tf.randomNormal(shape, 0, config.initializerRange, 'float32', deriveSeed(seed, i));
       params.set(name, tf.variable(init, true));
       init.dispose();
     });
@@ -104,12 +192,25 @@ export class DistilBertModelWithHead extends PretrainedModel {
   static fromPretrained(dir: string, o: LoadOptions = {}): DistilBertModelWithHead {
     const { hf, file } = readHfConfig(dir);
     const config = distilBertConfigFromHf(hf, file);
-    const head = Array.isArray(hf.architectures) && hf.architectures[0] === 'DistilBertForSequenceClassification' ? 'classifier' : 'mlm';
+    const head =
+      Array.isArray(hf.architectures) && hf.architectures[0] === 'DistilBertForSequenceClassification'
+        ? 'classifier'
+        : 'mlm';
     const id2label = (hf.id2label ?? { 0: 'LABEL_0', 1: 'LABEL_1' }) as Record<string, string>;
-    const labels = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]);
+    const labels = Object.keys(id2label)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((k) => id2label[k]);
     const { tensors, file: weights } = readWeights(dir);
-    const shapes: Array<[string, number[]]> = [...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]), ...headShapes(config, head, labels.length)];
-    return new DistilBertModelWithHead(config, head, labels, paramsFromTensors(shapes, tensors, weights, () => [], [/^vocab_projector\.weight$/, /position_ids$/], o.weights));
+    const shapes: Array<[string, number[]]> = [
+      ...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
+      ...headShapes(config, head, labels.length),
+    ];
+    return new DistilBertModelWithHead(
+      config,
+      head,
+      labels,
+      paramsFromTensors(shapes, tensors, weights, () => [], [/^vocab_projector\.weight$/, /position_ids$/], o.weights),
+    );
   }
 
   forward(a: ForwardArgs): ModelOutput {
@@ -119,21 +220,48 @@ export class DistilBertModelWithHead extends PretrainedModel {
     const [B, T, C] = hidden.shape;
     let logits: tf.Tensor;
     if (this.head === 'mlm') {
-      const h = layerNorm(activation(linear(hidden, p('vocab_transform.weight'), p('vocab_transform.bias')), this.config.activation), p('vocab_layer_norm.weight'), p('vocab_layer_norm.bias'), 1e-12);
-      logits = tf.reshape(tf.add(tf.matMul(tf.reshape(h, [B * T, C]), p('distilbert.embeddings.word_embeddings.weight'), false, true), p('vocab_projector.bias')), [B, T, this.config.vocabSize]);
+      const h = layerNorm(
+        activation(linear(hidden, p('vocab_transform.weight'), p('vocab_transform.bias')), this.config.activation),
+        p('vocab_layer_norm.weight'),
+        p('vocab_layer_norm.bias'),
+        1e-12,
+      );
+      logits = tf.reshape(
+        tf.add(
+          tf.matMul(tf.reshape(h, [B * T, C]), p('distilbert.embeddings.word_embeddings.weight'), false, true),
+          p('vocab_projector.bias'),
+        ),
+        [B, T, this.config.vocabSize],
+      );
     } else {
-      const cls = tf.relu(linear(tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C]), p('pre_classifier.weight'), p('pre_classifier.bias')));
+      const cls = tf.relu(
+        linear(
+          tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C]),
+          p('pre_classifier.weight'),
+          p('pre_classifier.bias'),
+        ),
+      );
       const rate = this.config.seqClassifDropout;
-      const dropped = args.training && rate > 0 ? tf.dropout(cls, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : cls;
+      const dropped =
+        args.training && rate > 0 ? tf.dropout(cls, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : cls;
       logits = linear(dropped, p('classifier.weight'), p('classifier.bias'));
     }
     return { logits, ...(a.outputHiddenStates && { hiddenStates }), ...(a.outputAttentions && { attentions }) };
   }
 
   hfConfig(): Record<string, unknown> {
-    const out: Record<string, unknown> = { architectures: [this.head === 'mlm' ? 'DistilBertForMaskedLM' : 'DistilBertForSequenceClassification'], model_type: 'distilbert', sinusoidal_pos_embds: false, tie_weights_: true };
+    const out: Record<string, unknown> = {
+      architectures: [this.head === 'mlm' ? 'DistilBertForMaskedLM' : 'DistilBertForSequenceClassification'],
+      model_type: 'distilbert',
+      sinusoidal_pos_embds: false,
+      tie_weights_: true,
+    };
     for (const [k, v] of Object.entries(this.config)) out[snake(k)] = v;
-    if (this.head === 'classifier') Object.assign(out, { id2label: Object.fromEntries(this.labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(this.labels.map((l, i) => [l, i])) });
+    if (this.head === 'classifier')
+      Object.assign(out, {
+        id2label: Object.fromEntries(this.labels.map((l, i) => [String(i), l])),
+        label2id: Object.fromEntries(this.labels.map((l, i) => [l, i])),
+      });
     return { ...out, torch_dtype: 'float32', transformers_version: '4.40.0' };
   }
 

@@ -65,7 +65,11 @@ const HF_KEYS: Record<keyof Gpt2Config, string> = {
 
 export function checkGpt2Config(c: Gpt2Config, file?: string): void {
   if (c.nEmbd % c.nHead !== 0) {
-    throw new ConfigError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, { file, field: 'model.nHead', hint: 'pick nHead so that nEmbd / nHead is a whole number' });
+    throw new ConfigError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, {
+      file,
+      field: 'model.nHead',
+      hint: 'pick nHead so that nEmbd / nHead is a whole number',
+    });
   }
 }
 
@@ -78,21 +82,26 @@ export function gpt2ConfigToHf(c: Gpt2Config): Record<string, unknown> {
 
 /** Reads a transformers GPT-2 config.json object; fields we do not model must have their default values. */
 export function gpt2ConfigFromHf(hf: Record<string, unknown>, file?: string): Gpt2Config {
-  if (hf.model_type !== 'gpt2') throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not "gpt2"`, { file, field: 'model_type' });
+  if (hf.model_type !== 'gpt2')
+    throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not "gpt2"`, { file, field: 'model_type' });
   const unsupported: Array<[string, unknown]> = [
     ['scale_attn_weights', true],
     ['scale_attn_by_inverse_layer_idx', false],
     ['reorder_and_upcast_attn', false],
   ];
   for (const [k, expected] of unsupported) {
-    if (k in hf && hf[k] !== expected) throw new ConfigError(`${k}=${JSON.stringify(hf[k])} is not supported (only ${expected})`, { file, field: k });
+    if (k in hf && hf[k] !== expected)
+      throw new ConfigError(`${k}=${JSON.stringify(hf[k])} is not supported (only ${expected})`, { file, field: k });
   }
   const picked: Record<string, unknown> = {};
   for (const [k, hfKey] of Object.entries(HF_KEYS)) if (hf[hfKey] !== undefined) picked[k] = hf[hfKey];
   const parsed = Gpt2ConfigSchema.safeParse({ ...GPT2_DEFAULTS, ...picked });
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new ConfigError(`invalid value: ${first.message}`, { file, field: HF_KEYS[first.path[0] as keyof Gpt2Config] });
+    throw new ConfigError(`invalid value: ${first.message}`, {
+      file,
+      field: HF_KEYS[first.path[0] as keyof Gpt2Config],
+    });
   }
   return parsed.data;
 }

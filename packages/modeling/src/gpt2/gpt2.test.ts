@@ -33,7 +33,13 @@ describe('GPT2LMHeadModel vs transformers', () => {
   it('reproduces the logits at every real position to 1e-4', () => {
     const ref = readLogits();
     const [B, T, V] = io.logits.shape;
-    const out = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits);
+    const out = tf.tidy(
+      () =>
+        model.forward({
+          inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+          attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+        }).logits,
+    );
     expect(out.shape).toEqual([B, T, V]);
     const got = out.dataSync();
     out.dispose();
@@ -41,7 +47,8 @@ describe('GPT2LMHeadModel vs transformers', () => {
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
         if (!mask[b][t]) continue;
-        for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
+        for (let v = 0; v < V; v++)
+          maxDiff = Math.max(maxDiff, Math.abs(got[(b * T + t) * V + v] - ref[(b * T + t) * V + v]));
       }
     }
     expect(maxDiff).toBeLessThan(1e-4);
@@ -51,7 +58,10 @@ describe('GPT2LMHeadModel vs transformers', () => {
     const [B, T] = io.logits.shape;
     const lossOf = (labels: number[][]) =>
       tf.tidy(() => {
-        const logits = model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits;
+        const logits = model.forward({
+          inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+          attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+        }).logits;
         return causalLmLoss(logits, labels).loss.dataSync()[0];
       });
     expect(lossOf(ids)).toBeCloseTo(io.loss, 5);
@@ -62,7 +72,10 @@ describe('GPT2LMHeadModel vs transformers', () => {
   it('reproduces every parameter gradient norm', () => {
     const [B, T] = io.logits.shape;
     const { grads, value } = valueAndGrads(model.params, () => {
-      const logits = model.forward({ inputIds: tf.tensor2d(ids, [B, T], 'int32'), attentionMask: tf.tensor2d(mask, [B, T], 'int32') }).logits;
+      const logits = model.forward({
+        inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+        attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+      }).logits;
       return causalLmLoss(logits, ids).loss;
     });
     value.dispose();
@@ -90,15 +103,23 @@ describe('GPT2LMHeadModel vs transformers', () => {
     const out = mkdtempSync(join(tmpdir(), 'anneal-gpt2-'));
     await model.savePretrained(out);
     const back = Gpt2LMHeadModel.fromPretrained(out);
-    for (const [name, p] of model.params) expect(Array.from(back.params.get(name)!.dataSync())).toEqual(Array.from(p.dataSync()));
+    for (const [name, p] of model.params)
+      expect(Array.from(back.params.get(name)!.dataSync())).toEqual(Array.from(p.dataSync()));
     const header = (f: string) => {
       const b = readFileSync(f);
       const n = Number(b.readBigUInt64LE(0));
       const h = JSON.parse(b.subarray(8, 8 + n).toString());
-      return Object.fromEntries(Object.entries(h).map(([k, v]: [string, any]) => [k, k === '__metadata__' ? v : [v.dtype, v.shape]]));
+      return Object.fromEntries(
+        Object.entries(h).map(([k, v]: [string, any]) => [k, k === '__metadata__' ? v : [v.dtype, v.shape]]),
+      );
     };
     expect(header(join(out, 'model.safetensors'))).toEqual(header(join(dir, 'model.safetensors')));
-    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ n_embd: 64, n_layer: 2, vocab_size: 1000, model_type: 'gpt2' });
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({
+      n_embd: 64,
+      n_layer: 2,
+      vocab_size: 1000,
+      model_type: 'gpt2',
+    });
     back.dispose();
   });
 });

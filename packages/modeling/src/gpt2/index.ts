@@ -31,12 +31,24 @@ export class Gpt2LMHeadModel extends PretrainedModel {
     // Checkpoints of the bare GPT2Model (like the original "gpt2" repo) have no "transformer."
     // prefix; some carry the tied lm_head and the attention-mask buffers.
     const ignore = [/^lm_head\.weight$/, /attn\.(masked_)?bias$/];
-    return new Gpt2LMHeadModel(config, paramsFromTensors(gpt2ParamShapes(config), tensors, weights, (n) => [n.replace(/^transformer\./, '')], ignore, o.weights));
+    return new Gpt2LMHeadModel(
+      config,
+      paramsFromTensors(
+        gpt2ParamShapes(config),
+        tensors,
+        weights,
+        (n) => [n.replace(/^transformer\./, '')],
+        ignore,
+        o.weights,
+      ),
+    );
   }
 
   /** ids [B, T] -> logits [B, T, V] (and the KV cache, hidden states, attentions on request). */
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
-    return gpt2Forward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & { logits: tf.Tensor3D };
+    return gpt2Forward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & {
+      logits: tf.Tensor3D;
+    };
   }
 
   /** The final hidden states [B, T, C] (after ln_f), without the LM head: for linearCrossEntropySum. */

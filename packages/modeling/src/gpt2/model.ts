@@ -29,12 +29,18 @@ export function gpt2ParamShapes(c: Gpt2Config): Array<[string, number[]]> {
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;
     shapes.push(
-      [`${h}.ln_1.weight`, [C]], [`${h}.ln_1.bias`, [C]],
-      [`${h}.attn.c_attn.weight`, [C, 3 * C]], [`${h}.attn.c_attn.bias`, [3 * C]],
-      [`${h}.attn.c_proj.weight`, [C, C]], [`${h}.attn.c_proj.bias`, [C]],
-      [`${h}.ln_2.weight`, [C]], [`${h}.ln_2.bias`, [C]],
-      [`${h}.mlp.c_fc.weight`, [C, inner]], [`${h}.mlp.c_fc.bias`, [inner]],
-      [`${h}.mlp.c_proj.weight`, [inner, C]], [`${h}.mlp.c_proj.bias`, [C]],
+      [`${h}.ln_1.weight`, [C]],
+      [`${h}.ln_1.bias`, [C]],
+      [`${h}.attn.c_attn.weight`, [C, 3 * C]],
+      [`${h}.attn.c_attn.bias`, [3 * C]],
+      [`${h}.attn.c_proj.weight`, [C, C]],
+      [`${h}.attn.c_proj.bias`, [C]],
+      [`${h}.ln_2.weight`, [C]],
+      [`${h}.ln_2.bias`, [C]],
+      [`${h}.mlp.c_fc.weight`, [C, inner]],
+      [`${h}.mlp.c_fc.bias`, [inner]],
+      [`${h}.mlp.c_proj.weight`, [inner, C]],
+      [`${h}.mlp.c_proj.bias`, [C]],
     );
   }
   shapes.push(['transformer.ln_f.weight', [C]], ['transformer.ln_f.bias', [C]]);
@@ -50,7 +56,8 @@ export function initGpt2Params(c: Gpt2Config, seed: number): Params {
   const params: Params = new Map();
   gpt2ParamShapes(c).forEach(([name, shape], i) => {
     let init: tf.Tensor;
-    if (name.endsWith('ln_1.weight') || name.endsWith('ln_2.weight') || name.endsWith('ln_f.weight')) init = tf.ones(shape);
+    if (name.endsWith('ln_1.weight') || name.endsWith('ln_2.weight') || name.endsWith('ln_f.weight'))
+      init = tf.ones(shape);
     else if (name.endsWith('.bias')) init = tf.zeros(shape);
     else {
       const std = name.endsWith('c_proj.weight') ? c.initializerRange / Math.sqrt(2 * c.nLayer) : c.initializerRange;
@@ -77,7 +84,11 @@ function dropout(x: tf.Tensor, rate: number, o: DropoutOptions, ...site: number[
 }
 
 /** GPT-2's transformer: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
-export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
+export function gpt2Hidden(
+  c: Gpt2Config,
+  p: Params,
+  a: ForwardArgs,
+): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const o = { training: a.training ?? false, dropoutSeed: a.dropoutSeed ?? 0 };
   const [B, T] = a.inputIds.shape;
   const C = c.nEmbd;
@@ -85,7 +96,8 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
   const D = C / H;
   const past = a.pastKeyValues?.[0]?.key.shape[2] ?? 0;
   const get = (name: string) => p.get(name)!;
-  if (past + T > c.nPositions) throw new Error(`GPT-2 sees at most nPositions ${c.nPositions} positions, got ${past + T}`);
+  if (past + T > c.nPositions)
+    throw new Error(`GPT-2 sees at most nPositions ${c.nPositions} positions, got ${past + T}`);
 
   // Embeddings.
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
@@ -116,7 +128,8 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
         k = tf.concat([prev.key, k], 2); // [B, H, past + T, D]
         v = tf.concat([prev.value, v], 2);
       }
-      const dropProbs = o.training && c.attnPdrop > 0 ? (pr: tf.Tensor) => dropout(pr, c.attnPdrop, o, l, 0) : undefined;
+      const dropProbs =
+        o.training && c.attnPdrop > 0 ? (pr: tf.Tensor) => dropout(pr, c.attnPdrop, o, l, 0) : undefined;
       const scale = 1 / Math.sqrt(D);
       const att = attention(q, k, v, bias, scale, dropProbs, causalOnly); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
@@ -125,10 +138,17 @@ export function gpt2Hidden(c: Gpt2Config, p: Params, a: ForwardArgs): { hidden: 
 
       // MLP.
       const n2 = layerNorm(r, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
-      const inner = activation(conv1d(n2, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)), c.activationFunction); // [B, T, 4C]
+      const inner = activation(
+        conv1d(n2, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)),
+        c.activationFunction,
+      ); // [B, T, 4C]
       const mlpOut = conv1d(inner, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
       const probs = a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined;
-      return [tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2)), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, probs] as const;
+      return [
+        tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2)),
+        a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined,
+        probs,
+      ] as const;
     });
     x = out as tf.Tensor3D;
     if (kv) cache.push(kv);

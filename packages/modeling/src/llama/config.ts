@@ -86,18 +86,43 @@ const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 export const headDimOf = (c: LlamaConfig) => c.headDim ?? c.hiddenSize / c.numAttentionHeads;
 
 export function checkLlamaConfig(c: LlamaConfig, file?: string): void {
-  if (c.headDim === null && c.hiddenSize % c.numAttentionHeads !== 0) throw new ConfigError(`hidden_size ${c.hiddenSize} is not divisible by num_attention_heads ${c.numAttentionHeads}`, { file, field: 'num_attention_heads' });
-  if (c.numAttentionHeads % c.numKeyValueHeads !== 0) throw new ConfigError(`num_attention_heads ${c.numAttentionHeads} is not a multiple of num_key_value_heads ${c.numKeyValueHeads}`, { file, field: 'num_key_value_heads' });
-  if (headDimOf(c) % 2 !== 0) throw new ConfigError(`head dimension ${headDimOf(c)} must be even for rotary embeddings`, { file, field: 'head_dim' });
+  if (c.headDim === null && c.hiddenSize % c.numAttentionHeads !== 0)
+    throw new ConfigError(
+      `hidden_size ${c.hiddenSize} is not divisible by num_attention_heads ${c.numAttentionHeads}`,
+      { file, field: 'num_attention_heads' },
+    );
+  if (c.numAttentionHeads % c.numKeyValueHeads !== 0)
+    throw new ConfigError(
+      `num_attention_heads ${c.numAttentionHeads} is not a multiple of num_key_value_heads ${c.numKeyValueHeads}`,
+      { file, field: 'num_key_value_heads' },
+    );
+  if (headDimOf(c) % 2 !== 0)
+    throw new ConfigError(`head dimension ${headDimOf(c)} must be even for rotary embeddings`, {
+      file,
+      field: 'head_dim',
+    });
 }
 
 /** Reads a Llama / Qwen2 / Mistral config.json object. */
 export function llamaConfigFromHf(hf: Record<string, unknown>, file?: string): LlamaConfig {
   const type = hf.model_type;
-  if (type !== 'llama' && type !== 'qwen2' && type !== 'mistral') throw new ConfigError(`model_type ${JSON.stringify(type)} is not llama, qwen2 or mistral`, { file, field: 'model_type' });
-  for (const k of ['use_sliding_window']) if (hf[k] === true) throw new ConfigError(`${k}=true is not supported`, { file, field: k });
-  if (type === 'mistral' && hf.sliding_window !== null && hf.sliding_window !== undefined && (hf.sliding_window as number) < (hf.max_position_embeddings as number)) {
-    throw new ConfigError(`sliding_window ${hf.sliding_window} shorter than max_position_embeddings is not supported`, { file, field: 'sliding_window' });
+  if (type !== 'llama' && type !== 'qwen2' && type !== 'mistral')
+    throw new ConfigError(`model_type ${JSON.stringify(type)} is not llama, qwen2 or mistral`, {
+      file,
+      field: 'model_type',
+    });
+  for (const k of ['use_sliding_window'])
+    if (hf[k] === true) throw new ConfigError(`${k}=true is not supported`, { file, field: k });
+  if (
+    type === 'mistral' &&
+    hf.sliding_window !== null &&
+    hf.sliding_window !== undefined &&
+    (hf.sliding_window as number) < (hf.max_position_embeddings as number)
+  ) {
+    throw new ConfigError(`sliding_window ${hf.sliding_window} shorter than max_position_embeddings is not supported`, {
+      file,
+      field: 'sliding_window',
+    });
   }
   const base = type === 'qwen2' ? QWEN2_DEFAULTS : LLAMA_DEFAULTS;
   const picked: Record<string, unknown> = { modelType: type };
@@ -106,7 +131,8 @@ export function llamaConfigFromHf(hf: Record<string, unknown>, file?: string): L
     if (v !== undefined && k !== 'modelType') picked[k] = v;
   }
   if (type === 'qwen2') picked.attentionBias = false; // Qwen2's q/k/v biases are not this flag
-  if (picked.numKeyValueHeads === undefined || picked.numKeyValueHeads === null) picked.numKeyValueHeads = picked.numAttentionHeads ?? base.numAttentionHeads;
+  if (picked.numKeyValueHeads === undefined || picked.numKeyValueHeads === null)
+    picked.numKeyValueHeads = picked.numAttentionHeads ?? base.numAttentionHeads;
   const parsed = LlamaConfigSchema.safeParse({ ...base, ...picked });
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -117,7 +143,12 @@ export function llamaConfigFromHf(hf: Record<string, unknown>, file?: string): L
 
 /** config.json as transformers writes it. */
 export function llamaConfigToHf(c: LlamaConfig): Record<string, unknown> {
-  const arch = c.modelType === 'qwen2' ? 'Qwen2ForCausalLM' : c.modelType === 'mistral' ? 'MistralForCausalLM' : 'LlamaForCausalLM';
+  const arch =
+    c.modelType === 'qwen2'
+      ? 'Qwen2ForCausalLM'
+      : c.modelType === 'mistral'
+        ? 'MistralForCausalLM'
+        : 'LlamaForCausalLM';
   const out: Record<string, unknown> = { architectures: [arch] };
   for (const [k, v] of Object.entries(c)) out[snake(k)] = v;
   if (c.modelType === 'qwen2') delete out.attention_bias;

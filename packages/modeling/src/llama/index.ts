@@ -31,11 +31,16 @@ export class LlamaForCausalLM extends PretrainedModel {
     const { tensors, file: weights } = readWeights(dir);
     // A tied checkpoint may still carry lm_head.weight; old ones carry rotary buffers.
     const ignore = [/rotary_emb\.inv_freq$/, ...(config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [])];
-    return new LlamaForCausalLM(config, paramsFromTensors(llamaParamShapes(config), tensors, weights, () => [], ignore, o.weights));
+    return new LlamaForCausalLM(
+      config,
+      paramsFromTensors(llamaParamShapes(config), tensors, weights, () => [], ignore, o.weights),
+    );
   }
 
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
-    return llamaForward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & { logits: tf.Tensor3D };
+    return llamaForward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & {
+      logits: tf.Tensor3D;
+    };
   }
 
   hfConfig(): Record<string, unknown> {

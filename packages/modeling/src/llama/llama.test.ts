@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors, serializeSafetensors, useBackend, valueAndGrads, writeFileDurable, type TensorToWrite } from '@anneal/core';
+import {
+  readSafetensors,
+  serializeSafetensors,
+  useBackend,
+  valueAndGrads,
+  writeFileDurable,
+  type TensorToWrite,
+} from '@anneal/core';
 import { LLAMA_DEFAULTS, LlamaForCausalLM, causalLmLoss, loadPretrainedSync, ropeInvFreq } from '../index.js';
 
 const LLAMA = fileURLToPath(new URL('../../../../../shared/fixtures/hf/llama/', import.meta.url));
@@ -27,7 +34,17 @@ describe('rotary embedding frequencies', () => {
     scaled.forEach((v, i) => expect(v).toBeCloseTo(plain[i] / 4, 9));
   });
   it('llama3 scaling keeps short wavelengths, divides long ones, blends between', () => {
-    const cfg = { ...base, ropeTheta: 500000, ropeScaling: { rope_type: 'llama3' as const, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } };
+    const cfg = {
+      ...base,
+      ropeTheta: 500000,
+      ropeScaling: {
+        rope_type: 'llama3' as const,
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 8192,
+      },
+    };
     const plain = ropeInvFreq({ ...cfg, ropeScaling: null });
     const scaled = ropeInvFreq(cfg);
     const near = (got: number, want: number) => expect(Math.abs(got - want) / want).toBeLessThan(1e-6); // float32
@@ -40,7 +57,11 @@ describe('rotary embedding frequencies', () => {
         near(scaled[i], (1 - s) * (f / 8) + s * f);
       }
     });
-    expect(new Set(Array.from(plain).map((f) => ((2 * Math.PI) / f < 2048 ? 'short' : (2 * Math.PI) / f > 8192 ? 'long' : 'mid'))).size).toBe(3);
+    expect(
+      new Set(
+        Array.from(plain).map((f) => ((2 * Math.PI) / f < 2048 ? 'short' : (2 * Math.PI) / f > 8192 ? 'long' : 'mid')),
+      ).size,
+    ).toBe(3);
   });
 });
 
@@ -50,17 +71,33 @@ describe('LlamaForCausalLM', () => {
     await useBackend('cpu');
     model = LlamaForCausalLM.fromPretrained(LLAMA);
   });
-  const logits = (m: LlamaForCausalLM, extra = {}) => tf.tidy(() => Array.from(m.forward({ inputIds: tf.tensor2d(ids, [1, 6], 'int32'), ...extra }).logits.dataSync()));
+  const logits = (m: LlamaForCausalLM, extra = {}) =>
+    tf.tidy(() => Array.from(m.forward({ inputIds: tf.tensor2d(ids, [1, 6], 'int32'), ...extra }).logits.dataSync()));
 
   it('as Qwen2 with zero q/k/v biases gives the same logits; a v bias acts as W_o b added after attention', () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-qwen2-'));
     const cfg = JSON.parse(readFileSync(join(LLAMA, 'config.json'), 'utf8'));
     const { tensors } = readSafetensors(join(LLAMA, 'model.safetensors'));
     const write = (bias: (layer: number, which: string, n: number) => Float32Array) => {
-      const w = new Map<string, TensorToWrite>([...tensors].map(([n, t]) => [n, { dtype: 'F32', shape: t.shape, data: t.data as Float32Array }]));
-      for (let l = 0; l < cfg.num_hidden_layers; l++) for (const [which, n] of [['q', 64], ['k', 32], ['v', 32]] as const) w.set(`model.layers.${l}.self_attn.${which}_proj.bias`, { dtype: 'F32', shape: [n], data: bias(l, which, n) });
+      const w = new Map<string, TensorToWrite>(
+        [...tensors].map(([n, t]) => [n, { dtype: 'F32', shape: t.shape, data: t.data as Float32Array }]),
+      );
+      for (let l = 0; l < cfg.num_hidden_layers; l++)
+        for (const [which, n] of [
+          ['q', 64],
+          ['k', 32],
+          ['v', 32],
+        ] as const)
+          w.set(`model.layers.${l}.self_attn.${which}_proj.bias`, {
+            dtype: 'F32',
+            shape: [n],
+            data: bias(l, which, n),
+          });
       writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(w, { format: 'pt' }));
-      writeFileDurable(join(dir, 'config.json'), JSON.stringify({ ...cfg, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'] }));
+      writeFileDurable(
+        join(dir, 'config.json'),
+        JSON.stringify({ ...cfg, model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'] }),
+      );
       return loadPretrainedSync(dir) as LlamaForCausalLM;
     };
     const zero = write((_, __, n) => new Float32Array(n));
@@ -75,14 +112,24 @@ describe('LlamaForCausalLM', () => {
     for (const [n, p] of llamaBias.params) if (n.endsWith('.bias')) p.assign(tf.zerosLike(p));
     // GQA: kv head j serves query heads 2j, 2j+1, so the per-query-head bias is b repeated per group.
     const perHead = tf.tensor1d(Array.from({ length: 64 }, (_, i) => b[Math.floor(i / 32) * 16 + (i % 16)]));
-    llamaBias.params.get('model.layers.0.self_attn.o_proj.bias')!.assign(tf.squeeze(tf.matMul(model.params.get('model.layers.0.self_attn.o_proj.weight')!, tf.reshape(perHead, [64, 1]))));
+    llamaBias.params
+      .get('model.layers.0.self_attn.o_proj.bias')!
+      .assign(
+        tf.squeeze(
+          tf.matMul(model.params.get('model.layers.0.self_attn.o_proj.weight')!, tf.reshape(perHead, [64, 1])),
+        ),
+      );
     const want = logits(llamaBias);
     logits(withV).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5));
   });
 
   it('returns hidden states and attention probabilities on request', () => {
     tf.tidy(() => {
-      const out = model.forward({ inputIds: tf.tensor2d(ids, [1, 6], 'int32'), outputHiddenStates: true, outputAttentions: true });
+      const out = model.forward({
+        inputIds: tf.tensor2d(ids, [1, 6], 'int32'),
+        outputHiddenStates: true,
+        outputAttentions: true,
+      });
       expect(out.hiddenStates!.length).toBe(3); // embeddings + 2 layers (the last after the final norm)
       expect(out.hiddenStates![0].shape).toEqual([1, 6, 64]);
       expect(out.attentions!.length).toBe(2);
@@ -109,7 +156,11 @@ describe('LlamaForCausalLM', () => {
   it('keeps the tensor count flat over 20 forward/backward steps', () => {
     const counts: number[] = [];
     for (let s = 0; s < 20; s++) {
-      const { value, grads } = valueAndGrads(model.params, () => causalLmLoss(model.forward({ inputIds: tf.tensor2d(ids, [1, 6], 'int32') }).logits as tf.Tensor3D, ids).loss);
+      const { value, grads } = valueAndGrads(
+        model.params,
+        () =>
+          causalLmLoss(model.forward({ inputIds: tf.tensor2d(ids, [1, 6], 'int32') }).logits as tf.Tensor3D, ids).loss,
+      );
       tf.dispose([value, ...grads.values()]);
       counts.push(tf.memory().numTensors);
     }

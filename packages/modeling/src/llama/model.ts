@@ -22,12 +22,26 @@ export function llamaParamShapes(c: LlamaConfig, withLmHead = true): Array<[stri
   const shapes: Array<[string, number[]]> = [['model.embed_tokens.weight', [c.vocabSize, C]]];
   for (let i = 0; i < c.numHiddenLayers; i++) {
     const l = `model.layers.${i}`;
-    shapes.push([`${l}.self_attn.q_proj.weight`, [H * D, C]], [`${l}.self_attn.k_proj.weight`, [KV * D, C]], [`${l}.self_attn.v_proj.weight`, [KV * D, C]]);
-    if (qkvBias) shapes.push([`${l}.self_attn.q_proj.bias`, [H * D]], [`${l}.self_attn.k_proj.bias`, [KV * D]], [`${l}.self_attn.v_proj.bias`, [KV * D]]);
+    shapes.push(
+      [`${l}.self_attn.q_proj.weight`, [H * D, C]],
+      [`${l}.self_attn.k_proj.weight`, [KV * D, C]],
+      [`${l}.self_attn.v_proj.weight`, [KV * D, C]],
+    );
+    if (qkvBias)
+      shapes.push(
+        [`${l}.self_attn.q_proj.bias`, [H * D]],
+        [`${l}.self_attn.k_proj.bias`, [KV * D]],
+        [`${l}.self_attn.v_proj.bias`, [KV * D]],
+      );
     shapes.push([`${l}.self_attn.o_proj.weight`, [C, H * D]]);
     if (c.attentionBias) shapes.push([`${l}.self_attn.o_proj.bias`, [C]]);
-    shapes.push([`${l}.mlp.gate_proj.weight`, [I, C]], [`${l}.mlp.up_proj.weight`, [I, C]], [`${l}.mlp.down_proj.weight`, [C, I]]);
-    if (c.mlpBias) shapes.push([`${l}.mlp.gate_proj.bias`, [I]], [`${l}.mlp.up_proj.bias`, [I]], [`${l}.mlp.down_proj.bias`, [C]]);
+    shapes.push(
+      [`${l}.mlp.gate_proj.weight`, [I, C]],
+      [`${l}.mlp.up_proj.weight`, [I, C]],
+      [`${l}.mlp.down_proj.weight`, [C, I]],
+    );
+    if (c.mlpBias)
+      shapes.push([`${l}.mlp.gate_proj.bias`, [I]], [`${l}.mlp.up_proj.bias`, [I]], [`${l}.mlp.down_proj.bias`, [C]]);
     shapes.push([`${l}.input_layernorm.weight`, [C]], [`${l}.post_attention_layernorm.weight`, [C]]);
   }
   shapes.push(['model.norm.weight', [C]]);
@@ -39,7 +53,11 @@ export function llamaParamShapes(c: LlamaConfig, withLmHead = true): Array<[stri
 export function initLlamaParams(c: LlamaConfig, seed: number, withLmHead = true): Params {
   const params: Params = new Map();
   llamaParamShapes(c, withLmHead).forEach(([name, shape], i) => {
-    const init = name.endsWith('norm.weight') ? tf.ones(shape) : name.endsWith('.bias') ? tf.zeros(shape) : tf.randomNormal(shape, 0, c.initializerRange, 'float32', deriveSeed(seed, i));
+    const init = name.endsWith('norm.weight')
+      ? tf.ones(shape)
+      : name.endsWith('.bias')
+        ? tf.zeros(shape)
+        : tf.randomNormal(shape, 0, c.initializerRange, 'float32', deriveSeed(seed, i));
     params.set(name, tf.variable(init, true));
     init.dispose();
   });
@@ -56,7 +74,11 @@ export function ropeInvFreq(c: LlamaConfig): Float32Array {
   const factor = s.factor ?? 1;
   if (kind === 'linear') return inv.map((f) => f / factor);
   // llama3: long wavelengths slowed by `factor`, short ones kept, a smooth blend between.
-  const [low, high, old] = [s.low_freq_factor ?? 1, s.high_freq_factor ?? 4, s.original_max_position_embeddings ?? 8192];
+  const [low, high, old] = [
+    s.low_freq_factor ?? 1,
+    s.high_freq_factor ?? 4,
+    s.original_max_position_embeddings ?? 8192,
+  ];
   const lowWave = old / low;
   const highWave = old / high;
   return inv.map((f) => {
@@ -84,7 +106,11 @@ function rotaryTables(invFreq: Float32Array, positions: tf.Tensor2D): [tf.Tensor
 }
 
 /** The decoder stack: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
-export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
+export function llamaHidden(
+  c: LlamaConfig,
+  p: Params,
+  a: ForwardArgs,
+): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const [B, T] = a.inputIds.shape;
   const D = headDimOf(c);
   const [H, KV] = [c.numAttentionHeads, c.numKeyValueHeads];
@@ -109,8 +135,16 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
       // Grouped-query self-attention with rotary positions.
       const n1 = rmsNorm(x, get(`${l}.input_layernorm.weight`)!, c.rmsNormEps);
       const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
-      const q = applyRotary(heads(linear(n1, get(`${l}.self_attn.q_proj.weight`)!, get(`${l}.self_attn.q_proj.bias`)), H), cos, sin);
-      let k = applyRotary(heads(linear(n1, get(`${l}.self_attn.k_proj.weight`)!, get(`${l}.self_attn.k_proj.bias`)), KV), cos, sin);
+      const q = applyRotary(
+        heads(linear(n1, get(`${l}.self_attn.q_proj.weight`)!, get(`${l}.self_attn.q_proj.bias`)), H),
+        cos,
+        sin,
+      );
+      let k = applyRotary(
+        heads(linear(n1, get(`${l}.self_attn.k_proj.weight`)!, get(`${l}.self_attn.k_proj.bias`)), KV),
+        cos,
+        sin,
+      );
       let v = heads(linear(n1, get(`${l}.self_attn.v_proj.weight`)!, get(`${l}.self_attn.v_proj.bias`)), KV);
       if (prev) {
         k = tf.concat([prev.key, k], 2); // [B, KV, past + T, D]
@@ -119,9 +153,13 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
       // Each key/value head serves H / KV consecutive query heads.
       const S = past + T;
       // (tiled at rank 4: tfjs has no gradient for rank-5 tile)
-      const repeat = (t: tf.Tensor) => (H === KV ? t : tf.reshape(tf.tile(tf.reshape(t, [B, KV, 1, S * D]), [1, 1, H / KV, 1]), [B, H, S, D]));
+      const repeat = (t: tf.Tensor) =>
+        H === KV ? t : tf.reshape(tf.tile(tf.reshape(t, [B, KV, 1, S * D]), [1, 1, H / KV, 1]), [B, H, S, D]);
       const scale = 1 / Math.sqrt(D);
-      const dropProbs = training && c.attentionDropout > 0 ? (pr: tf.Tensor) => tf.dropout(pr, c.attentionDropout, undefined, deriveSeed(a.dropoutSeed ?? 0, i)) : undefined;
+      const dropProbs =
+        training && c.attentionDropout > 0
+          ? (pr: tf.Tensor) => tf.dropout(pr, c.attentionDropout, undefined, deriveSeed(a.dropoutSeed ?? 0, i))
+          : undefined;
       const att = attention(q, repeat(k), repeat(v), bias, scale, dropProbs, causalOnly); // [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, H * D]);
       const r = tf.add(x, linear(y, get(`${l}.self_attn.o_proj.weight`)!, get(`${l}.self_attn.o_proj.bias`))); // [B, T, C]
@@ -130,7 +168,11 @@ export function llamaHidden(c: LlamaConfig, p: Params, a: ForwardArgs): { hidden
       const n2 = rmsNorm(r, get(`${l}.post_attention_layernorm.weight`)!, c.rmsNormEps);
       const gate = linear(n2, get(`${l}.mlp.gate_proj.weight`)!, get(`${l}.mlp.gate_proj.bias`)); // [B, T, I]
       const up = linear(n2, get(`${l}.mlp.up_proj.weight`)!, get(`${l}.mlp.up_proj.bias`));
-      const mlp = linear(gatedActivation(gate, up, 'silu'), get(`${l}.mlp.down_proj.weight`)!, get(`${l}.mlp.down_proj.bias`));
+      const mlp = linear(
+        gatedActivation(gate, up, 'silu'),
+        get(`${l}.mlp.down_proj.weight`)!,
+        get(`${l}.mlp.down_proj.bias`),
+      );
       const pr = a.outputAttentions ? attentionProbs(q, repeat(k), bias, scale) : undefined;
       return [tf.add(r, mlp), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, pr] as const;
     });

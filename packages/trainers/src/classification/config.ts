@@ -15,7 +15,10 @@ export const ClassificationConfigSchema = z
     tokenizer: z.object({ path: z.string().optional() }).strict().default({}),
     /** Class names; index = class id (rows may give names or ids). */
     labels: z.array(z.string()).min(2),
-    data: DataConfigSchema.refine((d) => d.format === 'classification', { message: 'classification needs format classification', path: ['format'] }),
+    data: DataConfigSchema.refine((d) => d.format === 'classification', {
+      message: 'classification needs format classification',
+      path: ['format'],
+    }),
     optim: OptimSchema,
     schedule: ScheduleSchema,
     train: TrainSchema,

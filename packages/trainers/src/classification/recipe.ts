@@ -7,32 +7,80 @@ import { configToYaml, useBackend } from '@anneal/core';
 import { collateClassification, prepareDataset, type Tokenized } from '@anneal/data';
 import { classifierFrom, crossEntropySum } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
-import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, loadBase, withAdapter, requireFits, silentReporter, makeOptimizer, openLogger, openRunFolder, type RecipeResult, requireTokenizerFits } from '@anneal/training';
+import {
+  type RunOptions,
+  trainLoop,
+  localModelDir,
+  baseWeightsFrom,
+  loadBase,
+  withAdapter,
+  requireFits,
+  silentReporter,
+  makeOptimizer,
+  openLogger,
+  openRunFolder,
+  type RecipeResult,
+  requireTokenizerFits,
+} from '@anneal/training';
 import type { ClassificationConfig } from './config.js';
 
 type Example = Extract<Tokenized, { kind: 'classification' }>;
 
 export type ClassificationResult = RecipeResult;
 
-export async function runClassification(cfg: ClassificationConfig, configFile: string, o: RunOptions = {}): Promise<ClassificationResult> {
+export async function runClassification(
+  cfg: ClassificationConfig,
+  configFile: string,
+  o: RunOptions = {},
+): Promise<ClassificationResult> {
   const report = o.reporter ?? silentReporter;
 
   // ---- setup
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
+    resume: o.resume,
+    seed: cfg.seed,
+    overwrite: o.overwrite,
+    rank: o.collective?.rank,
+    info: (m) => report.info(m),
+  });
   const tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
-  const base = classifierFrom(await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) }), cfg.labels, padId, cfg.seed);
+  const base = classifierFrom(
+    await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, {
+      info: (m) => report.info(m),
+    }),
+    cfg.labels,
+    padId,
+    cfg.seed,
+  );
   requireFits(cfg.data.maxLength, base, configFile);
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
-  const peft = cfg.peft && { ...cfg.peft, modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'] };
-  const model = withAdapter(base, peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
+  const peft = cfg.peft && {
+    ...cfg.peft,
+    modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'],
+  };
+  const model = withAdapter(base, peft, {
+    resumeDir,
+    seed: cfg.seed,
+    file: configFile,
+    info: (m) => report.info(m),
+    quantization: cfg.quantization,
+    autocast: cfg.autocast,
+    baseModel: cfg.model.pretrained,
+  });
   const fingerprint = tokenizerFingerprint(tok);
-  const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
+  const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, {
+    tokenizerFingerprint: fingerprint,
+    configFile,
+    seed: cfg.seed,
+  });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const train = data.train as Example[];
   const held = data.eval as Example[];
-  report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`);
+  report.info(
+    `model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters, ${cfg.labels.length} classes; data: ${train.length} train / ${held.length} eval examples`,
+  );
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
@@ -40,7 +88,15 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   /** logits [B, classes] of a batch of examples. */
   const logitsOf = (rows: Example[], training: boolean, seed = 0) => {
     const b = collateClassification(rows, { padId });
-    return { logits: model.forward({ inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'), training, dropoutSeed: seed }).logits as tf.Tensor2D, labels: b.classLabels };
+    return {
+      logits: model.forward({
+        inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'),
+        attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'),
+        training,
+        dropoutSeed: seed,
+      }).logits as tf.Tensor2D,
+      labels: b.classLabels,
+    };
   };
 
   const evaluate = () => {
@@ -63,11 +119,29 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
       const predicted = confusion.reduce((a, row) => a + row[c], 0);
       const precision = predicted ? tp / predicted : 0;
       const recall = support ? tp / support : 0;
-      return { name, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0, support };
+      return {
+        name,
+        precision,
+        recall,
+        f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
+        support,
+      };
     });
-    report.info('per class: ' + perClass.map((c) => `${c.name} P ${c.precision.toFixed(3)} R ${c.recall.toFixed(3)} F1 ${c.f1.toFixed(3)} (n=${c.support})`).join('; '));
+    report.info(
+      'per class: ' +
+        perClass
+          .map(
+            (c) =>
+              `${c.name} P ${c.precision.toFixed(3)} R ${c.recall.toFixed(3)} F1 ${c.f1.toFixed(3)} (n=${c.support})`,
+          )
+          .join('; '),
+    );
     const correct = confusion.reduce((a, row, c) => a + row[c], 0);
-    return { 'eval/loss': lossSum / Math.max(1, n), 'eval/accuracy': correct / Math.max(1, n), 'eval/f1': perClass.reduce((a, c) => a + c.f1, 0) / K };
+    return {
+      'eval/loss': lossSum / Math.max(1, n),
+      'eval/accuracy': correct / Math.max(1, n),
+      'eval/f1': perClass.reduce((a, c) => a + c.f1, 0) / K,
+    };
   };
 
   // ---- train
@@ -79,7 +153,11 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
       optimizer: opt,
       numRows: train.length,
       loss: (idx, seed) => () => {
-        const { logits, labels } = logitsOf(Array.from(idx, (i) => train[i]), true, seed);
+        const { logits, labels } = logitsOf(
+          Array.from(idx, (i) => train[i]),
+          true,
+          seed,
+        );
         return crossEntropySum(logits, labels);
       },
       evaluate: held.length ? evaluate : undefined,
@@ -89,5 +167,11 @@ export async function runClassification(cfg: ClassificationConfig, configFile: s
   );
 
   // ---- cleanup (the loop disposed the model and the optimizer)
-  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, eval: result.lastEval };
+  return {
+    runDir,
+    step: result.step,
+    stopped: result.stopped,
+    lastCheckpoint: result.lastCheckpoint,
+    eval: result.lastEval,
+  };
 }

@@ -32,7 +32,9 @@ const TokenizerSchema = z
       .optional(),
   })
   .strict()
-  .refine((t) => (t.path === undefined) !== (t.train === undefined), { message: 'set exactly one of tokenizer.path and tokenizer.train' });
+  .refine((t) => (t.path === undefined) !== (t.train === undefined), {
+    message: 'set exactly one of tokenizer.path and tokenizer.train',
+  });
 
 export const ClmConfigSchema = z
   .object({
@@ -43,7 +45,10 @@ export const ClmConfigSchema = z
     seed: z.number().int().min(0).default(1337),
     backend: z.enum(BACKENDS).default('auto'),
     /** Where the torch backend places tensors: cpu, or cuda:N with a CUDA build of libtorch. */
-    device: z.string().regex(/^(cpu|cuda:\d+)$/, 'cpu or cuda:N').default('cpu'),
+    device: z
+      .string()
+      .regex(/^(cpu|cuda:\d+)$/, 'cpu or cuda:N')
+      .default('cpu'),
     /** bf16: matmuls and attention in bfloat16 with float32 weights (torch backend; meant for GPUs). */
     autocast: z.enum(['none', 'bf16']).default('none'),
     /** bf16: activations and their gradients in bfloat16; weights, optimizer state and the loss in float32 (torch backend; meant for GPUs). */

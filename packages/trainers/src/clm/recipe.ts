@@ -6,7 +6,17 @@ import { ConfigError, ShapeError, configToYaml, deriveSeed, useBackend } from '@
 import { readTextFile, tokenizeAndSplit, unigramEntropy, type TokenBlocks } from '@anneal/data';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
-import { trainLoop, localModelDir, baseWeightsFrom, withAdapter, type RunOptions, silentReporter, makeOptimizer, openLogger, openRunFolder } from '@anneal/training';
+import {
+  trainLoop,
+  localModelDir,
+  baseWeightsFrom,
+  withAdapter,
+  type RunOptions,
+  silentReporter,
+  makeOptimizer,
+  openLogger,
+  openRunFolder,
+} from '@anneal/training';
 import type { ClmConfig } from './config.js';
 
 export interface RunResult {
@@ -23,7 +33,12 @@ export interface RunResult {
 
 // ---------------------------------------------------------------- setup helpers
 
-async function buildModel(cfg: ClmConfig, tok: Tokenizer, resumeDir: string | undefined, file: string): Promise<Gpt2LMHeadModel> {
+async function buildModel(
+  cfg: ClmConfig,
+  tok: Tokenizer,
+  resumeDir: string | undefined,
+  file: string,
+): Promise<Gpt2LMHeadModel> {
   const source = baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, file);
   const from = source && (await localModelDir(source, { field: 'model.pretrained' })); // a Hub repo id through the cache; a run folder its best checkpoint; a folder as is
   let model: Gpt2LMHeadModel;
@@ -73,9 +88,17 @@ function evaluate(model: CausalLm, blocks: TokenBlocks, batchSize: number, maxBa
   let sum = 0;
   let count = 0;
   for (let b = 0; b < limit; b++) {
-    const idx = Array.from({ length: Math.min(batchSize, blocks.numBlocks - b * batchSize) }, (_, i) => b * batchSize + i);
+    const idx = Array.from(
+      { length: Math.min(batchSize, blocks.numBlocks - b * batchSize) },
+      (_, i) => b * batchSize + i,
+    );
     const ids = blocks.batch(idx);
-    const batch = tf.tidy(() => causalLmLossSum(model.forward({ inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false }).logits as tf.Tensor3D, ids));
+    const batch = tf.tidy(() =>
+      causalLmLossSum(
+        model.forward({ inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false }).logits as tf.Tensor3D,
+        ids,
+      ),
+    );
     sum += batch.sum.dataSync()[0];
     count += batch.count;
     batch.sum.dispose();
@@ -91,12 +114,22 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   // ---- setup: backend, run folder
   const backend = await useBackend(cfg.backend);
   if (cfg.device !== 'cpu' && backend.name !== 'torch') {
-    throw new ConfigError(`device ${cfg.device} needs the torch backend, and the run uses ${backend.name}`, { file: configFile, field: 'device', hint: 'set backend: torch (or auto with the addon built against a CUDA libtorch), or device: cpu' });
+    throw new ConfigError(`device ${cfg.device} needs the torch backend, and the run uses ${backend.name}`, {
+      file: configFile,
+      field: 'device',
+      hint: 'set backend: torch (or auto with the addon built against a CUDA libtorch), or device: cpu',
+    });
   }
   report.info(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
 
   const text = readTextFile(cfg.data.train); // fail on a bad path before touching the run folder
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
+    resume: o.resume,
+    seed: cfg.seed,
+    overwrite: o.overwrite,
+    rank: o.collective?.rank,
+    info: (m) => report.info(m),
+  });
 
   // ---- setup: tokenizer, data, model, optimizer, sampler
   let tok: Tokenizer;
@@ -109,10 +142,22 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     const first = t.specialTokens[0];
     tok = await trainByteLevelBpe([text], { ...t, bosToken: first, eosToken: first, unkToken: first });
   }
-  const { train, val } = tokenizeAndSplit(text, tok, { blockSize: cfg.data.blockSize, valFraction: cfg.data.valFraction, file: cfg.data.train });
+  const { train, val } = tokenizeAndSplit(text, tok, {
+    blockSize: cfg.data.blockSize,
+    valFraction: cfg.data.valFraction,
+    file: cfg.data.train,
+  });
   const entropy = unigramEntropy(train.tokens);
   const model = await buildModel(cfg, tok, resumeDir, configFile);
-  const net = withAdapter(model, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained }); // the model, or LoRA around it
+  const net = withAdapter(model, cfg.peft, {
+    resumeDir,
+    seed: cfg.seed,
+    file: configFile,
+    info: (m) => report.info(m),
+    quantization: cfg.quantization,
+    autocast: cfg.autocast,
+    baseModel: cfg.model.pretrained,
+  }); // the model, or LoRA around it
   report.info(
     `model: gpt2, ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.tokens.length} train / ${val.tokens.length} val tokens ` +
       `(${train.numBlocks} blocks of ${cfg.data.blockSize}); unigram entropy ${entropy.toFixed(3)} nats/token`,
@@ -133,7 +178,12 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
       numRows: train.numBlocks,
       loss: (rows, seed) => {
         const ids = train.batch(rows);
-        return () => causalLmLossSum(net.forward({ inputIds: tf.tensor2d(ids, [rows.length, T], 'int32'), training: true, dropoutSeed: seed }).logits as tf.Tensor3D, ids); // logits [B, T, V]
+        return () =>
+          causalLmLossSum(
+            net.forward({ inputIds: tf.tensor2d(ids, [rows.length, T], 'int32'), training: true, dropoutSeed: seed })
+              .logits as tf.Tensor3D,
+            ids,
+          ); // logits [B, T, V]
       },
       evaluate:
         val.numBlocks > 0
@@ -147,7 +197,13 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
         s.prompts.map((prompt, i) => {
           // Generation stops at the model's context length; a prompt keeps its last tokens.
           const promptIds = tok.encode(prompt).slice(-(model.config.nPositions - 1));
-          const [ids] = generate(net, [promptIds], { maxNewTokens: s.maxNewTokens, doSample: s.temperature > 0, temperature: s.temperature, topK: s.topK, seed: deriveSeed(cfg.seed, step, 1, i) });
+          const [ids] = generate(net, [promptIds], {
+            maxNewTokens: s.maxNewTokens,
+            doSample: s.temperature > 0,
+            temperature: s.temperature,
+            topK: s.topK,
+            seed: deriveSeed(cfg.seed, step, 1, i),
+          });
           // A model may have more embeddings than the tokenizer has tokens (padded vocabularies);
           // ids past the tokenizer's are left out of the text, as Hugging Face tokenizers do.
           return tok.decode(ids.filter((id) => id < tok.vocabSize));

@@ -2,11 +2,31 @@
 // error (file, tensor or field, expected and found), never a resumed run on garbage weights
 // or a silently reset data order; checkpoints are ordered by the step they record, and what
 // interrupted writes and rotations leave behind is cleaned, not counted.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AnnealError, CheckpointError, listCheckpoints, parseSafetensors, readTrainerState, serializeSafetensors, type TensorToWrite } from '@anneal/core';
+import {
+  AnnealError,
+  CheckpointError,
+  listCheckpoints,
+  parseSafetensors,
+  readTrainerState,
+  serializeSafetensors,
+  type TensorToWrite,
+} from '@anneal/core';
 import { localModelDir } from '@anneal/modeling';
 import { silentReporter } from '@anneal/training';
 import { runClm } from './recipe.js';
@@ -21,7 +41,11 @@ function editTensor(file: string, name: string, edit: (t: TensorToWrite) => Tens
 }
 
 /** The error a run fails with, as the CLI prints it (file: field: message, hint). */
-const failure = (run: Promise<unknown>) => run.then(() => 'resumed', (e: unknown) => (e instanceof AnnealError ? e.describe() : `not a named error: ${String(e)}`));
+const failure = (run: Promise<unknown>) =>
+  run.then(
+    () => 'resumed',
+    (e: unknown) => (e instanceof AnnealError ? e.describe() : `not a named error: ${String(e)}`),
+  );
 
 describe('resume refuses what it cannot continue exactly', () => {
   let runDir = '';
@@ -33,10 +57,17 @@ describe('resume refuses what it cannot continue exactly', () => {
     copies.push(dir);
     return dir;
   };
-  const resume = (dir: string, info: string[] = []) => runClm(tinyClmConfig({ train: { maxSteps: 10 } }), 'tiny.yaml', { resume: dir, reporter: { ...silentReporter, info: (m: string) => void info.push(m) } });
+  const resume = (dir: string, info: string[] = []) =>
+    runClm(tinyClmConfig({ train: { maxSteps: 10 } }), 'tiny.yaml', {
+      resume: dir,
+      reporter: { ...silentReporter, info: (m: string) => void info.push(m) },
+    });
 
   beforeAll(async () => {
-    const r = await runClm(tinyClmConfig({ train: { maxSteps: 8, saveEvery: 4, evalEvery: 100, saveTotalLimit: 5 } }), 'tiny.yaml');
+    const r = await runClm(
+      tinyClmConfig({ train: { maxSteps: 8, saveEvery: 4, evalEvery: 100, saveTotalLimit: 5 } }),
+      'tiny.yaml',
+    );
     runDir = r.runDir;
     expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([4, 8]);
   });
@@ -44,18 +75,30 @@ describe('resume refuses what it cannot continue exactly', () => {
   it('a weight whose dtype was edited (F32 bias -> I32) names the file, tensor, and both dtypes', async () => {
     const dir = copy();
     const file = join(dir, 'checkpoints', 'step-8', 'model.safetensors');
-    editTensor(file, 'transformer.h.0.attn.c_attn.bias', (t) => ({ dtype: 'I32', shape: t.shape, data: Int32Array.from(t.data as Float32Array, (v) => Math.round(v * 1000)) }));
+    editTensor(file, 'transformer.h.0.attn.c_attn.bias', (t) => ({
+      dtype: 'I32',
+      shape: t.shape,
+      data: Int32Array.from(t.data as Float32Array, (v) => Math.round(v * 1000)),
+    }));
     const e = await resume(dir).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CheckpointError);
     expect((e as CheckpointError).file).toBe(file);
-    expect((e as CheckpointError).describe()).toMatch(/tensor transformer\.h\.0\.attn\.c_attn\.bias is I32 \[96\], expected F32 \[96\]/);
+    expect((e as CheckpointError).describe()).toMatch(
+      /tensor transformer\.h\.0\.attn\.c_attn\.bias is I32 \[96\], expected F32 \[96\]/,
+    );
   });
 
-  it("an optimizer moment of another shape or dtype names optimizer.safetensors and the moment", async () => {
+  it('an optimizer moment of another shape or dtype names optimizer.safetensors and the moment', async () => {
     const dir = copy();
     const file = join(dir, 'checkpoints', 'step-8', 'optimizer.safetensors');
-    editTensor(file, 'transformer.ln_f.bias.exp_avg', (t) => ({ dtype: 'F32', shape: [t.shape[0] + 1], data: new Float32Array(t.shape[0] + 1) }));
-    expect(await failure(resume(dir))).toMatch(/optimizer\.safetensors.*tensor transformer\.ln_f\.bias\.exp_avg is F32 \[33\], expected F32 \[32\]/s);
+    editTensor(file, 'transformer.ln_f.bias.exp_avg', (t) => ({
+      dtype: 'F32',
+      shape: [t.shape[0] + 1],
+      data: new Float32Array(t.shape[0] + 1),
+    }));
+    expect(await failure(resume(dir))).toMatch(
+      /optimizer\.safetensors.*tensor transformer\.ln_f\.bias\.exp_avg is F32 \[33\], expected F32 \[32\]/s,
+    );
     editTensor(file, 'transformer.ln_f.bias.exp_avg', () => ({ dtype: 'I32', shape: [32], data: new Int32Array(32) }));
     expect(await failure(resume(dir))).toMatch(/exp_avg is I32 \[32\], expected F32 \[32\]/);
   });
@@ -73,14 +116,18 @@ describe('resume refuses what it cannot continue exactly', () => {
     writeFileSync(file, JSON.stringify({ ...state, step: 8.5 }));
     expect(await failure(resume(dir))).toMatch(/anneal_state\.json: step.*8\.5.*non-negative integer/);
     writeFileSync(file, JSON.stringify(state));
-    expect(await failure(runClm({ ...tinyClmConfig({ train: { maxSteps: 10 } }), seed: 8 }, 'tiny.yaml', { resume: dir }))).toMatch(/trained with seed 7 and this run's seed is 8/);
+    expect(
+      await failure(runClm({ ...tinyClmConfig({ train: { maxSteps: 10 } }), seed: 8 }, 'tiny.yaml', { resume: dir })),
+    ).toMatch(/trained with seed 7 and this run's seed is 8/);
   });
 
   it('a missing optimizer.safetensors (or weights file) is reported when the run opens, naming the file', async () => {
     const dir = copy();
     rmSync(join(dir, 'checkpoints', 'step-8', 'optimizer.safetensors'));
     const info: string[] = [];
-    expect(await failure(resume(dir, info))).toMatch(/step-8[\\/]optimizer\.safetensors.*the checkpoint is incomplete: optimizer\.safetensors is missing/s);
+    expect(await failure(resume(dir, info))).toMatch(
+      /step-8[\\/]optimizer\.safetensors.*the checkpoint is incomplete: optimizer\.safetensors is missing/s,
+    );
     expect(info.filter((m) => /tokenizer|tokens|parameters/.test(m))).toEqual([]); // nothing prepared, no model built
     const dir2 = copy();
     rmSync(join(dir2, 'checkpoints', 'step-8', 'model.safetensors'));
@@ -90,7 +137,10 @@ describe('resume refuses what it cannot continue exactly', () => {
   it('the newest checkpoint is the one that records the highest step; a misnamed folder is reported', async () => {
     const dir = copy();
     renameSync(join(dir, 'checkpoints', 'step-4'), join(dir, 'checkpoints', 'step-90')); // records step 4
-    expect(listCheckpoints(dir).map((c) => [c.step, c.namedStep])).toEqual([[4, 90], [8, undefined]]);
+    expect(listCheckpoints(dir).map((c) => [c.step, c.namedStep])).toEqual([
+      [4, 90],
+      [8, undefined],
+    ]);
     const info: string[] = [];
     const r = await resume(dir, info);
     expect(info).toContain(`resuming from ${join(dir, 'checkpoints', 'step-8')} (step 8)`);
@@ -104,7 +154,14 @@ describe('resume refuses what it cannot continue exactly', () => {
     expect(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).resumedFrom).toBe('checkpoints/step-8');
     const files: string[] = [];
     const links: string[] = [];
-    const walk = (d: string) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isSymbolicLink() ? links.push(readlinkSync(join(d, e.name))) : e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name))));
+    const walk = (d: string) =>
+      readdirSync(d, { withFileTypes: true }).forEach((e) =>
+        e.isSymbolicLink()
+          ? links.push(readlinkSync(join(d, e.name)))
+          : e.isDirectory()
+            ? walk(join(d, e.name))
+            : files.push(join(d, e.name)),
+      );
     walk(dir);
     const userConfig = (f: string) => f.endsWith('config.yaml') || f.includes('events.out.tfevents'); // the config text, with the paths as the user gave them
     const holding = files.filter((f) => !userConfig(f) && readFileSync(f).includes(Buffer.from(tmpdir())));
@@ -118,7 +175,9 @@ describe('resume refuses what it cannot continue exactly', () => {
     const outside = mkdtempSync(join(tmpdir(), 'anneal-outside-'));
     cpSync(join(dir, 'checkpoints', 'step-8'), join(outside, 'ckpt'), { recursive: true });
     symlinkSync(join(outside, 'ckpt'), join(dir, 'checkpoints', 'step-20'));
-    expect(await failure(resume(dir))).toMatch(/step-20: this checkpoint is a symbolic link to .*outside the run folder/);
+    expect(await failure(resume(dir))).toMatch(
+      /step-20: this checkpoint is a symbolic link to .*outside the run folder/,
+    );
   });
 
   it('empty and half-deleted step-N folders and rotation leftovers are removed at start, never counted', async () => {
@@ -148,10 +207,20 @@ describe('a run folder names its best checkpoint (no step numbers in configs)', 
     expect(await localModelDir(first.runDir)).toBe(resolve(first.runDir, state.bestMetric!.checkpoint));
     // The next step of a pipeline names the run, so shortening this one (maxSteps 8) cannot break it.
     const next = tinyClmConfig({ train: { maxSteps: 2, evalEvery: 100, saveEvery: 100 } });
-    const r = await runClm({ ...next, name: 'next', tokenizer: { path: first.runDir }, model: { ...next.model, pretrained: first.runDir } } as typeof next, 'next.yaml');
+    const r = await runClm(
+      {
+        ...next,
+        name: 'next',
+        tokenizer: { path: first.runDir },
+        model: { ...next.model, pretrained: first.runDir },
+      } as typeof next,
+      'next.yaml',
+    );
     expect(r.step).toBe(2);
     const missing = await localModelDir(join(ck, 'step-500'), { field: 'model.pretrained' }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(CheckpointError);
-    expect((missing as CheckpointError).describe()).toMatch(/step-500: model\.pretrained: the run has no checkpoint step-500\nhint: it has step-\d+(, step-\d+)*, best, last; or name the run folder itself/);
+    expect((missing as CheckpointError).describe()).toMatch(
+      /step-500: model\.pretrained: the run has no checkpoint step-500\nhint: it has step-\d+(, step-\d+)*, best, last; or name the run folder itself/,
+    );
   });
 });

@@ -5,10 +5,17 @@ import { join } from 'node:path';
 import { validateConfig } from '@anneal/core';
 import { ClmConfigSchema, type ClmConfig } from './config.js';
 
-export function tinyClmConfig(overrides: Partial<Record<'train' | 'optim' | 'schedule' | 'model', object>> & { backend?: ClmConfig['backend'] } = {}): ClmConfig {
+export function tinyClmConfig(
+  overrides: Partial<Record<'train' | 'optim' | 'schedule' | 'model', object>> & {
+    backend?: ClmConfig['backend'];
+  } = {},
+): ClmConfig {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-clm-'));
   const corpus = join(dir, 'corpus.txt');
-  const text = readFileSync(new URL('../../../../datasets/moby-dick/moby-dick.txt', import.meta.url), 'utf8').slice(0, 20_000);
+  const text = readFileSync(new URL('../../../../datasets/moby-dick/moby-dick.txt', import.meta.url), 'utf8').slice(
+    0,
+    20_000,
+  );
   writeFileSync(corpus, text);
   return validateConfig(ClmConfigSchema, {
     name: 'tiny',
@@ -17,7 +24,10 @@ export function tinyClmConfig(overrides: Partial<Record<'train' | 'optim' | 'sch
     backend: overrides.backend ?? 'cpu',
     outputDir: join(dir, 'runs'),
     tokenizer: { train: { vocabSize: 300 } },
-    model: { arch: 'gpt2', config: { nLayer: 2, nHead: 2, nEmbd: 32, residPdrop: 0.1, attnPdrop: 0.1, embdPdrop: 0.1, ...overrides.model } },
+    model: {
+      arch: 'gpt2',
+      config: { nLayer: 2, nHead: 2, nEmbd: 32, residPdrop: 0.1, attnPdrop: 0.1, embdPdrop: 0.1, ...overrides.model },
+    },
     data: { train: corpus, valFraction: 0.1, blockSize: 16 },
     optim: { lr: 3e-3, ...overrides.optim },
     schedule: { kind: 'cosine', warmupSteps: 3, ...overrides.schedule },

@@ -23,7 +23,15 @@ export const MlmConfigSchema = z
         /** A WordPiece tokenizer folder (default: the model folder). */
         path: z.string().optional(),
         /** Or train a WordPiece vocabulary on the training texts first. */
-        train: z.object({ vocabSize: z.number().int().min(100), minFrequency: z.number().int().min(1).default(2), limitAlphabet: z.number().int().min(1).default(1000), lowercase: z.boolean().default(true) }).strict().optional(),
+        train: z
+          .object({
+            vocabSize: z.number().int().min(100),
+            minFrequency: z.number().int().min(1).default(2),
+            limitAlphabet: z.number().int().min(1).default(1000),
+            lowercase: z.boolean().default(true),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),
@@ -41,6 +49,9 @@ export const MlmConfigSchema = z
     train: TrainSchema,
   })
   .strict()
-  .refine((c) => c.model.pretrained !== undefined || c.tokenizer.path !== undefined || c.tokenizer.train !== undefined, { message: 'from scratch, give tokenizer.path or tokenizer.train', path: ['tokenizer'] });
+  .refine(
+    (c) => c.model.pretrained !== undefined || c.tokenizer.path !== undefined || c.tokenizer.train !== undefined,
+    { message: 'from scratch, give tokenizer.path or tokenizer.train', path: ['tokenizer'] },
+  );
 
 export type MlmConfig = z.infer<typeof MlmConfigSchema>;

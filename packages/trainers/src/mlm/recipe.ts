@@ -7,7 +7,18 @@ import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/
 import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
-import { type RunOptions, trainLoop, localModelDir, baseWeightsFrom, withAdapter, silentReporter, makeOptimizer, openLogger, openRunFolder, requireTokenizerFits } from '@anneal/training';
+import {
+  type RunOptions,
+  trainLoop,
+  localModelDir,
+  baseWeightsFrom,
+  withAdapter,
+  silentReporter,
+  makeOptimizer,
+  openLogger,
+  openRunFolder,
+  requireTokenizerFits,
+} from '@anneal/training';
 import type { MlmConfig } from './config.js';
 
 export interface MlmResult {
@@ -21,9 +32,13 @@ export interface MlmResult {
 /** The texts of the training source, for training a tokenizer on them. */
 async function* texts(cfg: MlmConfig): AsyncGenerator<string> {
   const src = cfg.data.train;
-  if (typeof src !== 'string' && 'hub' in src) throw new ConfigError('training a tokenizer on a Hub dataset is not supported; give tokenizer.path', { field: 'tokenizer.train' });
+  if (typeof src !== 'string' && 'hub' in src)
+    throw new ConfigError('training a tokenizer on a Hub dataset is not supported; give tokenizer.path', {
+      field: 'tokenizer.train',
+    });
   const col = cfg.data.columns.text ?? 'text';
-  for await (const { row } of readRows(typeof src === 'string' ? { path: src } : src)) if (typeof row[col] === 'string') yield row[col] as string;
+  for await (const { row } of readRows(typeof src === 'string' ? { path: src } : src))
+    if (typeof row[col] === 'string') yield row[col] as string;
 }
 
 export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions = {}): Promise<MlmResult> {
@@ -31,28 +46,74 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
 
   // ---- setup
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
+    resume: o.resume,
+    seed: cfg.seed,
+    overwrite: o.overwrite,
+    rank: o.collective?.rank,
+    info: (m) => report.info(m),
+  });
   let tok: Tokenizer;
-  if (resumeDir ?? cfg.tokenizer.path ?? (cfg.tokenizer.train ? undefined : cfg.model.pretrained)) tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained!)));
+  if (resumeDir ?? cfg.tokenizer.path ?? (cfg.tokenizer.train ? undefined : cfg.model.pretrained))
+    tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained!)));
   else {
     report.info(`training a WordPiece tokenizer (vocab ${cfg.tokenizer.train!.vocabSize}) on the training texts`);
     tok = await trainWordPiece(texts(cfg), { ...cfg.tokenizer.train!, modelMaxLength: cfg.data.maxLength });
   }
   const [maskId, padId] = [tok.maskTokenId, tok.padTokenId ?? 0];
-  if (maskId === undefined) throw new ConfigError('the tokenizer has no mask token', { file: configFile, field: 'tokenizer', hint: 'use a BERT-style tokenizer ([MASK]) or tokenizer.train' });
+  if (maskId === undefined)
+    throw new ConfigError('the tokenizer has no mask token', {
+      file: configFile,
+      field: 'tokenizer',
+      hint: 'use a BERT-style tokenizer ([MASK]) or tokenizer.train',
+    });
   const from = baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile);
-  const model = from ? ((await loadPretrained(from)) as BertModelWithHead) : BertModelWithHead.init({ ...BERT_DEFAULTS, vocabSize: tok.vocabSize, maxPositionEmbeddings: Math.max(cfg.data.maxLength, 64), ...cfg.model.config }, 'mlm', cfg.seed);
-  if (!(model instanceof BertModelWithHead) || model.head !== 'mlm') throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, { file: configFile, field: 'model.pretrained' });
-  if (model.config.maxPositionEmbeddings < cfg.data.maxLength) throw new ConfigError(`data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`, { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' });
+  const model = from
+    ? ((await loadPretrained(from)) as BertModelWithHead)
+    : BertModelWithHead.init(
+        {
+          ...BERT_DEFAULTS,
+          vocabSize: tok.vocabSize,
+          maxPositionEmbeddings: Math.max(cfg.data.maxLength, 64),
+          ...cfg.model.config,
+        },
+        'mlm',
+        cfg.seed,
+      );
+  if (!(model instanceof BertModelWithHead) || model.head !== 'mlm')
+    throw new ConfigError(`MLM needs a BertForMaskedLM checkpoint, and ${from} is not one`, {
+      file: configFile,
+      field: 'model.pretrained',
+    });
+  if (model.config.maxPositionEmbeddings < cfg.data.maxLength)
+    throw new ConfigError(
+      `data.maxLength ${cfg.data.maxLength} > the model's max_position_embeddings ${model.config.maxPositionEmbeddings}`,
+      { file: configFile, field: 'data.maxLength', hint: 'lower data.maxLength' },
+    );
   requireTokenizerFits(tok, model, { file: configFile, field: 'tokenizer.path' });
   const fingerprint = tokenizerFingerprint(tok);
-  const data = await prepareDataset({ ...cfg.data, addEos: false }, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
+  const data = await prepareDataset({ ...cfg.data, addEos: false }, tok, {
+    tokenizerFingerprint: fingerprint,
+    configFile,
+    seed: cfg.seed,
+  });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
-  const seqs = (set: Tokenized[]) => set.filter((t): t is Extract<Tokenized, { kind: 'sequence' }> => t.kind === 'sequence').map((t) => t.inputIds);
+  const seqs = (set: Tokenized[]) =>
+    set.filter((t): t is Extract<Tokenized, { kind: 'sequence' }> => t.kind === 'sequence').map((t) => t.inputIds);
   const [train, held] = [seqs(data.train), seqs(data.eval)];
-  report.info(`model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`);
+  report.info(
+    `model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`,
+  );
 
-  const net = withAdapter(model, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained }); // the model, or LoRA around it
+  const net = withAdapter(model, cfg.peft, {
+    resumeDir,
+    seed: cfg.seed,
+    file: configFile,
+    info: (m) => report.info(m),
+    quantization: cfg.quantization,
+    autocast: cfg.autocast,
+    baseModel: cfg.model.pretrained,
+  }); // the model, or LoRA around it
   const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
   const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));
@@ -60,8 +121,21 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
 
   /** Masked batch -> logits [B*T, V] and labels (-100 where not masked). */
   const masked = (rows: Int32Array[], seed: number, training: boolean) => {
-    const b = collateMlm(rows, { padId, maskTokenId: maskId, vocabSize: tok.vocabSize, specialIds, continuesWord: cfg.wholeWordMask ? continues : undefined, probability: cfg.mlmProbability, rng: new Rng(seed) });
-    const { logits } = net.forward({ inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'), attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'), training, dropoutSeed: seed });
+    const b = collateMlm(rows, {
+      padId,
+      maskTokenId: maskId,
+      vocabSize: tok.vocabSize,
+      specialIds,
+      continuesWord: cfg.wholeWordMask ? continues : undefined,
+      probability: cfg.mlmProbability,
+      rng: new Rng(seed),
+    });
+    const { logits } = net.forward({
+      inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'),
+      attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'),
+      training,
+      dropoutSeed: seed,
+    });
     return { logits: tf.reshape(logits, [b.batchSize * b.length, -1]) as tf.Tensor2D, labels: b.labels };
   };
 
@@ -71,7 +145,11 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
     const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
     for (let k = 0; k < limit; k++) {
       // the same masks at every evaluation: seeded by the batch, not the step
-      const { logits, labels } = masked(held.slice(k * cfg.train.batchSize, (k + 1) * cfg.train.batchSize), deriveSeed(cfg.seed, 0x4d4c4d, k), false);
+      const { logits, labels } = masked(
+        held.slice(k * cfg.train.batchSize, (k + 1) * cfg.train.batchSize),
+        deriveSeed(cfg.seed, 0x4d4c4d, k),
+        false,
+      );
       const r = crossEntropySum(logits, labels);
       sum += r.sum.dataSync()[0];
       count += r.count;
@@ -92,7 +170,11 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
       optimizer: opt,
       numRows: train.length,
       loss: (idx, seed) => () => {
-        const { logits, labels } = masked(Array.from(idx, (i) => train[i]), seed, true);
+        const { logits, labels } = masked(
+          Array.from(idx, (i) => train[i]),
+          seed,
+          true,
+        );
         return crossEntropySum(logits, labels);
       },
       evaluate: held.length ? evaluate : undefined,
@@ -102,5 +184,11 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   );
 
   // ---- cleanup (the loop disposed the model and the optimizer)
-  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, eval: result.lastEval };
+  return {
+    runDir,
+    step: result.step,
+    stopped: result.stopped,
+    lastCheckpoint: result.lastCheckpoint,
+    eval: result.lastEval,
+  };
 }

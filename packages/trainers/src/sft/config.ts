@@ -22,7 +22,10 @@ export const SftConfigSchema = z
       .strict()
       .default({}),
     /** Prompt-completion or conversational data (data.maxLength is TRL's max_length). */
-    data: DataConfigSchema.refine((d) => d.format === 'prompt-completion' || d.format === 'conversational', { message: 'SFT needs format prompt-completion or conversational', path: ['format'] }),
+    data: DataConfigSchema.refine((d) => d.format === 'prompt-completion' || d.format === 'conversational', {
+      message: 'SFT needs format prompt-completion or conversational',
+      path: ['format'],
+    }),
     /** bfd: best-fit-decreasing packing of whole examples into rows of data.maxLength, attention kept per example. */
     packing: z.enum(['none', 'bfd']).default('none'),
     /** LoRA instead of full fine-tuning (PEFT's LoraConfig, camelCased); checkpoints then hold the adapter only. */

@@ -5,10 +5,32 @@
 // names: loss, mean_token_accuracy, num_tokens, entropy.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
-import { collateCausal, packBestFit, packedRow, prepareDataset, type Tokenized, type TokenizedSequence } from '@anneal/data';
+import {
+  collateCausal,
+  packBestFit,
+  packedRow,
+  prepareDataset,
+  type Tokenized,
+  type TokenizedSequence,
+} from '@anneal/data';
 import { causalLmLossSum, causalLmTargets, generate, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, type Tokenizer } from '@anneal/tokenizers';
-import { type RunOptions, makeOptimizer, openLogger, openRunFolder, trainLoop, localModelDir, silentReporter, tokenMetrics, baseWeightsFrom, loadBase, withAdapter, requireCausalLm, requireFits, requireTokenizerFits } from '@anneal/training';
+import {
+  type RunOptions,
+  makeOptimizer,
+  openLogger,
+  openRunFolder,
+  trainLoop,
+  localModelDir,
+  silentReporter,
+  tokenMetrics,
+  baseWeightsFrom,
+  loadBase,
+  withAdapter,
+  requireCausalLm,
+  requireFits,
+  requireTokenizerFits,
+} from '@anneal/training';
 import type { SftConfig } from './config.js';
 
 export interface SftResult {
@@ -35,7 +57,10 @@ function batchOf(rows: Row[], padId: number) {
   const args = {
     inputIds: tf.tensor2d(b.inputIds, [B, T], 'int32'),
     ...(packed
-      ? { positionIds: tf.tensor2d(Int32Array.from(rows.flatMap((r) => Array.from(r.positionIds!))), [B, T], 'int32'), documentIds: tf.tensor2d(Int32Array.from(rows.flatMap((r) => Array.from(r.documentIds!))), [B, T], 'int32') }
+      ? {
+          positionIds: tf.tensor2d(Int32Array.from(rows.flatMap((r) => Array.from(r.positionIds!))), [B, T], 'int32'),
+          documentIds: tf.tensor2d(Int32Array.from(rows.flatMap((r) => Array.from(r.documentIds!))), [B, T], 'int32'),
+        }
       : { attentionMask: tf.tensor2d(b.attentionMask, [B, T], 'int32') }),
   };
   return { args, labels: b.labels, B, T };
@@ -46,29 +71,63 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
 
   // ---- setup: backend, run folder, model, tokenizer, data
   const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, { resume: o.resume, seed: cfg.seed, overwrite: o.overwrite, rank: o.collective?.rank, info: (m) => report.info(m) });
-  const base: PretrainedModel = await loadBase(baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile), cfg.quantization, { info: (m) => report.info(m) });
+  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
+    resume: o.resume,
+    seed: cfg.seed,
+    overwrite: o.overwrite,
+    rank: o.collective?.rank,
+    info: (m) => report.info(m),
+  });
+  const base: PretrainedModel = await loadBase(
+    baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile),
+    cfg.quantization,
+    { info: (m) => report.info(m) },
+  );
   requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
-  const model = withAdapter(base, cfg.peft, { resumeDir, seed: cfg.seed, file: configFile, info: (m) => report.info(m), quantization: cfg.quantization, autocast: cfg.autocast, baseModel: cfg.model.pretrained });
+  const model = withAdapter(base, cfg.peft, {
+    resumeDir,
+    seed: cfg.seed,
+    file: configFile,
+    info: (m) => report.info(m),
+    quantization: cfg.quantization,
+    autocast: cfg.autocast,
+    baseModel: cfg.model.pretrained,
+  });
   const lm = model as unknown as CausalLm;
-  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)));
+  const tok: Tokenizer = loadTokenizerSync(
+    resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)),
+  );
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
-  if (cfg.tokenizer.chatTemplate) Object.assign(tok.config, { chatTemplate: cfg.tokenizer.chatTemplate, chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' } });
-  if (tok.eosTokenId === undefined) throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', { file: configFile, field: 'tokenizer', hint: 'set eos_token in tokenizer_config.json' });
+  if (cfg.tokenizer.chatTemplate)
+    Object.assign(tok.config, {
+      chatTemplate: cfg.tokenizer.chatTemplate,
+      chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' },
+    });
+  if (tok.eosTokenId === undefined)
+    throw new ConfigError('the tokenizer has no EOS token, so the model cannot learn to stop', {
+      file: configFile,
+      field: 'tokenizer',
+      hint: 'set eos_token in tokenizer_config.json',
+    });
   const padId = tok.padTokenId ?? tok.eosTokenId;
   const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
-  const seqs = (set: Tokenized[]) => set.filter((t): t is { kind: 'sequence' } & TokenizedSequence => t.kind === 'sequence');
+  const seqs = (set: Tokenized[]) =>
+    set.filter((t): t is { kind: 'sequence' } & TokenizedSequence => t.kind === 'sequence');
   let rows: Row[] = seqs(data.train);
   if (cfg.packing === 'bfd') {
     const p = packBestFit(seqs(data.train), cfg.data.maxLength, padId);
     rows = Array.from({ length: p.rows }, (_, r) => packedRow(p, r));
-    report.info(`packed ${data.train.length} examples into ${p.rows} rows of ${cfg.data.maxLength} (${(100 * p.efficiency).toFixed(1)}% full)`);
+    report.info(
+      `packed ${data.train.length} examples into ${p.rows} rows of ${cfg.data.maxLength} (${(100 * p.efficiency).toFixed(1)}% full)`,
+    );
   }
   const evalRows: Row[] = seqs(data.eval);
-  report.info(`model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`);
+  report.info(
+    `model: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; data: ${data.train.length} train / ${data.eval.length} eval examples, ${data.stats.tokens} tokens`,
+  );
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
@@ -80,8 +139,13 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
     const { args, labels, B, T } = batchOf(batch, padId);
     const logits = lm.forward({ ...args, training, dropoutSeed: seed }).logits as tf.Tensor3D; // [B, T, V]
-    const m = tf.tidy(() => tokenMetrics(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets)); // the loss's own shifted targets
-    return { ...causalLmLossSum(logits, labels), metrics: { mean_token_accuracy: m.meanTokenAccuracy * m.numTokens, entropy: m.entropy * m.numTokens } };
+    const m = tf.tidy(() =>
+      tokenMetrics(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets),
+    ); // the loss's own shifted targets
+    return {
+      ...causalLmLossSum(logits, labels),
+      metrics: { mean_token_accuracy: m.meanTokenAccuracy * m.numTokens, entropy: m.entropy * m.numTokens },
+    };
   };
 
   /** Loss, token accuracy and entropy over the eval split (or its first evalBatches batches). */
@@ -102,7 +166,11 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
         ent += m.entropy * m.numTokens;
       });
     }
-    return { loss: sum / Math.max(1, count), accuracy: correct / Math.max(1, count), entropy: ent / Math.max(1, count) };
+    return {
+      loss: sum / Math.max(1, count),
+      accuracy: correct / Math.max(1, count),
+      entropy: ent / Math.max(1, count),
+    };
   };
 
   // ---- train
@@ -113,15 +181,29 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
       model,
       optimizer: opt,
       numRows: rows.length,
-      loss: (idx, seed) => lossSum(Array.from(idx, (i) => rows[i]), true, seed),
-      evaluate: evalRows.length ? () => {
-        const e = evaluate();
-        return { 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy, 'eval/entropy': e.entropy };
-      } : undefined,
+      loss: (idx, seed) =>
+        lossSum(
+          Array.from(idx, (i) => rows[i]),
+          true,
+          seed,
+        ),
+      evaluate: evalRows.length
+        ? () => {
+            const e = evaluate();
+            return { 'eval/loss': e.loss, 'eval/mean_token_accuracy': e.accuracy, 'eval/entropy': e.entropy };
+          }
+        : undefined,
       samples: (step) =>
         cfg.sample.prompts.map((p, i) => {
-          const ids = cfg.data.format === 'conversational' ? tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true, tokenize: true }) : tok.encode(p);
-          const [out] = generate(lm, [ids], { maxNewTokens: cfg.sample.maxNewTokens, eosTokenId: tok.eosTokenId, seed: deriveSeed(cfg.seed, step, 1, i) });
+          const ids =
+            cfg.data.format === 'conversational'
+              ? tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true, tokenize: true })
+              : tok.encode(p);
+          const [out] = generate(lm, [ids], {
+            maxNewTokens: cfg.sample.maxNewTokens,
+            eosTokenId: tok.eosTokenId,
+            seed: deriveSeed(cfg.seed, step, 1, i),
+          });
           return `${p} -> ${tok.decode(out.slice(ids.length))}`;
         }),
       saveTokenizer: (d) => tok.save(d),
@@ -130,5 +212,11 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   );
 
   // ---- cleanup (the loop disposed the model and the optimizer)
-  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, evalLoss: result.lastEval?.['eval/loss'] };
+  return {
+    runDir,
+    step: result.step,
+    stopped: result.stopped,
+    lastCheckpoint: result.lastCheckpoint,
+    evalLoss: result.lastEval?.['eval/loss'],
+  };
 }
