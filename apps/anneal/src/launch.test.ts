@@ -70,7 +70,12 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
     const [a, b] = [losses(join(one.dir, 'runs', 'dp')), losses(join(two.dir, 'runs', 'dp'))];
     expect(b.length).toBe(6);
     a.forEach((l, i) => expect(Math.abs(l - b[i]), `step ${i + 1}: ${l} vs ${b[i]}`).toBeLessThanOrEqual(1e-5 * l));
-    expect(readdirSync(join(two.dir, 'runs', 'dp', 'checkpoints')).sort()).toEqual(['best', 'last', 'step-3', 'step-6']);
+    expect(readdirSync(join(two.dir, 'runs', 'dp', 'checkpoints')).sort()).toEqual([
+      'best',
+      'last',
+      'step-3',
+      'step-6',
+    ]);
     // one process cannot continue a two-process run
     const wrong = await anneal(['train', '--resume', join(two.dir, 'runs', 'dp'), '--set', 'train.maxSteps=8']);
     expect(wrong.code).toBe(2);
