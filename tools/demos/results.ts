@@ -144,7 +144,9 @@ function pipeline(): string {
       'runs/reward-sentiment-bert',
       '--show',
       '0',
-    ]).out.trim();
+    ])
+      .out.trim()
+      .replaceAll(ROOT, '');
   return [
     `## The sentiment pipeline, configs as shipped (${today})`,
     '',
@@ -157,7 +159,7 @@ function pipeline(): string {
     '',
     'Each config names the runs it starts from (their best checkpoints), so the pipeline runs as listed.',
     '',
-    '| config | what | wall time | end of run (best checkpoint by the first eval metric) |',
+    '| config | what | wall time | end of run (its summary line) |',
     '|---|---|---:|---|',
     ...rows,
     '',
