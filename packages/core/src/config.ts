@@ -96,6 +96,15 @@ function readYaml(file: string, chain: string[]): Obj {
   return deepMerge(base, rest);
 }
 
+/** A YAML document's data (a config as a run folder stores it), with the same checks as a config file. */
+export function parseConfigText(text: string, file: string): Obj {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) throw new ConfigError(`not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, { file });
+  const data = yamlToJs(doc, { file }) ?? {};
+  refuseProtoKeys(data, '', { file });
+  return isObj(data) ? data : {};
+}
+
 /** Applies `a.b.c=value` overrides; the value is parsed as YAML (`3e-4` is a number, `[1,2]` a list). */
 export function applyOverrides(config: Obj, overrides: string[]): Obj {
   let out = config;

@@ -22,7 +22,7 @@ import {
   checkpointDirName,
   type TrainerState,
 } from '@anneal/core';
-import { AdamW, RunLogger, configToYaml, makeDir, parseSafetensors } from '@anneal/core';
+import { AdamW, RunLogger, configToYaml, makeDir, parseConfigText, parseSafetensors } from '@anneal/core';
 import type { Variable } from '@tensorflow/tfjs-core';
 import { packageVersions } from './versions.js';
 
@@ -52,6 +52,31 @@ export function missingCheckpointFiles(dir: string): string[] {
   if (existsSync(join(dir, 'policy')) || existsSync(join(dir, 'value')))
     return [...missing, ...weights('policy', true), ...weights('value', false)];
   return [...missing, ...weights('', true)];
+}
+
+/**
+ * Blocks of a config that a checkpoint fixes: the adapter (adapter_config.json holds its
+ * rank and targets) and the quantization of the base. A resumed run that changes one (say,
+ * `--set peft.r=16`) cannot continue exactly, and writing the new value into config.yaml
+ * would make the run folder say what did not happen: it is refused, naming the field.
+ */
+const FIXED_BLOCKS = ['peft', 'quantization'] as const;
+
+function refuseChangedFixedBlocks(savedFile: string, configYaml: string): void {
+  if (!existsSync(savedFile)) return;
+  const [saved, now] = [
+    parseConfigText(readFileSync(savedFile, 'utf8'), savedFile),
+    parseConfigText(configYaml, savedFile),
+  ];
+  for (const block of FIXED_BLOCKS) {
+    const [a, b] = [JSON.stringify(saved[block] ?? null), JSON.stringify(now[block] ?? null)];
+    if (a !== b)
+      throw new CheckpointError(`${block} is ${b} for this run, but the checkpoint was trained with ${a}`, {
+        file: savedFile,
+        field: block,
+        hint: `a checkpoint fixes its ${block} block: resume without changing it, or start a new run (--set name=...) from this one`,
+      });
+  }
 }
 
 /** `rank` > 0 (data parallel): resolve the folder and the resume state only; rank 0 writes. */
@@ -113,6 +138,7 @@ export function openRunFolder(
   const cleaned = cleanCheckpoints(runDir).filter((n) => !n.startsWith('.tmp-'));
   if (cleaned.length)
     o.info(`removed ${cleaned.join(', ')} from checkpoints/: no ${ANNEAL_STATE} (a write or rotation cut short)`);
+  if (o.resume) refuseChangedFixedBlocks(join(runDir, 'config.yaml'), configYaml);
   writeFileAtomic(join(runDir, 'config.yaml'), configYaml);
   writeFileAtomic(
     join(runDir, 'run.json'),

@@ -28,6 +28,7 @@ import {
   type TensorToWrite,
 } from '@anneal/core';
 import { localModelDir } from '@anneal/modeling';
+import { LoraConfigSchema } from '@anneal/peft-lora';
 import { silentReporter } from '@anneal/training';
 import { runClm } from './recipe.js';
 import { tinyClmConfig } from './test-config.js';
@@ -132,6 +133,19 @@ describe('resume refuses what it cannot continue exactly', () => {
     const dir2 = copy();
     rmSync(join(dir2, 'checkpoints', 'step-8', 'model.safetensors'));
     expect(await failure(resume(dir2))).toMatch(/model\.safetensors is missing/);
+  });
+
+  it('a resumed run that changes a block the checkpoint fixes (peft, quantization) is refused, and config.yaml keeps the old one', async () => {
+    const dir = copy();
+    const before = readFileSync(join(dir, 'config.yaml'), 'utf8');
+    const withPeft = {
+      ...tinyClmConfig({ train: { maxSteps: 10 } }),
+      peft: LoraConfigSchema.parse({ r: 4, targetModules: ['c_attn'] }),
+    };
+    expect(await failure(runClm(withPeft, 'tiny.yaml', { resume: dir }))).toMatch(
+      /config\.yaml: peft: peft is \{"type":"lora","r":4.*\} for this run, but the checkpoint was trained with null\nhint: a checkpoint fixes its peft block/s,
+    );
+    expect(readFileSync(join(dir, 'config.yaml'), 'utf8')).toBe(before);
   });
 
   it('the newest checkpoint is the one that records the highest step; a misnamed folder is reported', async () => {
