@@ -22,7 +22,7 @@ import {
   layerNorm,
   loadPretrainedSync,
   maxLogitDiff,
-  paramsFromTensors,
+  weightsFromTensors,
   readHfFixture,
   rmsNorm,
 } from '@anneal/modeling';
@@ -348,8 +348,9 @@ d('GPT-2 on the torch backend', () => {
     const lazy = readSafetensors(file).tensors;
     const whole = parseSafetensors(readFileSync(file), file).tensors;
     const names = ['transformer.wte.weight', 'transformer.h.0.attn.c_attn.bias', 'transformer.ln_f.weight'];
-    const params = paramsFromTensors(
+    const { params } = weightsFromTensors(
       names.map((n) => [n, whole.get(n)!.shape]),
+      [],
       new Map(names.map((n) => [n, lazy.get(n)!])),
       file,
     );
@@ -369,11 +370,12 @@ d('GPT-2 on the torch backend', () => {
     );
     const half = join(mkdtempSync(join(tmpdir(), 'anneal-f16-')), 'h.safetensors');
     writeFileSync(half, bytes);
-    const p = paramsFromTensors(
+    const { params: p } = weightsFromTensors(
       [
         ['h', [4]],
         ['b', [2, 2]],
       ],
+      [],
       readSafetensors(half).tensors,
       half,
     );

@@ -3,7 +3,7 @@
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { BackendError } from '@anneal/core';
+import { ANNEAL_KERNELS, BackendError, orderedInputs, type AnnealKernel } from '@anneal/core';
 import { loadAddon } from './addon.js';
 import { MULTI_OUTPUT, NATIVE_KERNELS, TorchBackend } from './backend.js';
 
@@ -110,41 +110,16 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
     }
     tf.registerKernel({ kernelName: name, backendName: 'torch', kernelFunc });
   }
-  // Fused kernels outside tfjs's set, found by name through the kernel registry:
-  // one AdamW step over all parameters (AdamW in @anneal/core), and attention, layer norm,
-  // RMS norm, GELU, gated activations (SwiGLU/GeGLU), RoPE, y + u bᵀ (LoRA), softmax cross-entropy and the
-  // LM head with its loss in row chunks, with their backward passes (@anneal/modeling),
-  // dequantizing 4-bit / int8 weights (@anneal/quantization), and reading a checkpoint tensor
-  // from its file without a JS copy (@anneal/modeling). Inputs go in insertion order.
-  for (const [name, multi] of [
-    ['AnnealAdamW', true],
-    ['AnnealLayerNorm', true],
-    ['AnnealLayerNormGrad', true],
-    ['AnnealRmsNorm', true],
-    ['AnnealRmsNormGrad', true],
-    ['AnnealGelu', false],
-    ['AnnealGeluGrad', false],
-    ['AnnealGatedAct', false],
-    ['AnnealGatedActGrad', true],
-    ['AnnealRope', false],
-    ['AnnealRopeGrad', false],
-    ['AnnealAddProduct', false],
-    ['AnnealDequant4bit', false],
-    ['AnnealDequantInt8', false],
-    ['AnnealReadFile', false],
-    ['AnnealCrossEntropySum', true],
-    ['AnnealCrossEntropySumGrad', false],
-    ['AnnealLinearCrossEntropy', true],
-    ['AnnealLinearCrossEntropyGrad', true],
-    ['AnnealAttention', true],
-    ['AnnealAttentionGrad', true],
-  ] as const) {
+  // Anneal's own kernels (attention, norms, activations, RoPE, LoRA's y + u bᵀ, losses,
+  // AdamW, dequantization, reading a checkpoint tensor), as @anneal/core's ANNEAL_KERNELS
+  // declares them: inputs handed over by name in the declared order.
+  for (const [name, spec] of Object.entries(ANNEAL_KERNELS) as Array<[AnnealKernel, { multi: boolean }]>) {
     tf.registerKernel({
       kernelName: name,
       backendName: 'torch',
       kernelFunc: ({ inputs, attrs, backend }) => {
-        const outs = (backend as TorchBackend).runNative(name, Object.values(inputs) as tf.TensorInfo[], attrs);
-        return multi ? outs : outs[0];
+        const outs = (backend as TorchBackend).runNative(name, orderedInputs(name, inputs), attrs);
+        return spec.multi ? outs : outs[0];
       },
     });
   }

@@ -75,9 +75,10 @@ describe('a score head on a Llama trunk', () => {
       { arch: 'llama', config: lm.config },
       { numLabels: 1, padTokenId: 0 },
       3,
-      lm.params,
+      lm,
     );
     expect(clf.params.has('lm_head.weight')).toBe(false);
+    expect(clf.layers.has('lm_head')).toBe(false);
     const ids = [
       [5, 6, 7, 0],
       [8, 9, 10, 11],

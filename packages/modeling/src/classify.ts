@@ -5,14 +5,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, deriveSeed } from '@anneal/core';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './gpt2/config.js';
-import { gpt2Hidden, gpt2ParamShapes, initGpt2Params } from './gpt2/model.js';
+import { gpt2Blocks, gpt2Hidden, gpt2Layers, gpt2ParamShapes, initGpt2Params } from './gpt2/model.js';
 import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './llama/config.js';
-import { initLlamaParams, llamaHidden, llamaParamShapes } from './llama/model.js';
+import { initLlamaParams, llamaBlocks, llamaHidden, llamaLayers, llamaParamShapes } from './llama/model.js';
+import { applyLayer, type LayerFactory, type LayerSpec, type Modules } from './layers.js';
 import {
   PretrainedModel,
-  paramsFromTensors,
   readHfConfig,
   readWeights,
+  weightsFromTensors,
   type LoadOptions,
   type Params,
 } from './pretrained.js';
@@ -29,6 +30,12 @@ export interface ClassifierOptions {
   problemType?: 'regression' | 'single_label_classification' | 'multi_label_classification' | null;
 }
 
+/** The trunk's layers (no LM head) and the score head. */
+function classifierLayers(decoder: DecoderConfig): LayerSpec[] {
+  const trunk = decoder.arch === 'gpt2' ? gpt2Layers(decoder.config, false) : llamaLayers(decoder.config, false);
+  return [...trunk, { kind: 'projection', name: 'score', layout: 'linear', role: 'head' }];
+}
+
 export class DecoderForSequenceClassification extends PretrainedModel {
   readonly modelType: string;
   readonly o: Required<ClassifierOptions>;
@@ -37,23 +44,27 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     readonly decoder: DecoderConfig,
     o: ClassifierOptions,
     params: Params,
+    prebuilt?: Map<string, LayerFactory>,
   ) {
-    super(params);
+    super(params, classifierLayers(decoder), prebuilt);
     this.modelType = decoder.arch === 'gpt2' ? 'gpt2' : decoder.config.modelType;
     this.o = { labels: Array.from({ length: o.numLabels }, (_, i) => `LABEL_${i}`), problemType: null, ...o };
   }
 
-  /** A trunk (random, or taken from a causal LM's parameters) with a fresh N(0, 0.02) score head. */
+  /**
+   * A trunk (random, or a causal LM's: its parameters and layers, shared, quantized ones
+   * included) with a fresh N(0, 0.02) score head.
+   */
   static init(
     decoder: DecoderConfig,
     o: ClassifierOptions,
     seed: number,
-    trunk?: Params,
+    trunk?: Modules,
   ): DecoderForSequenceClassification {
     if (decoder.arch === 'gpt2') checkGpt2Config(decoder.config);
     else checkLlamaConfig(decoder.config);
     const params: Params = trunk
-      ? new Map([...trunk].filter(([n]) => n !== 'lm_head.weight'))
+      ? new Map([...trunk.params].filter(([n]) => n !== 'lm_head.weight'))
       : decoder.arch === 'gpt2'
         ? initGpt2Params(decoder.config, seed)
         : initLlamaParams(decoder.config, seed, false);
@@ -63,7 +74,9 @@ export class DecoderForSequenceClassification extends PretrainedModel {
       'score.weight',
       tf.tidy(() => tf.variable(tf.randomNormal([o.numLabels, C], 0, std, 'float32', deriveSeed(seed, 1 << 20)), true)),
     );
-    return new DecoderForSequenceClassification(decoder, o, params);
+    const shared = new Map<string, LayerFactory>();
+    for (const [name, layer] of trunk?.layers ?? []) if (name !== 'lm_head') shared.set(name, () => layer);
+    return new DecoderForSequenceClassification(decoder, o, params, shared);
   }
 
   /** Loads GPT2ForSequenceClassification / LlamaForSequenceClassification (Qwen2, Mistral) folders. */
@@ -81,8 +94,9 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     const { tensors, file: weights } = readWeights(dir);
     const shapes = decoder.arch === 'gpt2' ? gpt2ParamShapes(decoder.config) : llamaParamShapes(decoder.config, false);
     const C = decoder.arch === 'gpt2' ? decoder.config.nEmbd : decoder.config.hiddenSize;
-    const params = paramsFromTensors(
+    const { params, prebuilt } = weightsFromTensors(
       [...shapes, ['score.weight', [numLabels, C]]],
+      classifierLayers(decoder),
       tensors,
       weights,
       () => [],
@@ -98,25 +112,20 @@ export class DecoderForSequenceClassification extends PretrainedModel {
         problemType: (hf.problem_type as ClassifierOptions['problemType']) ?? null,
       },
       params,
+      prebuilt,
     );
   }
 
   private trunk(a: ForwardArgs): tf.Tensor3D {
     const args = { training: this.training, ...a, useCache: false };
     return this.decoder.arch === 'gpt2'
-      ? gpt2Hidden(this.decoder.config, this.params, args).hidden
-      : llamaHidden(this.decoder.config, this.params, args).hidden;
+      ? gpt2Hidden(this.decoder.config, this, args).hidden
+      : llamaHidden(this.decoder.config, this, args).hidden;
   }
 
   /** Scores of every position: [B, T, numLabels] (a value head when numLabels is 1). */
   tokenScores(a: ForwardArgs): tf.Tensor3D {
-    const h = this.trunk(a); // [B, T, C]
-    const [B, T, C] = h.shape;
-    return tf.reshape(tf.matMul(tf.reshape(h, [B * T, C]), this.params.get('score.weight')!, false, true), [
-      B,
-      T,
-      this.o.numLabels,
-    ]);
+    return applyLayer(this, 'score', this.trunk(a)) as tf.Tensor3D; // [B, T, C] -> [B, T, numLabels]
   }
 
   /** Which position each row is pooled at: the token before the first pad id (mod T), as transformers. */
@@ -170,5 +179,9 @@ export class DecoderForSequenceClassification extends PretrainedModel {
 
   get maxPositions(): number {
     return this.decoder.arch === 'gpt2' ? this.decoder.config.nPositions : this.decoder.config.maxPositionEmbeddings;
+  }
+
+  get blockNames(): string[] {
+    return this.decoder.arch === 'gpt2' ? gpt2Blocks(this.decoder.config) : llamaBlocks(this.decoder.config);
   }
 }

@@ -8,7 +8,7 @@ export {
   checkGpt2Config,
   type Gpt2Config,
 } from './gpt2/config.js';
-export { gpt2Forward, gpt2ParamShapes, type Params } from './gpt2/model.js';
+export { gpt2Forward, gpt2Layers, gpt2ParamShapes, type Params } from './gpt2/model.js';
 export {
   attentionBias,
   defaultPositions,
@@ -46,7 +46,9 @@ export {
   TRANSFORMERS_FLOAT_KEYS,
   readHfConfig,
   readWeights,
-  paramsFromTensors,
+  requireFloatTrunk,
+  weightsFromTensors,
+  type LoadedWeights,
   type LoadOptions,
   type WeightLoader,
 } from './pretrained.js';
@@ -60,13 +62,13 @@ export {
   checkLlamaConfig,
   type LlamaConfig,
 } from './llama/config.js';
-export { llamaForward, llamaHidden, llamaParamShapes, ropeInvFreq } from './llama/model.js';
+export { llamaForward, llamaHidden, llamaLayers, llamaParamShapes, ropeInvFreq } from './llama/model.js';
 export { loadPretrained, loadPretrainedSync, classifierFrom } from './load.js';
 export { resolveRepo, cachedSnapshot, localModelDir, type HubOptions } from './hub.js';
 export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';
 export { BertModelWithHead } from './bert/index.js';
 export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type BertConfig } from './bert/config.js';
-export { bertEncoder, bertParamShapes, type BertHead } from './bert/model.js';
+export { bertEncoder, bertLayers, bertParamShapes, type BertHead } from './bert/model.js';
 export {
   DistilBertModelWithHead,
   DISTILBERT_DEFAULTS,
@@ -75,13 +77,20 @@ export {
 } from './distilbert/index.js';
 export { readHfFixture, maxLogitDiff, type HfFixture } from './fixtures.js';
 export {
-  embedding,
-  hasLinearProjection,
-  linear,
-  setEmbeddingAdapter,
-  setLinearAdapter,
-  setLinearProjection,
-  type EmbeddingAdapter,
-  type LinearAdapter,
-} from './linear.js';
+  Embedding,
+  Linear,
+  applyLayer,
+  blockVariables,
+  buildLayers,
+  layerChain,
+  layersUnder,
+  type EmbeddingLayer,
+  type Layer,
+  type LayerFactory,
+  type LayerSpec,
+  type Layout,
+  type Modules,
+  type ProjectionLayer,
+  type ProjectionRole,
+} from './layers.js';
 export { scoreTexts, type ScoreOptions, type ScoreTokenizer, type ScoredText } from './score.js';

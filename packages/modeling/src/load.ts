@@ -88,14 +88,14 @@ export function classifierFrom(
       { arch: 'gpt2', config: model.config },
       { numLabels: labels.length, padTokenId, labels },
       seed,
-      model.params,
+      model,
     );
   if (model instanceof LlamaForCausalLM)
     return DecoderForSequenceClassification.init(
       { arch: 'llama', config: model.config },
       { numLabels: labels.length, padTokenId, labels },
       seed,
-      model.params,
+      model,
     );
   throw new ConfigError(`cannot put a classification head on ${arch}`, {
     hint: 'use a BERT, DistilBERT, GPT-2, Llama, Qwen2 or Mistral checkpoint',

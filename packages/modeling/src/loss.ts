@@ -2,6 +2,7 @@
 // t + 1 (logits[:, :-1] vs labels[:, 1:]); labels equal to -100 are ignored; the loss is
 // the mean cross-entropy over the remaining targets.
 import * as tf from '@tensorflow/tfjs-core';
+import { hasAnnealKernel, runAnnealKernel } from '@anneal/core';
 
 export const IGNORE_INDEX = -100;
 
@@ -31,7 +32,7 @@ export function crossEntropySum(logits: tf.Tensor2D, targets: Int32Array): { sum
       count++;
     }
   }
-  if (tf.getKernel('AnnealCrossEntropySum', tf.getBackend()))
+  if (hasAnnealKernel('AnnealCrossEntropySum'))
     return { sum: fusedCrossEntropySum(logits, tf.tensor1d(targets, 'int32')), count };
   const sum = tf.tidy(() => {
     const logp = tf.logSoftmax(logits, -1); // [N, V]
@@ -76,21 +77,17 @@ export function linearCrossEntropySum(
   targets: tf.Tensor1D,
   chunkRows?: number,
 ): tf.Scalar {
-  if (!tf.getKernel('AnnealLinearCrossEntropy', tf.getBackend()))
+  if (!hasAnnealKernel('AnnealLinearCrossEntropy'))
     return crossEntropySumOfTargets(tf.matMul(hidden, weight, false, true), targets);
   const chunk = chunkRows ?? Math.max(1, Math.floor(2 ** 26 / weight.shape[0]));
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [h, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const [sum, lse] = tf
-      .engine()
-      .runKernel('AnnealLinearCrossEntropy', { h, w, targets }, { chunk } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const [sum, lse] = runAnnealKernel('AnnealLinearCrossEntropy', { h, w, targets }, { chunk });
     save([h, w, targets, lse]);
     return {
       value: sum as tf.Scalar,
       gradFunc: (dy: tf.Tensor, [hs, ws, t, l]: tf.Tensor[]) =>
-        tf.engine().runKernel('AnnealLinearCrossEntropyGrad', { dy, h: hs, w: ws, targets: t, lse: l }, {
-          chunk,
-        } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+        runAnnealKernel('AnnealLinearCrossEntropyGrad', { dy, h: hs, w: ws, targets: t, lse: l }, { chunk }),
     };
   });
   return f(hidden, weight) as tf.Scalar;
@@ -100,13 +97,13 @@ export function linearCrossEntropySum(
 function fusedCrossEntropySum(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const [sum, logProbs] = tf.engine().runKernel('AnnealCrossEntropySum', { logits: x, targets }, {}) as tf.Tensor[];
+    const [sum, logProbs] = runAnnealKernel('AnnealCrossEntropySum', { logits: x, targets }, {});
     // Saved tensors outlive the forward scope; the targets must be kept the same way.
     save([logProbs, targets]);
     return {
       value: sum as tf.Scalar,
       gradFunc: (dy: tf.Tensor, [lp, t]: tf.Tensor[]) =>
-        tf.engine().runKernel('AnnealCrossEntropySumGrad', { dy, logProbs: lp, targets: t }, {}) as tf.Tensor,
+        runAnnealKernel('AnnealCrossEntropySumGrad', { dy, logProbs: lp, targets: t }, {})[0],
     };
   });
   return f(logits) as tf.Scalar;
@@ -143,7 +140,7 @@ export function causalLmTargets(labels: Int32Array, B: number, T: number): { tar
  * gradient function.
  */
 export function crossEntropySumOfTargets(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  if (tf.getKernel('AnnealCrossEntropySum', tf.getBackend())) return fusedCrossEntropySum(logits, targets);
+  if (hasAnnealKernel('AnnealCrossEntropySum')) return fusedCrossEntropySum(logits, targets);
   const V = logits.shape[1];
   const valid = tf.notEqual(targets, IGNORE_INDEX);
   const safe = tf.where(valid, targets, tf.zerosLike(targets)) as tf.Tensor1D;

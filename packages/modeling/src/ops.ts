@@ -2,8 +2,7 @@
 // fused kernel with its own backward instead when the active backend registers one
 // (the torch backend does: fewer, larger kernels; same arithmetic).
 import * as tf from '@tensorflow/tfjs-core';
-
-const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+import { hasAnnealKernel as hasKernel, runAnnealKernel as run } from '@anneal/core';
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
@@ -11,21 +10,13 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
     // tfjs types custom-gradient inputs as (Tensor | GradSaveFunc)[]; the order is fixed.
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [xi, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, mean, rstd] = tf.engine().runKernel('AnnealLayerNorm', { x: xi, gamma: g, beta: b }, {
-        eps,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, mean, rstd] = run('AnnealLayerNorm', { x: xi, gamma: g, beta: b }, { eps });
       save([xi, g, b, mean, rstd]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [sx, sg, sb, sm, sr] = saved;
-          return tf
-            .engine()
-            .runKernel(
-              'AnnealLayerNormGrad',
-              { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr },
-              {},
-            ) as tf.Tensor[];
+          return run('AnnealLayerNormGrad', { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, {});
         },
       };
     });
@@ -43,14 +34,12 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor
   if (hasKernel('AnnealRmsNorm')) {
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [xi, w, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, rstd] = tf
-        .engine()
-        .runKernel('AnnealRmsNorm', { x: xi, weight: w }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, rstd] = run('AnnealRmsNorm', { x: xi, weight: w }, { eps });
       save([xi, w, rstd]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, [sx, sw, sr]: tf.Tensor[]) =>
-          tf.engine().runKernel('AnnealRmsNormGrad', { dy, x: sx, weight: sw, rstd: sr }, {}) as tf.Tensor[],
+          run('AnnealRmsNormGrad', { dy, x: sx, weight: sw, rstd: sr }, {}),
       };
     });
     return f(x, weight);
@@ -75,13 +64,8 @@ export function gelu(x: tf.Tensor, approximate: 'tanh' | 'none'): tf.Tensor {
       const [xi, save] = args as [tf.Tensor, tf.GradSaveFunc];
       save([xi]);
       return {
-        value: tf
-          .engine()
-          .runKernel('AnnealGelu', { x: xi }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) =>
-          tf
-            .engine()
-            .runKernel('AnnealGeluGrad', { dy, x: sx }, { approximate } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        value: run('AnnealGelu', { x: xi }, { approximate })[0],
+        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => run('AnnealGeluGrad', { dy, x: sx }, { approximate })[0],
       };
     });
     return f(x);
@@ -103,13 +87,9 @@ export function gatedActivation(gate: tf.Tensor, up: tf.Tensor, act: 'silu' | 'g
       const [g, u, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
       save([g, u]);
       return {
-        value: tf
-          .engine()
-          .runKernel('AnnealGatedAct', { gate: g, up: u }, { act } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        value: run('AnnealGatedAct', { gate: g, up: u }, { act })[0],
         gradFunc: (dy: tf.Tensor, [sg, su]: tf.Tensor[]) =>
-          tf.engine().runKernel('AnnealGatedActGrad', { dy, gate: sg, up: su }, {
-            act,
-          } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+          run('AnnealGatedActGrad', { dy, gate: sg, up: su }, { act }),
       };
     });
     return f(gate, up);
@@ -129,7 +109,7 @@ export function addProduct(y: tf.Tensor2D, u: tf.Tensor2D, b: tf.Tensor2D): tf.T
       const [yi, ui, bi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
       save([ui, bi]);
       return {
-        value: tf.engine().runKernel('AnnealAddProduct', { y: yi, u: ui, b: bi }) as tf.Tensor,
+        value: run('AnnealAddProduct', { y: yi, u: ui, b: bi }, {})[0],
         gradFunc: (dy: tf.Tensor, [su, sb]: tf.Tensor[]) => [
           tf.clone(dy),
           tf.matMul(dy, sb),
@@ -153,9 +133,8 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Te
       const [xi, save] = args as [tf.Tensor, tf.GradSaveFunc];
       save([cos, sin]);
       return {
-        value: tf.engine().runKernel('AnnealRope', { x: xi, cos, sin }) as tf.Tensor,
-        gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) =>
-          tf.engine().runKernel('AnnealRopeGrad', { dy, cos: c, sin: s }) as tf.Tensor,
+        value: run('AnnealRope', { x: xi, cos, sin }, {})[0],
+        gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) => run('AnnealRopeGrad', { dy, cos: c, sin: s }, {})[0],
       };
     });
     return f(x);
@@ -183,26 +162,18 @@ export function attention(
   if (!dropProbs && hasKernel('AnnealAttention')) {
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, ...saved] = tf.engine().runKernel('AnnealAttention', { q: qi, k: ki, v: vi, bias }, {
-        scale,
-        causal,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, ...saved] = run('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale, causal });
       // Two kinds of kernel: one that returns the probabilities (its backward is
       // AnnealAttentionGrad from q, k, v, probs), and a GPU one (SDPA) that returns y with
-      // its backward graph and the q, k, v it recorded (AnnealAttentionGrad in autograd mode).
+      // its backward graph and the q, k, v it recorded (AnnealAttentionGradAutograd).
       const graph = saved.length === 4;
       save(graph ? saved : [qi, ki, vi, saved[0]]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) =>
           graph
-            ? (tf.engine().runKernel('AnnealAttentionGrad', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, {
-                scale,
-                autograd: true,
-              } as unknown as tf.NamedAttrMap) as tf.Tensor[])
-            : (tf.engine().runKernel('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, {
-                scale,
-              } as unknown as tf.NamedAttrMap) as tf.Tensor[]),
+            ? run('AnnealAttentionGradAutograd', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, {})
+            : run('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, { scale }),
       };
     });
     return f(q, k, v);

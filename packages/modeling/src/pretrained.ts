@@ -7,19 +7,23 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   CheckpointError,
+  ConfigError,
   ShapeError,
   float32Data,
+  hasAnnealKernel,
   readSafetensors,
   requireFloatTensor,
+  runAnnealKernel,
   serializeSafetensors,
   stringifyJson,
   writeFileDurable,
   type SafeTensor,
   type TensorToWrite,
 } from '@anneal/core';
+import { blockVariables, buildLayers, type Layer, type LayerFactory, type LayerSpec, type Params } from './layers.js';
 import type { ForwardArgs, ModelOutput } from './types.js';
 
-export type Params = Map<string, tf.Variable>;
+export type { Params } from './layers.js';
 
 /**
  * config.json / generation_config.json fields that transformers types as float (GPT2Config,
@@ -54,8 +58,42 @@ export abstract class PretrainedModel {
   abstract readonly modelType: string;
   /** Dropout on (train()) or off (eval(), the default); ForwardArgs.training overrides it. */
   training = false;
+  /**
+   * The model's projections and embedding tables by module name, as its architecture
+   * declares them; an adapter or a quantized weight replaces its layer here (replaceLayer).
+   */
+  readonly layers: Map<string, Layer>;
 
-  constructor(readonly params: Params) {}
+  /**
+   * `params`: every float32 variable by its Hugging Face name; `specs`: the architecture's
+   * layers; `prebuilt`: layers made another way (quantized on load, or a trunk's layers).
+   */
+  constructor(
+    readonly params: Params,
+    specs: LayerSpec[],
+    prebuilt?: Map<string, LayerFactory>,
+  ) {
+    this.layers = buildLayers(specs, params, prebuilt);
+  }
+
+  /** Module names of the transformer blocks, in order (e.g. transformer.h.0, transformer.h.1, ...). */
+  abstract get blockNames(): string[];
+
+  /**
+   * Each transformer block with every variable its forward reads: its norms and base
+   * weights, and whatever wraps its layers (LoRA adapters), by full name.
+   */
+  blocks(): Array<{ name: string; variables: Map<string, tf.Variable> }> {
+    return this.blockNames.map((name) => ({ name, variables: blockVariables(this, name) }));
+  }
+
+  /** Puts `layer` in place of the layer of the same name (wrapping it, or restoring the one it wrapped); returns the old one. */
+  replaceLayer(layer: Layer): Layer {
+    const old = this.layers.get(layer.name);
+    if (!old) throw new Error(`the model has no layer ${layer.name}`);
+    this.layers.set(layer.name, layer);
+    return old;
+  }
 
   abstract forward(a: ForwardArgs): ModelOutput;
   /** config.json as transformers writes it. */
@@ -87,14 +125,30 @@ export abstract class PretrainedModel {
     return Object.fromEntries(this.params);
   }
 
+  /** The base model's parameters, those held outside params (quantized weights) included. */
   get numParameters(): number {
     let n = 0;
     for (const p of this.params.values()) n += p.size;
+    for (const l of this.withoutFloatWeight()) n += l.kind === 'projection' ? l.inDim * l.outDim : l.rows * l.dim;
     return n;
+  }
+
+  /** Layers whose weight is not a float32 parameter (a quantized weight): savePretrained cannot write them. */
+  private withoutFloatWeight(): Layer[] {
+    return [...this.layers.values()].filter((l) => !this.params.has(`${l.name}.weight`));
   }
 
   /** Weights as safetensors entries with Hugging Face names. */
   async stateDict(): Promise<Map<string, TensorToWrite>> {
+    const held = this.withoutFloatWeight();
+    if (held.length)
+      throw new ConfigError(
+        `a quantized model has no float32 weights to save: ${held.length} layers hold theirs in another form (${held[0].name} is ${held[0].type})`,
+        {
+          field: 'quantization',
+          hint: 'save a quantized model with saveQuantized, or save the LoRA adapter (checkpoints of a QLoRA run do), or dequantize it first',
+        },
+      );
     const out = new Map<string, TensorToWrite>();
     for (const [name, p] of this.params)
       out.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
@@ -103,13 +157,14 @@ export abstract class PretrainedModel {
 
   /** Writes config.json, generation_config.json and model.safetensors (fsynced), creating `dir` as save_pretrained does. */
   async savePretrained(dir: string): Promise<void> {
+    const state = await this.stateDict(); // first: a model that cannot be saved leaves no folder behind
     mkdirSync(dir, { recursive: true });
     writeFileDurable(join(dir, 'config.json'), stringifyJson(this.hfConfig(), TRANSFORMERS_FLOAT_KEYS));
     writeFileDurable(
       join(dir, 'generation_config.json'),
       stringifyJson(this.generationConfig(), TRANSFORMERS_FLOAT_KEYS),
     );
-    writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(await this.stateDict(), { format: 'pt' }));
+    writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(state, { format: 'pt' }));
   }
 
   /** Overwrites the weights from a safetensors file of this model (e.g. a checkpoint). */
@@ -126,8 +181,19 @@ export abstract class PretrainedModel {
   }
 
   dispose(): void {
+    for (const l of this.layers.values()) l.dispose?.();
     for (const p of this.params.values()) p.dispose();
   }
+}
+
+/** A new head copies the encoder's float32 weights; a quantized encoder has none to copy. */
+export function requireFloatTrunk(m: PretrainedModel): void {
+  const held = [...m.layers.values()].find((l) => !m.params.has(`${l.name}.weight`));
+  if (held)
+    throw new ConfigError(`cannot put a new head on a quantized ${m.modelType} (${held.name} is ${held.type})`, {
+      field: 'quantization',
+      hint: 'start from the float32 checkpoint: the head is put on first, then the model is quantized',
+    });
 }
 
 /** config.json of a model folder. */
@@ -188,66 +254,69 @@ export function readWeights(dir: string): { tensors: Map<string, SafeTensor>; fi
  * stayed in RSS through the first training step).
  */
 function floatTensor(t: SafeTensor): tf.Tensor {
-  if (
-    t.source &&
-    (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') &&
-    tf.getKernel('AnnealReadFile', tf.getBackend())
-  ) {
-    return tf.engine().runKernel('AnnealReadFile', {}, {
-      path: t.source.file,
-      offset: t.source.offset,
-      dtype: t.dtype,
-      shape: t.shape,
-    } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  if (t.source && (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') && hasAnnealKernel('AnnealReadFile')) {
+    const { file: path, offset } = t.source;
+    return runAnnealKernel('AnnealReadFile', {}, { path, offset, dtype: t.dtype, shape: t.shape })[0];
   }
   return tf.tensor(float32Data(t), t.shape, 'float32');
 }
 
 /**
- * Builds one parameter from the checkpoint's tensors in its own way (a quantized layer:
- * @anneal/quantization), or returns undefined to load it as float32. `key` is the
- * checkpoint's name for the parameter `name` of `shape`; `used` lists any further tensors
- * it read (so they are not reported as unexpected). It validates what it reads.
+ * Builds one layer from the checkpoint's tensors in its own way (a quantized projection:
+ * @anneal/quantization), or returns undefined to load its weight as float32. It is asked
+ * for the weight of each declared layer: `spec` is the layer, `key` the checkpoint's name
+ * for its weight of `shape`; `used` lists any further tensors it read (so they are not
+ * reported as unexpected). It validates what it reads.
  */
 export type WeightLoader = (w: {
-  name: string;
+  spec: LayerSpec;
   key: string;
   shape: number[];
   tensors: Map<string, SafeTensor>;
   file: string;
-}) => { param: tf.Variable; used: string[] } | undefined;
+}) => { layer: LayerFactory; used: string[] } | undefined;
 
 /** How fromPretrained builds parameters: `weights` takes over those it chooses. */
 export interface LoadOptions {
   weights?: WeightLoader;
 }
 
+/** A checkpoint read for a model: float32 parameters, and the layers a WeightLoader built instead. */
+export interface LoadedWeights {
+  params: Params;
+  prebuilt: Map<string, LayerFactory>;
+}
+
 /**
- * Parameters for the expected names and shapes from checkpoint tensors. `alias` maps an
- * expected name to other spellings found in checkpoints; `ignore` matches tensors a
- * checkpoint may carry that the model does not use (buffers, tied copies).
+ * Parameters for the expected names and shapes from checkpoint tensors, for a model with
+ * the layers `specs`. `alias` maps an expected name to other spellings found in checkpoints;
+ * `ignore` matches tensors a checkpoint may carry that the model does not use (buffers,
+ * tied copies).
  */
-export function paramsFromTensors(
+export function weightsFromTensors(
   expected: Array<[string, number[]]>,
+  specs: LayerSpec[],
   tensors: Map<string, SafeTensor>,
   file: string,
   alias: (name: string) => string[] = () => [],
   ignore: RegExp[] = [],
   loader?: WeightLoader,
-): Params {
+): LoadedWeights {
+  const layerOfWeight = new Map(specs.map((s) => [`${s.name}.weight`, s]));
+  const prebuilt = new Map<string, LayerFactory>();
   const used = new Set<string>();
   const missing: string[] = [];
   const found = new Map<string, SafeTensor>();
-  const built = new Map<string, tf.Variable>();
   for (const [name, shape] of expected) {
     const key = [name, ...alias(name)].find((k) => tensors.has(k));
     if (!key) {
       missing.push(name);
       continue;
     }
-    const own = loader?.({ name, key, shape, tensors, file });
+    const spec = layerOfWeight.get(name);
+    const own = spec && loader?.({ spec, key, shape, tensors, file });
     if (own) {
-      built.set(name, own.param);
+      prebuilt.set(spec.name, own.layer);
       for (const k of [key, ...own.used]) used.add(k);
       continue;
     }
@@ -276,14 +345,12 @@ export function paramsFromTensors(
   }
   const params: Params = new Map();
   for (const [name] of expected) {
-    const own = built.get(name);
     const t = found.get(name);
-    if (own) params.set(name, own);
-    else if (t)
+    if (t)
       params.set(
         name,
         tf.tidy(() => tf.variable(floatTensor(t), true)),
       );
   }
-  return params;
+  return { params, prebuilt };
 }

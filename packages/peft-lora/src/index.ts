@@ -11,4 +11,5 @@ export {
 } from './config.js';
 export { findTargets, moduleMatches, type LoraTarget } from './targets.js';
 export { LoraModel, PEFT_PREFIX } from './lora-model.js';
+export { LoraEmbedding, LoraLinear, type LoraLayer, type LoraState } from './lora-layer.js';
 export { isAdapterDir, loadAdapter } from './format.js';

@@ -1,8 +1,8 @@
 // A model with LoRA adapters (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language
-// Models"), as PEFT's LoraModel: each target projection W gets y = W x + s B A dropout(x),
-// A [r, in], B [out, r], s = alpha / r. The base model's code is untouched: the adapters are
-// registered on its weights and @anneal/modeling's linear() applies them. Only the adapters
-// (and modulesToSave, and biases per `bias`) train; the base weights are frozen.
+// Models"), as PEFT's LoraModel: each target layer of the base model is replaced in
+// base.layers by a LoraLinear / LoraEmbedding that wraps it (lora-layer.ts), so the model's
+// code is untouched and base.layers shows which layers are adapted. Only the adapters (and
+// modulesToSave, and biases per `bias`) train; the base weights are frozen.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,35 +14,21 @@ import {
   writeFileDurable,
   type TensorToWrite,
 } from '@anneal/core';
-import {
-  addProduct,
-  setEmbeddingAdapter,
-  setLinearAdapter,
-  type ForwardArgs,
-  type ModelOutput,
-  type PretrainedModel,
-} from '@anneal/modeling';
+import type { ForwardArgs, ModelOutput, PretrainedModel } from '@anneal/modeling';
 import { PEFT_FLOAT_KEYS, loraScaling, peftTaskType, toPeftConfig, type LoraConfig } from './config.js';
+import { LoraEmbedding, LoraLinear, type LoraLayer, type LoraState } from './lora-layer.js';
 import { findTargets, moduleMatches, type LoraTarget } from './targets.js';
 
 /** PEFT's state-dict prefix for everything in an adapter file. */
 export const PEFT_PREFIX = 'base_model.model.';
 
-interface Adapter extends LoraTarget {
-  a: tf.Variable; // [r, in]
-  b: tf.Variable; // [out, r]
-  weight: tf.Variable;
-  used: boolean;
-}
-
 export class LoraModel {
   /** Trainable parameters under PEFT's key names (lora_A/lora_B, then trained biases and modulesToSave). */
   readonly params = new Map<string, tf.Variable>();
   readonly scaling: number;
-  private readonly adapters: Adapter[] = [];
-  private enabled = true;
-  private merged = false;
-  private mode = { training: false, seed: 0 };
+  /** The adapter layers, in the order of the model's layers; each is also in base.layers in place of its base layer. */
+  readonly adapters: LoraLayer[] = [];
+  private readonly state: LoraState = { enabled: true, merged: false, training: false, seed: 0 };
   private checked = false;
 
   /** Adds adapters to `base` (which it then owns); A is drawn from `seed`. */
@@ -55,32 +41,10 @@ export class LoraModel {
     this.scaling = loraScaling(config);
     const targets = findTargets(base, config, file);
     targets.forEach((t, i) => {
-      const weight = base.params.get(`${t.module}.weight`)!;
-      const init = config.initLoraWeights;
-      if (t.layout === 'embedding') return this.addEmbedding(t, weight, i, seed);
-      const a = tf.tidy(() =>
-        init === 'gaussian'
-          ? tf.randomNormal([config.r, t.inDim], 0, 1 / config.r, 'float32', deriveSeed(seed, i))
-          : tf.randomUniform(
-              [config.r, t.inDim],
-              -1 / Math.sqrt(t.inDim),
-              1 / Math.sqrt(t.inDim),
-              'float32',
-              deriveSeed(seed, i),
-            ),
-      ); // kaiming_uniform_(a=sqrt(5)): bound 1/sqrt(in)
-      const b = tf.tidy(() =>
-        init === false
-          ? tf.randomNormal([t.outDim, config.r], 0, 0.02, 'float32', deriveSeed(seed, i, 1))
-          : tf.zeros([t.outDim, config.r]),
-      );
-      const ad: Adapter = { ...t, a: tf.variable(a, true), b: tf.variable(b, true), weight, used: false };
-      a.dispose();
-      b.dispose();
-      this.adapters.push(ad);
-      this.params.set(`${PEFT_PREFIX}${t.module}.lora_A.weight`, ad.a);
-      this.params.set(`${PEFT_PREFIX}${t.module}.lora_B.weight`, ad.b);
-      setLinearAdapter(weight, (x, baseFn) => this.apply(ad, i, x, baseFn));
+      const layer = t.layer.kind === 'embedding' ? this.embeddingAdapter(t, i, seed) : this.linearAdapter(t, i, seed);
+      this.adapters.push(layer);
+      for (const [name, v] of layer.variables().slice(-2)) this.params.set(`${PEFT_PREFIX}${name}`, v);
+      base.replaceLayer(layer);
     });
     // Biases and whole modules that train next to the adapters (the same tensors the base uses).
     let saved = 0;
@@ -100,115 +64,110 @@ export class LoraModel {
         { file, field: 'peft.modulesToSave' },
       );
     }
+    // The base is frozen, as PEFT sets requires_grad=False: the model's variables say which train.
+    const training = new Set(this.params.values());
+    for (const p of base.params.values()) if (!training.has(p)) p.trainable = false;
+  }
+
+  /** PEFT's Linear init: A kaiming-uniform (bound 1/sqrt(in)) or gaussian N(0, 1/r), B zero (N(0, 0.02) when init is off). */
+  private linearAdapter(t: LoraTarget, i: number, seed: number): LoraLinear {
+    if (t.layer.kind !== 'projection') throw new Error('unreachable');
+    const { r, initLoraWeights: init } = this.config;
+    const a = tf.tidy(() =>
+      init === 'gaussian'
+        ? tf.randomNormal([r, t.inDim], 0, 1 / r, 'float32', deriveSeed(seed, i))
+        : tf.randomUniform(
+            [r, t.inDim],
+            -1 / Math.sqrt(t.inDim),
+            1 / Math.sqrt(t.inDim),
+            'float32',
+            deriveSeed(seed, i),
+          ),
+    ); // kaiming_uniform_(a=sqrt(5)): bound 1/sqrt(in)
+    const b = tf.tidy(() =>
+      init === false
+        ? tf.randomNormal([t.outDim, r], 0, 0.02, 'float32', deriveSeed(seed, i, 1))
+        : tf.zeros([t.outDim, r]),
+    );
+    const layer = new LoraLinear(
+      t.layer,
+      tf.variable(a, true),
+      tf.variable(b, true),
+      this.scaling,
+      this.config.loraDropout,
+      i,
+      this.state,
+    );
+    tf.dispose([a, b]);
+    return layer;
   }
 
   /**
-   * An embedding table [rows, dim] gets PEFT's embedding adapter: A [r, rows] zero, B [dim, r]
-   * N(0, 1) (the other way round from Linear), rows += s B A[:, ids], no dropout; saved as
-   * lora_embedding_A / lora_embedding_B (no ".weight").
+   * PEFT's embedding adapter: A [r, rows] zero, B [dim, r] N(0, 1) (the other way round from
+   * Linear), no dropout; saved as lora_embedding_A / lora_embedding_B (no ".weight").
    */
-  private addEmbedding(t: LoraTarget, weight: tf.Variable, i: number, seed: number): void {
+  private embeddingAdapter(t: LoraTarget, i: number, seed: number): LoraEmbedding {
+    if (t.layer.kind !== 'embedding') throw new Error('unreachable');
     const r = this.config.r;
     const random = this.config.initLoraWeights === false;
     const a = tf.tidy(() =>
       random ? tf.randomNormal([r, t.inDim], 0, 1, 'float32', deriveSeed(seed, i)) : tf.zeros([r, t.inDim]),
     );
     const b = tf.tidy(() => tf.randomNormal([t.outDim, r], 0, 1, 'float32', deriveSeed(seed, i, 1)));
-    const ad: Adapter = { ...t, a: tf.variable(a, true), b: tf.variable(b, true), weight, used: false };
+    const layer = new LoraEmbedding(t.layer, tf.variable(a, true), tf.variable(b, true), this.scaling, this.state);
     tf.dispose([a, b]);
-    this.adapters.push(ad);
-    this.params.set(`${PEFT_PREFIX}${t.module}.lora_embedding_A`, ad.a);
-    this.params.set(`${PEFT_PREFIX}${t.module}.lora_embedding_B`, ad.b);
-    setEmbeddingAdapter(weight, (ids, baseFn) => {
-      ad.used = true;
-      const rows = baseFn(ids); // [..., dim]
-      if (!this.enabled || this.merged) return rows;
-      const after = tf.gather(tf.transpose(ad.a), ids); // [..., r]
-      const delta = tf.matMul(tf.reshape(after, [-1, r]), ad.b, false, true); // [N, dim]
-      return tf.add(rows, tf.reshape(tf.mul(delta, this.scaling), rows.shape));
-    });
-  }
-
-  private apply(ad: Adapter, i: number, x: tf.Tensor, baseFn: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
-    ad.used = true;
-    const y = baseFn(x);
-    if (!this.enabled || this.merged) return y;
-    const drop =
-      this.mode.training && this.config.loraDropout > 0
-        ? tf.dropout(x, this.config.loraDropout, undefined, deriveSeed(this.mode.seed, 7919, i))
-        : x;
-    const flat = tf.reshape(drop, [-1, ad.inDim]); // [N, in]
-    // s scales the [N, r] intermediate, not the [N, out] result: one wide tensor fewer kept for backward
-    const u = tf.mul(tf.matMul(flat, ad.a, false, true), this.scaling) as tf.Tensor2D; // [N, r]
-    const out = y.shape[y.rank - 1]!;
-    return tf.reshape(addProduct(tf.reshape(y, [-1, out]) as tf.Tensor2D, u, ad.b as tf.Tensor2D), y.shape); // y + u Bᵀ, the sum inside the product
+    return layer;
   }
 
   /** The base model's forward with the adapters active (unless disabled or merged). */
   forward(a: ForwardArgs): ModelOutput {
-    this.mode = { training: a.training ?? false, seed: a.dropoutSeed ?? 0 };
-    const out = (this.base as unknown as { forward(a: ForwardArgs): ModelOutput }).forward(a);
-    if (!this.checked && this.enabled && !this.merged) {
-      const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.module);
+    this.state.training = a.training ?? false;
+    this.state.seed = a.dropoutSeed ?? 0;
+    const out = this.base.forward(a);
+    if (!this.checked && this.state.enabled && !this.state.merged) {
+      const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.name);
       if (unused.length)
-        throw new ConfigError(
-          `LoRA targets ${unused.join(', ')} are not layers this model applies with linear() or embedding()`,
-          { field: 'peft.targetModules', hint: 'target attention/MLP projections; train heads with modulesToSave' },
-        );
+        throw new ConfigError(`LoRA targets ${unused.join(', ')} are not layers this model's forward applies`, {
+          field: 'peft.targetModules',
+          hint: 'target attention/MLP projections; train heads with modulesToSave',
+        });
       this.checked = true;
     }
     return out;
   }
 
-  /** ΔW = s B A laid out like the base weight ([out, in]; [in, out] for Conv1D; [rows, dim] for an embedding). */
-  private delta(ad: Adapter): tf.Tensor {
-    const d = tf.mul(tf.matMul(ad.b, ad.a), this.scaling); // [out, in]
-    return ad.layout === 'linear' ? d : tf.transpose(d);
-  }
-
   /** Adds each ΔW into its base weight (faster inference); unmerge() takes it out again. */
   merge(): void {
-    if (this.merged) return;
-    // A word-embedding table without a separate lm_head is also the output projection
-    // (tied): merging into it would change the head as well (PEFT warns of the same).
-    const tied = this.adapters.find(
-      (ad) =>
-        ad.layout === 'embedding' &&
-        /(^|\.)(wte|embed_tokens|word_embeddings)$/.test(ad.module) &&
-        !this.base.params.has('lm_head.weight'),
-    );
-    if (tied)
-      throw new ConfigError(
-        `cannot merge the adapter on ${tied.module}: the table is tied to the output head, so merging would change the head too`,
-        { field: 'peft.targetModules', hint: 'keep this adapter unmerged, or adapt an untied table' },
-      );
-    for (const ad of this.adapters) tf.tidy(() => ad.weight.assign(tf.add(ad.weight, this.delta(ad))));
-    this.merged = true;
+    if (this.state.merged) return;
+    for (const ad of this.adapters) ad.checkMergeable(); // all or none
+    for (const ad of this.adapters) ad.mergeInto(1);
+    this.state.merged = true;
   }
 
   unmerge(): void {
-    if (!this.merged) return;
-    for (const ad of this.adapters) tf.tidy(() => ad.weight.assign(tf.sub(ad.weight, this.delta(ad))));
-    this.merged = false;
+    if (!this.state.merged) return;
+    for (const ad of this.adapters) ad.mergeInto(-1);
+    this.state.merged = false;
   }
 
   /** The base model's longest sequence (for generation). */
   get maxPositions(): number {
-    return (this.base as unknown as { maxPositions: number }).maxPositions;
+    return this.base.maxPositions;
   }
 
   get isMerged(): boolean {
-    return this.merged;
+    return this.state.merged;
   }
 
   /** Runs fn on the base model alone (e.g. the reference model of DPO/PPO), adapters off. */
   withAdapterDisabled<T>(fn: () => T): T {
-    if (this.merged) throw new ConfigError('the adapters are merged into the weights; unmerge() before disabling them');
-    this.enabled = false;
+    if (this.state.merged)
+      throw new ConfigError('the adapters are merged into the weights; unmerge() before disabling them');
+    this.state.enabled = false;
     try {
       return fn();
     } finally {
-      this.enabled = true;
+      this.state.enabled = true;
     }
   }
 
@@ -219,12 +178,12 @@ export class LoraModel {
     return this.base;
   }
 
+  /** Puts each base layer back in place of its adapter and frees the adapters. */
   private release(): void {
+    for (const p of this.base.params.values()) p.trainable = true;
     for (const ad of this.adapters) {
-      setLinearAdapter(ad.weight, undefined);
-      setEmbeddingAdapter(ad.weight, undefined);
-      ad.a.dispose();
-      ad.b.dispose();
+      this.base.replaceLayer(ad.baseLayer);
+      tf.dispose([ad.loraA, ad.loraB]);
     }
     this.adapters.length = 0;
     this.params.clear();
@@ -246,7 +205,7 @@ export class LoraModel {
     const cfg = toPeftConfig(this.config, {
       baseModel: o.baseModel ?? this.baseModelNameOrPath,
       taskType: o.taskType !== undefined ? o.taskType : peftTaskType(architecture),
-      fanInFanOut: this.adapters.some((ad) => ad.layout === 'conv1d'),
+      fanInFanOut: this.adapters.some((ad) => ad.kind === 'projection' && ad.layout === 'conv1d'),
     });
     const tensors = new Map<string, TensorToWrite>();
     for (const [name, p] of this.params)

@@ -71,6 +71,8 @@ export const PpoConfigSchema = z
         evalEvery: z.number().int().positive().default(10),
         saveEvery: z.number().int().positive().default(10),
         saveTotalLimit: z.number().int().positive().default(2),
+        /** A NaN/Inf loss or gradient in a minibatch: stop with an error, or skip that minibatch's step. */
+        onNonFinite: z.enum(['error', 'skip']).default('error'),
       })
       .strict()
       .prefault({}),

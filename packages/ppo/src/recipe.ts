@@ -6,16 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  ConfigError,
-  Rng,
-  configToYaml,
-  deriveSeed,
-  learningRateAt,
-  requireStateField,
-  stateFileOf,
-  useBackend,
-} from '@anneal/core';
+import { ConfigError, Rng, configToYaml, deriveSeed, requireStateField, stateFileOf, useBackend } from '@anneal/core';
 import { ShuffledSampler, readRows, type SamplerState } from '@anneal/data';
 import {
   DecoderForSequenceClassification,
@@ -35,7 +26,7 @@ import {
   openLogger,
   openRunFolder,
   requireCausalLm,
-  saveCheckpoint,
+  runLoop,
   silentReporter,
   withAdapter,
   type RunOptions,
@@ -77,12 +68,6 @@ async function rewardModelFn(name: string): Promise<RewardFn> {
 export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOptions = {}): Promise<PpoResult> {
   const report = o.reporter ?? silentReporter;
   const p = cfg.ppo;
-  if (o.collective && o.collective.worldSize > 1)
-    throw new ConfigError('PPO has no data-parallel mode yet: run it as one process', {
-      file: configFile,
-      field: 'recipe',
-      hint: 'anneal train (not anneal launch) for recipe: ppo',
-    });
 
   // ---- setup: backend, run folder, tokenizer, policy, reference, value model, reward, prompts
   const backend = await useBackend(cfg.backend);
@@ -214,8 +199,9 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     padTokenId: padId,
   };
 
-  /** Mean reward of sampled completions for the held-out prompts, and a few of them. */
-  const evaluate = async (update: number) => {
+  /** Mean reward of sampled completions for the held-out prompts, and a few of them (the samples). */
+  let evalLines: string[] = [];
+  const evaluate = async () => {
     const prompts = evalPrompts.slice(0, Math.max(p.batchSize, 16));
     const responses = sampleResponses(policy, prompts, {
       responseLength: p.responseLength,
@@ -227,96 +213,76 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     const texts = prompts.map((q) => tok.decode(q));
     const completions = responses.map((r) => tok.decode(r.filter((t) => t !== tok.eosTokenId)));
     const scores = await reward(texts, completions);
-    return {
-      score: scores.reduce((s, x) => s + x, 0) / scores.length,
-      lines: texts.slice(0, 4).map((t, i) => `${t} -> ${completions[i]} (score ${scores[i].toFixed(3)})`),
-    };
+    evalLines = texts.slice(0, 4).map((t, i) => `${t} -> ${completions[i]} (score ${scores[i].toFixed(3)})`);
+    return { 'eval/objective/scores': scores.reduce((sum, x) => sum + x, 0) / scores.length };
   };
-  const save = (update: number) =>
-    saveCheckpoint(
-      runDir,
-      {
-        saveModel: async (d) => {
-          for (const sub of ['policy', 'value']) mkdirSync(join(d, sub));
-          await model.savePretrained(join(d, 'policy'));
-          await value.savePretrained(join(d, 'value'));
-        },
-        saveTokenizer: (d) => {
-          tok.save(d);
-          tok.save(join(d, 'policy'));
-        },
-        optimizer,
-        state: {
-          step: update,
-          epoch: sampler.epochProgress,
-          data: { sampler: sampler.getState(), episode, klCoef: kl.value },
-          rng: { seed: cfg.seed },
-          bestMetric: null,
-          backend: backend.name,
-        },
-      },
-      cfg.train.saveTotalLimit,
-    );
 
-  // ---- updates
+  // ---- updates, on the shared loop: each one a rollout, then PPO's epochs of minibatch steps
   let update = state?.step ?? 0;
-  let lastCheckpoint = resumeDir ?? '';
-  let stopped = false;
   let metrics: Record<string, number> | undefined;
-  report.start(numUpdates, update, cfg.train.logEvery);
-  while (update < numUpdates) {
-    update += 1;
-    const lr = learningRateAt(update - 1, { ...cfg.schedule, lr: cfg.optim.lr, totalSteps: numUpdates });
-    const prompts = Array.from(sampler.next(p.batchSize), (i) => trainPrompts[i]);
-    const klCoef = kl.value;
-    const t0 = performance.now();
-    const r = await ppoUpdate(
-      models,
-      optimizer,
-      prompts,
-      { ...p, gradClip: cfg.optim.gradClip },
-      { seed: cfg.seed, update, lr, klCoef },
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    kl.update(r.metrics['objective/kl'], p.batchSize);
-    episode += p.batchSize;
-    metrics = { ...r.metrics, 'objective/kl_coef': klCoef, lr, episode };
-    o.onUpdate?.(update, metrics);
-    o.onStep?.(update, r.metrics['loss/policy_avg']);
-    // Each update's metrics are logged as they are (TRL's), so the console shows that update's score.
-    report.step({
-      step: update,
+  const result = await runLoop(
+    cfg,
+    {
+      runDir,
+      logger,
+      state,
+      resumeDir,
+      backendName: backend.name,
+      recipe: 'ppo',
       maxSteps: numUpdates,
-      metric: { name: 'objective/scores', value: r.metrics['objective/scores'], meanOf: 1 },
-      lr,
-      tokensPerSecond: r.tokens / seconds,
-    });
-    if (update % cfg.train.logEvery === 0 || update === numUpdates) logger.scalars(update, metrics);
-    if (update % cfg.train.evalEvery === 0 || update === numUpdates) {
-      if (evalPrompts.length) {
-        const e = await evaluate(update);
-        logger.scalars(update, { 'eval/objective/scores': e.score });
-        logger.text('samples', e.lines.map((l) => '> ' + l.replace(/\n/g, '\n> ')).join('\n\n'), update);
-        report.info(
-          `update ${update}: objective/scores ${r.metrics['objective/scores'].toFixed(3)}, objective/kl ${r.metrics['objective/kl'].toFixed(3)}, eval/objective/scores ${e.score.toFixed(3)}; ${e.lines[0]}`,
+      optimizer,
+      params,
+      dataParallel: false,
+      saveModel: async (d) => {
+        for (const sub of ['policy', 'value']) mkdirSync(join(d, sub));
+        await model.savePretrained(join(d, 'policy'));
+        await value.savePretrained(join(d, 'value'));
+      },
+      saveTokenizer: (d) => {
+        tok.save(d);
+        tok.save(join(d, 'policy'));
+      },
+      progress: () => ({
+        epoch: sampler.epochProgress,
+        data: { sampler: sampler.getState(), episode, klCoef: kl.value },
+      }),
+      update: async (step, lr) => {
+        update = step;
+        const prompts = Array.from(sampler.next(p.batchSize), (i) => trainPrompts[i]);
+        const klCoef = kl.value;
+        const t0 = performance.now();
+        const r = await ppoUpdate(
+          models,
+          optimizer,
+          prompts,
+          { ...p, gradClip: cfg.optim.gradClip },
+          { seed: cfg.seed, update: step, lr, klCoef },
         );
-      }
-    }
-    const stopNow = o.shouldStop?.() ?? false;
-    if (update % cfg.train.saveEvery === 0 || update === numUpdates || stopNow) lastCheckpoint = await save(update);
-    if (stopNow) {
-      stopped = true;
-      break;
-    }
-    await new Promise((res) => setImmediate(res)); // let Ctrl-C handlers run
-  }
-  report.stop();
-  logger.tb.flush();
-
-  // ---- cleanup
-  model.dispose();
-  value.dispose();
-  copy?.dispose();
-  optimizer.dispose();
-  return { runDir, step: update, stopped, lastCheckpoint, metrics };
+        const seconds = (performance.now() - t0) / 1000;
+        kl.update(r.metrics['objective/kl'], p.batchSize);
+        episode += p.batchSize;
+        metrics = { ...r.metrics, 'objective/kl_coef': klCoef, lr, episode };
+        o.onUpdate?.(step, metrics);
+        o.onStep?.(step, r.metrics['loss/policy_avg']);
+        // Each update's metrics are shown and logged as they are (TRL's), not averaged.
+        return {
+          shown: { name: 'objective/scores', value: r.metrics['objective/scores'], meanOf: 1 },
+          tokensPerSecond: r.tokens / seconds,
+          problem: r.problem,
+        };
+      },
+      scalars: () => metrics!,
+      // the mean eval score is reported, not used to pick checkpoints (higher is better, and TRL keeps the last)
+      ...(evalPrompts.length && { evaluate, samples: () => evalLines }),
+      bestByEval: false,
+      evalAtStart: false,
+      dispose: () => {
+        model.dispose();
+        value.dispose();
+        copy?.dispose();
+      },
+    },
+    o,
+  );
+  return { runDir, step: result.step, stopped: result.stopped, lastCheckpoint: result.lastCheckpoint, metrics };
 }

@@ -8,7 +8,8 @@
 //   5. KL controller update; metrics with TRL's names
 // Dropout is off throughout (TRL disables it for PPO), so log-probs are deterministic.
 import * as tf from '@tensorflow/tfjs-core';
-import { clipGradNorm, deriveSeed, Rng, valueAndGrads, type AdamW } from '@anneal/core';
+import { deriveSeed, Rng, valueAndGrads, type AdamW } from '@anneal/core';
+import { guardedUpdate } from '@anneal/training';
 import type { CausalLm, DecoderForSequenceClassification } from '@anneal/modeling';
 import { gae, maskedMoments, maskedWhiten } from './advantages.js';
 import { klPerToken } from './kl.js';
@@ -38,6 +39,8 @@ export interface UpdateResult {
   tokens: number;
   /** Prompt, completion and score of the first few episodes. */
   samples: Array<{ prompt: string; completion: string; score: number }>;
+  /** The first NaN/Inf loss or gradient norm met (its minibatch's step was skipped). */
+  problem?: string;
 }
 
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, x) => s + x, 0) / Math.max(1, a.length);
@@ -128,6 +131,7 @@ export async function ppoUpdate(
     ratio: [] as number[],
     entropy: [] as number[],
   };
+  let problem: string | undefined;
   for (let epoch = 0; epoch < o.numPpoEpochs; epoch++) {
     const order = Int32Array.from({ length: B }, (_, i) => i);
     new Rng(deriveSeed(step.seed, step.update, epoch + 1)).shuffle(order);
@@ -151,10 +155,10 @@ export async function ppoUpdate(
         );
         return tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
       });
+      const loss = value.dataSync()[0];
       value.dispose();
-      const { grads: clipped } = clipGradNorm(grads, o.gradClip);
-      optimizer.apply(clipped, step.lr);
-      tf.dispose([...clipped.values()]);
+      // clipped, and skipped when the loss or gradient is NaN/Inf (the loop then stops or goes on per train.onNonFinite)
+      problem ??= guardedUpdate(grads, loss, { clip: o.gradClip, apply: (g) => optimizer.apply(g, step.lr) }).problem;
       const [pg, vf, pgClip, vfClip, approxkl, ratio, entropy] = parts.map((x) => x.dataSync()[0]);
       tf.dispose(parts);
       Object.entries({ pg, vf, pgClip, vfClip, approxkl, ratio, entropy }).forEach(([key, v]) =>
@@ -194,6 +198,7 @@ export async function ppoUpdate(
   return {
     metrics,
     tokens,
+    problem,
     samples: r.promptTexts.map((prompt, b) => ({ prompt, completion: r.completions[b], score: r.scores[b] })),
   };
 }

@@ -15,6 +15,7 @@ export {
   dequantize,
   isQuantized,
   loadQuantized,
+  quantizedLayers,
   quantize,
   saveQuantized,
   storedQuantization,
@@ -22,3 +23,4 @@ export {
   type QuantizationReport,
 } from './quantize-model.js';
 export { bnbQuantizationConfig } from './bnb-format.js';
+export { QuantLinear, type StoredWeight } from './quant-linear.js';

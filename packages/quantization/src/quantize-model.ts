@@ -1,11 +1,8 @@
-// Quantizing a model's projections for QLoRA: each linear weight (not embeddings, not the
-// output heads, as bitsandbytes skips lm_head) is stored in 4 or 8 bits in host memory, in
-// Linear layout [out, in] (GPT-2's Conv1D transposed, as transformers does for bitsandbytes).
-// The model keeps a disposed float32 tensor as the weight's key and shape; the projection
-// dequantizes the weight when it runs, in the forward pass and again in the backward pass
-// (which needs only dL/dx: the weight is frozen), so at most one layer's f32 weight exists at
-// a time. `quantize` does this to a model in memory; `loadQuantized` while loading, so the
-// float32 projections are never built (or from a checkpoint that is quantized already).
+// Quantizing a model's projections for QLoRA: each hidden projection (not embeddings, not
+// the heads, as bitsandbytes skips lm_head) is replaced in model.layers by a QuantLinear
+// (quant-linear.ts) that stores its weight in 4 or 8 bits, and the float32 weight leaves the
+// model's params. `quantize` does this to a model in memory; `loadQuantized` while loading,
+// so the float32 projections are never built (or from a checkpoint that is quantized already).
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -19,18 +16,22 @@ import {
   type TensorToWrite,
 } from '@anneal/core';
 import {
+  Linear,
   TRANSFORMERS_FLOAT_KEYS,
+  layerChain,
   loadPretrainedSync,
   localModelDir,
   readHfConfig,
-  setLinearProjection,
   type HubOptions,
+  type Layer,
+  type LayerSpec,
   type PretrainedModel,
+  type Layout,
+  type ProjectionRole,
   type WeightLoader,
 } from '@anneal/modeling';
 import { z } from 'zod';
-import { blockScales, dequantize4bit, quantize4bit, storedBytes4bit, type Quantized4bit } from './blockwise.js';
-import { FP4_CODE, NF4_CODE } from './codebooks.js';
+import { quantize4bit } from './blockwise.js';
 import {
   BNB_FLOAT_KEYS,
   bnbQuantizationConfig,
@@ -39,7 +40,8 @@ import {
   readFourBit,
   readInt8,
 } from './bnb-format.js';
-import { dequantizeInt8Rows, quantizeInt8Rows, storedBytesInt8, type QuantizedInt8 } from './int8.js';
+import { quantizeInt8Rows } from './int8.js';
+import { QuantLinear, ScratchBuffers, type StoredWeight } from './quant-linear.js';
 
 export const QuantizationConfigSchema = z
   .object({
@@ -68,32 +70,8 @@ export interface QuantizationReport {
   float32Bytes: number;
 }
 
-type Stored = ({ kind: '4bit'; q: Quantized4bit } | { kind: 'int8'; q: QuantizedInt8 }) & {
-  rows: number;
-  cols: number;
-  config: QuantizationConfig;
-  /** The model keeps this weight as [cols, rows] (GPT-2's Conv1D). */
-  transposed?: boolean;
-  /** On a backend with the dequantization kernels: the codes live there (the host copy is dropped). */
-  device?: { codes: tf.Tensor; scales: tf.Tensor; book?: tf.Tensor };
-};
-
-/** The weight key of each quantized projection -> its data ([rows, cols] = [out, in]). */
-const STORED = new WeakMap<tf.Tensor, Stored>();
-
-const EMBEDDING = /(^|\.)(embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings)$/;
-const HEAD = /(^|\.)(lm_head|score|classifier|vocab_projector|pre_classifier|pooler\.dense)$/;
-const GPT2_CONV1D = /\.(c_attn|c_proj|c_fc)$/;
-
-/** Is `name` a projection weight that quantization stores in low bits? */
-function isProjection(name: string, shape: number[]): boolean {
-  if (!name.endsWith('.weight') || shape.length !== 2) return false;
-  const module = name.slice(0, -'.weight'.length);
-  return !EMBEDDING.test(module) && !HEAD.test(module);
-}
-
-const isConv1d = (modelType: string, name: string) =>
-  modelType === 'gpt2' && GPT2_CONV1D.test(name.slice(0, -'.weight'.length));
+/** Quantization stores the hidden projections: embeddings, heads and poolers stay float32. */
+const quantizable = (spec: LayerSpec | Layer) => spec.kind === 'projection' && spec.role === 'hidden';
 
 /** Values of a [rows, cols] weight in [cols, rows] order. */
 function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
@@ -102,154 +80,44 @@ function transposed(data: Float32Array, rows: number, cols: number): Float32Arra
   return out;
 }
 
-/** x [..., in] -> x W^T with W [out, in] dequantized on use; dL/dx alone flows back. */
-function quantizedProjection(weight: () => tf.Tensor, inDim: number, outDim: number): (x: tf.Tensor) => tf.Tensor {
-  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const x = args[0] as tf.Tensor;
-    const w = weight();
-    const y = tf.matMul(tf.reshape(x, [-1, inDim]), w, false, true); // [N, out]
-    w.dispose();
-    return {
-      value: tf.reshape(y, [...x.shape.slice(0, -1), outDim]),
-      gradFunc: (dy: tf.Tensor) => {
-        const w2 = weight();
-        const dx = tf.matMul(tf.reshape(dy, [-1, outDim]), w2); // [N, in]
-        w2.dispose();
-        return tf.reshape(dx, x.shape);
-      },
-    };
-  });
-  return (x) => f(x);
-}
-
-/** Weights by key, for dequantize: how each projection dequantizes (Linear layout). */
-const DEQUANT = new WeakMap<tf.Tensor, () => tf.Tensor>();
-
-/** Installs quantized weights on their keys and counts them. */
+/** Makes QuantLinear layers and counts them. */
 class Quantizer {
   readonly report: QuantizationReport = { layers: 0, parameters: 0, storedBytes: 0, float32Bytes: 0 };
-  // One scratch buffer per weight size, reused by every dequantization: a fresh array each
-  // time would leave ~8 bytes per parameter per step to the garbage collector. Safe because
-  // each dequantized tensor is disposed before the next one is made.
-  private readonly scratch = new Map<number, Float32Array<ArrayBuffer>>();
+  private readonly scratch = new ScratchBuffers();
 
   constructor(readonly config: QuantizationConfig) {}
 
-  private buffer(n: number): Float32Array<ArrayBuffer> {
-    return this.scratch.get(n) ?? this.scratch.set(n, new Float32Array(n)).get(n)!;
-  }
-
-  /** Quantizes `data` (Linear layout [rows, cols]) onto the weight key. */
-  fromFloat(key: tf.Tensor, data: Float32Array, rows: number, cols: number, transposed: boolean): void {
+  /** Quantizes `data` (Linear layout [rows, cols] = [out, in]). */
+  fromFloat(data: Float32Array, rows: number, cols: number): StoredWeight {
     const c = this.config;
-    const s: Stored =
-      c.method === 'int8'
-        ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c, transposed }
-        : {
-            kind: '4bit',
-            q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }),
-            rows,
-            cols,
-            config: c,
-            transposed,
-          };
-    this.install(key, s);
+    return c.method === 'int8'
+      ? { kind: 'int8', q: quantizeInt8Rows(data, rows, cols), rows, cols, config: c }
+      : {
+          kind: '4bit',
+          q: quantize4bit(data, { type: c.method, blockSize: c.blockSize, doubleQuant: c.doubleQuant }),
+          rows,
+          cols,
+          config: c,
+        };
   }
 
-  install(key: tf.Tensor, s: Stored): void {
-    const { rows, cols } = s;
+  layer(
+    spec: { name: string; layout: Layout; role: ProjectionRole },
+    s: StoredWeight,
+    bias?: tf.Variable,
+  ): QuantLinear {
+    const layer = new QuantLinear(spec.name, s, bias, spec.layout, spec.role, this.scratch);
     this.report.layers++;
-    this.report.parameters += rows * cols;
-    this.report.float32Bytes += rows * cols * 4;
-    this.report.storedBytes += s.kind === 'int8' ? storedBytesInt8(s.q) : storedBytes4bit(s.q);
-    const onDevice = hasKernel(s.kind === 'int8' ? 'AnnealDequantInt8' : 'AnnealDequant4bit');
-    const weight = onDevice
-      ? toDevice(s)
-      : () =>
-          tf.tensor(
-            s.kind === 'int8'
-              ? dequantizeInt8Rows(s.q, this.buffer(rows * cols))
-              : dequantize4bit(s.q, this.buffer(rows * cols)),
-            [rows, cols],
-          );
-    STORED.set(key, s);
-    DEQUANT.set(key, weight);
-    setLinearProjection(key, quantizedProjection(weight, cols, rows));
+    this.report.parameters += s.rows * s.cols;
+    this.report.float32Bytes += s.rows * s.cols * 4;
+    this.report.storedBytes += layer.storedBytes;
+    return layer;
   }
-}
-
-const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
-
-/** Bytes as int32 words (zero-padded), to carry uint8/int8 data in a tfjs tensor. */
-function words(bytes: Uint8Array | Int8Array): tf.Tensor {
-  const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-  padded.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  return tf.keep(tf.tensor1d(new Int32Array(padded.buffer), 'int32'));
-}
-
-/**
- * Moves a weight's codes and scales to the backend (the torch backend: CPU or GPU memory) and
- * returns its dequantization there, one kernel per use, bit-identical to the host's
- * (code x scale, one float32 rounding). The host copy of the codes is dropped; 4-bit block
- * scales are held dequantized (float32: +0.047 bytes per parameter with double quantization).
- */
-function toDevice(s: Stored): () => tf.Tensor {
-  const { rows, cols } = s;
-  if (s.kind === 'int8') {
-    const d = { codes: words(s.q.codes), scales: tf.keep(tf.tensor1d(s.q.scales)) };
-    s.device = d;
-    s.q = { ...s.q, codes: new Int8Array(0) };
-    return () =>
-      tf.engine().runKernel('AnnealDequantInt8', { codes: d.codes, scales: d.scales }, {
-        rows,
-        cols,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor;
-  }
-  // the code book as a byte -> (high nibble's value, low nibble's value) table, built once here
-  const code = s.q.type === 'nf4' ? NF4_CODE : FP4_CODE;
-  const pairs = Float32Array.from({ length: 512 }, (_, i) => code[i % 2 === 0 ? i >> 5 : (i >> 1) & 15]);
-  const d = {
-    codes: words(s.q.packed),
-    scales: tf.keep(tf.tensor1d(blockScales(s.q))),
-    book: tf.keep(tf.tensor2d(pairs, [256, 2])),
-  };
-  s.device = d;
-  s.q = { ...s.q, packed: new Uint8Array(0) };
-  const blockSize = s.q.blockSize;
-  return () =>
-    tf.engine().runKernel('AnnealDequant4bit', { codes: d.codes, book: d.book, scales: d.scales }, {
-      rows,
-      cols,
-      blockSize,
-    } as unknown as tf.NamedAttrMap) as tf.Tensor;
-}
-
-/** A stored weight with its codes back on the host (read from the device when they live there). */
-async function onHost(s: Stored): Promise<Stored> {
-  if (!s.device) return s;
-  const bytes = new Uint8Array(((await s.device.codes.data()) as Int32Array).buffer);
-  if (s.kind === 'int8') return { ...s, q: { ...s.q, codes: new Int8Array(bytes.buffer, 0, s.rows * s.cols) } };
-  return { ...s, q: { ...s.q, packed: bytes.subarray(0, Math.ceil(s.q.n / 2)) } };
 }
 
 function finish(model: PretrainedModel, q: Quantizer): QuantizationReport {
   if (!q.report.layers)
     throw new ConfigError(`${model.modelType} has no linear layers to quantize`, { field: 'quantization' });
-  const dispose = model.dispose.bind(model);
-  model.dispose = () => {
-    for (const p of model.params.values()) {
-      const d = STORED.get(p)?.device;
-      if (d) tf.dispose([d.codes, d.scales, ...(d.book ? [d.book] : [])]);
-    }
-    dispose();
-  };
-  model.savePretrained = () =>
-    Promise.reject(
-      new ConfigError('a quantized model has no float32 weights to save', {
-        field: 'quantization',
-        hint: 'save it with saveQuantized, or save the LoRA adapter (checkpoints of a QLoRA run do), or merge the adapter into the unquantized base',
-      }),
-    );
   return q.report;
 }
 
@@ -259,56 +127,53 @@ function finish(model: PretrainedModel, q: Quantizer): QuantizationReport {
  */
 export function quantize(model: PretrainedModel, c: QuantizationConfig): QuantizationReport {
   const q = new Quantizer(c);
-  for (const [name, p] of model.params) {
-    if (!isProjection(name, p.shape) || p.isDisposed || STORED.has(p)) continue;
-    const [rows, cols] = p.shape;
-    const data = p.dataSync() as Float32Array;
-    const conv = isConv1d(model.modelType, name);
-    if (conv) q.fromFloat(p, transposed(data, rows, cols), cols, rows, true);
-    else q.fromFloat(p, data, rows, cols, false);
-    p.dispose(); // the tensor object stays as the layer's key and shape; its float32 data is gone
+  for (const layer of [...model.layers.values()]) {
+    if (!quantizable(layer) || !(layer instanceof Linear)) continue;
+    const [a, b] = layer.weight.shape as [number, number];
+    const data = layer.weight.dataSync() as Float32Array;
+    const stored = layer.layout === 'conv1d' ? q.fromFloat(transposed(data, a, b), b, a) : q.fromFloat(data, a, b);
+    model.replaceLayer(q.layer(layer, stored, layer.bias));
+    model.params.delete(`${layer.name}.weight`);
+    layer.weight.dispose(); // its float32 data is gone; the QuantLinear holds the weight now
   }
   return finish(model, q);
 }
 
 /**
  * Undoes quantize in place, as transformers' model.dequantize(): each quantized projection
- * becomes a float32 parameter again, holding the dequantized values (the quantization error
+ * becomes a float32 Linear again, holding the dequantized values (the quantization error
  * stays). The model can then be saved with savePretrained, merged with a QLoRA adapter, or
  * trained in full. Returns the number of weights restored.
  */
 export function dequantize(model: PretrainedModel): number {
   let n = 0;
-  for (const [name, key] of [...model.params]) {
-    const s = STORED.get(key);
-    const weight = DEQUANT.get(key);
-    if (!s || !weight) continue;
-    const w = tf.tidy(() => {
-      // a copy: on the cpu backend the dequantized tensor aliases the shared scratch buffer
-      const lin = tf.tensor(weight().dataSync().slice(), [s.rows, s.cols]); // [out, in]
-      return tf.variable(s.transposed ? tf.transpose(lin) : lin, true);
-    });
-    setLinearProjection(key, undefined);
-    if (s.device) tf.dispose([s.device.codes, s.device.scales, ...(s.device.book ? [s.device.book] : [])]);
-    STORED.delete(key);
-    model.params.set(name, w);
+  for (const layer of [...model.layers.values()]) {
+    const chain = layerChain(layer);
+    const quant = chain.find((l): l is QuantLinear => l instanceof QuantLinear);
+    if (!quant) continue;
+    if (quant !== layer)
+      throw new ConfigError(`${layer.name} is ${layer.type}: its quantized base is wrapped`, {
+        hint: 'dequantize the base model before adding adapters to it',
+      });
+    const weight = tf.tidy(() => tf.variable(quant.dequantized(), true));
+    model.params.set(`${quant.name}.weight`, weight);
+    model.replaceLayer(new Linear(quant.name, weight, quant.bias, quant.layout, quant.role));
+    quant.dispose();
     n++;
   }
-  if (n) delete (model as { savePretrained?: unknown }).savePretrained; // the class's own again
   return n;
 }
 
-/** Are this model's projections stored quantized (by quantize or loadQuantized; also a model built on such weights, like a classifier on a quantized trunk)? */
-export function isQuantized(model: PretrainedModel): boolean {
-  for (const p of model.params.values()) if (STORED.has(p)) return true;
-  return false;
+/** The quantized projections of a model (by quantize or loadQuantized; also of a model built on them, like a classifier on a quantized trunk), adapters looked through. */
+export function quantizedLayers(model: { layers: Map<string, Layer> }): QuantLinear[] {
+  return [...model.layers.values()].flatMap((l) =>
+    layerChain(l).filter((x): x is QuantLinear => x instanceof QuantLinear),
+  );
 }
 
-/** A weight key: a float32 tensor of the weight's shape whose data is freed at once. */
-function weightKey(shape: number[]): tf.Variable {
-  const v = tf.tidy(() => tf.variable(tf.zeros(shape), false));
-  v.dispose();
-  return v;
+/** Are this model's projections stored quantized? */
+export function isQuantized(model: PretrainedModel): boolean {
+  return quantizedLayers(model).length > 0;
 }
 
 /** The quantization a checkpoint's config.json records (transformers' BitsAndBytesConfig), if any. */
@@ -345,14 +210,14 @@ export async function loadQuantized(
 ): Promise<{ model: PretrainedModel; report: QuantizationReport; config: QuantizationConfig }> {
   const dir = await localModelDir(dirOrRepoId, hub);
   const { hf, file } = readHfConfig(dir);
-  const stored = storedQuantization(hf, file);
-  if (stored && c && stored.method !== c.method)
-    throw new ConfigError(`the checkpoint is quantized as ${stored.method}, not ${c.method}`, {
+  const storedConfig = storedQuantization(hf, file);
+  if (storedConfig && c && storedConfig.method !== c.method)
+    throw new ConfigError(`the checkpoint is quantized as ${storedConfig.method}, not ${c.method}`, {
       file,
       field: 'quantization.method',
-      hint: `set quantization.method: ${stored.method}, or start from the float32 checkpoint`,
+      hint: `set quantization.method: ${storedConfig.method}, or start from the float32 checkpoint`,
     });
-  const config = stored ?? c;
+  const config = storedConfig ?? c;
   if (!config)
     throw new ConfigError('the checkpoint is not quantized and no quantization was asked for', {
       file,
@@ -360,41 +225,36 @@ export async function loadQuantized(
       hint: 'pass a quantization config (method nf4, fp4 or int8)',
     });
   const q = new Quantizer(config);
-  const modelType = String(hf.model_type);
-  const weights: WeightLoader = ({ name, key, shape, tensors, file: wfile }) => {
-    if (!isProjection(name, shape)) return undefined;
-    const conv = isConv1d(modelType, name);
+  const weights: WeightLoader = ({ spec, key, shape, tensors, file: wfile }) => {
+    if (!quantizable(spec) || spec.kind !== 'projection') return undefined;
+    const conv = spec.layout === 'conv1d';
     const [rows, cols] = conv ? [shape[1], shape[0]] : [shape[0], shape[1]]; // Linear layout
     const t = tensors.get(key)!;
-    if (stored) {
+    let stored: StoredWeight;
+    let used: string[] = [];
+    if (storedConfig) {
       // A checkpoint may keep some projections in float32 (bitsandbytes' skip list): read those as usual.
       if (t.dtype !== 'U8' && t.dtype !== 'I8') return undefined;
-      const param = weightKey(shape);
       if (t.dtype === 'I8') {
         const r = readInt8(key, [rows, cols], tensors, wfile);
-        q.install(param, { kind: 'int8', q: r.q, rows, cols, config, transposed: conv });
-        return { param, used: r.used };
+        stored = { kind: 'int8', q: r.q, rows, cols, config };
+        used = r.used;
+      } else {
+        const r = readFourBit(key, [rows, cols], tensors, wfile);
+        const own = { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) };
+        stored = { kind: '4bit', q: r.q, rows, cols, config: own };
+        used = r.used;
       }
-      const r = readFourBit(key, [rows, cols], tensors, wfile);
-      q.install(param, {
-        kind: '4bit',
-        q: r.q,
-        rows,
-        cols,
-        config: { ...config, blockSize: r.q.blockSize, doubleQuant: !(r.q.absmax instanceof Float32Array) },
-        transposed: conv,
-      });
-      return { param, used: r.used };
+    } else {
+      if (String(t.shape) !== String(shape))
+        throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, {
+          file: wfile,
+          field: key,
+        });
+      const data = float32Data(t);
+      stored = q.fromFloat(conv ? transposed(data, shape[0], shape[1]) : data, rows, cols);
     }
-    if (String(t.shape) !== String(shape))
-      throw new CheckpointError(`shape [${t.shape}] does not match [${shape}] implied by config.json`, {
-        file: wfile,
-        field: key,
-      });
-    const data = float32Data(t);
-    const param = weightKey(shape);
-    q.fromFloat(param, conv ? transposed(data, shape[0], shape[1]) : data, rows, cols, conv);
-    return { param, used: [] };
+    return { layer: (_, bias) => q.layer(spec, stored, bias), used };
   };
   const model = loadPretrainedSync(dir, { weights });
   return { model, report: finish(model, q), config };
@@ -410,17 +270,18 @@ export async function saveQuantized(
   dir: string,
   also?: (tmpDir: string) => void,
 ): Promise<number> {
-  const config = [...model.params.values()].map((p) => STORED.get(p)?.config).find((c) => c);
+  const quantized = quantizedLayers(model);
+  const config = quantized[0]?.config;
   if (!config)
     throw new ConfigError('the model is not quantized', { hint: 'quantize it first (quantize or loadQuantized)' });
   const tensors = new Map<string, TensorToWrite>();
-  for (const [name, p] of model.params) {
-    const stored = STORED.get(p);
-    const s = stored && (await onHost(stored));
-    if (!s) tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
-    else
-      for (const [k, t] of s.kind === '4bit' ? fourBitTensors(name, s.q, [s.rows, s.cols]) : int8Tensors(name, s.q))
-        tensors.set(k, t);
+  for (const [name, p] of model.params)
+    tensors.set(name, { dtype: 'F32', shape: p.shape, data: (await p.data()) as Float32Array });
+  for (const layer of quantized) {
+    const s = await layer.onHost();
+    const key = `${layer.name}.weight`;
+    for (const [k, t] of s.kind === '4bit' ? fourBitTensors(key, s.q, [s.rows, s.cols]) : int8Tensors(key, s.q))
+      tensors.set(k, t);
   }
   const bytes = serializeSafetensors(tensors, { format: 'pt' });
   await writeDirAtomic(dir, (tmp) => {

@@ -1,14 +1,15 @@
 // @anneal/training: what every method recipe (trainers, reward-model, dpo, ppo) shares — the
-// training loop, the run folder and its atomic checkpoints, the optimizer and logger set-up,
+// outer loop (runLoop) and the supervised step on it (trainLoop), the run folder and its atomic checkpoints, the optimizer and logger set-up,
 // LoRA/QLoRA wiring, and the `train:`/`optim:`/`schedule:` config schemas.
+export { trainLoop, type LoopConfig, type LoopParts, type RunContext, type TrainableModel } from './loop.js';
 export {
-  trainLoop,
-  type LoopConfig,
-  type LoopParts,
+  requireSameWorld,
+  runLoop,
   type LoopResult,
-  type RunContext,
-  type TrainableModel,
-} from './loop.js';
+  type RunLoopConfig,
+  type RunLoopParts,
+  type UpdateOutcome,
+} from './run-loop.js';
 export type { RunOptions, RecipeResult } from './options.js';
 export { silentReporter, type Reporter, type StepReport } from './reporter.js';
 export { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';

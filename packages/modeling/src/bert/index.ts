@@ -1,11 +1,21 @@
 // BertForMaskedLM and BertForSequenceClassification with the Hugging Face checkpoint format.
 import type * as tf from '@tensorflow/tfjs-core';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
+import type { LayerFactory } from '../layers.js';
+import {
+  PretrainedModel,
+  readHfConfig,
+  readWeights,
+  requireFloatTrunk,
+  weightsFromTensors,
+  type LoadOptions,
+} from '../pretrained.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 import { bertConfigFromHf, bertConfigToHf, type BertConfig } from './config.js';
 import {
+  bertBlocks,
   bertClassifierLogits,
   bertEncoder,
+  bertLayers,
   bertMlmLogits,
   bertParamShapes,
   initBertParams,
@@ -21,8 +31,9 @@ export class BertModelWithHead extends PretrainedModel {
     readonly head: BertHead,
     readonly labels: string[],
     params: Params,
+    prebuilt?: Map<string, LayerFactory>,
   ) {
-    super(params);
+    super(params, bertLayers(config, head), prebuilt);
   }
 
   static init(
@@ -36,6 +47,7 @@ export class BertModelWithHead extends PretrainedModel {
 
   /** The same encoder with another head (e.g. a classifier on an MLM-pretrained BERT): encoder weights copied, the new head initialised. */
   withHead(head: BertHead, labels: string[], seed: number): BertModelWithHead {
+    requireFloatTrunk(this);
     const params = initBertParams(this.config, head, labels.length, seed);
     for (const [name, p] of params) {
       const mine = this.params.get(name);
@@ -62,22 +74,26 @@ export class BertModelWithHead extends PretrainedModel {
       /embeddings\.position_ids$/,
       ...(head === 'mlm' ? [/^bert\.pooler\./, /^cls\.seq_relationship\./] : []),
     ];
-    return new BertModelWithHead(
-      config,
-      head,
-      labels,
-      paramsFromTensors(bertParamShapes(config, head, labels.length), tensors, weights, () => [], ignore, o.weights),
+    const { params, prebuilt } = weightsFromTensors(
+      bertParamShapes(config, head, labels.length),
+      bertLayers(config, head),
+      tensors,
+      weights,
+      () => [],
+      ignore,
+      o.weights,
     );
+    return new BertModelWithHead(config, head, labels, params, prebuilt);
   }
 
   /** MLM: logits [B, T, V]; classifier: logits [B, numLabels]. */
   forward(a: ForwardArgs): ModelOutput {
     const args = { training: this.training, ...a };
-    const { hidden, hiddenStates, attentions } = bertEncoder(this.config, this.params, args);
+    const { hidden, hiddenStates, attentions } = bertEncoder(this.config, this, args);
     const logits: tf.Tensor =
       this.head === 'mlm'
-        ? bertMlmLogits(this.config, this.params, hidden)
-        : bertClassifierLogits(this.config, this.params, hidden, args);
+        ? bertMlmLogits(this.config, this, hidden)
+        : bertClassifierLogits(this.config, this, hidden, args);
     return { logits, ...(a.outputHiddenStates && { hiddenStates }), ...(a.outputAttentions && { attentions }) };
   }
 
@@ -98,5 +114,9 @@ export class BertModelWithHead extends PretrainedModel {
 
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
+  }
+
+  get blockNames(): string[] {
+    return bertBlocks(this.config);
   }
 }

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
-import { embedding, linear } from '../linear.js';
+import { applyLayer, type LayerSpec, type Modules } from '../layers.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs } from '../types.js';
 import type { BertConfig } from './config.js';
@@ -60,6 +60,34 @@ export function bertParamShapes(c: BertConfig, head: BertHead, numLabels = 2): A
   return s;
 }
 
+/** BERT's layers: three embedding tables (word tied to the MLM decoder), six projections per block, the head's. */
+export function bertLayers(c: BertConfig, head: BertHead): LayerSpec[] {
+  const specs: LayerSpec[] = [
+    { kind: 'embedding', name: 'bert.embeddings.word_embeddings', tiedToHead: head === 'mlm' },
+    { kind: 'embedding', name: 'bert.embeddings.position_embeddings', tiedToHead: false },
+    { kind: 'embedding', name: 'bert.embeddings.token_type_embeddings', tiedToHead: false },
+  ];
+  const projection = (name: string, role: 'hidden' | 'head' | 'pooler' = 'hidden'): LayerSpec => ({
+    kind: 'projection',
+    name,
+    layout: 'linear',
+    role,
+  });
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    const l = `bert.encoder.layer.${i}`;
+    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
+      specs.push(projection(`${l}.${m}`));
+    specs.push(projection(`${l}.intermediate.dense`), projection(`${l}.output.dense`));
+  }
+  if (head === 'mlm') specs.push(projection('cls.predictions.transform.dense'));
+  else specs.push(projection('bert.pooler.dense', 'pooler'), projection('classifier', 'head'));
+  return specs;
+}
+
+/** Module names of the encoder blocks. */
+export const bertBlocks = (c: BertConfig) =>
+  Array.from({ length: c.numHiddenLayers }, (_, i) => `bert.encoder.layer.${i}`);
+
 /** BertPreTrainedModel._init_weights: N(0, 0.02) weights, zero biases, unit LayerNorm gains. */
 export function initBertParams(c: BertConfig, head: BertHead, numLabels: number, seed: number): Params {
   const params: Params = new Map();
@@ -82,27 +110,26 @@ export function activation(x: tf.Tensor, act: BertConfig['hiddenAct']): tf.Tenso
 /** The encoder: sequence output [B, T, C] (plus hidden states and attentions on request). */
 export function bertEncoder(
   c: BertConfig,
-  p: Params,
+  m: Modules,
   a: ForwardArgs,
 ): { hidden: tf.Tensor3D; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const [B, T] = a.inputIds.shape;
   const C = c.hiddenSize;
   const H = c.numAttentionHeads;
   const D = C / H;
-  const get = (n: string) => p.get(n)!;
+  const get = (n: string) => m.params.get(n)!;
+  const linear = (name: string, x: tf.Tensor) => applyLayer(m, name, x); // nn.Linear: x @ W^T + b
   const training = a.training ?? false;
   const drop = (x: tf.Tensor, rate: number, ...site: number[]) =>
     training && rate > 0 ? tf.dropout(x, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, ...site)) : x;
 
   const parts = [
-    embedding(get('bert.embeddings.word_embeddings.weight'), a.inputIds),
-    embedding(get('bert.embeddings.position_embeddings.weight'), a.positionIds ?? defaultPositions(B, T, 0)),
+    applyLayer(m, 'bert.embeddings.word_embeddings', a.inputIds),
+    applyLayer(m, 'bert.embeddings.position_embeddings', a.positionIds ?? defaultPositions(B, T, 0)),
   ];
   // Segment embeddings (DistilBERT has none).
-  if (p.has('bert.embeddings.token_type_embeddings.weight'))
-    parts.push(
-      embedding(get('bert.embeddings.token_type_embeddings.weight'), a.tokenTypeIds ?? tf.zerosLike(a.inputIds)),
-    );
+  if (m.layers.has('bert.embeddings.token_type_embeddings'))
+    parts.push(applyLayer(m, 'bert.embeddings.token_type_embeddings', a.tokenTypeIds ?? tf.zerosLike(a.inputIds)));
   const emb = tf.addN(parts); // [B, T, C]
   let x = drop(
     layerNorm(emb, get('bert.embeddings.LayerNorm.weight'), get('bert.embeddings.LayerNorm.bias'), c.layerNormEps),
@@ -117,9 +144,7 @@ export function bertEncoder(
     if (a.outputHiddenStates) hiddenStates.push(x);
     const [out, probs] = tidy(() => {
       const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
-      const [q, k, v] = ['query', 'key', 'value'].map((m) =>
-        heads(linear(x, get(`${l}.attention.self.${m}.weight`), get(`${l}.attention.self.${m}.bias`))),
-      );
+      const [q, k, v] = ['query', 'key', 'value'].map((name) => heads(linear(`${l}.attention.self.${name}`, x)));
       const scale = 1 / Math.sqrt(D);
       const dropProbs =
         training && c.attentionProbsDropoutProb > 0
@@ -128,33 +153,14 @@ export function bertEncoder(
       const ctx = tf.reshape(tf.transpose(attention(q, k, v, bias, scale, dropProbs), [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       // Post-LN: LayerNorm(x + sublayer(x)).
       const attnOut = layerNorm(
-        tf.add(
-          drop(
-            linear(ctx, get(`${l}.attention.output.dense.weight`), get(`${l}.attention.output.dense.bias`)),
-            c.hiddenDropoutProb,
-            i,
-            1,
-          ),
-          x,
-        ),
+        tf.add(drop(linear(`${l}.attention.output.dense`, ctx), c.hiddenDropoutProb, i, 1), x),
         get(`${l}.attention.output.LayerNorm.weight`),
         get(`${l}.attention.output.LayerNorm.bias`),
         c.layerNormEps,
       );
-      const inner = activation(
-        linear(attnOut, get(`${l}.intermediate.dense.weight`), get(`${l}.intermediate.dense.bias`)),
-        c.hiddenAct,
-      ); // [B, T, I]
+      const inner = activation(linear(`${l}.intermediate.dense`, attnOut), c.hiddenAct); // [B, T, I]
       const y = layerNorm(
-        tf.add(
-          drop(
-            linear(inner, get(`${l}.output.dense.weight`), get(`${l}.output.dense.bias`)),
-            c.hiddenDropoutProb,
-            i,
-            2,
-          ),
-          attnOut,
-        ),
+        tf.add(drop(linear(`${l}.output.dense`, inner), c.hiddenDropoutProb, i, 2), attnOut),
         get(`${l}.output.LayerNorm.weight`),
         get(`${l}.output.LayerNorm.bias`),
         c.layerNormEps,
@@ -169,13 +175,11 @@ export function bertEncoder(
 }
 
 /** BertForMaskedLM's head: transform (dense, activation, LayerNorm), then the tied decoder: [B, T, V]. */
-export function bertMlmLogits(c: BertConfig, p: Params, hidden: tf.Tensor3D): tf.Tensor3D {
+export function bertMlmLogits(c: BertConfig, m: Modules, hidden: tf.Tensor3D): tf.Tensor3D {
   const [B, T, C] = hidden.shape;
+  const p = m.params;
   const h = layerNorm(
-    activation(
-      linear(hidden, p.get('cls.predictions.transform.dense.weight')!, p.get('cls.predictions.transform.dense.bias')!),
-      c.hiddenAct,
-    ),
+    activation(applyLayer(m, 'cls.predictions.transform.dense', hidden), c.hiddenAct),
     p.get('cls.predictions.transform.LayerNorm.weight')!,
     p.get('cls.predictions.transform.LayerNorm.bias')!,
     c.layerNormEps,
@@ -188,12 +192,12 @@ export function bertMlmLogits(c: BertConfig, p: Params, hidden: tf.Tensor3D): tf
 }
 
 /** BertForSequenceClassification's head: tanh pooler over [CLS], dropout, classifier: [B, numLabels]. */
-export function bertClassifierLogits(c: BertConfig, p: Params, hidden: tf.Tensor3D, a: ForwardArgs): tf.Tensor2D {
+export function bertClassifierLogits(c: BertConfig, m: Modules, hidden: tf.Tensor3D, a: ForwardArgs): tf.Tensor2D {
   const [B, , C] = hidden.shape;
   const cls = tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C]); // [B, C]
-  const pooled = tf.tanh(linear(cls, p.get('bert.pooler.dense.weight')!, p.get('bert.pooler.dense.bias')!));
+  const pooled = tf.tanh(applyLayer(m, 'bert.pooler.dense', cls));
   const rate = c.classifierDropout ?? c.hiddenDropoutProb;
   const dropped =
     a.training && rate > 0 ? tf.dropout(pooled, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : pooled;
-  return linear(dropped, p.get('classifier.weight')!, p.get('classifier.bias')!) as tf.Tensor2D;
+  return applyLayer(m, 'classifier', dropped) as tf.Tensor2D;
 }

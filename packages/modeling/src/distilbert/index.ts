@@ -6,13 +6,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, deriveSeed } from '@anneal/core';
 import type { BertConfig } from '../bert/config.js';
 import { activation, bertEncoder } from '../bert/model.js';
-import { linear } from '../linear.js';
+import { applyLayer, type Layer, type LayerFactory, type LayerSpec, type Modules } from '../layers.js';
 import { layerNorm } from '../ops.js';
 import {
   PretrainedModel,
-  paramsFromTensors,
   readHfConfig,
   readWeights,
+  requireFloatTrunk,
+  weightsFromTensors,
   type LoadOptions,
   type Params,
 } from '../pretrained.js';
@@ -128,6 +129,35 @@ function encoderNames(c: DistilBertConfig): Array<[string, string, number[]]> {
   return n;
 }
 
+/** DistilBERT's layers: word (tied to the MLM decoder) and position tables, six projections per block, the head's. */
+function distilBertLayers(c: DistilBertConfig, head: 'mlm' | 'classifier'): LayerSpec[] {
+  const specs: LayerSpec[] = [
+    { kind: 'embedding', name: 'distilbert.embeddings.word_embeddings', tiedToHead: head === 'mlm' },
+    { kind: 'embedding', name: 'distilbert.embeddings.position_embeddings', tiedToHead: false },
+  ];
+  const projection = (name: string, role: 'hidden' | 'head' | 'pooler' = 'hidden'): LayerSpec => ({
+    kind: 'projection',
+    name,
+    layout: 'linear',
+    role,
+  });
+  for (let i = 0; i < c.nLayers; i++) {
+    const d = `distilbert.transformer.layer.${i}`;
+    for (const m of [
+      'attention.q_lin',
+      'attention.k_lin',
+      'attention.v_lin',
+      'attention.out_lin',
+      'ffn.lin1',
+      'ffn.lin2',
+    ])
+      specs.push(projection(`${d}.${m}`));
+  }
+  if (head === 'mlm') specs.push(projection('vocab_transform'));
+  else specs.push(projection('pre_classifier', 'pooler'), projection('classifier', 'head'));
+  return specs;
+}
+
 function headShapes(c: DistilBertConfig, head: 'mlm' | 'classifier', numLabels: number): Array<[string, number[]]> {
   const C = c.dim;
   return head === 'mlm'
@@ -148,16 +178,31 @@ function headShapes(c: DistilBertConfig, head: 'mlm' | 'classifier', numLabels: 
 
 export class DistilBertModelWithHead extends PretrainedModel {
   readonly modelType = 'distilbert';
-  private bertView: Params;
+  /** BERT's name of each encoder parameter. */
+  private readonly bertNames: Array<[string, string]>;
 
   private constructor(
     readonly config: DistilBertConfig,
     readonly head: 'mlm' | 'classifier',
     readonly labels: string[],
     params: Params,
+    prebuilt?: Map<string, LayerFactory>,
   ) {
-    super(params);
-    this.bertView = new Map(encoderNames(config).map(([d, b]) => [b, params.get(d)!]));
+    super(params, distilBertLayers(config, head), prebuilt);
+    this.bertNames = encoderNames(config).map(([d, b]) => [d, b]);
+  }
+
+  /** The encoder's parameters and layers under BERT's names, for bertEncoder (built per call: layers may be wrapped). */
+  private bertView(): Modules {
+    const params: Params = new Map();
+    const layers = new Map<string, Layer>();
+    for (const [d, b] of this.bertNames) {
+      const p = this.params.get(d);
+      if (p) params.set(b, p);
+      const layer = d.endsWith('.weight') && this.layers.get(d.slice(0, -'.weight'.length));
+      if (layer) layers.set(b.slice(0, -'.weight'.length), layer);
+    }
+    return { params, layers };
   }
 
   static init(
@@ -184,6 +229,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
 
   /** The same encoder with a fresh classification head (e.g. on an MLM checkpoint): encoder weights copied. */
   withClassifier(labels: string[], seed: number): DistilBertModelWithHead {
+    requireFloatTrunk(this);
     const m = DistilBertModelWithHead.init(this.config, 'classifier', seed, labels);
     for (const [name] of encoderNames(this.config)) m.params.get(name)!.assign(this.params.get(name)!);
     return m;
@@ -205,23 +251,27 @@ export class DistilBertModelWithHead extends PretrainedModel {
       ...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
       ...headShapes(config, head, labels.length),
     ];
-    return new DistilBertModelWithHead(
-      config,
-      head,
-      labels,
-      paramsFromTensors(shapes, tensors, weights, () => [], [/^vocab_projector\.weight$/, /position_ids$/], o.weights),
+    const { params, prebuilt } = weightsFromTensors(
+      shapes,
+      distilBertLayers(config, head),
+      tensors,
+      weights,
+      () => [],
+      [/^vocab_projector\.weight$/, /position_ids$/],
+      o.weights,
     );
+    return new DistilBertModelWithHead(config, head, labels, params, prebuilt);
   }
 
   forward(a: ForwardArgs): ModelOutput {
     const args = { training: this.training, ...a, tokenTypeIds: undefined };
-    const { hidden, hiddenStates, attentions } = bertEncoder(asBert(this.config), this.bertView, args);
+    const { hidden, hiddenStates, attentions } = bertEncoder(asBert(this.config), this.bertView(), args);
     const p = (n: string) => this.params.get(n)!;
     const [B, T, C] = hidden.shape;
     let logits: tf.Tensor;
     if (this.head === 'mlm') {
       const h = layerNorm(
-        activation(linear(hidden, p('vocab_transform.weight'), p('vocab_transform.bias')), this.config.activation),
+        activation(applyLayer(this, 'vocab_transform', hidden), this.config.activation),
         p('vocab_layer_norm.weight'),
         p('vocab_layer_norm.bias'),
         1e-12,
@@ -235,16 +285,12 @@ export class DistilBertModelWithHead extends PretrainedModel {
       );
     } else {
       const cls = tf.relu(
-        linear(
-          tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C]),
-          p('pre_classifier.weight'),
-          p('pre_classifier.bias'),
-        ),
+        applyLayer(this, 'pre_classifier', tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C])),
       );
       const rate = this.config.seqClassifDropout;
       const dropped =
         args.training && rate > 0 ? tf.dropout(cls, rate, undefined, deriveSeed(a.dropoutSeed ?? 0, 1 << 16)) : cls;
-      logits = linear(dropped, p('classifier.weight'), p('classifier.bias'));
+      logits = applyLayer(this, 'classifier', dropped);
     }
     return { logits, ...(a.outputHiddenStates && { hiddenStates }), ...(a.outputAttentions && { attentions }) };
   }
@@ -271,5 +317,9 @@ export class DistilBertModelWithHead extends PretrainedModel {
 
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
+  }
+
+  get blockNames(): string[] {
+    return Array.from({ length: this.config.nLayers }, (_, i) => `distilbert.transformer.layer.${i}`);
   }
 }

@@ -1,9 +1,18 @@
 // GPT2LMHeadModel: config + parameters + the forward pass, and the Hugging Face
 // checkpoint format (config.json + model.safetensors, tied lm_head left out).
 import type * as tf from '@tensorflow/tfjs-core';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
+import { PretrainedModel, readHfConfig, readWeights, weightsFromTensors, type LoadOptions } from '../pretrained.js';
+import type { LayerFactory } from '../layers.js';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './config.js';
-import { gpt2Forward, gpt2Hidden, gpt2ParamShapes, initGpt2Params, type Params } from './model.js';
+import {
+  gpt2Blocks,
+  gpt2Forward,
+  gpt2Hidden,
+  gpt2Layers,
+  gpt2ParamShapes,
+  initGpt2Params,
+  type Params,
+} from './model.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 
 export class Gpt2LMHeadModel extends PretrainedModel {
@@ -12,8 +21,9 @@ export class Gpt2LMHeadModel extends PretrainedModel {
   private constructor(
     readonly config: Gpt2Config,
     params: Params,
+    prebuilt?: Map<string, LayerFactory>,
   ) {
-    super(params);
+    super(params, gpt2Layers(config), prebuilt);
   }
 
   /** A randomly initialised model (seeded). */
@@ -31,29 +41,28 @@ export class Gpt2LMHeadModel extends PretrainedModel {
     // Checkpoints of the bare GPT2Model (like the original "gpt2" repo) have no "transformer."
     // prefix; some carry the tied lm_head and the attention-mask buffers.
     const ignore = [/^lm_head\.weight$/, /attn\.(masked_)?bias$/];
-    return new Gpt2LMHeadModel(
-      config,
-      paramsFromTensors(
-        gpt2ParamShapes(config),
-        tensors,
-        weights,
-        (n) => [n.replace(/^transformer\./, '')],
-        ignore,
-        o.weights,
-      ),
+    const { params, prebuilt } = weightsFromTensors(
+      gpt2ParamShapes(config),
+      gpt2Layers(config),
+      tensors,
+      weights,
+      (n) => [n.replace(/^transformer\./, '')],
+      ignore,
+      o.weights,
     );
+    return new Gpt2LMHeadModel(config, params, prebuilt);
   }
 
   /** ids [B, T] -> logits [B, T, V] (and the KV cache, hidden states, attentions on request). */
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
-    return gpt2Forward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & {
+    return gpt2Forward(this.config, this, { training: this.training, ...a }) as ModelOutput & {
       logits: tf.Tensor3D;
     };
   }
 
   /** The final hidden states [B, T, C] (after ln_f), without the LM head: for linearCrossEntropySum. */
   hidden(a: ForwardArgs): tf.Tensor3D {
-    return gpt2Hidden(this.config, this.params, { training: this.training, ...a }).hidden;
+    return gpt2Hidden(this.config, this, { training: this.training, ...a }).hidden;
   }
 
   /** The LM head's weight [V, C]: the token embedding, tied. */
@@ -67,5 +76,9 @@ export class Gpt2LMHeadModel extends PretrainedModel {
 
   get maxPositions(): number {
     return this.config.nPositions;
+  }
+
+  get blockNames(): string[] {
+    return gpt2Blocks(this.config);
   }
 }

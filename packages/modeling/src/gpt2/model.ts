@@ -1,11 +1,12 @@
 // GPT-2 (Radford et al., 2019), as transformers' GPT2LMHeadModel: learned token and
 // position embeddings, pre-LayerNorm blocks of causal self-attention and a GELU MLP,
 // a final LayerNorm, and an LM head tied to the token embedding.
-// Parameters are tf.Variables keyed by their Hugging Face names; GPT-2's Conv1D stores
-// weights as [in, out], so a projection is x @ W + b.
+// Parameters are tf.Variables keyed by their Hugging Face names; the projections (GPT-2's
+// Conv1D, weight [in, out]: x @ W + b) and embedding tables are layers, declared once in
+// gpt2Layers and called by name.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
-import { embedding, linear } from '../linear.js';
+import { applyLayer, type LayerSpec, type Modules } from '../layers.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { tidy } from '../generate.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
@@ -47,6 +48,21 @@ export function gpt2ParamShapes(c: Gpt2Config): Array<[string, number[]]> {
   return shapes;
 }
 
+/** GPT-2's layers: token and position tables (wte is also the LM head), four Conv1D projections per block. */
+export function gpt2Layers(c: Gpt2Config, lmHead = true): LayerSpec[] {
+  const specs: LayerSpec[] = [
+    { kind: 'embedding', name: 'transformer.wte', tiedToHead: lmHead },
+    { kind: 'embedding', name: 'transformer.wpe', tiedToHead: false },
+  ];
+  for (let i = 0; i < c.nLayer; i++)
+    for (const m of ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'])
+      specs.push({ kind: 'projection', name: `transformer.h.${i}.${m}`, layout: 'conv1d', role: 'hidden' });
+  return specs;
+}
+
+/** Module names of GPT-2's blocks. */
+export const gpt2Blocks = (c: Gpt2Config) => Array.from({ length: c.nLayer }, (_, i) => `transformer.h.${i}`);
+
 /**
  * Fresh parameters, initialised as GPT2PreTrainedModel._init_weights: N(0, 0.02) for
  * embeddings and projections, N(0, 0.02 / sqrt(2 * nLayer)) for the residual output
@@ -69,11 +85,6 @@ export function initGpt2Params(c: Gpt2Config, seed: number): Params {
   return params;
 }
 
-/** Conv1D of transformers: x [..., in] @ W [in, out] + b. */
-function conv1d(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  return linear(x, w, b, 'conv1d');
-}
-
 function activation(x: tf.Tensor, kind: Gpt2Config['activationFunction']): tf.Tensor {
   return kind === 'relu' ? tf.relu(x) : gelu(x, kind === 'gelu' ? 'none' : 'tanh');
 }
@@ -86,7 +97,7 @@ function dropout(x: tf.Tensor, rate: number, o: DropoutOptions, ...site: number[
 /** GPT-2's transformer: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
 export function gpt2Hidden(
   c: Gpt2Config,
-  p: Params,
+  m: Modules,
   a: ForwardArgs,
 ): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const o = { training: a.training ?? false, dropoutSeed: a.dropoutSeed ?? 0 };
@@ -95,14 +106,15 @@ export function gpt2Hidden(
   const H = c.nHead;
   const D = C / H;
   const past = a.pastKeyValues?.[0]?.key.shape[2] ?? 0;
-  const get = (name: string) => p.get(name)!;
+  const get = (name: string) => m.params.get(name)!;
+  const conv1d = (name: string, x: tf.Tensor) => applyLayer(m, name, x); // Conv1D: x [..., in] @ W [in, out] + b
   if (past + T > c.nPositions)
     throw new Error(`GPT-2 sees at most nPositions ${c.nPositions} positions, got ${past + T}`);
 
   // Embeddings.
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
-  const tokEmb = embedding(get('transformer.wte.weight'), a.inputIds); // [B, T, C]
-  const posEmb = embedding(get('transformer.wpe.weight'), positions); // [B, T, C]
+  const tokEmb = applyLayer(m, 'transformer.wte', a.inputIds); // [B, T, C]
+  const posEmb = applyLayer(m, 'transformer.wpe', positions); // [B, T, C]
   let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
 
   // Attention bias: future keys and padded keys get -1e9.
@@ -121,7 +133,7 @@ export function gpt2Hidden(
     const [out, kv, probs] = tidy(() => {
       // Causal self-attention.
       const n1 = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
-      const qkv = conv1d(n1, get(`${h}.attn.c_attn.weight`), get(`${h}.attn.c_attn.bias`)); // [B, T, 3C]
+      const qkv = conv1d(`${h}.attn.c_attn`, n1); // [B, T, 3C]
       const [q, kNew, vNew] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
       let [k, v] = [kNew, vNew];
       if (prev) {
@@ -133,16 +145,13 @@ export function gpt2Hidden(
       const scale = 1 / Math.sqrt(D);
       const att = attention(q, k, v, bias, scale, dropProbs, causalOnly); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
-      const attnOut = conv1d(y, get(`${h}.attn.c_proj.weight`), get(`${h}.attn.c_proj.bias`));
+      const attnOut = conv1d(`${h}.attn.c_proj`, y);
       const r = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));
 
       // MLP.
       const n2 = layerNorm(r, get(`${h}.ln_2.weight`), get(`${h}.ln_2.bias`), c.layerNormEpsilon);
-      const inner = activation(
-        conv1d(n2, get(`${h}.mlp.c_fc.weight`), get(`${h}.mlp.c_fc.bias`)),
-        c.activationFunction,
-      ); // [B, T, 4C]
-      const mlpOut = conv1d(inner, get(`${h}.mlp.c_proj.weight`), get(`${h}.mlp.c_proj.bias`)); // [B, T, C]
+      const inner = activation(conv1d(`${h}.mlp.c_fc`, n2), c.activationFunction); // [B, T, 4C]
+      const mlpOut = conv1d(`${h}.mlp.c_proj`, inner); // [B, T, C]
       const probs = a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined;
       return [
         tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2)),
@@ -161,11 +170,11 @@ export function gpt2Hidden(
 }
 
 /** GPT2LMHeadModel's forward pass: logits [B, T, V]. */
-export function gpt2Forward(c: Gpt2Config, p: Params, a: ForwardArgs): ModelOutput {
-  const { hidden, cache, hiddenStates, attentions } = gpt2Hidden(c, p, a);
+export function gpt2Forward(c: Gpt2Config, m: Modules, a: ForwardArgs): ModelOutput {
+  const { hidden, cache, hiddenStates, attentions } = gpt2Hidden(c, m, a);
   const [B, T, C] = hidden.shape;
   // LM head tied to the token embedding: logits = x @ wte^T.
-  const logits = tf.matMul(tf.reshape(hidden, [B * T, C]), p.get('transformer.wte.weight')!, false, true); // [B*T, V]
+  const logits = tf.matMul(tf.reshape(hidden, [B * T, C]), m.params.get('transformer.wte.weight')!, false, true); // [B*T, V]
   return {
     logits: tf.reshape(logits, [B, T, c.vocabSize]),
     ...(a.useCache && { pastKeyValues: cache }),

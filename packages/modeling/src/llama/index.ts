@@ -1,10 +1,11 @@
 // LlamaForCausalLM (and Qwen2ForCausalLM / MistralForCausalLM): config, parameters, the
 // forward pass and the Hugging Face checkpoint format.
 import type * as tf from '@tensorflow/tfjs-core';
-import { PretrainedModel, paramsFromTensors, readHfConfig, readWeights, type LoadOptions } from '../pretrained.js';
+import { PretrainedModel, readHfConfig, readWeights, weightsFromTensors, type LoadOptions } from '../pretrained.js';
+import type { LayerFactory } from '../layers.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './config.js';
-import { initLlamaParams, llamaForward, llamaParamShapes, type Params } from './model.js';
+import { initLlamaParams, llamaBlocks, llamaForward, llamaLayers, llamaParamShapes, type Params } from './model.js';
 
 export class LlamaForCausalLM extends PretrainedModel {
   get modelType(): string {
@@ -14,8 +15,9 @@ export class LlamaForCausalLM extends PretrainedModel {
   private constructor(
     readonly config: LlamaConfig,
     params: Params,
+    prebuilt?: Map<string, LayerFactory>,
   ) {
-    super(params);
+    super(params, llamaLayers(config), prebuilt);
   }
 
   static init(config: LlamaConfig, seed: number): LlamaForCausalLM {
@@ -31,14 +33,20 @@ export class LlamaForCausalLM extends PretrainedModel {
     const { tensors, file: weights } = readWeights(dir);
     // A tied checkpoint may still carry lm_head.weight; old ones carry rotary buffers.
     const ignore = [/rotary_emb\.inv_freq$/, ...(config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [])];
-    return new LlamaForCausalLM(
-      config,
-      paramsFromTensors(llamaParamShapes(config), tensors, weights, () => [], ignore, o.weights),
+    const { params, prebuilt } = weightsFromTensors(
+      llamaParamShapes(config),
+      llamaLayers(config),
+      tensors,
+      weights,
+      () => [],
+      ignore,
+      o.weights,
     );
+    return new LlamaForCausalLM(config, params, prebuilt);
   }
 
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
-    return llamaForward(this.config, this.params, { training: this.training, ...a }) as ModelOutput & {
+    return llamaForward(this.config, this, { training: this.training, ...a }) as ModelOutput & {
       logits: tf.Tensor3D;
     };
   }
@@ -49,5 +57,9 @@ export class LlamaForCausalLM extends PretrainedModel {
 
   get maxPositions(): number {
     return this.config.maxPositionEmbeddings;
+  }
+
+  get blockNames(): string[] {
+    return llamaBlocks(this.config);
   }
 }

@@ -1,12 +1,13 @@
 // Llama (Touvron et al., 2023), as transformers' LlamaForCausalLM, and Qwen2 (the same
 // with biases on the q/k/v projections): token embedding, pre-RMSNorm blocks of
 // grouped-query self-attention with rotary position embeddings (RoPE, Su et al. 2021) and
-// a SwiGLU MLP, a final RMSNorm and an LM head (tied or not). nn.Linear stores weights as
-// [out, in], so a projection is x @ W^T (+ b).
+// a SwiGLU MLP, a final RMSNorm and an LM head (tied or not). The projections (nn.Linear,
+// weight [out, in]: x @ W^T (+ b)) and the token table are layers, declared once in
+// llamaLayers and called by name.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
-import { embedding, linear } from '../linear.js';
+import { applyLayer, type LayerSpec, type Modules } from '../layers.js';
 import { applyRotary, attention, attentionProbs, gatedActivation, rmsNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import { headDimOf, type LlamaConfig } from './config.js';
@@ -48,6 +49,31 @@ export function llamaParamShapes(c: LlamaConfig, withLmHead = true): Array<[stri
   if (withLmHead && !c.tieWordEmbeddings) shapes.push(['lm_head.weight', [c.vocabSize, C]]);
   return shapes;
 }
+
+const PROJECTIONS = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];
+
+/** The token table (the LM head too when tied), seven projections per block, and lm_head when untied. */
+export function llamaLayers(c: LlamaConfig, withLmHead = true): LayerSpec[] {
+  const tied = withLmHead && c.tieWordEmbeddings;
+  const specs: LayerSpec[] = [{ kind: 'embedding', name: 'model.embed_tokens', tiedToHead: tied }];
+  for (let i = 0; i < c.numHiddenLayers; i++)
+    for (const m of PROJECTIONS)
+      specs.push({ kind: 'projection', name: `model.layers.${i}.${m}`, layout: 'linear', role: 'hidden' });
+  if (withLmHead && !c.tieWordEmbeddings)
+    specs.push({ kind: 'projection', name: 'lm_head', layout: 'linear', role: 'head' });
+  return specs;
+}
+
+/** Module names of the decoder blocks. */
+export const llamaBlocks = (c: LlamaConfig) => Array.from({ length: c.numHiddenLayers }, (_, i) => `model.layers.${i}`);
 
 /** Fresh parameters as LlamaPreTrainedModel._init_weights: N(0, 0.02) weights, zero biases, unit norms. */
 export function initLlamaParams(c: LlamaConfig, seed: number, withLmHead = true): Params {
@@ -108,17 +134,18 @@ function rotaryTables(invFreq: Float32Array, positions: tf.Tensor2D): [tf.Tensor
 /** The decoder stack: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
 export function llamaHidden(
   c: LlamaConfig,
-  p: Params,
+  m: Modules,
   a: ForwardArgs,
 ): { hidden: tf.Tensor3D; cache: KvCache; hiddenStates: tf.Tensor3D[]; attentions: tf.Tensor4D[] } {
   const [B, T] = a.inputIds.shape;
   const D = headDimOf(c);
   const [H, KV] = [c.numAttentionHeads, c.numKeyValueHeads];
   const past = a.pastKeyValues?.[0]?.key.shape[2] ?? 0;
-  const get = (name: string) => p.get(name);
+  const get = (name: string) => m.params.get(name);
+  const linear = (name: string, x: tf.Tensor) => applyLayer(m, name, x); // nn.Linear: x @ W^T (+ b)
   const training = a.training ?? false;
 
-  let x = embedding(get('model.embed_tokens.weight')!, a.inputIds) as tf.Tensor3D; // [B, T, C]
+  let x = applyLayer(m, 'model.embed_tokens', a.inputIds) as tf.Tensor3D; // [B, T, C]
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
   const [cos, sin] = rotaryTables(ropeInvFreq(c), positions); // [B, 1, T, D]
   const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
@@ -135,17 +162,9 @@ export function llamaHidden(
       // Grouped-query self-attention with rotary positions.
       const n1 = rmsNorm(x, get(`${l}.input_layernorm.weight`)!, c.rmsNormEps);
       const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
-      const q = applyRotary(
-        heads(linear(n1, get(`${l}.self_attn.q_proj.weight`)!, get(`${l}.self_attn.q_proj.bias`)), H),
-        cos,
-        sin,
-      );
-      let k = applyRotary(
-        heads(linear(n1, get(`${l}.self_attn.k_proj.weight`)!, get(`${l}.self_attn.k_proj.bias`)), KV),
-        cos,
-        sin,
-      );
-      let v = heads(linear(n1, get(`${l}.self_attn.v_proj.weight`)!, get(`${l}.self_attn.v_proj.bias`)), KV);
+      const q = applyRotary(heads(linear(`${l}.self_attn.q_proj`, n1), H), cos, sin);
+      let k = applyRotary(heads(linear(`${l}.self_attn.k_proj`, n1), KV), cos, sin);
+      let v = heads(linear(`${l}.self_attn.v_proj`, n1), KV);
       if (prev) {
         k = tf.concat([prev.key, k], 2); // [B, KV, past + T, D]
         v = tf.concat([prev.value, v], 2);
@@ -162,17 +181,13 @@ export function llamaHidden(
           : undefined;
       const att = attention(q, repeat(k), repeat(v), bias, scale, dropProbs, causalOnly); // [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, H * D]);
-      const r = tf.add(x, linear(y, get(`${l}.self_attn.o_proj.weight`)!, get(`${l}.self_attn.o_proj.bias`))); // [B, T, C]
+      const r = tf.add(x, linear(`${l}.self_attn.o_proj`, y)); // [B, T, C]
 
       // SwiGLU MLP: down(silu(gate(x)) * up(x)).
       const n2 = rmsNorm(r, get(`${l}.post_attention_layernorm.weight`)!, c.rmsNormEps);
-      const gate = linear(n2, get(`${l}.mlp.gate_proj.weight`)!, get(`${l}.mlp.gate_proj.bias`)); // [B, T, I]
-      const up = linear(n2, get(`${l}.mlp.up_proj.weight`)!, get(`${l}.mlp.up_proj.bias`));
-      const mlp = linear(
-        gatedActivation(gate, up, 'silu'),
-        get(`${l}.mlp.down_proj.weight`)!,
-        get(`${l}.mlp.down_proj.bias`),
-      );
+      const gate = linear(`${l}.mlp.gate_proj`, n2); // [B, T, I]
+      const up = linear(`${l}.mlp.up_proj`, n2);
+      const mlp = linear(`${l}.mlp.down_proj`, gatedActivation(gate, up, 'silu'));
       const pr = a.outputAttentions ? attentionProbs(q, repeat(k), bias, scale) : undefined;
       return [tf.add(r, mlp), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, pr] as const;
     });
@@ -186,11 +201,17 @@ export function llamaHidden(
 }
 
 /** LlamaForCausalLM's forward pass: logits [B, T, V]. */
-export function llamaForward(c: LlamaConfig, p: Params, a: ForwardArgs): ModelOutput {
-  const { hidden, cache, hiddenStates, attentions } = llamaHidden(c, p, a);
+export function llamaForward(c: LlamaConfig, m: Modules, a: ForwardArgs): ModelOutput {
+  const { hidden, cache, hiddenStates, attentions } = llamaHidden(c, m, a);
   const [B, T, C] = hidden.shape;
-  const head = p.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')!;
-  const logits = tf.reshape(tf.matMul(tf.reshape(hidden, [B * T, C]), head, false, true), [B, T, c.vocabSize]); // [B, T, V]
+  // Tied: logits = x @ embed_tokens^T; else the lm_head layer.
+  const logits = c.tieWordEmbeddings
+    ? tf.reshape(tf.matMul(tf.reshape(hidden, [B * T, C]), m.params.get('model.embed_tokens.weight')!, false, true), [
+        B,
+        T,
+        c.vocabSize,
+      ])
+    : applyLayer(m, 'lm_head', hidden); // [B, T, V]
   return {
     logits,
     ...(a.useCache && { pastKeyValues: cache }),

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { AnnealError, CheckpointError, ConfigError, type ErrorDetails } from './errors.js';
+import { AnnealError, CheckpointError, ConfigError, type ErrorDetails } from '../errors.js';
 
 export type RepoType = 'model' | 'dataset';
 

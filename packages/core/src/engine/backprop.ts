@@ -10,7 +10,7 @@
 // types (`state.activeTape`, `startTape`, `endTape`, `scopedRun`), so tfjs-core is pinned;
 // nested (higher-order) gradients go through tfjs's own implementation.
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError } from './errors.js';
+import { BackendError } from '../errors.js';
 
 interface TapeNode {
   id: number;

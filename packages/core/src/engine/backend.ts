@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs-core's Node bundle registers no gradients; the umbrella package's bundle does
 // (into the same tfjs-core instance), so it is imported for that side effect.
 import '@tensorflow/tfjs';
-import { BackendError } from './errors.js';
+import { BackendError } from '../errors.js';
 import { registerFastSegmentSum } from './kernels/unsorted-segment-sum.js';
 import { registerTransposedMatMul } from './kernels/transposed-matmul.js';
 

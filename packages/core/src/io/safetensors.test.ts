@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FormatError } from './errors.js';
+import { FormatError } from '../errors.js';
 import { parseSafetensors, readSafetensors, serializeSafetensors } from './safetensors.js';
 
-const FIXTURE = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2/model.safetensors', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../../../../../shared/fixtures/hf/gpt2/model.safetensors', import.meta.url));
 
 function withHeader(header: unknown, dataBytes: number): Buffer {
   const json = Buffer.from(JSON.stringify(header));

@@ -2,7 +2,7 @@
 // raw little-endian tensor bytes. Spec: https://github.com/huggingface/safetensors
 // The header is validated completely before any offset in it is trusted.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { CheckpointError, FormatError } from './errors.js';
+import { CheckpointError, FormatError } from '../errors.js';
 
 export type SafeDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

@@ -4,7 +4,7 @@
 // misleading ENOENT from a recursive mkdir; here the nearest existing folder is checked.
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StorageError } from './errors.js';
+import { StorageError } from '../errors.js';
 
 const kb = (n: number) =>
   n < 10_240 ? `${n} bytes` : n < 10 * 2 ** 20 ? `${Math.round(n / 1024)} KB` : `${(n / 2 ** 20).toFixed(1)} MB`;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { writeDirAtomic, writeFileDurable } from './atomic.js';
-import { StorageError } from './errors.js';
+import { StorageError } from '../errors.js';
 import { storageError } from './storage.js';
 
 const errno = (code: string) => Object.assign(new Error(`${code}: raw message`), { code });

@@ -4,11 +4,12 @@
 //   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 // plus global-norm gradient clipping as torch.nn.utils.clip_grad_norm_.
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError } from './errors.js';
-import { requireFloatTensor, type SafeTensor, type TensorToWrite } from './safetensors.js';
+import { CheckpointError } from '../errors.js';
+import { hasAnnealKernel, runAnnealKernel, type AnnealKernel } from './kernels/anneal-kernels.js';
+import { requireFloatTensor, type SafeTensor, type TensorToWrite } from '../io/safetensors.js';
 
 /** Name of the optional kernel that performs a whole AdamW step (inputs p, g, m, v per parameter). */
-export const FUSED_ADAMW = 'AnnealAdamW';
+export const FUSED_ADAMW = 'AnnealAdamW' satisfies AnnealKernel;
 
 export interface AdamWOptions {
   betas: [number, number];
@@ -52,7 +53,7 @@ export class AdamW {
     const bc2 = 1 - b2 ** this.step;
     // A backend may provide the whole step as one kernel (the torch backend does); the
     // arithmetic is the same as the op chain below.
-    if (tf.getKernel(FUSED_ADAMW, tf.getBackend())) return this.applyFused(grads, lr, bc1, bc2);
+    if (hasAnnealKernel(FUSED_ADAMW)) return this.applyFused(grads, lr, bc1, bc2);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = grads.get(name);
@@ -86,26 +87,12 @@ export class AdamW {
       step: this.step,
       weightDecays,
     };
-    tf.tidy(() =>
-      this.assignState(
-        names,
-        tf.engine().runKernel(FUSED_ADAMW, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[],
-      ),
-    );
+    tf.tidy(() => this.assignState(names, runAnnealKernel(FUSED_ADAMW, inputs, attrs)));
   }
 
   /** The fused kernel's inputs (p, g, m, v for each name) and each parameter's weight decay. */
-  private fusedInputs(
-    names: string[],
-    grads: Map<string, tf.Tensor>,
-  ): { inputs: tf.NamedTensorMap; weightDecays: number[] } {
-    const inputs: tf.NamedTensorMap = {};
-    names.forEach((n, i) => {
-      inputs[`p${i}`] = this.params.get(n)!;
-      inputs[`g${i}`] = grads.get(n)!;
-      inputs[`m${i}`] = this.m.get(n)!;
-      inputs[`v${i}`] = this.v.get(n)!;
-    });
+  private fusedInputs(names: string[], grads: Map<string, tf.Tensor>): { inputs: tf.Tensor[]; weightDecays: number[] } {
+    const inputs = names.flatMap((n) => [this.params.get(n)!, grads.get(n)!, this.m.get(n)!, this.v.get(n)!]);
     return { inputs, weightDecays: names.map((n) => (this.decays(n, this.params.get(n)!) ? this.o.weightDecay : 0)) };
   }
 
@@ -137,11 +124,9 @@ export class AdamW {
     const names = this.updateOrder(grads);
     const [beta1, beta2] = this.o.betas;
     const { inputs, weightDecays } = this.fusedInputs(names, grads);
-    if (tf.getKernel(FUSED_ADAMW, tf.getBackend())) {
+    if (hasAnnealKernel(FUSED_ADAMW)) {
       const attrs = { beta1, beta2, eps: this.o.eps, weightDecays, scalarInputs: true };
-      return tf
-        .engine()
-        .runKernel(FUSED_ADAMW, { ...inputs, lr, step }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return runAnnealKernel(FUSED_ADAMW, [...inputs, lr, step], attrs);
     }
     return tf.tidy(() => {
       const bc1 = tf.sub(1, tf.pow(beta1, step));

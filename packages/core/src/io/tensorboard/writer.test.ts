@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { all, decodeEvents, decodeLogdir, fields, get, readRecords } from '../testing-events.js';
+import { all, decodeEvents, decodeLogdir, fields, get, readRecords } from '../../testing-events.js';
 import { SummaryWriter } from './writer.js';
 
 describe('SummaryWriter', () => {

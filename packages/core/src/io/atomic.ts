@@ -13,7 +13,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { StorageError } from './errors.js';
+import { StorageError } from '../errors.js';
 import { makeDir, storageError, writing } from './storage.js';
 
 export const TMP_PREFIX = '.tmp-';

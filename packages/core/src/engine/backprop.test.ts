@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TFJS_CORE_VERSION, checkEngineInternals, gradients } from './backprop.js';
-import { BackendError } from './errors.js';
+import { BackendError } from '../errors.js';
 import { useBackend } from './backend.js';
 
 // A customGrad op (like the fused kernels in @anneal/modeling): y = x^2 with its own backward.

@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { TMP_PREFIX } from './atomic.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError } from '../errors.js';
 
 export const ANNEAL_STATE = 'anneal_state.json';
 /** Where checkpoints written before the rename keep Anneal's state (read only, and only in Anneal's schema). */
