@@ -5,39 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, LLAMA_DEFAULTS, LlamaForCausalLM, Linear, layerChain } from '@anneal/modeling';
+import { Linear, layerChain, tinyGpt2, tinyLlama } from '@anneal/modeling';
 import { quantize } from '@anneal/quantization';
 import { LoraConfigSchema, LoraLinear, LoraModel } from '@anneal/peft-lora';
 
-const gpt2 = () =>
-  Gpt2LMHeadModel.init(
-    {
-      ...GPT2_DEFAULTS,
-      vocabSize: 61,
-      nPositions: 32,
-      nEmbd: 16,
-      nHead: 2,
-      nLayer: 2,
-      residPdrop: 0,
-      embdPdrop: 0,
-      attnPdrop: 0,
-    },
-    3,
-  );
-const llama = () =>
-  LlamaForCausalLM.init(
-    {
-      ...LLAMA_DEFAULTS,
-      vocabSize: 61,
-      hiddenSize: 64,
-      intermediateSize: 128,
-      numHiddenLayers: 2,
-      numAttentionHeads: 4,
-      numKeyValueHeads: 2,
-      maxPositionEmbeddings: 32,
-    },
-    3,
-  );
+const gpt2 = () => tinyGpt2(3, { nEmbd: 16 });
+const llama = () => tinyLlama(3);
 const IDS = () =>
   tf.tensor2d(
     Int32Array.from({ length: 2 * 8 }, (_, i) => (i * 17 + 5) % 61),

@@ -1,7 +1,11 @@
 // Reading the Hugging Face reference fixtures (../shared/fixtures/hf, see its README) and
-// comparing logits with them: used by this package's tests and the workspace's backend tests.
+// comparing logits with them, and tiny seeded models: used by the packages' tests and the workspace's.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GPT2_DEFAULTS, type Gpt2Config } from './gpt2/config.js';
+import { Gpt2LMHeadModel } from './gpt2/index.js';
+import { LLAMA_DEFAULTS, type LlamaConfig } from './llama/config.js';
+import { LlamaForCausalLM } from './llama/index.js';
 
 export interface HfFixture {
   io: Record<string, any>;
@@ -42,4 +46,41 @@ export function maxLogitDiff(f: HfFixture, got: ArrayLike<number>, rowOffset: (b
       for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[g + v] - f.logits[(b * T + t) * V + v]));
     }
   return max;
+}
+
+/** A small seeded GPT-2 for tests: vocabulary 61, 32 positions, 2 layers of width 64 (or `over`), no dropout. */
+export function tinyGpt2(seed = 3, over: Partial<Gpt2Config> = {}): Gpt2LMHeadModel {
+  return Gpt2LMHeadModel.init(
+    {
+      ...GPT2_DEFAULTS,
+      vocabSize: 61,
+      nPositions: 32,
+      nEmbd: 64,
+      nHead: 2,
+      nLayer: 2,
+      residPdrop: 0,
+      embdPdrop: 0,
+      attnPdrop: 0,
+      ...over,
+    },
+    seed,
+  );
+}
+
+/** A small seeded Llama for tests: vocabulary 61, 2 layers of width 64, grouped-query attention (4 heads, 2 KV). */
+export function tinyLlama(seed = 3, over: Partial<LlamaConfig> = {}): LlamaForCausalLM {
+  return LlamaForCausalLM.init(
+    {
+      ...LLAMA_DEFAULTS,
+      vocabSize: 61,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      maxPositionEmbeddings: 32,
+      ...over,
+    },
+    seed,
+  );
 }

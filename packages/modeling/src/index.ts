@@ -75,7 +75,7 @@ export {
   distilBertConfigFromHf,
   type DistilBertConfig,
 } from './distilbert/index.js';
-export { readHfFixture, maxLogitDiff, type HfFixture } from './fixtures.js';
+export { readHfFixture, maxLogitDiff, tinyGpt2, tinyLlama, type HfFixture } from './fixtures.js';
 export {
   Embedding,
   Linear,

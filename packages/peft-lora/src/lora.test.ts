@@ -16,14 +16,7 @@ import {
   useBackend,
   valueAndGrads,
 } from '@anneal/core';
-import {
-  GPT2_DEFAULTS,
-  Gpt2LMHeadModel,
-  LlamaForCausalLM,
-  causalLmLoss,
-  maxLogitDiff,
-  readHfFixture,
-} from '@anneal/modeling';
+import { LlamaForCausalLM, tinyGpt2 as tinyModel, causalLmLoss, maxLogitDiff, readHfFixture } from '@anneal/modeling';
 import { LoraConfigSchema, LoraModel, PEFT_0_10_KEYS, fromPeftConfig, loadAdapter, peftTaskType } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/hf/', import.meta.url));
@@ -34,22 +27,7 @@ function fixtureLogits(file: string): Float32Array {
   return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
 }
 
-function tinyGpt2(seed = 3) {
-  return Gpt2LMHeadModel.init(
-    {
-      ...GPT2_DEFAULTS,
-      vocabSize: 61,
-      nPositions: 32,
-      nEmbd: 16,
-      nHead: 2,
-      nLayer: 2,
-      residPdrop: 0,
-      embdPdrop: 0,
-      attnPdrop: 0,
-    },
-    seed,
-  );
-}
+const tinyGpt2 = (seed = 3) => tinyModel(seed, { nEmbd: 16 });
 
 const IDS = Int32Array.from({ length: 2 * 12 }, (_, i) => (i * 17 + 5) % 61);
 const logitsOf = (m: { forward: LoraModel['forward'] }) =>

@@ -8,28 +8,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, RunLogger, deriveSeed, requireStateField, stateFileOf, type TrainerState } from '@anneal/core';
 import { ShuffledSampler, type SamplerState } from '@anneal/data';
 import type { RunOptions } from './options.js';
-import { requireSameWorld, runLoop, type LoopResult } from './run-loop.js';
+import { requireSameWorld, runLoop, type LoopResult, type RunLoopConfig } from './run-loop.js';
 import { accumulatedGradients, guardedUpdate, type LossSum } from './step.js';
 
 export type { LoopResult } from './run-loop.js';
 
-export interface LoopConfig {
-  seed: number;
+/** The outer loop's settings, and what the supervised step adds: batches, accumulation, clipping, a stop condition. */
+export interface LoopConfig extends RunLoopConfig {
   optim: { lr: number; gradClip: number };
-  schedule: { kind: 'constant' | 'linear' | 'cosine'; warmupSteps: number; minLrRatio: number };
-  train: {
+  train: RunLoopConfig['train'] & {
     batchSize: number;
     gradientAccumulationSteps: number;
     maxSteps?: number;
     numEpochs?: number;
-    earlyStoppingPatience?: number;
-    logEvery: number;
-    evalEvery: number;
-    saveEvery: number;
-    saveTotalLimit: number;
-    onNonFinite: 'error' | 'skip';
-    /** Parameter histograms to TensorBoard every N steps (0 or absent = never). */
-    histogramsEvery?: number;
   };
 }
 
