@@ -3,25 +3,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AdamW, useBackend, valueAndGrads } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLoss } from '@anneal/modeling';
+import { causalLmLoss, tinyGpt2 } from '@anneal/modeling';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { quantize } from '@anneal/quantization';
 
-const gpt2 = () =>
-  Gpt2LMHeadModel.init(
-    {
-      ...GPT2_DEFAULTS,
-      vocabSize: 61,
-      nPositions: 32,
-      nEmbd: 64,
-      nHead: 2,
-      nLayer: 2,
-      residPdrop: 0,
-      embdPdrop: 0,
-      attnPdrop: 0,
-    },
-    3,
-  );
+const gpt2 = () => tinyGpt2(3);
 const IDS = Int32Array.from({ length: 2 * 12 }, (_, i) => (i * 17 + 5) % 61);
 const logits = (m: { forward: (a: { inputIds: tf.Tensor2D }) => { logits: tf.Tensor } }) =>
   tf.tidy(() => Float32Array.from(m.forward({ inputIds: tf.tensor2d(IDS, [2, 12], 'int32') }).logits.dataSync()));
