@@ -269,6 +269,34 @@ d('GPT-2 on the torch backend', () => {
     },
   );
 
+  it.each(['qwen3', 'mistral', 'smollm3', 'phi3', 'gemma3'])(
+    'matches transformers on the %s fixture: logits (1e-4), loss (1e-5), every gradient norm (1e-3), greedy tokens',
+    (name) => {
+      const dir = fileURLToPath(new URL(`../../shared/fixtures/hf/${name}/`, import.meta.url));
+      const io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));
+      const { input_ids: ids, attention_mask: mask } = io.inputs as Record<string, number[][]>;
+      const [B, T] = [ids.length, ids[0].length];
+      const model = loadPretrainedSync(dir);
+      const { value, grads } = valueAndGrads(model.params, () => {
+        const logits = model.forward({
+          inputIds: tf.tensor2d(ids, [B, T], 'int32'),
+          attentionMask: tf.tensor2d(mask, [B, T], 'int32'),
+        }).logits as tf.Tensor3D;
+        expect(maxLogitDiff(readHfFixture(dir), logits.dataSync())).toBeLessThan(1e-4);
+        return causalLmLoss(logits, ids).loss;
+      });
+      expect(Math.abs(value.dataSync()[0] - io.loss) / io.loss).toBeLessThan(1e-5);
+      for (const [pname, want] of Object.entries(io.grad_norms as Record<string, number>)) {
+        const n = tf.tidy(() => tf.norm(grads.get(pname)!).dataSync()[0]);
+        expect(Math.abs(n - want) / Math.max(want, 1e-3), pname).toBeLessThan(1e-3);
+      }
+      tf.dispose([value, ...grads.values()]);
+      const g = io.generate;
+      expect(generate(model as never, [g.prompt_ids], { maxNewTokens: g.max_new_tokens })[0]).toEqual(g.output_ids[0]);
+      model.dispose();
+    },
+  );
+
   it('leaks nothing over GPT-2 training steps: numDataIds flat, native count equal', () => {
     const model = Gpt2LMHeadModel.init(
       { ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 8, nLayer: 1, nHead: 2, nEmbd: 16 },

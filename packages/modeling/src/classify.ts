@@ -6,7 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, deriveSeed } from '@anneal/core';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './gpt2/config.js';
 import { gpt2Blocks, gpt2Hidden, gpt2Layers, gpt2ParamShapes, initGpt2Params } from './gpt2/model.js';
-import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './llama/config.js';
+import {
+  architectureOf,
+  checkLlamaConfig,
+  llamaConfigFromHf,
+  llamaConfigToHf,
+  type LlamaConfig,
+} from './llama/config.js';
 import { initLlamaParams, llamaBlocks, llamaHidden, llamaLayers, llamaParamShapes } from './llama/model.js';
 import { applyLayer, type LayerFactory, type LayerSpec, type Modules } from './layers.js';
 import {
@@ -166,7 +172,7 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     const arch =
       this.decoder.arch === 'gpt2'
         ? 'GPT2ForSequenceClassification'
-        : `${{ llama: 'Llama', qwen2: 'Qwen2', mistral: 'Mistral' }[this.decoder.config.modelType]}ForSequenceClassification`;
+        : architectureOf(this.decoder.config, 'ForSequenceClassification');
     return {
       ...base,
       architectures: [arch],

@@ -24,8 +24,11 @@ export type ProjectionRole = 'hidden' | 'head' | 'pooler';
 /** One entry of an architecture's layer list. */
 export type LayerSpec =
   | { kind: 'projection'; name: string; layout: Layout; role: ProjectionRole }
-  /** tiedToHead: the table is also the output projection (GPT-2's wte, a tied Llama's embed_tokens). */
-  | { kind: 'embedding'; name: string; tiedToHead: boolean };
+  /**
+   * tiedToHead: the table is also the output projection (GPT-2's wte, a tied Llama's
+   * embed_tokens); paddingIdx: nn.Embedding's padding_idx, a row that gets no gradient.
+   */
+  | { kind: 'embedding'; name: string; tiedToHead: boolean; paddingIdx?: number };
 
 interface LayerBase {
   /** Module name, e.g. transformer.h.0.attn.c_attn. */
@@ -104,18 +107,29 @@ export class Embedding implements EmbeddingLayer {
     readonly name: string,
     readonly weight: tf.Variable,
     readonly tiedToHead: boolean,
+    /** nn.Embedding's padding_idx: the row of this id is looked up as usual but gets no gradient. */
+    readonly paddingIdx?: number,
   ) {
     [this.rows, this.dim] = [weight.shape[0]!, weight.shape[1]!];
   }
 
   forward(ids: tf.Tensor): tf.Tensor {
-    return tf.gather(this.weight, ids); // [..., dim]
+    const rows = tf.gather(this.weight, ids); // [..., dim]
+    if (this.paddingIdx === undefined) return rows;
+    const keep = tf.expandDims(tf.cast(tf.notEqual(ids, this.paddingIdx), 'float32'), -1); // [..., 1]
+    return tf.add(tf.mul(rows, keep), tf.mul(withoutGradient(rows), tf.sub(1, keep)));
   }
 
   variables(): Array<[string, tf.Variable]> {
     return [[`${this.name}.weight`, this.weight]];
   }
 }
+
+/** x, through which no gradient flows (torch's detach). */
+const withoutGradient = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+  value: tf.clone(args[0] as tf.Tensor),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * Builds layer objects for an architecture's spec list over its params. `prebuilt` supplies
@@ -140,7 +154,7 @@ export function buildLayers(
       layers.set(
         s.name,
         s.kind === 'embedding'
-          ? new Embedding(s.name, weight, s.tiedToHead)
+          ? new Embedding(s.name, weight, s.tiedToHead, s.paddingIdx)
           : new Linear(s.name, weight, bias, s.layout, s.role),
       );
     }

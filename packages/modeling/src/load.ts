@@ -6,6 +6,7 @@ import { DecoderForSequenceClassification } from './classify.js';
 import { DistilBertModelWithHead } from './distilbert/index.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
 import { localModelDir, type HubOptions } from './hub.js';
+import { LLAMA_FAMILY } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/index.js';
 import { readHfConfig, type LoadOptions, type PretrainedModel } from './pretrained.js';
 
@@ -24,7 +25,8 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
     );
   }
   const arch = Array.isArray(hf.architectures) ? String(hf.architectures[0]) : '';
-  if (/ForSequenceClassification$/.test(arch) && ['gpt2', 'llama', 'qwen2', 'mistral'].includes(String(hf.model_type)))
+  const decoder = ['gpt2', ...LLAMA_FAMILY].includes(String(hf.model_type));
+  if (/ForSequenceClassification$/.test(arch) && decoder)
     return DecoderForSequenceClassification.fromPretrained(dir, o);
   switch (hf.model_type) {
     case 'gpt2':
@@ -33,15 +35,16 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
       return BertModelWithHead.fromPretrained(dir, o);
     case 'distilbert':
       return DistilBertModelWithHead.fromPretrained(dir, o);
-    case 'llama':
-    case 'qwen2':
-    case 'mistral':
+    case 'gemma3': // the multimodal config: its text_config is the language model's
+      if (!hf.text_config) throw new ConfigError('a gemma3 config without text_config', { file, field: 'text_config' });
       return LlamaForCausalLM.fromPretrained(dir, o);
     default:
+      if ((LLAMA_FAMILY as readonly string[]).includes(String(hf.model_type)))
+        return LlamaForCausalLM.fromPretrained(dir, o);
       throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, {
         file,
         field: 'model_type',
-        hint: 'supported: gpt2, llama, qwen2, mistral, bert, distilbert',
+        hint: `supported: gpt2, ${LLAMA_FAMILY.join(', ')}, bert, distilbert`,
       });
   }
 }

@@ -46,8 +46,8 @@ export interface ModelOutput {
 }
 
 /**
- * Additive attention bias [B|1, 1, T, S]: 0 where query t may see key s (s <= past + t, and
- * the key is not padding), -1e9 elsewhere.
+ * Additive attention bias [B|1, 1, T, S]: 0 where query t may see key s (s <= past + t, within
+ * `slidingWindow` positions back when given, and the key is not padding), -1e9 elsewhere.
  */
 export function attentionBias(
   batch: number,
@@ -56,6 +56,7 @@ export function attentionBias(
   attentionMask?: tf.Tensor2D,
   causal = true,
   documentIds?: tf.Tensor2D,
+  slidingWindow?: number,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const s = past + t;
@@ -63,7 +64,10 @@ export function attentionBias(
     if (causal) {
       const q = tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), tf.scalar(past, 'int32')), [t, 1]); // [T, 1]
       const k = tf.reshape(tf.range(0, s, 1, 'int32'), [1, s]); // [1, S]
-      bias = tf.reshape(tf.mul(tf.cast(tf.greater(k, q), 'float32'), -1e9), [1, 1, t, s]);
+      let hidden = tf.greater(k, q); // future keys
+      // a sliding window: a query at q sees keys q - window < k <= q (indices in the sequence, as transformers)
+      if (slidingWindow) hidden = tf.logicalOr(hidden, tf.lessEqual(k, tf.sub(q, slidingWindow)));
+      bias = tf.reshape(tf.mul(tf.cast(hidden, 'float32'), -1e9), [1, 1, t, s]);
     }
     if (attentionMask) {
       if (attentionMask.shape[1] !== s)

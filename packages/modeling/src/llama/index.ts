@@ -31,14 +31,23 @@ export class LlamaForCausalLM extends PretrainedModel {
     const config = llamaConfigFromHf(hf, file);
     checkLlamaConfig(config, file);
     const { tensors, file: weights } = readWeights(dir);
-    // A tied checkpoint may still carry lm_head.weight; old ones carry rotary buffers.
-    const ignore = [/rotary_emb\.inv_freq$/, ...(config.tieWordEmbeddings ? [/^lm_head\.weight$/] : [])];
+    // A tied checkpoint may still carry lm_head.weight; old ones carry rotary buffers. A
+    // multimodal Gemma 3 keeps the language model under model.language_model. (transformers
+    // 4.5x) or language_model.model. (the original checkpoints), next to its vision tower.
+    const multimodal = hf.model_type === 'gemma3';
+    const ignore = [
+      /rotary_emb\.inv_freq$/,
+      ...(config.tieWordEmbeddings ? [/^(language_model\.)?lm_head\.weight$/] : []),
+      ...(multimodal ? [/^(model\.)?(vision_tower|multi_modal_projector)\./] : []),
+    ];
+    const alias = (n: string) =>
+      multimodal ? [n.replace(/^model\./, 'model.language_model.'), `language_model.${n}`] : [];
     const { params, prebuilt } = weightsFromTensors(
       llamaParamShapes(config),
       llamaLayers(config),
       tensors,
       weights,
-      () => [],
+      alias,
       ignore,
       o.weights,
     );

@@ -1,0 +1,190 @@
+// Today's families beyond their transformers fixtures (packages/modeling/src/causal-lm.test.ts
+// holds those): sliding windows through the KV cache, left-padded batched generation, PEFT's
+// LoRA on Qwen3 (peft 0.17.1's own files), LoRA on Phi-3's fused projections, classification
+// heads named as transformers names them, and Gemma 3's multimodal config nesting its text model.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
+import {
+  LlamaForCausalLM,
+  classifierFrom,
+  generate,
+  loadPretrainedSync,
+  maxLogitDiff,
+  readHfFixture,
+  type KvCache,
+} from '@anneal/modeling';
+import { LoraConfigSchema, LoraModel, loadAdapter } from '@anneal/peft-lora';
+
+const FIXTURES = fileURLToPath(new URL('../../shared/fixtures/hf/', import.meta.url));
+const FAMILIES = ['qwen3', 'mistral', 'smollm3', 'phi3', 'gemma3'];
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const load = (name: string) => loadPretrainedSync(join(FIXTURES, name)) as LlamaForCausalLM;
+const IDS = Array.from({ length: 16 }, (_, i) => (i * 37 + 11) % 1000);
+
+describe("today's families", () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  for (const name of ['mistral', 'gemma3']) {
+    it(`${name}: past the window (16 tokens, window 8) the cached path equals the full forward, and the window matters`, () => {
+      const model = load(name);
+      const full = tf.tidy(() => model.forward({ inputIds: tf.tensor2d([IDS], [1, 16], 'int32') }).logits.dataSync());
+      // token by token through the KV cache
+      let cache: KvCache | undefined;
+      const stepwise: number[] = [];
+      for (let t = 0; t < 16; t++) {
+        const out = model.forward({
+          inputIds: tf.tensor2d([[IDS[t]]], [1, 1], 'int32'),
+          pastKeyValues: cache,
+          useCache: true,
+        });
+        stepwise.push(...out.logits.dataSync());
+        out.logits.dispose();
+        if (cache) tf.dispose(cache.flatMap((l) => [l.key, l.value]));
+        cache = out.pastKeyValues;
+      }
+      tf.dispose(cache!.flatMap((l) => [l.key, l.value]));
+      expect(maxDiff(stepwise, full)).toBeLessThan(1e-4);
+      const unwindowed = LlamaForCausalLM.init({ ...model.config, slidingWindow: 4096 }, 0); // a window past the sequence
+      for (const [n, p] of model.params) unwindowed.params.get(n)!.assign(p);
+      const noWindow = tf.tidy(() =>
+        unwindowed.forward({ inputIds: tf.tensor2d([IDS], [1, 16], 'int32') }).logits.dataSync(),
+      );
+      const V = model.config.vocabSize;
+      expect(maxDiff(noWindow.slice(0, 8 * V), full.slice(0, 8 * V))).toBeLessThan(1e-5); // inside the window: the same
+      expect(maxDiff(noWindow, full)).toBeGreaterThan(1e-2); // beyond it: not
+      unwindowed.dispose();
+      model.dispose();
+    });
+  }
+
+  for (const name of FAMILIES) {
+    it(`${name}: left-padded batched greedy generation equals each prompt alone`, () => {
+      const model = load(name);
+      const prompts = [IDS.slice(0, 5), IDS.slice(3, 12)];
+      const together = generate(model, prompts, { maxNewTokens: 6, padTokenId: 0 });
+      const alone = prompts.map((p) => generate(model, [p], { maxNewTokens: 6 })[0]);
+      expect(together).toEqual(alone);
+      model.dispose();
+    });
+  }
+
+  it("qwen3: PEFT 0.17.1's LoRA adapter gives peft's logits, adapted and merged (head_dim 24: lora_B of q_proj 96 x 4)", () => {
+    const dir = join(FIXTURES, 'qwen3_lora');
+    const lora = loadAdapter(load('qwen3'), dir);
+    const f = readHfFixture(join(FIXTURES, 'qwen3'));
+    const [B, T] = f.shape;
+    const logitsOf = (file: string) => {
+      const buf = readFileSync(join(dir, file));
+      return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    };
+    const run = () =>
+      tf.tidy(() =>
+        lora
+          .forward({
+            inputIds: tf.tensor2d(f.ids, [B, T], 'int32'),
+            attentionMask: tf.tensor2d(f.mask, [B, T], 'int32'),
+          })
+          .logits.dataSync(),
+      );
+    expect(maxLogitDiff({ ...f, logits: logitsOf('logits_lora.bin') }, run())).toBeLessThan(1e-4);
+    expect(maxLogitDiff({ ...f, logits: logitsOf('logits_lora.bin') }, lora.withAdapterDisabled(run))).toBeGreaterThan(
+      0.1,
+    );
+    lora.merge();
+    expect(maxLogitDiff({ ...f, logits: logitsOf('logits_merged.bin') }, run())).toBeLessThan(1e-4);
+    for (const [name, t] of readSafetensors(join(dir, 'merged_qv_proj.safetensors')).tensors)
+      expect(maxDiff(lora.base.params.get(name)!.dataSync(), t.data as Float32Array), name).toBeLessThan(1e-6);
+    lora.dispose();
+  });
+
+  it('phi3: LoRA targets the fused qkv_proj and gate_up_proj by those names, as PEFT does; all-linear adapts them too', () => {
+    const lora = new LoraModel(
+      load('phi3'),
+      LoraConfigSchema.parse({ r: 2, targetModules: ['qkv_proj', 'gate_up_proj'] }),
+    );
+    expect(lora.adapters.map((a) => a.name)).toEqual([
+      'model.layers.0.self_attn.qkv_proj',
+      'model.layers.0.mlp.gate_up_proj',
+      'model.layers.1.self_attn.qkv_proj',
+      'model.layers.1.mlp.gate_up_proj',
+    ]);
+    expect(lora.params.get('base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight')!.shape).toEqual([
+      128, 2,
+    ]); // q 64 | k 32 | v 32
+    tf.tidy(() => lora.forward({ inputIds: tf.tensor2d([IDS], [1, 16], 'int32') }).logits); // every adapter is applied
+    lora.dispose();
+    const all = new LoraModel(load('phi3'), LoraConfigSchema.parse({ r: 2, targetModules: 'all-linear' }));
+    expect(all.adapters).toHaveLength(2 * 4); // qkv, o, gate_up, down per layer; lm_head left out
+    all.dispose();
+  });
+
+  it('each family takes a sequence-classification head named as transformers names it, scoring from the same trunk', () => {
+    const names: Record<string, string> = {
+      qwen3: 'Qwen3ForSequenceClassification',
+      mistral: 'MistralForSequenceClassification',
+      smollm3: 'SmolLM3ForSequenceClassification',
+      phi3: 'Phi3ForSequenceClassification',
+      gemma3: 'Gemma3ForSequenceClassification',
+    };
+    for (const name of FAMILIES) {
+      const clf = classifierFrom(load(name), ['neg', 'pos'], 0, 1);
+      expect(clf.hfConfig().architectures, name).toEqual([names[name]]);
+      const logits = tf.tidy(() => clf.forward({ inputIds: tf.tensor2d([IDS.slice(0, 6)], [1, 6], 'int32') }).logits);
+      expect(logits.shape).toEqual([1, 2]);
+      expect(Array.from(logits.dataSync()).every(Number.isFinite)).toBe(true);
+      logits.dispose();
+      clf.dispose();
+    }
+  });
+
+  it("gemma3: a multimodal checkpoint's text model loads from text_config and its language_model tensors", async () => {
+    const src = join(FIXTURES, 'gemma3');
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-gemma3-mm-'));
+    const text = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        architectures: ['Gemma3ForConditionalGeneration'],
+        model_type: 'gemma3',
+        text_config: text,
+        vision_config: {},
+      }),
+    );
+    const tensors = new Map<string, TensorToWrite>();
+    for (const [name, t] of readSafetensors(join(src, 'model.safetensors')).tensors)
+      tensors.set(name.replace(/^model\./, 'model.language_model.'), {
+        dtype: 'F32',
+        shape: t.shape,
+        data: t.data as Float32Array,
+      });
+    tensors.set('model.vision_tower.vision_model.post_layernorm.weight', {
+      dtype: 'F32',
+      shape: [2],
+      data: new Float32Array(2),
+    });
+    tensors.set('model.multi_modal_projector.mm_soft_emb_norm.weight', {
+      dtype: 'F32',
+      shape: [2],
+      data: new Float32Array(2),
+    });
+    writeFileSync(join(dir, 'model.safetensors'), serializeSafetensors(tensors, { format: 'pt' }));
+    const model = loadPretrainedSync(dir) as LlamaForCausalLM;
+    const f = readHfFixture(src);
+    const [B, T] = f.shape;
+    const got = tf.tidy(() =>
+      model
+        .forward({ inputIds: tf.tensor2d(f.ids, [B, T], 'int32'), attentionMask: tf.tensor2d(f.mask, [B, T], 'int32') })
+        .logits.dataSync(),
+    );
+    expect(maxLogitDiff(f, got)).toBeLessThan(1e-4);
+    model.dispose();
+  });
+});
