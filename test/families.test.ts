@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
+import { ConfigError, readSafetensors, serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
 import {
   LlamaForCausalLM,
   classifierFrom,
   generate,
+  llamaConfigFromHf,
   loadPretrainedSync,
   maxLogitDiff,
   readHfFixture,
@@ -186,5 +187,32 @@ describe("today's families", () => {
     );
     expect(maxLogitDiff(f, got)).toBeLessThan(1e-4);
     model.dispose();
+  });
+
+  it('settings a family has and Anneal does not support are named errors; a missing key is the class default', () => {
+    const phi3 = JSON.parse(readFileSync(join(FIXTURES, 'phi3', 'config.json'), 'utf8'));
+    const errorOf = (hf: Record<string, unknown>) => {
+      try {
+        llamaConfigFromHf(hf, 'config.json');
+        return 'read';
+      } catch (e) {
+        return e instanceof ConfigError ? `${e.field}: ${e.message}` : `not a named error: ${String(e)}`;
+      }
+    };
+    expect(errorOf({ ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } })).toMatch(
+      /^rope_scaling: rope_scaling type "longrope" is not supported/,
+    );
+    expect(errorOf({ ...phi3, resid_pdrop: 0.1 })).toMatch(/^resid_pdrop: .*Phi-3 residual dropout is not supported/);
+    const gemma = JSON.parse(readFileSync(join(FIXTURES, 'gemma3', 'config.json'), 'utf8'));
+    expect('tie_word_embeddings' in gemma).toBe(false); // transformers 4.57 leaves the default out
+    expect(llamaConfigFromHf(gemma).tieWordEmbeddings).toBe(true);
+    const { tie_word_embeddings: _, ...smol } = JSON.parse(
+      readFileSync(join(FIXTURES, 'smollm3', 'config.json'), 'utf8'),
+    );
+    expect(llamaConfigFromHf(smol).tieWordEmbeddings).toBe(true); // SmolLM3Config's default
+    const { sliding_window: __, ...mistral } = JSON.parse(
+      readFileSync(join(FIXTURES, 'mistral', 'config.json'), 'utf8'),
+    );
+    expect(llamaConfigFromHf(mistral).slidingWindow).toBe(4096); // MistralConfig's default
   });
 });

@@ -63,7 +63,7 @@ export {
   type LlamaConfig,
 } from './llama/config.js';
 export { llamaForward, llamaHidden, llamaLayers, llamaParamShapes, ropeInvFreq } from './llama/model.js';
-export { loadPretrained, loadPretrainedSync, classifierFrom } from './load.js';
+export { loadPretrained, loadPretrainedSync, classifierFrom, initFromHfConfig } from './load.js';
 export { resolveRepo, cachedSnapshot, localModelDir, type HubOptions } from './hub.js';
 export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';
 export { BertModelWithHead } from './bert/index.js';

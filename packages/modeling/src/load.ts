@@ -6,7 +6,8 @@ import { DecoderForSequenceClassification } from './classify.js';
 import { DistilBertModelWithHead } from './distilbert/index.js';
 import { Gpt2LMHeadModel } from './gpt2/index.js';
 import { localModelDir, type HubOptions } from './hub.js';
-import { LLAMA_FAMILY } from './llama/config.js';
+import { checkGpt2Config, gpt2ConfigFromHf } from './gpt2/config.js';
+import { LLAMA_FAMILY, checkLlamaConfig, llamaConfigFromHf } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/index.js';
 import { readHfConfig, type LoadOptions, type PretrainedModel } from './pretrained.js';
 
@@ -47,6 +48,27 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
         hint: `supported: gpt2, ${LLAMA_FAMILY.join(', ')}, bert, distilbert`,
       });
   }
+}
+
+/**
+ * A randomly initialised causal LM (seeded) from config.json fields as transformers names them
+ * (`model_type` picks the family; every other field has its class default).
+ */
+export function initFromHfConfig(hf: Record<string, unknown>, seed: number, file?: string): PretrainedModel {
+  if (hf.model_type === 'gpt2') {
+    const config = gpt2ConfigFromHf(hf, file);
+    checkGpt2Config(config, file);
+    return Gpt2LMHeadModel.init(config, seed);
+  }
+  if (!(LLAMA_FAMILY as readonly string[]).includes(String(hf.model_type)))
+    throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} cannot be initialised from a config`, {
+      file,
+      field: 'model.init.model_type',
+      hint: `one of: gpt2, ${LLAMA_FAMILY.join(', ')}`,
+    });
+  const config = llamaConfigFromHf(hf, file);
+  checkLlamaConfig(config, file);
+  return LlamaForCausalLM.init(config, seed);
 }
 
 /**

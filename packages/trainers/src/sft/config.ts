@@ -10,8 +10,17 @@ export const SftConfigSchema = z
   .object({
     ...runFields,
     recipe: z.literal('sft'),
-    /** The causal LM to fine-tune: a folder or a Hub repo id. */
-    model: z.object({ pretrained: z.string() }).strict(),
+    /**
+     * The causal LM to fine-tune: a folder or a Hub repo id; or `init`, config.json fields (as
+     * transformers names them, model_type first) of a random model to train from scratch,
+     * with tokenizer.path (vocab_size defaults to the tokenizer's).
+     */
+    model: z
+      .object({ pretrained: z.string().optional(), init: z.record(z.string(), z.unknown()).optional() })
+      .strict()
+      .refine((m) => (m.pretrained === undefined) !== (m.init === undefined), {
+        message: 'set exactly one of model.pretrained and model.init',
+      }),
     tokenizer: z
       .object({
         /** Default: the model folder. */

@@ -13,7 +13,14 @@ import {
   type Tokenized,
   type TokenizedSequence,
 } from '@anneal/data';
-import { causalLmLossSum, causalLmTargets, generate, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import {
+  causalLmLossSum,
+  causalLmTargets,
+  generate,
+  initFromHfConfig,
+  type CausalLm,
+  type PretrainedModel,
+} from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, type Tokenizer } from '@anneal/tokenizers';
 import {
   type RunOptions,
@@ -78,12 +85,28 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     rank: o.collective?.rank,
     info: (m) => report.info(m),
   });
-  const base: PretrainedModel = await loadBase(
-    baseWeightsFrom(cfg.model.pretrained, resumeDir, cfg.peft, configFile),
-    cfg.quantization,
-    { info: (m) => report.info(m) },
-  );
-  requireCausalLm(base, cfg.model.pretrained, 'SFT', { file: configFile, field: 'model.pretrained' });
+  const { pretrained, init } = cfg.model;
+  if (init && !cfg.tokenizer.path)
+    throw new ConfigError('a model made from model.init needs a tokenizer', {
+      file: configFile,
+      field: 'tokenizer.path',
+      hint: 'set tokenizer.path to a tokenizer folder (its vocabulary sizes the model)',
+    });
+  if (init && (cfg.peft || cfg.quantization))
+    throw new ConfigError('LoRA and quantization adapt a pretrained model, and model.init makes a random one', {
+      file: configFile,
+      field: cfg.peft ? 'peft' : 'quantization',
+      hint: 'train a model from model.init in full (remove the block), or start from model.pretrained',
+    });
+  const tok: Tokenizer = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(pretrained!)));
+  const base: PretrainedModel =
+    init && !resumeDir
+      ? initFromHfConfig({ vocab_size: tok.vocabSize, ...init }, cfg.seed, configFile)
+      : await loadBase(baseWeightsFrom(pretrained ?? resumeDir!, resumeDir, cfg.peft, configFile), cfg.quantization, {
+          info: (m) => report.info(m),
+        });
+  const modelName = pretrained ?? `model.init (${String(init!.model_type)})`;
+  requireCausalLm(base, modelName, 'SFT', { file: configFile, field: pretrained ? 'model.pretrained' : 'model.init' });
   requireFits(cfg.data.maxLength, base, configFile);
   const model = withAdapter(base, cfg.peft, {
     resumeDir,
@@ -92,12 +115,9 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     info: (m) => report.info(m),
     quantization: cfg.quantization,
     autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
+    baseModel: pretrained ?? '',
   });
   const lm = model as unknown as CausalLm;
-  const tok: Tokenizer = loadTokenizerSync(
-    resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)),
-  );
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   if (cfg.tokenizer.chatTemplate)
     Object.assign(tok.config, {
