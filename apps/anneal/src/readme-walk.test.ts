@@ -1,12 +1,12 @@
 // The README from top to bottom, as a newcomer runs it: every command of its blocks, in
-// order, in one fresh folder (configs/, datasets/ and tools/ linked in, runs/ its own), each
+// order, in one fresh folder (configs/, datasets/, tools/ and node_modules/ linked in, runs/ its own), each
 // exiting 0 — so a command that needs another's output before the README has made it, a
 // renamed flag, or a config naming a checkpoint that a shorter run does not have fails here.
 // Settings are tiny (a few steps, small models, short generations): what is walked is the
 // order and the wiring, not the quality. Skipped: set-up and the test command, TensorBoard,
 // placeholders (<dir>, path/to/…), Hub repo ids (no network in tests), multi-node launches.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -77,6 +77,12 @@ function tinyTrain(config: string, cwd: string): string[] {
   return steps;
 }
 
+/** Does a config train a model named by a Hub repo id (org/name, not a folder here)? */
+function hubModel(config: string, cwd: string): boolean {
+  const pretrained = (readConfig(join(cwd, config)).model as { pretrained?: unknown } | undefined)?.pretrained;
+  return typeof pretrained === 'string' && /^[\w.-]+\/[\w.-]+$/.test(pretrained) && !existsSync(join(cwd, pretrained));
+}
+
 /** The command a README line stands for, with tiny settings; undefined: not walked. */
 function walked(line: string, cwd: string): { cmd: string; args: string[] } | undefined {
   if (/<[^>]+>|path\/to\/|openai-community\/|--nnodes/.test(line)) return undefined;
@@ -104,7 +110,10 @@ function walked(line: string, cwd: string): { cmd: string; args: string[] } | un
     .map((a) => a.replace(/^train\.maxSteps=(\d+)$/, (_, n: string) => `train.maxSteps=${Number(n) >= 500 ? 4 : 3}`));
   const at = (flag: string) => args.indexOf(flag);
   if (at('--max-new-tokens') >= 0) args[at('--max-new-tokens') + 1] = '3';
-  if (args[0] === 'train' && args[1] !== '--resume') args.push(...tinyTrain(args[1], cwd));
+  if (args[0] === 'train' && args[1] !== '--resume') {
+    if (hubModel(args[1], cwd)) return undefined; // its model comes from the Hub
+    args.push(...tinyTrain(args[1], cwd));
+  }
   if (args[0] === 'launch') args.push(...tinyTrain(args[args.indexOf('--') + 2], cwd));
   if (args[0] === 'eval') args.push('--set', 'limit=2');
   return { cmd: process.execPath, args: [BIN, ...args] };
@@ -126,7 +135,7 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ status: number
 describe('the README, top to bottom', () => {
   it('every command runs in the order shown, in a fresh folder', { timeout: 600_000 }, async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'anneal-readme-'));
-    for (const d of ['configs', 'datasets', 'tools']) symlinkSync(join(ROOT, d), join(cwd, d));
+    for (const d of ['configs', 'datasets', 'tools', 'node_modules']) symlinkSync(join(ROOT, d), join(cwd, d));
     const ran: string[] = [];
     for (const line of readmeLines()) {
       const c = walked(line, cwd);
