@@ -79,7 +79,7 @@ export async function loadCausalLm(
   if (!/ForCausalLM$|LMHeadModel$/.test(arch))
     throw new ConfigError(`${model} is not a causal language model (${arch})`, {
       field: '--model',
-      hint: 'use a GPT-2, Llama, Qwen2 or Mistral checkpoint, or a LoRA adapter of one',
+      hint: 'use a GPT-2 or Llama-family (Qwen2/Qwen3, Mistral, SmolLM3, Phi-3, Gemma 3) checkpoint, or a LoRA adapter of one',
     });
   const tokDir = o.tokenizer ?? modelDir;
   const tok = loadTokenizerSync(tokDir);

@@ -52,7 +52,9 @@ export async function main(argv: string[]): Promise<number> {
     });
   program
     .command('generate')
-    .description('continue a prompt with a causal LM (GPT-2, Llama, Qwen2, Mistral), streaming tokens')
+    .description(
+      'continue a prompt with a causal LM (GPT-2, Llama, Qwen2/3, Mistral, SmolLM3, Phi-3, Gemma 3), streaming tokens',
+    )
     .requiredOption(
       '--model <dir|org/name>',
       'model folder, Hub repo id (cached; HF_HUB_OFFLINE=1 for the cache only), or a LoRA adapter folder / checkpoint',

@@ -85,7 +85,7 @@ export class DecoderForSequenceClassification extends PretrainedModel {
     return new DecoderForSequenceClassification(decoder, o, params, shared);
   }
 
-  /** Loads GPT2ForSequenceClassification / LlamaForSequenceClassification (Qwen2, Mistral) folders. */
+  /** Loads GPT2ForSequenceClassification / LlamaForSequenceClassification (and Qwen2/Qwen3, Mistral, SmolLM3, Phi-3, Gemma 3) folders. */
   static fromPretrained(dir: string, o: LoadOptions = {}): DecoderForSequenceClassification {
     const { hf, file } = readHfConfig(dir);
     const decoder: DecoderConfig =

@@ -123,6 +123,6 @@ export function classifierFrom(
       model,
     );
   throw new ConfigError(`cannot put a classification head on ${arch}`, {
-    hint: 'use a BERT, DistilBERT, GPT-2, Llama, Qwen2 or Mistral checkpoint',
+    hint: 'use a BERT, DistilBERT, GPT-2 or Llama-family (Qwen2/Qwen3, Mistral, SmolLM3, Phi-3, Gemma 3) checkpoint',
   });
 }

@@ -14,7 +14,7 @@ export function requireCausalLm(
     throw new ConfigError(`${recipe} needs a causal language model, and ${name} is ${arch}`, {
       file: o.file,
       field: o.field,
-      hint: 'use a GPT-2, Llama, Qwen2 or Mistral language-model checkpoint',
+      hint: 'use a causal LM checkpoint: GPT-2, Llama, Qwen2/Qwen3, Mistral, SmolLM3, Phi-3 or Gemma 3',
     });
 }
 
