@@ -215,4 +215,33 @@ describe("today's families", () => {
     );
     expect(llamaConfigFromHf(mistral).slidingWindow).toBe(4096); // MistralConfig's default
   });
+
+  it("gemma3: final_logit_softcapping gives cap·tanh(logits/cap), attn_logit_softcapping caps the scores (both off equals the fixture's model)", () => {
+    const model = load('gemma3');
+    const ids = tf.tensor2d([IDS.slice(0, 10)], [1, 10], 'int32');
+    const raw = tf.tidy(() => model.forward({ inputIds: ids }).logits.dataSync());
+    const capped = LlamaForCausalLM.init({ ...model.config, finalLogitSoftcapping: 2 }, 0);
+    for (const [n, p] of model.params) capped.params.get(n)!.assign(p);
+    const got = tf.tidy(() => capped.forward({ inputIds: ids }).logits.dataSync());
+    expect(
+      maxDiff(
+        got,
+        Array.from(raw, (x) => 2 * Math.tanh(x / 2)),
+      ),
+    ).toBeLessThan(1e-5);
+    expect(Math.max(...Array.from(got, Math.abs))).toBeLessThan(2);
+    // a score cap far above every score changes nothing; a small one changes the output
+    const attn = (cap: number) => {
+      const m = LlamaForCausalLM.init({ ...model.config, attnLogitSoftcapping: cap }, 0);
+      for (const [n, p] of model.params) m.params.get(n)!.assign(p);
+      const out = tf.tidy(() => m.forward({ inputIds: ids }).logits.dataSync());
+      m.dispose();
+      return out;
+    };
+    expect(maxDiff(attn(1e6), raw)).toBeLessThan(1e-4);
+    expect(maxDiff(attn(0.05), raw)).toBeGreaterThan(1e-3);
+    tf.dispose(ids);
+    capped.dispose();
+    model.dispose();
+  });
 });
