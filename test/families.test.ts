@@ -199,8 +199,11 @@ describe("today's families", () => {
         return e instanceof ConfigError ? `${e.field}: ${e.message}` : `not a named error: ${String(e)}`;
       }
     };
+    expect(errorOf({ ...phi3, rope_scaling: { type: 'yarn', factor: 4 } })).toMatch(
+      /^rope_scaling: rope_scaling type "yarn" is not supported/,
+    );
     expect(errorOf({ ...phi3, rope_scaling: { type: 'longrope', short_factor: [1], long_factor: [1] } })).toMatch(
-      /^rope_scaling: rope_scaling type "longrope" is not supported/,
+      /^rope_scaling.short_factor: rope_scaling.short_factor has 1 entries, expected 4/,
     );
     expect(errorOf({ ...phi3, resid_pdrop: 0.1 })).toMatch(/^resid_pdrop: .*Phi-3 residual dropout is not supported/);
     const gemma = JSON.parse(readFileSync(join(FIXTURES, 'gemma3', 'config.json'), 'utf8'));
@@ -242,6 +245,26 @@ describe("today's families", () => {
     expect(maxDiff(attn(0.05), raw)).toBeGreaterThan(1e-3);
     tf.dispose(ids);
     capped.dispose();
+    model.dispose();
+  });
+
+  it('phi3 with longrope: unit short factors and attention_factor 1 give the fixture model; beyond the original context the long factors apply', () => {
+    const model = load('phi3');
+    const ones = [1, 1, 1, 1];
+    const withRope = (over: Partial<LlamaForCausalLM['config']>) => {
+      const m = LlamaForCausalLM.init({ ...model.config, ...over }, 0);
+      for (const [n, p] of model.params) m.params.get(n)!.assign(p);
+      return m;
+    };
+    const logits = (m: LlamaForCausalLM, ids: number[]) =>
+      tf.tidy(() => m.forward({ inputIds: tf.tensor2d([ids], [1, ids.length], 'int32') }).logits.dataSync());
+    const short = withRope({
+      originalMaxPositionEmbeddings: 8,
+      ropeScaling: { rope_type: 'longrope', short_factor: ones, long_factor: [2, 4, 8, 16], attention_factor: 1 },
+    });
+    expect(maxDiff(logits(short, IDS.slice(0, 8)), logits(model, IDS.slice(0, 8)))).toBeLessThan(1e-6); // 8 <= 8: short
+    expect(maxDiff(logits(short, IDS.slice(0, 9)), logits(model, IDS.slice(0, 9)))).toBeGreaterThan(1e-3); // 9 > 8: long
+    short.dispose();
     model.dispose();
   });
 });

@@ -62,7 +62,14 @@ export {
   checkLlamaConfig,
   type LlamaConfig,
 } from './llama/config.js';
-export { llamaForward, llamaHidden, llamaLayers, llamaParamShapes, ropeInvFreq } from './llama/model.js';
+export {
+  llamaForward,
+  llamaHidden,
+  llamaLayers,
+  llamaParamShapes,
+  ropeAttentionFactor,
+  ropeInvFreq,
+} from './llama/model.js';
 export { loadPretrained, loadPretrainedSync, classifierFrom, initFromHfConfig } from './load.js';
 export { resolveRepo, cachedSnapshot, localModelDir, type HubOptions } from './hub.js';
 export { DecoderForSequenceClassification, type ClassifierOptions, type DecoderConfig } from './classify.js';

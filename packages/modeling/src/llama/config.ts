@@ -6,9 +6,13 @@ import { ConfigError } from '@anneal/core';
 
 const RopeScalingSchema = z
   .object({
-    rope_type: z.enum(['linear', 'llama3', 'default']).optional(),
-    type: z.enum(['linear', 'llama3', 'default']).optional(),
+    rope_type: z.enum(['linear', 'llama3', 'default', 'longrope']).optional(),
+    type: z.enum(['linear', 'llama3', 'default', 'longrope']).optional(),
     factor: z.number().positive().optional(),
+    /** longrope (Phi-3 128k, Phi-4-mini): per-frequency divisors below and beyond original_max_position_embeddings. */
+    short_factor: z.array(z.number().positive()).optional(),
+    long_factor: z.array(z.number().positive()).optional(),
+    attention_factor: z.number().positive().optional(),
     low_freq_factor: z.number().positive().optional(),
     high_freq_factor: z.number().positive().optional(),
     original_max_position_embeddings: z.number().int().positive().optional(),
@@ -56,6 +60,8 @@ export const LlamaConfigSchema = z
     noRopeLayerInterval: z.number().int().positive().nullable(),
     /** Phi-3: RoPE on this fraction of each head's dimensions, the rest pass through. */
     partialRotaryFactor: z.number().positive().max(1),
+    /** Phi-3: the context the model was pretrained on (longrope switches factors beyond it). */
+    originalMaxPositionEmbeddings: z.number().int().positive().nullable(),
     /** Gemma 3: scores scaled by query_pre_attn_scalar^-0.5; local layers' RoPE base; tanh soft-capping. */
     queryPreAttnScalar: z.number().positive().nullable(),
     ropeLocalBaseFreq: z.number().positive().nullable(),
@@ -97,6 +103,7 @@ export const LLAMA_DEFAULTS: LlamaConfig = {
   noRopeLayers: null,
   noRopeLayerInterval: null,
   partialRotaryFactor: 1,
+  originalMaxPositionEmbeddings: null,
   queryPreAttnScalar: null,
   ropeLocalBaseFreq: null,
   slidingWindowPattern: null,
@@ -197,7 +204,7 @@ const FAMILY_KEYS: Record<(typeof LLAMA_FAMILY)[number], Array<keyof LlamaConfig
   mistral: ['slidingWindow'],
   qwen3: ['slidingWindow', 'layerTypes', 'useSlidingWindow', 'maxWindowLayers'],
   smollm3: ['slidingWindow', 'layerTypes', 'useSlidingWindow', 'noRopeLayers', 'noRopeLayerInterval'],
-  phi3: ['slidingWindow', 'partialRotaryFactor'],
+  phi3: ['slidingWindow', 'partialRotaryFactor', 'originalMaxPositionEmbeddings'],
   gemma3_text: [
     'slidingWindow',
     'layerTypes',
@@ -307,11 +314,11 @@ export function llamaConfigFromHf(raw: Record<string, unknown>, file?: string): 
       });
   const scaling = hf.rope_scaling as { rope_type?: string; type?: string } | null | undefined;
   const kind = scaling?.rope_type ?? scaling?.type;
-  if (kind && !['linear', 'llama3', 'default'].includes(kind))
+  if (kind && !['linear', 'llama3', 'default', 'longrope'].includes(kind))
     throw new ConfigError(`rope_scaling type ${JSON.stringify(kind)} is not supported`, {
       file,
       field: 'rope_scaling',
-      hint: 'supported: default, linear, llama3 (longrope, yarn and dynamic are not implemented yet)',
+      hint: 'supported: default, linear, llama3, longrope (yarn and dynamic are not implemented yet)',
     });
   const base = FAMILY_DEFAULTS[family];
   const picked: Record<string, unknown> = { modelType: family };
@@ -341,6 +348,19 @@ export function llamaConfigFromHf(raw: Record<string, unknown>, file?: string): 
       file,
       field: 'no_rope_layers',
     });
+  const rs = c.ropeScaling;
+  if ((rs?.rope_type ?? rs?.type) === 'longrope') {
+    const half = Math.floor((headDimOf(c) * c.partialRotaryFactor) / 2);
+    for (const k of ['short_factor', 'long_factor'] as const)
+      if (rs![k]?.length !== half)
+        throw new ConfigError(
+          `rope_scaling.${k} has ${rs![k]?.length ?? 'no'} entries, expected ${half} (one per frequency)`,
+          {
+            file,
+            field: `rope_scaling.${k}`,
+          },
+        );
+  }
   if (layerKinds(c).includes('sliding') && !c.slidingWindow)
     throw new ConfigError('layer_types has sliding_attention layers and sliding_window is not set', {
       file,

@@ -14,7 +14,14 @@ import {
   writeFileDurable,
   type TensorToWrite,
 } from '@anneal/core';
-import { LLAMA_DEFAULTS, LlamaForCausalLM, causalLmLoss, loadPretrainedSync, ropeInvFreq } from '../index.js';
+import {
+  LLAMA_DEFAULTS,
+  LlamaForCausalLM,
+  causalLmLoss,
+  loadPretrainedSync,
+  ropeAttentionFactor,
+  ropeInvFreq,
+} from '../index.js';
 
 const LLAMA = fileURLToPath(new URL('../../../../../shared/fixtures/hf/llama/', import.meta.url));
 const ids = [[5, 17, 3, 99, 42, 7]];
@@ -27,6 +34,25 @@ describe('rotary embedding frequencies', () => {
     expect(f[0]).toBe(1);
     expect(f[1]).toBeCloseTo(Math.pow(10000, -2 / 16), 7);
     expect(f[7]).toBeCloseTo(Math.pow(10000, -14 / 16), 9);
+  });
+  it('longrope (Phi-3): short factors up to original_max_position_embeddings, long ones beyond; cos/sin scaled by sqrt(1 + ln s / ln original)', () => {
+    const cfg = {
+      ...base,
+      modelType: 'phi3' as const,
+      partialRotaryFactor: 0.5, // 8 rotary dims of 16: 4 frequencies
+      maxPositionEmbeddings: 4096,
+      originalMaxPositionEmbeddings: 1024,
+      ropeScaling: { rope_type: 'longrope' as const, short_factor: [1, 1.5, 2, 4], long_factor: [2, 3, 8, 16] },
+    };
+    const plain = ropeInvFreq({ ...cfg, ropeScaling: null }); // theta^(-2i/8)
+    expect(plain[1]).toBeCloseTo(Math.pow(10000, -2 / 8), 7);
+    const short = ropeInvFreq(cfg, false, 1024);
+    const long = ropeInvFreq(cfg, false, 1025);
+    [1, 1.5, 2, 4].forEach((f, i) => expect(short[i]).toBeCloseTo(plain[i] / f, 7));
+    [2, 3, 8, 16].forEach((f, i) => expect(long[i]).toBeCloseTo(plain[i] / f, 7));
+    expect(ropeAttentionFactor(cfg)).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(1024)), 12); // 1.0954...
+    expect(ropeAttentionFactor({ ...cfg, ropeScaling: { ...cfg.ropeScaling, attention_factor: 1.25 } })).toBe(1.25);
+    expect(ropeAttentionFactor({ ...cfg, maxPositionEmbeddings: 1024 })).toBe(1);
   });
   it('linear scaling divides every frequency by the factor', () => {
     const plain = ropeInvFreq(base);

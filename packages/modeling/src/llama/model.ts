@@ -132,11 +132,16 @@ export function initLlamaParams(c: LlamaConfig, seed: number, withLmHead = true)
  * of a head (all of it but Phi-3's partial_rotary_factor), with linear or llama3 scaling;
  * `local`: Gemma 3's sliding layers, rope_local_base_freq and no scaling.
  */
-export function ropeInvFreq(c: LlamaConfig, local = false): Float32Array {
+export function ropeInvFreq(c: LlamaConfig, local = false, seqLen = 0): Float32Array {
   const D = rotaryDim(c);
   const theta = local ? (c.ropeLocalBaseFreq ?? c.ropeTheta) : c.ropeTheta;
   const inv = Float32Array.from({ length: D / 2 }, (_, i) => 1 / Math.pow(theta, Math.fround((2 * i) / D)));
   const s = local ? null : c.ropeScaling;
+  if ((s?.rope_type ?? s?.type) === 'longrope') {
+    // longrope: each frequency divided by its factor, the long ones beyond the pretraining context
+    const ext = seqLen > longropeOriginal(c) ? s!.long_factor! : s!.short_factor!;
+    return inv.map((f, i) => f / ext[i]);
+  }
   const kind = s?.rope_type ?? s?.type ?? 'default';
   if (!s || kind === 'default') return inv;
   const factor = s.factor ?? 1;
@@ -158,18 +163,36 @@ export function ropeInvFreq(c: LlamaConfig, local = false): Float32Array {
   });
 }
 
+/** The context longrope's short factors are for: original_max_position_embeddings (or the rope_scaling's). */
+const longropeOriginal = (c: LlamaConfig) =>
+  c.originalMaxPositionEmbeddings ?? c.ropeScaling?.original_max_position_embeddings ?? c.maxPositionEmbeddings;
+
+/**
+ * The factor cos and sin are scaled by: longrope's attention_factor, by default
+ * sqrt(1 + ln(s) / ln(original)) for s = max_position_embeddings / original (1 when s <= 1).
+ */
+export function ropeAttentionFactor(c: LlamaConfig): number {
+  const s = c.ropeScaling;
+  if ((s?.rope_type ?? s?.type) !== 'longrope') return 1;
+  if (s!.attention_factor !== undefined) return s!.attention_factor;
+  const original = longropeOriginal(c);
+  const factor = c.maxPositionEmbeddings / original;
+  return factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+}
+
 /**
  * cos and sin [B, 1, T, R] of positions [B, T] (the frequencies repeated twice, as
  * transformers; R the rotary dimensions), computed on the device in float32 as transformers
  * does: nothing is read back to the host, so a step stays recordable.
  */
-function rotaryTables(invFreq: Float32Array, positions: tf.Tensor2D): [tf.Tensor4D, tf.Tensor4D] {
+function rotaryTables(invFreq: Float32Array, positions: tf.Tensor2D, scale = 1): [tf.Tensor4D, tf.Tensor4D] {
   const [B, T] = positions.shape;
   const R = 2 * invFreq.length;
   return tf.tidy(() => {
     const angles = tf.mul(tf.reshape(tf.cast(positions, 'float32'), [B, T, 1]), tf.tensor1d(invFreq)); // [B, T, R/2]
     const full = tf.reshape(tf.concat([angles, angles], -1), [B, 1, T, R]);
-    return [tf.cos(full) as tf.Tensor4D, tf.sin(full) as tf.Tensor4D];
+    if (scale === 1) return [tf.cos(full) as tf.Tensor4D, tf.sin(full) as tf.Tensor4D];
+    return [tf.mul(tf.cos(full), scale) as tf.Tensor4D, tf.mul(tf.sin(full), scale) as tf.Tensor4D];
   });
 }
 
@@ -208,7 +231,9 @@ export function llamaHidden(
   const positions = a.positionIds ?? defaultPositions(B, T, past); // [B, T]
   const kinds = layerKinds(c);
   const withRope = ropeLayers(c);
-  const global = rotaryTables(ropeInvFreq(c), positions); // [B, 1, T, R] cos, sin
+  // (longrope picks its factors by the sequence's length: past + T here, the cache index, where
+  // transformers takes max(position_ids) + 1; the two differ only for left-padded rows)
+  const global = rotaryTables(ropeInvFreq(c, false, past + T), positions, ropeAttentionFactor(c)); // [B, 1, T, R] cos, sin
   const local = isGemma(c) && kinds.includes('sliding') ? rotaryTables(ropeInvFreq(c, true), positions) : global;
   // Attention bias [B|1, 1, T, past + T]: causal and padding, and for sliding layers the window.
   const fullBias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds);
