@@ -127,7 +127,7 @@ describe("today's families", () => {
     all.dispose();
   });
 
-  it('each family takes a sequence-classification head named as transformers names it, scoring from the same trunk', () => {
+  it('each family takes a sequence-classification head named as transformers names it, saved and loaded back exactly', async () => {
     const names: Record<string, string> = {
       qwen3: 'Qwen3ForSequenceClassification',
       mistral: 'MistralForSequenceClassification',
@@ -141,7 +141,14 @@ describe("today's families", () => {
       const logits = tf.tidy(() => clf.forward({ inputIds: tf.tensor2d([IDS.slice(0, 6)], [1, 6], 'int32') }).logits);
       expect(logits.shape).toEqual([1, 2]);
       expect(Array.from(logits.dataSync()).every(Number.isFinite)).toBe(true);
-      logits.dispose();
+      // saved as transformers' *ForSequenceClassification folder, it loads back to the same scores
+      const out = mkdtempSync(join(tmpdir(), `anneal-${name}-cls-`));
+      await clf.savePretrained(out);
+      const back = loadPretrainedSync(out);
+      const again = tf.tidy(() => back.forward({ inputIds: tf.tensor2d([IDS.slice(0, 6)], [1, 6], 'int32') }).logits);
+      expect(Array.from(again.dataSync())).toEqual(Array.from(logits.dataSync()));
+      tf.dispose([logits, again]);
+      back.dispose();
       clf.dispose();
     }
   });
