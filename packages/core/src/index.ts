@@ -18,6 +18,7 @@ export {
 } from './engine/kernels/anneal-kernels.js';
 export { TFJS_CORE_VERSION, checkEngineInternals, gradients } from './engine/backprop.js';
 export { valueAndGrads } from './engine/grad.js';
+export { checkpointed } from './engine/checkpoint.js';
 export { FunctionalStep } from './engine/functional-step.js';
 export * from './engine/optim.js';
 export * from './engine/schedule.js';

@@ -74,6 +74,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: cfg.model.pretrained,
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   });
   const policy = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(

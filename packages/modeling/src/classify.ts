@@ -123,7 +123,7 @@ export class DecoderForSequenceClassification extends PretrainedModel {
   }
 
   private trunk(a: ForwardArgs): tf.Tensor3D {
-    const args = { training: this.training, ...a, useCache: false };
+    const args = { training: this.training, gradientCheckpointing: this.gradientCheckpointing, ...a, useCache: false };
     return this.decoder.arch === 'gpt2'
       ? gpt2Hidden(this.decoder.config, this, args).hidden
       : llamaHidden(this.decoder.config, this, args).hidden;

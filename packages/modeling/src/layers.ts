@@ -184,7 +184,8 @@ export function layerChain(layer: Layer): Layer[] {
 
 /** The layers of m that share a module under `prefix` (e.g. transformer.h.3). */
 export function layersUnder(m: Modules, prefix: string): Layer[] {
-  return [...m.layers.values()].filter((l) => l.name.startsWith(`${prefix}.`));
+  // by the key the model calls the layer by (a renamed view, DistilBERT's as BERT, keys differ from layer.name)
+  return [...m.layers].filter(([name]) => name.startsWith(`${prefix}.`)).map(([, l]) => l);
 }
 
 /**
@@ -196,4 +197,10 @@ export function blockVariables(m: Modules, prefix: string): Map<string, tf.Varia
   for (const [name, v] of m.params) if (name.startsWith(`${prefix}.`)) out.set(name, v);
   for (const layer of layersUnder(m, prefix)) for (const [name, v] of layer.variables()) out.set(name, v);
   return out;
+}
+
+/** The trainable variables of the block under `prefix` (what a checkpointed block takes gradients for). */
+export function trainableOf(m: Modules, prefix: string): tf.Variable[] {
+  // each variable once, though a renamed view (DistilBERT's) may list it under two names
+  return [...new Set(blockVariables(m, prefix).values())].filter((v) => v.trainable);
 }

@@ -62,6 +62,8 @@ export abstract class PretrainedModel {
   abstract readonly modelType: string;
   /** Dropout on (train()) or off (eval(), the default); ForwardArgs.training overrides it. */
   training = false;
+  /** Activation checkpointing in training passes (transformers' gradient_checkpointing_enable()). */
+  gradientCheckpointing = false;
   /**
    * The model's projections and embedding tables by module name, as its architecture
    * declares them; an adapter or a quantized weight replaces its layer here (replaceLayer).

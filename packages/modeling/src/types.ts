@@ -24,6 +24,11 @@ export interface ForwardArgs {
   training?: boolean;
   /** Base seed of this pass's dropout masks (e.g. derived from the step). */
   dropoutSeed?: number;
+  /**
+   * Activation checkpointing in training: each block keeps only its input and recomputes its
+   * activations in the backward pass (less memory, one more forward per block).
+   */
+  gradientCheckpointing?: boolean;
   outputHiddenStates?: boolean;
   outputAttentions?: boolean;
 }

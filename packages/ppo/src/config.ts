@@ -73,6 +73,8 @@ export const PpoConfigSchema = z
         saveTotalLimit: z.number().int().positive().default(2),
         /** A NaN/Inf loss or gradient in a minibatch: stop with an error, or skip that minibatch's step. */
         onNonFinite: z.enum(['error', 'skip']).default('error'),
+        /** Activation checkpointing in the policy's and value model's training passes. */
+        gradientCheckpointing: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

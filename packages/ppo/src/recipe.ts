@@ -100,6 +100,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: cfg.model.pretrained,
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
@@ -135,6 +136,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
       },
     );
   const value = valueBase;
+  value.gradientCheckpointing = cfg.train.gradientCheckpointing;
   if (!o.rewardFn && !cfg.reward)
     throw new ConfigError('PPO needs a reward', {
       file: configFile,

@@ -66,6 +66,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: cfg.model.pretrained,
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   });
   const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });

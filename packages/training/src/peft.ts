@@ -75,8 +75,15 @@ export function withAdapter<M extends PretrainedModel>(
     quantization?: QuantizationConfig;
     autocast: 'none' | 'bf16';
     baseModel?: string;
+    /** train.gradientCheckpointing: the base recomputes each block's activations in backward. */
+    gradientCheckpointing?: boolean;
   },
 ): M | LoraModel {
+  base.gradientCheckpointing = o.gradientCheckpointing ?? false;
+  if (base.gradientCheckpointing)
+    o.info(
+      `activation checkpointing: each of the ${base.blockNames.length} blocks keeps its input and is recomputed in backward`,
+    );
   if (o.quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16')
     throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', {
       file: o.file,

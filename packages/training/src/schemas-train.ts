@@ -21,6 +21,11 @@ export const trainFields = {
   saveTotalLimit: z.number().int().positive().default(2),
   /** A NaN/Inf loss or gradient: stop with an error, or skip the update. */
   onNonFinite: z.enum(['error', 'skip']).default('error'),
+  /**
+   * Activation checkpointing: each transformer block keeps only its input and recomputes its
+   * activations in the backward pass (less memory for one more forward pass per block).
+   */
+  gradientCheckpointing: z.boolean().default(false),
 };
 
 /** maxSteps or numEpochs, exactly one. */

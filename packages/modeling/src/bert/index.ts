@@ -88,7 +88,7 @@ export class BertModelWithHead extends PretrainedModel {
 
   /** MLM: logits [B, T, V]; classifier: logits [B, numLabels]. */
   forward(a: ForwardArgs): ModelOutput {
-    const args = { training: this.training, ...a };
+    const args = { training: this.training, gradientCheckpointing: this.gradientCheckpointing, ...a };
     const { hidden, hiddenStates, attentions } = bertEncoder(this.config, this, args);
     const logits: tf.Tensor =
       this.head === 'mlm'

@@ -3,9 +3,9 @@
 // blocks of bidirectional self-attention and a GELU MLP; an MLM head tied to the word
 // embeddings, or a tanh pooler over [CLS] and a linear classifier.
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed } from '@anneal/core';
+import { checkpointed, deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
-import { applyLayer, type LayerSpec, type Modules } from '../layers.js';
+import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs } from '../types.js';
 import type { BertConfig } from './config.js';
@@ -136,13 +136,15 @@ export function bertEncoder(
     c.hiddenDropoutProb,
     -1,
   ) as tf.Tensor3D;
-  const bias = attentionBias(B, T, 0, a.attentionMask, false, a.documentIds); // padding only: [B|1, 1, T, T]
+  const attnBias = attentionBias(B, T, 0, a.attentionMask, false, a.documentIds); // padding only: [B|1, 1, T, T]
+  const checkpointing = Boolean(a.gradientCheckpointing) && training && !a.outputAttentions;
   const hiddenStates: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   for (let i = 0; i < c.numHiddenLayers; i++) {
     const l = `bert.encoder.layer.${i}`;
     if (a.outputHiddenStates) hiddenStates.push(x);
-    const [out, probs] = tidy(() => {
+    // One block, a function of its input (what activation checkpointing recomputes).
+    const layer = (x: tf.Tensor, [bias]: tf.Tensor[]) => {
       const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
       const [q, k, v] = ['query', 'key', 'value'].map((name) => heads(linear(`${l}.attention.self.${name}`, x)));
       const scale = 1 / Math.sqrt(D);
@@ -166,7 +168,10 @@ export function bertEncoder(
         c.layerNormEps,
       );
       return [y, a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined] as const;
-    });
+    };
+    const [out, probs] = checkpointing
+      ? [tidy(() => checkpointed((xi, ts) => layer(xi, ts)[0], x, [attnBias], trainableOf(m, l))), undefined]
+      : tidy(() => layer(x, [attnBias]));
     x = out as tf.Tensor3D;
     if (probs) attentions.push(probs);
   }

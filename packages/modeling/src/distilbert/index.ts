@@ -264,7 +264,12 @@ export class DistilBertModelWithHead extends PretrainedModel {
   }
 
   forward(a: ForwardArgs): ModelOutput {
-    const args = { training: this.training, ...a, tokenTypeIds: undefined };
+    const args = {
+      training: this.training,
+      gradientCheckpointing: this.gradientCheckpointing,
+      ...a,
+      tokenTypeIds: undefined,
+    };
     const { hidden, hiddenStates, attentions } = bertEncoder(asBert(this.config), this.bertView(), args);
     const p = (n: string) => this.params.get(n)!;
     const [B, T, C] = hidden.shape;

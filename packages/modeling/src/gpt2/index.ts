@@ -55,14 +55,22 @@ export class Gpt2LMHeadModel extends PretrainedModel {
 
   /** ids [B, T] -> logits [B, T, V] (and the KV cache, hidden states, attentions on request). */
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
-    return gpt2Forward(this.config, this, { training: this.training, ...a }) as ModelOutput & {
+    return gpt2Forward(this.config, this, {
+      training: this.training,
+      gradientCheckpointing: this.gradientCheckpointing,
+      ...a,
+    }) as ModelOutput & {
       logits: tf.Tensor3D;
     };
   }
 
   /** The final hidden states [B, T, C] (after ln_f), without the LM head: for linearCrossEntropySum. */
   hidden(a: ForwardArgs): tf.Tensor3D {
-    return gpt2Hidden(this.config, this, { training: this.training, ...a }).hidden;
+    return gpt2Hidden(this.config, this, {
+      training: this.training,
+      gradientCheckpointing: this.gradientCheckpointing,
+      ...a,
+    }).hidden;
   }
 
   /** The LM head's weight [V, C]: the token embedding, tied. */

@@ -6,7 +6,8 @@
 // gpt2Layers and called by name.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '@anneal/core';
-import { applyLayer, type LayerSpec, type Modules } from '../layers.js';
+import { checkpointed } from '@anneal/core';
+import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { tidy } from '../generate.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
@@ -118,8 +119,9 @@ export function gpt2Hidden(
   let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
 
   // Attention bias: future keys and padded keys get -1e9.
-  const bias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
+  const attnBias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
   const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
+  const checkpointing = Boolean(a.gradientCheckpointing) && o.training && !a.useCache && !a.outputAttentions;
   const hidden: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   const cache: KvCache = [];
@@ -130,7 +132,8 @@ export function gpt2Hidden(
     const prev = a.pastKeyValues?.[l];
     // One scope per block: what backward needs is kept by the tape, the rest is freed
     // now rather than at the end of the forward pass (lower peak memory).
-    const [out, kv, probs] = tidy(() => {
+    // One block, a function of its input (what activation checkpointing recomputes).
+    const layer = (x: tf.Tensor, [bias]: tf.Tensor[]) => {
       // Causal self-attention.
       const n1 = layerNorm(x, get(`${h}.ln_1.weight`), get(`${h}.ln_1.bias`), c.layerNormEpsilon);
       const qkv = conv1d(`${h}.attn.c_attn`, n1); // [B, T, 3C]
@@ -158,7 +161,11 @@ export function gpt2Hidden(
         a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined,
         probs,
       ] as const;
-    });
+    };
+    // Activation checkpointing (training only): keep the block's input, recompute the rest in backward.
+    const [out, kv, probs] = checkpointing
+      ? [tidy(() => checkpointed((xi, ts) => layer(xi, ts)[0], x, [attnBias], trainableOf(m, h))), undefined, undefined]
+      : tidy(() => layer(x, [attnBias]));
     x = out as tf.Tensor3D;
     if (kv) cache.push(kv);
     if (probs) attentions.push(probs);

@@ -55,7 +55,11 @@ export class LlamaForCausalLM extends PretrainedModel {
   }
 
   forward(a: ForwardArgs): ModelOutput & { logits: tf.Tensor3D } {
-    return llamaForward(this.config, this, { training: this.training, ...a }) as ModelOutput & {
+    return llamaForward(this.config, this, {
+      training: this.training,
+      gradientCheckpointing: this.gradientCheckpointing,
+      ...a,
+    }) as ModelOutput & {
       logits: tf.Tensor3D;
     };
   }

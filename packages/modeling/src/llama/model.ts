@@ -12,9 +12,9 @@
 // The projections (nn.Linear, weight [out, in]: x @ W^T (+ b)) and the token table are
 // layers, declared once in llamaLayers and called by name.
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed } from '@anneal/core';
+import { checkpointed, deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
-import { applyLayer, type LayerSpec, type Modules } from '../layers.js';
+import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
 import { applyRotary, attention, attentionProbs, gatedActivation, rmsNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import { headDimOf, layerKinds, ropeLayers, type LlamaConfig } from './config.js';
@@ -242,6 +242,7 @@ export function llamaHidden(
     : fullBias;
   const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
   const scale = isGemma(c) ? 1 / Math.sqrt(c.queryPreAttnScalar ?? D) : 1 / Math.sqrt(D);
+  const checkpointing = Boolean(a.gradientCheckpointing) && training && !a.useCache && !a.outputAttentions;
   const hiddenStates: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
   const cache: KvCache = [];
@@ -251,8 +252,10 @@ export function llamaHidden(
     if (a.outputHiddenStates) hiddenStates.push(x);
     const prev = a.pastKeyValues?.[i];
     const sliding = kinds[i] === 'sliding';
-    const [cos, sin] = sliding ? local : global;
-    const [out, kv, probs] = tidy(() => {
+    const [cosL, sinL] = sliding ? local : global;
+    const biasL = sliding ? slidingBias : fullBias;
+    // One block, a function of its input (what activation checkpointing recomputes).
+    const layer = (x: tf.Tensor, [cos, sin, bias]: tf.Tensor[]) => {
       // Grouped-query self-attention with rotary positions.
       const n1 = norm(x, `${l}.input_layernorm`);
       const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
@@ -282,7 +285,6 @@ export function llamaHidden(
       // (tiled at rank 4: tfjs has no gradient for rank-5 tile)
       const repeat = (t: tf.Tensor) =>
         H === KV ? t : tf.reshape(tf.tile(tf.reshape(t, [B, KV, 1, S * D]), [1, 1, H / KV, 1]), [B, H, S, D]);
-      const bias = sliding ? slidingBias : fullBias;
       const dropProbs =
         training && c.attentionDropout > 0
           ? (pr: tf.Tensor) => tf.dropout(pr, c.attentionDropout, undefined, deriveSeed(a.dropoutSeed ?? 0, i))
@@ -308,7 +310,15 @@ export function llamaHidden(
       if (isGemma(c)) mlp = norm(mlp, `${l}.post_feedforward_layernorm`);
       const pr = a.outputAttentions ? attentionProbs(q, repeat(k), bias, scale) : undefined;
       return [tf.add(r, mlp), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, pr] as const;
-    });
+    };
+    // Activation checkpointing (training only): keep the block's input, recompute the rest in backward.
+    const [out, kv, probs] = checkpointing
+      ? [
+          tidy(() => checkpointed((xi, ts) => layer(xi, ts)[0], x, [cosL, sinL, biasL], trainableOf(m, l))),
+          undefined,
+          undefined,
+        ]
+      : tidy(() => layer(x, [cosL, sinL, biasL]));
     x = out as tf.Tensor3D;
     if (kv) cache.push(kv);
     if (probs) attentions.push(probs);

@@ -68,6 +68,7 @@ export async function runClassification(
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: cfg.model.pretrained,
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   });
   const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, {

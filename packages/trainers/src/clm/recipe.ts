@@ -157,6 +157,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: cfg.model.pretrained,
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   }); // the model, or LoRA around it
   report.info(
     `model: gpt2, ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.tokens.length} train / ${val.tokens.length} val tokens ` +

@@ -113,6 +113,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: cfg.model.pretrained,
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   }); // the model, or LoRA around it
   const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);

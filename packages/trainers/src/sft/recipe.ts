@@ -116,6 +116,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     quantization: cfg.quantization,
     autocast: cfg.autocast,
     baseModel: pretrained ?? '',
+    gradientCheckpointing: cfg.train.gradientCheckpointing,
   });
   const lm = model as unknown as CausalLm;
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
