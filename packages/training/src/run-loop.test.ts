@@ -72,6 +72,9 @@ describe('runLoop with a recipe-defined update', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(metrics.map((m) => m['objective/episodes'])).toEqual([8, 16, 24, 32]);
+    // the process's peak RSS, logged with every log step: positive and never falling
+    const peaks = metrics.map((m) => m['train/peak_memory_mb']);
+    expect(peaks.every((v, i) => v > 0 && (i === 0 || v >= peaks[i - 1]))).toBe(true);
 
     const again = parts(mkdtempSync(join(tmpdir(), 'anneal-runloop-')), { state: stateOf(runDir, 2) });
     await runLoop(cfg(), again.p, {});

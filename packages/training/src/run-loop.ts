@@ -87,6 +87,9 @@ export function requireSameWorld(run: Pick<RunContext, 'state' | 'resumeDir'>, w
     });
 }
 
+/** The process's peak resident memory so far, in MiB (what the OS counts for a CPU run: tensors, caches, V8 heap). */
+const peakMemoryMb = () => process.resourceUsage().maxRSS / 1024;
+
 const formatMetrics = (m: Record<string, number>) =>
   Object.entries(m)
     .map(([k, v]) => `${k} ${v.toFixed(4)}`)
@@ -138,7 +141,8 @@ export async function runLoop(cfg: RunLoopConfig, p: RunLoopParts, o: RunOptions
     handleNonFinite(outcome.problem, step, cfg.train.onNonFinite, lastCheckpoint, (m) => report.info(m));
     const last = step === maxSteps;
     report.step({ step, maxSteps, metric: outcome.shown, lr, tokensPerSecond: outcome.tokensPerSecond });
-    if ((step % cfg.train.logEvery === 0 || last) && main) logger.scalars(step, p.scalars(step, lr));
+    if ((step % cfg.train.logEvery === 0 || last) && main)
+      logger.scalars(step, { ...p.scalars(step, lr), 'train/peak_memory_mb': peakMemoryMb() });
 
     let improved = false; // a new best is saved at once, so the best checkpoint exists
     const evalNow = step % cfg.train.evalEvery === 0 || last;
