@@ -20,6 +20,13 @@ import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 const FIXTURES = fileURLToPath(new URL('../../shared/fixtures/hf/', import.meta.url));
 const IDS = Array.from({ length: 2 }, (_, b) => Array.from({ length: 12 }, (_, t) => (b * 31 + t * 7 + 5) % 61));
 
+const tinyDistilBert = () =>
+  DistilBertModelWithHead.init(
+    { ...DISTILBERT_DEFAULTS, vocabSize: 61, dim: 32, nHeads: 2, nLayers: 2, hiddenDim: 64, maxPositionEmbeddings: 32 },
+    'mlm',
+    1,
+  );
+
 /** Loss, gradients and the bytes alive when the forward pass ended, with checkpointing on or off. */
 function step(model: PretrainedModel, forward: { forward: PretrainedModel['forward'] }, on: boolean) {
   model.gradientCheckpointing = on;
@@ -47,23 +54,7 @@ describe('activation checkpointing', () => {
     ['Qwen3 fixture', () => loadPretrainedSync(join(FIXTURES, 'qwen3'))],
     ['Gemma 3 fixture (sliding layers)', () => loadPretrainedSync(join(FIXTURES, 'gemma3'))],
     ['BERT MLM fixture', () => loadPretrainedSync(join(FIXTURES, 'bert_mlm'))],
-    [
-      'DistilBERT (BERT encoder under renamed parameters)',
-      () =>
-        DistilBertModelWithHead.init(
-          {
-            ...DISTILBERT_DEFAULTS,
-            vocabSize: 61,
-            dim: 32,
-            nHeads: 2,
-            nLayers: 2,
-            hiddenDim: 64,
-            maxPositionEmbeddings: 32,
-          },
-          'mlm',
-          1,
-        ),
-    ],
+    ['DistilBERT (BERT encoder under renamed parameters)', () => tinyDistilBert()],
   ];
   for (const [name, make] of models) {
     it(`${name}: the same loss and gradients bit for bit, less memory held after the forward pass`, () => {
@@ -94,19 +85,7 @@ describe('activation checkpointing', () => {
   });
 
   it("with LoRA on DistilBERT (a renamed view of BERT's encoder): the adapters get the same gradients", () => {
-    const base = DistilBertModelWithHead.init(
-      {
-        ...DISTILBERT_DEFAULTS,
-        vocabSize: 61,
-        dim: 32,
-        nHeads: 2,
-        nLayers: 2,
-        hiddenDim: 64,
-        maxPositionEmbeddings: 32,
-      },
-      'mlm',
-      1,
-    );
+    const base = tinyDistilBert();
     const lora = new LoraModel(
       base,
       LoraConfigSchema.parse({ r: 4, targetModules: ['q_lin', 'lin1'], initLoraWeights: false }),
