@@ -1,12 +1,11 @@
 // The tiny random-init configs of today's families (configs/sft-qwen3-tiny.yaml,
 // configs/sft-gemma3-tiny.yaml) train as shipped, shortened: each family's real tokenizer and
 // chat template, the shipped chats, a falling loss, and a checkpoint transformers' layout loads.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { ADDON_PATH, registerTorchBackend } from '@anneal/backend-torch';
 import { loadConfig } from '@anneal/core';
 import { loadPretrainedSync } from '@anneal/modeling';

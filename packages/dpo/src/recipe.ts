@@ -66,16 +66,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   );
   requireCausalLm(base, cfg.model.pretrained, 'DPO', { file: configFile, field: 'model.pretrained' });
   requireFits(cfg.data.maxLength, base, configFile);
-  const model = withAdapter(base, cfg.peft, {
-    resumeDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  });
+  const model = withAdapter(base, cfg, { resumeDir, file: configFile, info: (m) => report.info(m) });
   const policy = model as unknown as CausalLm;
   const tok: Tokenizer = loadTokenizerSync(
     resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)),

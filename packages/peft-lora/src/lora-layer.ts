@@ -72,8 +72,12 @@ export class LoraLinear implements ProjectionLayer {
   }
 
   variables(): Array<[string, tf.Variable]> {
+    return [...this.baseLayer.variables(), ...this.adapterVariables()];
+  }
+
+  /** A and B under PEFT's names (without its base_model.model. prefix). */
+  adapterVariables(): Array<[string, tf.Variable]> {
     return [
-      ...this.baseLayer.variables(),
       [`${this.name}.lora_A.weight`, this.loraA],
       [`${this.name}.lora_B.weight`, this.loraB],
     ];
@@ -143,8 +147,12 @@ export class LoraEmbedding implements EmbeddingLayer {
   }
 
   variables(): Array<[string, tf.Variable]> {
+    return [...this.baseLayer.variables(), ...this.adapterVariables()];
+  }
+
+  /** A and B under PEFT's embedding names (no ".weight"). */
+  adapterVariables(): Array<[string, tf.Variable]> {
     return [
-      ...this.baseLayer.variables(),
       [`${this.name}.lora_embedding_A`, this.loraA],
       [`${this.name}.lora_embedding_B`, this.loraB],
     ];

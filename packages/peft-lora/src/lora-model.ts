@@ -43,7 +43,7 @@ export class LoraModel {
     targets.forEach((t, i) => {
       const layer = t.layer.kind === 'embedding' ? this.embeddingAdapter(t, i, seed) : this.linearAdapter(t, i, seed);
       this.adapters.push(layer);
-      for (const [name, v] of layer.variables().slice(-2)) this.params.set(`${PEFT_PREFIX}${name}`, v);
+      for (const [name, v] of layer.adapterVariables()) this.params.set(`${PEFT_PREFIX}${name}`, v);
       base.replaceLayer(layer);
     });
     // Biases and whole modules that train next to the adapters (the same tensors the base uses).

@@ -92,16 +92,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
   );
   requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
-  const model = withAdapter(base, cfg.peft, {
-    resumeDir: policyDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  });
+  const model = withAdapter(base, cfg, { resumeDir: policyDir, file: configFile, info: (m) => report.info(m) });
   const policy = model as unknown as CausalLm;
   let copy: PretrainedModel | undefined;
   if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);
@@ -230,11 +221,10 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
       state,
       resumeDir,
       backendName: backend.name,
-      recipe: 'ppo',
       maxSteps: numUpdates,
       optimizer,
       params,
-      dataParallel: false,
+      singleProcess: 'ppo',
       saveModel: async (d) => {
         for (const sub of ['policy', 'value']) mkdirSync(join(d, sub));
         await model.savePretrained(join(d, 'policy'));

@@ -58,16 +58,7 @@ export async function runReward(cfg: RewardConfig, configFile: string, o: RunOpt
   };
   requireFits(cfg.data.maxLength, base, configFile);
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
-  const model = withAdapter(base, peft, {
-    resumeDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  });
+  const model = withAdapter(base, cfg, { resumeDir, file: configFile, info: (m) => report.info(m), peft });
   const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset(cfg.data, tok, { tokenizerFingerprint: fingerprint, configFile, seed: cfg.seed });
   if (data.stats.badRows.count) report.info(data.stats.badRows.summary());

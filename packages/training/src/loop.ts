@@ -54,8 +54,6 @@ export interface LoopParts extends RunContext {
   samples?: (step: number) => string[];
   sampleEvery?: number;
   saveTokenizer: (dir: string) => void;
-  /** Which recipe runs (for errors). */
-  recipe?: string;
 }
 
 /** The supervised step: sample micro-batches, accumulate gradients over their tokens, clip, guard, AdamW. */
@@ -94,11 +92,9 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
     cfg,
     {
       ...p,
-      recipe: p.recipe ?? 'this recipe',
       maxSteps,
       params: p.model.params,
       saveModel: (d) => p.model.savePretrained(d),
-      dataParallel: true,
       progress: () => ({
         epoch: sampler.epochProgress,
         data: { ...sampler.getState(), numTokens, ...(dp && { worldSize: world }) },

@@ -64,46 +64,54 @@ export async function loadBase(
   return model;
 }
 
+/** The parts of a recipe's config that decide how its model trains (every recipe has them). */
+export interface AdapterSettings {
+  seed: number;
+  peft?: LoraConfig;
+  quantization?: QuantizationConfig;
+  autocast: 'none' | 'bf16';
+  model: { pretrained?: string };
+  train: { gradientCheckpointing: boolean };
+}
+
+/**
+ * The model a recipe trains: `base` in full, or wrapped in LoRA (QLoRA with quantization),
+ * as the config says; activation checkpointing switched on or off. `peft` overrides the
+ * config's (a classifier's head added to modulesToSave); `resumeDir` holds the adapter to load.
+ */
 export function withAdapter<M extends PretrainedModel>(
   base: M,
-  peft: LoraConfig | undefined,
-  o: {
-    resumeDir?: string;
-    seed: number;
-    file: string;
-    info: (m: string) => void;
-    quantization?: QuantizationConfig;
-    autocast: 'none' | 'bf16';
-    baseModel?: string;
-    /** train.gradientCheckpointing: the base recomputes each block's activations in backward. */
-    gradientCheckpointing?: boolean;
-  },
+  cfg: AdapterSettings,
+  run: { file: string; info: (m: string) => void; resumeDir?: string; peft?: LoraConfig },
 ): M | LoraModel {
-  base.gradientCheckpointing = o.gradientCheckpointing ?? false;
+  const peft = run.peft ?? cfg.peft;
+  const { quantization, autocast } = cfg;
+  const { file, info } = run;
+  base.gradientCheckpointing = cfg.train.gradientCheckpointing;
   if (base.gradientCheckpointing)
-    o.info(
+    info(
       `activation checkpointing: each of the ${base.blockNames.length} blocks keeps its input and is recomputed in backward`,
     );
-  if (o.quantization?.computeDtype === 'bfloat16' && o.autocast !== 'bf16')
+  if (quantization?.computeDtype === 'bfloat16' && autocast !== 'bf16')
     throw new ConfigError('quantization.computeDtype bfloat16 needs bf16 matmuls, which autocast: bf16 turns on', {
-      file: o.file,
+      file,
       field: 'quantization.computeDtype',
       hint: 'set autocast: bf16 (torch backend), or computeDtype: float32',
     });
-  if ((o.quantization || isQuantized(base)) && !peft)
+  if ((quantization || isQuantized(base)) && !peft)
     throw new ConfigError('a quantized model cannot be fine-tuned in full', {
-      file: o.file,
-      field: o.quantization ? 'quantization' : 'model.pretrained',
+      file,
+      field: quantization ? 'quantization' : 'model.pretrained',
       hint: 'add a peft: block (QLoRA), or remove quantization (or start from a float32 checkpoint)',
     });
-  if (o.quantization && !isQuantized(base))
-    o.info(`quantized ${describe(quantize(base, o.quantization), o.quantization.method)}`);
+  if (quantization && !isQuantized(base))
+    info(`quantized ${describe(quantize(base, quantization), quantization.method)}`);
   if (!peft) return base;
-  const lora = o.resumeDir ? loadAdapter(base, o.resumeDir) : new LoraModel(base, peft, o.seed, o.file);
+  const lora = run.resumeDir ? loadAdapter(base, run.resumeDir) : new LoraModel(base, peft, cfg.seed, file);
   // adapter_config.json names the base the run loaded (model.pretrained, as the config gives it).
-  if (o.baseModel !== undefined) lora.baseModelNameOrPath = o.baseModel;
+  lora.baseModelNameOrPath = cfg.model.pretrained ?? '';
   const pct = (100 * lora.numTrainableParameters) / base.numParameters;
-  o.info(
+  info(
     `LoRA r ${lora.config.r}, alpha ${lora.config.loraAlpha}: ${lora.numTrainableParameters} trainable parameters (${pct.toFixed(2)}% of ${base.numParameters}); the base is frozen`,
   );
   return lora;

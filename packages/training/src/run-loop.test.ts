@@ -28,13 +28,12 @@ function parts(runDir: string, o: { nanAt?: number; state?: RunLoopParts['state'
     logger: new RunLogger(runDir),
     state: o.state,
     backendName: 'cpu',
-    recipe: 'counting',
     maxSteps: 4,
     optimizer: new AdamW(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }),
     params,
     saveModel: async (d) => writeFileSync(join(d, 'w.json'), JSON.stringify(w.dataSync()[0])),
     saveTokenizer: (d) => writeFileSync(join(d, 'tokenizer.txt'), 'counting'),
-    dataParallel: false,
+    singleProcess: 'counting',
     progress: () => ({ epoch: 0, data: { episodes } }),
     update: (step, lr) => {
       seen.push(step);

@@ -40,8 +40,6 @@ export interface UpdateOutcome {
 }
 
 export interface RunLoopParts extends RunContext {
-  /** Which recipe runs (for errors). */
-  recipe: string;
   maxSteps: number;
   optimizer: AdamW;
   /** The trained variables (parameter histograms). */
@@ -64,8 +62,8 @@ export interface RunLoopParts extends RunContext {
   /** Text samples for TensorBoard, at eval steps or every `sampleEvery` steps. */
   samples?: (step: number) => string[] | Promise<string[]>;
   sampleEvery?: number;
-  /** The recipe runs across processes (anneal launch); if not, a data-parallel launch is refused. */
-  dataParallel: boolean;
+  /** A recipe without a data-parallel mode names itself here, and a multi-process launch of it is refused. */
+  singleProcess?: string;
   /** Frees the model(s) when the loop ends. */
   dispose: () => void;
 }
@@ -98,10 +96,10 @@ const formatMetrics = (m: Record<string, number>) =>
 export async function runLoop(cfg: RunLoopConfig, p: RunLoopParts, o: RunOptions): Promise<LoopResult> {
   const report = o.reporter ?? silentReporter;
   const dp = o.collective && o.collective.worldSize > 1 ? o.collective : undefined;
-  if (dp && !p.dataParallel)
-    throw new ConfigError(`${p.recipe} has no data-parallel mode yet: run it as one process`, {
+  if (dp && p.singleProcess)
+    throw new ConfigError(`${p.singleProcess} has no data-parallel mode yet: run it as one process`, {
       field: 'recipe',
-      hint: `anneal train (not anneal launch) for recipe: ${p.recipe}`,
+      hint: `anneal train (not anneal launch) for recipe: ${p.singleProcess}`,
     });
   const main = (dp?.rank ?? 0) === 0; // only rank 0 writes logs and checkpoints
   requireSameWorld(p, dp?.worldSize ?? 1);

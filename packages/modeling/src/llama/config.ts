@@ -331,7 +331,6 @@ export function llamaConfigFromHf(raw: Record<string, unknown>, file?: string): 
   if (family === 'qwen2') picked.attentionBias = false; // Qwen2's q/k/v biases are not this flag
   if (picked.numKeyValueHeads === undefined || picked.numKeyValueHeads === null)
     picked.numKeyValueHeads = picked.numAttentionHeads ?? base.numAttentionHeads;
-  // Qwen2/Qwen3: transformers keeps sliding_window only with use_sliding_window
   const parsed = LlamaConfigSchema.safeParse({ ...base, ...picked });
   if (!parsed.success) {
     const first = parsed.error.issues[0];

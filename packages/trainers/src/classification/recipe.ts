@@ -60,16 +60,7 @@ export async function runClassification(
     ...cfg.peft,
     modulesToSave: cfg.peft.modulesToSave.length ? cfg.peft.modulesToSave : ['classifier', 'score'],
   };
-  const model = withAdapter(base, peft, {
-    resumeDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  });
+  const model = withAdapter(base, cfg, { resumeDir, file: configFile, info: (m) => report.info(m), peft });
   const fingerprint = tokenizerFingerprint(tok);
   const data = await prepareDataset({ ...cfg.data, labels: cfg.data.labels ?? cfg.labels }, tok, {
     tokenizerFingerprint: fingerprint,

@@ -149,16 +149,7 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
   });
   const entropy = unigramEntropy(train.tokens);
   const model = await buildModel(cfg, tok, resumeDir, configFile);
-  const net = withAdapter(model, cfg.peft, {
-    resumeDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  }); // the model, or LoRA around it
+  const net = withAdapter(model, cfg, { resumeDir, file: configFile, info: (m) => report.info(m) }); // the model, or LoRA around it
   report.info(
     `model: gpt2, ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.tokens.length} train / ${val.tokens.length} val tokens ` +
       `(${train.numBlocks} blocks of ${cfg.data.blockSize}); unigram entropy ${entropy.toFixed(3)} nats/token`,

@@ -105,16 +105,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
     `model: bert ${(model.numParameters / 1e6).toFixed(2)}M parameters; data: ${train.length} train / ${held.length} eval texts, ${data.stats.tokens} tokens`,
   );
 
-  const net = withAdapter(model, cfg.peft, {
-    resumeDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: cfg.model.pretrained,
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  }); // the model, or LoRA around it
+  const net = withAdapter(model, cfg, { resumeDir, file: configFile, info: (m) => report.info(m) }); // the model, or LoRA around it
   const opt = makeOptimizer(net.params, cfg.optim, resumeDir);
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
   const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));

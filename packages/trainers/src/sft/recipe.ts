@@ -108,16 +108,7 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const modelName = pretrained ?? `model.init (${String(init!.model_type)})`;
   requireCausalLm(base, modelName, 'SFT', { file: configFile, field: pretrained ? 'model.pretrained' : 'model.init' });
   requireFits(cfg.data.maxLength, base, configFile);
-  const model = withAdapter(base, cfg.peft, {
-    resumeDir,
-    seed: cfg.seed,
-    file: configFile,
-    info: (m) => report.info(m),
-    quantization: cfg.quantization,
-    autocast: cfg.autocast,
-    baseModel: pretrained ?? '',
-    gradientCheckpointing: cfg.train.gradientCheckpointing,
-  });
+  const model = withAdapter(base, cfg, { resumeDir, file: configFile, info: (m) => report.info(m) });
   const lm = model as unknown as CausalLm;
   requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
   if (cfg.tokenizer.chatTemplate)
