@@ -65,7 +65,7 @@ export async function loadCausalLm(
       lora.merge(); // exact, and as fast as the base model
       lm = net as unknown as CausalLm;
     } catch {
-      lm = { forward: (a) => lora.forward(a), maxPositions: (net as unknown as CausalLm).maxPositions }; // an adapter on a tied table stays unmerged
+      lm = lora as unknown as CausalLm; // an adapter on a tied table stays unmerged
     }
     describe = `${model} (LoRA r ${lora.config.r} on ${base}, ${net.modelType})`;
     if (hasTokenizer(model)) modelDir = model;

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
-import { OptimSchema, ScheduleSchema, TrainSchema, runFields } from '@anneal/training';
+import { LmTrainSchema, OptimSchema, ScheduleSchema, runFields } from '@anneal/training';
 
 export const DpoOptionsSchema = z
   .object({
@@ -51,7 +51,7 @@ export const DpoConfigSchema = z
     /** optim.lr defaults to TRL's 1e-6 (full fine-tuning; LoRA usually wants ~5e-5 or more). */
     optim: OptimSchema.extend({ lr: z.number().positive().default(1e-6) }).prefault({}),
     schedule: ScheduleSchema,
-    train: TrainSchema,
+    train: LmTrainSchema,
     peft: LoraConfigSchema.optional(),
     quantization: QuantizationConfigSchema.optional(),
     /** Completions generated at each evaluation (TensorBoard text). */

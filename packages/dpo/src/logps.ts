@@ -2,7 +2,15 @@
 // predicts labels[t + 1]; positions labelled -100 (prompt, padding) do not count. Summed per
 // sequence, or averaged over its counted tokens (IPO).
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX, causalLmTargets, tokenLogprobs } from '@anneal/modeling';
+import {
+  IGNORE_INDEX,
+  causalLmTargets,
+  chunkRowsFor,
+  headTargetLogprobs,
+  tokenLogprobs,
+  type CausalLm,
+  type ForwardArgs,
+} from '@anneal/modeling';
 
 export interface BatchLogps {
   /** Per-sequence log-probs [B]: sums, or means with average. */
@@ -22,6 +30,41 @@ export function batchLogps(logits: tf.Tensor3D, labels: Int32Array, o: { average
   const m = tf.tensor2d(mask, [B, T]);
   const safeCounts = tf.tensor1d(Float32Array.from(counts, (c) => Math.max(1, c)));
   return { ...sequenceSums(flat, picked, m, safeCounts, B, T, o.average), counts };
+}
+
+/**
+ * batchLogps of the model's own forward pass, the head and the log-softmax a chunk of rows at a
+ * time per lossChunkSize (the [B * T, V] logits never all alive; see modeling's head-chunks.ts).
+ * Call inside tf.tidy or a gradient function.
+ */
+export function modelBatchLogps(
+  lm: CausalLm,
+  args: ForwardArgs,
+  labels: Int32Array,
+  o: { average?: boolean; lossChunkSize: number | 'auto' },
+): BatchLogps {
+  const [B, T] = args.inputIds.shape;
+  const head = lm.lmHead();
+  const { targets, mask, counts } = logpsTargets(labels, B, T);
+  const rowSums = new Float32Array(B * T); // each position's logits summed over the vocabulary (for meanLogits)
+  const picked = headTargetLogprobs(tf.reshape(lm.hidden(args), [B * T, -1]) as tf.Tensor2D, head, targets, {
+    chunkRows: chunkRowsFor(o.lossChunkSize, B * T, head.vocabSize),
+    observe: (logits, start) =>
+      rowSums.set(
+        tf.tidy(() => tf.sum(logits, 1).dataSync()),
+        start,
+      ),
+  }); // [N]
+  const sums = tf.sum(tf.mul(tf.reshape(picked, [B, T]), tf.tensor2d(mask, [B, T])), 1); // [B]
+  const safeCounts = Float32Array.from(counts, (c) => Math.max(1, c));
+  const meanLogits = new Float32Array(B);
+  for (let i = 0; i < B * T; i++) meanLogits[Math.floor(i / T)] += mask[i] * rowSums[i];
+  for (let b = 0; b < B; b++) meanLogits[b] /= safeCounts[b] * head.vocabSize;
+  return {
+    logps: (o.average ? tf.div(sums, tf.tensor1d(safeCounts)) : sums) as tf.Tensor1D,
+    counts,
+    meanLogits: tf.tensor1d(meanLogits),
+  };
 }
 
 /**

@@ -49,6 +49,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
   const report = o.reporter ?? silentReporter;
   const d = cfg.dpo;
   const average = d.lossType === 'ipo'; // TRL: IPO compares per-token averages
+  const lossChunkSize = cfg.train.lossChunkSize; // the policy's and the reference's head in chunks of rows
 
   // ---- setup: backend, run folder, policy, tokenizer, data
   const backend = await useBackend(cfg.backend);
@@ -121,8 +122,8 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
         report.info(`precomputing reference log-probs of ${train.length + held.length} pairs`);
         if (!adapterOff) copy = await loadCopy();
         const t = onReference((lm) => ({
-          train: pairLogps(lm, train, padId, { average, batchSize: cfg.train.batchSize }),
-          eval: pairLogps(lm, held, padId, { average, batchSize: cfg.train.batchSize }),
+          train: pairLogps(lm, train, padId, { average, batchSize: cfg.train.batchSize, lossChunkSize }),
+          eval: pairLogps(lm, held, padId, { average, batchSize: cfg.train.batchSize, lossChunkSize }),
         }));
         copy?.dispose(); // only the log-probs are kept
         copy = undefined;
@@ -144,7 +145,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
         chosen: Float32Array.from(idx, (i) => tables![set].chosen[i]),
         rejected: Float32Array.from(idx, (i) => tables![set].rejected[i]),
       };
-    return onReference((lm) => pairLogps(lm, pairs, padId, { average, batchSize: pairs.length }));
+    return onReference((lm) => pairLogps(lm, pairs, padId, { average, batchSize: pairs.length, lossChunkSize }));
   };
 
   const opt = makeOptimizer(model.params, cfg.optim, resumeDir);
@@ -152,7 +153,7 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
 
   /** Loss sum over the batch's pairs and TRL's metrics (as sums over its `count` loss terms). */
   const batchLoss = (pairs: Pair[], ref: PairLogps | undefined, training: boolean, seed: number) => {
-    const p = concatenatedForward(policy, pairs, padId, { average, training, seed });
+    const p = concatenatedForward(policy, pairs, padId, { average, training, seed, lossChunkSize });
     const r = dpoLoss(
       {
         policyChosenLogps: p.chosen,

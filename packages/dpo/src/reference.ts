@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readSafetensors, serializeSafetensors, writeFileAtomic } from '@anneal/core';
 import { collatePreference, type Tokenized } from '@anneal/data';
 import type { CausalLm } from '@anneal/modeling';
-import { batchLogps } from './logps.js';
+import { modelBatchLogps } from './logps.js';
 
 export type Pair = Extract<Tokenized, { kind: 'preference' }>;
 
@@ -17,22 +17,25 @@ export interface PairLogps {
   rejected: Float32Array;
 }
 
-/** Forward of N pairs as one [2N, T] batch (chosen rows, then rejected rows): logps and mean logits per row. Call inside tf.tidy or a gradient function. */
+/**
+ * Forward of N pairs as one [2N, T] batch (chosen rows, then rejected rows): logps and mean logits
+ * per row. Call inside tf.tidy or a gradient function.
+ */
 export function concatenatedForward(
   lm: CausalLm,
   pairs: Pair[],
   padId: number,
-  o: { average: boolean; training: boolean; seed?: number },
+  o: { average: boolean; training: boolean; seed?: number; lossChunkSize: number | 'auto' },
 ) {
   const b = collatePreference(pairs, { padId });
   const n = pairs.length;
-  const logits = lm.forward({
+  const args = {
     inputIds: tf.tensor2d(b.inputIds, [2 * n, b.length], 'int32'),
     attentionMask: tf.tensor2d(b.attentionMask, [2 * n, b.length], 'int32'),
     training: o.training,
     dropoutSeed: o.seed,
-  }).logits as tf.Tensor3D; // [2N, T, V]
-  const { logps, counts, meanLogits } = batchLogps(logits, b.labels, { average: o.average });
+  };
+  const { logps, counts, meanLogits } = modelBatchLogps(lm, args, b.labels, o); // the head in chunks of rows
   const tokens = b.attentionMask.reduce((a, m) => a + m, 0);
   return {
     chosen: tf.slice(logps, 0, n) as tf.Tensor1D,
@@ -48,16 +51,13 @@ export function pairLogps(
   lm: CausalLm,
   pairs: Pair[],
   padId: number,
-  o: { average: boolean; batchSize: number },
+  o: { average: boolean; batchSize: number; lossChunkSize: number | 'auto' },
 ): PairLogps {
   const chosen = new Float32Array(pairs.length);
   const rejected = new Float32Array(pairs.length);
   for (let k = 0; k < pairs.length; k += o.batchSize) {
     tf.tidy(() => {
-      const r = concatenatedForward(lm, pairs.slice(k, k + o.batchSize), padId, {
-        average: o.average,
-        training: false,
-      });
+      const r = concatenatedForward(lm, pairs.slice(k, k + o.batchSize), padId, { ...o, training: false });
       chosen.set(r.chosen.dataSync(), k);
       rejected.set(r.rejected.dataSync(), k);
     });

@@ -3,10 +3,15 @@
 // left-padded to one length, with a key/value cache so each new token costs one position.
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@anneal/core';
+import type { LmHead } from './lm-head.js';
 import type { ForwardArgs, KvCache, ModelOutput } from './types.js';
 
 export interface CausalLm {
   forward(a: ForwardArgs): ModelOutput;
+  /** The final hidden states [B, T, C], without the head: forward's logits are lmHead().logits of them. */
+  hidden(a: ForwardArgs): tf.Tensor3D;
+  /** The LM head (for losses computed a chunk of rows at a time). */
+  lmHead(): LmHead;
   /** Longest sequence the model accepts (n_positions / max_position_embeddings). */
   readonly maxPositions: number;
 }

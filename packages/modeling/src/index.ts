@@ -8,7 +8,7 @@ export {
   checkGpt2Config,
   type Gpt2Config,
 } from './gpt2/config.js';
-export { gpt2Forward, gpt2Layers, gpt2ParamShapes, type Params } from './gpt2/model.js';
+export { gpt2Forward, gpt2Head, gpt2Layers, gpt2ParamShapes, type Params } from './gpt2/model.js';
 export {
   attentionBias,
   defaultPositions,
@@ -30,6 +30,8 @@ export {
   type LmLoss,
 } from './loss.js';
 export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
+export { lmHeadOf, softcap, type LmHead } from './lm-head.js';
+export { chunkRowsFor, headCrossEntropySum, headTargetLogprobs, type HeadPass } from './head-chunks.js';
 export {
   addProduct,
   applyRotary,
@@ -64,6 +66,7 @@ export {
 } from './llama/config.js';
 export {
   llamaForward,
+  llamaHead,
   llamaHidden,
   llamaLayers,
   llamaParamShapes,

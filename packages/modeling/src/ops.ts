@@ -163,17 +163,18 @@ export function attention(
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
       const [y, ...saved] = run('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale, causal });
-      // Two kinds of kernel: one that returns the probabilities (its backward is
-      // AnnealAttentionGrad from q, k, v, probs), and a GPU one (SDPA) that returns y with
-      // its backward graph and the q, k, v it recorded (AnnealAttentionGradAutograd).
+      // Two kinds of kernel: one that returns each query's log-sum-exp (its backward,
+      // AnnealAttentionGrad, rebuilds the probabilities from q, k, the bias and it: no
+      // [B, H, T, S] kept), and a GPU one (SDPA) that returns y with its backward graph and
+      // the q, k, v it recorded (AnnealAttentionGradAutograd).
       const graph = saved.length === 4;
-      save(graph ? saved : [qi, ki, vi, saved[0]]);
+      save(graph ? saved : [qi, ki, vi, bias, saved[0]]);
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) =>
           graph
             ? run('AnnealAttentionGradAutograd', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, {})
-            : run('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], probs: s[3] }, { scale }),
+            : run('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], bias: s[3], lse: s[4] }, { scale }),
       };
     });
     return f(q, k, v);

@@ -14,7 +14,7 @@ import {
   writeFileDurable,
   type TensorToWrite,
 } from '@anneal/core';
-import type { ForwardArgs, ModelOutput, PretrainedModel } from '@anneal/modeling';
+import type { CausalLm, ForwardArgs, LmHead, ModelOutput, PretrainedModel } from '@anneal/modeling';
 import { PEFT_FLOAT_KEYS, loraScaling, peftTaskType, toPeftConfig, type LoraConfig } from './config.js';
 import { LoraEmbedding, LoraLinear, type LoraLayer, type LoraState } from './lora-layer.js';
 import { findTargets, moduleMatches, type LoraTarget } from './targets.js';
@@ -121,19 +121,62 @@ export class LoraModel {
 
   /** The base model's forward with the adapters active (unless disabled or merged). */
   forward(a: ForwardArgs): ModelOutput {
+    this.begin(a);
+    const out = this.base.forward(a);
+    this.checkUsed();
+    return out;
+  }
+
+  /** The base causal LM's final hidden states [B, T, C] with the adapters active (see lmHead). */
+  hidden(a: ForwardArgs): tf.Tensor3D {
+    this.begin(a);
+    return this.causalLm().hidden(a);
+  }
+
+  /** The base causal LM's head, through its adapter when lm_head has one. */
+  lmHead(): LmHead {
+    const head = this.causalLm().lmHead();
+    return {
+      ...head,
+      logits: (h, firstRow = 0) => {
+        // a chunk of rows draws its own dropout masks (the same again when the backward pass recomputes it)
+        const seed = this.state.seed;
+        if (firstRow) this.state.seed = deriveSeed(seed, 104729, firstRow);
+        let z: tf.Tensor2D;
+        try {
+          z = head.logits(h);
+        } finally {
+          this.state.seed = seed;
+        }
+        this.checkUsed(); // the stack and the head both ran: every target has been applied
+        return z;
+      },
+    };
+  }
+
+  /** Dropout mode and seed of this pass, for the adapters' dropout. */
+  private begin(a: ForwardArgs): void {
     this.state.training = a.training ?? false;
     this.state.seed = a.dropoutSeed ?? 0;
-    const out = this.base.forward(a);
-    if (!this.checked && this.state.enabled && !this.state.merged) {
-      const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.name);
-      if (unused.length)
-        throw new ConfigError(`LoRA targets ${unused.join(', ')} are not layers this model's forward applies`, {
-          field: 'peft.targetModules',
-          hint: 'target attention/MLP projections; train heads with modulesToSave',
-        });
-      this.checked = true;
-    }
-    return out;
+  }
+
+  private causalLm(): CausalLm {
+    const lm = this.base as unknown as Partial<CausalLm>;
+    if (typeof lm.hidden !== 'function' || typeof lm.lmHead !== 'function')
+      throw new Error(`${this.base.modelType} is not a causal LM: it has no hidden states and LM head to train on`);
+    return lm as CausalLm;
+  }
+
+  /** After the first full pass: every target must be a layer the model applied. */
+  private checkUsed(): void {
+    if (this.checked || !this.state.enabled || this.state.merged) return;
+    const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.name);
+    if (unused.length)
+      throw new ConfigError(`LoRA targets ${unused.join(', ')} are not layers this model's forward applies`, {
+        field: 'peft.targetModules',
+        hint: 'target attention/MLP projections; train heads with modulesToSave',
+      });
+    this.checked = true;
   }
 
   /** Adds each ΔW into its base weight (faster inference); unmerge() takes it out again. */

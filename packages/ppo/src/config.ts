@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
-import { OptimSchema, ScheduleSchema, runFields } from '@anneal/training';
+import { OptimSchema, ScheduleSchema, lossChunkField, runFields } from '@anneal/training';
 
 export const PpoOptionsSchema = z
   .object({
@@ -75,6 +75,7 @@ export const PpoConfigSchema = z
         onNonFinite: z.enum(['error', 'skip']).default('error'),
         /** Activation checkpointing in the policy's and value model's training passes. */
         gradientCheckpointing: z.boolean().default(false),
+        ...lossChunkField,
       })
       .strict()
       .prefault({}),

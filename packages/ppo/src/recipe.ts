@@ -247,7 +247,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
           models,
           optimizer,
           prompts,
-          { ...p, gradClip: cfg.optim.gradClip },
+          { ...p, gradClip: cfg.optim.gradClip, lossChunkSize: cfg.train.lossChunkSize },
           { seed: cfg.seed, update: step, lr, klCoef },
         );
         const seconds = (performance.now() - t0) / 1000;

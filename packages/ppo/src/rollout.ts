@@ -4,8 +4,9 @@
 // under the policy and the reference and the value model's estimate before it.
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  chunkRowsFor,
   generate,
-  pickTargets,
+  headTargetLogprobs,
   type CausalLm,
   type DecoderForSequenceClassification,
   type ForwardArgs,
@@ -106,31 +107,49 @@ export function rowsOf<A extends Int32Array | Float32Array>(a: A, Tr: number, ro
 /**
  * Response tokens' log-probs [n, Tr] under a causal LM with logits divided by the sampling
  * temperature, and with `withEntropy` the mean entropy of those distributions over response
- * tokens (TRL's policy/entropy). Call inside tf.tidy or a gradient function.
+ * tokens (TRL's policy/entropy, a number: it is logged, not trained). The head runs on the
+ * response positions only, in chunks of rows per lossChunkSize. Call inside tf.tidy or a
+ * gradient function.
  */
 export function responseLogprobs(
   lm: CausalLm,
   batch: RolloutBatch,
   rows: number[],
-  temperature: number,
-  withEntropy = false,
-): { logprobs: tf.Tensor2D; entropy?: tf.Scalar } {
+  o: { temperature: number; lossChunkSize: number | 'auto'; withEntropy?: boolean },
+): { logprobs: tf.Tensor2D; entropy?: number } {
   const { Tq, Tr } = batch;
   const n = rows.length;
-  const logits = lm.forward(forwardArgs(batch, rows)).logits as tf.Tensor3D; // [n, T, V]
-  const V = logits.shape[2];
+  const hidden = lm.hidden(forwardArgs(batch, rows)); // [n, T, C]
+  const C = hidden.shape[2];
   // position Tq - 1 + t predicts response token t
-  const scaled = tf.div(
-    tf.reshape(tf.slice(logits, [0, Tq - 1, 0], [n, Tr, V]), [n * Tr, V]),
-    temperature + 1e-7,
-  ) as tf.Tensor2D; // [n * Tr, V]
-  const logp = tf.logSoftmax(scaled) as tf.Tensor2D; // [n * Tr, V]
-  const logprobs = tf.reshape(pickTargets(logp, rowsOf(batch.responses, Tr, rows)), [n, Tr]) as tf.Tensor2D;
-  if (!withEntropy) return { logprobs };
-  const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)); // [n * Tr]
-  const mask = tf.tensor1d(rowsOf(batch.responseMask, Tr, rows));
-  const entropy = tf.div(tf.sum(tf.mul(ent, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
-  return { logprobs, entropy };
+  const response = tf.reshape(tf.slice(hidden, [0, Tq - 1, 0], [n, Tr, C]), [n * Tr, C]) as tf.Tensor2D; // [n * Tr, C]
+  const head = lm.lmHead();
+  const temperature = o.temperature + 1e-7;
+  const mask = rowsOf(batch.responseMask, Tr, rows);
+  let entropySum = 0;
+  const observe = (logits: tf.Tensor2D, start: number) =>
+    tf.tidy(() => {
+      const logp = tf.logSoftmax(tf.div(logits, temperature)); // [rows, V]
+      const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 1)); // [rows]
+      const m = tf.tensor1d(mask.subarray(start, start + logits.shape[0]));
+      entropySum += tf.sum(tf.mul(ent, m)).dataSync()[0];
+    });
+  const logprobs = headTargetLogprobs(response, head, rowsOf(batch.responses, Tr, rows), {
+    chunkRows: chunkRowsFor(o.lossChunkSize, n * Tr, head.vocabSize),
+    temperature,
+    observe: o.withEntropy ? observe : undefined,
+  });
+  const logprobs2d = tf.reshape(logprobs, [n, Tr]) as tf.Tensor2D;
+  if (!o.withEntropy) return { logprobs: logprobs2d };
+  return {
+    logprobs: logprobs2d,
+    entropy:
+      entropySum /
+      Math.max(
+        1,
+        mask.reduce((s, x) => s + x, 0),
+      ),
+  };
 }
 
 /** The value model's estimate at the position before each response token: [n, Tr]. Call inside tf.tidy or a gradient function. */

@@ -49,7 +49,13 @@ const rowSums = (a: ArrayLike<number>, B: number, T: number) =>
   Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => a[b * T + t]).reduce((s, x) => s + x, 0));
 
 /** Everything the update needs from a rollout, on the host. */
-export async function rollout(m: PpoModels, prompts: number[][], o: PpoOptions, seed: number, klCoef: number) {
+export async function rollout(
+  m: PpoModels,
+  prompts: number[][],
+  o: PpoOptions & { lossChunkSize: number | 'auto' },
+  seed: number,
+  klCoef: number,
+) {
   // 1. sample, lay out, score
   const responses = sampleResponses(m.policy, prompts, {
     responseLength: o.responseLength,
@@ -64,8 +70,8 @@ export async function rollout(m: PpoModels, prompts: number[][], o: PpoOptions, 
   const [logprobs, refLogprobs, values] = tf.tidy(
     () =>
       [
-        responseLogprobs(m.policy, batch, rows, o.temperature).logprobs.dataSync(),
-        m.withReference((ref) => responseLogprobs(ref, batch, rows, o.temperature).logprobs.dataSync()),
+        responseLogprobs(m.policy, batch, rows, o).logprobs.dataSync(),
+        m.withReference((ref) => responseLogprobs(ref, batch, rows, o).logprobs.dataSync()),
         responseValues(m.value, batch, rows).dataSync(),
       ] as const,
   );
@@ -113,7 +119,7 @@ export async function ppoUpdate(
   m: PpoModels,
   optimizer: AdamW,
   prompts: number[][],
-  o: PpoOptions & { gradClip: number },
+  o: PpoOptions & { gradClip: number; lossChunkSize: number | 'auto' },
   step: { seed: number; update: number; lr: number; klCoef: number },
 ): Promise<UpdateResult> {
   const r = await rollout(m, prompts, o, deriveSeed(step.seed, step.update, 0), step.klCoef);
@@ -139,9 +145,12 @@ export async function ppoUpdate(
       const rows = Array.from(order.subarray(k, k + mb));
       const t = (a: Float32Array) => tf.tensor2d(rowsOf(a, Tr, rows), [mb, Tr]);
       let parts: tf.Scalar[] = [];
+      let entropy = 0;
       const { value, grads } = valueAndGrads(m.params, () => {
         const mask = t(batch.responseMask);
-        const { logprobs, entropy } = responseLogprobs(m.policy, batch, rows, o.temperature, true);
+        const policy = responseLogprobs(m.policy, batch, rows, { ...o, withEntropy: true });
+        const logprobs = policy.logprobs;
+        entropy = policy.entropy!;
         const pg = ppoPolicyLoss(logprobs, t(r.logprobs), t(r.advantages), mask, o.cliprange);
         const vf = ppoValueLoss(
           responseValues(m.value, batch, rows),
@@ -150,16 +159,14 @@ export async function ppoUpdate(
           mask,
           o.cliprangeValue,
         );
-        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio, entropy!].map((x) =>
-          tf.keep(x.clone()),
-        );
+        parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio].map((x) => tf.keep(x.clone()));
         return tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
       });
       const loss = value.dataSync()[0];
       value.dispose();
       // clipped, and skipped when the loss or gradient is NaN/Inf (the loop then stops or goes on per train.onNonFinite)
       problem ??= guardedUpdate(grads, loss, { clip: o.gradClip, apply: (g) => optimizer.apply(g, step.lr) }).problem;
-      const [pg, vf, pgClip, vfClip, approxkl, ratio, entropy] = parts.map((x) => x.dataSync()[0]);
+      const [pg, vf, pgClip, vfClip, approxkl, ratio] = parts.map((x) => x.dataSync()[0]);
       tf.dispose(parts);
       Object.entries({ pg, vf, pgClip, vfClip, approxkl, ratio, entropy }).forEach(([key, v]) =>
         stats[key as keyof typeof stats].push(v),

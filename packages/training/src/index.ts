@@ -13,9 +13,17 @@ export {
 export type { RunOptions, RecipeResult } from './options.js';
 export { silentReporter, type Reporter, type StepReport } from './reporter.js';
 export { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';
-export { tokenMetrics } from './token-metrics.js';
+export { TokenTally, tokenMetrics } from './token-metrics.js';
+export { causalLmBatchLoss } from './lm-loss.js';
 export { OptimSchema, ScheduleSchema } from './schemas.js';
-export { TrainSchema, trainFields, oneStopCondition, runFields } from './schemas-train.js';
+export {
+  LmTrainSchema,
+  TrainSchema,
+  lossChunkField,
+  trainFields,
+  oneStopCondition,
+  runFields,
+} from './schemas-train.js';
 export {
   openRunFolder,
   saveCheckpoint,

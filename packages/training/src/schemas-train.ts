@@ -28,6 +28,16 @@ export const trainFields = {
   gradientCheckpointing: z.boolean().default(false),
 };
 
+/** The train: field of recipes whose loss reads an LM head (CLM, SFT, DPO, PPO). */
+export const lossChunkField = {
+  /**
+   * Tokens per chunk of the LM head and its loss: one chunk's [tokens, vocab] logits alive at a
+   * time, each chunk's head run again in the backward pass. auto: chunks of about 64 MB of
+   * logits once a micro-batch's logits pass 256 MB; 0: off (all logits at once).
+   */
+  lossChunkSize: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
+};
+
 /** maxSteps or numEpochs, exactly one. */
 export const oneStopCondition = [
   (t: { maxSteps?: number; numEpochs?: number }) => (t.maxSteps === undefined) !== (t.numEpochs === undefined),
@@ -36,6 +46,12 @@ export const oneStopCondition = [
 
 export const TrainSchema = z
   .object(trainFields)
+  .strict()
+  .refine(...oneStopCondition);
+
+/** `train:` of the recipes whose loss reads an LM head (SFT, DPO). */
+export const LmTrainSchema = z
+  .object({ ...trainFields, ...lossChunkField })
   .strict()
   .refine(...oneStopCondition);
 

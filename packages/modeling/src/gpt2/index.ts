@@ -3,10 +3,12 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { PretrainedModel, readHfConfig, readWeights, weightsFromTensors, type LoadOptions } from '../pretrained.js';
 import type { LayerFactory } from '../layers.js';
+import type { LmHead } from '../lm-head.js';
 import { checkGpt2Config, gpt2ConfigFromHf, gpt2ConfigToHf, type Gpt2Config } from './config.js';
 import {
   gpt2Blocks,
   gpt2Forward,
+  gpt2Head,
   gpt2Hidden,
   gpt2Layers,
   gpt2ParamShapes,
@@ -64,13 +66,18 @@ export class Gpt2LMHeadModel extends PretrainedModel {
     };
   }
 
-  /** The final hidden states [B, T, C] (after ln_f), without the LM head: for linearCrossEntropySum. */
+  /** The final hidden states [B, T, C] (after ln_f), without the LM head (see lmHead). */
   hidden(a: ForwardArgs): tf.Tensor3D {
     return gpt2Hidden(this.config, this, {
       training: this.training,
       gradientCheckpointing: this.gradientCheckpointing,
       ...a,
     }).hidden;
+  }
+
+  /** The LM head (hidden rows to logits), for a loss computed a chunk of rows at a time. */
+  lmHead(): LmHead {
+    return gpt2Head(this.config, this);
   }
 
   /** The LM head's weight [V, C]: the token embedding, tied. */

@@ -5,9 +5,9 @@
 // Conv1D, weight [in, out]: x @ W + b) and embedding tables are layers, declared once in
 // gpt2Layers and called by name.
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed } from '@anneal/core';
-import { checkpointed } from '@anneal/core';
+import { checkpointed, deriveSeed } from '@anneal/core';
 import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
+import { lmHeadOf, type LmHead } from '../lm-head.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { tidy } from '../generate.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
@@ -176,12 +176,15 @@ export function gpt2Hidden(
   return { hidden: x as tf.Tensor3D, cache, hiddenStates: hidden, attentions };
 }
 
+/** The LM head, tied to the token embedding: logits = x @ wte^T. */
+export const gpt2Head = (c: Gpt2Config, m: Modules): LmHead =>
+  lmHeadOf(m, c.vocabSize, { tiedTo: 'transformer.wte.weight' });
+
 /** GPT2LMHeadModel's forward pass: logits [B, T, V]. */
 export function gpt2Forward(c: Gpt2Config, m: Modules, a: ForwardArgs): ModelOutput {
   const { hidden, cache, hiddenStates, attentions } = gpt2Hidden(c, m, a);
   const [B, T, C] = hidden.shape;
-  // LM head tied to the token embedding: logits = x @ wte^T.
-  const logits = tf.matMul(tf.reshape(hidden, [B * T, C]), m.params.get('transformer.wte.weight')!, false, true); // [B*T, V]
+  const logits = gpt2Head(c, m).logits(tf.reshape(hidden, [B * T, C]) as tf.Tensor2D); // [B*T, V]
   return {
     logits: tf.reshape(logits, [B, T, c.vocabSize]),
     ...(a.useCache && { pastKeyValues: cache }),

@@ -5,7 +5,17 @@ import { PretrainedModel, readHfConfig, readWeights, weightsFromTensors, type Lo
 import type { LayerFactory } from '../layers.js';
 import type { ForwardArgs, ModelOutput } from '../types.js';
 import { checkLlamaConfig, llamaConfigFromHf, llamaConfigToHf, type LlamaConfig } from './config.js';
-import { initLlamaParams, llamaBlocks, llamaForward, llamaLayers, llamaParamShapes, type Params } from './model.js';
+import type { LmHead } from '../lm-head.js';
+import {
+  initLlamaParams,
+  llamaBlocks,
+  llamaForward,
+  llamaHead,
+  llamaHidden,
+  llamaLayers,
+  llamaParamShapes,
+  type Params,
+} from './model.js';
 
 export class LlamaForCausalLM extends PretrainedModel {
   get modelType(): string {
@@ -62,6 +72,20 @@ export class LlamaForCausalLM extends PretrainedModel {
     }) as ModelOutput & {
       logits: tf.Tensor3D;
     };
+  }
+
+  /** The final hidden states [B, T, C] (after the last norm), without the LM head (see lmHead). */
+  hidden(a: ForwardArgs): tf.Tensor3D {
+    return llamaHidden(this.config, this, {
+      training: this.training,
+      gradientCheckpointing: this.gradientCheckpointing,
+      ...a,
+    }).hidden;
+  }
+
+  /** The LM head (hidden rows to logits, soft-capped as forward caps them), for a chunked loss. */
+  lmHead(): LmHead {
+    return llamaHead(this.config, this);
   }
 
   hfConfig(): Record<string, unknown> {

@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkpointed, deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
 import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
+import { lmHeadOf, softcap, type LmHead } from '../lm-head.js';
 import { applyRotary, attention, attentionProbs, gatedActivation, rmsNorm } from '../ops.js';
 import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
 import { headDimOf, layerKinds, ropeLayers, type LlamaConfig } from './config.js';
@@ -206,7 +207,6 @@ function rotate(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
 }
 
 /** x tanh(x / cap) soft-capping (Gemma): values squashed into (-cap, cap). */
-const softcap = (x: tf.Tensor, cap: number | null) => (cap ? tf.mul(tf.tanh(tf.div(x, cap)), cap) : x);
 
 /** The decoder stack: ids [B, T] to final hidden states [B, T, C] (see ForwardArgs). */
 export function llamaHidden(
@@ -328,20 +328,19 @@ export function llamaHidden(
   return { hidden: x, cache, hiddenStates, attentions };
 }
 
+/** The LM head: tied (x @ embed_tokens^T) or the lm_head layer, soft-capped when final_logit_softcapping is set. */
+export const llamaHead = (c: LlamaConfig, m: Modules): LmHead =>
+  c.tieWordEmbeddings
+    ? lmHeadOf(m, c.vocabSize, { tiedTo: 'model.embed_tokens.weight', softcap: c.finalLogitSoftcapping })
+    : lmHeadOf(m, c.vocabSize, { layer: 'lm_head', softcap: c.finalLogitSoftcapping });
+
 /** The causal LM's forward pass: logits [B, T, V] (Gemma's soft-capped when final_logit_softcapping is set). */
 export function llamaForward(c: LlamaConfig, m: Modules, a: ForwardArgs): ModelOutput {
   const { hidden, cache, hiddenStates, attentions } = llamaHidden(c, m, a);
   const [B, T, C] = hidden.shape;
-  // Tied: logits = x @ embed_tokens^T; else the lm_head layer.
-  const logits = c.tieWordEmbeddings
-    ? tf.reshape(tf.matMul(tf.reshape(hidden, [B * T, C]), m.params.get('model.embed_tokens.weight')!, false, true), [
-        B,
-        T,
-        c.vocabSize,
-      ])
-    : applyLayer(m, 'lm_head', hidden); // [B, T, V]
+  const logits = llamaHead(c, m).logits(tf.reshape(hidden, [B * T, C]) as tf.Tensor2D); // [B*T, V]
   return {
-    logits: softcap(logits, c.finalLogitSoftcapping),
+    logits: tf.reshape(logits, [B, T, c.vocabSize]),
     ...(a.useCache && { pastKeyValues: cache }),
     ...(a.outputHiddenStates && { hiddenStates }),
     ...(a.outputAttentions && { attentions }),

@@ -5,7 +5,7 @@ import { BACKENDS } from '@anneal/core';
 import { Gpt2ConfigPartialSchema } from '@anneal/modeling';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
-import { OptimSchema, ScheduleSchema, oneStopCondition, trainFields } from '@anneal/training';
+import { OptimSchema, ScheduleSchema, lossChunkField, oneStopCondition, trainFields } from '@anneal/training';
 
 const ModelSchema = z
   .object({
@@ -75,6 +75,7 @@ export const ClmConfigSchema = z
     train: z
       .object({
         ...trainFields,
+        ...lossChunkField,
         /** Log parameter histograms to TensorBoard every N steps (0 = never). */
         histogramsEvery: z.number().int().min(0).default(0),
         sample: z

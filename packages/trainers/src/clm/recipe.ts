@@ -4,9 +4,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, ShapeError, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { readTextFile, tokenizeAndSplit, unigramEntropy, type TokenBlocks } from '@anneal/data';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, causalLmLossSum, generate, type CausalLm } from '@anneal/modeling';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, type CausalLm } from '@anneal/modeling';
 import { loadTokenizerSync, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import {
+  causalLmBatchLoss,
   trainLoop,
   localModelDir,
   baseWeightsFrom,
@@ -81,7 +82,13 @@ async function buildModel(
 }
 
 /** Mean cross-entropy over (up to `maxBatches` batches of) a split, in order. */
-function evaluate(model: CausalLm, blocks: TokenBlocks, batchSize: number, maxBatches: number): number {
+function evaluate(
+  model: CausalLm,
+  blocks: TokenBlocks,
+  batchSize: number,
+  maxBatches: number,
+  lossChunkSize: number | 'auto',
+): number {
   const T = blocks.blockSize;
   const nBatches = Math.ceil(blocks.numBlocks / batchSize);
   const limit = maxBatches > 0 ? Math.min(maxBatches, nBatches) : nBatches;
@@ -93,15 +100,16 @@ function evaluate(model: CausalLm, blocks: TokenBlocks, batchSize: number, maxBa
       (_, i) => b * batchSize + i,
     );
     const ids = blocks.batch(idx);
-    const batch = tf.tidy(() =>
-      causalLmLossSum(
-        model.forward({ inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false }).logits as tf.Tensor3D,
+    tf.tidy(() => {
+      const batch = causalLmBatchLoss(
+        model,
+        { inputIds: tf.tensor2d(ids, [idx.length, T], 'int32'), training: false },
         ids,
-      ),
-    );
-    sum += batch.sum.dataSync()[0];
-    count += batch.count;
-    batch.sum.dispose();
+        { lossChunkSize },
+      );
+      sum += batch.sum.dataSync()[0];
+      count += batch.count;
+    });
   }
   return sum / count;
 }
@@ -171,16 +179,19 @@ export async function runClm(cfg: ClmConfig, configFile: string, o: RunOptions =
       loss: (rows, seed) => {
         const ids = train.batch(rows);
         return () =>
-          causalLmLossSum(
-            net.forward({ inputIds: tf.tensor2d(ids, [rows.length, T], 'int32'), training: true, dropoutSeed: seed })
-              .logits as tf.Tensor3D,
+          causalLmBatchLoss(
+            net,
+            { inputIds: tf.tensor2d(ids, [rows.length, T], 'int32'), training: true, dropoutSeed: seed },
             ids,
-          ); // logits [B, T, V]
+            {
+              lossChunkSize: cfg.train.lossChunkSize,
+            },
+          );
       },
       evaluate:
         val.numBlocks > 0
           ? () => {
-              const loss = evaluate(net, val, cfg.train.batchSize, cfg.train.evalBatches);
+              const loss = evaluate(net, val, cfg.train.batchSize, cfg.train.evalBatches, cfg.train.lossChunkSize);
               return { 'eval/loss': loss, 'eval/perplexity': Math.exp(loss) };
             }
           : undefined,

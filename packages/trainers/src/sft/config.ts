@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DataConfigSchema } from '@anneal/data';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { QuantizationConfigSchema } from '@anneal/quantization';
-import { OptimSchema, ScheduleSchema, TrainSchema, runFields } from '@anneal/training';
+import { LmTrainSchema, OptimSchema, ScheduleSchema, runFields } from '@anneal/training';
 
 export const SftConfigSchema = z
   .object({
@@ -43,7 +43,7 @@ export const SftConfigSchema = z
     quantization: QuantizationConfigSchema.optional(),
     optim: OptimSchema,
     schedule: ScheduleSchema,
-    train: TrainSchema,
+    train: LmTrainSchema,
     /** Generations logged at every evaluation. */
     sample: z
       .object({

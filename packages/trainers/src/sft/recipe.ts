@@ -13,14 +13,7 @@ import {
   type Tokenized,
   type TokenizedSequence,
 } from '@anneal/data';
-import {
-  causalLmLossSum,
-  causalLmTargets,
-  generate,
-  initFromHfConfig,
-  type CausalLm,
-  type PretrainedModel,
-} from '@anneal/modeling';
+import { generate, initFromHfConfig, type CausalLm, type PretrainedModel } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, type Tokenizer } from '@anneal/tokenizers';
 import {
   type RunOptions,
@@ -30,7 +23,7 @@ import {
   trainLoop,
   localModelDir,
   silentReporter,
-  tokenMetrics,
+  causalLmBatchLoss,
   baseWeightsFrom,
   loadBase,
   withAdapter,
@@ -145,19 +138,16 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
 
   /**
-   * Loss sum and token count of a batch of rows (labels shifted inside causalLmLossSum),
+   * Loss sum and token count of a batch of rows (labels shifted inside causalLmBatchLoss),
    * with TRL's train-time mean_token_accuracy and entropy as sums over the same tokens.
    */
   const lossSum = (batch: Row[], training: boolean, seed: number) => () => {
-    const { args, labels, B, T } = batchOf(batch, padId);
-    const logits = lm.forward({ ...args, training, dropoutSeed: seed }).logits as tf.Tensor3D; // [B, T, V]
-    const m = tf.tidy(() =>
-      tokenMetrics(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets),
-    ); // the loss's own shifted targets
-    return {
-      ...causalLmLossSum(logits, labels),
-      metrics: { mean_token_accuracy: m.meanTokenAccuracy * m.numTokens, entropy: m.entropy * m.numTokens },
-    };
+    const { args, labels } = batchOf(batch, padId);
+    const { sum, count, tally } = causalLmBatchLoss(lm, { ...args, training, dropoutSeed: seed }, labels, {
+      lossChunkSize: cfg.train.lossChunkSize,
+      metrics: true,
+    });
+    return { sum, count, metrics: { mean_token_accuracy: tally!.correct, entropy: tally!.entropy } };
   };
 
   /** Loss, token accuracy and entropy over the eval split (or its first evalBatches batches). */
@@ -168,14 +158,15 @@ export async function runSft(cfg: SftConfig, configFile: string, o: RunOptions =
     for (let k = 0; k < limit; k++) {
       const batch = evalRows.slice(k * cfg.train.batchSize, (k + 1) * cfg.train.batchSize);
       tf.tidy(() => {
-        const { args, labels, B, T } = batchOf(batch, padId);
-        const logits = lm.forward({ ...args, training: false }).logits as tf.Tensor3D; // [B, T, V]
-        const m = tokenMetrics(tf.reshape(logits, [B * T, -1]) as tf.Tensor2D, causalLmTargets(labels, B, T).targets);
-        const l = causalLmLossSum(logits, labels);
+        const { args, labels } = batchOf(batch, padId);
+        const l = causalLmBatchLoss(lm, { ...args, training: false }, labels, {
+          lossChunkSize: cfg.train.lossChunkSize,
+          metrics: true,
+        });
         sum += l.sum.dataSync()[0];
         count += l.count;
-        correct += m.meanTokenAccuracy * m.numTokens;
-        ent += m.entropy * m.numTokens;
+        correct += l.tally!.correct;
+        ent += l.tally!.entropy;
       });
     }
     return {

@@ -22,19 +22,30 @@ std::vector<at::Tensor> fusedAttention(const at::Tensor& q, const at::Tensor& k,
 }
 #endif
 
-Outputs attention(const Inputs& in, [[maybe_unused]] const Attrs& a) {  // inputs q, k, v [B, H, T, D], additive bias [.., T, T] -> y, probs
+// The scores q kᵀ scale + bias [B, H, T, S].
+at::Tensor attentionScores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& bias, double scale) {
+  return at::add(at::mul(product(q, k.transpose(-2, -1)), scale), bias);
+}
+
+// inputs q, k, v [B, H, T, D], additive bias [.., T, S] -> y, and the log-sum-exp of each
+// query's scores [B, H, T, 1]: what the backward pass rebuilds the probabilities from (as
+// flash attention does), so no [B, H, T, S] tensor outlives the call. (Keeping the
+// probabilities instead made a step's memory grow with B·H·T² per layer.)
+Outputs attention(const Inputs& in, [[maybe_unused]] const Attrs& a) {
 #ifdef ANNEAL_TORCH2
   if (in.at(0).is_cuda()) return fusedAttention(in.at(0), in.at(1), in.at(2), in.at(3), a.num("scale"), a.flag("causal"));
 #endif
-  auto scores = at::add(at::mul(product(in.at(0), in.at(1).transpose(-2, -1)), a.num("scale")), in.at(3));
-  auto probs = at::softmax(scores, -1);  // in float32, as under torch.autocast
-  return {product(probs, in.at(2)), probs};
+  auto scores = attentionScores(in.at(0), in.at(1), in.at(3), a.num("scale"));
+  auto lse = at::logsumexp(scores, {-1}, true);  // in float32, as softmax under torch.autocast
+  auto probs = at::exp(at::sub(scores, lse));
+  return {product(probs, in.at(2)), lse};
 }
 
-// inputs dy, q, k, v, probs -> dq, dk, dv
+// inputs dy, q, k, v, bias, lse -> dq, dk, dv; the probabilities recomputed from q, k, bias and lse
 Outputs attentionGrad(const Inputs& in, const Attrs& a) {
-  const auto &dy = in.at(0), &q = in.at(1), &kk = in.at(2), &v = in.at(3), &p = in.at(4);
+  const auto &dy = in.at(0), &q = in.at(1), &kk = in.at(2), &v = in.at(3);
   double scale = a.num("scale");
+  auto p = at::exp(at::sub(attentionScores(q, kk, in.at(4), scale), in.at(5)));
   auto dv = product(p.transpose(-2, -1), dy);
   auto dp = product(dy, v.transpose(-2, -1));
   auto ds = at::mul(p, at::sub(dp, at::sum(at::mul(dp, p), {-1}, true)));  // softmax backward

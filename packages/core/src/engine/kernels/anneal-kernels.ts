@@ -44,7 +44,7 @@ export const ANNEAL_KERNELS = {
   // q, k, v [B, H, T, D], additive bias -> y and what its backward needs: probs (one kernel
   // kind), or y with its graph and the q, k, v it recorded (a GPU's SDPA)
   AnnealAttention: { inputs: ['q', 'k', 'v', 'bias'], multi: true },
-  AnnealAttentionGrad: { inputs: ['dy', 'q', 'k', 'v', 'probs'], multi: true },
+  AnnealAttentionGrad: { inputs: ['dy', 'q', 'k', 'v', 'bias', 'lse'], multi: true },
   AnnealAttentionGradAutograd: { inputs: ['dy', 'y', 'q', 'k', 'v'], multi: true },
   // p, g, m, v for each parameter [, lr, step as 0-d tensors] -> p, m, v for each parameter
   AnnealAdamW: { inputs: 'list', multi: true },
