@@ -10,6 +10,7 @@ import { ADDON_PATH, registerTorchBackend } from '@anneal/backend-torch';
 import { RunLogger, validateConfig } from '@anneal/core';
 import { DpoConfigSchema, runDpo } from '@anneal/dpo';
 import { PpoConfigSchema, runPpo, type RewardFn } from '@anneal/ppo';
+import { trainByteLevelBpe } from '@anneal/tokenizers';
 import { SENTIMENT_PAIRS, pairTexts, tinyGpt2Dir } from '@anneal/training';
 import { ClmConfigSchema, SftConfigSchema, runClm, runSft } from '@anneal/trainers';
 
@@ -76,7 +77,6 @@ d('train.lossChunkSize: every LM recipe gives the one-pass losses', () => {
     const rows = join(out('sft'), 'rows.jsonl');
     writeFileSync(rows, readFileSync(SFT_ROWS, 'utf8').trim().split('\n').slice(0, 40).join('\n'));
     const tokDir = out('sft-tok');
-    const { trainByteLevelBpe } = await import('@anneal/tokenizers');
     const texts = readFileSync(rows, 'utf8')
       .split('\n')
       .map((l) => Object.values(JSON.parse(l)).join(' '));
