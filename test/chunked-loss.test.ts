@@ -110,6 +110,16 @@ describe('the LM head and loss in chunks', () => {
       base.dispose();
     });
 
+    it(`${loss}, frozen heads (LoRA on the blocks only), tied and untied soft-capped: the closed-form gradient`, () => {
+      for (const base of [tinyGpt2(3), tinyLlama(4, { tieWordEmbeddings: false, finalLogitSoftcapping: 2 })]) {
+        const lora = new LoraModel(base, LoraConfigSchema.parse({ r: 4, targetModules: 'all-linear' }), 2);
+        const lm = lora as unknown as CausalLm;
+        expect(lm.lmHead().frozen, 'the head takes the closed-form path').toBeDefined();
+        expectSame(lm, lora.params, loss, 5);
+        base.dispose();
+      }
+    });
+
     it(`${loss}, LoRA with dropout on q and v (the head untargeted): the same gradients`, () => {
       const base = tinyLlama(4);
       const lora = new LoraModel(

@@ -88,6 +88,9 @@ d('train.lossChunkSize: every LM recipe gives the one-pass losses', () => {
         padToken: '<|endoftext|>',
       })
     ).save(tokDir);
+    const said: string[] = [];
+    const none = () => undefined;
+    const reporter = { start: none, step: none, stop: none, info: (m: string) => void said.push(m) };
     const run = async (lossChunkSize: number) =>
       runSft(
         validateConfig(SftConfigSchema, {
@@ -110,8 +113,16 @@ d('train.lossChunkSize: every LM recipe gives the one-pass losses', () => {
           train: { batchSize: 4, maxSteps: 3, logEvery: 1, evalEvery: 3, evalBatches: 1, saveEvery: 3, lossChunkSize },
         }),
         'sft.yaml',
+        { reporter },
       );
     const [a, b] = [await run(0), await run(7)];
+    // the first step of each run says what its memory holds (trainable: the adapters' 0.0xM parameters)
+    const lines = said.filter((m) => m.startsWith('memory: '));
+    expect(lines).toHaveLength(2);
+    for (const m of lines)
+      expect(m).toMatch(
+        /^memory: \d+ MB of tensors before the first step; 0\.\d\dM trainable parameters add \d+ MB of gradients and \d+ MB of AdamW moments; the first micro-batch \(\d+ tokens\) kept \d+ MB for its backward pass/,
+      );
     expectSameMetrics(trainMetrics(a.runDir), trainMetrics(b.runDir), [
       'train/loss',
       'train/mean_token_accuracy',

@@ -125,6 +125,79 @@ d('GPT-2 on the torch backend', () => {
     got.forEach((arr, i) => expect(relErr(arr, want[i]), `output ${i}`).toBeLessThan(2e-5));
   });
 
+  it('attention dropout in the fused kernel: a seeded mask (the same again in backward), kept values scaled, exact gradients', () => {
+    const [B, T, rate] = [2, 24, 0.25];
+    tf.tidy(() => {
+      const q = tf.randomNormal([B, 1, T, 8], 0, 1, 'float32', 21);
+      const k = tf.randomNormal([B, 1, T, 8], 0, 1, 'float32', 22);
+      const eye = tf.reshape(tf.eye(T), [1, 1, T, T]); // v = I: y is the (dropped) probabilities themselves
+      const bias = tf.zeros([1, 1, T, T]);
+      const probs = attention(q, k, eye, bias, 0.5).dataSync();
+      const dropped = attention(q, k, eye, bias, 0.5, { rate, seed: 7 }).dataSync();
+      let zeros = 0;
+      dropped.forEach((x, i) => {
+        if (x === 0) zeros++;
+        else expect(Math.abs(x - probs[i] / (1 - rate))).toBeLessThan(1e-6);
+      });
+      expect(Math.abs(zeros / dropped.length - rate)).toBeLessThan(0.05);
+      expect(Array.from(attention(q, k, eye, bias, 0.5, { rate, seed: 7 }).dataSync())).toEqual(Array.from(dropped));
+      expect(Array.from(attention(q, k, eye, bias, 0.5, { rate, seed: 8 }).dataSync())).not.toEqual(
+        Array.from(dropped),
+      );
+      // the gradient along a random direction against a central difference of the same (seeded) function
+      const v = tf.randomNormal([B, 1, T, 8], 0, 1, 'float32', 23);
+      const w = tf.randomNormal([B, 1, T, 8], 0, 1, 'float32', 24);
+      const f = (qi: tf.Tensor, vi: tf.Tensor) => tf.sum(tf.mul(attention(qi, k, vi, bias, 0.5, { rate, seed: 7 }), w));
+      const [dq, dv] = tf.grads(f)([q, v]);
+      const [uq, uv] = [tf.randomNormal(q.shape, 0, 1, 'float32', 25), tf.randomNormal(v.shape, 0, 1, 'float32', 26)];
+      const eps = 1e-2;
+      const at = (s: number) => f(tf.add(q, tf.mul(uq, s)), tf.add(v, tf.mul(uv, s))).dataSync()[0];
+      const numeric = (at(eps) - at(-eps)) / (2 * eps);
+      const analytic = tf.add(tf.sum(tf.mul(dq, uq)), tf.sum(tf.mul(dv, uv))).dataSync()[0];
+      expect(Math.abs(numeric - analytic) / Math.abs(analytic)).toBeLessThan(1e-2);
+    });
+  });
+
+  it('GPT-2 with attention dropout: activation checkpointing draws the same masks (gradients within 1e-6)', () => {
+    const model = Gpt2LMHeadModel.init(
+      {
+        ...GPT2_DEFAULTS,
+        vocabSize: 61,
+        nPositions: 32,
+        nEmbd: 32,
+        nHead: 2,
+        nLayer: 2,
+        attnPdrop: 0.2,
+        residPdrop: 0,
+        embdPdrop: 0,
+      },
+      3,
+    );
+    const ids = Array.from({ length: 2 }, (_, b) => Array.from({ length: 16 }, (_, t) => (b * 13 + t * 5) % 61));
+    const gradsOf = (on: boolean) => {
+      model.gradientCheckpointing = on;
+      const { value, grads } = valueAndGrads(
+        model.params,
+        () =>
+          causalLmLoss(
+            model.forward({ inputIds: tf.tensor2d(ids, [2, 16], 'int32'), training: true, dropoutSeed: 4 }).logits,
+            ids,
+          ).loss,
+      );
+      const out = new Map([...grads].map(([n, g]) => [n, g.dataSync()]));
+      tf.dispose([value, ...grads.values()]);
+      return out;
+    };
+    const plain = gradsOf(false);
+    const ckpt = gradsOf(true);
+    for (const [n, g] of plain) {
+      const scale = Math.max(...Array.from(g, Math.abs));
+      const worst = Math.max(...Array.from(g, (x, i) => Math.abs(x - ckpt.get(n)![i])));
+      expect(worst / scale, n).toBeLessThanOrEqual(1e-6);
+    }
+    model.dispose();
+  });
+
   const onGpu = () => backend.addon.info().device.startsWith('cuda');
   it.runIf(process.env.ANNEAL_DEVICE?.startsWith('cuda'))(
     'on a GPU under bf16 autocast, fused attention (flash when causal) stays within bfloat16 precision of float32 attention',

@@ -19,6 +19,8 @@ export interface NativeAddon {
   /** Device-to-host reads so far (each one waits for a GPU's queue to drain). */
   downloads(): number;
   bytes(): number;
+  /** The CUDA caching allocator's bytes now and at peak (null on the cpu or without the CUDA headers). */
+  deviceMemory(): { allocated: number; peak: number } | null;
   run(kernel: string, inputs: number[], attrs: unknown): NativeTensor[];
   /** Records every kernel call and upload from now on; `inputs` are the step's inputs (slots). */
   recordBegin(inputs: number[]): number;

@@ -106,11 +106,19 @@ export class TorchBackend extends tf.KernelBackend {
   }
 
   /** numBytesInBackend: bytes libtorch holds for live tensors, each storage once (tfjs's numBytes counts views twice). */
-  override memory(): { unreliable: boolean; reasons?: string[]; numBytesInBackend: number } {
+  /** tf.memory() adds these: the bytes live tensors hold, and on a GPU the allocator's peak (peakBytesOnDevice). */
+  override memory(): {
+    unreliable: boolean;
+    reasons?: string[];
+    numBytesInBackend: number;
+    peakBytesOnDevice?: number;
+  } {
+    const device = this.addon.deviceMemory();
     return {
       unreliable: true,
       reasons: ['tfjs counts a view (reshape, clone) as its own bytes; numBytesInBackend does not'],
       numBytesInBackend: this.addon.bytes(),
+      ...(device && { peakBytesOnDevice: device.peak }),
     };
   }
 

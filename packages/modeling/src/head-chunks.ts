@@ -1,13 +1,17 @@
 // The LM head and what the loss needs of it, a chunk of rows at a time (Liger-Kernel's fused
 // linear cross-entropy, TRL's chunked NLL): the [N, V] logits of a whole batch are the largest
 // activation of a small model's step (GPT-2: 50257 floats per token, 65x its hidden size), and
-// here only one chunk's [n, V] exists at once. The forward pass runs the head chunk by chunk,
-// keeping only its input; the backward pass runs each chunk again, recorded, and takes its
-// gradients before the next (activation checkpointing of the head). Any backend, any head: a
-// tied or untied weight, an adapter on lm_head, Gemma's soft-capping.
+// here only one chunk's [n, V] exists at once. Two ways, any backend:
+// - a frozen head (LoRA, QLoRA: softcap(h Wᵀ) with W not trained): each row's loss term has
+//   a closed-form gradient with respect to its hidden row, (softmax − one-hot) · W, taken in
+//   the forward pass chunk by chunk and kept as [N, C]; the backward pass only scales it
+//   (Liger-Kernel's way: no second pass of the head);
+// - any other head (trained weights, an adapter on lm_head): the forward pass runs the head
+//   chunk by chunk keeping only its input, and the backward pass runs each chunk again,
+//   recorded, taking its gradients before the next (activation checkpointing of the head).
 import * as tf from '@tensorflow/tfjs-core';
 import { gradients } from '@anneal/core';
-import type { LmHead } from './lm-head.js';
+import { softcap, type LmHead } from './lm-head.js';
 import { IGNORE_INDEX, crossEntropySum, crossEntropySumOfTargets, pickTargets } from './loss.js';
 
 export interface HeadPass {
@@ -49,9 +53,19 @@ export function headCrossEntropySum(
     return { sum: crossEntropySum(logits, targets).sum, count };
   }
   const t = tf.tensor1d(targets, 'int32');
-  const sum = overChunks(hidden, head, o, 'sum', [t], (logits, start, n, [kept]) =>
-    crossEntropySumOfTargets(logits, tf.slice(kept, start, n) as tf.Tensor1D),
-  );
+  const sum = overChunks(hidden, head, o, 'sum', [t], {
+    value: (logits, start, n, [kept]) => crossEntropySumOfTargets(logits, tf.slice(kept, start, n) as tf.Tensor1D),
+    // the summed cross-entropy of counted rows and its gradient: softmax − one-hot on those rows
+    withGradient: (z, start, n, [kept]) => {
+      const tc = tf.slice(kept, start, n) as tf.Tensor1D;
+      const valid = tf.cast(tf.notEqual(tc, IGNORE_INDEX), 'float32'); // [n]
+      const hot = tf.oneHot(tf.where(tf.notEqual(tc, IGNORE_INDEX), tc, tf.zerosLike(tc)) as tf.Tensor1D, z.shape[1]);
+      const lp = tf.logSoftmax(z); // [n, V]
+      const value = tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(lp, hot), 1), valid)));
+      const dz = tf.mul(tf.sub(tf.exp(lp), hot), tf.reshape(valid, [n, 1])) as tf.Tensor2D;
+      return { value, dz };
+    },
+  });
   return { sum: sum as tf.Scalar, count };
 }
 
@@ -77,7 +91,15 @@ export function headTargetLogprobs(
     o.observe?.(logits, 0);
     return logprobs(logits, 0, hidden.shape[0]);
   }
-  return overChunks(hidden, head, o, 'concat', [], logprobs) as tf.Tensor1D;
+  return overChunks(hidden, head, o, 'concat', [], {
+    value: logprobs,
+    // each row's target log-prob and its gradient: (one-hot − softmax(z / t)) / t
+    withGradient: (z, start, n) => {
+      const hot = tf.oneHot(tf.tensor1d(targets.subarray(start, start + n), 'int32'), z.shape[1]);
+      const lp = tf.logSoftmax(temperature === 1 ? z : tf.div(z, temperature)); // [n, V]
+      return { value: tf.sum(tf.mul(lp, hot), 1), dz: tf.div(tf.sub(hot, tf.exp(lp)), temperature) as tf.Tensor2D };
+    },
+  }) as tf.Tensor1D;
 }
 
 const chunked = (hidden: tf.Tensor2D, o: HeadPass) => o.chunkRows > 0 && o.chunkRows < hidden.shape[0];
@@ -94,11 +116,24 @@ function checkTargets(targets: Int32Array, V: number, ignorable: boolean): numbe
   return count;
 }
 
+/** What a loss computes of one chunk's logits [n, V] (rows start .. start + n). */
+interface ChunkLoss {
+  /** Its value: a scalar ('sum') or one per row ('concat'). */
+  value: (logits: tf.Tensor2D, start: number, n: number, constants: tf.Tensor[]) => tf.Tensor;
+  /** The value and its gradient with respect to the (soft-capped) logits z [n, V], row by row (frozen heads). */
+  withGradient: (
+    z: tf.Tensor2D,
+    start: number,
+    n: number,
+    constants: tf.Tensor[],
+  ) => { value: tf.Tensor; dz: tf.Tensor2D };
+}
+
 /**
- * perChunk(head(rows of hidden), start, n) over chunks of o.chunkRows rows, summed ('sum': scalar
- * results) or concatenated ('concat': [n] results), recorded as one operation of hidden and the
- * head's trainable variables whose backward pass recomputes one chunk at a time. `constants`
- * (tensors perChunk reads, made by the caller) are kept for the backward pass and handed to it.
+ * The chunk losses over chunks of o.chunkRows rows, summed ('sum': scalar values) or
+ * concatenated ('concat': [n] values), recorded as one operation of hidden and the head's
+ * trainable variables. `constants` (tensors the loss reads, made by the caller) are kept
+ * for the backward pass and handed to it.
  */
 function overChunks(
   hidden: tf.Tensor2D,
@@ -106,13 +141,44 @@ function overChunks(
   o: HeadPass,
   combine: 'sum' | 'concat',
   constants: tf.Tensor[],
-  perChunk: (logits: tf.Tensor2D, start: number, n: number, constants: tf.Tensor[]) => tf.Tensor,
+  loss: ChunkLoss,
 ): tf.Tensor {
   const [N, C] = hidden.shape;
   const chunks: Array<[number, number]> = [];
   for (let s = 0; s < N; s += o.chunkRows) chunks.push([s, Math.min(o.chunkRows, N - s)]);
-  const variables = head.trainableVariables();
   const rowsOf = (h: tf.Tensor, [s, n]: [number, number]) => tf.slice(h, [s, 0], [n, C]) as tf.Tensor2D; // [n, C]
+  const joined = (parts: tf.Tensor[]) => (combine === 'sum' ? tf.addN(parts) : tf.concat(parts));
+  const variables = head.trainableVariables();
+  const frozen = variables.length === 0 ? head.frozen : undefined;
+
+  if (frozen) {
+    // Each loss term reads one row, so d(term)/d(its row) is all the backward pass needs: kept as [N, C].
+    const { weight, softcap: cap } = frozen;
+    const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const h = args[0] as tf.Tensor2D;
+      const values: tf.Tensor[] = [];
+      const rowGrads: tf.Tensor[] = [];
+      for (const [s, n] of chunks) {
+        const [value, rowGrad] = tf.tidy(() => {
+          const x = tf.matMul(rowsOf(h, [s, n]), weight, false, true); // [n, V]
+          const z = softcap(x, cap) as tf.Tensor2D;
+          o.observe?.(z, s);
+          const r = loss.withGradient(z, s, n, constants);
+          const dx = cap ? tf.mul(r.dz, tf.sub(1, tf.square(tf.div(z, cap)))) : r.dz; // through cap · tanh(x / cap)
+          return [r.value, tf.matMul(dx, weight)]; // value, d(value)/d(rows) [n, C]
+        });
+        values.push(value);
+        rowGrads.push(rowGrad);
+      }
+      const rowGrad = tf.concat(rowGrads); // [N, C]
+      (args[args.length - 1] as tf.GradSaveFunc)([rowGrad]);
+      return {
+        value: joined(values),
+        gradFunc: (dy: tf.Tensor, [g]: tf.Tensor[]) => tf.mul(g, combine === 'sum' ? dy : tf.reshape(dy, [N, 1])),
+      };
+    });
+    return f(hidden);
+  }
 
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const h = args[0] as tf.Tensor2D;
@@ -122,12 +188,11 @@ function overChunks(
       tf.tidy(() => {
         const logits = head.logits(rowsOf(h, [s, n]), s); // [n, V]
         o.observe?.(logits, s);
-        return perChunk(logits, s, n, constants);
+        return loss.value(logits, s, n, constants);
       }),
     );
-    const value = combine === 'sum' ? tf.addN(parts) : tf.concat(parts);
     return {
-      value,
+      value: joined(parts),
       gradFunc: (dy: tf.Tensor, [saved, ...kept]: tf.Tensor[]) => {
         const dHidden: tf.Tensor[] = [];
         let dVars: tf.Tensor[] = [];
@@ -135,9 +200,9 @@ function overChunks(
           const [dRows, ...dv] = tf.tidy(() => {
             const rows = rowsOf(saved, [s, n]);
             const dyChunk = combine === 'sum' ? dy : tf.slice(dy, s, n);
-            // the vector-Jacobian product of this chunk: d/d(rows, variables) of sum(perChunk * dy)
+            // the vector-Jacobian product of this chunk: d/d(rows, variables) of sum(value * dy)
             const { value: v, grads } = gradients(
-              () => tf.sum(tf.mul(perChunk(head.logits(rows, s), s, n, kept), dyChunk)),
+              () => tf.sum(tf.mul(loss.value(head.logits(rows, s), s, n, kept), dyChunk)),
               [rows, ...variables],
             );
             v.dispose();

@@ -42,6 +42,7 @@ export {
   rmsNorm,
   gelu,
   logSigmoid,
+  type AttentionDropout,
 } from './ops.js';
 export {
   PretrainedModel,

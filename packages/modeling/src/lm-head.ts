@@ -2,7 +2,7 @@
 // model's forward uses it on every position at once; the chunked loss (head-chunks.ts) uses it
 // a slice of rows at a time, so that the [N, V] logits never exist together.
 import * as tf from '@tensorflow/tfjs-core';
-import { applyLayer, type Modules } from './layers.js';
+import { Linear, applyLayer, type Modules } from './layers.js';
 
 export interface LmHead {
   readonly vocabSize: number;
@@ -14,6 +14,12 @@ export interface LmHead {
   logits(hidden: tf.Tensor2D, firstRow?: number): tf.Tensor2D;
   /** The trainable variables logits() reads (what a recomputation must take gradients for). */
   trainableVariables(): tf.Variable[];
+  /**
+   * Set when logits() is softcap(hidden · weightᵀ) with a frozen weight and nothing else (a
+   * LoRA or QLoRA run's head): its gradient with respect to the hidden rows has a closed form,
+   * so a chunked loss takes it in the forward pass instead of running the head again.
+   */
+  readonly frozen?: { weight: tf.Tensor2D; softcap?: number | null };
 }
 
 /** Gemma's final_logit_softcapping: cap * tanh(x / cap). */
@@ -29,8 +35,16 @@ export function lmHeadOf(
   vocabSize: number,
   o: { tiedTo: string; softcap?: number | null } | { layer: string; softcap?: number | null },
 ): LmHead {
+  const layer = 'layer' in o ? m.layers.get(o.layer) : undefined;
+  const weight =
+    'tiedTo' in o
+      ? m.params.get(o.tiedTo)
+      : layer instanceof Linear && layer.layout === 'linear' && !layer.bias
+        ? layer.weight
+        : undefined;
   return {
     vocabSize,
+    ...(weight && !weight.trainable && { frozen: { weight: weight as tf.Tensor2D, softcap: o.softcap } }),
     logits: (hidden) => {
       const z =
         'tiedTo' in o ? tf.matMul(hidden, m.params.get(o.tiedTo)!, false, true) : applyLayer(m, o.layer, hidden);
@@ -38,7 +52,6 @@ export function lmHeadOf(
     },
     trainableVariables: () => {
       if ('tiedTo' in o) return [m.params.get(o.tiedTo)!].filter((v) => v.trainable);
-      const layer = m.layers.get(o.layer);
       if (!layer) throw new Error(`the model has no layer ${o.layer}`);
       return [...new Set(layer.variables().map(([, v]) => v))].filter((v) => v.trainable);
     },

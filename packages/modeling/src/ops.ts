@@ -143,12 +143,18 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Te
   return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
 }
 
+/** Attention dropout on the probabilities: its rate and the seed its mask is drawn from. */
+export interface AttentionDropout {
+  rate: number;
+  seed: number;
+}
+
 /**
  * Scaled dot-product attention: softmax(q k^T * scale + bias) v, for q, k, v [B, H, T, D]
  * and an additive bias broadcastable to [B, H, T, T] (0 where allowed, -1e9 where masked).
- * `dropProbs` applies attention dropout to the probabilities (training only); the fused
- * kernel is used when there is none. `causal` promises that the bias is exactly the causal
- * mask (queries and keys aligned, no padding): a GPU kernel may then skip reading it.
+ * `dropout` drops probabilities (training only; the mask is drawn from its seed, so a
+ * recomputation draws it again). `causal` promises that the bias is exactly the causal mask
+ * (queries and keys aligned, no padding): a GPU kernel may then skip reading it.
  */
 export function attention(
   q: tf.Tensor,
@@ -156,17 +162,19 @@ export function attention(
   v: tf.Tensor,
   bias: tf.Tensor,
   scale: number,
-  dropProbs?: (p: tf.Tensor) => tf.Tensor,
+  dropout?: AttentionDropout,
   causal = false,
 ): tf.Tensor {
-  if (!dropProbs && hasKernel('AnnealAttention')) {
+  if (hasKernel('AnnealAttention')) {
+    const drop = dropout ? { dropout: dropout.rate, seed: dropout.seed } : {};
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-      const [y, ...saved] = run('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale, causal });
+      const [y, ...saved] = run('AnnealAttention', { q: qi, k: ki, v: vi, bias }, { scale, causal, ...drop });
       // Two kinds of kernel: one that returns each query's log-sum-exp (its backward,
-      // AnnealAttentionGrad, rebuilds the probabilities from q, k, the bias and it: no
-      // [B, H, T, S] kept), and a GPU one (SDPA) that returns y with its backward graph and
-      // the q, k, v it recorded (AnnealAttentionGradAutograd).
+      // AnnealAttentionGrad, rebuilds the probabilities from q, k, the bias and it, and the
+      // dropout mask from its seed: no [B, H, T, S] kept), and a GPU one (SDPA, without
+      // dropout) that returns y with its backward graph and the q, k, v it recorded
+      // (AnnealAttentionGradAutograd).
       const graph = saved.length === 4;
       save(graph ? saved : [qi, ki, vi, bias, saved[0]]);
       return {
@@ -174,13 +182,13 @@ export function attention(
         gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) =>
           graph
             ? run('AnnealAttentionGradAutograd', { dy, y: s[0], q: s[1], k: s[2], v: s[3] }, {})
-            : run('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], bias: s[3], lse: s[4] }, { scale }),
+            : run('AnnealAttentionGrad', { dy, q: s[0], k: s[1], v: s[2], bias: s[3], lse: s[4] }, { scale, ...drop }),
       };
     });
     return f(q, k, v);
   }
   const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias), -1); // [B, H, T, T]
-  return tf.matMul(dropProbs ? dropProbs(probs) : probs, v); // [B, H, T, D]
+  return tf.matMul(dropout ? tf.dropout(probs, dropout.rate, undefined, dropout.seed) : probs, v); // [B, H, T, D]
 }
 
 /** softmax(q k^T * scale + bias): the attention probabilities [B, H, T, S] (for outputAttentions). */

@@ -130,7 +130,9 @@ export class LoraModel {
   /** The base causal LM's final hidden states [B, T, C] with the adapters active (see lmHead). */
   hidden(a: ForwardArgs): tf.Tensor3D {
     this.begin(a);
-    return this.causalLm().hidden(a);
+    const h = this.causalLm().hidden(a);
+    this.checkUsed((ad) => !(ad instanceof LoraLinear && ad.role === 'head')); // an adapter on lm_head runs in the head
+    return h;
   }
 
   /** The base causal LM's head, through its adapter when lm_head has one. */
@@ -167,16 +169,16 @@ export class LoraModel {
     return lm as CausalLm;
   }
 
-  /** After the first full pass: every target must be a layer the model applied. */
-  private checkUsed(): void {
+  /** After the first full pass (or of `which` adapters, after a part of one): every target must be a layer the model applied. */
+  private checkUsed(which?: (ad: LoraLayer) => boolean): void {
     if (this.checked || !this.state.enabled || this.state.merged) return;
-    const unused = this.adapters.filter((ad) => !ad.used).map((ad) => ad.name);
+    const unused = this.adapters.filter((ad) => !ad.used && (which?.(ad) ?? true)).map((ad) => ad.name);
     if (unused.length)
       throw new ConfigError(`LoRA targets ${unused.join(', ')} are not layers this model's forward applies`, {
         field: 'peft.targetModules',
         hint: 'target attention/MLP projections; train heads with modulesToSave',
       });
-    this.checked = true;
+    if (!which) this.checked = true;
   }
 
   /** Adds each ΔW into its base weight (faster inference); unmerge() takes it out again. */

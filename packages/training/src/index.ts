@@ -15,6 +15,7 @@ export { silentReporter, type Reporter, type StepReport } from './reporter.js';
 export { accumulatedGradients, guardedUpdate, handleNonFinite, type LossSum } from './step.js';
 export { TokenTally, tokenMetrics } from './token-metrics.js';
 export { causalLmBatchLoss } from './lm-loss.js';
+export { liveTensorBytes, memoryReport } from './memory-report.js';
 export { OptimSchema, ScheduleSchema } from './schemas.js';
 export {
   LmTrainSchema,

@@ -9,6 +9,7 @@ import { AdamW, RunLogger, deriveSeed, requireStateField, stateFileOf, type Trai
 import { ShuffledSampler, type SamplerState } from '@anneal/data';
 import type { RunOptions } from './options.js';
 import { requireSameWorld, runLoop, type LoopResult, type RunLoopConfig } from './run-loop.js';
+import { liveTensorBytes, memoryReport } from './memory-report.js';
 import { accumulatedGradients, guardedUpdate, type LossSum } from './step.js';
 
 export type { LoopResult } from './run-loop.js';
@@ -21,6 +22,7 @@ export interface LoopConfig extends RunLoopConfig {
     gradientAccumulationSteps: number;
     maxSteps?: number;
     numEpochs?: number;
+    gradientCheckpointing?: boolean;
   };
 }
 
@@ -88,6 +90,22 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
   // The console and the logged train/ scalars are means over the steps since the last log.
   let window = { loss: 0, steps: 0, tokens: 0, t0: performance.now(), metrics: {} as Record<string, number> };
   let norm = 0;
+  // The first step of this process says what memory goes where (memory-report.ts).
+  let reported = false;
+  const reportingMemory = (first: LossSum): LossSum => {
+    const before = liveTensorBytes();
+    return () => {
+      const start = liveTensorBytes();
+      const r = first();
+      const trainable = [...p.model.params.values()].filter((v) => v.trainable).reduce((n, v) => n + v.size, 0);
+      const kept = liveTensorBytes() - start;
+      const tokens = r.tokens ?? r.count;
+      const { gradientCheckpointing = false } = cfg.train;
+      o.reporter?.info(memoryReport({ before, trainable, kept, tokens, gradientCheckpointing }));
+      reported = true;
+      return r;
+    };
+  };
   return runLoop(
     cfg,
     {
@@ -106,6 +124,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
             dp ? deriveSeed(cfg.seed, step, k, rank) : deriveSeed(cfg.seed, step, k),
           ),
         );
+        if (!reported) micro[0] = reportingMemory(micro[0]);
         const { loss, tokens, grads, metrics } = accumulatedGradients(p.model.params, micro, dp);
         const guarded = guardedUpdate(grads, loss, {
           clip: cfg.optim.gradClip,

@@ -85,8 +85,14 @@ export function requireSameWorld(run: Pick<RunContext, 'state' | 'resumeDir'>, w
     });
 }
 
-/** The process's peak resident memory so far, in MiB (what the OS counts for a CPU run: tensors, caches, V8 heap). */
-const peakMemoryMb = () => process.resourceUsage().maxRSS / 1024;
+/**
+ * Peak memory so far, in MiB: on a GPU the device allocator's peak (what torch.cuda.max_memory_allocated
+ * reports), else the process's peak resident memory (what the OS counts for a CPU run: tensors, caches, V8 heap).
+ */
+const peakMemoryMb = () => {
+  const device = (tf.memory() as { peakBytesOnDevice?: number }).peakBytesOnDevice;
+  return device !== undefined ? device / 2 ** 20 : process.resourceUsage().maxRSS / 1024;
+};
 
 const formatMetrics = (m: Record<string, number>) =>
   Object.entries(m)

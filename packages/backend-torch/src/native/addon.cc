@@ -155,6 +155,23 @@ Napi::Value Bytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), total);
 }
 
+// deviceMemory() -> {allocated, peak}: bytes the CUDA caching allocator holds for tensors on
+// the current device now and at most since the start (torch.cuda.memory_allocated /
+// max_memory_allocated); null on the cpu, or in a build without the CUDA headers.
+Napi::Value DeviceMemory(const Napi::CallbackInfo& info) {
+#ifdef ANNEAL_CUDA_GRAPHS
+  if (g_device.is_cuda()) {
+    auto index = g_device.has_index() ? g_device.index() : c10::cuda::current_device();
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    auto o = Napi::Object::New(info.Env());
+    o.Set("allocated", static_cast<double>(stats.allocated_bytes[0].current));  // [0]: StatType::AGGREGATE
+    o.Set("peak", static_cast<double>(stats.allocated_bytes[0].peak));
+    return o;
+  }
+#endif
+  return info.Env().Null();
+}
+
 Napi::Value Downloads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(g_downloads));
 }
@@ -445,6 +462,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("count", Napi::Function::New(env, Count));
   exports.Set("downloads", Napi::Function::New(env, Downloads));
   exports.Set("bytes", Napi::Function::New(env, Bytes));
+  exports.Set("deviceMemory", Napi::Function::New(env, DeviceMemory));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("recordBegin", Napi::Function::New(env, RecordBegin));
   exports.Set("recordEnd", Napi::Function::New(env, RecordEnd));

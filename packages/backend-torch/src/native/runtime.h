@@ -119,6 +119,11 @@ struct KernelEntry {
   KernelFn fn;
 };
 
+// A generator seed from a tfjs seed (a number; Math.random() when none was given: keep its fraction too).
+uint64_t seedBits(double seed) {
+  return static_cast<uint64_t>(std::fabs(seed)) ^ static_cast<uint64_t>(std::fmod(std::fabs(seed), 1.0) * 9007199254740992.0);
+}
+
 bool isFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16; }
 
 // The dtype an activation is kept in: bfloat16 under precision bf16, else as it is.

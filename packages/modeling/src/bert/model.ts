@@ -150,7 +150,7 @@ export function bertEncoder(
       const scale = 1 / Math.sqrt(D);
       const dropProbs =
         training && c.attentionProbsDropoutProb > 0
-          ? (pr: tf.Tensor) => drop(pr, c.attentionProbsDropoutProb, i, 0)
+          ? { rate: c.attentionProbsDropoutProb, seed: deriveSeed(a.dropoutSeed ?? 0, i, 0) }
           : undefined;
       const ctx = tf.reshape(tf.transpose(attention(q, k, v, bias, scale, dropProbs), [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       // Post-LN: LayerNorm(x + sublayer(x)).

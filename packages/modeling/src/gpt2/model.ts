@@ -143,10 +143,10 @@ export function gpt2Hidden(
         k = tf.concat([prev.key, k], 2); // [B, H, past + T, D]
         v = tf.concat([prev.value, v], 2);
       }
-      const dropProbs =
-        o.training && c.attnPdrop > 0 ? (pr: tf.Tensor) => dropout(pr, c.attnPdrop, o, l, 0) : undefined;
+      const drop =
+        o.training && c.attnPdrop > 0 ? { rate: c.attnPdrop, seed: deriveSeed(o.dropoutSeed ?? 0, l, 0) } : undefined;
       const scale = 1 / Math.sqrt(D);
-      const att = attention(q, k, v, bias, scale, dropProbs, causalOnly); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
+      const att = attention(q, k, v, bias, scale, drop, causalOnly); // softmax(q k^T / sqrt(D) + bias) v: [B, H, T, D]
       const y = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       const attnOut = conv1d(`${h}.attn.c_proj`, y);
       const r = tf.add(x, dropout(attnOut, c.residPdrop, o, l, 1));

@@ -285,9 +285,9 @@ export function llamaHidden(
       // (tiled at rank 4: tfjs has no gradient for rank-5 tile)
       const repeat = (t: tf.Tensor) =>
         H === KV ? t : tf.reshape(tf.tile(tf.reshape(t, [B, KV, 1, S * D]), [1, 1, H / KV, 1]), [B, H, S, D]);
-      const dropProbs =
+      const drop =
         training && c.attentionDropout > 0
-          ? (pr: tf.Tensor) => tf.dropout(pr, c.attentionDropout, undefined, deriveSeed(a.dropoutSeed ?? 0, i))
+          ? { rate: c.attentionDropout, seed: deriveSeed(a.dropoutSeed ?? 0, i) }
           : undefined;
       const att = c.attnLogitSoftcapping
         ? tf.matMul(
@@ -296,7 +296,7 @@ export function llamaHidden(
             ),
             repeat(v),
           )
-        : attention(q, repeat(k), repeat(v), bias, scale, dropProbs, causalOnly && !sliding); // [B, H, T, D]
+        : attention(q, repeat(k), repeat(v), bias, scale, drop, causalOnly && !sliding); // [B, H, T, D]
       let y = linear(`${l}.self_attn.o_proj`, tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, H * D])); // [B, T, C]
       if (isGemma(c)) y = norm(y, `${l}.post_attention_layernorm`); // Gemma normalises the sublayer's output too
       const r = tf.add(x, y);

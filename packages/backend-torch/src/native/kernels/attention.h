@@ -27,27 +27,46 @@ at::Tensor attentionScores(const at::Tensor& q, const at::Tensor& k, const at::T
   return at::add(at::mul(product(q, k.transpose(-2, -1)), scale), bias);
 }
 
+// Attention dropout's keep mask for probabilities like `p`, scaled by 1 / (1 - rate), drawn
+// from the device's generator seeded with `seed`: the backward pass (and a checkpointed
+// block's recomputation) draws the same mask again.
+at::Tensor dropoutKeep(const at::Tensor& p, double rate, double seed) {
+  auto gen = at::globalContext().defaultGenerator(p.device());
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());  // released before bernoulli takes it
+    gen.set_current_seed(seedBits(seed));
+  }
+  return at::bernoulli(at::empty_like(p), 1.0 - rate, gen).div_(1.0 - rate);
+}
+
 // inputs q, k, v [B, H, T, D], additive bias [.., T, S] -> y, and the log-sum-exp of each
 // query's scores [B, H, T, 1]: what the backward pass rebuilds the probabilities from (as
 // flash attention does), so no [B, H, T, S] tensor outlives the call. (Keeping the
-// probabilities instead made a step's memory grow with B·H·T² per layer.)
+// probabilities instead made a step's memory grow with B·H·T² per layer.) Attributes
+// dropout (a rate, 0 for none) and seed: dropout on the probabilities.
 Outputs attention(const Inputs& in, [[maybe_unused]] const Attrs& a) {
+  double rate = a.has("dropout") ? a.num("dropout") : 0.0;
 #ifdef ANNEAL_TORCH2
-  if (in.at(0).is_cuda()) return fusedAttention(in.at(0), in.at(1), in.at(2), in.at(3), a.num("scale"), a.flag("causal"));
+  if (in.at(0).is_cuda() && rate == 0.0)
+    return fusedAttention(in.at(0), in.at(1), in.at(2), in.at(3), a.num("scale"), a.flag("causal"));
 #endif
   auto scores = attentionScores(in.at(0), in.at(1), in.at(3), a.num("scale"));
   auto lse = at::logsumexp(scores, {-1}, true);  // in float32, as softmax under torch.autocast
   auto probs = at::exp(at::sub(scores, lse));
+  if (rate > 0.0) probs = at::mul(probs, dropoutKeep(probs, rate, a.num("seed")));
   return {product(probs, in.at(2)), lse};
 }
 
-// inputs dy, q, k, v, bias, lse -> dq, dk, dv; the probabilities recomputed from q, k, bias and lse
+// inputs dy, q, k, v, bias, lse -> dq, dk, dv; the probabilities recomputed from q, k, bias and
+// lse (and the dropout mask from its seed)
 Outputs attentionGrad(const Inputs& in, const Attrs& a) {
   const auto &dy = in.at(0), &q = in.at(1), &kk = in.at(2), &v = in.at(3);
-  double scale = a.num("scale");
+  double scale = a.num("scale"), rate = a.has("dropout") ? a.num("dropout") : 0.0;
   auto p = at::exp(at::sub(attentionScores(q, kk, in.at(4), scale), in.at(5)));
-  auto dv = product(p.transpose(-2, -1), dy);
+  auto keep = rate > 0.0 ? dropoutKeep(p, rate, a.num("seed")) : at::Tensor();
+  auto dv = product((rate > 0.0 ? at::mul(p, keep) : p).transpose(-2, -1), dy);
   auto dp = product(dy, v.transpose(-2, -1));
+  if (rate > 0.0) dp = at::mul(dp, keep);
   auto ds = at::mul(p, at::sub(dp, at::sum(at::mul(dp, p), {-1}, true)));  // softmax backward
   return {at::mul(product(ds, kk), scale), at::mul(product(ds.transpose(-2, -1), q), scale), dv};
 }

@@ -4,9 +4,7 @@
 
 Outputs multinomial(const Inputs& in, [[maybe_unused]] const Attrs& a) {  // logits (or probabilities if normalized) [B, N] -> int32 samples [B, numSamples]
   auto probs = a.flag("normalized") ? in.at(0) : at::softmax(in.at(0), -1);
-  // tfjs passes Math.random() when no seed is given: keep its fraction too.
-  double seed = a.num("seed");
-  uint64_t s = static_cast<uint64_t>(std::fabs(seed)) ^ static_cast<uint64_t>(std::fmod(std::fabs(seed), 1.0) * 9007199254740992.0);
+  uint64_t s = seedBits(a.num("seed"));
   auto gen = at::globalContext().defaultGenerator(g_device);
   {
     std::lock_guard<std::mutex> lock(gen.mutex());

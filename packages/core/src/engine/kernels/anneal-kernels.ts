@@ -72,8 +72,8 @@ export interface AnnealKernelAttrs {
   AnnealCrossEntropySumGrad: Record<string, never>;
   AnnealLinearCrossEntropy: { chunk: number };
   AnnealLinearCrossEntropyGrad: { chunk: number };
-  AnnealAttention: { scale: number; causal: boolean };
-  AnnealAttentionGrad: { scale: number };
+  AnnealAttention: { scale: number; causal: boolean; dropout?: number; seed?: number };
+  AnnealAttentionGrad: { scale: number; dropout?: number; seed?: number };
   AnnealAttentionGradAutograd: Record<string, never>;
   AnnealAdamW: {
     beta1: number;
