@@ -27,6 +27,8 @@ interface Spec {
   ckpt: boolean;
   /** train.lossChunkSize (Anneal only). */
   chunk: number | 'auto';
+  /** GPT-2's dropout rates (Anneal only; default 0, as the peer has none). */
+  dropout?: number;
   steps: number;
 }
 
@@ -68,7 +70,9 @@ const GPT2_SMALL = {
 async function child(s: Spec): Promise<void> {
   registerTorchBackend({ warn: () => undefined });
   await useBackend('torch', {});
-  const base = initFromHfConfig(s.model === 'qwen' ? QWEN_05B : GPT2_SMALL, 1, 'memory.ts');
+  const drop = s.dropout ?? 0;
+  const gpt2 = { ...GPT2_SMALL, resid_pdrop: drop, embd_pdrop: drop, attn_pdrop: drop };
+  const base = initFromHfConfig(s.model === 'qwen' ? QWEN_05B : gpt2, 1, 'memory.ts');
   base.gradientCheckpointing = s.ckpt;
   const lora =
     s.model === 'qwen'
@@ -95,7 +99,11 @@ async function child(s: Spec): Promise<void> {
   const first = performance.now() - t0;
   t0 = performance.now();
   for (let i = 0; i < s.steps; i++) step();
-  const what = [s.ckpt ? 'checkpointing' : '', s.chunk !== 0 ? `loss chunks (${s.chunk})` : '']
+  const what = [
+    s.ckpt ? 'checkpointing' : '',
+    s.chunk !== 0 ? `loss chunks (${s.chunk})` : '',
+    drop ? `dropout ${drop}` : '',
+  ]
     .filter(Boolean)
     .join(' + ');
   const row: Row = {
@@ -163,6 +171,12 @@ async function main(): Promise<void> {
       const peer = pytorch(s);
       rows.push([`${batch} x ${seq}`, peer, peer], [`${batch} x ${seq}`, anneal(s), peer]);
     }
+    // GPT-2's own dropout (0.1), attention dropout included, against the peer without any
+    rows.push([
+      '1 x 2048',
+      anneal({ model: 'gpt2', batch: 1, seq: 2048, ckpt: false, chunk: 0, steps: 1, dropout: 0.1 }),
+      rows[2][1],
+    ]);
     table('GPT-2 small (124M) in full, 2048 tokens a step, one step (fwd + bwd + AdamW); vs PyTorch: same shape', rows);
   } else {
     throw new Error('usage: memory.ts qwen [SEQ] | gpt2 | child JSON');
