@@ -150,7 +150,7 @@ describe('the LM head and loss in chunks', () => {
     const e = 1e-2 / Math.sqrt(norm2);
     const original = a.clone();
     const lossAt = (sign: number) => {
-      a.assign(tf.add(original, tf.mul(tf.tensor(g, a.shape), sign * e)));
+      tf.tidy(() => a.assign(tf.add(original, tf.mul(tf.tensor(g, a.shape), sign * e))));
       return step(lm, lora.params, 'cross-entropy', 5).loss;
     };
     const slope = (lossAt(1) - lossAt(-1)) / (2 * e);
