@@ -6,6 +6,8 @@
 //                                                intermediate 4864, vocab 151936), LoRA r 16 on every
 //                                                linear layer of the blocks, batch 1 x SEQ (2048)
 //   npx tsx tools/bench/memory.ts gpt2           GPT-2 small in full, 2048 tokens a step as 8 x 256 and 1 x 2048
+//   npx tsx tools/bench/memory.ts autocast [SEQ] GPT-2 small in full, 1 x SEQ (1024), float32 and bf16 autocast
+//                                                (torch.autocast on the CPU for the peer)
 //   npx tsx tools/bench/memory.ts child JSON     (one measurement; what the others run)
 //
 // Random weights of the real shapes (nothing is downloaded): memory and time do not depend
@@ -27,6 +29,8 @@ interface Spec {
   ckpt: boolean;
   /** train.lossChunkSize (Anneal only). */
   chunk: number | 'auto';
+  /** bf16 autocast (Anneal: the torch backend's; PyTorch: torch.autocast('cpu', torch.bfloat16)). */
+  autocast?: boolean;
   /** GPT-2's dropout rates (Anneal only; default 0, as the peer has none). */
   dropout?: number;
   steps: number;
@@ -68,7 +72,7 @@ const GPT2_SMALL = {
 };
 
 async function child(s: Spec): Promise<void> {
-  registerTorchBackend({ warn: () => undefined });
+  registerTorchBackend({ warn: () => undefined, autocast: s.autocast ? 'bf16' : 'none' });
   await useBackend('torch', {});
   const drop = s.dropout ?? 0;
   const gpt2 = { ...GPT2_SMALL, resid_pdrop: drop, embd_pdrop: drop, attn_pdrop: drop };
@@ -103,6 +107,7 @@ async function child(s: Spec): Promise<void> {
     s.ckpt ? 'checkpointing' : '',
     s.chunk !== 0 ? `loss chunks (${s.chunk})` : '',
     drop ? `dropout ${drop}` : '',
+    s.autocast ? 'bf16 autocast' : '',
   ]
     .filter(Boolean)
     .join(' + ');
@@ -123,6 +128,7 @@ const pytorch = (s: Spec) => {
     JSON.stringify(s),
   ]);
   if (row && s.ckpt) row.engine += ', checkpointing';
+  if (row && s.autocast) row.engine += ', bf16 autocast';
   return row;
 };
 
@@ -178,8 +184,19 @@ async function main(): Promise<void> {
       rows[2][1],
     ]);
     table('GPT-2 small (124M) in full, 2048 tokens a step, one step (fwd + bwd + AdamW); vs PyTorch: same shape', rows);
+  } else if (what === 'autocast') {
+    const seq = Number(arg ?? 1024);
+    const s: Spec = { model: 'gpt2', batch: 1, seq, ckpt: false, chunk: 0, steps: 1 };
+    const [plain, auto] = [pytorch(s), pytorch({ ...s, autocast: true })];
+    table(`GPT-2 small (124M) in full, 1 x ${seq}, one step; float32 and bf16 autocast; vs PyTorch: the same mode`, [
+      [`1 x ${seq}`, plain, plain],
+      [`1 x ${seq}`, auto, auto],
+      [`1 x ${seq}`, anneal(s), plain],
+      [`1 x ${seq}`, anneal({ ...s, autocast: true }), auto],
+      [`1 x ${seq}`, anneal({ ...s, autocast: true, chunk: 'auto' }), auto],
+    ]);
   } else {
-    throw new Error('usage: memory.ts qwen [SEQ] | gpt2 | child JSON');
+    throw new Error('usage: memory.ts qwen [SEQ] | gpt2 | autocast [SEQ] | child JSON');
   }
 }
 

@@ -8,7 +8,7 @@ kaiming-uniform, B zero, y = W x + s B A x), or GPT-2 (train_throughput_torch.bu
 full. `ckpt` wraps each block in torch.utils.checkpoint, as transformers'
 gradient_checkpointing_enable() does. Loss: cross-entropy over the full [T, V] logits.
 
-Usage: memory_torch.py JSON  with JSON {model, batch, seq, ckpt, steps}; prints one JSON line.
+Usage: memory_torch.py JSON  with JSON {model, batch, seq, ckpt, steps, autocast}; prints one JSON line.
 """
 import json
 import math
@@ -134,8 +134,11 @@ def main():
     rss_init = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def step():
-        logits = model(ids)
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+        # autocast: torch.autocast on the CPU in bfloat16 (products in bf16, saved as bf16;
+        # cross_entropy is on its float32 list)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(s.get("autocast"))):
+            logits = model(ids)
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -3,9 +3,10 @@
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { ANNEAL_KERNELS, BackendError, orderedInputs, type AnnealKernel } from '@anneal/core';
+import { ANNEAL_KERNELS, BackendError, orderedInputs, registerStepRecorder, type AnnealKernel } from '@anneal/core';
 import { loadAddon } from './addon.js';
 import { MULTI_OUTPUT, NATIVE_KERNELS, TorchBackend } from './backend.js';
+import { RecordedStep } from './recorded-step.js';
 
 export interface TorchBackendOptions {
   /** Intra-op threads (default: ANNEAL_NUM_THREADS, else the number of cores). */
@@ -15,9 +16,12 @@ export interface TorchBackendOptions {
   /** Let float32 matmuls use TF32 on GPUs (cuBLAS/cuDNN), as most training code does. Default: ANNEAL_TF32 (0 or 1), else true; no effect on cpu. */
   tf32?: boolean;
   /**
-   * 'bf16': run matmuls and attention in bfloat16 with float32 results, softmax and
-   * reductions in float32, weights and optimizer state in float32 (torch.autocast's
-   * recipe). Meant for GPUs; on CPUs it is slower and only less precise. Default 'none'.
+   * 'bf16': torch.autocast's rules. Matmuls and attention run in bfloat16 and return bfloat16
+   * (so what later ops save for backward is half the size); a bfloat16 tensor meeting a
+   * float32 one of the same shape (the residual stream) gives float32, a broadcast float32
+   * operand (a bias) is cast down; norms, softmax, sums and the loss run in float32; weights,
+   * their gradients and optimizer state stay float32. Meant for GPUs; on CPUs it saves
+   * memory but is slower. Default 'none'.
    */
   autocast?: 'bf16' | 'none';
   /**
@@ -80,6 +84,9 @@ export function registerTorchBackend(o: TorchBackendOptions = {}): void {
   const warn = o.warn ?? ((m: string) => process.stderr.write(m + '\n'));
 
   tf.registerBackend('torch', () => new TorchBackend(addon), 3);
+  // Steps that libraries ask core for (replayableStep: generation's decode step) are recorded
+  // and replayed here; on other backends RecordedStep runs them dispatched.
+  registerStepRecorder((fn, o) => new RecordedStep(fn, o));
   for (const config of tf.getKernelsForBackend('cpu')) {
     const name = config.kernelName;
     const order = NATIVE_KERNELS[name];

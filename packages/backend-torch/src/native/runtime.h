@@ -10,13 +10,16 @@ int64_t g_next_id = 1;
 // Downloads (device -> host reads) so far: on a GPU each one waits for the queue to drain,
 // so a training step should have none but the logged loss (benchmarks count them).
 int64_t g_downloads = 0;
-// Where new tensors live (configure({device})), and whether float matmuls and attention
-// run in bfloat16 with float32 results (configure({autocast: 'bf16'}); weights stay f32).
+// Where new tensors live (configure({device})), and bf16 autocast (configure({autocast:
+// 'bf16'})): as under torch.autocast, float matmuls and attention run in bfloat16 and return
+// bfloat16 (so the ops after them save bfloat16 for backward); a bfloat16 tensor meeting a
+// float32 one is promoted to float32; norms, softmax and the loss compute and return float32;
+// weights, their gradients and optimizer state stay float32.
 at::Device g_device(at::kCPU);
 bool g_autocast_bf16 = false;
-// precision bf16 (configure({precision: 'bf16'})): activations and their gradients are kept in
-// bfloat16 (JS still sees float32 tensors); parameters, optimizer state, reductions, norms and
-// the loss stay float32. Products run as under bf16 autocast but keep their bf16 results.
+// precision bf16 (configure({precision: 'bf16'})): every activation and its gradient is kept in
+// bfloat16 (JS still sees float32 tensors), norm outputs and sums with float32 operands included;
+// parameters, optimizer state, reductions and the loss stay float32.
 bool g_precision_bf16 = false;
 // Pad GEMM dimensions (>= 1024, not a multiple of 8) to a multiple of 64 in bf16 products:
 // cuBLAS falls back to slow unaligned kernels for an odd leading dimension such as GPT-2's
@@ -104,6 +107,8 @@ std::vector<int64_t> axesOf(const Attrs& a, const char* key, int64_t rank) {
 
 // tfjs keeps int32 results int32 where ATen would promote (e.g. sum of int32 -> int64).
 at::Tensor like(const at::Tensor& out, at::ScalarType dtype) {
+  bool floats = (out.scalar_type() == at::kFloat || out.scalar_type() == at::kBFloat16) && (dtype == at::kFloat || dtype == at::kBFloat16);
+  if (floats) return out;  // a bfloat16 activation meeting a float32 one is promoted to float32, as in PyTorch
   return out.scalar_type() == dtype ? out : out.to(dtype);
 }
 
@@ -130,9 +135,16 @@ bool isFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat || t.sc
 at::Tensor act(const at::Tensor& t) { return g_precision_bf16 && t.scalar_type() == at::kFloat ? t.to(at::kBFloat16) : t; }
 
 // Under precision bf16, a float32 operand meeting a bfloat16 one is cast down (bias, scale,
-// mask), so activations stay bfloat16 instead of being promoted back to float32.
+// mask), so activations stay bfloat16 instead of being promoted back to float32. Under bf16
+// autocast only a float32 operand broadcast against a bfloat16 one is (a linear's bias, which
+// torch.autocast casts to bfloat16 with its weight; a mask); same-shape sums (the residual
+// stream) promote to float32, and a 0-d scalar is left to ATen (the result keeps the
+// tensor's dtype, the scalar its float32 value).
 void harmonize(at::Tensor& a, at::Tensor& b) {
-  if (!g_precision_bf16) return;
-  if (a.scalar_type() == at::kBFloat16 && b.scalar_type() == at::kFloat) b = b.to(at::kBFloat16);
-  else if (b.scalar_type() == at::kBFloat16 && a.scalar_type() == at::kFloat) a = a.to(at::kBFloat16);
+  if (!g_precision_bf16 && !g_autocast_bf16) return;
+  bool low_a = a.scalar_type() == at::kBFloat16 && b.scalar_type() == at::kFloat;
+  bool low_b = b.scalar_type() == at::kBFloat16 && a.scalar_type() == at::kFloat;
+  auto broadcast = [](const at::Tensor& small, const at::Tensor& big) { return small.dim() > 0 && small.numel() < big.numel(); };
+  if (low_a && (g_precision_bf16 || broadcast(b, a))) b = b.to(at::kBFloat16);
+  else if (low_b && (g_precision_bf16 || broadcast(a, b))) a = a.to(at::kBFloat16);
 }

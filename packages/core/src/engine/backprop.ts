@@ -133,7 +133,13 @@ export function gradients(f: () => tf.Scalar, xs: tf.Tensor[]): { value: tf.Scal
         }
         for (const s of node.saved ?? []) s.dispose();
       }
-      return xs.map((x) => acc.get(x.id) ?? null);
+      // A backend may compute a gradient in a narrower float than the variable (torch under bf16
+      // autocast or precision: a weight's gradient is a bfloat16 product); Cast widens it to the
+      // variable's dtype, so gradients accumulate, clip and all-reduce in float32 (PyTorch's .grad).
+      return xs.map((x) => {
+        const g = acc.get(x.id);
+        return g ? tf.cast(g, x.dtype) : null;
+      });
     });
     return { value: y as tf.Scalar, grads };
   } finally {

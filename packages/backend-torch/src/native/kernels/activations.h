@@ -2,8 +2,11 @@
 // Included by addon.cc inside its namespace (one translation unit), after runtime.h.
 #pragma once
 
+// Softmax of bfloat16 scores is taken in float32 (torch.autocast's float32 list), then kept
+// as an activation (bfloat16 under precision bf16).
 Outputs softmax(const Inputs& in, const Attrs& a) {
-  return {at::softmax(in.at(0), normAxis(a.has("dim") ? a.i64("dim") : -1, in.at(0).dim()))};
+  auto x = in.at(0).scalar_type() == at::kBFloat16 ? in.at(0).to(at::kFloat) : in.at(0);
+  return {act(at::softmax(x, normAxis(a.has("dim") ? a.i64("dim") : -1, x.dim())))};
 }
 
 Outputs gelu(const Inputs& in, const Attrs& a) { return {at::gelu(in.at(0), a.str("approximate"))}; }

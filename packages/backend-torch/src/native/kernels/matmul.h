@@ -23,7 +23,8 @@ at::Tensor padCast(const at::Tensor& t, int64_t r, int64_t c, at::ScalarType dty
 // accumulated in float32, as cuBLAS does for torch.autocast; on cpu the inputs are rounded
 // to bfloat16 and multiplied in float32 (the same numbers, not faster), because CPU
 // builds without oneDNN accumulate bfloat16 products in bfloat16 (errors of ~10%). The
-// result is float32 under autocast and bfloat16 under precision bf16. With GEMM padding,
+// result is bfloat16, as torch.autocast returns it: what later ops save for backward is
+// half the size of float32 (norms, softmax and the loss widen it again). With GEMM padding,
 // large unaligned dimensions are padded with zeros and the result narrowed back (exact).
 at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
   if ((g_autocast_bf16 || g_precision_bf16) && isFloat(x) && isFloat(y)) {
@@ -37,7 +38,7 @@ at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
     };
     auto out = at::matmul(in(x, Mp, Kp), in(y, Kp, Np));
     if (pad) out = out.narrow(-2, 0, M).narrow(-1, 0, N);
-    return g_precision_bf16 ? out.to(at::kBFloat16).contiguous() : out.to(at::kFloat).contiguous();
+    return out.to(at::kBFloat16).contiguous();
   }
   // tfjs hands every product over as rank 3; a batch of one is a plain GEMM, and
   // at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
@@ -53,11 +54,10 @@ Outputs batchMatMul(const Inputs& in, const Attrs& a) {
 
 // y + u bᵀ with the sum inside the product (addmm: cuBLAS adds into C), for LoRA's term on
 // its base projection: one small GEMM, no separate pass over [N, out]. Under bf16 autocast
-// (float32 y, bfloat16 products) the sum stays outside.
+// or precision the sum is bfloat16, as peft's base(x) + lora_B(lora_A(x)) under torch.autocast.
 Outputs addProduct(const Inputs& in, const Attrs&) {  // inputs y [N, out], u [N, r], b [out, r] -> y + u bᵀ
   auto y = in.at(0), u = in.at(1), b = in.at(2);
-  if (g_autocast_bf16 && !g_precision_bf16) return {at::add(y, product(u, b.t()))};
-  if (g_precision_bf16) {
+  if (g_autocast_bf16 || g_precision_bf16) {
     y = y.to(at::kBFloat16);
     u = u.to(at::kBFloat16);
     b = b.to(at::kBFloat16);
