@@ -158,6 +158,55 @@ d('GPT-2 on the torch backend', () => {
     });
   });
 
+  it('attention in query blocks (long sequences) equals one block: outputs, log-sum-exp and gradients; dropout masks redrawn per block', () => {
+    const [B, H, T, D, scale] = [2, 3, 29, 8, 0.35];
+    const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object) =>
+      tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as unknown as tf.Tensor[];
+    tf.tidy(() => {
+      const q = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 31);
+      const k = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 32);
+      const v = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 33);
+      const dy = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 34);
+      const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9).reshape([1, 1, T, T]);
+      const padding = tf.mul(tf.randomUniform([B, 1, 1, T], 0, 1, 'float32', 35).greater(0.8), -1e9); // broadcast over queries
+      for (const bias of [causal, padding]) {
+        const [y1, lse1] = run('AnnealAttention', { q, k, v, bias }, { scale, causal: false });
+        const [y5, lse5] = run('AnnealAttention', { q, k, v, bias }, { scale, causal: false, block: 5 }); // 29 = 5·5 + 4
+        expect(relErr(y5.dataSync() as Float32Array, y1.dataSync() as Float32Array)).toBeLessThan(1e-6);
+        expect(relErr(lse5.dataSync() as Float32Array, lse1.dataSync() as Float32Array)).toBeLessThan(1e-6);
+        const g1 = run('AnnealAttentionGrad', { dy, q, k, v, bias, lse: lse1 }, { scale });
+        const g5 = run('AnnealAttentionGrad', { dy, q, k, v, bias, lse: lse5 }, { scale, block: 5 });
+        g5.forEach((g, i) =>
+          expect(relErr(g.dataSync() as Float32Array, g1[i].dataSync() as Float32Array), `gradient ${i}`).toBeLessThan(
+            1e-5,
+          ),
+        );
+      }
+      // With v = I the output is the dropped probabilities, and dv = yᵀ dy: the backward pass
+      // redraws each block's mask exactly
+      const eye = tf.reshape(tf.eye(T), [1, 1, T, T]).tile([B, H, 1, 1]);
+      const drop = { scale, causal: false, dropout: 0.3, seed: 11, block: 5 };
+      const [y, lse] = run('AnnealAttention', { q, k, v: eye, bias: causal }, drop);
+      const [probs] = run('AnnealAttention', { q, k, v: eye, bias: causal }, { scale, causal: false });
+      const [yv, pv] = [y.dataSync(), probs.dataSync()];
+      let zeros = 0;
+      yv.forEach((x, i) => {
+        if (x === 0 && pv[i] !== 0) zeros++;
+        else expect(Math.abs(x - pv[i] / 0.7)).toBeLessThan(1e-6);
+      });
+      expect(zeros / pv.filter((p) => p !== 0).length).toBeGreaterThan(0.2);
+      expect(zeros / pv.filter((p) => p !== 0).length).toBeLessThan(0.4);
+      const dyT = tf.randomNormal([B, H, T, T], 0, 1, 'float32', 36);
+      const [, , dv] = run('AnnealAttentionGrad', { dy: dyT, q, k, v: eye, bias: causal, lse }, drop);
+      expect(
+        relErr(dv.dataSync() as Float32Array, tf.matMul(y, dyT, true, false).dataSync() as Float32Array),
+      ).toBeLessThan(1e-5);
+      // the same masks again for the same seed
+      const [again] = run('AnnealAttention', { q, k, v: eye, bias: causal }, drop);
+      expect(Array.from(again.dataSync())).toEqual(Array.from(yv));
+    });
+  });
+
   it('GPT-2 with attention dropout: activation checkpointing draws the same masks (gradients within 1e-6)', () => {
     const model = Gpt2LMHeadModel.init(
       {

@@ -20,6 +20,7 @@ export { TFJS_CORE_VERSION, checkEngineInternals, gradients } from './engine/bac
 export { valueAndGrads } from './engine/grad.js';
 export { checkpointed } from './engine/checkpoint.js';
 export { FunctionalStep } from './engine/functional-step.js';
+export { registerStepRecorder, replayableStep, type ReplayableStep, type StepRecorder } from './engine/replay.js';
 export * from './engine/optim.js';
 export * from './engine/schedule.js';
 export * from './engine/rng.js';

@@ -2,7 +2,8 @@
 // temperature, top-k, top-p, repetition penalty) or beam search, over a batch of prompts
 // left-padded to one length, with a key/value cache so each new token costs one position.
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@anneal/core';
+import { Rng, replayableStep, type ReplayableStep } from '@anneal/core';
+import { StaticKvCache } from './kv-cache.js';
 import type { LmHead } from './lm-head.js';
 import type { ForwardArgs, KvCache, ModelOutput } from './types.js';
 
@@ -14,6 +15,8 @@ export interface CausalLm {
   lmHead(): LmHead;
   /** Longest sequence the model accepts (n_positions / max_position_embeddings). */
   readonly maxPositions: number;
+  /** Takes ForwardArgs.staticCache; replayable: its decode step is one program at every token. */
+  readonly staticCache?: { replayable: boolean };
 }
 
 export interface GenerateOptions {
@@ -47,6 +50,20 @@ export interface GenerateOptions {
   onToken?: (tokens: number[], step: number) => void;
   /** Default true; false recomputes the whole sequence at every step (for checking). */
   useCache?: boolean;
+  /**
+   * 'static' (default where the model takes one): keys and values preallocated for prompt +
+   * new tokens and written in place; 'dynamic': the cache grows by concatenation.
+   */
+  cache?: 'static' | 'dynamic';
+  /** Record the static-cache decode step once and replay it natively where the backend can (default true). */
+  replay?: boolean;
+  /** Filled in at the end: which cache ran, and how many decode steps were native replays. */
+  stats?: GenerateStats;
+}
+
+export interface GenerateStats {
+  cache?: 'static' | 'dynamic' | 'none';
+  replayed?: number;
 }
 
 /** tf.tidy for functions that return tensors inside plain objects (typed as they are). */
@@ -76,15 +93,55 @@ function leftPad(prompts: number[][], pad: number) {
   return { ids, mask, pos, T };
 }
 
-/** Runs the model on the next tokens (all of them without a cache) and returns the last logits [B][V]. */
+/**
+ * Runs the model on the next tokens and returns the last position's logits [B][V] (or, for
+ * greedy decoding without processors, the argmax ids). Three ways: a static cache (the
+ * default where the model takes one: preallocated for prompt + new tokens, written in place,
+ * and the decode step recorded once and replayed natively where the backend can), a growing
+ * cache (concatenated at each token), or none (the whole sequence again at every step).
+ */
 class Stepper {
   cache: KvCache | undefined;
+  private readonly fixed: StaticKvCache | undefined;
+  private readonly steps = new Map<'logits' | 'argmax', ReplayableStep>();
+
   constructor(
     private model: CausalLm,
     private useCache: boolean,
-  ) {}
+    batch: number,
+    maxLength: number,
+    o: GenerateOptions,
+  ) {
+    if (useCache && model.staticCache && (o.cache ?? 'static') === 'static')
+      this.fixed = new StaticKvCache(batch, maxLength);
+    this.replay = (o.replay ?? true) && Boolean(model.staticCache?.replayable);
+  }
+  private readonly replay: boolean;
 
+  /** Steps replayed natively so far (0 where the backend cannot record, or replay is off). */
+  get replayed(): number {
+    return [...this.steps.values()].reduce((n, s) => n + s.stats.replayed, 0);
+  }
+
+  /** The last logits of each row. */
   step(ids: number[][], mask: number[][], pos: number[][], fresh: number): Float32Array[] {
+    const last = this.fixed ? this.staticStep(ids, mask, pos, 'logits') : this.growingStep(ids, mask, pos, fresh);
+    const flat = last.dataSync() as Float32Array;
+    const [B, V] = last.shape as [number, number];
+    last.dispose();
+    return Array.from({ length: B }, (_, b) => flat.subarray(b * V, (b + 1) * V));
+  }
+
+  /** Each row's most likely next token, chosen on the device where the static cache is used (only ids come back). */
+  argmax(ids: number[][], mask: number[][], pos: number[][]): number[] {
+    if (!this.fixed) return this.step(ids, mask, pos, 1).map(argmax);
+    const best = this.staticStep(ids, mask, pos, 'argmax');
+    const out = Array.from(best.dataSync());
+    best.dispose();
+    return out;
+  }
+
+  private growingStep(ids: number[][], mask: number[][], pos: number[][], fresh: number): tf.Tensor2D {
     const B = ids.length;
     const width = this.useCache && this.cache ? fresh : ids[0].length;
     const start = ids[0].length - width;
@@ -109,14 +166,74 @@ class Stepper {
       return { last: tf.reshape(tf.slice(r.logits, [0, width - 1, 0], [B, 1, V]), [B, V]), cache: r.pastKeyValues };
     });
     this.setCache(out.cache);
-    const flat = out.last.dataSync() as Float32Array;
-    const V = out.last.shape[1]!;
-    out.last.dispose();
-    return Array.from({ length: B }, (_, b) => flat.subarray(b * V, (b + 1) * V));
+    return out.last as tf.Tensor2D;
+  }
+
+  /**
+   * With the static cache: the first call runs the whole prompt (prefill); each later one the
+   * newest token, through a step that takes everything that changes as input tensors (ids,
+   * positions, the mask over all L slots, the cache index), so it can be replayed.
+   */
+  private staticStep(ids: number[][], mask: number[][], pos: number[][], out: 'logits' | 'argmax'): tf.Tensor {
+    const cache = this.fixed!;
+    const B = ids.length;
+    const L = cache.maxLength;
+    const width = cache.length === 0 ? ids[0].length : 1;
+    const start = ids[0].length - width;
+    const inputs = [
+      tf.tensor2d(
+        ids.map((row) => row.slice(start)),
+        [B, width],
+        'int32',
+      ),
+      tf.tensor2d(
+        pos.map((row) => row.slice(start)),
+        [B, width],
+        'int32',
+      ),
+      tf.tensor2d(
+        mask.map((row) => [...row, ...new Array<number>(L - row.length).fill(0)]),
+        [B, L],
+        'int32',
+      ),
+      tf.tensor1d([cache.length], 'int32'),
+    ];
+    try {
+      if (width > 1) return tf.tidy(() => this.decode(out)(inputs)[0]); // the prefill: its own shapes, run once
+      let step = this.steps.get(out);
+      if (!step) {
+        step = replayableStep(this.decode(out), { replay: this.replay });
+        this.steps.set(out, step);
+      }
+      return step.run(inputs)[0];
+    } finally {
+      cache.length += width;
+      tf.dispose(inputs);
+    }
+  }
+
+  /** The step itself: [ids, positions, mask, cache index] -> [last logits [B, V]] or [argmax ids [B]]. */
+  private decode(out: 'logits' | 'argmax') {
+    return ([inputIds, positionIds, attentionMask, cachePosition]: tf.Tensor[]): tf.Tensor[] => {
+      const [B, T] = inputIds.shape as [number, number];
+      const hidden = this.model.hidden({
+        inputIds: inputIds as tf.Tensor2D,
+        positionIds: positionIds as tf.Tensor2D,
+        attentionMask: attentionMask as tf.Tensor2D,
+        staticCache: this.fixed,
+        cachePosition: cachePosition as tf.Tensor1D,
+        training: false,
+      }); // [B, T, C]
+      const C = hidden.shape[2];
+      const lastRows = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, C]), [B, C]) as tf.Tensor2D;
+      const logits = this.model.lmHead().logits(lastRows); // [B, V]
+      return [out === 'argmax' ? tf.argMax(logits, -1) : logits];
+    };
   }
 
   /** Keeps only the cache rows of `rows` (beam search reorders its beams). */
   select(rows: number[]): void {
+    if (this.fixed) return this.fixed.select(rows);
     if (!this.cache) return;
     const idx = tf.tensor1d(rows, 'int32');
     this.setCache(this.cache.map((l) => ({ key: tf.gather(l.key, idx), value: tf.gather(l.value, idx) })));
@@ -129,8 +246,17 @@ class Stepper {
     if (old) for (const l of old) tf.dispose([l.key, l.value]);
   }
 
+  report(stats: GenerateStats | undefined): void {
+    if (!stats) return;
+    stats.cache = this.fixed ? 'static' : this.useCache ? 'dynamic' : 'none';
+    stats.replayed = this.replayed;
+  }
+
   dispose(): void {
     this.setCache(undefined);
+    this.fixed?.dispose();
+    for (const s of this.steps.values()) s.dispose();
+    this.steps.clear();
   }
 }
 
@@ -193,17 +319,21 @@ function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions
   const { ids, mask, pos, T } = leftPad(prompts, pad);
   const maxNew = Math.min(o.maxNewTokens, model.maxPositions - T);
   const rng = new Rng(o.seed ?? 0);
-  const stepper = new Stepper(model, o.useCache ?? true);
+  const stepper = new Stepper(model, o.useCache ?? true, prompts.length, T + maxNew, o);
   const done = prompts.map(() => false);
   const out = prompts.map((p) => [...p]);
+  // greedy with no processor to apply: the argmax is taken on the device, only ids come back
+  const plainGreedy = (n: number) => !o.doSample && (o.repetitionPenalty ?? 1) === 1 && n >= (o.minNewTokens ?? 0);
   try {
     for (let n = 0; n < maxNew && done.some((d) => !d); n++) {
-      const logits = stepper.step(ids, mask, pos, 1);
-      const next = logits.map((row, b) => {
-        if (done[b]) return -1;
-        const s = processLogits(row, out[b], n, o);
-        return o.doSample ? draw(s, rng) : argmax(s);
-      });
+      const chosen = plainGreedy(n)
+        ? stepper.argmax(ids, mask, pos)
+        : stepper.step(ids, mask, pos, 1).map((row, b) => {
+            if (done[b]) return -1;
+            const s = processLogits(row, out[b], n, o);
+            return o.doSample ? draw(s, rng) : argmax(s);
+          });
+      const next = chosen.map((t, b) => (done[b] ? -1 : t));
       next.forEach((t, b) => {
         ids[b].push(t < 0 ? pad : t);
         mask[b].push(t < 0 ? 0 : 1);
@@ -219,6 +349,7 @@ function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions
       o.onToken?.(next, n);
     }
   } finally {
+    stepper.report(o.stats);
     stepper.dispose();
   }
   return out;
@@ -243,7 +374,7 @@ function beamSearch(model: CausalLm, prompts: number[][], o: GenerateOptions): n
   let seqs = rows.map(() => [] as number[]);
   const finished = prompts.map(() => [] as Hypothesis[]);
   const closed = prompts.map(() => false);
-  const stepper = new Stepper(model, o.useCache ?? true);
+  const stepper = new Stepper(model, o.useCache ?? true, rows.length, T + maxNew, o);
   const addFinished = (b: number, h: Hypothesis) => {
     finished[b].push(h);
     finished[b].sort((x, y) => y.score - x.score);
@@ -295,6 +426,7 @@ function beamSearch(model: CausalLm, prompts: number[][], o: GenerateOptions): n
       o.onToken?.(nextTokens, n);
     }
   } finally {
+    stepper.report(o.stats);
     stepper.dispose();
   }
   const want = o.numReturnSequences ?? 1;

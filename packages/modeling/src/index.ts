@@ -29,7 +29,15 @@ export {
   IGNORE_INDEX,
   type LmLoss,
 } from './loss.js';
-export { generate, processLogits, softmax, type CausalLm, type GenerateOptions } from './generate.js';
+export {
+  generate,
+  processLogits,
+  softmax,
+  type CausalLm,
+  type GenerateOptions,
+  type GenerateStats,
+} from './generate.js';
+export { StaticKvCache, staticCacheBias } from './kv-cache.js';
 export { lmHeadOf, softcap, type LmHead } from './lm-head.js';
 export { chunkRowsFor, headCrossEntropySum, headTargetLogprobs, type HeadPass } from './head-chunks.js';
 export {

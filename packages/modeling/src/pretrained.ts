@@ -82,6 +82,14 @@ export abstract class PretrainedModel {
     this.layers = buildLayers(specs, params, prebuilt);
   }
 
+  /**
+   * Whether forward takes ForwardArgs.staticCache (generation's static KV cache), and whether
+   * its decode step is one program at every token (so it may be recorded and replayed).
+   */
+  get staticCache(): { replayable: boolean } | undefined {
+    return undefined;
+  }
+
   /** Module names of the transformer blocks, in order (e.g. transformer.h.0, transformer.h.1, ...). */
   abstract get blockNames(): string[];
 

@@ -1,6 +1,7 @@
 // What every architecture's forward pass takes and returns (transformers' argument and
 // output names, camelCased), and the key/value cache used for fast generation.
 import * as tf from '@tensorflow/tfjs-core';
+import type { StaticKvCache } from './kv-cache.js';
 
 export interface ForwardArgs {
   /** [B, T] int32 token ids. */
@@ -20,6 +21,14 @@ export interface ForwardArgs {
   pastKeyValues?: KvCache;
   /** Return the keys and values of all positions for the next call. */
   useCache?: boolean;
+  /**
+   * A static cache instead (generation): this call's keys and values are written into it at
+   * cache index `cachePosition`, attention reads all its L positions, attentionMask is [B, L]
+   * (0 for padding and unwritten slots) and positionIds must be given.
+   */
+  staticCache?: StaticKvCache;
+  /** int32 [1]: the static cache index of this call's first token (default: staticCache.length). */
+  cachePosition?: tf.Tensor1D;
   /** Enables dropout (else the model runs as in eval mode). */
   training?: boolean;
   /** Base seed of this pass's dropout masks (e.g. derived from the step). */
@@ -99,4 +108,16 @@ export function defaultPositions(batch: number, t: number, past: number): tf.Ten
         1,
       ]) as tf.Tensor2D,
   );
+}
+
+/** The static cache index of a call's first token: cachePosition, else the cache's length (see ForwardArgs). */
+export function staticPosition(a: ForwardArgs): tf.Tensor1D {
+  return a.cachePosition ?? tf.tensor1d([a.staticCache!.length], 'int32');
+}
+
+/** A static-cache call's attention mask [B, L] (required: it says which slots are written). */
+export function staticMask(a: ForwardArgs): tf.Tensor2D {
+  if (!a.attentionMask || !a.positionIds)
+    throw new Error('a forward pass with staticCache needs attentionMask [B, L] and positionIds [B, T]');
+  return a.attentionMask;
 }

@@ -200,6 +200,11 @@ export class LoraModel {
     return this.base.maxPositions;
   }
 
+  /** The base model's static-cache support (adapters add no length-dependent step). */
+  get staticCache(): { replayable: boolean } | undefined {
+    return this.base.staticCache;
+  }
+
   get isMerged(): boolean {
     return this.state.merged;
   }

@@ -72,6 +72,7 @@ namespace {
 #include "kernels/norms.h"
 #include "kernels/rope.h"
 #include "kernels/attention.h"
+#include "kernels/cache.h"
 #include "kernels/loss.h"
 #include "kernels/adamw.h"
 #include "kernels/quant.h"

@@ -89,6 +89,11 @@ export class Gpt2LMHeadModel extends PretrainedModel {
     return gpt2ConfigToHf(this.config);
   }
 
+  /** Takes a static cache, and its decode step is the same program at every token. */
+  override get staticCache(): { replayable: boolean } {
+    return { replayable: true };
+  }
+
   get maxPositions(): number {
     return this.config.nPositions;
   }

@@ -10,7 +10,16 @@ import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers
 import { lmHeadOf, type LmHead } from '../lm-head.js';
 import { attention, attentionProbs, gelu, layerNorm } from '../ops.js';
 import { tidy } from '../generate.js';
-import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
+import { staticCacheBias } from '../kv-cache.js';
+import {
+  attentionBias,
+  defaultPositions,
+  staticMask,
+  staticPosition,
+  type ForwardArgs,
+  type KvCache,
+  type ModelOutput,
+} from '../types.js';
 import type { Gpt2Config } from './config.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -106,7 +115,8 @@ export function gpt2Hidden(
   const C = c.nEmbd;
   const H = c.nHead;
   const D = C / H;
-  const past = a.pastKeyValues?.[0]?.key.shape[2] ?? 0;
+  const sc = a.staticCache;
+  const past = sc ? sc.length : (a.pastKeyValues?.[0]?.key.shape[2] ?? 0);
   const get = (name: string) => m.params.get(name)!;
   const conv1d = (name: string, x: tf.Tensor) => applyLayer(m, name, x); // Conv1D: x [..., in] @ W [in, out] + b
   if (past + T > c.nPositions)
@@ -119,8 +129,11 @@ export function gpt2Hidden(
   let x = dropout(tf.add(tokEmb, posEmb), c.embdPdrop, o, -1, 0); // [B, T, C]
 
   // Attention bias: future keys and padded keys get -1e9.
-  const attnBias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
-  const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
+  const position = sc ? staticPosition(a) : undefined; // static cache index of the first token
+  const attnBias = sc
+    ? staticCacheBias(B, T, sc.maxLength, position!, staticMask(a)) // [B, 1, T, L]
+    : attentionBias(B, T, past, a.attentionMask, true, a.documentIds); // [B|1, 1, T, past + T]
+  const causalOnly = !sc && past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
   const checkpointing = Boolean(a.gradientCheckpointing) && o.training && !a.useCache && !a.outputAttentions;
   const hidden: tf.Tensor3D[] = [];
   const attentions: tf.Tensor4D[] = [];
@@ -139,7 +152,9 @@ export function gpt2Hidden(
       const qkv = conv1d(`${h}.attn.c_attn`, n1); // [B, T, 3C]
       const [q, kNew, vNew] = tf.split(qkv, 3, -1).map((t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3])); // [B, H, T, D]
       let [k, v] = [kNew, vNew];
-      if (prev) {
+      if (sc)
+        ({ key: k, value: v } = sc.write(l, kNew, vNew, position!)); // [B, H, L, D]
+      else if (prev) {
         k = tf.concat([prev.key, k], 2); // [B, H, past + T, D]
         v = tf.concat([prev.value, v], 2);
       }
@@ -158,7 +173,7 @@ export function gpt2Hidden(
       const probs = a.outputAttentions ? attentionProbs(q, k, bias, scale) : undefined;
       return [
         tf.add(r, dropout(mlpOut, c.residPdrop, o, l, 2)),
-        a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined,
+        a.useCache && !sc ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined,
         probs,
       ] as const;
     };

@@ -96,6 +96,12 @@ export class LlamaForCausalLM extends PretrainedModel {
     return this.config.maxPositionEmbeddings;
   }
 
+  /** Takes a static cache; its decode step is one program at every token except under longrope (factors picked by length). */
+  override get staticCache(): { replayable: boolean } {
+    const rs = this.config.ropeScaling;
+    return { replayable: (rs?.rope_type ?? rs?.type) !== 'longrope' };
+  }
+
   get blockNames(): string[] {
     return llamaBlocks(this.config);
   }

@@ -17,7 +17,16 @@ import { tidy } from '../generate.js';
 import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
 import { lmHeadOf, softcap, type LmHead } from '../lm-head.js';
 import { applyRotary, attention, attentionProbs, gatedActivation, rmsNorm } from '../ops.js';
-import { attentionBias, defaultPositions, type ForwardArgs, type KvCache, type ModelOutput } from '../types.js';
+import { staticCacheBias } from '../kv-cache.js';
+import {
+  attentionBias,
+  defaultPositions,
+  staticMask,
+  staticPosition,
+  type ForwardArgs,
+  type KvCache,
+  type ModelOutput,
+} from '../types.js';
 import { headDimOf, layerKinds, ropeLayers, type LlamaConfig } from './config.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -218,7 +227,8 @@ export function llamaHidden(
   const C = c.hiddenSize;
   const D = headDimOf(c);
   const [H, KV] = [c.numAttentionHeads, c.numKeyValueHeads];
-  const past = a.pastKeyValues?.[0]?.key.shape[2] ?? 0;
+  const sc = a.staticCache;
+  const past = sc ? sc.length : (a.pastKeyValues?.[0]?.key.shape[2] ?? 0);
   const get = (name: string) => m.params.get(name)!;
   const linear = (name: string, x: tf.Tensor) => applyLayer(m, name, x); // nn.Linear: x @ W^T (+ b)
   // RMSNorm; Gemma's multiplies by (1 + w)
@@ -236,11 +246,15 @@ export function llamaHidden(
   const global = rotaryTables(ropeInvFreq(c, false, past + T), positions, ropeAttentionFactor(c)); // [B, 1, T, R] cos, sin
   const local = isGemma(c) && kinds.includes('sliding') ? rotaryTables(ropeInvFreq(c, true), positions) : global;
   // Attention bias [B|1, 1, T, past + T]: causal and padding, and for sliding layers the window.
-  const fullBias = attentionBias(B, T, past, a.attentionMask, true, a.documentIds);
-  const slidingBias = kinds.includes('sliding')
-    ? attentionBias(B, T, past, a.attentionMask, true, a.documentIds, c.slidingWindow ?? undefined)
-    : fullBias;
-  const causalOnly = past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
+  // With a static cache [B, 1, T, L] over all its slots, from tensors only (see staticCacheBias).
+  const position = sc ? staticPosition(a) : undefined; // static cache index of the first token
+  const biasOf = (window?: number) =>
+    sc
+      ? staticCacheBias(B, T, sc.maxLength, position!, staticMask(a), window)
+      : attentionBias(B, T, past, a.attentionMask, true, a.documentIds, window);
+  const fullBias = biasOf();
+  const slidingBias = kinds.includes('sliding') ? biasOf(c.slidingWindow ?? undefined) : fullBias;
+  const causalOnly = !sc && past === 0 && !a.attentionMask && !a.documentIds; // the bias is the causal mask alone
   const scale = isGemma(c) ? 1 / Math.sqrt(c.queryPreAttnScalar ?? D) : 1 / Math.sqrt(D);
   const checkpointing = Boolean(a.gradientCheckpointing) && training && !a.useCache && !a.outputAttentions;
   const hiddenStates: tf.Tensor3D[] = [];
@@ -276,12 +290,14 @@ export function llamaHidden(
         q = rotate(q, cos, sin);
         k = rotate(k, cos, sin);
       } // SmolLM3's NoPE layers: no rotary embedding at all
-      if (prev) {
+      if (sc)
+        ({ key: k, value: v } = sc.write(i, k, v, position!)); // [B, KV, L, D]
+      else if (prev) {
         k = tf.concat([prev.key, k], 2); // [B, KV, past + T, D]
         v = tf.concat([prev.value, v], 2);
       }
       // Each key/value head serves H / KV consecutive query heads.
-      const S = past + T;
+      const S = sc ? sc.maxLength : past + T;
       // (tiled at rank 4: tfjs has no gradient for rank-5 tile)
       const repeat = (t: tf.Tensor) =>
         H === KV ? t : tf.reshape(tf.tile(tf.reshape(t, [B, KV, 1, S * D]), [1, 1, H / KV, 1]), [B, H, S, D]);
@@ -309,7 +325,8 @@ export function llamaHidden(
       let mlp = linear(`${l}.mlp.down_proj`, gatedActivation(gate, up, c.hiddenAct === 'silu' ? 'silu' : 'gelu_tanh'));
       if (isGemma(c)) mlp = norm(mlp, `${l}.post_feedforward_layernorm`);
       const pr = a.outputAttentions ? attentionProbs(q, repeat(k), bias, scale) : undefined;
-      return [tf.add(r, mlp), a.useCache ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined, pr] as const;
+      const kv = a.useCache && !sc ? { key: k as tf.Tensor4D, value: v as tf.Tensor4D } : undefined;
+      return [tf.add(r, mlp), kv, pr] as const;
     };
     // Activation checkpointing (training only): keep the block's input, recompute the rest in backward.
     const [out, kv, probs] = checkpointing

@@ -24,6 +24,7 @@ const std::unordered_map<std::string, KernelFn>& kernelTable() {
     add(kNormKernels);
     add(kRopeKernels);
     add(kAttentionKernels);
+    add(kCacheKernels);
     add(kLossKernels);
     add(kOptimizerKernels);
     add(kQuantKernels);

@@ -30,6 +30,9 @@ export const ANNEAL_KERNELS = {
   AnnealRopeGrad: { inputs: ['dy', 'cos', 'sin'], multi: false },
   // y [N, out] + u [N, r] b [out, r]ᵀ (LoRA)
   AnnealAddProduct: { inputs: ['y', 'u', 'b'], multi: false },
+  // a static KV cache [B, H, L, D], new rows [B, H, T, D], int32 [1] index of the first -> the
+  // cache, written in place
+  AnnealCacheWrite: { inputs: ['cache', 'update', 'position'], multi: false },
   // packed codes, byte table [256, 2], block scales -> [rows, cols]; int8 codes, row scales -> [rows, cols]
   AnnealDequant4bit: { inputs: ['codes', 'book', 'scales'], multi: false },
   AnnealDequantInt8: { inputs: ['codes', 'scales'], multi: false },
@@ -65,6 +68,7 @@ export interface AnnealKernelAttrs {
   AnnealRope: Record<string, never>;
   AnnealRopeGrad: Record<string, never>;
   AnnealAddProduct: Record<string, never>;
+  AnnealCacheWrite: Record<string, never>;
   AnnealDequant4bit: { rows: number; cols: number; blockSize: number };
   AnnealDequantInt8: { rows: number; cols: number };
   AnnealReadFile: { path: string; offset: number; dtype: 'F32' | 'F16' | 'BF16'; shape: number[] };
@@ -72,8 +76,9 @@ export interface AnnealKernelAttrs {
   AnnealCrossEntropySumGrad: Record<string, never>;
   AnnealLinearCrossEntropy: { chunk: number };
   AnnealLinearCrossEntropyGrad: { chunk: number };
-  AnnealAttention: { scale: number; causal: boolean; dropout?: number; seed?: number };
-  AnnealAttentionGrad: { scale: number; dropout?: number; seed?: number };
+  /** block: query rows per block (default: one block's float32 scores under 64 MiB). */
+  AnnealAttention: { scale: number; causal: boolean; dropout?: number; seed?: number; block?: number };
+  AnnealAttentionGrad: { scale: number; dropout?: number; seed?: number; block?: number };
   AnnealAttentionGradAutograd: Record<string, never>;
   AnnealAdamW: {
     beta1: number;

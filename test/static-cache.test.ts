@@ -1,0 +1,138 @@
+// Generation through the static KV cache (preallocated, written in place; on the torch backend
+// the decode step recorded once and replayed natively) against the growing cache it replaces,
+// token for token, on every transformers fixture family: greedy, seeded sampling with the
+// processors, beam search, left-padded batches; and no tensor growth over a long generation.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
+import { useBackend } from '@anneal/core';
+import {
+  generate,
+  loadPretrainedSync,
+  StaticKvCache,
+  type CausalLm,
+  type GenerateOptions,
+  type GenerateStats,
+} from '@anneal/modeling';
+
+const FIXTURES = fileURLToPath(new URL('../../shared/fixtures/hf/', import.meta.url));
+const FAMILIES = ['gpt2', 'llama', 'qwen3', 'mistral', 'smollm3', 'phi3', 'gemma3'];
+const IDS = Array.from({ length: 16 }, (_, i) => (i * 37 + 11) % 1000);
+// two prompts of different lengths (the first left-padded); 9 + 10 positions pass the
+// 8-token sliding windows of the mistral and gemma3 fixtures
+const PROMPTS = [IDS.slice(0, 5), IDS.slice(3, 12)];
+const load = (name: string) => loadPretrainedSync(join(FIXTURES, name)) as unknown as CausalLm & { dispose(): void };
+
+const MODES: Array<[string, GenerateOptions]> = [
+  ['greedy', { maxNewTokens: 10, padTokenId: 0 }],
+  [
+    'sampling (temperature, top-k, top-p, repetition penalty)',
+    {
+      maxNewTokens: 10,
+      padTokenId: 0,
+      doSample: true,
+      temperature: 0.8,
+      topK: 50,
+      topP: 0.9,
+      repetitionPenalty: 1.2,
+      seed: 3,
+    },
+  ],
+  ['beam search', { maxNewTokens: 6, padTokenId: 0, numBeams: 3, numReturnSequences: 2 }],
+];
+
+function compareCaches(name: string, expectReplay: boolean): void {
+  const model = load(name);
+  try {
+    expect(model.staticCache).toBeDefined();
+    for (const [mode, o] of MODES) {
+      const stats: GenerateStats = {};
+      const fixed = generate(model, PROMPTS, { ...o, stats });
+      const growing = generate(model, PROMPTS, { ...o, cache: 'dynamic' });
+      expect(stats.cache, mode).toBe('static');
+      expect(fixed, `${name} ${mode}`).toEqual(growing);
+      if (expectReplay && model.staticCache!.replayable) expect(stats.replayed, `${name} ${mode}`).toBeGreaterThan(0);
+      if (!expectReplay) expect(stats.replayed).toBe(0);
+    }
+    // each prompt alone gives what it gets in the left-padded batch
+    const together = generate(model, PROMPTS, MODES[0][1]);
+    PROMPTS.forEach((p, i) => expect(generate(model, [p], MODES[0][1])[0]).toEqual(together[i]));
+  } finally {
+    model.dispose();
+  }
+}
+
+function cacheWrites(): void {
+  tf.tidy(() => {
+    const cache = new StaticKvCache(2, 5);
+    // batch row b holds v + 10 b
+    const rows = (v: number) => tf.add(tf.fill([2, 1, 2, 3], v), tf.reshape(tf.tensor1d([0, 10]), [2, 1, 1, 1]));
+    cache.write(0, rows(1), rows(-1), tf.tensor1d([0], 'int32'));
+    cache.length = 2;
+    const { key, value } = cache.write(0, rows(2), rows(-2), tf.tensor1d([2], 'int32'));
+    expect(key.arraySync()[1][0].map((r) => r[0])).toEqual([11, 11, 12, 12, 0]);
+    expect(value.arraySync()[0][0].map((r) => r[0])).toEqual([-1, -1, -2, -2, 0]);
+    cache.length = 4;
+    expect(() => cache.write(0, rows(3), rows(3), tf.tensor1d([4], 'int32'))).toThrow(/writing \[2,1,2,3\] at 4/);
+    cache.select([1, 1]); // both rows become row 1
+    const kept = cache.layers[0]!.key.arraySync();
+    expect(kept[0][0].map((r) => r[0])).toEqual([11, 11, 12, 12, 0]);
+    expect(kept[1][0].map((r) => r[0])).toEqual([11, 11, 12, 12, 0]);
+    cache.dispose();
+  });
+}
+
+describe('static KV cache (cpu backend: tfjs ops)', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+  for (const name of FAMILIES)
+    it(`${name}: static cache = growing cache, token for token`, () => compareCaches(name, false));
+
+  it(
+    'writes rows at the cache index and keeps the rest; reorders rows by index (beams); refuses to overflow',
+    cacheWrites,
+  );
+});
+
+const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
+const d = existsSync(ADDON_PATH) || required ? describe : describe.skip;
+
+d('static KV cache (torch backend: written in place, decode step replayed)', () => {
+  let backend: TorchBackend;
+  beforeAll(async () => {
+    registerTorchBackend({ warn: () => undefined });
+    await useBackend('torch', {});
+    backend = tf.backend() as TorchBackend;
+  });
+  afterAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it('writes rows in place at the cache index; reorders rows in place (beams); refuses to overflow', cacheWrites);
+
+  for (const name of FAMILIES)
+    it(`${name}: static cache with native replay = growing cache, token for token`, () => compareCaches(name, true));
+
+  it('the replayed decode step gives the dispatched one, and nothing grows over 100 tokens', () => {
+    const model = load('llama');
+    try {
+      const o: GenerateOptions = { maxNewTokens: 100, padTokenId: 0, doSample: true, temperature: 0.9, seed: 5 };
+      const dispatched = generate(model, PROMPTS, { ...o, replay: false });
+      const counts: number[] = [];
+      const stats: GenerateStats = {};
+      const before = tf.memory().numTensors;
+      const replayed = generate(model, PROMPTS, { ...o, stats, onToken: () => counts.push(tf.memory().numTensors) });
+      expect(replayed).toEqual(dispatched);
+      expect(stats.replayed).toBeGreaterThan(90);
+      expect(new Set(counts.slice(3)).size).toBe(1); // flat once the cache is allocated and the step recorded
+      expect(tf.memory().numTensors).toBe(before);
+      expect(backend.nativeCount()).toBe(backend.numDataIds());
+    } finally {
+      model.dispose();
+    }
+  });
+});
