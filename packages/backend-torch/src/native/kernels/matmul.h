@@ -19,6 +19,17 @@ at::Tensor padCast(const at::Tensor& t, int64_t r, int64_t c, at::ScalarType dty
   return out;
 }
 
+// x [M, K] @ y [K, N] as one BLAS call, matrix-vector products when x is one or two rows: decoding
+// multiplies one row per sequence by every weight, once per token, and OpenBLAS's GEMM with
+// M = 1 streams the weight at a quarter of the rate its GEMV does (GPT-2's tied head, [1, 768]
+// by [768, 50257]: 29.9 ms as mm, 8.4 ms as mv, in PyTorch on the same OpenBLAS).
+at::Tensor plainProduct(const at::Tensor& x, const at::Tensor& y) {
+  bool cpuFloat = !x.is_cuda() && x.scalar_type() == at::kFloat && y.scalar_type() == at::kFloat;
+  if (cpuFloat && x.size(0) == 1) return at::mv(y.t(), x[0]).unsqueeze(0);  // [N, K] · [K] -> [N]
+  if (cpuFloat && x.size(0) == 2) return at::stack({at::mv(y.t(), x[0]), at::mv(y.t(), x[1])});  // (still faster than GEMM)
+  return at::mm(x, y);
+}
+
 // A float matrix product. Under bf16 autocast the inputs are bfloat16 and the sum is
 // accumulated in float32, as cuBLAS does for torch.autocast; on cpu the inputs are rounded
 // to bfloat16 and multiplied in float32 (the same numbers, not faster), because CPU
@@ -40,9 +51,10 @@ at::Tensor product(const at::Tensor& x, const at::Tensor& y) {
     if (pad) out = out.narrow(-2, 0, M).narrow(-1, 0, N);
     return out.to(at::kBFloat16).contiguous();
   }
-  // tfjs hands every product over as rank 3; a batch of one is a plain GEMM, and
-  // at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
-  if (x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1) return at::mm(x[0], y[0]).unsqueeze(0);
+  // A product of matrices (tfjs hands them over as rank 2, or rank 3 with a batch of one) is
+  // one BLAS call, and at::mm passes the transposes to BLAS instead of copying (as nn.Linear does).
+  if (x.dim() == 2 && y.dim() == 2) return plainProduct(x, y);
+  if (x.dim() == 3 && y.dim() == 3 && x.size(0) == 1 && y.size(0) == 1) return plainProduct(x[0], y[0]).unsqueeze(0);
   return at::matmul(x, y);
 }
 
