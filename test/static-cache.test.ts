@@ -41,6 +41,12 @@ const MODES: Array<[string, GenerateOptions]> = [
       seed: 3,
     },
   ],
+  // without a repetition penalty the torch backend draws on the device (AnnealSampleTokens)
+  [
+    'sampling (temperature, top-k, top-p)',
+    { maxNewTokens: 10, padTokenId: 0, doSample: true, temperature: 0.7, topK: 40, topP: 0.8, seed: 9 },
+  ],
+  ['sampling (temperature)', { maxNewTokens: 10, padTokenId: 0, doSample: true, temperature: 1.3, seed: 4 }],
   ['beam search', { maxNewTokens: 6, padTokenId: 0, numBeams: 3, numReturnSequences: 2 }],
 ];
 
@@ -50,10 +56,19 @@ function compareCaches(name: string, expectReplay: boolean): void {
     expect(model.staticCache).toBeDefined();
     for (const [mode, o] of MODES) {
       const stats: GenerateStats = {};
-      const fixed = generate(model, PROMPTS, { ...o, stats });
-      const growing = generate(model, PROMPTS, { ...o, cache: 'dynamic' });
+      const [lpFixed, lpGrowing]: number[][][] = [[], []];
+      const logprobs = !o.numBeams;
+      const fixed = generate(model, PROMPTS, { ...o, stats, tokenLogprobs: logprobs ? lpFixed : undefined });
+      const growing = generate(model, PROMPTS, {
+        ...o,
+        cache: 'dynamic',
+        tokenLogprobs: logprobs ? lpGrowing : undefined,
+      });
       expect(stats.cache, mode).toBe('static');
       expect(fixed, `${name} ${mode}`).toEqual(growing);
+      // log-probs of the chosen tokens: from the device's draw or JS's, the same within float32
+      lpFixed.forEach((row, b) => row.forEach((v, i) => expect(Math.abs(v - lpGrowing[b][i])).toBeLessThan(1e-4)));
+      if (logprobs) expect(lpFixed.map((r) => r.length)).toEqual(fixed.map((r, b) => r.length - PROMPTS[b].length));
       if (expectReplay && model.staticCache!.replayable) expect(stats.replayed, `${name} ${mode}`).toBeGreaterThan(0);
       if (!expectReplay) expect(stats.replayed).toBe(0);
     }

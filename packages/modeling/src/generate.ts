@@ -2,7 +2,7 @@
 // temperature, top-k, top-p, repetition penalty) or beam search, over a batch of prompts
 // left-padded to one length, with a key/value cache so each new token costs one position.
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, replayableStep, type ReplayableStep } from '@anneal/core';
+import { Rng, hasAnnealKernel, replayableStep, runAnnealKernel, type ReplayableStep } from '@anneal/core';
 import { StaticKvCache } from './kv-cache.js';
 import type { LmHead } from './lm-head.js';
 import type { ForwardArgs, KvCache, ModelOutput } from './types.js';
@@ -59,6 +59,13 @@ export interface GenerateOptions {
   replay?: boolean;
   /** Filled in at the end: which cache ran, and how many decode steps were native replays. */
   stats?: GenerateStats;
+  /**
+   * Filled in (greedy and sampling, not beams): for each returned sequence, the log-prob of
+   * each new token under the distribution it was chosen from (after the processors and the
+   * temperature), from the decoding forward itself: what TRL's PPO takes as the policy's
+   * log-probs of a rollout instead of scoring the responses again.
+   */
+  tokenLogprobs?: number[][];
 }
 
 export interface GenerateStats {
@@ -78,7 +85,11 @@ const eosSet = (o: GenerateOptions) =>
 export function generate(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
   if (!prompts.length || prompts.some((p) => p.length === 0))
     throw new Error('generate: every prompt needs at least one token');
-  if ((o.numBeams ?? 1) > 1) return beamSearch(model, prompts, o);
+  if ((o.numBeams ?? 1) > 1) {
+    if (o.tokenLogprobs)
+      throw new Error('generate: tokenLogprobs is for greedy decoding and sampling, not beam search');
+    return beamSearch(model, prompts, o);
+  }
   const copies = o.numReturnSequences ?? 1;
   const rows = prompts.flatMap((p) => new Array<number[]>(copies).fill(p));
   return sampleOrGreedy(model, rows, o);
@@ -93,6 +104,8 @@ function leftPad(prompts: number[][], pad: number) {
   return { ids, mask, pos, T };
 }
 
+type StepOutput = 'logits' | 'argmax' | 'sample';
+
 /**
  * Runs the model on the next tokens and returns the last position's logits [B][V] (or, for
  * greedy decoding without processors, the argmax ids). Three ways: a static cache (the
@@ -103,14 +116,14 @@ function leftPad(prompts: number[][], pad: number) {
 class Stepper {
   cache: KvCache | undefined;
   private readonly fixed: StaticKvCache | undefined;
-  private readonly steps = new Map<'logits' | 'argmax', ReplayableStep>();
+  private readonly steps = new Map<StepOutput, ReplayableStep>();
 
   constructor(
     private model: CausalLm,
     private useCache: boolean,
     batch: number,
     maxLength: number,
-    o: GenerateOptions,
+    private o: GenerateOptions,
   ) {
     if (useCache && model.staticCache && (o.cache ?? 'static') === 'static')
       this.fixed = new StaticKvCache(batch, maxLength);
@@ -123,9 +136,36 @@ class Stepper {
     return [...this.steps.values()].reduce((n, s) => n + s.stats.replayed, 0);
   }
 
+  /** Whether sample() draws on the device (the static cache, on a backend with AnnealSampleTokens). */
+  get samplesNatively(): boolean {
+    return this.fixed !== undefined && hasAnnealKernel('AnnealSampleTokens');
+  }
+
+  /**
+   * Each row's next token drawn on the device after temperature, top-k and top-p, with the
+   * uniform numbers `words` (the generator's 32-bit words, as draw() would use them), and its
+   * log-prob: the JS path's tokens, without the logits coming back.
+   */
+  sample(
+    ids: number[][],
+    mask: number[][],
+    pos: number[][],
+    words: number[],
+  ): { tokens: number[]; logprobs: number[] } {
+    const [tokens, logprobs] = this.staticStep(ids, mask, pos, 'sample', [
+      tf.tensor1d(
+        words.map((w) => w | 0),
+        'int32',
+      ),
+    ]);
+    const out = { tokens: Array.from(tokens.dataSync()), logprobs: Array.from(logprobs.dataSync()) };
+    tf.dispose([tokens, logprobs]);
+    return out;
+  }
+
   /** The last logits of each row. */
   step(ids: number[][], mask: number[][], pos: number[][], fresh: number): Float32Array[] {
-    const last = this.fixed ? this.staticStep(ids, mask, pos, 'logits') : this.growingStep(ids, mask, pos, fresh);
+    const last = this.fixed ? this.staticStep(ids, mask, pos, 'logits')[0] : this.growingStep(ids, mask, pos, fresh);
     const flat = last.dataSync() as Float32Array;
     const [B, V] = last.shape as [number, number];
     last.dispose();
@@ -135,7 +175,7 @@ class Stepper {
   /** Each row's most likely next token, chosen on the device where the static cache is used (only ids come back). */
   argmax(ids: number[][], mask: number[][], pos: number[][]): number[] {
     if (!this.fixed) return this.step(ids, mask, pos, 1).map(argmax);
-    const best = this.staticStep(ids, mask, pos, 'argmax');
+    const [best] = this.staticStep(ids, mask, pos, 'argmax');
     const out = Array.from(best.dataSync());
     best.dispose();
     return out;
@@ -174,7 +214,13 @@ class Stepper {
    * newest token, through a step that takes everything that changes as input tensors (ids,
    * positions, the mask over all L slots, the cache index), so it can be replayed.
    */
-  private staticStep(ids: number[][], mask: number[][], pos: number[][], out: 'logits' | 'argmax'): tf.Tensor {
+  private staticStep(
+    ids: number[][],
+    mask: number[][],
+    pos: number[][],
+    out: StepOutput,
+    extra: tf.Tensor[] = [],
+  ): tf.Tensor[] {
     const cache = this.fixed!;
     const B = ids.length;
     const L = cache.maxLength;
@@ -197,24 +243,28 @@ class Stepper {
         'int32',
       ),
       tf.tensor1d([cache.length], 'int32'),
+      ...extra,
     ];
     try {
-      if (width > 1) return tf.tidy(() => this.decode(out)(inputs)[0]); // the prefill: its own shapes, run once
+      if (width > 1) return tf.tidy(() => this.decode(out)(inputs)); // the prefill: its own shapes, run once
       let step = this.steps.get(out);
       if (!step) {
         step = replayableStep(this.decode(out), { replay: this.replay });
         this.steps.set(out, step);
       }
-      return step.run(inputs)[0];
+      return step.run(inputs);
     } finally {
       cache.length += width;
       tf.dispose(inputs);
     }
   }
 
-  /** The step itself: [ids, positions, mask, cache index] -> [last logits [B, V]] or [argmax ids [B]]. */
-  private decode(out: 'logits' | 'argmax') {
-    return ([inputIds, positionIds, attentionMask, cachePosition]: tf.Tensor[]): tf.Tensor[] => {
+  /**
+   * The step itself: [ids, positions, mask, cache index (, the generator's words)] -> [last
+   * logits [B, V]], [argmax ids [B]] or [drawn ids [B], their log-probs [B]].
+   */
+  private decode(out: StepOutput) {
+    return ([inputIds, positionIds, attentionMask, cachePosition, words]: tf.Tensor[]): tf.Tensor[] => {
       const [B, T] = inputIds.shape as [number, number];
       const hidden = this.model.hidden({
         inputIds: inputIds as tf.Tensor2D,
@@ -227,6 +277,10 @@ class Stepper {
       const C = hidden.shape[2];
       const lastRows = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, C]), [B, C]) as tf.Tensor2D;
       const logits = this.model.lmHead().logits(lastRows); // [B, V]
+      if (out === 'sample') {
+        const attrs = { temperature: this.o.temperature ?? 1, topK: this.o.topK ?? 0, topP: this.o.topP ?? 1 };
+        return runAnnealKernel('AnnealSampleTokens', { logits, words }, attrs);
+      }
       return [out === 'argmax' ? tf.argMax(logits, -1) : logits];
     };
   }
@@ -323,16 +377,31 @@ function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions
   const done = prompts.map(() => false);
   const out = prompts.map((p) => [...p]);
   // greedy with no processor to apply: the argmax is taken on the device, only ids come back
-  const plainGreedy = (n: number) => !o.doSample && (o.repetitionPenalty ?? 1) === 1 && n >= (o.minNewTokens ?? 0);
+  const plainGreedy = (n: number) =>
+    !o.doSample && (o.repetitionPenalty ?? 1) === 1 && n >= (o.minNewTokens ?? 0) && !o.tokenLogprobs;
+  // sampling with temperature, top-k and top-p only: drawn on the device with the same numbers
+  const deviceSample = (n: number) =>
+    o.doSample && (o.repetitionPenalty ?? 1) === 1 && n >= (o.minNewTokens ?? 0) && stepper.samplesNatively;
+  const logprobs = prompts.map(() => [] as number[]);
+  const sampleOnDevice = () => {
+    const words = done.map((d) => (d ? 0 : rng.nextUint32())); // one draw per live row, in row order, as draw()
+    const r = stepper.sample(ids, mask, pos, words);
+    r.tokens.forEach((_, b) => !done[b] && o.tokenLogprobs && logprobs[b].push(r.logprobs[b]));
+    return r.tokens;
+  };
   try {
     for (let n = 0; n < maxNew && done.some((d) => !d); n++) {
       const chosen = plainGreedy(n)
         ? stepper.argmax(ids, mask, pos)
-        : stepper.step(ids, mask, pos, 1).map((row, b) => {
-            if (done[b]) return -1;
-            const s = processLogits(row, out[b], n, o);
-            return o.doSample ? draw(s, rng) : argmax(s);
-          });
+        : deviceSample(n)
+          ? sampleOnDevice()
+          : stepper.step(ids, mask, pos, 1).map((row, b) => {
+              if (done[b]) return -1;
+              const s = processLogits(row, out[b], n, o);
+              const t = o.doSample ? draw(s, rng) : argmax(s);
+              if (o.tokenLogprobs) logprobs[b].push(logSoftmaxAt(s, t));
+              return t;
+            });
       const next = chosen.map((t, b) => (done[b] ? -1 : t));
       next.forEach((t, b) => {
         ids[b].push(t < 0 ? pad : t);
@@ -352,7 +421,17 @@ function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions
     stepper.report(o.stats);
     stepper.dispose();
   }
+  if (o.tokenLogprobs) o.tokenLogprobs.splice(0, o.tokenLogprobs.length, ...logprobs);
   return out;
+}
+
+/** log softmax(s)[t], in float64. */
+function logSoftmaxAt(s: Float32Array, t: number): number {
+  let max = -Infinity;
+  for (const v of s) if (v > max) max = v;
+  let total = 0;
+  for (let i = 0; i < s.length; i++) total += Math.exp(s[i] - max);
+  return s[t] - max - Math.log(total);
 }
 
 interface Hypothesis {

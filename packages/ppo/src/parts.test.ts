@@ -4,7 +4,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
-import { AdaptiveKlController, gae, klPerToken, maskedWhiten, ppoPolicyLoss, ppoValueLoss } from './index.js';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel, LlamaForCausalLM, llamaConfigFromHf } from '@anneal/modeling';
+import {
+  AdaptiveKlController,
+  gae,
+  klPerToken,
+  layout,
+  layoutLogprobs,
+  maskedWhiten,
+  ppoPolicyLoss,
+  ppoValueLoss,
+  responseLogprobs,
+  sampleResponses,
+} from './index.js';
 
 const near = (got: ArrayLike<number>, want: number[], digits = 6) =>
   want.forEach((w, i) => expect(got[i], `[${i}]`).toBeCloseTo(w, digits));
@@ -83,5 +95,49 @@ describe('clipped losses', () => {
     const r = ppoValueLoss(tf.tensor1d([2, 0]), tf.tensor1d([1, 1]), tf.zeros([2]), tf.ones([2]), 0.2);
     expect(r.loss.dataSync()[0]).toBeCloseTo((0.5 * (4 + 0.64)) / 2, 6);
     expect(r.clipfrac.dataSync()[0]).toBeCloseTo(0.5, 6);
+  });
+});
+
+describe('rollout log-probs', () => {
+  it("the sampling forward's log-probs of the sampled tokens equal scoring the responses again (GPT-2 and Llama, left-padded batch)", async () => {
+    await useBackend('cpu');
+    const models = [
+      Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, vocabSize: 50, nPositions: 32, nLayer: 2, nHead: 2, nEmbd: 16 }, 3),
+      LlamaForCausalLM.init(
+        llamaConfigFromHf({
+          model_type: 'llama',
+          vocab_size: 50,
+          hidden_size: 16,
+          intermediate_size: 32,
+          num_hidden_layers: 2,
+          num_attention_heads: 4,
+          num_key_value_heads: 2,
+          max_position_embeddings: 32,
+        }),
+        4,
+      ),
+    ];
+    for (const lm of models) {
+      const prompts = [
+        [5, 6, 7],
+        [8, 9, 10, 11, 12],
+      ];
+      const o = { responseLength: 8, temperature: 0.7, eosTokenId: 3, padTokenId: 0, seed: 11 };
+      const sampled: number[][] = [];
+      const responses = sampleResponses(lm, prompts, o, sampled);
+      expect(sampleResponses(lm, prompts, o)).toEqual(responses); // the same samples with or without them
+      sampled.forEach((row, b) => expect(row.length).toBe(responses[b].length));
+      const batch = layout(prompts, responses, 0, 3);
+      const fromSampling = layoutLogprobs(sampled, batch.Tr);
+      const rescored = tf.tidy(() =>
+        responseLogprobs(lm, batch, [0, 1], { temperature: 0.7, lossChunkSize: 0 }).logprobs.dataSync(),
+      );
+      fromSampling.forEach((v, i) => {
+        if (batch.responseMask[i]) expect(Math.abs(v - rescored[i])).toBeLessThan(1e-4);
+        else expect(v).toBe(0);
+      });
+      expect(Math.min(...fromSampling)).toBeLessThan(-0.5); // real log-probs, not all near 0
+      lm.dispose();
+    }
   });
 });

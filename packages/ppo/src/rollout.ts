@@ -29,10 +29,16 @@ export interface RolloutBatch {
   endedWithEos: boolean[];
 }
 
+/**
+ * Samples a response per prompt (batched, static KV cache). With `logprobs` (an array to fill)
+ * each response token's log-prob under the policy at the sampling temperature comes back
+ * from the sampling forward itself, as TRL's PPO takes them from generate's logits.
+ */
 export function sampleResponses(
   policy: CausalLm,
   prompts: number[][],
   o: { responseLength: number; temperature: number; eosTokenId: number; padTokenId: number; seed: number },
+  logprobs?: number[][],
 ): number[][] {
   const out = generate(policy, prompts, {
     maxNewTokens: o.responseLength,
@@ -41,8 +47,16 @@ export function sampleResponses(
     eosTokenId: o.eosTokenId,
     padTokenId: o.padTokenId,
     seed: o.seed,
+    tokenLogprobs: logprobs,
   });
   return out.map((row, b) => row.slice(prompts[b].length));
+}
+
+/** Per-token log-probs of each response (from sampleResponses) laid out as the batch's [B, Tr], zeros after each end. */
+export function layoutLogprobs(logprobs: number[][], Tr: number): Float32Array {
+  const out = new Float32Array(logprobs.length * Tr);
+  logprobs.forEach((row, b) => out.set(row.slice(0, Tr), b * Tr));
+  return out;
 }
 
 export function layout(prompts: number[][], responses: number[][], padId: number, eosId: number): RolloutBatch {

@@ -14,7 +14,7 @@ import type { CausalLm, DecoderForSequenceClassification } from '@anneal/modelin
 import { gae, maskedMoments, maskedWhiten } from './advantages.js';
 import { klPerToken } from './kl.js';
 import { ppoPolicyLoss, ppoValueLoss } from './losses.js';
-import { layout, responseLogprobs, responseValues, rowsOf, sampleResponses } from './rollout.js';
+import { layout, layoutLogprobs, responseLogprobs, responseValues, rowsOf, sampleResponses } from './rollout.js';
 import type { PpoOptions } from './config.js';
 
 /** Scores whole responses: (prompt texts, completion texts) -> one number each. */
@@ -56,21 +56,28 @@ export async function rollout(
   seed: number,
   klCoef: number,
 ) {
-  // 1. sample, lay out, score
-  const responses = sampleResponses(m.policy, prompts, {
-    responseLength: o.responseLength,
-    temperature: o.temperature,
-    eosTokenId: o.stopToken === 'eos' ? m.eosTokenId : -1,
-    padTokenId: m.padTokenId,
-    seed,
-  });
+  // 1. sample (the policy's log-probs of the sampled tokens come from the sampling forward, as
+  // in TRL), lay out, score with the reference and the value model
+  const sampled: number[][] = [];
+  const responses = sampleResponses(
+    m.policy,
+    prompts,
+    {
+      responseLength: o.responseLength,
+      temperature: o.temperature,
+      eosTokenId: o.stopToken === 'eos' ? m.eosTokenId : -1,
+      padTokenId: m.padTokenId,
+      seed,
+    },
+    sampled,
+  );
   const batch = layout(prompts, responses, m.padTokenId, m.eosTokenId);
   const { B, Tr } = batch;
   const rows = Array.from({ length: B }, (_, b) => b);
-  const [logprobs, refLogprobs, values] = tf.tidy(
+  const logprobs = layoutLogprobs(sampled, Tr);
+  const [refLogprobs, values] = tf.tidy(
     () =>
       [
-        responseLogprobs(m.policy, batch, rows, o).logprobs.dataSync(),
         m.withReference((ref) => responseLogprobs(ref, batch, rows, o).logprobs.dataSync()),
         responseValues(m.value, batch, rows).dataSync(),
       ] as const,

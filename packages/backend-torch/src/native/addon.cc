@@ -73,6 +73,7 @@ namespace {
 #include "kernels/rope.h"
 #include "kernels/attention.h"
 #include "kernels/cache.h"
+#include "kernels/sampling.h"
 #include "kernels/loss.h"
 #include "kernels/adamw.h"
 #include "kernels/quant.h"

@@ -25,6 +25,7 @@ const std::unordered_map<std::string, KernelFn>& kernelTable() {
     add(kRopeKernels);
     add(kAttentionKernels);
     add(kCacheKernels);
+    add(kSamplingKernels);
     add(kLossKernels);
     add(kOptimizerKernels);
     add(kQuantKernels);

@@ -33,6 +33,8 @@ export const ANNEAL_KERNELS = {
   // a static KV cache [B, H, L, D], new rows [B, H, T, D], int32 [1] index of the first -> the
   // cache, written in place
   AnnealCacheWrite: { inputs: ['cache', 'update', 'position'], multi: false },
+  // generation's next token: logits [B, V], the generator's 32-bit words [B] -> ids, log-probs
+  AnnealSampleTokens: { inputs: ['logits', 'words'], multi: true },
   // packed codes, byte table [256, 2], block scales -> [rows, cols]; int8 codes, row scales -> [rows, cols]
   AnnealDequant4bit: { inputs: ['codes', 'book', 'scales'], multi: false },
   AnnealDequantInt8: { inputs: ['codes', 'scales'], multi: false },
@@ -69,6 +71,7 @@ export interface AnnealKernelAttrs {
   AnnealRopeGrad: Record<string, never>;
   AnnealAddProduct: Record<string, never>;
   AnnealCacheWrite: Record<string, never>;
+  AnnealSampleTokens: { temperature: number; topK: number; topP: number };
   AnnealDequant4bit: { rows: number; cols: number; blockSize: number };
   AnnealDequantInt8: { rows: number; cols: number };
   AnnealReadFile: { path: string; offset: number; dtype: 'F32' | 'F16' | 'BF16'; shape: number[] };
