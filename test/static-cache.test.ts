@@ -8,10 +8,12 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
-import { useBackend } from '@anneal/core';
+import { Rng, runAnnealKernel, useBackend } from '@anneal/core';
 import {
   generate,
   loadPretrainedSync,
+  processLogits,
+  softmax,
   StaticKvCache,
   type CausalLm,
   type GenerateOptions,
@@ -43,10 +45,14 @@ const MODES: Array<[string, GenerateOptions]> = [
   ],
   // without a repetition penalty the torch backend draws on the device (AnnealSampleTokens)
   [
-    'sampling (temperature, top-k, top-p)',
-    { maxNewTokens: 10, padTokenId: 0, doSample: true, temperature: 0.7, topK: 40, topP: 0.8, seed: 9 },
+    'sampling (temperature, top-k, top-p, min-p)',
+    { maxNewTokens: 10, padTokenId: 0, doSample: true, temperature: 0.7, topK: 40, topP: 0.8, minP: 0.05, seed: 9 },
   ],
   ['sampling (temperature)', { maxNewTokens: 10, padTokenId: 0, doSample: true, temperature: 1.3, seed: 4 }],
+  [
+    'greedy, no repeated 2-grams, bad words',
+    { maxNewTokens: 10, padTokenId: 0, noRepeatNgramSize: 2, badWordsIds: [[7], [11, 12]] },
+  ],
   ['beam search', { maxNewTokens: 6, padTokenId: 0, numBeams: 3, numReturnSequences: 2 }],
 ];
 
@@ -131,6 +137,52 @@ d('static KV cache (torch backend: written in place, decode step replayed)', () 
 
   for (const name of FAMILIES)
     it(`${name}: static cache with native replay = growing cache, token for token`, () => compareCaches(name, true));
+
+  it('the device sampler draws what processLogits + the JS draw pick, from the same 32-bit words', () => {
+    const [B, V] = [24, 64];
+    const rng = new Rng(17);
+    const rows = Array.from({ length: B }, (_, b) =>
+      Float32Array.from({ length: V }, (_, i) =>
+        b % 3 === 0 && i % 5 === 0 ? 4 : 3 * Math.sin(i * 1.7 + b) + (i === b ? 6 : 0),
+      ),
+    );
+    const words = Array.from({ length: B }, (_, b) => (b === 0 ? 0 : b === 1 ? 0xffffffff : rng.nextUint32()));
+    const settings: GenerateOptions[] = [
+      { maxNewTokens: 1, doSample: true },
+      { maxNewTokens: 1, doSample: true, temperature: 0.7 },
+      { maxNewTokens: 1, doSample: true, temperature: 1.5, topK: 7 },
+      { maxNewTokens: 1, doSample: true, topP: 0.6 },
+      { maxNewTokens: 1, doSample: true, temperature: 0.9, topK: 20, topP: 0.9, minP: 0.05 },
+    ];
+    for (const o of settings) {
+      // the JS path's definition: processLogits, then r = word / 2^32 walked down the float64 probabilities
+      const want = rows.map((row, b) => {
+        const s = processLogits(row, [], 0, o);
+        const probs = softmax(s);
+        let r = (words[b] >>> 0) / 4294967296;
+        for (let i = 0; i < V; i++) if ((r -= probs[i]) <= 0 && probs[i] > 0) return [i, Math.log(probs[i])];
+        return [-1, 0];
+      });
+      const [ids, logprobs] = tf.tidy(() =>
+        runAnnealKernel(
+          'AnnealSampleTokens',
+          {
+            logits: tf.tensor2d(
+              rows.flatMap((r) => Array.from(r)),
+              [B, V],
+            ),
+            words: tf.tensor1d(
+              words.map((w) => w | 0),
+              'int32',
+            ),
+          },
+          { temperature: o.temperature ?? 1, topK: o.topK ?? 0, topP: o.topP ?? 1, minP: o.minP ?? 0 },
+        ).map((t) => Array.from(t.dataSync())),
+      );
+      expect(ids, JSON.stringify(o)).toEqual(want.map((w) => w[0]));
+      logprobs.forEach((lp, b) => expect(Math.abs(lp - want[b][1])).toBeLessThan(1e-5));
+    }
+  });
 
   it('the replayed decode step gives the dispatched one, and nothing grows over 100 tokens', () => {
     const model = load('llama');

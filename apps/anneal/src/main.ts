@@ -67,11 +67,16 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--chat', "send the prompt as a user turn through the tokenizer's chat template and print the reply")
     .option('--max-new-tokens <n>', 'tokens to generate', '50')
-    .option('--sample', 'sample instead of greedy decoding (needed by --temperature, --top-k, --top-p)')
+    .option('--sample', 'sample instead of greedy decoding (needed by --temperature, --top-k, --top-p, --min-p)')
     .option('--temperature <t>', 'sampling temperature (> 0)')
     .option('--top-k <k>', 'sample among the k most likely tokens (>= 1)')
     .option('--top-p <p>', 'sample among the most likely tokens up to probability p (0 < p <= 1)')
+    .option('--min-p <p>', 'sample among tokens at least p x the most likely one (0 <= p <= 1)')
     .option('--repetition-penalty <r>', 'discourage repeats (> 1)')
+    .option(
+      '--ban-repeat-ngram <n>',
+      "never repeat an n-gram of n tokens (transformers' no_repeat_ngram_size; 0 = off)",
+    )
     .option('--num-beams <n>', 'beam search width')
     .option('--seed <n>', 'sampling seed')
     .option('--backend <name>', 'auto, torch, wasm or cpu', 'auto')
@@ -99,11 +104,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tokenizer <path>', 'tokenizer folder with a chat template (default: the model folder)')
     .option('--system <text>', 'a system message to start the conversation with')
     .option('--max-new-tokens <n>', 'tokens per reply', '200')
-    .option('--sample', 'sample instead of greedy decoding (needed by --temperature, --top-k, --top-p)')
+    .option('--sample', 'sample instead of greedy decoding (needed by --temperature, --top-k, --top-p, --min-p)')
     .option('--temperature <t>', 'sampling temperature (> 0)')
     .option('--top-k <k>', 'sample among the k most likely tokens (>= 1)')
     .option('--top-p <p>', 'sample among the most likely tokens up to probability p (0 < p <= 1)')
+    .option('--min-p <p>', 'sample among tokens at least p x the most likely one (0 <= p <= 1)')
     .option('--repetition-penalty <r>', 'discourage repeats (> 1)')
+    .option(
+      '--ban-repeat-ngram <n>',
+      "never repeat an n-gram of n tokens (transformers' no_repeat_ngram_size; 0 = off)",
+    )
     .option('--seed <n>', 'sampling seed')
     .option('--backend <name>', 'auto, torch, wasm or cpu', 'auto')
     .option('--device <device>', 'cpu or cuda:N (torch backend)')

@@ -9,7 +9,10 @@ export interface SamplingFlags {
   temperature?: string;
   topK?: string;
   topP?: string;
+  minP?: string;
   repetitionPenalty?: string;
+  /** --ban-repeat-ngram (a name that does not start with no-: commander reads those as negations). */
+  banRepeatNgram?: string;
   numBeams?: string;
   seed?: string;
 }
@@ -40,14 +43,16 @@ export function samplingOptions(f: SamplingFlags): Omit<GenerateOptions, 'eosTok
     temperature: flagNumber(f.temperature, '--temperature', (n) => n > 0, 'a number > 0'),
     topK: flagNumber(f.topK, '--top-k', (n) => int(n) && n >= 1, 'an integer >= 1'),
     topP: flagNumber(f.topP, '--top-p', (n) => n > 0 && n <= 1, 'a number in (0, 1]'),
+    minP: flagNumber(f.minP, '--min-p', (n) => n >= 0 && n <= 1, 'a number in [0, 1]'),
+    noRepeatNgramSize: flagNumber(f.banRepeatNgram, '--ban-repeat-ngram', (n) => int(n) && n >= 0, 'an integer >= 0'),
     repetitionPenalty: flagNumber(f.repetitionPenalty, '--repetition-penalty', (n) => n > 0, 'a number > 0 (1 = off)'),
     numBeams: flagNumber(f.numBeams, '--num-beams', (n) => int(n) && n >= 1, 'an integer >= 1') ?? 1,
     seed: flagNumber(f.seed, '--seed', (n) => int(n) && n >= 0, 'an integer >= 0'),
     doSample: Boolean(f.sample),
   };
-  const sampling = (['temperature', 'topK', 'topP'] as const).filter((k) => o[k] !== undefined);
+  const sampling = (['temperature', 'topK', 'topP', 'minP'] as const).filter((k) => o[k] !== undefined);
   if (sampling.length && !o.doSample) {
-    const flag = { temperature: '--temperature', topK: '--top-k', topP: '--top-p' }[sampling[0]];
+    const flag = { temperature: '--temperature', topK: '--top-k', topP: '--top-p', minP: '--min-p' }[sampling[0]];
     throw new ConfigError('only applies when sampling', {
       field: flag,
       hint: 'add --sample (greedy decoding, the default, ignores it)',

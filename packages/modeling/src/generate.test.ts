@@ -106,6 +106,35 @@ describe('logits processors (transformers semantics, hand-built distributions)',
     ).toEqual([1, -1, 0.5]);
   });
 
+  it('min-p keeps tokens at least minP x the top probability (the top one always)', () => {
+    const logits = Float32Array.from([0.5, 0.3, 0.15, 0.05].map(Math.log));
+    expect(finite(processLogits(logits, [], 0, { maxNewTokens: 1, doSample: true, minP: 0.2 }))).toEqual([0, 1, 2]); // 0.05 < 0.1
+    expect(finite(processLogits(logits, [], 0, { maxNewTokens: 1, doSample: true, minP: 0.7 }))).toEqual([0]); // 0.3 < 0.35
+    expect(finite(processLogits(logits, [], 0, { maxNewTokens: 1, doSample: true, minP: 0.55 }))).toEqual([0, 1]); // 0.15 < 0.275 <= 0.3
+  });
+
+  it('no-repeat n-gram bans the tokens that would complete an n-gram already in the sequence', () => {
+    const row = Float32Array.from([0, 0, 0, 0, 0]);
+    const banned = (seq: number[], n: number) =>
+      Array.from(processLogits(row, seq, 0, { maxNewTokens: 1, noRepeatNgramSize: n })).flatMap((v, i) =>
+        v === -Infinity ? [i] : [],
+      );
+    expect(banned([1, 2, 3, 1, 2], 3)).toEqual([3]); // "1 2 3" seen: after "1 2", 3 is banned
+    expect(banned([1, 2, 4, 1, 2], 3)).toEqual([4]);
+    expect(banned([1, 2, 3, 2, 4, 2], 2)).toEqual([3, 4]); // after "2": the bigrams "2 3" and "2 4" seen
+    expect(banned([1, 2], 3)).toEqual([]); // too short
+  });
+
+  it('bad words: one-token entries banned always, longer ones after their prefix', () => {
+    const row = Float32Array.from([0, 0, 0, 0, 0, 0]);
+    const o = { maxNewTokens: 1, badWordsIds: [[4], [2, 5]] };
+    const banned = (seq: number[]) =>
+      Array.from(processLogits(row, seq, 0, o)).flatMap((v, i) => (v === -Infinity ? [i] : []));
+    expect(banned([1, 2])).toEqual([4, 5]);
+    expect(banned([2, 1])).toEqual([4]);
+    expect(banned([])).toEqual([4]);
+  });
+
   it('minNewTokens forbids EOS until enough tokens are new', () => {
     expect(
       processLogits(Float32Array.from([1, 2]), [], 0, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: 1 })[1],

@@ -32,6 +32,12 @@ export interface GenerateOptions {
   topP?: number;
   /** > 1 discourages tokens already in the sequence (CTRL's penalty, as transformers). */
   repetitionPenalty?: number;
+  /** Sample among tokens at least minP × the most likely one's probability (0 = all). */
+  minP?: number;
+  /** No n-gram of this size occurs twice in a sequence, prompt included (0 = off). */
+  noRepeatNgramSize?: number;
+  /** Token sequences never generated: a one-token entry is banned outright, a longer one's last token after the rest. */
+  badWordsIds?: number[][];
   numBeams?: number;
   /** Beam scores are sum(log p) / newTokens^lengthPenalty. */
   lengthPenalty?: number;
@@ -278,7 +284,8 @@ class Stepper {
       const lastRows = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, C]), [B, C]) as tf.Tensor2D;
       const logits = this.model.lmHead().logits(lastRows); // [B, V]
       if (out === 'sample') {
-        const attrs = { temperature: this.o.temperature ?? 1, topK: this.o.topK ?? 0, topP: this.o.topP ?? 1 };
+        const o = this.o;
+        const attrs = { temperature: o.temperature ?? 1, topK: o.topK ?? 0, topP: o.topP ?? 1, minP: o.minP ?? 0 };
         return runAnnealKernel('AnnealSampleTokens', { logits, words }, attrs);
       }
       return [out === 'argmax' ? tf.argMax(logits, -1) : logits];
@@ -319,6 +326,12 @@ export function processLogits(scores: Float32Array, seq: number[], newCount: num
   const s = Float32Array.from(scores);
   const penalty = o.repetitionPenalty ?? 1;
   if (penalty !== 1) for (const t of new Set(seq)) s[t] = s[t] < 0 ? s[t] * penalty : s[t] / penalty;
+  for (const t of repeatedNgramEnds(seq, o.noRepeatNgramSize ?? 0)) s[t] = -Infinity;
+  for (const words of o.badWordsIds ?? []) {
+    const prefix = words.slice(0, -1);
+    const tail = seq.slice(seq.length - prefix.length);
+    if (prefix.length <= seq.length && prefix.every((t, i) => t === tail[i])) s[words[words.length - 1]] = -Infinity;
+  }
   if (newCount < (o.minNewTokens ?? 0)) for (const e of eosSet(o)) s[e] = -Infinity;
   if (!o.doSample) return s;
   const temperature = o.temperature ?? 1;
@@ -338,7 +351,25 @@ export function processLogits(scores: Float32Array, seq: number[], newCount: num
     while (keep < order.length && (keep === 0 || cum < p)) cum += probs[order[keep++]];
     for (let j = keep; j < order.length; j++) s[order[j]] = -Infinity;
   }
+  const minP = o.minP ?? 0;
+  if (minP > 0) {
+    // tokens below minP × the top probability go (the top one always stays)
+    const probs = softmax(s);
+    let top = 0;
+    for (const q of probs) if (q > top) top = q;
+    for (let i = 0; i < s.length; i++) if (probs[i] < minP * top) s[i] = -Infinity;
+  }
   return s;
+}
+
+/** Tokens that would repeat an n-gram of `seq` (transformers' no_repeat_ngram_size): the ends of n-grams starting with seq's last n - 1 tokens. */
+function repeatedNgramEnds(seq: number[], n: number): number[] {
+  if (n <= 0 || seq.length + 1 < n) return [];
+  const prev = seq.slice(seq.length - n + 1);
+  const ends: number[] = [];
+  for (let i = 0; i + n <= seq.length; i++)
+    if (prev.every((t, j) => seq[i + j] === t)) ends.push(seq[i + n - 1]);
+  return ends;
 }
 
 export function softmax(s: Float32Array): Float64Array {
@@ -378,10 +409,20 @@ function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions
   const out = prompts.map((p) => [...p]);
   // greedy with no processor to apply: the argmax is taken on the device, only ids come back
   const plainGreedy = (n: number) =>
-    !o.doSample && (o.repetitionPenalty ?? 1) === 1 && n >= (o.minNewTokens ?? 0) && !o.tokenLogprobs;
+    !o.doSample &&
+    (o.repetitionPenalty ?? 1) === 1 &&
+    !o.noRepeatNgramSize &&
+    !o.badWordsIds?.length &&
+    n >= (o.minNewTokens ?? 0) &&
+    !o.tokenLogprobs;
   // sampling with temperature, top-k and top-p only: drawn on the device with the same numbers
   const deviceSample = (n: number) =>
-    o.doSample && (o.repetitionPenalty ?? 1) === 1 && n >= (o.minNewTokens ?? 0) && stepper.samplesNatively;
+    o.doSample &&
+    (o.repetitionPenalty ?? 1) === 1 &&
+    !o.noRepeatNgramSize &&
+    !o.badWordsIds?.length &&
+    n >= (o.minNewTokens ?? 0) &&
+    stepper.samplesNatively;
   const logprobs = prompts.map(() => [] as number[]);
   const sampleOnDevice = () => {
     const words = done.map((d) => (d ? 0 : rng.nextUint32())); // one draw per live row, in row order, as draw()

@@ -1,5 +1,5 @@
-// Generation's choice of the next token inside the decode step: temperature, top-k and top-p
-// in transformers' order, then a draw by inverse CDF, computed as @anneal/modeling's JS path
+// Generation's choice of the next token inside the decode step: temperature, top-k, top-p and
+// min-p in transformers' order, then a draw by inverse CDF, computed as @anneal/modeling's JS path
 // computes them (processLogits, then draw: float32 scores, float64 softmax, the same loops),
 // with the uniform numbers the JS generator drew; so the tokens are the JS path's, and only
 // the ids and their log-probs go back to JS. (On a GPU the [B, V] scores are copied to the
@@ -21,12 +21,12 @@ std::vector<double> softmax64(const std::vector<float>& s, double* logTotalOut =
 }
 
 // inputs logits [B, V], uniforms int32 [B] (the generator's 32-bit words: r = word / 2^32);
-// attributes temperature, topK (0: off), topP (1: off) -> ids int32 [B], log-probs float32 [B]
+// attributes temperature, topK (0: off), topP (1: off), minP (0: off) -> ids int32 [B], log-probs float32 [B]
 // (of each chosen id under the processed distribution)
 Outputs sampleTokens(const Inputs& in, const Attrs& a) {
   auto logits = in.at(0).to(at::kCPU).to(at::kFloat).contiguous();
   auto words = in.at(1).to(at::kCPU).to(at::kInt).contiguous();
-  double temperature = a.num("temperature"), topP = a.num("topP");
+  double temperature = a.num("temperature"), topP = a.num("topP"), minP = a.has("minP") ? a.num("minP") : 0.0;
   int64_t B = logits.size(0), V = logits.size(1), topK = a.i64("topK");
   auto ids = at::empty({B}, at::TensorOptions().dtype(at::kInt));
   auto logprobs = at::empty({B}, at::TensorOptions().dtype(at::kFloat));
@@ -53,6 +53,12 @@ Outputs sampleTokens(const Inputs& in, const Attrs& a) {
       int64_t keep = 0;  // the most likely tokens until their probability reaches p (at least one)
       while (keep < V && (keep == 0 || cum < topP)) cum += probs[order[keep++]];
       for (int64_t j = keep; j < V; j++) s[order[j]] = -INFINITY;
+    }
+    if (minP > 0.0) {  // tokens below minP × the top probability go (the top one stays)
+      auto probs = softmax64(s);
+      double top = 0;
+      for (double q : probs) if (q > top) top = q;
+      for (int64_t i = 0; i < V; i++) if (probs[i] < minP * top) s[i] = -INFINITY;
     }
     double logTotal = 0, max = 0;
     auto probs = softmax64(s, &logTotal, &max);

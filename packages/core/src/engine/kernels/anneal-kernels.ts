@@ -71,7 +71,7 @@ export interface AnnealKernelAttrs {
   AnnealRopeGrad: Record<string, never>;
   AnnealAddProduct: Record<string, never>;
   AnnealCacheWrite: Record<string, never>;
-  AnnealSampleTokens: { temperature: number; topK: number; topP: number };
+  AnnealSampleTokens: { temperature: number; topK: number; topP: number; minP: number };
   AnnealDequant4bit: { rows: number; cols: number; blockSize: number };
   AnnealDequantInt8: { rows: number; cols: number };
   AnnealReadFile: { path: string; offset: number; dtype: 'F32' | 'F16' | 'BF16'; shape: number[] };
