@@ -54,7 +54,11 @@ async function child(mode: Mode | 'save', batch: number, newTokens: number, file
   const t0 = performance.now();
   const out = generate(model, ps, { maxNewTokens: newTokens, ...o, stats });
   const seconds = (performance.now() - t0) / 1000;
-  const label = { static: 'static cache, decode step replayed', dispatched: 'static cache, dispatched', dynamic: 'growing cache' };
+  const label = {
+    static: 'static cache, decode step replayed',
+    dispatched: 'static cache, dispatched',
+    dynamic: 'growing cache',
+  };
   const row: Row = {
     engine: `Anneal torch, ${label[mode]}`,
     seconds,
@@ -75,7 +79,9 @@ async function main(): Promise<void> {
   let bandwidth = 0;
   let weightBytes = 0;
   console.log(`\nGPT-2 small (124M, float32), ${PROMPT}-token prompts, ${newTokens} new tokens, greedy, 2 cores\n`);
-  console.log('| batch | engine | new tokens/s | vs PyTorch | weight GB/s (batch 1) | replayed steps | ids = PyTorch |');
+  console.log(
+    '| batch | engine | new tokens/s | vs PyTorch | weight GB/s (batch 1) | replayed steps | ids = PyTorch |',
+  );
   console.log('|---:|---|---:|---:|---:|---:|---|');
   for (const batch of [1, 8]) {
     const peer = runJson<Row>(pythonWithTorch(), [

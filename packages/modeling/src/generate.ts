@@ -367,8 +367,7 @@ function repeatedNgramEnds(seq: number[], n: number): number[] {
   if (n <= 0 || seq.length + 1 < n) return [];
   const prev = seq.slice(seq.length - n + 1);
   const ends: number[] = [];
-  for (let i = 0; i + n <= seq.length; i++)
-    if (prev.every((t, j) => seq[i + j] === t)) ends.push(seq[i + n - 1]);
+  for (let i = 0; i + n <= seq.length; i++) if (prev.every((t, j) => seq[i + j] === t)) ends.push(seq[i + n - 1]);
   return ends;
 }
 
