@@ -2,7 +2,7 @@
 // perplexity guide (token-weighted, so windows that score fewer tokens count less), and
 // self-consistency (Wang et al., 2022): sample several answers, keep the most common.
 import * as tf from '@tensorflow/tfjs-core';
-import { causalLmLossSum, generate, type CausalLm } from '@anneal/modeling';
+import { causalLmTargets, chunkRowsFor, generate, headCrossEntropySum, type CausalLm } from '@anneal/modeling';
 
 export interface TextTokenizer {
   encode(text: string, o?: { addSpecialTokens?: boolean }): number[];
@@ -11,7 +11,9 @@ export interface TextTokenizer {
 
 /**
  * Perplexity of `texts` joined by blank lines: windows of maxLength tokens every `stride`
- * tokens, each scoring only the tokens not scored before (the others are context).
+ * tokens, each scoring only the tokens not scored before (the others are context). The head
+ * runs a chunk of rows at a time where a window's logits would be large (a long window of a
+ * big-vocabulary model).
  */
 export function perplexity(
   model: CausalLm,
@@ -32,9 +34,16 @@ export function perplexity(
     const scored = end - prevEnd; // the last `scored` tokens of the window are new targets
     const targets = window.map((t, i) => (i < window.length - scored ? -100 : t));
     const { sum, count: n } = tf.tidy(() => {
-      const logits = model.forward({ inputIds: tf.tensor2d([window], [1, window.length], 'int32') })
-        .logits as tf.Tensor3D;
-      const r = causalLmLossSum(logits, Int32Array.from(targets));
+      // the head in chunks of rows once the window's logits would pass 256 MB (as training's auto chunks)
+      const T = window.length;
+      const hidden = model.hidden({ inputIds: tf.tensor2d([window], [1, T], 'int32') }); // [1, T, C]
+      const head = model.lmHead();
+      const r = headCrossEntropySum(
+        tf.reshape(hidden, [T, hidden.shape[2]]) as tf.Tensor2D,
+        head,
+        causalLmTargets(Int32Array.from(targets), 1, T).targets,
+        { chunkRows: chunkRowsFor('auto', T, head.vocabSize) },
+      );
       return { sum: r.sum.dataSync()[0], count: r.count };
     });
     nllSum += sum;
