@@ -17,7 +17,7 @@ export {
   type AnnealKernelInputs,
 } from './engine/kernels/anneal-kernels.js';
 export { TFJS_CORE_VERSION, checkEngineInternals, gradients } from './engine/backprop.js';
-export { valueAndGrads } from './engine/grad.js';
+export { stopGradient, valueAndGrads } from './engine/grad.js';
 export { checkpointed } from './engine/checkpoint.js';
 export { FunctionalStep } from './engine/functional-step.js';
 export { registerStepRecorder, replayableStep, type ReplayableStep, type StepRecorder } from './engine/replay.js';

@@ -9,6 +9,7 @@
 // Asymmetric clipping (epsilon, epsilonHigh: DAPO's clip-higher), an upper bound delta on the
 // ratio (two-sided clipping), and sequence-level importance weights (GSPO, Zheng et al. 2025).
 import * as tf from '@tensorflow/tfjs-core';
+import { stopGradient } from '@anneal/core';
 
 export type GrpoLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
 
@@ -110,13 +111,4 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): GrpoLossResult 
   metrics['clip_ratio/high_mean'] = batchMean(high);
   metrics['clip_ratio/region_mean'] = batchMean(tf.maximum(low, high));
   return { loss: loss as tf.Scalar, metrics };
-}
-
-/** x's values with no gradient through them (torch's detach()). */
-export function stopGradient(x: tf.Tensor): tf.Tensor {
-  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const t = args[0] as tf.Tensor;
-    return { value: tf.clone(t), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-  });
-  return f(x);
 }

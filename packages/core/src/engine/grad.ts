@@ -1,7 +1,7 @@
 // Gradients of a scalar loss with respect to named parameters. Anneal keys parameters by
 // their Hugging Face names; the backward walk is backprop.ts (tfjs's tape, freeing memory
 // as it goes).
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { gradients } from './backprop.js';
 
 export function valueAndGrads(
@@ -24,4 +24,13 @@ export function valueAndGrads(
     throw new Error('valueAndGrads: the loss does not depend on any trainable parameter');
   }
   return { value, grads: out };
+}
+
+/** x's values with no gradient through them (torch's detach()): what is computed from it is a constant to backprop. */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const t = args[0] as tf.Tensor;
+    return { value: tf.clone(t), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  });
+  return f(x) as T;
 }
