@@ -78,6 +78,10 @@ function compareCaches(name: string, expectReplay: boolean): void {
       if (expectReplay && model.staticCache!.replayable) expect(stats.replayed, `${name} ${mode}`).toBeGreaterThan(0);
       if (!expectReplay) expect(stats.replayed).toBe(0);
     }
+    // three rows or more: the decode steps use the head's weight kept transposed
+    const four = [...PROMPTS, IDS.slice(1, 4), IDS.slice(6, 16)];
+    for (const o of [MODES[0][1], MODES[3][1]])
+      expect(generate(model, four, o), `${name} 4 rows`).toEqual(generate(model, four, { ...o, cache: 'dynamic' }));
     // each prompt alone gives what it gets in the left-padded batch
     const together = generate(model, PROMPTS, MODES[0][1]);
     PROMPTS.forEach((p, i) => expect(generate(model, [p], MODES[0][1])[0]).toEqual(together[i]));

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, hasAnnealKernel, replayableStep, runAnnealKernel, type ReplayableStep } from '@anneal/core';
 import { StaticKvCache } from './kv-cache.js';
-import type { LmHead } from './lm-head.js';
+import { softcap, type LmHead } from './lm-head.js';
 import type { ForwardArgs, KvCache, ModelOutput } from './types.js';
 
 export interface CausalLm {
@@ -282,7 +282,7 @@ class Stepper {
       }); // [B, T, C]
       const C = hidden.shape[2];
       const lastRows = tf.reshape(tf.slice(hidden, [0, T - 1, 0], [B, 1, C]), [B, C]) as tf.Tensor2D;
-      const logits = this.model.lmHead().logits(lastRows); // [B, V]
+      const logits = this.headLogits(lastRows); // [B, V]
       if (out === 'sample') {
         const o = this.o;
         const attrs = { temperature: o.temperature ?? 1, topK: o.topK ?? 0, topP: o.topP ?? 1, minP: o.minP ?? 0 };
@@ -291,6 +291,23 @@ class Stepper {
       return [out === 'argmax' ? tf.argMax(logits, -1) : logits];
     };
   }
+
+  /**
+   * The head on the last rows. With three rows or more and a plain head (hidden · Wᵀ), W is kept
+   * transposed, [C, V], for the whole generation: a few-row product reading W transposed runs at
+   * half the speed on OpenBLAS (GPT-2's tied head at 8 rows: 32.8 against 18.0 ms), and the
+   * weight does not change while generating. One copy of W, made at the first step.
+   */
+  private headLogits(rows: tf.Tensor2D): tf.Tensor2D {
+    const head = this.model.lmHead();
+    if (!head.plain || rows.shape[0] < 3) return head.logits(rows);
+    if (!this.headT || this.headT.source !== head.plain.weight) {
+      this.headT?.t.dispose();
+      this.headT = { source: head.plain.weight, t: tf.keep(tf.transpose(head.plain.weight)) as tf.Tensor2D };
+    }
+    return softcap(tf.matMul(rows, this.headT.t), head.plain.softcap) as tf.Tensor2D; // [B, V]
+  }
+  private headT: { source: tf.Tensor2D; t: tf.Tensor2D } | undefined;
 
   /** Keeps only the cache rows of `rows` (beam search reorders its beams). */
   select(rows: number[]): void {
@@ -316,6 +333,8 @@ class Stepper {
   dispose(): void {
     this.setCache(undefined);
     this.fixed?.dispose();
+    this.headT?.t.dispose();
+    this.headT = undefined;
     for (const s of this.steps.values()) s.dispose();
     this.steps.clear();
   }

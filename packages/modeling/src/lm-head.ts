@@ -20,6 +20,12 @@ export interface LmHead {
    * so a chunked loss takes it in the forward pass instead of running the head again.
    */
   readonly frozen?: { weight: tf.Tensor2D; softcap?: number | null };
+  /**
+   * Set when logits() is softcap(hidden · weightᵀ) and nothing else (a tied head, or a plain
+   * bias-free projection without an adapter), trainable or not: generation may then keep the
+   * weight transposed for its decode steps (see generate.ts).
+   */
+  readonly plain?: { weight: tf.Tensor2D; softcap?: number | null };
 }
 
 /** Gemma's final_logit_softcapping: cap * tanh(x / cap). */
@@ -45,6 +51,7 @@ export function lmHeadOf(
   return {
     vocabSize,
     ...(weight && !weight.trainable && { frozen: { weight: weight as tf.Tensor2D, softcap: o.softcap } }),
+    ...(weight && { plain: { weight: weight as tf.Tensor2D, softcap: o.softcap } }),
     logits: (hidden) => {
       const z =
         'tiedTo' in o ? tf.matMul(hidden, m.params.get(o.tiedTo)!, false, true) : applyLayer(m, o.layer, hidden);
