@@ -40,6 +40,17 @@ export interface ForwardArgs {
   gradientCheckpointing?: boolean;
   outputHiddenStates?: boolean;
   outputAttentions?: boolean;
+  /**
+   * Masked-LM heads only: the logits at these flattened positions (b·T + t) alone, [n, V]
+   * instead of [B, T, V] (the MLM loss reads the masked positions only, ~15% of them).
+   */
+  logitsAt?: tf.Tensor1D;
+}
+
+/** hidden [B, T, C] -> the rows at flattened positions `at` as [1, n, C] (for a head run on those rows only). */
+export function hiddenRowsAt(hidden: tf.Tensor3D, at: tf.Tensor1D): tf.Tensor3D {
+  const [B, T, C] = hidden.shape;
+  return tf.reshape(tf.gather(tf.reshape(hidden, [B * T, C]), at), [1, at.shape[0], C]) as tf.Tensor3D;
 }
 
 /** One layer's cached keys and values, [B, heads, S, headDim] (before grouped-query repetition). */

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RunLogger, validateConfig } from '@anneal/core';
 import { LoraConfigSchema } from '@anneal/peft-lora';
 import { loadQuantized, saveQuantized } from '@anneal/quantization';
-import { SENTIMENT_PAIRS, pairTexts, tinyGpt2Dir } from '@anneal/training';
+import { SENTIMENT_PAIRS, pairTexts, silentReporter, tinyGpt2Dir } from '@anneal/training';
 import { PpoConfigSchema, runPpo, type RewardFn } from './index.js';
 
 const PAIRS = SENTIMENT_PAIRS;
@@ -136,9 +136,15 @@ describe('PPO recipe', () => {
       { train: { maxSteps: 3, logEvery: 1, evalEvery: 100, saveEvery: 100 } },
     );
     const updates: number[] = [];
-    const res = await runPpo(cfg, 'ppo.yaml', { rewardFn: countE, onUpdate: (u) => updates.push(u) });
+    const lines: string[] = [];
+    const reporter = { ...silentReporter, info: (m: string) => lines.push(m) };
+    const res = await runPpo(cfg, 'ppo.yaml', { rewardFn: countE, onUpdate: (u) => updates.push(u), reporter });
     expect(updates).toEqual([1, 2, 3]);
     expect(res.step).toBe(3);
+    // the first update says what memory goes where, once (as the supervised loop does)
+    const memory = lines.filter((l) => l.startsWith('memory: '));
+    expect(memory.length).toBe(1);
+    expect(memory[0]).toMatch(/trainable parameters add .* of gradients .* the first micro-batch \(\d+ tokens\) kept /);
     expect(() => config({ totalEpisodes: 16 }, { train: { maxSteps: 3 } })).toThrow(
       /train\.maxSteps: set exactly one of ppo\.totalEpisodes \(episodes\) and train\.maxSteps/,
     );

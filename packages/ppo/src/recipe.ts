@@ -212,6 +212,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
 
   // ---- updates, on the shared loop: each one a rollout, then PPO's epochs of minibatch steps
   let update = state?.step ?? 0;
+  let memoryReported = false;
   let metrics: Record<string, number> | undefined;
   const result = await runLoop(
     cfg,
@@ -249,7 +250,12 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
           prompts,
           { ...p, gradClip: cfg.optim.gradClip, lossChunkSize: cfg.train.lossChunkSize },
           { seed: cfg.seed, update: step, lr, klCoef },
+          // this process's first update says what memory goes where, as the supervised loop does
+          memoryReported
+            ? undefined
+            : { report: (line) => report.info(line), gradientCheckpointing: cfg.train.gradientCheckpointing },
         );
+        memoryReported = true;
         const seconds = (performance.now() - t0) / 1000;
         kl.update(r.metrics['objective/kl'], p.batchSize);
         episode += p.batchSize;

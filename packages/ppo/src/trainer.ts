@@ -9,7 +9,7 @@
 // Dropout is off throughout (TRL disables it for PPO), so log-probs are deterministic.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, Rng, valueAndGrads, type AdamW } from '@anneal/core';
-import { guardedUpdate } from '@anneal/training';
+import { guardedUpdate, liveTensorBytes, memoryReport } from '@anneal/training';
 import type { CausalLm, DecoderForSequenceClassification } from '@anneal/modeling';
 import { gae, maskedMoments, maskedWhiten } from './advantages.js';
 import { klPerToken } from './kl.js';
@@ -128,7 +128,10 @@ export async function ppoUpdate(
   prompts: number[][],
   o: PpoOptions & { gradClip: number; lossChunkSize: number | 'auto' },
   step: { seed: number; update: number; lr: number; klCoef: number },
+  /** Given: the memory line (training's memoryReport) goes to `report` after the first minibatch's forward pass. */
+  memory?: { report: (line: string) => void; gradientCheckpointing: boolean },
 ): Promise<UpdateResult> {
+  let onMemory = memory?.report;
   const r = await rollout(m, prompts, o, deriveSeed(step.seed, step.update, 0), step.klCoef);
   const { batch } = r;
   const { B, Tr } = batch;
@@ -153,7 +156,9 @@ export async function ppoUpdate(
       const t = (a: Float32Array) => tf.tensor2d(rowsOf(a, Tr, rows), [mb, Tr]);
       let parts: tf.Scalar[] = [];
       let entropy = 0;
+      const before = onMemory ? liveTensorBytes() : 0;
       const { value, grads } = valueAndGrads(m.params, () => {
+        const start = onMemory ? liveTensorBytes() : 0;
         const mask = t(batch.responseMask);
         const policy = responseLogprobs(m.policy, batch, rows, { ...o, withEntropy: true });
         const logprobs = policy.logprobs;
@@ -167,7 +172,15 @@ export async function ppoUpdate(
           o.cliprangeValue,
         );
         parts = [pg.loss, vf.loss, pg.clipfrac, vf.clipfrac, pg.approxkl, pg.ratio].map((x) => tf.keep(x.clone()));
-        return tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
+        const total = tf.add(pg.loss, tf.mul(o.vfCoef, vf.loss)) as tf.Scalar;
+        if (onMemory) {
+          const trainable = [...m.params.values()].filter((v) => v.trainable).reduce((n, v) => n + v.size, 0);
+          const kept = liveTensorBytes() - start;
+          const { gradientCheckpointing } = memory!;
+          onMemory(memoryReport({ before, trainable, kept, tokens: mb * (batch.Tq + Tr), gradientCheckpointing }));
+          onMemory = undefined;
+        }
+        return total;
       });
       const loss = value.dataSync()[0];
       value.dispose();

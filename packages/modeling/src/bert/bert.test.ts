@@ -7,7 +7,15 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, valueAndGrads } from '@anneal/core';
-import { crossEntropySum, loadPretrainedSync, maxLogitDiff, readHfFixture, type BertModelWithHead } from '../index.js';
+import {
+  DISTILBERT_DEFAULTS,
+  DistilBertModelWithHead,
+  crossEntropySum,
+  loadPretrainedSync,
+  maxLogitDiff,
+  readHfFixture,
+  type BertModelWithHead,
+} from '../index.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/hf/', import.meta.url));
 
@@ -70,5 +78,41 @@ describe.each(['bert_mlm', 'bert_seqcls'])('%s fixture vs transformers', (name) 
     const back = loadPretrainedSync(out);
     for (const [n, p] of model.params)
       expect(Array.from(back.params.get(n)!.dataSync())).toEqual(Array.from(p.dataSync()));
+  });
+});
+
+describe('masked-LM logits at chosen rows (logitsAt)', () => {
+  it('BERT (the fixture) and DistilBERT: exactly the rows of the full logits', async () => {
+    await useBackend('cpu');
+    const bert = loadPretrainedSync(join(FIXTURES, 'bert_mlm')) as BertModelWithHead;
+    const distil = DistilBertModelWithHead.init(
+      {
+        ...DISTILBERT_DEFAULTS,
+        vocabSize: 60,
+        dim: 32,
+        nLayers: 2,
+        nHeads: 4,
+        hiddenDim: 64,
+        maxPositionEmbeddings: 16,
+      },
+      'mlm',
+      3,
+    );
+    const [B, T] = [2, 8];
+    const ids = Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => 5 + ((b * 7 + t * 3) % 50)));
+    const at = [1, 4, 9, 15]; // flattened positions b·T + t
+    for (const model of [bert, distil] as Array<{ forward: BertModelWithHead['forward'] }>)
+      tf.tidy(() => {
+        const inputIds = tf.tensor2d(ids, [B, T], 'int32');
+        const full = model.forward({ inputIds }).logits as tf.Tensor3D; // [B, T, V]
+        const V = full.shape[2];
+        const want = tf.gather(tf.reshape(full, [B * T, V]), tf.tensor1d(at, 'int32')).dataSync();
+        const rows = model.forward({ inputIds, logitsAt: tf.tensor1d(at, 'int32') }).logits;
+        expect(rows.shape).toEqual([at.length, V]);
+        const got = rows.dataSync();
+        want.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThan(1e-5));
+      });
+    bert.dispose();
+    distil.dispose();
   });
 });

@@ -1,5 +1,5 @@
 // BertForMaskedLM and BertForSequenceClassification with the Hugging Face checkpoint format.
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { LayerFactory } from '../layers.js';
 import {
   PretrainedModel,
@@ -9,7 +9,7 @@ import {
   weightsFromTensors,
   type LoadOptions,
 } from '../pretrained.js';
-import type { ForwardArgs, ModelOutput } from '../types.js';
+import { hiddenRowsAt, type ForwardArgs, type ModelOutput } from '../types.js';
 import { bertConfigFromHf, bertConfigToHf, type BertConfig } from './config.js';
 import {
   bertBlocks,
@@ -91,9 +91,11 @@ export class BertModelWithHead extends PretrainedModel {
     const args = { training: this.training, gradientCheckpointing: this.gradientCheckpointing, ...a };
     const { hidden, hiddenStates, attentions } = bertEncoder(this.config, this, args);
     const logits: tf.Tensor =
-      this.head === 'mlm'
-        ? bertMlmLogits(this.config, this, hidden)
-        : bertClassifierLogits(this.config, this, hidden, args);
+      this.head !== 'mlm'
+        ? bertClassifierLogits(this.config, this, hidden, args)
+        : a.logitsAt
+          ? tf.reshape(bertMlmLogits(this.config, this, hiddenRowsAt(hidden, a.logitsAt)), [-1, this.config.vocabSize]) // [n, V]
+          : bertMlmLogits(this.config, this, hidden);
     return { logits, ...(a.outputHiddenStates && { hiddenStates }), ...(a.outputAttentions && { attentions }) };
   }
 

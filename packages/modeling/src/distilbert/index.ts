@@ -17,7 +17,7 @@ import {
   type LoadOptions,
   type Params,
 } from '../pretrained.js';
-import type { ForwardArgs, ModelOutput } from '../types.js';
+import { hiddenRowsAt, type ForwardArgs, type ModelOutput } from '../types.js';
 
 export interface DistilBertConfig {
   vocabSize: number;
@@ -275,19 +275,20 @@ export class DistilBertModelWithHead extends PretrainedModel {
     const [B, T, C] = hidden.shape;
     let logits: tf.Tensor;
     if (this.head === 'mlm') {
+      // with logitsAt, the head on those rows only: [n, V]
+      const rows = a.logitsAt ? hiddenRowsAt(hidden, a.logitsAt) : hidden;
       const h = layerNorm(
-        activation(applyLayer(this, 'vocab_transform', hidden), this.config.activation),
+        activation(applyLayer(this, 'vocab_transform', rows), this.config.activation),
         p('vocab_layer_norm.weight'),
         p('vocab_layer_norm.bias'),
         1e-12,
       );
-      logits = tf.reshape(
-        tf.add(
-          tf.matMul(tf.reshape(h, [B * T, C]), p('distilbert.embeddings.word_embeddings.weight'), false, true),
-          p('vocab_projector.bias'),
-        ),
-        [B, T, this.config.vocabSize],
-      );
+      const n = a.logitsAt ? a.logitsAt.shape[0] : B * T;
+      logits = tf.add(
+        tf.matMul(tf.reshape(h, [n, C]), p('distilbert.embeddings.word_embeddings.weight'), false, true),
+        p('vocab_projector.bias'),
+      ); // [n, V]
+      if (!a.logitsAt) logits = tf.reshape(logits, [B, T, this.config.vocabSize]);
     } else {
       const cls = tf.relu(
         applyLayer(this, 'pre_classifier', tf.reshape(tf.slice(hidden, [0, 0, 0], [B, 1, C]), [B, C])),

@@ -111,7 +111,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const specialIds = new Set(tok.addedTokens.filter((t) => t.special).map((t) => t.id));
   const continues = (id: number) => tok.idToToken(id)?.startsWith('##') ?? false;
 
-  /** Masked batch -> logits [B*T, V] and labels (-100 where not masked). */
+  /** Masked batch -> logits [n, V] at its n masked positions, and their labels (the head runs on those rows only). */
   const masked = (rows: Int32Array[], seed: number, training: boolean) => {
     const b = collateMlm(rows, {
       padId,
@@ -122,13 +122,19 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
       probability: cfg.mlmProbability,
       rng: new Rng(seed),
     });
+    // only masked positions carry a label (-100 elsewhere): the cross-entropy of all rows equals
+    // that of these rows, so the [B·T, V] logits are never made (at least one row: a batch
+    // with nothing masked gives a zero count)
+    let at = Array.from(b.labels.keys()).filter((i) => b.labels[i] !== -100);
+    if (!at.length) at = [0];
     const { logits } = net.forward({
       inputIds: tf.tensor2d(b.inputIds, [b.batchSize, b.length], 'int32'),
       attentionMask: tf.tensor2d(b.attentionMask, [b.batchSize, b.length], 'int32'),
       training,
       dropoutSeed: seed,
+      logitsAt: tf.tensor1d(at, 'int32'),
     });
-    return { logits: tf.reshape(logits, [b.batchSize * b.length, -1]) as tf.Tensor2D, labels: b.labels };
+    return { logits: logits as tf.Tensor2D, labels: Int32Array.from(at, (i) => b.labels[i]) };
   };
 
   const evaluate = () => {
