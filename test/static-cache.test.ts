@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDON_PATH, registerTorchBackend, type TorchBackend } from '@anneal/backend-torch';
 import { Rng, runAnnealKernel, useBackend } from '@anneal/core';
+import { loadAdapter } from '@anneal/peft-lora';
 import {
   generate,
   loadPretrainedSync,
@@ -185,6 +186,23 @@ d('static KV cache (torch backend: written in place, decode step replayed)', () 
       );
       expect(ids, JSON.stringify(o)).toEqual(want.map((w) => w[0]));
       logprobs.forEach((lp, b) => expect(Math.abs(lp - want[b][1])).toBeLessThan(1e-5));
+    }
+  });
+
+  it("a LoRA model (PEFT's qwen3 adapter): static cache with native replay = growing cache", () => {
+    const lora = loadAdapter(load('qwen3') as never, join(FIXTURES, 'qwen3_lora')) as unknown as CausalLm & {
+      dispose(): void;
+    };
+    try {
+      for (const [mode, o] of MODES.slice(0, 4)) {
+        const stats: GenerateStats = {};
+        expect(generate(lora, PROMPTS, { ...o, stats }), mode).toEqual(
+          generate(lora, PROMPTS, { ...o, cache: 'dynamic' }),
+        );
+        expect(stats.replayed, mode).toBeGreaterThan(0);
+      }
+    } finally {
+      lora.dispose();
     }
   });
 
