@@ -39,3 +39,10 @@ export { localModelDir } from '@anneal/modeling';
 export { packageVersions } from './versions.js';
 export { tinyGpt2Dir, pairTexts, SENTIMENT_PAIRS } from './testing.js';
 export { requireCausalLm, requireFits, requireTokenizerFits } from './checks.js';
+export {
+  computeRewards,
+  loadRewardFunctions,
+  type NamedReward,
+  type RewardFunction,
+  type RewardFunctionSpec,
+} from './reward-functions.js';
