@@ -57,8 +57,9 @@ export interface GenerateOptions {
   /** Default true; false recomputes the whole sequence at every step (for checking). */
   useCache?: boolean;
   /**
-   * 'static' (default where the model takes one): keys and values preallocated for prompt +
-   * new tokens and written in place; 'dynamic': the cache grows by concatenation.
+   * 'static': keys and values preallocated for prompt + new tokens and written in place (the
+   * default on the torch backend, for models that take one); 'dynamic': the cache grows by
+   * concatenation (the default elsewhere).
    */
   cache?: 'static' | 'dynamic';
   /** Record the static-cache decode step once and replay it natively where the backend can (default true). */
@@ -131,8 +132,10 @@ class Stepper {
     maxLength: number,
     private o: GenerateOptions,
   ) {
-    if (useCache && model.staticCache && (o.cache ?? 'static') === 'static')
-      this.fixed = new StaticKvCache(batch, maxLength);
+    // static by default where the backend writes the cache in place (torch); elsewhere its tfjs
+    // fallback copies the cache at every write, as the growing cache does, so that stays the default
+    const kind = o.cache ?? (hasAnnealKernel('AnnealCacheWrite') ? 'static' : 'dynamic');
+    if (useCache && model.staticCache && kind === 'static') this.fixed = new StaticKvCache(batch, maxLength);
     this.replay = (o.replay ?? true) && Boolean(model.staticCache?.replayable);
   }
   private readonly replay: boolean;
