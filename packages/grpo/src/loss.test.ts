@@ -99,7 +99,7 @@ describe('GRPO loss (TRL fixture)', () => {
           ).loss,
       )(logps);
       // loss = −mean_b(mean_t(A_b · ratio)), ratio = 1 with gradient 1: d/dx = −A_b / (T_b · B)
-      expect(Array.from(g.dataSync())).toEqual([-0.5, -0.5, 0.5, 0].map((v) => v));
+      expect(Array.from(g.dataSync())).toEqual([-0.5, -0.5, 0.5, 0]);
     });
   });
 });

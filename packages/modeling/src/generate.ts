@@ -151,7 +151,7 @@ class Stepper {
   }
 
   /**
-   * Each row's next token drawn on the device after temperature, top-k and top-p, with the
+   * Each row's next token drawn on the device after temperature, top-k, top-p and min-p, with the
    * uniform numbers `words` (the generator's 32-bit words, as draw() would use them), and its
    * log-prob: the JS path's tokens, without the logits coming back.
    */
@@ -428,27 +428,18 @@ function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions
   const stepper = new Stepper(model, o.useCache ?? true, prompts.length, T + maxNew, o);
   const done = prompts.map(() => false);
   const out = prompts.map((p) => [...p]);
-  // greedy with no processor to apply: the argmax is taken on the device, only ids come back
-  const plainGreedy = (n: number) =>
-    !o.doSample &&
-    (o.repetitionPenalty ?? 1) === 1 &&
-    !o.noRepeatNgramSize &&
-    !o.badWordsIds?.length &&
-    n >= (o.minNewTokens ?? 0) &&
-    !o.tokenLogprobs;
-  // sampling with temperature, top-k and top-p only: drawn on the device with the same numbers
-  const deviceSample = (n: number) =>
-    o.doSample &&
-    (o.repetitionPenalty ?? 1) === 1 &&
-    !o.noRepeatNgramSize &&
-    !o.badWordsIds?.length &&
-    n >= (o.minNewTokens ?? 0) &&
-    stepper.samplesNatively;
+  // the processors that only the JS path applies (they read each row's sequence or the step count)
+  const jsProcessors = (n: number) =>
+    (o.repetitionPenalty ?? 1) !== 1 || !!o.noRepeatNgramSize || !!o.badWordsIds?.length || n < (o.minNewTokens ?? 0);
+  // greedy with none of them: the argmax is taken on the device, only ids come back
+  const plainGreedy = (n: number) => !o.doSample && !jsProcessors(n) && !o.tokenLogprobs;
+  // sampling with temperature, top-k, top-p and min-p only: drawn on the device with the same numbers
+  const deviceSample = (n: number) => o.doSample && !jsProcessors(n) && stepper.samplesNatively;
   const logprobs = prompts.map(() => [] as number[]);
   const sampleOnDevice = () => {
     const words = done.map((d) => (d ? 0 : rng.nextUint32())); // one draw per live row, in row order, as draw()
     const r = stepper.sample(ids, mask, pos, words);
-    r.tokens.forEach((_, b) => !done[b] && o.tokenLogprobs && logprobs[b].push(r.logprobs[b]));
+    if (o.tokenLogprobs) done.forEach((d, b) => d || logprobs[b].push(r.logprobs[b]));
     return r.tokens;
   };
   try {

@@ -6,7 +6,7 @@
 // the same arithmetic with tfjs ops (a new tensor per write, as the growing cache did).
 import * as tf from '@tensorflow/tfjs-core';
 import { hasAnnealKernel, runAnnealKernel } from '@anneal/core';
-import type { LayerKv } from './types.js';
+import { causalBias, paddingBias, type LayerKv } from './types.js';
 
 export class StaticKvCache {
   /** Each layer's keys and values [B, KV, L, D]; allocated at the layer's first write. */
@@ -111,15 +111,10 @@ export function staticCacheBias(
   attentionMask: tf.Tensor2D,
   slidingWindow?: number,
 ): tf.Tensor4D {
-  return tf.tidy(() => {
-    const q = tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), position), [t, 1]); // [T, 1] cache index of each query
-    const k = tf.reshape(tf.range(0, length, 1, 'int32'), [1, length]); // [1, L]
-    let hidden = tf.greater(k, q); // future keys
-    if (slidingWindow) hidden = tf.logicalOr(hidden, tf.lessEqual(k, tf.sub(q, slidingWindow)));
-    const causal = tf.reshape(tf.mul(tf.cast(hidden, 'float32'), -1e9), [1, 1, t, length]);
-    if (attentionMask.shape[1] !== length)
-      throw new Error(`attentionMask has ${attentionMask.shape[1]} positions, expected the static cache's ${length}`);
-    const keyMask = tf.reshape(tf.cast(attentionMask, 'float32'), [batch, 1, 1, length]);
-    return tf.add(causal, tf.mul(tf.sub(1, keyMask), -1e9)) as tf.Tensor4D; // [B, 1, T, L]
-  });
+  if (attentionMask.shape[0] !== batch || attentionMask.shape[1] !== length)
+    throw new Error(`attentionMask is [${attentionMask.shape}], expected the static cache's [${batch}, ${length}]`);
+  // queries at cache indices position ..; keys are all L slots
+  return tf.tidy(
+    () => tf.add(causalBias(position, t, length, slidingWindow), paddingBias(attentionMask)) as tf.Tensor4D,
+  );
 }

@@ -85,20 +85,11 @@ export function attentionBias(
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const s = past + t;
-    let bias: tf.Tensor = tf.zeros([1, 1, t, s]);
-    if (causal) {
-      const q = tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), tf.scalar(past, 'int32')), [t, 1]); // [T, 1]
-      const k = tf.reshape(tf.range(0, s, 1, 'int32'), [1, s]); // [1, S]
-      let hidden = tf.greater(k, q); // future keys
-      // a sliding window: a query at q sees keys q - window < k <= q (indices in the sequence, as transformers)
-      if (slidingWindow) hidden = tf.logicalOr(hidden, tf.lessEqual(k, tf.sub(q, slidingWindow)));
-      bias = tf.reshape(tf.mul(tf.cast(hidden, 'float32'), -1e9), [1, 1, t, s]);
-    }
+    let bias: tf.Tensor = causal ? causalBias(tf.scalar(past, 'int32'), t, s, slidingWindow) : tf.zeros([1, 1, t, s]);
     if (attentionMask) {
       if (attentionMask.shape[1] !== s)
         throw new Error(`attentionMask has ${attentionMask.shape[1]} positions, expected past ${past} + ${t}`);
-      const keyMask = tf.reshape(tf.cast(attentionMask, 'float32'), [batch, 1, 1, s]);
-      bias = tf.add(bias, tf.mul(tf.sub(1, keyMask), -1e9)); // [B, 1, T, S]
+      bias = tf.add(bias, paddingBias(attentionMask)); // [B, 1, T, S]
     }
     if (documentIds) {
       if (past) throw new Error('documentIds cannot be combined with a KV cache');
@@ -108,6 +99,25 @@ export function attentionBias(
     }
     return bias as tf.Tensor4D;
   });
+}
+
+/**
+ * [1, 1, T, S]: -1e9 where key s lies after query t (queries sit at key indices first .. first
+ * + T - 1; `first` an int32 scalar or [1] tensor) or, with a sliding window, `window` or more
+ * positions before it (indices in the sequence, as transformers).
+ */
+export function causalBias(first: tf.Tensor, t: number, s: number, slidingWindow?: number): tf.Tensor4D {
+  const q = tf.reshape(tf.add(tf.range(0, t, 1, 'int32'), first), [t, 1]); // [T, 1]
+  const k = tf.reshape(tf.range(0, s, 1, 'int32'), [1, s]); // [1, S]
+  let hidden = tf.greater(k, q); // future keys
+  if (slidingWindow) hidden = tf.logicalOr(hidden, tf.lessEqual(k, tf.sub(q, slidingWindow)));
+  return tf.reshape(tf.mul(tf.cast(hidden, 'float32'), -1e9), [1, 1, t, s]) as tf.Tensor4D;
+}
+
+/** [B, 1, 1, S]: -1e9 at padded keys (attentionMask [B, S], 0 for padding). */
+export function paddingBias(attentionMask: tf.Tensor2D): tf.Tensor4D {
+  const [batch, s] = attentionMask.shape;
+  return tf.mul(tf.sub(1, tf.reshape(tf.cast(attentionMask, 'float32'), [batch, 1, 1, s])), -1e9) as tf.Tensor4D;
 }
 
 /** Default position ids: past .. past + T - 1 for every row. */

@@ -105,10 +105,12 @@ std::vector<int64_t> axesOf(const Attrs& a, const char* key, int64_t rank) {
   return axes;
 }
 
+bool isFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16; }
+
 // tfjs keeps int32 results int32 where ATen would promote (e.g. sum of int32 -> int64).
 at::Tensor like(const at::Tensor& out, at::ScalarType dtype) {
-  bool floats = (out.scalar_type() == at::kFloat || out.scalar_type() == at::kBFloat16) && (dtype == at::kFloat || dtype == at::kBFloat16);
-  if (floats) return out;  // a bfloat16 activation meeting a float32 one is promoted to float32, as in PyTorch
+  // a bfloat16 activation meeting a float32 one is promoted to float32, as in PyTorch
+  if (isFloat(out) && (dtype == at::kFloat || dtype == at::kBFloat16)) return out;
   return out.scalar_type() == dtype ? out : out.to(dtype);
 }
 
@@ -129,7 +131,6 @@ uint64_t seedBits(double seed) {
   return static_cast<uint64_t>(std::fabs(seed)) ^ static_cast<uint64_t>(std::fmod(std::fabs(seed), 1.0) * 9007199254740992.0);
 }
 
-bool isFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16; }
 
 // The dtype an activation is kept in: bfloat16 under precision bf16, else as it is.
 at::Tensor act(const at::Tensor& t) { return g_precision_bf16 && t.scalar_type() == at::kFloat ? t.to(at::kBFloat16) : t; }
