@@ -21,7 +21,8 @@ import {
   loadPretrained,
   type CausalLm,
 } from '@anneal/modeling';
-import { layout, layoutLogprobs, responseLogprobs, responseValues } from '@anneal/ppo';
+import { responseValues } from '@anneal/ppo';
+import { layout, layoutLogprobs, responseLogprobs } from '@anneal/training';
 
 const RUN = 'runs/sft-sentiment-reviews/checkpoints/best';
 const [B, RESPONSE, EOS, PAD] = [16, 40, 0, 0];

@@ -25,6 +25,8 @@ import {
 import { RewardConfigSchema, runReward } from '@anneal/reward-model';
 import { DpoConfigSchema, runDpo } from '@anneal/dpo';
 import { PpoConfigSchema, runPpo } from '@anneal/ppo';
+import { GrpoConfigSchema, runGrpo } from '@anneal/grpo';
+import { RlooConfigSchema, runRloo } from '@anneal/rloo';
 import { silentReporter, type RunOptions } from '@anneal/training';
 import type { z } from 'zod';
 import { loadAddon, loadedBlas, processGroupFromEnv, registerTorchBackend } from '@anneal/backend-torch';
@@ -91,6 +93,8 @@ const RECIPES: Record<string, Recipe> = {
   reward: recipe(RewardConfigSchema, runReward),
   dpo: recipe(DpoConfigSchema, runDpo),
   ppo: recipe(PpoConfigSchema, runPpo),
+  grpo: recipe(GrpoConfigSchema, runGrpo),
+  rloo: recipe(RlooConfigSchema, runRloo),
 };
 
 /** The end-of-run numbers: eval metrics, or eval/loss (with the unigram entropy for CLM). */

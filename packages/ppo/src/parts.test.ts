@@ -5,18 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, LlamaForCausalLM, llamaConfigFromHf } from '@anneal/modeling';
-import {
-  AdaptiveKlController,
-  gae,
-  klPerToken,
-  layout,
-  layoutLogprobs,
-  maskedWhiten,
-  ppoPolicyLoss,
-  ppoValueLoss,
-  responseLogprobs,
-  sampleResponses,
-} from './index.js';
+import { klPerToken, layout, layoutLogprobs, maskedWhiten, responseLogprobs, sampleResponses } from '@anneal/training';
+import { AdaptiveKlController, gae, ppoPolicyLoss, ppoValueLoss } from './index.js';
 
 const near = (got: ArrayLike<number>, want: number[], digits = 6) =>
   want.forEach((w, i) => expect(got[i], `[${i}]`).toBeCloseTo(w, digits));

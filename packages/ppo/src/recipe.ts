@@ -6,35 +6,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, Rng, configToYaml, deriveSeed, requireStateField, stateFileOf, useBackend } from '@anneal/core';
-import { ShuffledSampler, readRows, type SamplerState } from '@anneal/data';
+import { ConfigError, configToYaml, deriveSeed, requireStateField, stateFileOf, useBackend } from '@anneal/core';
+import { ShuffledSampler, type SamplerState } from '@anneal/data';
+import { DecoderForSequenceClassification, classifierFrom, loadPretrained } from '@anneal/modeling';
 import {
-  DecoderForSequenceClassification,
-  classifierFrom,
-  loadPretrained,
-  scoreTexts,
-  type CausalLm,
-  type PretrainedModel,
-} from '@anneal/modeling';
-import type { LoraModel } from '@anneal/peft-lora';
-import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
-import {
-  baseWeightsFrom,
-  loadBase,
-  localModelDir,
+  loadPolicy,
   makeOptimizer,
   openLogger,
   openRunFolder,
-  requireCausalLm,
+  readPrompts,
+  rewardModelFunction,
   runLoop,
+  sampleResponses,
   silentReporter,
-  withAdapter,
   type RunOptions,
-  requireTokenizerFits,
 } from '@anneal/training';
 import type { PpoConfig } from './config.js';
 import { AdaptiveKlController, FixedKlController, type KlController } from './kl.js';
-import { sampleResponses } from './rollout.js';
 import { ppoUpdate, type PpoModels, type RewardFn } from './trainer.js';
 
 export interface PpoRunOptions extends RunOptions {
@@ -52,19 +40,6 @@ export interface PpoResult {
   metrics?: Record<string, number>;
 }
 
-/** A reward model checkpoint as a RewardFn: each (prompt, completion) scored as the reward recipe saw its pairs. */
-async function rewardModelFn(name: string): Promise<RewardFn> {
-  const dir = await localModelDir(name, { field: 'reward.model' }); // a run folder: its best checkpoint
-  const rm = await loadPretrained(dir);
-  const tok = loadTokenizerSync(dir);
-  return (prompts, completions) =>
-    scoreTexts(
-      rm,
-      tok,
-      prompts.map((prompt, i) => ({ prompt, completion: completions[i] })),
-    );
-}
-
 export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOptions = {}): Promise<PpoResult> {
   const report = o.reporter ?? silentReporter;
   const p = cfg.ppo;
@@ -77,27 +52,17 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     overwrite: o.overwrite,
     rank: o.collective?.rank,
     info: (m) => report.info(m),
+    models: ['policy', 'value'],
   });
-  const policyDir = resumeDir && join(resumeDir, 'policy');
-  const tok: Tokenizer = loadTokenizerSync(
-    resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained)),
-  );
-  if (tok.eosTokenId === undefined)
-    throw new ConfigError('the tokenizer has no EOS token', { file: configFile, field: 'tokenizer' });
-  const padId = tok.padTokenId ?? tok.eosTokenId;
-  const base = await loadBase(
-    baseWeightsFrom(cfg.model.pretrained, policyDir, cfg.peft, configFile),
-    cfg.quantization,
-    { info: (m) => report.info(m) },
-  );
-  requireCausalLm(base, cfg.model.pretrained, 'PPO', { file: configFile, field: 'model.pretrained' });
-  requireTokenizerFits(tok, base, { file: configFile, field: 'tokenizer.path' });
-  const model = withAdapter(base, cfg, { resumeDir: policyDir, file: configFile, info: (m) => report.info(m) });
-  const policy = model as unknown as CausalLm;
-  let copy: PretrainedModel | undefined;
-  if (!cfg.peft) copy = await loadPretrained(cfg.model.pretrained);
-  const withReference = <T>(fn: (lm: CausalLm) => T): T =>
-    copy ? fn(copy as unknown as CausalLm) : (model as LoraModel).withAdapterDisabled(() => fn(policy));
+  const pol = await loadPolicy(cfg, configFile, {
+    method: 'PPO',
+    reference: true,
+    resumeDir,
+    info: (m) => report.info(m),
+  });
+  const { tok, model, base, padTokenId: padId } = pol;
+  const policy = pol.lm;
+  const withReference = pol.withReference!;
   const valueFrom = async (dir: string) =>
     loadPretrained(dir).catch((e: unknown) => {
       // the value model trains in full: a checkpoint saved quantized cannot start it
@@ -134,26 +99,13 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
       field: 'reward.model',
       hint: 'set reward.model to a reward-model checkpoint (recipe: reward), or pass a reward function in code',
     });
-  const reward = o.rewardFn ?? (await rewardModelFn(cfg.reward!.model));
-
-  const all: number[][] = [];
-  for await (const { row, at } of readRows({ path: cfg.prompts.train })) {
-    const text = row[cfg.prompts.column];
-    if (typeof text !== 'string')
-      throw new ConfigError(
-        `prompt column "${cfg.prompts.column}" is missing or not text at line ${at.line ?? at.row}`,
-        { file: cfg.prompts.train, field: 'prompts.column' },
-      );
-    all.push(tok.encode(text));
-  }
-  const order = Int32Array.from(all.keys());
-  new Rng(deriveSeed(cfg.seed, 7)).shuffle(order);
-  const nEval = Math.round(all.length * cfg.prompts.evalFraction);
-  const evalPrompts = Array.from(order.subarray(order.length - nEval), (i) => all[i]);
-  const trainPrompts = Array.from(order.subarray(0, order.length - nEval), (i) => all[i]);
+  const reward = o.rewardFn ?? (await rewardModelFunction(cfg.reward!.model));
+  const split = await readPrompts(cfg.prompts, tok, { seed: cfg.seed });
+  const trainPrompts = split.train.map((p) => p.ids);
+  const evalPrompts = split.eval.map((p) => p.ids);
   const numUpdates = cfg.train.maxSteps ?? Math.ceil(p.totalEpisodes! / p.batchSize);
   report.info(
-    `policy: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; reference: ${copy ? 'a frozen copy' : 'the policy with its adapter disabled'}; value model ${(value.numParameters / 1e6).toFixed(2)}M; ${trainPrompts.length} train / ${evalPrompts.length} eval prompts; ${numUpdates} updates of ${p.batchSize} episodes`,
+    `policy: ${base.modelType} ${(base.numParameters / 1e6).toFixed(2)}M parameters; reference: ${pol.reference}; value model ${(value.numParameters / 1e6).toFixed(2)}M; ${trainPrompts.length} train / ${evalPrompts.length} eval prompts; ${numUpdates} updates of ${p.batchSize} episodes`,
   );
 
   const params = new Map<string, tf.Variable>([
@@ -188,7 +140,7 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
     params,
     reward,
     decode: (ids) => tok.decode(ids),
-    eosTokenId: tok.eosTokenId,
+    eosTokenId: pol.eosTokenId,
     padTokenId: padId,
   };
 
@@ -275,9 +227,8 @@ export async function runPpo(cfg: PpoConfig, configFile: string, o: PpoRunOption
       bestByEval: false,
       evalAtStart: false,
       dispose: () => {
-        model.dispose();
+        pol.dispose();
         value.dispose();
-        copy?.dispose();
       },
     },
     o,

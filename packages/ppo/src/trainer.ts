@@ -9,12 +9,23 @@
 // Dropout is off throughout (TRL disables it for PPO), so log-probs are deterministic.
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, Rng, valueAndGrads, type AdamW } from '@anneal/core';
-import { guardedUpdate, liveTensorBytes, memoryReport } from '@anneal/training';
+import {
+  guardedUpdate,
+  klPerToken,
+  layout,
+  layoutLogprobs,
+  liveTensorBytes,
+  maskedMoments,
+  maskedWhiten,
+  memoryReport,
+  responseLogprobs,
+  rowsOf,
+  sampleResponses,
+} from '@anneal/training';
 import type { CausalLm, DecoderForSequenceClassification } from '@anneal/modeling';
-import { gae, maskedMoments, maskedWhiten } from './advantages.js';
-import { klPerToken } from './kl.js';
+import { gae } from './advantages.js';
 import { ppoPolicyLoss, ppoValueLoss } from './losses.js';
-import { layout, layoutLogprobs, responseLogprobs, responseValues, rowsOf, sampleResponses } from './rollout.js';
+import { responseValues } from './values.js';
 import type { PpoOptions } from './config.js';
 
 /** Scores whole responses: (prompt texts, completion texts) -> one number each. */

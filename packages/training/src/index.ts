@@ -41,8 +41,36 @@ export { tinyGpt2Dir, pairTexts, SENTIMENT_PAIRS } from './testing.js';
 export { requireCausalLm, requireFits, requireTokenizerFits } from './checks.js';
 export {
   computeRewards,
+  loadRewardFunction,
   loadRewardFunctions,
   type NamedReward,
   type RewardFunction,
   type RewardFunctionSpec,
 } from './reward-functions.js';
+export {
+  layout,
+  layoutLogprobs,
+  sampleResponses,
+  responseLogprobs,
+  forwardArgs,
+  rowsOf,
+  type RolloutBatch,
+  type SamplingSettings,
+} from './rl/rollout.js';
+export { klPerToken, type KlEstimator } from './rl/kl.js';
+export { maskedMoments, maskedWhiten } from './rl/whiten.js';
+export { RewardSourceSchema, loadRewardSources, rewardModelFunction, type RewardSource } from './rl/reward-sources.js';
+export { loadPolicy, type Policy, type PolicySettings } from './rl/policy.js';
+export { readPrompts, type PromptRow, type PromptSource } from './rl/prompts.js';
+export { groupRlFields, groupRlRunFields, type GroupRlOptions, type GroupRlRunConfig } from './rl/group-schema.js';
+export {
+  completionMetrics,
+  generationShape,
+  rewardMetrics,
+  runGroupRl,
+  type Generation,
+  type GroupLossInputs,
+  type GroupRlMethod,
+  type GroupRlResult,
+  type GroupRlRunOptions,
+} from './rl/group-rl.js';

@@ -40,35 +40,42 @@ export async function loadRewardFunctions(
   field = 'rewards',
 ): Promise<NamedReward[]> {
   const out: NamedReward[] = [];
-  for (const [i, spec] of specs.entries()) {
-    const path = resolve(dirname(configFile), spec.module);
-    const where = { file: configFile, field: `${field}[${i}].module` };
-    if (!existsSync(path))
-      throw new ConfigError(`reward function module ${path} does not exist`, {
-        ...where,
-        hint: 'give a path relative to the config file, to a .ts or .js module',
-      });
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    } catch (e) {
-      throw new ConfigError(`reward function module ${path} failed to load: ${(e as Error).message}`, {
-        ...where,
-        cause: e,
-        hint: 'run it alone (npx tsx <module>) to see the error in full',
-      });
-    }
-    const key = spec.export ?? 'default';
-    const fn = mod[key];
-    if (typeof fn !== 'function')
-      throw new ConfigError(`${path} has no function export ${JSON.stringify(key)}`, {
-        ...where,
-        hint: `export it (exports: ${Object.keys(mod).join(', ') || 'none'}), or name another with ${field}[${i}].export`,
-      });
-    const fileName = path.replace(/^.*[\\/]/, '').replace(/\.[cm]?[jt]s$/, '');
-    out.push({ name: spec.name ?? spec.export ?? fileName, weight: spec.weight ?? 1, fn: fn as RewardFunction });
-  }
+  for (const [i, spec] of specs.entries()) out.push(await loadRewardFunction(spec, configFile, `${field}[${i}]`));
   return out;
+}
+
+/** Imports one reward function; `field` is its entry's config path (e.g. `rewards[2]`). */
+export async function loadRewardFunction(
+  spec: RewardFunctionSpec,
+  configFile: string,
+  field: string,
+): Promise<NamedReward> {
+  const path = resolve(dirname(configFile), spec.module);
+  const where = { file: configFile, field: `${field}.module` };
+  if (!existsSync(path))
+    throw new ConfigError(`reward function module ${path} does not exist`, {
+      ...where,
+      hint: 'give a path relative to the config file, to a .ts or .js module',
+    });
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError(`reward function module ${path} failed to load: ${(e as Error).message}`, {
+      ...where,
+      cause: e,
+      hint: 'run it alone (npx tsx <module>) to see the error in full',
+    });
+  }
+  const key = spec.export ?? 'default';
+  const fn = mod[key];
+  if (typeof fn !== 'function')
+    throw new ConfigError(`${path} has no function export ${JSON.stringify(key)}`, {
+      ...where,
+      hint: `export it (exports: ${Object.keys(mod).join(', ') || 'none'}), or name another with ${field}.export`,
+    });
+  const fileName = path.replace(/^.*[\\/]/, '').replace(/\.[cm]?[jt]s$/, '');
+  return { name: spec.name ?? spec.export ?? fileName, weight: spec.weight ?? 1, fn: fn as RewardFunction };
 }
 
 /**

@@ -38,7 +38,7 @@ export interface OpenedRun {
  * are reported when the run opens, before any data is prepared. The model is a Hugging Face
  * folder or a PEFT adapter (PPO: one under policy/ and a model under value/).
  */
-export function missingCheckpointFiles(dir: string): string[] {
+export function missingCheckpointFiles(dir: string, models?: string[]): string[] {
   const missing = ['optimizer.safetensors', 'tokenizer.json'].filter((f) => !existsSync(join(dir, f)));
   const weights = (sub: string, adapterOk: boolean) => {
     const at = (f: string) => existsSync(join(dir, sub, f));
@@ -49,6 +49,7 @@ export function missingCheckpointFiles(dir: string): string[] {
       at('model.safetensors') || at('model.safetensors.index.json') ? [] : [join(sub, 'model.safetensors')],
     ].flat();
   };
+  if (models) return [...missing, ...models.flatMap((m) => weights(m, m === 'policy'))];
   if (existsSync(join(dir, 'policy')) || existsSync(join(dir, 'value')))
     return [...missing, ...weights('policy', true), ...weights('value', false)];
   return [...missing, ...weights('', true)];
@@ -85,7 +86,15 @@ export function openRunFolder(
   name: string,
   configYaml: string,
   backend: { name: string; detail?: string },
-  o: { resume?: string; overwrite?: boolean; rank?: number; seed?: number; info: (m: string) => void },
+  o: {
+    resume?: string;
+    overwrite?: boolean;
+    rank?: number;
+    seed?: number;
+    info: (m: string) => void;
+    /** The model folders a checkpoint of this recipe holds (PPO: policy and value; GRPO: policy); default: as found. */
+    models?: string[];
+  },
 ): OpenedRun {
   let runDir = resolve(outputDir, name);
   let resumeDir: string | undefined;
@@ -109,7 +118,7 @@ export function openRunFolder(
           hint: `the data order and dropout derive from the seed: resume with seed ${state.rng.seed} (drop --set seed), or start a new run`,
         },
       );
-    const missing = missingCheckpointFiles(resumeDir);
+    const missing = missingCheckpointFiles(resumeDir, o.models);
     if (missing.length)
       throw new CheckpointError(
         `the checkpoint is incomplete: ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing`,

@@ -1,16 +1,9 @@
-// One PPO rollout: sample responses for a batch of prompts with the policy (batched, KV
-// cache), then lay the batch out as TRL does — queries left-padded to one width, responses
-// right-padded after them — and read, without gradients, each response token's log-prob
-// under the policy and the reference and the value model's estimate before it.
+// Rollouts for online RL (PPO, GRPO, RLOO): sample responses for a batch of prompts with the
+// policy (batched, static KV cache), lay the batch out as TRL does — queries left-padded to
+// one width, responses right-padded after them — and read each response token's log-prob
+// under a causal LM (the policy, an old policy, the reference).
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  chunkRowsFor,
-  generate,
-  headTargetLogprobs,
-  type CausalLm,
-  type DecoderForSequenceClassification,
-  type ForwardArgs,
-} from '@anneal/modeling';
+import { chunkRowsFor, generate, headTargetLogprobs, type CausalLm, type ForwardArgs } from '@anneal/modeling';
 
 /** Queries and responses laid out as [B, Tq + Tr] rows. */
 export interface RolloutBatch {
@@ -29,6 +22,21 @@ export interface RolloutBatch {
   endedWithEos: boolean[];
 }
 
+/** How responses are sampled: TRL's generation settings. */
+export interface SamplingSettings {
+  responseLength: number;
+  temperature: number;
+  eosTokenId: number;
+  padTokenId: number;
+  seed: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  /** Greedy decoding instead of sampling (held-out evaluation). */
+  greedy?: boolean;
+}
+
 /**
  * Samples a response per prompt (batched, static KV cache). With `logprobs` (an array to fill)
  * each response token's log-prob under the policy at the sampling temperature comes back
@@ -37,13 +45,17 @@ export interface RolloutBatch {
 export function sampleResponses(
   policy: CausalLm,
   prompts: number[][],
-  o: { responseLength: number; temperature: number; eosTokenId: number; padTokenId: number; seed: number },
+  o: SamplingSettings,
   logprobs?: number[][],
 ): number[][] {
   const out = generate(policy, prompts, {
     maxNewTokens: o.responseLength,
-    doSample: true,
+    doSample: !o.greedy,
     temperature: o.temperature,
+    topP: o.topP,
+    topK: o.topK,
+    minP: o.minP,
+    repetitionPenalty: o.repetitionPenalty,
     eosTokenId: o.eosTokenId,
     padTokenId: o.padTokenId,
     seed: o.seed,
@@ -164,17 +176,4 @@ export function responseLogprobs(
         mask.reduce((s, x) => s + x, 0),
       ),
   };
-}
-
-/** The value model's estimate at the position before each response token: [n, Tr]. Call inside tf.tidy or a gradient function. */
-export function responseValues(
-  value: DecoderForSequenceClassification,
-  batch: RolloutBatch,
-  rows: number[],
-): tf.Tensor2D {
-  const scores = value.tokenScores(forwardArgs(batch, rows)); // [n, T, 1]
-  return tf.reshape(tf.slice(scores, [0, batch.Tq - 1, 0], [rows.length, batch.Tr, 1]), [
-    rows.length,
-    batch.Tr,
-  ]) as tf.Tensor2D;
 }
