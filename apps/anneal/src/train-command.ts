@@ -23,7 +23,8 @@ import {
   runSft,
 } from '@anneal/trainers';
 import { RewardConfigSchema, runReward } from '@anneal/reward-model';
-import { DpoConfigSchema, runDpo } from '@anneal/dpo';
+import { CpoConfigSchema, DpoConfigSchema, OrpoConfigSchema, runCpo, runDpo, runOrpo } from '@anneal/dpo';
+import { KtoConfigSchema, runKto } from '@anneal/kto';
 import { PpoConfigSchema, runPpo } from '@anneal/ppo';
 import { GrpoConfigSchema, runGrpo } from '@anneal/grpo';
 import { RlooConfigSchema, runRloo } from '@anneal/rloo';
@@ -92,6 +93,9 @@ const RECIPES: Record<string, Recipe> = {
   classification: recipe(ClassificationConfigSchema, runClassification),
   reward: recipe(RewardConfigSchema, runReward),
   dpo: recipe(DpoConfigSchema, runDpo),
+  orpo: recipe(OrpoConfigSchema, runOrpo),
+  cpo: recipe(CpoConfigSchema, runCpo),
+  kto: recipe(KtoConfigSchema, runKto),
   ppo: recipe(PpoConfigSchema, runPpo),
   grpo: recipe(GrpoConfigSchema, runGrpo),
   rloo: recipe(RlooConfigSchema, runRloo),

@@ -143,3 +143,14 @@ export function collatePreference(
   }
   return pad(rows, o, (b, i) => (i >= promptLen[b] ? rows[b][i] : IGNORE));
 }
+
+/** Prompt + completion rows (KTO's examples), right-padded; labels mask the prompt and the padding. */
+export function collateCompletions(items: Array<{ prompt: Int32Array; completion: Int32Array }>, o: PadOptions): Batch {
+  const rows = items.map((x) => {
+    const r = new Int32Array(x.prompt.length + x.completion.length);
+    r.set(x.prompt);
+    r.set(x.completion, x.prompt.length);
+    return r;
+  });
+  return pad(rows, o, (b, i) => (i >= items[b].prompt.length ? rows[b][i] : IGNORE));
+}

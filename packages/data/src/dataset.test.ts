@@ -73,6 +73,37 @@ describe('prepareDataset', () => {
     expect(second.train[0].kind === 'preference' && Array.from(second.train[0].chosen)).toEqual([97, 1]);
   });
 
+  it('reads unpaired (KTO) rows: prompt, completion and a boolean label, through the cache; a bad label is named', async () => {
+    const { dir, file } = setup([
+      '{"prompt": "p", "completion": "good", "label": true}',
+      '{"prompt": "q", "completion": "bad", "label": false}',
+      '{"prompt": "r", "completion": "what", "label": "maybe"}',
+    ]);
+    const c = DataConfigSchema.parse({
+      train: file,
+      format: 'unpaired-preference',
+      maxLength: 8,
+      evalFraction: 0,
+      onBadRow: 'skip',
+      cacheDir: join(dir, 'cache'),
+    });
+    const first = await prepareDataset(c, tok, { tokenizerFingerprint: FP });
+    const second = await prepareDataset(c, tok, { tokenizerFingerprint: FP });
+    expect(second.stats.cached).toBe(true);
+    for (const d of [first, second]) {
+      expect(
+        d.train.map((t) => t.kind === 'unpaired' && [Array.from(t.prompt), Array.from(t.completion), t.label]),
+      ).toEqual([
+        [[112], [103, 111, 111, 100, 1], true],
+        [[113], [98, 97, 100, 1], false],
+      ]);
+      expect(d.stats.badRows.count).toBe(1);
+    }
+    expect(first.stats.badRows.lines()[0]).toMatch(
+      /line 3: field "label" should be true \(desirable\) or false \(undesirable\), got "maybe"/,
+    );
+  });
+
   it('skips and counts bad rows, or truncates the long ones', async () => {
     const { dir, file } = setup(ROWS);
     const skipped = await prepareDataset(cfg(file, dir, { onBadRow: 'skip' }), tok, { tokenizerFingerprint: FP });

@@ -38,7 +38,14 @@ export const DataConfigSchema = z
     /** Evaluation data; else evalFraction of train, held out with a fixed seed. */
     eval: SourceSchema.optional(),
     evalFraction: z.number().min(0).max(0.5).default(0.05),
-    format: z.enum(['text', 'prompt-completion', 'conversational', 'preference', 'classification']),
+    format: z.enum([
+      'text',
+      'prompt-completion',
+      'conversational',
+      'preference',
+      'unpaired-preference',
+      'classification',
+    ]),
     /** Where each field is, e.g. {text: body, label: stars}. */
     columns: z
       .object({
@@ -125,6 +132,7 @@ function encode(sets: Tokenized[][]): { header: object; lengths: Int32Array; dat
       kinds.push(t.kind);
       if (t.kind === 'sequence') arrays.push(t.inputIds, t.lossMask);
       else if (t.kind === 'classification') arrays.push(t.inputIds, [t.label]);
+      else if (t.kind === 'unpaired') arrays.push(t.prompt, t.completion, [t.label ? 1 : 0]);
       else
         arrays.push(
           t.prompt,
@@ -181,6 +189,7 @@ function readCache(file: string): {
       const kind = header.kinds[k++];
       if (kind === 'sequence') return { kind, inputIds: next(), lossMask: new Uint8Array(next()) };
       if (kind === 'classification') return { kind, inputIds: next(), label: next()[0] };
+      if (kind === 'unpaired') return { kind, prompt: next(), completion: next(), label: next()[0] === 1 };
       const [prompt, chosen, rejected, m] = [next(), next(), next(), next()];
       return {
         kind: 'preference',
@@ -267,10 +276,15 @@ export async function prepareDataset(
   return { train, eval: evalSet, stats: { rows, tokens: countTokens([train, evalSet]), badRows, cached: false } };
 }
 
+/** Tokens of one example (a pair's prompt counts once). */
+export function tokenCount(t: Tokenized): number {
+  if (t.kind === 'preference') return t.prompt.length + t.chosen.length + t.rejected.length;
+  if (t.kind === 'unpaired') return t.prompt.length + t.completion.length;
+  return t.inputIds.length;
+}
+
 function countTokens(sets: Tokenized[][]): number {
   let n = 0;
-  for (const s of sets)
-    for (const t of s)
-      n += t.kind === 'preference' ? t.prompt.length + t.chosen.length + t.rejected.length : t.inputIds.length;
+  for (const s of sets) for (const t of s) n += tokenCount(t);
   return n;
 }

@@ -21,7 +21,9 @@ export type Example =
       rejected: string | ChatMessage[];
       margin?: number;
     }
-  | { kind: 'classification'; text: string; label: number };
+  | { kind: 'classification'; text: string; label: number }
+  /** KTO's unpaired data: one completion, labelled desirable (true) or undesirable (false). */
+  | { kind: 'unpaired-preference'; prompt: string | ChatMessage[]; completion: string | ChatMessage[]; label: boolean };
 
 export type TaskFormat = Example['kind'];
 
@@ -179,6 +181,27 @@ export function toExample(
       const margin = m === undefined ? {} : { margin: m as number };
       if (!hasPrompt) return { kind: 'preference', ...splitSharedPrompt(chosen, rejected), ...margin };
       return { kind: 'preference', prompt: textOrMessages(row, c('prompt'), at), chosen, rejected, ...margin };
+    }
+    case 'unpaired-preference': {
+      const prompt = textOrMessages(row, c('prompt'), at);
+      const completion = textOrMessages(row, c('completion'), at);
+      if (Array.isArray(prompt) !== Array.isArray(completion))
+        throw new BadRow('prompt and completion must both be text or both be conversations', at, c('completion'));
+      const v = row[c('label')];
+      // a JSON boolean, or what a CSV holds for one
+      const label =
+        v === true || v === 'true' || v === 1 || v === '1'
+          ? true
+          : v === false || v === 'false' || v === 0 || v === '0'
+            ? false
+            : undefined;
+      if (label === undefined)
+        throw new BadRow(
+          `field "${c('label')}" should be true (desirable) or false (undesirable), got ${JSON.stringify(v)}`,
+          at,
+          c('label'),
+        );
+      return { kind: 'unpaired-preference', prompt, completion, label };
     }
     case 'classification': {
       const t = text(row, c('text'), at);

@@ -43,6 +43,7 @@ export {
   collateMlm,
   collateClassification,
   collatePreference,
+  collateCompletions,
   IGNORE,
   type Batch,
   type PadOptions,

@@ -19,7 +19,11 @@ export interface DatasetReport {
 
 export function inspectDataset(d: PreparedDataset, maxLength: number, bins = 8): DatasetReport {
   const lengths = d.train.map((t) =>
-    t.kind === 'preference' ? t.prompt.length + Math.max(t.chosen.length, t.rejected.length) : t.inputIds.length,
+    t.kind === 'preference'
+      ? t.prompt.length + Math.max(t.chosen.length, t.rejected.length)
+      : t.kind === 'unpaired'
+        ? t.prompt.length + t.completion.length
+        : t.inputIds.length,
   );
   const max = Math.max(0, ...lengths);
   const min = lengths.length ? Math.min(...lengths) : 0;

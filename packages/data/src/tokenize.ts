@@ -1,7 +1,8 @@
 // Examples to token ids, as TRL's trainers prepare them: prompt and completion tokenized
 // separately and concatenated (so a completion-only loss masks exactly the prompt),
 // conversations through the tokenizer's chat template (assistant-only masks from it),
-// preference pairs as a shared prompt plus two responses, EOS learned at the end.
+// preference pairs as a shared prompt plus two responses, EOS learned at the end; an unpaired
+// (KTO) example as a pair whose two responses are its one completion.
 import type { ChatMessage, Example } from './formats.js';
 
 /** What data preparation needs from a tokenizer (@anneal/tokenizers' Tokenizer has it). */
@@ -39,7 +40,8 @@ export interface TokenizedSequence {
 export type Tokenized =
   | ({ kind: 'sequence' } & TokenizedSequence)
   | { kind: 'classification'; inputIds: Int32Array; label: number }
-  | { kind: 'preference'; prompt: Int32Array; chosen: Int32Array; rejected: Int32Array; margin?: number };
+  | { kind: 'preference'; prompt: Int32Array; chosen: Int32Array; rejected: Int32Array; margin?: number }
+  | { kind: 'unpaired'; prompt: Int32Array; completion: Int32Array; label: boolean };
 
 /** Thrown when a sequence is longer than maxLength (the caller applies on_bad_row). */
 export class TooLong extends Error {
@@ -110,6 +112,15 @@ export function tokenizeExample(
         ids = Array.from(truncate(Int32Array.from(ids), o.maxLength, side));
       }
       return { kind: 'classification', inputIds: Int32Array.from(ids), label: ex.label };
+    }
+    case 'unpaired-preference': {
+      const t = tokenizeExample(
+        { kind: 'preference', prompt: ex.prompt, chosen: ex.completion, rejected: ex.completion },
+        tok,
+        o,
+        allowTruncate,
+      ) as Extract<Tokenized, { kind: 'preference' }>;
+      return { kind: 'unpaired', prompt: t.prompt, completion: t.chosen, label: ex.label };
     }
     case 'preference': {
       // The prompt as the model sees it before a reply; each response is what follows.

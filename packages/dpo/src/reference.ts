@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readSafetensors, serializeSafetensors, writeFileAtomic } from '@anneal/core';
 import { collatePreference, type Tokenized } from '@anneal/data';
 import type { CausalLm } from '@anneal/modeling';
-import { modelBatchLogps } from './logps.js';
+import { modelBatchLogps } from '@anneal/training';
 
 export type Pair = Extract<Tokenized, { kind: 'preference' }>;
 

@@ -1,4 +1,5 @@
-// @anneal/kto: Kahneman–Tversky Optimization with TRL's names — so far its loss (kto and
-// apo_zero_unpaired, the KL reference point, desirable/undesirable weights); the recipe
-// (recipe: kto on unpaired prompt/completion/label data) is not built yet.
+// @anneal/kto: Kahneman-Tversky Optimization with TRL's names — its loss, config and recipe
+// (unpaired desirable/undesirable completions against a KL reference point).
 export { ktoLoss, type KtoLogps, type KtoLossOptions, type KtoLossResult, type KtoLossType } from './loss.js';
+export { KtoConfigSchema, KtoOptionsSchema, type KtoConfig, type KtoOptions } from './config.js';
+export { runKto, unpaired } from './recipe.js';

@@ -92,16 +92,17 @@ describe('RLOO loss', () => {
     ];
     const grad = tf.tidy(() =>
       tf
-        .grad((x: tf.Tensor) =>
-          rlooLoss(
-            {
-              perTokenLogps: x as tf.Tensor2D,
-              oldPerTokenLogps: tf.tensor2d(old),
-              advantages: tf.tensor1d(adv),
-              completionMask: tf.tensor2d(mask),
-            },
-            { epsilon: 0.2 },
-          ).loss,
+        .grad(
+          (x: tf.Tensor) =>
+            rlooLoss(
+              {
+                perTokenLogps: x as tf.Tensor2D,
+                oldPerTokenLogps: tf.tensor2d(old),
+                advantages: tf.tensor1d(adv),
+                completionMask: tf.tensor2d(mask),
+              },
+              { epsilon: 0.2 },
+            ).loss,
         )(tf.tensor2d(lp))
         .arraySync(),
     ) as number[][];

@@ -74,3 +74,4 @@ export {
   type GroupRlResult,
   type GroupRlRunOptions,
 } from './rl/group-rl.js';
+export { batchLogps, batchLogpsOfTargets, logpsTargets, modelBatchLogps, type BatchLogps } from './sequence-logps.js';

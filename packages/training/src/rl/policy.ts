@@ -33,6 +33,9 @@ export interface Policy {
   withReference?: <T>(fn: (lm: CausalLm) => T) => T;
   /** 'a frozen copy', 'the policy with its adapter disabled' or 'none', for the start-up line. */
   reference: string;
+  /** Frees the reference copy (when the policy was freed elsewhere, e.g. by the training loop). */
+  disposeReference(): void;
+  /** Frees the policy and the reference copy. */
   dispose(): void;
 }
 
@@ -79,6 +82,7 @@ export async function loadPolicy(
     base,
     withReference,
     reference: !o.reference ? 'none' : copy ? 'a frozen copy' : 'the policy with its adapter disabled',
+    disposeReference: () => copy?.dispose(),
     dispose: () => {
       model.dispose();
       copy?.dispose();

@@ -1,4 +1,4 @@
-// Sequence log-probabilities of labelled tokens, as TRL's get_batch_logps: position t
+// Sequence log-probabilities of labelled tokens, as TRL's get_batch_logps (DPO, KTO, ORPO, CPO): position t
 // predicts labels[t + 1]; positions labelled -100 (prompt, padding) do not count. Summed per
 // sequence, or averaged over its counted tokens (IPO).
 import * as tf from '@tensorflow/tfjs-core';
