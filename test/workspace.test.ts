@@ -12,8 +12,11 @@ import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 import { DataConfigSchema } from '@anneal/data';
 import { EvalConfigSchema } from '@anneal/eval';
 import { RewardConfigSchema } from '@anneal/reward-model';
-import { DpoConfigSchema } from '@anneal/dpo';
+import { CpoConfigSchema, DpoConfigSchema, OrpoConfigSchema } from '@anneal/dpo';
 import { PpoConfigSchema } from '@anneal/ppo';
+import { GrpoConfigSchema } from '@anneal/grpo';
+import { RlooConfigSchema } from '@anneal/rloo';
+import { KtoConfigSchema } from '@anneal/kto';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = readdirSync(join(ROOT, 'packages'));
@@ -66,6 +69,11 @@ describe('configs/', () => {
         reward: RewardConfigSchema,
         dpo: DpoConfigSchema,
         ppo: PpoConfigSchema,
+        grpo: GrpoConfigSchema,
+        rloo: RlooConfigSchema,
+        kto: KtoConfigSchema,
+        orpo: OrpoConfigSchema,
+        cpo: CpoConfigSchema,
       };
       expect(Object.keys(schemas)).toContain(recipe); // the CLI dispatches on this field
       const { config } = loadConfig(file, schemas[recipe as keyof typeof schemas]);

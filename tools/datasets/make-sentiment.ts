@@ -56,4 +56,8 @@ jsonl('preference.jsonl', pairs);
 //    every review of the domain, positive or negative — the unaligned starting policy that
 //    DPO and PPO then teach to honour "positive"
 jsonl('sft-reviews.jsonl', reviews.map((r) => ({ prompt: `Write a positive ${SOURCES[r.source]} review:`, completion: ` ${r.text}` })));
+
+// 6. unpaired preference (KTO): each review once, as a completion of the same prompt, labelled
+//    desirable when it is positive — no prompt has a chosen/rejected pair
+jsonl('kto-unpaired.jsonl', reviews.map((r) => ({ prompt: `Write a positive ${SOURCES[r.source]} review:`, completion: ` ${r.text}`, label: r.label === 1 })));
 console.log(`${reviews.length} reviews, ${pairs.length} preference pairs -> ${out}`);
