@@ -13,10 +13,12 @@ import { SENTIMENT_PAIRS, pairTexts, silentReporter, tinyGpt2Dir } from '@anneal
 import { KtoConfigSchema, runKto } from './index.js';
 
 let modelDir = '';
+let short = ''; // 12 positions: the tightest model that maxLength 12 fits
 const dir = mkdtempSync(join(tmpdir(), 'anneal-kto-data-'));
 const UNPAIRED = join(dir, 'unpaired.jsonl');
 beforeAll(async () => {
   modelDir = await tinyGpt2Dir(pairTexts(300), { vocabSize: 400, nLayer: 1, nEmbd: 32 });
+  short = await tinyGpt2Dir(pairTexts(300), { vocabSize: 400, nLayer: 1, nEmbd: 32, nPositions: 12 });
   // unpaired rows from the pairs: alternate pairs give their chosen or their rejected review
   const rows = readFileSync(SENTIMENT_PAIRS, 'utf8')
     .trim()
@@ -105,6 +107,33 @@ describe('KTO recipe', () => {
     const [, n, d, u] = data.match(/(\d+) train examples \((\d+) desirable, (\d+) undesirable\)/)!.map(Number);
     expect([d, u]).toEqual([n / 2, n / 2]); // one of each per pair
     expect(Math.abs(losses[0] - 0.5)).toBeLessThan(1e-5);
+    // a prompt with another row's completion can be longer than either row: the KL pairs are cut to maxLength
+    const tightFile = join(dir, 'tight.jsonl');
+    const long = 'the food was great and the service was great and the room was great';
+    writeFileSync(
+      tightFile,
+      [
+        { prompt: 'A:', completion: ` ${long}`, label: true },
+        { prompt: `Write a positive restaurant review about ${long}:`, completion: ' ok', label: false },
+      ]
+        .map((r) => JSON.stringify(r))
+        .join('\n') + '\n',
+    );
+    const tight = config(
+      {
+        data: {
+          train: tightFile,
+          format: 'unpaired-preference',
+          maxLength: 12,
+          onBadRow: 'truncate',
+          evalFraction: 0,
+          cacheDir: null,
+        },
+        model: { pretrained: short },
+      },
+      { batchSize: 2, maxSteps: 2, evalEvery: 100 },
+    );
+    await expect(runKto(tight, 'kto.yaml')).resolves.toMatchObject({ step: 2 });
     expect(() => config({}, { batchSize: 1 })).toThrow(/train\.batchSize: KTO needs train\.batchSize >= 2/);
   });
 });

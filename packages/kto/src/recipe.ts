@@ -114,9 +114,13 @@ export async function runKto(cfg: KtoConfig, configFile: string, o: RunOptions =
    */
   const fixed = (items: Example[]) =>
     tf.tidy(() => {
+      // another row's completion can be longer than this prompt leaves room for: cut at maxLength, as TRL's KL rows are
       const mismatched = items.map((e, i) => ({
         prompt: e.prompt,
-        completion: items[(i + items.length - 1) % items.length].completion,
+        completion: items[(i + items.length - 1) % items.length].completion.subarray(
+          0,
+          Math.max(1, cfg.data.maxLength - e.prompt.length),
+        ),
       }));
       const o2 = { training: false, lossChunkSize };
       return {

@@ -10,7 +10,7 @@ import { trainByteLevelBpe } from '@anneal/tokenizers';
 
 export async function tinyGpt2Dir(
   texts: string[],
-  o: { vocabSize?: number; nLayer?: number; nEmbd?: number; seed?: number } = {},
+  o: { vocabSize?: number; nLayer?: number; nEmbd?: number; seed?: number; nPositions?: number } = {},
 ): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'anneal-tiny-gpt2-'));
   const vocabSize = o.vocabSize ?? 300;
@@ -23,7 +23,14 @@ export async function tinyGpt2Dir(
   tok.save(dir);
   await useBackend('cpu', {});
   await Gpt2LMHeadModel.init(
-    { ...GPT2_DEFAULTS, vocabSize, nPositions: 64, nLayer: o.nLayer ?? 1, nHead: 2, nEmbd: o.nEmbd ?? 32 },
+    {
+      ...GPT2_DEFAULTS,
+      vocabSize,
+      nPositions: o.nPositions ?? 64,
+      nLayer: o.nLayer ?? 1,
+      nHead: 2,
+      nEmbd: o.nEmbd ?? 32,
+    },
     o.seed ?? 1,
   ).savePretrained(dir);
   return dir;
