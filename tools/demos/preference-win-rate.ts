@@ -1,7 +1,9 @@
 // Preference demos' end-to-end check: completions sampled from an aligned policy and from its
 // starting point (e.g. DPO vs SFT) for the held-out prompts of a preference config, scored
 // by a reward model; prints mean scores, the win rate (aligned > baseline, ties half) and a
-// few samples. The held-out split is the config's own (data.evalFraction, seed).
+// few samples, and the policy's KL to the baseline on its own samples (the sequence-level k1
+// estimate: the mean over samples of Σ_t log π(y_t) − log π_base(y_t), at temperature 1).
+// The held-out split is the config's own (data.evalFraction, seed).
 //
 //   npx tsx tools/demos/preference-win-rate.ts --config configs/dpo-sentiment.yaml \
 //     --policy runs/dpo-sentiment --baseline runs/sft-sentiment-reviews \
@@ -14,6 +16,8 @@ import { DpoConfigSchema } from '@anneal/dpo';
 import { generate, loadPretrained, localModelDir, type CausalLm } from '@anneal/modeling';
 import { scoreTexts } from '@anneal/reward-model';
 import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
+import { layout, responseLogprobs } from '@anneal/training';
+import * as tf from '@tensorflow/tfjs-core';
 
 const { values: a } = parseArgs({
   options: {
@@ -47,9 +51,9 @@ const copies = Number(a.samples);
 
 const rm = await loadPretrained(a.reward);
 const rmTok = loadTokenizerSync(a.reward);
-const sample = async (dir: string) => {
-  const lm = (await loadPretrained(dir)) as unknown as CausalLm;
-  const out: Array<{ prompt: string; completion: string }> = [];
+const load = async (dir: string) => (await loadPretrained(dir)) as unknown as CausalLm;
+const sample = async (lm: CausalLm) => {
+  const out: Array<{ prompt: number[]; response: number[]; completion: string }> = [];
   for (let i = 0; i < prompts.length; i++)
     for (let c = 0; c < copies; c++) {
       const [ids] = generate(lm, [prompts[i]], {
@@ -60,15 +64,39 @@ const sample = async (dir: string) => {
         seed: deriveSeed(Number(a.seed), i, c),
       });
       out.push({
-        prompt: tok.decode(prompts[i]),
+        prompt: prompts[i],
+        response: ids.slice(prompts[i].length),
         completion: tok.decode(ids.slice(prompts[i].length).filter((t) => t !== tok.eosTokenId)),
       });
     }
   return out;
 };
 const t0 = performance.now();
-const [pol, base] = [await sample(a.policy), await sample(a.baseline)];
-const [sp, sb] = [scoreTexts(rm, rmTok, pol), scoreTexts(rm, rmTok, base)];
+const [policyLm, baselineLm] = [await load(a.policy), await load(a.baseline)];
+const [pol, base] = [await sample(policyLm), await sample(baselineLm)];
+const texts = (x: typeof pol) => x.map((s) => ({ prompt: tok.decode(s.prompt), completion: s.completion }));
+const [sp, sb] = [scoreTexts(rm, rmTok, texts(pol)), scoreTexts(rm, rmTok, texts(base))];
+/** Σ_t log π(y_t) per sample of `x` under lm, in batches of 32. */
+const seqLogps = (lm: CausalLm, x: typeof pol) => {
+  const out: number[] = [];
+  for (let s = 0; s < x.length; s += 32) {
+    const part = x.slice(s, s + 32);
+    const batch = layout(
+      part.map((p) => p.prompt),
+      part.map((p) => p.response),
+      tok.eosTokenId!,
+      tok.eosTokenId!,
+    );
+    const rows = part.map((_, i) => i);
+    const lp = tf.tidy(() =>
+      responseLogprobs(lm, batch, rows, { temperature: 1, lossChunkSize: 'auto' }).logprobs.arraySync(),
+    );
+    lp.forEach((r, b) => out.push(r.reduce((acc, v, t) => acc + v * batch.responseMask[b * batch.Tr + t], 0)));
+  }
+  return out;
+};
+const [lpPolicy, lpBase] = [seqLogps(policyLm, pol), seqLogps(baselineLm, pol)];
+const kl = lpPolicy.reduce((acc, v, i) => acc + v - lpBase[i], 0) / pol.length;
 let wins = 0;
 sp.forEach((s, i) => (wins += s > sb[i] ? 1 : s === sb[i] ? 0.5 : 0));
 const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
@@ -81,10 +109,11 @@ console.log('|---|---:|---:|');
 console.log(`| ${a.baseline} (baseline) | ${mean(sb).toFixed(3)} | ${(100 * positive(sb)).toFixed(1)}% |`);
 console.log(`| ${a.policy} | ${mean(sp).toFixed(3)} | ${(100 * positive(sp)).toFixed(1)}% |`);
 console.log(
-  `\nwin rate of ${a.policy} over the baseline: ${((100 * wins) / sp.length).toFixed(1)}% (${wins} of ${sp.length})\n`,
+  `\nwin rate of ${a.policy} over the baseline: ${((100 * wins) / sp.length).toFixed(1)}% (${wins} of ${sp.length})`,
 );
+console.log(`KL(policy || baseline) on the policy's samples: ${kl.toFixed(2)} nats per completion\n`);
 for (let i = 0; i < Math.min(Number(a.show), pol.length); i++) {
   console.log(
-    `${pol[i].prompt}\n  baseline (${sb[i].toFixed(2)}):${base[i].completion}\n  policy   (${sp[i].toFixed(2)}):${pol[i].completion}`,
+    `${tok.decode(pol[i].prompt)}\n  baseline (${sb[i].toFixed(2)}):${base[i].completion}\n  policy   (${sp[i].toFixed(2)}):${pol[i].completion}`,
   );
 }

@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DataError } from '@anneal/core';
-import { computeRewards, loadRewardFunctions } from './index.js';
+import { classifierFrom, loadPretrained, scoreTexts } from '@anneal/modeling';
+import { loadTokenizerSync } from '@anneal/tokenizers';
+import { computeRewards, loadRewardFunctions, loadRewardSources, tinyGpt2Dir } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'anneal-rewards-'));
 const config = join(dir, 'grpo.yaml');
@@ -61,5 +63,44 @@ describe('reward functions from modules', () => {
     await expect(run('nan')).rejects.toThrow(/reward function nan returned NaN at row 1/);
     await expect(run('nan')).rejects.toBeInstanceOf(DataError);
     await expect(run('boom')).rejects.toThrow(/reward function boom threw: no answer column/);
+  });
+});
+
+describe('reward sources: functions and reward models in one list', () => {
+  it('scores with a reward-model checkpoint as scoreTexts does, mixed with a function, weighted by rewardWeights', async () => {
+    const lm = await tinyGpt2Dir(['good food', 'bad food', 'the food was good'], { vocabSize: 270 });
+    const rmDir = join(dir, 'rm-tiny');
+    const rm = classifierFrom(await loadPretrained(lm), ['LABEL_0'], 0, 3);
+    await rm.savePretrained(rmDir);
+    loadTokenizerSync(lm).save(rmDir);
+    const sources = await loadRewardSources([{ model: rmDir }, { module: './length.mjs', name: 'len' }], config, {
+      weights: [2, 0.5],
+    });
+    expect(sources.map((s) => [s.name, s.weight])).toEqual([
+      ['rm-tiny', 2],
+      ['len', 0.5],
+    ]);
+    const prompts = ['Say:', 'Say:'];
+    const completions = [' good food', ' bad'];
+    const r = await computeRewards(sources, prompts, completions, [{}, {}]);
+    const want = scoreTexts(
+      rm,
+      loadTokenizerSync(rmDir),
+      prompts.map((prompt, i) => ({ prompt, completion: completions[i] })),
+    );
+    expect(Array.from(r.perFunction.get('rm-tiny')!)).toEqual(want.map((x) => expect.closeTo(x, 5)));
+    expect(r.total[1]).toBeCloseTo(2 * want[1] + 0.5 * 4, 4);
+    rm.dispose();
+    // both ways of weighting at once, a weight count that does not match, and two rewards of one name are refused
+    await expect(
+      loadRewardSources([{ module: './format.ts', weight: 1 }], config, { weights: [1] }),
+    ).rejects.toMatchObject({ field: 'rewards[0].weight' });
+    await expect(loadRewardSources([{ module: './format.ts' }], config, { weights: [1, 2] })).rejects.toThrow(
+      /2 reward weights for 1 rewards/,
+    );
+    await expect(loadRewardSources([{ module: './format.ts' }, { module: 'format.ts' }], config)).rejects.toThrow(
+      /two rewards are named "format"/,
+    );
+    await expect(loadRewardSources([], config)).rejects.toThrow(/needs at least one reward/);
   });
 });
