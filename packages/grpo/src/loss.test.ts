@@ -119,4 +119,54 @@ describe('group advantages', () => {
     expect(groupAdvantages(rewards, 4, 'batch').advantages[0]).toBeCloseTo(0.5 / (batchStd + 1e-4), 6);
     expect(() => groupAdvantages(rewards, 3)).toThrow(/groups of numGenerations 3/);
   });
+
+  it('is finite, with finite gradients, at extreme inputs (log-ratios of ±60, advantages of 1e4, empty completions)', () => {
+    tf.tidy(() => {
+      const lp = tf.tensor2d([
+        [-80, -1e-7, 0],
+        [-0.5, -60, -3],
+      ]);
+      const old = tf.tensor2d([
+        [-1e-7, -80, 0],
+        [-0.5, -0.1, -3],
+      ]);
+      const ref = tf.tensor2d([
+        [-1, -90, -1],
+        [0, -1e-6, -70],
+      ]);
+      const mask = tf.tensor2d([
+        [1, 1, 0],
+        [0, 0, 0],
+      ]); // the second completion is empty
+      for (const lossType of ['grpo', 'bnpo', 'dr_grpo', 'dapo'] as const)
+        for (const importanceSamplingLevel of ['token', 'sequence'] as const) {
+          const run = (x: tf.Tensor) =>
+            grpoLoss(
+              {
+                perTokenLogps: x as tf.Tensor2D,
+                oldPerTokenLogps: old,
+                refPerTokenLogps: ref,
+                advantages: tf.tensor1d([1e4, -1e4]),
+                completionMask: mask,
+              },
+              {
+                lossType,
+                beta: 0.04,
+                epsilon: 0.2,
+                epsilonHigh: 0.28,
+                delta: 2,
+                importanceSamplingLevel,
+                maxCompletionLength: 3,
+              },
+            );
+          const r = run(lp);
+          expect(Number.isFinite(r.loss.dataSync()[0]), `${lossType} ${importanceSamplingLevel}`).toBe(true);
+          for (const m of Object.values(r.metrics)) expect(Number.isFinite(m.dataSync()[0])).toBe(true);
+          const g = tf.grad((x: tf.Tensor) => run(x).loss)(lp);
+          expect(Array.from(g.dataSync()).every(Number.isFinite), `${lossType} ${importanceSamplingLevel} grad`).toBe(
+            true,
+          );
+        }
+    });
+  });
 });

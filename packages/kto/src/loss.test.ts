@@ -84,4 +84,31 @@ describe('KTO loss (TRL fixture)', () => {
       expect(Array.from(g.dataSync())).toEqual([0, 0]);
     });
   });
+
+  it('is finite, with finite gradients, at extreme log-ratios (±200) and with no undesirable examples', () => {
+    tf.tidy(() => {
+      const policy = tf.tensor1d([-1e-6, -300]);
+      for (const lossType of ['kto', 'apo_zero_unpaired'] as const) {
+        const run = (p: tf.Tensor, rejected: number[]) =>
+          ktoLoss(
+            {
+              policyChosenLogps: p as tf.Tensor1D,
+              referenceChosenLogps: tf.tensor1d([-200, -100]),
+              policyRejectedLogps: tf.tensor1d(rejected),
+              referenceRejectedLogps: tf.tensor1d(rejected.map((x) => x - 200)),
+              policyKlLogps: tf.tensor1d([-500, -1e-6]),
+              referenceKlLogps: tf.tensor1d([-1e-6, -500]),
+            },
+            { beta: 0.5, lossType },
+          );
+        for (const rejected of [[-1e-6], []]) {
+          const r = run(policy, rejected);
+          expect(Array.from(r.losses.dataSync()).every(Number.isFinite), lossType).toBe(true);
+          expect(Number.isFinite(r.kl.dataSync()[0])).toBe(true);
+          const g = tf.grad((p: tf.Tensor) => tf.mean(run(p, rejected).losses))(policy);
+          expect(Array.from(g.dataSync()).every(Number.isFinite), `${lossType} grad`).toBe(true);
+        }
+      }
+    });
+  });
 });

@@ -116,4 +116,26 @@ describe('RLOO loss', () => {
         expect(grad[b][t], `[${b}, ${t}]`).toBeCloseTo((run(up)[0] - run(down)[0]) / (2 * h), 3);
       }
   });
+
+  it('is finite, with finite gradients, at extreme log-ratios (±100) and advantages (1e4)', () => {
+    tf.tidy(() => {
+      const lp = tf.tensor2d([
+        [-100, -1e-7, -1],
+        [-0.1, -0.2, -0.3],
+        [-1e-7, 0, 0],
+      ]);
+      const run = (x: tf.Tensor) =>
+        rlooLoss(
+          {
+            perTokenLogps: x as tf.Tensor2D,
+            oldPerTokenLogps: tf.tensor2d(old),
+            advantages: tf.tensor1d([1e4, -1e4, 1e4]),
+            completionMask: tf.tensor2d(mask),
+          },
+          { epsilon: 0.2, epsilonHigh: 0.28 },
+        ).loss;
+      expect(Number.isFinite(run(lp).dataSync()[0])).toBe(true);
+      expect(Array.from(tf.grad(run)(lp).dataSync()).every(Number.isFinite)).toBe(true);
+    });
+  });
 });
