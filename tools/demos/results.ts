@@ -4,7 +4,7 @@
 // between <!-- results:NAME --> and <!-- /results:NAME --> in docs/results.md; sections not
 // asked for are left as they are.
 //
-//   npx tsx tools/demos/results.ts [quickstart] [eval] [sft-chat] [pipeline]   (default: all)
+//   npx tsx tools/demos/results.ts [quickstart] [eval] [sft-chat] [pipeline] [verifiable] [methods]   (default: all)
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -129,24 +129,6 @@ function pipeline(): string {
       .replace(/; run folder.*$/, '')
       .replace(/\|/g, '/')} |`;
   });
-  const winRate = (policy: string) =>
-    run([
-      '--import',
-      'tsx',
-      'tools/demos/preference-win-rate.ts',
-      '--config',
-      'configs/dpo-sentiment.yaml',
-      '--policy',
-      policy,
-      '--baseline',
-      'runs/sft-sentiment-reviews',
-      '--reward',
-      'runs/reward-sentiment-bert',
-      '--show',
-      '0',
-    ])
-      .out.trim()
-      .replaceAll(ROOT, '');
   return [
     `## The sentiment pipeline, configs as shipped (${today})`,
     '',
@@ -173,6 +155,141 @@ function pipeline(): string {
   ].join('\n');
 }
 SECTIONS.pipeline = pipeline;
+
+/** The win-rate demo's table and KL for one policy (the held-out prompts of configs/dpo-sentiment.yaml). */
+function winRate(policy: string, show = '0'): string {
+  return run([
+    '--import',
+    'tsx',
+    'tools/demos/preference-win-rate.ts',
+    '--config',
+    'configs/dpo-sentiment.yaml',
+    '--policy',
+    policy,
+    '--baseline',
+    'runs/sft-sentiment-reviews',
+    '--reward',
+    'runs/reward-sentiment-bert',
+    '--show',
+    show,
+  ])
+    .out.trim()
+    .replaceAll(ROOT, '');
+}
+
+/** The first and last value of a metric in a run's log. */
+const firstLast = (name: string, key: string) => {
+  const rows = evalAt(metrics(name), key);
+  return [rows[0], rows.at(-1)!].map((r) => ({ step: r.step, value: r[key] }));
+};
+
+/** GRPO with verifiable rewards: an SFT policy, then GRPO on exact-answer rewards; held-out accuracy before and after. */
+function verifiable(): string {
+  const tasks: Array<[string, string, string]> = [
+    ['counting', 'sft-counting', 'grpo-counting'],
+    ['addition', 'sft-arithmetic', 'grpo-arithmetic'],
+  ];
+  const rows = tasks.map(([task, sft, grpo]) => {
+    const a = run([BIN, 'train', `configs/${sft}.yaml`, '--overwrite']);
+    const b = run([BIN, 'train', `configs/${grpo}.yaml`, '--overwrite']);
+    const acc = firstLast(grpo, 'eval/rewards/exactAnswer/mean');
+    const reward = evalAt(metrics(grpo), 'reward');
+    const mean = (r: Array<Record<string, number>>) => r.reduce((s, x) => s + x.reward, 0) / r.length;
+    const k = Math.max(1, Math.floor(reward.length / 5));
+    return `| ${task} | ${line(b.out, /policy: /).match(/(\d+\.\d+)M parameters/)?.[1] ?? '?'}M | ${evalAt(metrics(sft), 'loss').at(-1)!.step} SFT steps (${a.seconds.toFixed(0)} s) | ${acc[1].step} GRPO steps (${b.seconds.toFixed(0)} s) | ${mean(reward.slice(0, k)).toFixed(3)} → ${mean(reward.slice(-k)).toFixed(3)} | **${(100 * acc[0].value).toFixed(1)}% → ${(100 * acc[1].value).toFixed(1)}%** |`;
+  });
+  return [
+    `## GRPO with verifiable rewards: counting and addition (${today})`,
+    '',
+    '```',
+    'npm run quickstart   # the base model (GPT-2 4x128 on Moby-Dick), then for each task:',
+    ...tasks.flatMap(([, sft, grpo]) => [
+      `npx anneal train configs/${sft}.yaml`,
+      `npx anneal train configs/${grpo}.yaml`,
+    ]),
+    '```',
+    '',
+    'The reward is exact answer match (configs/rewards/arithmetic.ts) and nothing else. Held-out accuracy: the',
+    "200 test prompts of each task (in no training file), answered greedily, at GRPO's step 0 and last step;",
+    "training reward: the sampled completions' mean reward over the first and last fifth of the steps.",
+    '',
+    '| task | policy | SFT | GRPO | training reward | held-out exact match |',
+    '|---|---:|---|---|---:|---:|',
+    ...rows,
+  ].join('\n');
+}
+SECTIONS.verifiable = verifiable;
+
+/**
+ * The alignment methods on the sentiment pipeline, each config as shipped: the online ones (PPO,
+ * GRPO, RLOO: 2,400 episodes each) and the offline ones (DPO, KTO, ORPO, SimPO), each scored by
+ * the win-rate demo (reward model, KL to the SFT policy). Needs the pipeline's SFT policy and
+ * reward model.
+ */
+function methods(): string {
+  const online: Array<[string, string, number]> = [
+    ['ppo-sentiment', 'PPO', 2400],
+    ['grpo-sentiment', 'GRPO', 2400],
+    ['rloo-sentiment', 'RLOO', 2400],
+  ];
+  const offline: Array<[string, string]> = [
+    ['dpo-sentiment', 'DPO'],
+    ['kto-sentiment', 'KTO (unpaired reviews)'],
+    ['orpo-sentiment', 'ORPO'],
+    ['simpo-sentiment', 'SimPO (CPO)'],
+  ];
+  const times = new Map<string, number>();
+  for (const [name] of [...online, ...offline])
+    times.set(name, run([BIN, 'train', `configs/${name}.yaml`, '--overwrite']).seconds);
+  const policyOf = (name: string) =>
+    online.some(([n]) => n === name) ? `runs/${name}/checkpoints/last/policy` : `runs/${name}`;
+  const scored = [...online, ...offline].map(([name, what]) => {
+    const out = winRate(policyOf(name), '2');
+    const win = out.match(/over the baseline: ([\d.]+)%/)?.[1] ?? '?';
+    const kl = out.match(/samples: ([-\d.]+) nats/)?.[1] ?? '?';
+    const meanReward =
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('| runs/'))
+        .at(-1)
+        ?.split('|')[2]
+        .trim() ?? '?';
+    return { name, what, out, win, kl, meanReward };
+  });
+  const perK = (name: string) => {
+    const o = online.find(([n]) => n === name);
+    return o ? `${((1000 * times.get(name)!) / o[2]).toFixed(0)} s` : '—';
+  };
+  return [
+    `## The alignment methods on the sentiment pipeline (${today})`,
+    '',
+    '```',
+    '# after the pipeline above (the SFT policy and the reward model):',
+    ...[...online, ...offline].map(([name]) => `npx anneal train configs/${name}.yaml`),
+    'npx tsx tools/demos/preference-win-rate.ts --config configs/dpo-sentiment.yaml --policy <the run> \\',
+    '  --baseline runs/sft-sentiment-reviews --reward runs/reward-sentiment-bert',
+    '```',
+    '',
+    'Each policy completes the 139 held-out prompts of the DPO config once (temperature 1); the reward model',
+    "scores them against the SFT policy's completions. KL: the policy's log-prob of its own completions minus",
+    "the SFT policy's, per completion. PPO, GRPO and RLOO see 2,400 episodes each (GRPO and RLOO: the reward",
+    'model plus a format reward of weight 0.5, scored here by the reward model alone).',
+    '',
+    '| method | config | wall time | per 1,000 episodes | mean reward | win rate over SFT | KL to SFT (nats) |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...scored.map(
+      (r) =>
+        `| ${r.what} | \`${r.name}\` | ${times.get(r.name)!.toFixed(0)} s | ${perK(r.name)} | ${r.meanReward} | ${r.win}% | ${r.kl} |`,
+    ),
+    '',
+    "The win-rate demo's output, with two samples each:",
+    '',
+    '```',
+    ...scored.map((r) => r.out + '\n'),
+    '```',
+  ].join('\n');
+}
+SECTIONS.methods = methods;
 
 const asked = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(SECTIONS);
 let doc = readFileSync(DOC, 'utf8');
