@@ -9,6 +9,7 @@ import { localModelDir, type HubOptions } from './hub.js';
 import { checkGpt2Config, gpt2ConfigFromHf } from './gpt2/config.js';
 import { LLAMA_FAMILY, checkLlamaConfig, llamaConfigFromHf } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/index.js';
+import { T5ForConditionalGeneration } from './t5/index.js';
 import { readHfConfig, type LoadOptions, type PretrainedModel } from './pretrained.js';
 
 /** Loads the model of a local folder, by its config.json's architectures and model_type. */
@@ -36,6 +37,8 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
       return BertModelWithHead.fromPretrained(dir, o);
     case 'distilbert':
       return DistilBertModelWithHead.fromPretrained(dir, o);
+    case 't5':
+      return T5ForConditionalGeneration.fromPretrained(dir, o);
     case 'gemma3': // the multimodal config: its text_config is the language model's
       if (!hf.text_config) throw new ConfigError('a gemma3 config without text_config', { file, field: 'text_config' });
       return LlamaForCausalLM.fromPretrained(dir, o);
@@ -45,7 +48,7 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
       throw new ConfigError(`model_type ${JSON.stringify(hf.model_type)} is not supported`, {
         file,
         field: 'model_type',
-        hint: `supported: gpt2, ${LLAMA_FAMILY.join(', ')}, bert, distilbert`,
+        hint: `supported: gpt2, ${LLAMA_FAMILY.join(', ')}, bert, distilbert, t5`,
       });
   }
 }
