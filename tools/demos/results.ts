@@ -196,7 +196,7 @@ function verifiable(): string {
     const reward = evalAt(metrics(grpo), 'reward');
     const mean = (r: Array<Record<string, number>>) => r.reduce((s, x) => s + x.reward, 0) / r.length;
     const k = Math.max(1, Math.floor(reward.length / 5));
-    return `| ${task} | ${line(b.out, /policy: /).match(/(\d+\.\d+)M parameters/)?.[1] ?? '?'}M | ${evalAt(metrics(sft), 'loss').at(-1)!.step} SFT steps (${a.seconds.toFixed(0)} s) | ${acc[1].step} GRPO steps (${b.seconds.toFixed(0)} s) | ${mean(reward.slice(0, k)).toFixed(3)} → ${mean(reward.slice(-k)).toFixed(3)} | **${(100 * acc[0].value).toFixed(1)}% → ${(100 * acc[1].value).toFixed(1)}%** |`;
+    return `| ${task} | ${line(b.out, /policy: /).match(/(\d+\.\d+)M parameters/)?.[1] ?? '?'}M | ${evalAt(metrics(sft), 'train/loss').at(-1)!.step} SFT steps (${a.seconds.toFixed(0)} s) | ${acc[1].step} GRPO steps (${b.seconds.toFixed(0)} s) | ${mean(reward.slice(0, k)).toFixed(3)} → ${mean(reward.slice(-k)).toFixed(3)} | **${(100 * acc[0].value).toFixed(1)}% → ${(100 * acc[1].value).toFixed(1)}%** |`;
   });
   return [
     `## GRPO with verifiable rewards: counting and addition (${today})`,
