@@ -58,3 +58,4 @@ export {
   type PreparedDataset,
 } from './dataset.js';
 export { inspectDataset, formatReport, type DatasetReport } from './inspect.js';
+export { randomSpansNoiseMask, roundHalfEven, spanCorrupt, spanCorruptionLengths } from './span-corruption.js';
