@@ -7,7 +7,13 @@ import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadConfig } from '@anneal/core';
-import { ClassificationConfigSchema, ClmConfigSchema, MlmConfigSchema, SftConfigSchema } from '@anneal/trainers';
+import {
+  ClassificationConfigSchema,
+  ClmConfigSchema,
+  MlmConfigSchema,
+  SftConfigSchema,
+  T5SpanConfigSchema,
+} from '@anneal/trainers';
 import { TrainTokenizerConfigSchema } from '@anneal/tokenizers';
 import { DataConfigSchema } from '@anneal/data';
 import { EvalConfigSchema } from '@anneal/eval';
@@ -65,6 +71,7 @@ describe('configs/', () => {
         clm: ClmConfigSchema,
         sft: SftConfigSchema,
         mlm: MlmConfigSchema,
+        't5-span': T5SpanConfigSchema,
         classification: ClassificationConfigSchema,
         reward: RewardConfigSchema,
         dpo: DpoConfigSchema,

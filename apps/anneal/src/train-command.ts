@@ -17,10 +17,12 @@ import {
   ClmConfigSchema,
   MlmConfigSchema,
   SftConfigSchema,
+  T5SpanConfigSchema,
   runClassification,
   runClm,
   runMlm,
   runSft,
+  runT5Span,
 } from '@anneal/trainers';
 import { RewardConfigSchema, runReward } from '@anneal/reward-model';
 import { CpoConfigSchema, DpoConfigSchema, OrpoConfigSchema, runCpo, runDpo, runOrpo } from '@anneal/dpo';
@@ -90,6 +92,7 @@ const RECIPES: Record<string, Recipe> = {
   clm: recipe(ClmConfigSchema, runClm),
   sft: recipe(SftConfigSchema, runSft),
   mlm: recipe(MlmConfigSchema, runMlm),
+  't5-span': recipe(T5SpanConfigSchema, runT5Span),
   classification: recipe(ClassificationConfigSchema, runClassification),
   reward: recipe(RewardConfigSchema, runReward),
   dpo: recipe(DpoConfigSchema, runDpo),

@@ -6,3 +6,5 @@ export { ClassificationConfigSchema, type ClassificationConfig } from './classif
 export { runClassification, type ClassificationResult } from './classification/recipe.js';
 export { MlmConfigSchema, type MlmConfig } from './mlm/config.js';
 export { runMlm, type MlmResult } from './mlm/recipe.js';
+export { T5SpanConfigSchema, type T5SpanConfig } from './t5-span/config.js';
+export { runT5Span, spanBatch } from './t5-span/recipe.js';
