@@ -11,6 +11,7 @@ import {
   ClassificationConfigSchema,
   ClmConfigSchema,
   MlmConfigSchema,
+  Seq2SeqConfigSchema,
   SftConfigSchema,
   T5SpanConfigSchema,
 } from '@anneal/trainers';
@@ -72,6 +73,7 @@ describe('configs/', () => {
         sft: SftConfigSchema,
         mlm: MlmConfigSchema,
         't5-span': T5SpanConfigSchema,
+        seq2seq: Seq2SeqConfigSchema,
         classification: ClassificationConfigSchema,
         reward: RewardConfigSchema,
         dpo: DpoConfigSchema,

@@ -73,7 +73,21 @@ function tinyTrain(config: string, cwd: string): string[] {
       'train.sample.maxNewTokens=2',
     ];
   if (recipe === 'mlm') return [...steps, '--set', 'tokenizer.train.vocabSize=300'];
-  if (recipe === 'sft' || recipe === 'dpo') return [...steps, '--set', 'sample.maxNewTokens=2'];
+  if (recipe === 'sft' || recipe === 'dpo' || recipe === 'orpo' || recipe === 'cpo')
+    return [...steps, '--set', 'sample.maxNewTokens=2'];
+  if (recipe === 'grpo' || recipe === 'rloo')
+    return [...steps, '--set', `${recipe}.maxCompletionLength=4`, '--set', 'prompts.evalLimit=4'];
+  if (recipe === 't5-span')
+    return [
+      ...steps,
+      '--set',
+      'tokenizer.train.vocabSize=300',
+      ...['dModel=16', 'dKv=4', 'dFf=32', 'numLayers=1', 'numDecoderLayers=1', 'numHeads=2'].flatMap((x) => [
+        '--set',
+        `model.config.${x}`,
+      ]),
+    ];
+  if (recipe === 'seq2seq') return [...steps, '--set', 'generationLimit=2', '--set', 'generationMaxLength=2'];
   return steps;
 }
 
