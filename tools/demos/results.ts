@@ -299,6 +299,7 @@ for (const name of asked) {
   const block = `<!-- results:${name} -->\n${SECTIONS[name]()}\n<!-- /results:${name} -->`;
   const re = new RegExp(`<!-- results:${name} -->[\\s\\S]*?<!-- /results:${name} -->`);
   // A new section goes after the introduction, before the first section or block.
-  doc = re.test(doc) ? doc.replace(re, block) : doc.replace(/\n(?=<!-- results:|## )/, `\n${block}\n\n`);
+  // replacer functions: the block is inserted as it is (a sample with "$'" in it is not a pattern)
+  doc = re.test(doc) ? doc.replace(re, () => block) : doc.replace(/\n(?=<!-- results:|## )/, () => `\n${block}\n\n`);
   writeFileSync(DOC, doc);
 }
