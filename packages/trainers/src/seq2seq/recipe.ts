@@ -151,10 +151,7 @@ export async function runSeq2Seq(cfg: Seq2SeqConfig, configFile: string, o: RunO
     const r = rouge(predictions, references, { types: ['rouge1', 'rouge2', 'rougeL'] });
     out['eval/exact_match'] = predictions.filter((p, i) => p === references[i]).length / rows.length;
     for (const [k, v] of Object.entries(r)) out[`eval/${k}`] = v.fmeasure;
-    out['eval/bleu'] = sacreBleu(
-      predictions,
-      references.map((x) => [x]),
-    ).score;
+    out['eval/bleu'] = sacreBleu(predictions, [references]).score; // one reference stream
     samples = rows
       .slice(0, 4)
       .map((p, i) => `${tok.decode(p.input.filter((t) => t !== eos))} -> ${predictions[i]} (target: ${references[i]})`);
