@@ -13,6 +13,7 @@ import type { LoraModel } from '@anneal/peft-lora';
 import { loadTokenizerSync, tokenizerFingerprint, type Tokenizer } from '@anneal/tokenizers';
 import {
   baseWeightsFrom,
+  heldOutMeans,
   loadBase,
   localModelDir,
   makeOptimizer,
@@ -184,30 +185,11 @@ export async function runDpo(cfg: DpoConfig, configFile: string, o: RunOptions =
     };
   };
 
-  const evaluate = () => {
-    const nBatches = Math.ceil(held.length / cfg.train.batchSize);
-    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
-    let [lossSum, count] = [0, 0];
-    const sums: Record<string, number> = {};
-    for (let k = 0; k < limit; k++) {
-      const idx = Array.from(
-        { length: Math.min(cfg.train.batchSize, held.length - k * cfg.train.batchSize) },
-        (_, i) => k * cfg.train.batchSize + i,
-      );
-      const pairs = idx.map((i) => held[i]);
-      const ref = referenceOf('eval', idx, pairs);
-      tf.tidy(() => {
-        const b = batchLoss(pairs, ref, false, 0);
-        lossSum += b.sum.dataSync()[0];
-        count += b.count;
-        for (const [key, v] of Object.entries(b.metrics)) sums[key] = (sums[key] ?? 0) + v;
-      });
-    }
-    return {
-      'eval/loss': lossSum / Math.max(1, count),
-      ...Object.fromEntries(Object.entries(sums).map(([key, v]) => [`eval/${key}`, v / Math.max(1, count)])),
-    };
-  };
+  const evaluate = () =>
+    heldOutMeans(held, cfg.train, (pairs, k) => {
+      const idx = pairs.map((_, i) => k * cfg.train.batchSize + i);
+      return batchLoss(pairs, referenceOf('eval', idx, pairs), false, 0);
+    });
 
   // ---- train
   const result = await trainLoop(

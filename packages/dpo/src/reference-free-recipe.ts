@@ -10,6 +10,7 @@ import { prepareDataset } from '@anneal/data';
 import { generate } from '@anneal/modeling';
 import { tokenizerFingerprint } from '@anneal/tokenizers';
 import {
+  heldOutMeans,
   loadPolicy,
   makeOptimizer,
   openLogger,
@@ -161,24 +162,7 @@ async function runReferenceFree(
     };
   };
 
-  const evaluate = () => {
-    const bs = cfg.train.batchSize;
-    const nBatches = Math.ceil(held.length / bs);
-    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
-    let [lossSum, count] = [0, 0];
-    const sums: Record<string, number> = {};
-    for (let b = 0; b < limit; b++)
-      tf.tidy(() => {
-        const r = batchLoss(held.slice(b * bs, (b + 1) * bs), false, 0);
-        lossSum += r.sum.dataSync()[0];
-        count += r.count;
-        for (const [key, v] of Object.entries(r.metrics)) sums[key] = (sums[key] ?? 0) + v;
-      });
-    return {
-      'eval/loss': lossSum / Math.max(1, count),
-      ...Object.fromEntries(Object.entries(sums).map(([key, v]) => [`eval/${key}`, v / Math.max(1, count)])),
-    };
-  };
+  const evaluate = () => heldOutMeans(held, cfg.train, (pairs) => batchLoss(pairs, false, 0));
 
   // ---- train
   const result = await trainLoop(

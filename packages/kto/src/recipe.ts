@@ -13,6 +13,7 @@ import { collateCompletions, prepareDataset, type Tokenized } from '@anneal/data
 import type { CausalLm } from '@anneal/modeling';
 import { tokenizerFingerprint } from '@anneal/tokenizers';
 import {
+  heldOutMeans,
   loadPolicy,
   makeOptimizer,
   modelBatchLogps,
@@ -178,27 +179,9 @@ export async function runKto(cfg: KtoConfig, configFile: string, o: RunOptions =
     };
   };
 
-  const evaluate = () => {
-    const bs = cfg.train.batchSize;
-    const nBatches = Math.floor(held.length / bs); // whole batches: the KL pairs need at least two rows
-    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
-    let [lossSum, count] = [0, 0];
-    const sums: Record<string, number> = {};
-    for (let b = 0; b < limit; b++) {
-      const items = held.slice(b * bs, (b + 1) * bs);
-      const f = fixed(items);
-      tf.tidy(() => {
-        const r = batchLoss(items, f, false, 0);
-        lossSum += r.sum.dataSync()[0];
-        count += r.count;
-        for (const [key, v] of Object.entries(r.metrics)) sums[key] = (sums[key] ?? 0) + v;
-      });
-    }
-    return {
-      'eval/loss': lossSum / Math.max(1, count),
-      ...Object.fromEntries(Object.entries(sums).map(([key, v]) => [`eval/${key}`, v / Math.max(1, count)])),
-    };
-  };
+  // whole batches: the KL pairs need at least two rows
+  const evaluate = () =>
+    heldOutMeans(held, { ...cfg.train, wholeBatches: true }, (items) => batchLoss(items, fixed(items), false, 0));
 
   // ---- train
   const result = await trainLoop(

@@ -75,3 +75,4 @@ export {
   type GroupRlRunOptions,
 } from './rl/group-rl.js';
 export { batchLogps, batchLogpsOfTargets, logpsTargets, modelBatchLogps, type BatchLogps } from './sequence-logps.js';
+export { heldOutMeans, type HeldOutBatch } from './held-out.js';

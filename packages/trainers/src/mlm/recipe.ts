@@ -4,7 +4,7 @@
 // mlm_accuracy (argmax = original token at masked positions).
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/core';
-import { collateMlm, prepareDataset, readRows, type Tokenized } from '@anneal/data';
+import { collateMlm, prepareDataset, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
 import {
@@ -20,6 +20,7 @@ import {
   requireTokenizerFits,
 } from '@anneal/training';
 import type { MlmConfig } from './config.js';
+import { trainingTexts } from '../texts.js';
 
 export interface MlmResult {
   runDir: string;
@@ -30,17 +31,6 @@ export interface MlmResult {
 }
 
 /** The texts of the training source, for training a tokenizer on them. */
-async function* texts(cfg: MlmConfig): AsyncGenerator<string> {
-  const src = cfg.data.train;
-  if (typeof src !== 'string' && 'hub' in src)
-    throw new ConfigError('training a tokenizer on a Hub dataset is not supported; give tokenizer.path', {
-      field: 'tokenizer.train',
-    });
-  const col = cfg.data.columns.text ?? 'text';
-  for await (const { row } of readRows(typeof src === 'string' ? { path: src } : src))
-    if (typeof row[col] === 'string') yield row[col] as string;
-}
-
 export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions = {}): Promise<MlmResult> {
   const report = o.reporter ?? silentReporter;
 
@@ -58,7 +48,10 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
     tok = loadTokenizerSync(resumeDir ?? cfg.tokenizer.path ?? (await localModelDir(cfg.model.pretrained!)));
   else {
     report.info(`training a WordPiece tokenizer (vocab ${cfg.tokenizer.train!.vocabSize}) on the training texts`);
-    tok = await trainWordPiece(texts(cfg), { ...cfg.tokenizer.train!, modelMaxLength: cfg.data.maxLength });
+    tok = await trainWordPiece(trainingTexts(cfg.data), {
+      ...cfg.tokenizer.train!,
+      modelMaxLength: cfg.data.maxLength,
+    });
   }
   const [maskId, padId] = [tok.maskTokenId, tok.padTokenId ?? 0];
   if (maskId === undefined)

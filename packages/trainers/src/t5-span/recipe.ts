@@ -6,14 +6,7 @@
 // the target tokens.
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/core';
-import {
-  prepareDataset,
-  randomSpansNoiseMask,
-  readRows,
-  spanCorrupt,
-  spanCorruptionLengths,
-  type Tokenized,
-} from '@anneal/data';
+import { prepareDataset, randomSpansNoiseMask, spanCorrupt, spanCorruptionLengths, type Tokenized } from '@anneal/data';
 import { T5ForConditionalGeneration, T5_DEFAULTS, crossEntropySum, loadPretrained, shiftRight } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import {
@@ -30,19 +23,9 @@ import {
   type RunOptions,
 } from '@anneal/training';
 import type { T5SpanConfig } from './config.js';
+import { trainingTexts } from '../texts.js';
 
 const SENTINELS = 100; // <extra_id_0> .. <extra_id_99>, as T5's vocabulary
-
-async function* texts(cfg: T5SpanConfig): AsyncGenerator<string> {
-  const src = cfg.data.train;
-  if (typeof src !== 'string' && 'hub' in src)
-    throw new ConfigError('training a tokenizer on a Hub dataset is not supported; give tokenizer.path', {
-      field: 'tokenizer.train',
-    });
-  const col = cfg.data.columns.text ?? 'text';
-  for await (const { row } of readRows(typeof src === 'string' ? { path: src } : src))
-    if (typeof row[col] === 'string') yield row[col] as string;
-}
 
 /** A batch of rows, corrupted: encoder inputs (EOS appended, right-padded), labels (−100 padded), decoder inputs. */
 export function spanBatch(
@@ -83,7 +66,7 @@ export async function runT5Span(cfg: T5SpanConfig, configFile: string, o: RunOpt
     report.info(
       `training a byte-level BPE tokenizer (vocab ${cfg.tokenizer.train!.vocabSize}) with T5's special tokens`,
     );
-    tok = await trainByteLevelBpe(texts(cfg), {
+    tok = await trainByteLevelBpe(trainingTexts(cfg.data), {
       ...cfg.tokenizer.train!,
       specialTokens: ['<pad>', '</s>', '<unk>', ...Array.from({ length: SENTINELS }, (_, i) => `<extra_id_${i}>`)],
       padToken: '<pad>',
