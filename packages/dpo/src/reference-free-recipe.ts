@@ -5,17 +5,13 @@
 //   CPO   mean(cpoLoss) + cpoAlpha · NLL(chosen)                  (averaged for ipo and simpo)
 // where NLL(chosen) is the mean negative log-prob over all chosen completion tokens of the batch.
 import * as tf from '@tensorflow/tfjs-core';
-import { configToYaml, deriveSeed, useBackend } from '@anneal/core';
-import { prepareDataset } from '@anneal/data';
+import { deriveSeed } from '@anneal/core';
 import { generate } from '@anneal/modeling';
-import { tokenizerFingerprint } from '@anneal/tokenizers';
 import {
   heldOutMeans,
-  loadPolicy,
   makeOptimizer,
   openLogger,
-  openRunFolder,
-  requireFits,
+  openOfflineRun,
   silentReporter,
   trainLoop,
   type RecipeResult,
@@ -87,35 +83,12 @@ async function runReferenceFree(
   const report = o.reporter ?? silentReporter;
   const lossChunkSize = cfg.train.lossChunkSize;
 
-  // ---- setup: backend, run folder, policy, tokenizer, pairs
-  const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
-    resume: o.resume,
-    seed: cfg.seed,
-    overwrite: o.overwrite,
-    rank: o.collective?.rank,
-    info: (m) => report.info(m),
-  });
-  const policy = await loadPolicy(cfg, configFile, {
-    method: objective.title,
+  // ---- setup: backend, run folder, policy (no reference), tokenizer, pairs
+  const { runDir, resumeDir, state, backendName, policy, data } = await openOfflineRun(cfg, configFile, o, {
+    title: objective.title,
     reference: false,
-    resumeDir,
-    policyDir: resumeDir,
-    info: (m) => report.info(m),
   });
   const { tok, model, lm, padTokenId: padId } = policy;
-  requireFits(cfg.data.maxLength, policy.base, configFile);
-  if (cfg.tokenizer.chatTemplate)
-    Object.assign(tok.config, {
-      chatTemplate: cfg.tokenizer.chatTemplate,
-      chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' },
-    });
-  const data = await prepareDataset(cfg.data, tok, {
-    tokenizerFingerprint: tokenizerFingerprint(tok),
-    configFile,
-    seed: cfg.seed,
-  });
-  if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const train = data.train as Pair[];
   const held = data.eval as Pair[];
   report.info(
@@ -168,7 +141,7 @@ async function runReferenceFree(
   const result = await trainLoop(
     cfg,
     {
-      ...{ runDir, logger, state, resumeDir, backendName: backend.name },
+      ...{ runDir, logger, state, resumeDir, backendName },
       model,
       optimizer: opt,
       numRows: train.length,

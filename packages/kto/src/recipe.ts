@@ -8,18 +8,14 @@
 // The reference is a frozen copy of model.pretrained, or with LoRA the policy with its
 // adapter disabled (no second copy in memory).
 import * as tf from '@tensorflow/tfjs-core';
-import { configToYaml, useBackend } from '@anneal/core';
-import { collateCompletions, prepareDataset, type Tokenized } from '@anneal/data';
+import { collateCompletions, type Tokenized } from '@anneal/data';
 import type { CausalLm } from '@anneal/modeling';
-import { tokenizerFingerprint } from '@anneal/tokenizers';
 import {
   heldOutMeans,
-  loadPolicy,
   makeOptimizer,
   modelBatchLogps,
   openLogger,
-  openRunFolder,
-  requireFits,
+  openOfflineRun,
   silentReporter,
   trainLoop,
   type RecipeResult,
@@ -70,34 +66,11 @@ export async function runKto(cfg: KtoConfig, configFile: string, o: RunOptions =
   const lossChunkSize = cfg.train.lossChunkSize;
 
   // ---- setup: backend, run folder, policy and reference, tokenizer, data
-  const backend = await useBackend(cfg.backend);
-  const { runDir, resumeDir, state } = openRunFolder(cfg.outputDir, cfg.name, configToYaml(cfg), backend, {
-    resume: o.resume,
-    seed: cfg.seed,
-    overwrite: o.overwrite,
-    rank: o.collective?.rank,
-    info: (m) => report.info(m),
-  });
-  const policy = await loadPolicy(cfg, configFile, {
-    method: 'KTO',
+  const { runDir, resumeDir, state, backendName, policy, data } = await openOfflineRun(cfg, configFile, o, {
+    title: 'KTO',
     reference: true,
-    resumeDir,
-    policyDir: resumeDir,
-    info: (m) => report.info(m),
   });
   const { tok, model, lm, padTokenId: padId } = policy;
-  requireFits(cfg.data.maxLength, policy.base, configFile);
-  if (cfg.tokenizer.chatTemplate)
-    Object.assign(tok.config, {
-      chatTemplate: cfg.tokenizer.chatTemplate,
-      chatTemplateSource: { file: configFile, field: 'tokenizer.chatTemplate' },
-    });
-  const data = await prepareDataset(cfg.data, tok, {
-    tokenizerFingerprint: tokenizerFingerprint(tok),
-    configFile,
-    seed: cfg.seed,
-  });
-  if (data.stats.badRows.count) report.info(data.stats.badRows.summary());
   const train = unpaired(data.train);
   const held = unpaired(data.eval);
   const desirable = train.filter((e) => e.label).length;
@@ -187,7 +160,7 @@ export async function runKto(cfg: KtoConfig, configFile: string, o: RunOptions =
   const result = await trainLoop(
     cfg,
     {
-      ...{ runDir, logger, state, resumeDir, backendName: backend.name },
+      ...{ runDir, logger, state, resumeDir, backendName },
       model,
       optimizer: opt,
       numRows: train.length,

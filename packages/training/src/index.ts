@@ -76,3 +76,4 @@ export {
 } from './rl/group-rl.js';
 export { batchLogps, batchLogpsOfTargets, logpsTargets, modelBatchLogps, type BatchLogps } from './sequence-logps.js';
 export { heldOutMeans, type HeldOutBatch } from './held-out.js';
+export { openOfflineRun, type OfflineRunSettings } from './rl/offline-run.js';
