@@ -130,7 +130,7 @@ describe('anneal train: bad input', () => {
     expectCleanError(
       anneal(['train', f], dir),
       /child\.yaml: recipe: unknown recipe "rlhf"/,
-      /hint: available: clm, sft, mlm, classification/,
+      /hint: available: clm, sft, mlm, t5-span, seq2seq, classification/,
     );
     // the recipe picks the schema: an sft recipe is checked against SFT's fields
     write('sft-base.yaml', 'recipe: sft\n');
@@ -140,12 +140,13 @@ describe('anneal train: bad input', () => {
       /model: missing/,
     );
     expectCleanError(
-      anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=grpo'], dir),
-      /unknown recipe "grpo"/,
-      /available: clm, sft, mlm, classification, reward, dpo, ppo/,
+      anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=sppo'], dir),
+      /unknown recipe "sppo"/,
+      /available: clm, sft, mlm, t5-span, seq2seq, classification, reward, dpo, orpo, cpo, kto, ppo, grpo, rloo/,
     );
-    // reward, dpo and ppo are recipes too: their schemas check the config
+    // the preference and RL methods are recipes too: their schemas check the config
     expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=ppo'], dir), /tiny\.yaml/, /prompts: /);
+    expectCleanError(anneal(['train', join(dir, 'tiny.yaml'), '--set', 'recipe=grpo'], dir), /tiny\.yaml/, /rewards: /);
   });
   it('shows the stack with --debug', () => {
     const r = anneal(['train', 'nope.yaml', '--debug'], dir);
