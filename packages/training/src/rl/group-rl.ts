@@ -286,13 +286,21 @@ export async function runGroupRl<O extends GroupRlOptions>(
       batch.endedWithEos.forEach((ended, b) => !ended && mask.fill(0, b * batch.Tr, (b + 1) * batch.Tr));
     return mask;
   };
-  const batchOf = (buf: Buffer) =>
-    layout(
+  /** A buffer laid out for its steps, once per generation batch (not at every step). */
+  let prepared:
+    { buf: Buffer; batch: RolloutBatch; mask: Float32Array; old?: Float32Array; ref?: Float32Array } | undefined;
+  const prepare = (buf: Buffer) => {
+    if (prepared?.buf === buf) return prepared;
+    const batch = layout(
       buf.prompts.map((p) => trainPrompts[p].ids),
       buf.responses,
       padTokenId,
       eosTokenId,
     );
+    const floats = (a?: number[]) => a && Float32Array.from(a);
+    prepared = { buf, batch, mask: completionMask(batch), old: floats(buf.oldLogps), ref: floats(buf.refLogps) };
+    return prepared;
+  };
 
   let samples: string[] = [];
   let window: Array<Record<string, number>> = [];
@@ -325,8 +333,7 @@ export async function runGroupRl<O extends GroupRlOptions>(
       prompts.map((p) => trainPrompts[p].row),
     );
     const adv = method.advantages({ N: batch.B, Tr: batch.Tr, mask, oldLogps, refLogps, rewards: scored.total }, o);
-    const order = Array.from({ length: batch.B }, (_, i) => i);
-    const shuffled = Int32Array.from(order);
+    const shuffled = Int32Array.from({ length: batch.B }, (_, i) => i);
     new Rng(deriveSeed(cfg.seed, step, 1)).shuffle(shuffled);
     samples = completions.slice(0, 4).map((c, i) => {
       const each = rewards.map((r) => `${r.name} ${scored.perFunction.get(r.name)![i].toFixed(3)}`).join(', ');
@@ -407,14 +414,13 @@ export async function runGroupRl<O extends GroupRlOptions>(
           metrics = g.metrics;
         }
         const buf = buffer;
-        const batch = batchOf(buf);
+        const { batch, mask, old, ref } = prepare(buf);
         const { Tr } = batch;
-        const mask = completionMask(batch);
         const chunk = k % stepsPerGeneration;
         const rows = buf.order.slice(chunk * cfg.train.batchSize, (chunk + 1) * cfg.train.batchSize);
         const n = rows.length;
-        const rowsTensor = (a: number[] | undefined) =>
-          a && (tf.tensor2d(rowsOf(Float32Array.from(a), Tr, rows), [n, Tr]) as tf.Tensor2D);
+        const rowsTensor = (a: Float32Array | undefined) =>
+          a && (tf.tensor2d(rowsOf(a, Tr, rows), [n, Tr]) as tf.Tensor2D);
         let parts: Record<string, tf.Scalar> = {};
         let entropy = 0;
         const { value, grads } = valueAndGrads(params, () => {
@@ -427,8 +433,8 @@ export async function runGroupRl<O extends GroupRlOptions>(
           const r = method.loss(
             {
               perTokenLogps: current.logprobs,
-              oldPerTokenLogps: rowsTensor(buf.oldLogps),
-              refPerTokenLogps: rowsTensor(buf.refLogps),
+              oldPerTokenLogps: rowsTensor(old),
+              refPerTokenLogps: rowsTensor(ref),
               advantages: tf.tensor1d(rows.map((b) => buf.advantages[b])),
               completionMask: tf.tensor2d(rowsOf(mask, Tr, rows), [n, Tr]) as tf.Tensor2D,
             },
