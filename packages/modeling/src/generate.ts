@@ -19,6 +19,13 @@ export interface CausalLm {
   readonly staticCache?: { replayable: boolean };
 }
 
+/**
+ * What generate() runs: a causal LM, or any decoder that takes the growing cache through forward
+ * alone (an encoder–decoder model's decoder, with the encoder's output bound: t5/generate.ts).
+ */
+export type Decoder = Pick<CausalLm, 'forward' | 'maxPositions'> &
+  Partial<Pick<CausalLm, 'hidden' | 'lmHead' | 'staticCache'>>;
+
 export interface GenerateOptions {
   maxNewTokens: number;
   /** EOS is not allowed before this many new tokens. */
@@ -89,7 +96,7 @@ const eosSet = (o: GenerateOptions) =>
   new Set(o.eosTokenId === undefined ? [] : Array.isArray(o.eosTokenId) ? o.eosTokenId : [o.eosTokenId]);
 
 /** Each sequence's prompt followed by its new tokens (up to and including EOS; no padding). */
-export function generate(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
+export function generate(model: Decoder, prompts: number[][], o: GenerateOptions): number[][] {
   if (!prompts.length || prompts.some((p) => p.length === 0))
     throw new Error('generate: every prompt needs at least one token');
   if ((o.numBeams ?? 1) > 1) {
@@ -126,7 +133,7 @@ class Stepper {
   private readonly steps = new Map<StepOutput, ReplayableStep>();
 
   constructor(
-    private model: CausalLm,
+    private model: Decoder,
     private useCache: boolean,
     batch: number,
     maxLength: number,
@@ -135,7 +142,8 @@ class Stepper {
     // static by default where the backend writes the cache in place (torch); elsewhere its tfjs
     // fallback copies the cache at every write, as the growing cache does, so that stays the default
     const kind = o.cache ?? (hasAnnealKernel('AnnealCacheWrite') ? 'static' : 'dynamic');
-    if (useCache && model.staticCache && kind === 'static') this.fixed = new StaticKvCache(batch, maxLength);
+    if (useCache && model.staticCache && model.hidden && model.lmHead && kind === 'static')
+      this.fixed = new StaticKvCache(batch, maxLength);
     this.replay = (o.replay ?? true) && Boolean(model.staticCache?.replayable);
   }
   private readonly replay: boolean;
@@ -275,7 +283,7 @@ class Stepper {
   private decode(out: StepOutput) {
     return ([inputIds, positionIds, attentionMask, cachePosition, words]: tf.Tensor[]): tf.Tensor[] => {
       const [B, T] = inputIds.shape as [number, number];
-      const hidden = this.model.hidden({
+      const hidden = this.model.hidden!({
         inputIds: inputIds as tf.Tensor2D,
         positionIds: positionIds as tf.Tensor2D,
         attentionMask: attentionMask as tf.Tensor2D,
@@ -302,7 +310,7 @@ class Stepper {
    * weight does not change while generating. One copy of W, made at the first step.
    */
   private headLogits(rows: tf.Tensor2D): tf.Tensor2D {
-    const head = this.model.lmHead();
+    const head = this.model.lmHead!();
     if (!head.plain || rows.shape[0] < 3) return head.logits(rows);
     if (!this.headT || this.headT.source !== head.plain.weight) {
       this.headT?.t.dispose();
@@ -419,7 +427,7 @@ function draw(s: Float32Array, rng: Rng): number {
   return argmax(s);
 }
 
-function sampleOrGreedy(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
+function sampleOrGreedy(model: Decoder, prompts: number[][], o: GenerateOptions): number[][] {
   const eos = eosSet(o);
   const pad = o.padTokenId ?? [...eos][0] ?? 0;
   const { ids, mask, pos, T } = leftPad(prompts, pad);
@@ -493,7 +501,7 @@ interface Hypothesis {
 }
 
 /** Beam search as transformers' BeamSearchScorer (log-probabilities, length penalty, early stopping). */
-function beamSearch(model: CausalLm, prompts: number[][], o: GenerateOptions): number[][] {
+function beamSearch(model: Decoder, prompts: number[][], o: GenerateOptions): number[][] {
   const K = o.numBeams!;
   const eos = eosSet(o);
   const pad = o.padTokenId ?? [...eos][0] ?? 0;

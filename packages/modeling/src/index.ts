@@ -94,7 +94,9 @@ export {
   distilBertConfigFromHf,
   type DistilBertConfig,
 } from './distilbert/index.js';
-export { T5ForConditionalGeneration, seq2seqGreedy, type Seq2SeqArgs } from './t5/index.js';
+export { T5ForConditionalGeneration, type Seq2SeqArgs } from './t5/index.js';
+export { T5EncoderModel } from './t5/encoder.js';
+export { seq2seqGenerate, type Seq2SeqGenerateOptions } from './t5/generate.js';
 export { T5_DEFAULTS, T5ConfigSchema, t5ConfigFromHf, t5ConfigToHf, type T5Config } from './t5/config.js';
 export { relativePositionBucket, shiftRight, t5ParamShapes } from './t5/model.js';
 export { readHfFixture, maxLogitDiff, tinyGpt2, tinyLlama, type HfFixture } from './fixtures.js';

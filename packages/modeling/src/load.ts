@@ -9,6 +9,7 @@ import { localModelDir, type HubOptions } from './hub.js';
 import { checkGpt2Config, gpt2ConfigFromHf } from './gpt2/config.js';
 import { LLAMA_FAMILY, checkLlamaConfig, llamaConfigFromHf } from './llama/config.js';
 import { LlamaForCausalLM } from './llama/index.js';
+import { T5EncoderModel } from './t5/encoder.js';
 import { T5ForConditionalGeneration } from './t5/index.js';
 import { readHfConfig, type LoadOptions, type PretrainedModel } from './pretrained.js';
 
@@ -38,7 +39,9 @@ export function loadPretrainedSync(dir: string, o: LoadOptions = {}): Pretrained
     case 'distilbert':
       return DistilBertModelWithHead.fromPretrained(dir, o);
     case 't5':
-      return T5ForConditionalGeneration.fromPretrained(dir, o);
+      return arch === 'T5EncoderModel'
+        ? T5EncoderModel.fromPretrained(dir, o)
+        : T5ForConditionalGeneration.fromPretrained(dir, o);
     case 'gemma3': // the multimodal config: its text_config is the language model's
       if (!hf.text_config) throw new ConfigError('a gemma3 config without text_config', { file, field: 'text_config' });
       return LlamaForCausalLM.fromPretrained(dir, o);

@@ -13,6 +13,7 @@ import {
   t5Logits,
   t5ParamShapes,
   t5Stack,
+  type DecoderCache,
   type Params,
 } from './model.js';
 
@@ -76,13 +77,28 @@ export class T5ForConditionalGeneration extends PretrainedModel {
     return t5Stack(this.config, this, 'encoder', x, a.attentionMask, this.args(a));
   }
 
-  /** Decoder outputs [B, Td, C] for decoder inputs and the encoder's output. */
-  decodeHidden(a: ForwardArgs & Seq2SeqArgs, encoderHidden: tf.Tensor3D): tf.Tensor3D {
+  /**
+   * Decoder outputs [B, Td, C] for decoder inputs and the encoder's output. With a cache (generation),
+   * decoderInputIds are the new positions only, decoderAttentionMask covers past and new ones, and
+   * cache.present receives the keys and values for the next step.
+   */
+  decodeHidden(a: ForwardArgs & Seq2SeqArgs, encoderHidden: tf.Tensor3D, cache?: DecoderCache): tf.Tensor3D {
     const y = applyLayer(this, 'shared', a.decoderInputIds) as tf.Tensor3D; // [B, Td, C]
-    return t5Stack(this.config, this, 'decoder', y, a.decoderAttentionMask, this.args(a), {
-      hidden: encoderHidden,
-      mask: a.attentionMask,
-    });
+    return t5Stack(
+      this.config,
+      this,
+      'decoder',
+      y,
+      a.decoderAttentionMask,
+      this.args(a),
+      { hidden: encoderHidden, mask: a.attentionMask },
+      cache,
+    );
+  }
+
+  /** LM logits [B, Td, V] of decoder outputs. */
+  logitsOf(hidden: tf.Tensor3D): tf.Tensor3D {
+    return t5Logits(this.config, this, hidden);
   }
 
   /** Logits [B, Td, V]: position t of the decoder predicts labels[t] (no shift). */
@@ -123,40 +139,4 @@ export class T5ForConditionalGeneration extends PretrainedModel {
   get blockNames(): string[] {
     return t5Blocks(this.config);
   }
-}
-
-/**
- * Greedy decoding for an encoder–decoder model: the encoder once, then the decoder over its
- * whole output so far at each step (no cache yet), from decoder_start until EOS or
- * maxNewTokens. Returns each row's decoder output, decoder_start first (as generate does).
- */
-export function seq2seqGreedy(
-  model: T5ForConditionalGeneration,
-  inputIds: number[][],
-  o: { maxNewTokens: number; attentionMask?: number[][] },
-): number[][] {
-  const { decoderStartTokenId: start, eosTokenId: eos, padTokenId: pad } = model.config;
-  return tf.tidy(() => {
-    const B = inputIds.length;
-    const args: ForwardArgs = {
-      inputIds: tf.tensor2d(inputIds, undefined, 'int32'),
-      attentionMask: o.attentionMask && tf.tensor2d(o.attentionMask, undefined, 'int32'),
-    };
-    const encoderHidden = model.encode(args);
-    const out = Array.from({ length: B }, () => [start]);
-    const done = new Array<boolean>(B).fill(false);
-    for (let step = 0; step < o.maxNewTokens && !done.every(Boolean); step++) {
-      const next = tf.tidy(() => {
-        const logits = model.forward({ ...args, decoderInputIds: tf.tensor2d(out, undefined, 'int32'), encoderHidden })
-          .logits as tf.Tensor3D; // [B, t, V]
-        const t = logits.shape[1];
-        return tf.argMax(tf.reshape(tf.slice(logits, [0, t - 1, 0], [B, 1, -1]), [B, -1]), -1).arraySync() as number[];
-      });
-      next.forEach((tok, b) => {
-        out[b].push(done[b] ? pad : tok);
-        if (tok === eos) done[b] = true;
-      });
-    }
-    return out;
-  });
 }

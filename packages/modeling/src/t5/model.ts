@@ -10,7 +10,7 @@ import { checkpointed, deriveSeed } from '@anneal/core';
 import { tidy } from '../generate.js';
 import { applyLayer, trainableOf, type LayerSpec, type Modules } from '../layers.js';
 import { attention, gelu, rmsNorm } from '../ops.js';
-import { causalBias, paddingBias } from '../types.js';
+import { causalBias, paddingBias, type KvCache, type LayerKv } from '../types.js';
 import type { T5Config } from './config.js';
 
 export type Params = Map<string, tf.Variable>;
@@ -149,25 +149,33 @@ interface StackArgs {
   gradientCheckpointing: boolean;
 }
 
-/** Multi-head attention without scaling: queries from x [B, Tq, C], keys and values from kv [B, Tk, C]. */
+/**
+ * Multi-head attention without scaling: queries from x [B, Tq, C]; keys and values projected
+ * from kv [B, Tk, C], or given already projected (a decoder's cached cross-attention), after
+ * `past` ones (a decoder's cached self-attention). Returns the output [B, Tq, C] and the keys
+ * and values attended to, [B, H, Tk, D], for the next step's cache.
+ */
 function t5Attention(
   c: T5Config,
   m: Modules,
   p: string,
   x: tf.Tensor,
-  kv: tf.Tensor,
+  kv: tf.Tensor | LayerKv,
   bias: tf.Tensor,
   drop?: { rate: number; seed: number },
-) {
-  const [B, Tq] = x.shape;
-  const Tk = kv.shape[1]!;
+  past?: LayerKv,
+): { out: tf.Tensor } & LayerKv {
+  const [B, Tq] = x.shape as [number, number];
   const [H, D] = [c.numHeads, c.dKv];
-  const heads = (t: tf.Tensor, T: number) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
-  const q = heads(applyLayer(m, `${p}.q`, x), Tq!);
-  const k = heads(applyLayer(m, `${p}.k`, kv), Tk);
-  const v = heads(applyLayer(m, `${p}.v`, kv), Tk);
-  const ctx = tf.reshape(tf.transpose(attention(q, k, v, bias, 1, drop), [0, 2, 1, 3]), [B, Tq!, H * D]); // [B, Tq, H·D]
-  return applyLayer(m, `${p}.o`, ctx);
+  const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, -1, H, D]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, D]
+  const q = heads(applyLayer(m, `${p}.q`, x));
+  let key: tf.Tensor4D, value: tf.Tensor4D;
+  if (kv instanceof tf.Tensor) {
+    [key, value] = [heads(applyLayer(m, `${p}.k`, kv)), heads(applyLayer(m, `${p}.v`, kv))];
+    if (past) [key, value] = [tf.concat([past.key, key], 2), tf.concat([past.value, value], 2)];
+  } else [key, value] = [tf.clone(kv.key), tf.clone(kv.value)]; // a copy: the old cache is disposed, this one kept
+  const ctx = tf.reshape(tf.transpose(attention(q, key, value, bias, 1, drop), [0, 2, 1, 3]), [B, Tq, H * D]); // [B, Tq, H·D]
+  return { out: applyLayer(m, `${p}.o`, ctx), key, value };
 }
 
 /** The MLP: relu(wi x) or gelu_new(wi_0 x) ⊙ wi_1 x, then wo. */
@@ -180,9 +188,21 @@ function t5Ffn(c: T5Config, m: Modules, p: string, x: tf.Tensor, drop: (t: tf.Te
 }
 
 /**
+ * A decoder's cache between generation steps: per block, its self-attention keys and values so
+ * far and its cross-attention keys and values of the encoder output (computed at the first
+ * step), as [self 0, cross 0, self 1, cross 1, …] so that beam search reorders both alike.
+ */
+export interface DecoderCache {
+  /** From the previous step (absent at the first). */
+  past?: KvCache;
+  /** Filled in by the call: the cache for the next step. */
+  present: KvCache;
+}
+
+/**
  * One stack over embedded inputs x [B, T, C]: the encoder (mask [B, T]) or the decoder (its
- * mask [B, T], and the encoder's output and mask for cross-attention). Returns [B, T, C]
- * after the final norm and dropout.
+ * mask [B, past + T], and the encoder's output and mask for cross-attention, and optionally its
+ * cache). Returns [B, T, C] after the final norm and dropout.
  */
 export function t5Stack(
   c: T5Config,
@@ -192,35 +212,60 @@ export function t5Stack(
   mask: tf.Tensor2D | undefined,
   a: StackArgs,
   encoder?: { hidden: tf.Tensor3D; mask?: tf.Tensor2D },
+  cache?: DecoderCache,
 ): tf.Tensor3D {
   const [, T] = x.shape;
+  const P = cache?.past ? cache.past[0].key.shape[2] : 0; // positions already decoded
   const p = m.params;
   const siteBase = stack === 'encoder' ? 0 : 1 << 12;
   const rate = a.training ? c.dropoutRate : 0;
   const drop = (t: tf.Tensor, ...site: number[]) =>
     rate > 0 ? tf.dropout(t, rate, undefined, deriveSeed(a.dropoutSeed, siteBase, ...site)) : t;
   const table = p.get(`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`)!;
-  // self-attention: the position bias of block 0, the causal mask (decoder) and padding, for every block
-  let selfBias: tf.Tensor = positionBias(c, table, stack === 'encoder', T, T);
-  if (stack === 'decoder') selfBias = tf.add(selfBias, causalBias(tf.scalar(0, 'int32'), T, T));
+  // self-attention: the position bias of block 0 (queries at P.., keys at 0..P+T−1), the causal
+  // mask (decoder) and padding, for every block
+  let selfBias: tf.Tensor = positionBias(c, table, stack === 'encoder', T, P + T, P);
+  if (stack === 'decoder') selfBias = tf.add(selfBias, causalBias(tf.scalar(P, 'int32'), T, P + T));
   if (mask) selfBias = tf.add(selfBias, paddingBias(mask));
   const crossBias = encoder?.mask ? paddingBias(encoder.mask) : tf.zeros([1, 1, 1, encoder?.hidden.shape[1] ?? 1]);
   let h = drop(x, -1) as tf.Tensor3D;
   const checkpointing = a.gradientCheckpointing && a.training;
+  if (cache && (stack === 'encoder' || checkpointing))
+    throw new Error('t5Stack: a cache is for the decoder, and not with gradient checkpointing');
   for (let i = 0; i < blockCount(c, stack); i++) {
     const b = `${stack}.block.${i}.layer`;
     const probsDrop = (j: number) =>
       rate > 0 ? { rate, seed: deriveSeed(a.dropoutSeed, siteBase, i, j, 7) } : undefined;
-    const block = (xi: tf.Tensor, [sb, cb, enc]: tf.Tensor[]) => {
+    // -> the block's output, then (with a cache) its self and cross keys and values
+    const block = (xi: tf.Tensor, [sb, cb, enc]: tf.Tensor[]): tf.Tensor[] => {
       const norm = (t: tf.Tensor, l: number) => rmsNorm(t, p.get(`${b}.${l}.layer_norm.weight`)!, c.layerNormEpsilon);
-      let y = tf.add(
-        xi,
-        drop(t5Attention(c, m, `${b}.0.SelfAttention`, norm(xi, 0), norm(xi, 0), sb, probsDrop(0)), i, 0),
+      const self = t5Attention(
+        c,
+        m,
+        `${b}.0.SelfAttention`,
+        norm(xi, 0),
+        norm(xi, 0),
+        sb,
+        probsDrop(0),
+        cache?.past?.[2 * i],
       );
-      if (stack === 'decoder')
-        y = tf.add(y, drop(t5Attention(c, m, `${b}.1.EncDecAttention`, norm(y, 1), enc, cb, probsDrop(1)), i, 1));
+      let y = tf.add(xi, drop(self.out, i, 0));
+      let cross: LayerKv | undefined;
+      if (stack === 'decoder') {
+        const r = t5Attention(
+          c,
+          m,
+          `${b}.1.EncDecAttention`,
+          norm(y, 1),
+          cache?.past?.[2 * i + 1] ?? enc,
+          cb,
+          probsDrop(1),
+        );
+        y = tf.add(y, drop(r.out, i, 1));
+        cross = r;
+      }
       const f = ffnLayer(stack);
-      return tf.add(
+      const out = tf.add(
         y,
         drop(
           t5Ffn(c, m, `${b}.${f}.DenseReluDense`, norm(y, f), (t) => drop(t, i, 3)),
@@ -228,13 +273,21 @@ export function t5Stack(
           2,
         ),
       );
+      return cache ? [out, self.key, self.value, cross!.key, cross!.value] : [out];
     };
     const inputs = [selfBias, crossBias, encoder?.hidden ?? tf.zeros([1, 1, c.dModel])];
-    h = (
-      checkpointing
-        ? tidy(() => checkpointed((xi, ts) => block(xi, ts), h, inputs, trainableOf(m, `${stack}.block.${i}`)))
-        : tidy(() => block(h, inputs))
-    ) as tf.Tensor3D;
+    if (checkpointing)
+      h = tidy(() =>
+        checkpointed((xi, ts) => block(xi, ts)[0], h, inputs, trainableOf(m, `${stack}.block.${i}`)),
+      ) as tf.Tensor3D;
+    else {
+      const [out, ...kv] = tidy(() => block(h, inputs));
+      h = out as tf.Tensor3D;
+      if (cache) {
+        cache.present.push({ key: kv[0] as tf.Tensor4D, value: kv[1] as tf.Tensor4D });
+        cache.present.push({ key: kv[2] as tf.Tensor4D, value: kv[3] as tf.Tensor4D });
+      }
+    }
   }
   return drop(rmsNorm(h, p.get(`${stack}.final_layer_norm.weight`)!, c.layerNormEpsilon), -2) as tf.Tensor3D;
 }

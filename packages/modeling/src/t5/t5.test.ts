@@ -8,15 +8,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useBackend, valueAndGrads } from '@anneal/core';
+import { readSafetensors, useBackend, valueAndGrads } from '@anneal/core';
 import {
+  T5EncoderModel,
   T5ForConditionalGeneration,
   T5_DEFAULTS,
   crossEntropySum,
   loadPretrained,
   readHfFixture,
   relativePositionBucket,
-  seq2seqGreedy,
+  seq2seqGenerate,
 } from '../index.js';
 
 const DIR = fileURLToPath(new URL('../../../../../shared/fixtures/hf/t5', import.meta.url));
@@ -77,14 +78,44 @@ describe.each(['cpu', 'torch'] as const)('T5 (%s backend)', (backend) => {
     tf.dispose([...grads.values()]);
   });
 
-  it('generates greedily as transformers does', () => {
+  it('generates greedily as transformers does, with and without the cache', () => {
     const g = f.io.generate.greedy as {
       prompt_ids: number[];
       output_ids: number[][];
       kwargs: { max_new_tokens: number };
     };
-    const got = seq2seqGreedy(model, [g.prompt_ids], { maxNewTokens: g.kwargs.max_new_tokens });
-    expect(got).toEqual(g.output_ids);
+    for (const useCache of [true, false])
+      expect(seq2seqGenerate(model, [g.prompt_ids], { maxNewTokens: g.kwargs.max_new_tokens, useCache })).toEqual(
+        g.output_ids,
+      );
+  });
+});
+
+describe('T5EncoderModel', () => {
+  it("loads the encoder of a whole T5 checkpoint: transformers' encoder output; saves and loads as itself", async () => {
+    await useBackend('cpu');
+    const whole = (await loadPretrained(DIR)) as T5ForConditionalGeneration;
+    const encoder = T5EncoderModel.fromPretrained(DIR);
+    const a = () => ({
+      inputIds: tf.tensor2d(f.ids, undefined, 'int32'),
+      attentionMask: tf.tensor2d(f.mask, undefined, 'int32'),
+    });
+    const out = (m: T5EncoderModel) => tf.tidy(() => Array.from(m.forward(a()).lastHiddenState.dataSync()));
+    const got = out(encoder);
+    expect(got).toEqual(tf.tidy(() => Array.from(whole.encode(a()).dataSync())));
+    expect(Math.abs(got.reduce((s, x) => s + x, 0) - f.io.encoder_last_hidden_state_sum)).toBeLessThan(1e-3);
+    expect([...encoder.params.keys()].some((k) => /^(decoder|lm_head)/.test(k))).toBe(false);
+    expect(encoder.blockNames).toEqual(['encoder.block.0', 'encoder.block.1']);
+    const dir = join(mkdtempSync(join(tmpdir(), 'anneal-t5enc-')), 'm');
+    await encoder.savePretrained(dir);
+    // transformers' T5EncoderModel layout: shared.weight and encoder.*, architectures T5EncoderModel
+    const saved = [...readSafetensors(join(dir, 'model.safetensors')).tensors.keys()];
+    expect(saved.every((k) => k === 'shared.weight' || k.startsWith('encoder.'))).toBe(true);
+    const back = await loadPretrained(dir);
+    expect(back).toBeInstanceOf(T5EncoderModel);
+    expect(back.hfConfig().architectures).toEqual(['T5EncoderModel']);
+    expect(out(back as T5EncoderModel)).toEqual(got);
+    for (const m of [whole, encoder, back]) m.dispose();
   });
 });
 

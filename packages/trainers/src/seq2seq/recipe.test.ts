@@ -105,12 +105,13 @@ describe('seq2seq recipe', () => {
     expect(res.eval!['eval/exact_match']).toBeGreaterThanOrEqual(0);
   });
 
-  it('LoRA on q and v; a decoder-only checkpoint is refused by name', async () => {
+  it('LoRA on q and v (evaluated by generating too); a decoder-only checkpoint is refused by name', async () => {
     const res = await runSeq2Seq(
-      config({ peft: { r: 4, loraAlpha: 8, targetModules: ['q', 'v'] }, predictWithGenerate: false }, { maxSteps: 2 }),
+      config({ peft: { r: 4, loraAlpha: 8, targetModules: ['q', 'v'] }, generationLimit: 4 }, { maxSteps: 2 }),
       's2s.yaml',
     );
     expect(res.step).toBe(2);
+    expect(res.eval!['eval/rougeL']).toBeGreaterThanOrEqual(0);
     const gpt2 = await tinyGpt2Dir(pairTexts(50));
     const err = await runSeq2Seq(config({ model: { pretrained: gpt2 } }), 's2s.yaml').catch((e) => e);
     expect([err.field, err.message]).toEqual([

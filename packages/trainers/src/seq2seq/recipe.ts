@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, configToYaml, useBackend } from '@anneal/core';
 import { prepareDataset, type Tokenized } from '@anneal/data';
 import { rouge, sacreBleu } from '@anneal/eval';
-import { T5ForConditionalGeneration, crossEntropySum, seq2seqGreedy, shiftRight } from '@anneal/modeling';
+import { T5ForConditionalGeneration, crossEntropySum, seq2seqGenerate, shiftRight } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 import {
   baseWeightsFrom,
@@ -141,7 +141,8 @@ export async function runSeq2Seq(cfg: Seq2SeqConfig, configFile: string, o: RunO
     for (let s = 0; s < rows.length; s += bs) {
       const part = rows.slice(s, s + bs);
       const b = seq2seqBatch(part, ids);
-      const decoded = seq2seqGreedy(model, b.inputIds, {
+      // the base model: a LoRA run's adapters sit in its layers (the loss pass above left them in eval mode)
+      const decoded = seq2seqGenerate(base, b.inputIds, {
         maxNewTokens: cfg.generationMaxLength,
         attentionMask: b.attentionMask,
       });
