@@ -8,7 +8,15 @@ import { describe, expect, it } from 'vitest';
 import { Rng, listCheckpoints, parseSafetensors, readTrainerState, useBackend } from '@anneal/core';
 import { DataConfigSchema, prepareDataset } from '@anneal/data';
 import { perplexity } from '@anneal/eval';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, loadPretrained } from '@anneal/modeling';
+import {
+  GPT2_DEFAULTS,
+  Gpt2LMHeadModel,
+  T5ForConditionalGeneration,
+  T5_DEFAULTS,
+  generate,
+  loadPretrained,
+  seq2seqGenerate,
+} from '@anneal/modeling';
 import { dequantize, loadQuantized, quantize } from '@anneal/quantization';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import * as tf from '@tensorflow/tfjs-core';
@@ -331,6 +339,45 @@ describe('anneal generate', () => {
     expectCleanError(
       anneal(['generate', '--model', join(dir, 'nowhere'), '--prompt', 'x', '--backend', 'cpu'], dir),
       /neither a folder nor a Hub repo id|not found/,
+    );
+  });
+});
+
+describe('anneal generate with a T5 model', () => {
+  it('prints the decoder output for the prompt as the encoder input (greedy and beam); chat refuses T5', async () => {
+    const dir = workdir();
+    const modelDir = join(dir, 't5');
+    mkdirSync(modelDir, { recursive: true });
+    const tok = await trainByteLevelBpe([readFileSync(join(dir, 'corpus.txt'), 'utf8')], {
+      vocabSize: 300,
+      specialTokens: ['<pad>', '</s>', '<unk>'],
+      padToken: '<pad>',
+      eosToken: '</s>',
+      unkToken: '<unk>',
+    });
+    tok.save(modelDir);
+    await useBackend('cpu', {});
+    const small = { vocabSize: 300, dModel: 16, dKv: 4, dFf: 32, numLayers: 1, numDecoderLayers: 1, numHeads: 2 };
+    const model = T5ForConditionalGeneration.init({ ...T5_DEFAULTS, ...small }, 2);
+    await model.savePretrained(modelDir);
+    const prompt = 'Call me Ishmael.';
+    for (const extra of [[], ['--num-beams', '3']]) {
+      const r = anneal(
+        ['generate', '--model', modelDir, '--prompt', prompt, '--max-new-tokens', '8', '--backend', 'cpu', ...extra],
+        dir,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const [want] = seq2seqGenerate(model, [[...tok.encode(prompt), tok.eosTokenId!]], {
+        maxNewTokens: 8,
+        numBeams: extra.length ? 3 : 1,
+      });
+      expect(want.length).toBeGreaterThan(1);
+      expect(r.stdout).toBe(`${tok.decode(want.slice(1), { skipSpecialTokens: true })}\n`);
+    }
+    expectCleanError(
+      anneal(['chat', '--model', modelDir, '--backend', 'torch'], dir),
+      /encoder–decoder model \(T5\)/,
+      /anneal generate/,
     );
   });
 });

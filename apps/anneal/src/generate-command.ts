@@ -1,9 +1,11 @@
 // `anneal generate --model <dir|org/name|adapter dir> --prompt "..."`: streams the
-// continuation (with --chat: the assistant's reply, through the tokenizer's chat template).
+// continuation (with --chat: the assistant's reply, through the tokenizer's chat template; for a
+// T5 model: the decoder's output for the prompt as the encoder's input).
 import { AnnealError, useBackend } from '@anneal/core';
-import { generate } from '@anneal/modeling';
+import { T5ForConditionalGeneration, generate, seq2seqGenerate } from '@anneal/modeling';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import type { Tokenizer } from '@anneal/tokenizers';
+import type { CausalLm } from '@anneal/modeling';
 import { loadCausalLm, type LoadedLm } from './lm-loader.js';
 import { samplingOptions, type SamplingFlags } from './sampling-flags.js';
 
@@ -41,19 +43,24 @@ export function streamReply(
     shown = text;
   };
   const beams = options.numBeams ?? 1;
-  const [ids] = generate(m.lm, [promptIds], {
+  const o = {
     ...options,
     eosTokenId: m.eos.length ? m.eos : undefined,
     onToken:
       beams > 1
         ? undefined
-        : ([t]) => {
+        : ([t]: number[]) => {
             if (t < 0) return;
             fresh.push(t);
             flush(false);
           },
-  });
-  if (beams > 1) fresh.push(...ids.slice(promptIds.length));
+  };
+  // a T5 model reads the prompt with its encoder and writes from decoder_start (not part of the reply)
+  const seq2seq = m.lm instanceof T5ForConditionalGeneration;
+  const [ids] = seq2seq
+    ? seq2seqGenerate(m.lm as T5ForConditionalGeneration, [promptIds], o)
+    : generate(m.lm as CausalLm, [promptIds], o);
+  if (beams > 1) fresh.push(...ids.slice(seq2seq ? 1 : promptIds.length));
   flush(true);
   return fresh;
 }
@@ -86,10 +93,14 @@ export async function generateCommand(
 ): Promise<void> {
   const options = samplingOptions(f); // flags are checked before anything loads
   const backend = await startBackend(f, info);
-  const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info });
+  const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info, seq2seq: true });
   info(`backend: ${backend}; model: ${m.describe}`);
-  const ids = promptIds(m.tok, f.prompt, Boolean(f.chat));
-  if (!f.chat) out(f.prompt);
+  let ids = promptIds(m.tok, f.prompt, Boolean(f.chat));
+  // T5 reads inputs ending in EOS (its tokenizer appends </s>; the seq2seq and t5-span recipes train so)
+  const eos = m.tok.eosTokenId;
+  if (m.lm instanceof T5ForConditionalGeneration && eos !== undefined && ids[ids.length - 1] !== eos) ids = [...ids, eos];
+  // a decoder continues the prompt (shown first); an encoder–decoder's output stands alone
+  if (!f.chat && !(m.lm instanceof T5ForConditionalGeneration)) out(f.prompt);
   streamReply(m, ids, options, out);
   out('\n');
 }

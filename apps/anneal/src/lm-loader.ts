@@ -1,16 +1,24 @@
-// What `anneal generate` and `anneal chat` talk to: a causal LM from a model folder, a Hub
-// repo id, or a PEFT adapter folder (a LoRA run's checkpoint), whose base comes from
-// adapter_config.json's base_model_name_or_path as AutoPeftModelForCausalLM finds it.
+// What `anneal generate` and `anneal chat` talk to: a causal LM (or, for generate, a T5
+// encoder–decoder) from a model folder, a Hub repo id, or a PEFT adapter folder (a LoRA run's
+// checkpoint), whose base comes from adapter_config.json's base_model_name_or_path as
+// AutoPeftModelForCausalLM finds it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '@anneal/core';
-import { loadPretrained, localModelDir, type CausalLm, type PretrainedModel } from '@anneal/modeling';
+import {
+  T5ForConditionalGeneration,
+  loadPretrained,
+  localModelDir,
+  type CausalLm,
+  type PretrainedModel,
+} from '@anneal/modeling';
 import { isAdapterDir, loadAdapter } from '@anneal/peft-lora';
 import { loadTokenizerSync, type Tokenizer } from '@anneal/tokenizers';
 import { requireTokenizerFits } from '@anneal/training';
 
 export interface LoadedLm {
-  lm: CausalLm;
+  /** A causal LM, or a T5 model (its input goes to the encoder; only with seq2seq allowed). */
+  lm: CausalLm | T5ForConditionalGeneration;
   tok: Tokenizer;
   /** Token ids that end a reply: the tokenizer's EOS and generation_config.json's eos_token_id. */
   eos: number[];
@@ -33,10 +41,10 @@ function eosIds(dir: string, tok: Tokenizer): number[] {
 
 export async function loadCausalLm(
   model: string,
-  o: { tokenizer?: string; base?: string; info: (m: string) => void },
+  o: { tokenizer?: string; base?: string; info: (m: string) => void; seq2seq?: boolean },
 ): Promise<LoadedLm> {
   let net: PretrainedModel;
-  let lm: CausalLm;
+  let lm: LoadedLm['lm'];
   let modelDir: string;
   let describe: string;
   // A run folder stands for its best checkpoint (a LoRA run's is an adapter folder).
@@ -76,10 +84,17 @@ export async function loadCausalLm(
     describe = `${model} (${net.modelType}, ${(net.numParameters / 1e6).toFixed(1)}M parameters)`;
   }
   const arch = String((net.hfConfig().architectures as string[] | undefined)?.[0]);
-  if (!/ForCausalLM$|LMHeadModel$/.test(arch))
+  if (net instanceof T5ForConditionalGeneration) {
+    if (!o.seq2seq)
+      throw new ConfigError(`${model} is an encoder–decoder model (T5): it answers an input, it does not chat`, {
+        field: '--model',
+        hint: 'use anneal generate --model … --prompt "<input>" (or a causal LM here)',
+      });
+    lm = net; // a LoRA run's adapters, merged or not, sit in its layers
+  } else if (!/ForCausalLM$|LMHeadModel$/.test(arch))
     throw new ConfigError(`${model} is not a causal language model (${arch})`, {
       field: '--model',
-      hint: 'use a GPT-2 or Llama-family (Qwen2/Qwen3, Mistral, SmolLM3, Phi-3, Gemma 3) checkpoint, or a LoRA adapter of one',
+      hint: 'use a GPT-2 or Llama-family (Qwen2/Qwen3, Mistral, SmolLM3, Phi-3, Gemma 3) or T5 checkpoint, or a LoRA adapter of one',
     });
   const tokDir = o.tokenizer ?? modelDir;
   const tok = loadTokenizerSync(tokDir);

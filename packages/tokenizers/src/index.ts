@@ -10,10 +10,13 @@ export {
   loadTokenizerSync,
   loadGpt2Files,
   loadBertVocab,
+  loadT5Spm,
   fromTokenizerJson,
   byteLevelBpeTokenizer,
 } from './load.js';
 export { tokenizerConfigJson, tokenizerFingerprint, tokenizerJson } from './save.js';
+export { t5TokenizerJsonFromSpm, readSpmModel } from './spm-model.js';
+export { PrecompiledCharsmap } from './precompiled.js';
 export { readTokenizerConfig, type TokenizerConfig } from './config.js';
 export {
   trainByteLevelBpe,

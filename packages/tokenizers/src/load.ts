@@ -13,6 +13,7 @@ import { buildPostProcessor } from './post-processors.js';
 import { buildPreTokenizer } from './pre-tokenizers.js';
 import { addedTokenJson } from './save.js';
 import { Tokenizer } from './tokenizer.js';
+import { t5TokenizerJsonFromSpm } from './spm-model.js';
 
 /**
  * added_tokens: ids are token ids, each given once; an id the model's vocabulary already has
@@ -251,9 +252,33 @@ export function loadTokenizerSync(path: string): Tokenizer {
   if (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')))
     return loadGpt2Files(join(dir, 'vocab.json'), join(dir, 'merges.txt'), config);
   if (existsSync(join(dir, 'vocab.txt'))) return loadBertVocab(join(dir, 'vocab.txt'), config);
+  if (existsSync(join(dir, 'spiece.model'))) return loadT5Spm(join(dir, 'spiece.model'), config);
   throw new FormatError('no tokenizer files here', {
     file: dir,
-    hint: 'expected tokenizer.json, vocab.json + merges.txt (GPT-2), or vocab.txt (BERT)',
+    hint: 'expected tokenizer.json, vocab.json + merges.txt (GPT-2), vocab.txt (BERT) or spiece.model (T5)',
+  });
+}
+
+/**
+ * T5's tokenizer from its SentencePiece model (spiece.model), converted as T5TokenizerFast
+ * converts it (spm-model.ts); tokenizer_config.json's extra_ids and special tokens apply.
+ */
+export function loadT5Spm(file: string, config: TokenizerConfig = defaultConfig()): Tokenizer {
+  const cls = config.tokenizerClass;
+  if (cls && !/^T5Tokenizer(Fast)?$/.test(cls))
+    throw new FormatError(`tokenizer_class ${cls}: only T5's spiece.model is converted here`, {
+      file,
+      field: 'tokenizer_class',
+      hint: 'save the tokenizer with tokenizer.json in Python (AutoTokenizer.from_pretrained(...).save_pretrained(dir))',
+    });
+  const extra = config.raw.extra_ids;
+  const json = t5TokenizerJsonFromSpm(file, typeof extra === 'number' ? extra : 100);
+  return fromTokenizerJson(json, file, {
+    ...config,
+    tokenizerClass: cls ?? 'T5TokenizerFast',
+    eosToken: config.eosToken ?? '</s>',
+    unkToken: config.unkToken ?? '<unk>',
+    padToken: config.padToken ?? '<pad>',
   });
 }
 

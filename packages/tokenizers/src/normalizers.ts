@@ -2,6 +2,7 @@
 // tracked through every change.
 import { Normalized } from './normalized.js';
 import { type Json, pattern, unsupported } from './json.js';
+import { precompiledNormalizer } from './precompiled.js';
 
 export type Normalizer = (n: Normalized) => Normalized;
 
@@ -127,6 +128,9 @@ export function buildNormalizer(
         return a === 0 && b === t.length ? n : n.slice(a, b);
       };
     }
+    case 'Precompiled':
+      // an empty charsmap (some converted tokenizers) normalizes nothing
+      return precompiledNormalizer(j.precompiled_charsmap, file, field) ?? ((n) => n);
     case 'Sequence': {
       const list = (j.normalizers as Json[])
         .map((x, i) => buildNormalizer(x, file, `${field}.normalizers[${i}]`))

@@ -368,7 +368,7 @@ describe('RobertaProcessing and the BPE decoder', () => {
 
 describe('errors and regex translation', () => {
   it('names the unsupported component, the file and the field', () => {
-    const json = { version: '1.0', normalizer: { type: 'Precompiled', precompiled_charsmap: '' }, model: bpe() };
+    const json = { version: '1.0', normalizer: { type: 'ByteLevel' }, model: bpe() };
     let err: unknown;
     try {
       fromTokenizerJson(json, '/x/tokenizer.json', CONFIG);
@@ -376,7 +376,7 @@ describe('errors and regex translation', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(FormatError);
-    expect((err as FormatError).message).toMatch(/normalizer "Precompiled" is not supported/);
+    expect((err as FormatError).message).toMatch(/normalizer "ByteLevel" is not supported/);
     expect((err as FormatError).file).toBe('/x/tokenizer.json');
     expect((err as FormatError).field).toBe('normalizer');
   });
