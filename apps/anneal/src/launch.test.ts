@@ -1,5 +1,6 @@
 // Data parallelism end to end through the CLI: `anneal launch --nproc 2` trains a tiny GPT-2
-// on loopback (c10d, Gloo) with the same losses as one process with the doubled batch, only
+// (and a tiny T5: span corruption, then seq2seq) on loopback (c10d, Gloo) with the same
+// losses as one process with the doubled batch, only
 // rank 0 writes the run folder, resume refuses a different world size, and a killed worker
 // stops the job with the failed rank named.
 import { spawn } from 'node:child_process';
@@ -14,6 +15,7 @@ import { rankDevice } from './launch-command.js';
 
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
+const SENTIMENT = fileURLToPath(new URL('../../../datasets/sentiment/sft-prompt-completion.jsonl', import.meta.url));
 // In CI (CI=true) the collectives are required: set-up installs libgloo-dev, so a skip would hide a broken build.
 const d = collectivesAvailable() || process.env.CI === 'true' ? describe : describe.skip;
 
@@ -81,6 +83,77 @@ d('anneal launch (data parallel on c10d/Gloo)', () => {
     expect(wrong.code).toBe(2);
     expect(wrong.err).toMatch(/written by 2 process\(es\) and this run has 1/);
   }, 240_000);
+
+  it('T5: span corruption, then seq2seq from its checkpoint, in 2 processes equal 1 process with the doubled batch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-dp-t5-'));
+    writeFileSync(join(dir, 'corpus.txt'), readFileSync(CORPUS, 'utf8').slice(0, 20_000));
+    const t5 = (name: string, batchSize: number, runs: string) => {
+      const file = join(dir, `${name}-${batchSize}.yaml`);
+      writeFileSync(
+        file,
+        `# data-parallel T5 test run
+name: ${name}
+recipe: t5-span
+seed: 5
+backend: torch
+outputDir: ${join(dir, runs)}
+tokenizer: { train: { vocabSize: 300 } }
+model: { config: { dModel: 32, dKv: 8, dFf: 64, numLayers: 1, numDecoderLayers: 1, numHeads: 4, dropoutRate: 0 } }
+data: { train: { path: ${join(dir, 'corpus.txt')}, textUnit: paragraph }, format: text, maxLength: 32, onBadRow: truncate, evalFraction: 0.1, cacheDir: null }
+optim: { lr: 3.0e-3 }
+train: { batchSize: ${batchSize}, maxSteps: 4, logEvery: 1, evalEvery: 1000, evalBatches: 1, saveEvery: 4 }
+`,
+      );
+      return file;
+    };
+    const s2s = (batchSize: number, pretrained: string, runs: string) => {
+      const file = join(dir, `s2s-${batchSize}.yaml`);
+      writeFileSync(
+        file,
+        `# data-parallel seq2seq test run
+name: s2s
+recipe: seq2seq
+seed: 6
+backend: torch
+outputDir: ${join(dir, runs)}
+model: { pretrained: ${pretrained} }
+data: { train: ${SENTIMENT}, format: prompt-completion, maxLength: 512, onBadRow: skip, evalFraction: 0.05, cacheDir: null }
+generationMaxLength: 3
+generationLimit: 2
+optim: { lr: 1.0e-3 }
+train: { batchSize: ${batchSize}, maxSteps: 4, logEvery: 1, evalEvery: 1000, evalBatches: 1, saveEvery: 4 }
+`,
+      );
+      return file;
+    };
+    const single = await anneal(['train', t5('span', 8, 'one')]);
+    expect(single.code, single.err).toBe(0);
+    const port = String(await freeLocalPort());
+    const dp = await anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', t5('span', 4, 'two')]);
+    expect(dp.code, dp.err).toBe(0);
+    const close = (a: number[], b: number[]) => {
+      expect(b.length).toBe(4);
+      a.forEach((l, i) => expect(Math.abs(l - b[i]), `step ${i + 1}: ${l} vs ${b[i]}`).toBeLessThanOrEqual(1e-5 * l));
+    };
+    close(losses(join(dir, 'one', 'span')), losses(join(dir, 'two', 'span')));
+    // seq2seq from the (identical) span-corruption checkpoint of the single-process run
+    const pretrained = join(dir, 'one', 'span');
+    const s1 = await anneal(['train', s2s(8, pretrained, 'one')]);
+    expect(s1.code, s1.err).toBe(0);
+    const port2 = String(await freeLocalPort());
+    const s2 = await anneal([
+      'launch',
+      '--nproc',
+      '2',
+      '--master-port',
+      port2,
+      '--',
+      'train',
+      s2s(4, pretrained, 'two'),
+    ]);
+    expect(s2.code, s2.err).toBe(0);
+    close(losses(join(dir, 'one', 's2s')), losses(join(dir, 'two', 's2s')));
+  }, 300_000);
 
   it('a killed worker stops the job, and the exit status names its rank', async () => {
     const job = setup(4, 100_000);

@@ -48,8 +48,13 @@ export interface LoopParts extends RunContext {
   model: TrainableModel;
   optimizer: AdamW;
   numRows: number;
-  /** The summed loss and token count of the rows at these indices (dropout seeded by `seed`). */
-  loss: (rows: Int32Array, seed: number) => LossSum;
+  /**
+   * The summed loss and token count of the rows at these indices (dropout seeded by `seed`, which
+   * differs between data-parallel ranks). `dataSeed` is the step's seed shared by all ranks: what
+   * is drawn per row (span-corruption masks) from it and the row's index is the same however the
+   * batch is split.
+   */
+  loss: (rows: Int32Array, seed: number, dataSeed: number) => LossSum;
   /** Eval metrics ("eval/..."); the first is the one best checkpoints are chosen by (lower is better). */
   evaluate?: () => Record<string, number>;
   /** Text samples for TensorBoard, at eval steps or every `sampleEvery` steps. */
@@ -122,6 +127,7 @@ export async function trainLoop(cfg: LoopConfig, p: LoopParts, o: RunOptions): P
           p.loss(
             shard(sampler.next(batchSize * world)),
             dp ? deriveSeed(cfg.seed, step, k, rank) : deriveSeed(cfg.seed, step, k),
+            deriveSeed(cfg.seed, step, k),
           ),
         );
         if (!reported) micro[0] = reportingMemory(micro[0]);

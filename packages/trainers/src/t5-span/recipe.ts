@@ -27,14 +27,25 @@ import { trainingTexts } from '../texts.js';
 
 const SENTINELS = 100; // <extra_id_0> .. <extra_id_99>, as T5's vocabulary
 
-/** A batch of rows, corrupted: encoder inputs (EOS appended, right-padded), labels (−100 padded), decoder inputs. */
+/**
+ * A batch of rows, corrupted: encoder inputs (EOS appended, right-padded), labels (−100 padded),
+ * decoder inputs. Row i's spans are drawn from seed and rowKeys[i] (its index in the dataset, so
+ * that a data-parallel rank draws what one process would; default: i).
+ */
 export function spanBatch(
   rows: Int32Array[],
-  o: { seed: number; noiseDensity: number; meanNoiseSpanLength: number; sentinel: (i: number) => number },
+  o: {
+    seed: number;
+    noiseDensity: number;
+    meanNoiseSpanLength: number;
+    sentinel: (i: number) => number;
+    rowKeys?: ArrayLike<number>;
+  },
   ids: { eos: number; pad: number; decoderStart: number },
 ) {
   const pairs = rows.map((r, i) => {
-    const mask = randomSpansNoiseMask(r.length, o.noiseDensity, o.meanNoiseSpanLength, new Rng(deriveSeed(o.seed, i)));
+    const rng = new Rng(deriveSeed(o.seed, o.rowKeys ? o.rowKeys[i] : i));
+    const mask = randomSpansNoiseMask(r.length, o.noiseDensity, o.meanNoiseSpanLength, rng);
     const { input, target } = spanCorrupt(r, mask, o.sentinel, ids.eos);
     return { input: [...input, ids.eos], target };
   });
@@ -128,11 +139,17 @@ export async function runT5Span(cfg: T5SpanConfig, configFile: string, o: RunOpt
   const logger = openLogger(runDir, cfg, state?.step, o.collective?.rank);
   const sentinel = (i: number) => sentinelIds[Math.min(i, SENTINELS - 1)]!;
 
-  /** Logits [B·Tt, V] of a corrupted batch, and its labels. */
-  const forward = (rows: Int32Array[], seed: number, training: boolean) => {
+  /** Logits [B·Tt, V] of a corrupted batch (spans from spanSeed and the rows' keys, dropout from seed), and its labels. */
+  const forward = (rows: Int32Array[], seed: number, training: boolean, spanSeed = seed, rowKeys?: Int32Array) => {
     const b = spanBatch(
       rows,
-      { seed, noiseDensity: cfg.noiseDensity, meanNoiseSpanLength: cfg.meanNoiseSpanLength, sentinel },
+      {
+        seed: spanSeed,
+        noiseDensity: cfg.noiseDensity,
+        meanNoiseSpanLength: cfg.meanNoiseSpanLength,
+        sentinel,
+        rowKeys,
+      },
       { eos, pad, decoderStart: model.config.decoderStartTokenId },
     );
     const { logits } = (net as T5ForConditionalGeneration).forward({
@@ -175,11 +192,13 @@ export async function runT5Span(cfg: T5SpanConfig, configFile: string, o: RunOpt
       model: net,
       optimizer: opt,
       numRows: train.length,
-      loss: (idx, seed) => () => {
+      loss: (idx, seed, dataSeed) => () => {
         const { logits, labels, tokens } = forward(
           Array.from(idx, (i) => train[i]),
           seed,
           true,
+          dataSeed,
+          idx,
         );
         return { ...crossEntropySum(logits, labels), tokens };
       },
