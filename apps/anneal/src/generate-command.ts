@@ -98,7 +98,8 @@ export async function generateCommand(
   let ids = promptIds(m.tok, f.prompt, Boolean(f.chat));
   // T5 reads inputs ending in EOS (its tokenizer appends </s>; the seq2seq and t5-span recipes train so)
   const eos = m.tok.eosTokenId;
-  if (m.lm instanceof T5ForConditionalGeneration && eos !== undefined && ids[ids.length - 1] !== eos) ids = [...ids, eos];
+  if (m.lm instanceof T5ForConditionalGeneration && eos !== undefined && ids[ids.length - 1] !== eos)
+    ids = [...ids, eos];
   // a decoder continues the prompt (shown first); an encoder–decoder's output stands alone
   if (!f.chat && !(m.lm instanceof T5ForConditionalGeneration)) out(f.prompt);
   streamReply(m, ids, options, out);
