@@ -21,4 +21,6 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
       || echo "setup: apt-get install failed: the torch backend will be skipped (Anneal uses wasm) and METEOR will lack WordNet."
   fi
 fi
-npm ci --no-audit --no-fund
+# onnxruntime-node (a test client of the ONNX export) bundles its CPU runtime; its install step
+# would fetch the CUDA provider from NuGet, which is neither needed nor reachable here
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

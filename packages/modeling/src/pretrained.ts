@@ -172,13 +172,18 @@ export abstract class PretrainedModel {
   /** Writes config.json, generation_config.json and model.safetensors (fsynced), creating `dir` as save_pretrained does. */
   async savePretrained(dir: string): Promise<void> {
     const state = await this.stateDict(); // first: a model that cannot be saved leaves no folder behind
+    this.saveConfigs(dir);
+    writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(state, { format: 'pt' }));
+  }
+
+  /** Writes config.json and generation_config.json as save_pretrained does (creating `dir`), without the weights. */
+  saveConfigs(dir: string): void {
     mkdirSync(dir, { recursive: true });
     writeFileDurable(join(dir, 'config.json'), stringifyJson(this.hfConfig(), TRANSFORMERS_FLOAT_KEYS));
     writeFileDurable(
       join(dir, 'generation_config.json'),
       stringifyJson(this.generationConfig(), TRANSFORMERS_FLOAT_KEYS),
     );
-    writeFileDurable(join(dir, 'model.safetensors'), serializeSafetensors(state, { format: 'pt' }));
   }
 
   /** Overwrites the weights from a safetensors file of this model (e.g. a checkpoint). */

@@ -1,0 +1,10 @@
+export {
+  exportOnnx,
+  onnxModelBytes,
+  ONNX_ARCHITECTURES,
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+  type OnnxExportOptions,
+  type OnnxExportResult,
+} from './onnx-export.js';
+export { OnnxGraph, type Attr, type Dim } from './onnx/graph.js';

@@ -1,0 +1,97 @@
+// exportOnnx: a model folder as transformers.js loads it for text generation —
+//   config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx
+// — the ONNX graph built from Anneal's own model definition (onnx/<family>.ts), opset 17,
+// IR version 8 (what onnxruntime 1.14 and later read). The folder is written next to its
+// destination and renamed into place, so a failed export leaves nothing half-written.
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ConfigError, writeFileDurable } from '@anneal/core';
+import { Gpt2LMHeadModel, type PretrainedModel } from '@anneal/modeling';
+import type { Tokenizer } from '@anneal/tokenizers';
+import { OnnxGraph } from './onnx/graph.js';
+import { gpt2Decoder } from './onnx/gpt2.js';
+
+export const ONNX_OPSET = 17;
+export const ONNX_IR_VERSION = 8;
+
+export interface OnnxExportOptions {
+  /** The folder to write (must not exist, or be empty, unless overwrite). */
+  outDir: string;
+  /** Written next to the model (tokenizer.json, tokenizer_config.json): transformers.js needs it. */
+  tokenizer?: Tokenizer;
+  overwrite?: boolean;
+  /** producer_version in the ONNX file. */
+  producerVersion?: string;
+}
+
+export interface OnnxExportResult {
+  dir: string;
+  files: string[];
+  /** Size of onnx/model.onnx in bytes. */
+  bytes: number;
+}
+
+/** Architectures with an ONNX graph here, by config.json architectures[0]. */
+export const ONNX_ARCHITECTURES = ['GPT2LMHeadModel'];
+
+/** The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded. */
+export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'): Uint8Array {
+  const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0] ?? model.modelType);
+  requirePlainWeights(model);
+  const graph = new OnnxGraph(`${arch} (Anneal)`);
+  const weight = (name: string) => {
+    const p = model.params.get(name);
+    if (!p) throw new ConfigError(`the model has no parameter ${name}`, { field: name });
+    return { data: p.dataSync() as Float32Array, shape: p.shape };
+  };
+  if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, { graph, weight });
+  else
+    throw new ConfigError(`ONNX export of ${arch} is not supported`, {
+      field: '--model',
+      hint: `supported: ${ONNX_ARCHITECTURES.join(', ')}`,
+    });
+  return graph.encode({ opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, producerVersion });
+}
+
+/** Writes the transformers.js folder (see the file comment); returns what it wrote. */
+export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxExportResult {
+  const dir = o.outDir;
+  if (existsSync(dir) && readdirSync(dir).length && !o.overwrite)
+    throw new ConfigError(`${dir} exists and is not empty`, {
+      field: '--out',
+      hint: 'choose a new folder, or pass --overwrite',
+    });
+  const bytes = onnxModelBytes(model, o.producerVersion); // first: an unsupported model writes nothing
+  const partial = `${dir}.partial-${process.pid}`;
+  rmSync(partial, { recursive: true, force: true });
+  try {
+    mkdirSync(join(partial, 'onnx'), { recursive: true });
+    model.saveConfigs(partial);
+    o.tokenizer?.save(partial);
+    writeFileDurable(join(partial, 'onnx', 'model.onnx'), bytes);
+    mkdirSync(dirname(dir), { recursive: true });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(partial, dir);
+  } catch (e) {
+    rmSync(partial, { recursive: true, force: true });
+    throw e;
+  }
+  const files = [...readdirSync(dir).filter((f) => f !== 'onnx'), 'onnx/model.onnx'].sort();
+  return { dir, files, bytes: bytes.length };
+}
+
+/** Adapters must be merged and quantized weights are not float32: both refused by name. */
+function requirePlainWeights(model: PretrainedModel): void {
+  for (const layer of model.layers.values()) {
+    if (layer.type.startsWith('lora.'))
+      throw new ConfigError(`${layer.name} carries a LoRA adapter that is not merged`, {
+        field: '--model',
+        hint: 'merge it first (anneal export merges an adapter folder itself)',
+      });
+    if (!model.params.has(`${layer.name}.weight`))
+      throw new ConfigError(`${layer.name} is ${layer.type}: a quantized model has no float32 weights to export`, {
+        field: '--model',
+        hint: 'export the float32 checkpoint (or merge a QLoRA adapter into it)',
+      });
+  }
+}
