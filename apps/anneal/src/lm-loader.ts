@@ -26,7 +26,7 @@ export interface LoadedLm {
   describe: string;
 }
 
-const hasTokenizer = (dir: string) =>
+export const hasTokenizer = (dir: string) =>
   ['tokenizer.json', 'vocab.json', 'vocab.txt'].some((f) => existsSync(join(dir, f)));
 
 function eosIds(dir: string, tok: Tokenizer): number[] {
@@ -37,6 +37,30 @@ function eosIds(dir: string, tok: Tokenizer): number[] {
     for (const id of [e ?? []].flat()) if (Number.isInteger(id)) ids.add(id);
   }
   return [...ids];
+}
+
+/**
+ * The base model of a PEFT adapter folder: `base` when given, else adapter_config.json's
+ * base_model_name_or_path (a folder relative to here, or a Hub repo id).
+ */
+export function adapterBase(adapterDir: string, base?: string): string {
+  const cfgFile = join(adapterDir, 'adapter_config.json');
+  const named = (JSON.parse(readFileSync(cfgFile, 'utf8')) as { base_model_name_or_path?: string })
+    .base_model_name_or_path;
+  const chosen = base ?? named;
+  if (!chosen)
+    throw new ConfigError('the adapter does not name its base model', {
+      file: cfgFile,
+      field: 'base_model_name_or_path',
+      hint: 'give it with --base <model dir|org/name>',
+    });
+  if (!base && !existsSync(chosen) && !/^[^/]+\/[^/]+$/.test(chosen))
+    throw new ConfigError(`the base model ${JSON.stringify(chosen)} is neither a folder here nor a Hub repo id`, {
+      file: cfgFile,
+      field: 'base_model_name_or_path',
+      hint: 'run from the folder the training ran in, or give the base with --base',
+    });
+  return chosen;
 }
 
 export async function loadCausalLm(
@@ -50,22 +74,7 @@ export async function loadCausalLm(
   // A run folder stands for its best checkpoint (a LoRA run's is an adapter folder).
   if (existsSync(model)) model = await localModelDir(model, { field: '--model' });
   if (existsSync(model) && isAdapterDir(model)) {
-    const cfgFile = join(model, 'adapter_config.json');
-    const named = (JSON.parse(readFileSync(cfgFile, 'utf8')) as { base_model_name_or_path?: string })
-      .base_model_name_or_path;
-    const base = o.base ?? named;
-    if (!base)
-      throw new ConfigError('the adapter does not name its base model', {
-        file: cfgFile,
-        field: 'base_model_name_or_path',
-        hint: 'give it with --base <model dir|org/name>',
-      });
-    if (!o.base && !existsSync(base) && !/^[^/]+\/[^/]+$/.test(base))
-      throw new ConfigError(`the base model ${JSON.stringify(base)} is neither a folder here nor a Hub repo id`, {
-        file: cfgFile,
-        field: 'base_model_name_or_path',
-        hint: 'run from the folder the training ran in, or give the base with --base',
-      });
+    const base = adapterBase(model, o.base);
     modelDir = await localModelDir(base);
     net = await loadPretrained(modelDir);
     const lora = loadAdapter(net, model);
@@ -75,7 +84,7 @@ export async function loadCausalLm(
     } catch {
       lm = lora as unknown as CausalLm; // an adapter on a tied table stays unmerged
     }
-    describe = `${model} (LoRA r ${lora.config.r} on ${base}, ${net.modelType})`;
+    describe = `${model} (LoRA r ${lora.config.r} on ${adapterBase(model, o.base)}, ${net.modelType})`;
     if (hasTokenizer(model)) modelDir = model;
   } else {
     modelDir = await localModelDir(model);

@@ -8,6 +8,7 @@ import type { TrainFlags } from './train-command.js';
 import type { LaunchFlags } from './launch-command.js';
 import type { LoraMergeFlags } from './lora-commands.js';
 import type { QuantizeFlags } from './quantize-command.js';
+import type { ExportFlags } from './export-command.js';
 import type { TokenizeFlags } from './tokenizer-commands.js';
 import type { GenerateFlags } from './generate-command.js';
 import type { ChatFlags } from './chat-command.js';
@@ -182,6 +183,22 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (flags: LoraMergeFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);
       await (await import('./lora-commands.js')).loraMerge(flags, (s) => process.stdout.write(s + '\n'));
+    });
+  program
+    .command('export')
+    .description(
+      'export a model (a run, checkpoint, LoRA adapter or Hub repo) to ONNX for transformers.js and onnxruntime',
+    )
+    .requiredOption('--model <dir|org/name>', 'run folder, checkpoint, adapter folder or Hub repo id')
+    .requiredOption('--out <dir>', 'the folder to write (config, tokenizer, onnx/model.onnx)')
+    .option('--format <onnx>', 'what to write', 'onnx')
+    .option('--base <dir|org/name>', "an adapter's base model (default: its adapter_config.json's)")
+    .option('--tokenizer <dir>', "tokenizer folder (default: the model's)")
+    .option('--overwrite', 'replace --out if it exists')
+    .option('--debug', 'print stack traces')
+    .action(async (flags: ExportFlags & { debug?: boolean }) => {
+      debug = Boolean(flags.debug);
+      await (await import('./export-command.js')).exportCommand(flags, (s) => process.stdout.write(s + '\n'));
     });
   program
     .command('quantize')

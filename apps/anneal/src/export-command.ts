@@ -1,0 +1,56 @@
+// `anneal export --model <run|checkpoint|adapter|org/name> --format onnx --out <dir>`: the model
+// (a LoRA adapter merged into its base first) as an ONNX folder that transformers.js and
+// onnxruntime load (@anneal/export), with its tokenizer.
+import { existsSync } from 'node:fs';
+import { ConfigError, useBackend } from '@anneal/core';
+import { exportOnnx } from '@anneal/export';
+import { loadPretrained, localModelDir, type PretrainedModel } from '@anneal/modeling';
+import { isAdapterDir, loadAdapter } from '@anneal/peft-lora';
+import { loadTokenizerSync } from '@anneal/tokenizers';
+import { requireTokenizerFits } from '@anneal/training';
+import { adapterBase, hasTokenizer } from './lm-loader.js';
+
+export interface ExportFlags {
+  model: string;
+  base?: string;
+  tokenizer?: string;
+  format: string;
+  out: string;
+  overwrite?: boolean;
+}
+
+export const EXPORT_FORMATS = ['onnx'];
+
+export async function exportCommand(f: ExportFlags, print: (s: string) => void): Promise<void> {
+  if (!EXPORT_FORMATS.includes(f.format))
+    throw new ConfigError(`--format ${f.format} is not one Anneal writes`, {
+      field: '--format',
+      hint: `one of: ${EXPORT_FORMATS.join(', ')} (safetensors checkpoints are what training already writes)`,
+    });
+  await useBackend('auto');
+  // a run folder stands for its best checkpoint; a Hub repo id for its cached snapshot
+  const dir = existsSync(f.model) ? await localModelDir(f.model, { field: '--model' }) : await localModelDir(f.model);
+  let model: PretrainedModel;
+  let tokDir = dir;
+  let what = f.model;
+  if (isAdapterDir(dir)) {
+    const base = adapterBase(dir, f.base);
+    const baseDir = await localModelDir(base);
+    const lora = loadAdapter(await loadPretrained(baseDir), dir);
+    const r = lora.config.r;
+    model = lora.mergeAndUnload();
+    if (!hasTokenizer(dir)) tokDir = baseDir;
+    what = `${f.model} (LoRA r ${r} merged into ${base})`;
+  } else model = await loadPretrained(dir);
+  const tokFrom = f.tokenizer ?? tokDir;
+  if (!hasTokenizer(tokFrom) && !f.tokenizer)
+    throw new ConfigError(`no tokenizer files in ${tokFrom}`, {
+      field: '--tokenizer',
+      hint: 'transformers.js needs tokenizer.json next to the model: give the folder with --tokenizer',
+    });
+  const tokenizer = loadTokenizerSync(tokFrom);
+  requireTokenizerFits(tokenizer, model, { file: tokFrom, field: '--tokenizer' });
+  const r = exportOnnx(model, { outDir: f.out, tokenizer, overwrite: f.overwrite });
+  model.dispose();
+  print(`exported ${what} -> ${r.dir}: ${r.files.join(', ')} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MB)`);
+}

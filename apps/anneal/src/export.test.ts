@@ -1,0 +1,128 @@
+// `anneal export` as a user runs it: a LoRA adapter folder is merged into its base and written
+// as an ONNX folder whose logits (onnxruntime-node) equal the adapted model's; what cannot be
+// exported is refused by name, and nothing is left half-written.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { useBackend } from '@anneal/core';
+import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
+import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
+import { trainByteLevelBpe } from '@anneal/tokenizers';
+
+const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
+const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
+const T5 = fileURLToPath(new URL('../../../../shared/fixtures/hf/t5', import.meta.url));
+
+const anneal = (args: string[], cwd: string) => {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ANNEAL_BACKEND: '' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+const expectCleanError = (r: ReturnType<typeof anneal>, ...parts: RegExp[]) => {
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(/^error: /m);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  for (const p of parts) expect(r.stderr).toMatch(p);
+};
+
+describe('anneal export --format onnx', () => {
+  it("merges a LoRA adapter into its base and writes ONNX whose logits are the adapted model's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-export-'));
+    const modelDir = join(dir, 'model');
+    mkdirSync(modelDir);
+    const tok = await trainByteLevelBpe([readFileSync(CORPUS, 'utf8').slice(0, 30_000)], {
+      vocabSize: 300,
+      specialTokens: ['<|endoftext|>'],
+      eosToken: '<|endoftext|>',
+    });
+    tok.save(modelDir);
+    await useBackend('cpu');
+    const model = Gpt2LMHeadModel.init(
+      { ...GPT2_DEFAULTS, vocabSize: 300, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16, initializerRange: 0.5 },
+      2,
+    );
+    await model.savePretrained(modelDir);
+    const lora = new LoraModel(
+      model,
+      LoraConfigSchema.parse({ r: 2, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], initLoraWeights: false }),
+      3,
+    );
+    for (const [name, p] of lora.params)
+      if (name.includes('lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 11)); // an adapter that matters
+    lora.baseModelNameOrPath = modelDir;
+    const adapterDir = join(dir, 'adapter');
+    await lora.saveAdapter(adapterDir);
+
+    const out = join(dir, 'onnx-out');
+    const r = anneal(['export', '--model', adapterDir, '--out', out], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /LoRA r 2 merged into .*model\) -> .*onnx-out: config.json, generation_config.json, onnx\/model.onnx/,
+    );
+    expect(readdirSync(out).sort()).toEqual([
+      'config.json',
+      'generation_config.json',
+      'onnx',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
+    const session = await ort.InferenceSession.create(join(out, 'onnx', 'model.onnx'));
+    const ids = [tok.encode('Call me Ishmael. Some years ago')];
+    const T = ids[0].length;
+    const feed: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids[0].map(BigInt)), [1, T]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(ids[0].map((_, t) => BigInt(t))), [1, T]),
+    };
+    for (const kv of ['key', 'value'])
+      feed[`past_key_values.0.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 8]);
+    const got = (await session.run(feed)).logits.data as Float32Array;
+    const want = tf.tidy(() => lora.forward({ inputIds: tf.tensor2d(ids, undefined, 'int32') }).logits.dataSync());
+    const plain = tf.tidy(() =>
+      lora.withAdapterDisabled(() =>
+        model.forward({ inputIds: tf.tensor2d(ids, undefined, 'int32') }).logits.dataSync(),
+      ),
+    );
+    let [max, moved] = [0, 0];
+    for (let i = 0; i < want.length; i++) {
+      max = Math.max(max, Math.abs(got[i] - want[i]));
+      moved = Math.max(moved, Math.abs(want[i] - plain[i]));
+    }
+    expect(max).toBeLessThan(1e-4);
+    expect(moved).toBeGreaterThan(0.01); // the adapter is in the exported weights
+
+    // refused by name, nothing written
+    expectCleanError(
+      anneal(['export', '--model', adapterDir, '--out', out], dir),
+      /onnx-out exists and is not empty/,
+      /--overwrite/,
+    );
+    expectCleanError(
+      anneal(['export', '--model', modelDir, '--format', 'gguf', '--out', join(dir, 'g')], dir),
+      /--format gguf/,
+    );
+    expectCleanError(
+      anneal(['export', '--model', T5, '--out', join(dir, 't5')], dir),
+      /no tokenizer files|not supported/,
+    );
+    const t5tok = join(dir, 't5-with-tok');
+    mkdirSync(t5tok);
+    for (const f of readdirSync(T5)) writeFileSync(join(t5tok, f), readFileSync(join(T5, f)));
+    expectCleanError(
+      anneal(['export', '--model', t5tok, '--tokenizer', modelDir, '--out', join(dir, 't5')], dir),
+      /ONNX export of T5ForConditionalGeneration is not supported/,
+      /supported: GPT2LMHeadModel/,
+    );
+    expect(existsSync(join(dir, 't5'))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+});
