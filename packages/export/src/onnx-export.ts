@@ -6,10 +6,11 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, writeFileDurable } from '@anneal/core';
-import { Gpt2LMHeadModel, type PretrainedModel } from '@anneal/modeling';
+import { Gpt2LMHeadModel, LlamaForCausalLM, type PretrainedModel } from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
 import { OnnxGraph } from './onnx/graph.js';
 import { gpt2Decoder } from './onnx/gpt2.js';
+import { llamaDecoder } from './onnx/llama.js';
 
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
@@ -32,7 +33,16 @@ export interface OnnxExportResult {
 }
 
 /** Architectures with an ONNX graph here, by config.json architectures[0]. */
-export const ONNX_ARCHITECTURES = ['GPT2LMHeadModel'];
+export const ONNX_ARCHITECTURES = [
+  'GPT2LMHeadModel',
+  'LlamaForCausalLM',
+  'Qwen2ForCausalLM',
+  'Qwen3ForCausalLM',
+  'MistralForCausalLM',
+  'SmolLM3ForCausalLM',
+  'Phi3ForCausalLM',
+  'Gemma3ForCausalLM',
+];
 
 /** The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded. */
 export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'): Uint8Array {
@@ -44,7 +54,9 @@ export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'
     if (!p) throw new ConfigError(`the model has no parameter ${name}`, { field: name });
     return { data: p.dataSync() as Float32Array, shape: p.shape };
   };
-  if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, { graph, weight });
+  const io = { graph, weight, has: (name: string) => model.params.has(name) };
+  if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, io);
+  else if (model instanceof LlamaForCausalLM) llamaDecoder(model.config, io);
   else
     throw new ConfigError(`ONNX export of ${arch} is not supported`, {
       field: '--model',

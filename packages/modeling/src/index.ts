@@ -71,6 +71,9 @@ export {
   llamaConfigFromHf,
   llamaConfigToHf,
   checkLlamaConfig,
+  headDimOf,
+  layerKinds,
+  ropeLayers,
   type LlamaConfig,
 } from './llama/config.js';
 export {
@@ -81,6 +84,7 @@ export {
   llamaParamShapes,
   ropeAttentionFactor,
   ropeInvFreq,
+  rotaryDim,
 } from './llama/model.js';
 export { loadPretrained, loadPretrainedSync, classifierFrom, initFromHfConfig } from './load.js';
 export { resolveRepo, cachedSnapshot, localModelDir, type HubOptions } from './hub.js';

@@ -13,6 +13,8 @@ export interface DecoderIo {
   graph: OnnxGraph;
   /** Reads a parameter (Hugging Face name) as float32. */
   weight: (name: string) => { data: Float32Array; shape: number[] };
+  /** Whether the model has this parameter. */
+  has: (name: string) => boolean;
 }
 
 /** The attention bias [batch, 1, T, S] shared by every layer: -1e9 for keys after the query or padded. */
