@@ -1,0 +1,214 @@
+// Pushing to the Hub through @huggingface/hub's real commit code, against a fake Hub (an
+// injected fetch that records every request and keeps the repos' files): the repo is created,
+// all files land in one commit (the large ones through LFS first), a second push adds a commit
+// to the existing repo, and a push whose LFS upload fails commits nothing. The model card's
+// YAML parses and carries the Hub's fields. Bad repo ids and missing tokens are named.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { checkRepoId, hfToken, modelCard, pushFiles } from '../index.js';
+
+interface FakeRepo {
+  files: Map<string, Uint8Array>;
+  commits: string[];
+}
+
+/** A Hub that speaks the endpoints a push uses; `failUploads` makes LFS storage answer 500. */
+function fakeHub(o: { failUploads?: boolean } = {}) {
+  const repos = new Map<string, FakeRepo>();
+  const log: string[] = [];
+  const lfs = new Map<string, Uint8Array>();
+  const json = (body: unknown, status = 200) =>
+    new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+  const fetch: typeof globalThis.fetch = (async (input: string | URL | Request, init: RequestInit = {}) => {
+    const url = new URL(String(input));
+    const method = init.method ?? 'GET';
+    log.push(`${method} ${url.pathname}`);
+    const auth = new Headers(init.headers).get('Authorization');
+    let m: RegExpMatchArray | null;
+    if (method === 'POST' && url.pathname === '/api/repos/create') {
+      if (auth !== 'Bearer hf_test') return json({ error: 'Invalid credentials' }, 401);
+      const body = JSON.parse(String(init.body));
+      const id = `${body.organization}/${body.name}`;
+      if (repos.has(id)) return json({ error: 'You already created this model repo', url: `https://hub/${id}` }, 409);
+      repos.set(id, { files: new Map(), commits: [] });
+      return json({ url: `https://hub/${id}`, name: id });
+    }
+    if (method === 'POST' && (m = url.pathname.match(/^\/api\/models\/(.+)\/preupload\/main$/))) {
+      const body = JSON.parse(String(init.body)) as { files: Array<{ path: string; size: number }> };
+      return json({
+        files: body.files.map((f) => ({
+          path: f.path,
+          uploadMode: /\.(safetensors|onnx)$/.test(f.path) ? 'lfs' : 'regular',
+        })),
+      });
+    }
+    if (method === 'POST' && (m = url.pathname.match(/^\/(.+)\.git\/info\/lfs\/objects\/batch$/))) {
+      const body = JSON.parse(String(init.body)) as { objects: Array<{ oid: string; size: number }> };
+      return json({
+        transfer: 'basic',
+        objects: body.objects.map((obj) => ({ ...obj, actions: { upload: { href: `https://lfs.fake/${obj.oid}` } } })),
+      });
+    }
+    if (method === 'PUT' && url.host === 'lfs.fake') {
+      if (o.failUploads) return new Response('storage unavailable', { status: 500 });
+      const body = init.body instanceof Blob ? new Uint8Array(await init.body.arrayBuffer()) : new Uint8Array();
+      lfs.set(url.pathname.slice(1), body);
+      return new Response(null, { status: 200 });
+    }
+    if (method === 'POST' && (m = url.pathname.match(/^\/api\/models\/(.+)\/commit\/main$/))) {
+      const repo = repos.get(m[1]);
+      if (!repo) return json({ error: 'Repository not found' }, 404);
+      const lines = String(init.body)
+        .split('\n')
+        .map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> });
+      for (const { key, value } of lines) {
+        if (key === 'file') repo.files.set(String(value.path), Buffer.from(String(value.content), 'base64'));
+        if (key === 'lfsFile') {
+          const data = lfs.get(String(value.oid));
+          if (!data) return json({ error: `LFS object ${value.oid} was never uploaded` }, 422);
+          repo.files.set(String(value.path), data);
+        }
+      }
+      const oid = String(repo.commits.length + 1).padStart(40, '0');
+      repo.commits.push(String(lines[0].value.summary));
+      return json({ commitOid: oid, commitUrl: `https://hub/${m[1]}/commit/${oid}` });
+    }
+    return json({ error: `unexpected ${method} ${url.pathname}` }, 400);
+  }) as typeof globalThis.fetch;
+  return { fetch, repos, log };
+}
+
+const files = () => [
+  { path: 'config.json', content: new TextEncoder().encode('{"model_type": "gpt2"}') },
+  { path: 'model.safetensors', content: new Uint8Array(3000).map((_, i) => i % 251) },
+  { path: 'onnx/model.onnx', content: new Uint8Array(2000).fill(7) },
+  { path: 'README.md', content: new TextEncoder().encode('# card') },
+];
+
+describe('pushFiles (@huggingface/hub against a fake Hub)', () => {
+  it('creates the repo and commits every file at once, large files through LFS first', async () => {
+    const hub = fakeHub();
+    const r = await pushFiles({
+      repo: 'anneal-test/tiny',
+      files: files(),
+      token: 'hf_test',
+      title: 'Upload',
+      fetch: hub.fetch,
+      hubUrl: 'https://hub',
+    });
+    expect(r.created).toBe(true);
+    expect(r.commitUrl).toMatch(/anneal-test\/tiny\/commit\//);
+    const repo = hub.repos.get('anneal-test/tiny')!;
+    expect([...repo.files.keys()].sort()).toEqual(['README.md', 'config.json', 'model.safetensors', 'onnx/model.onnx']);
+    expect(repo.files.get('model.safetensors')).toEqual(files()[1].content);
+    expect(repo.commits).toEqual(['Upload']); // one commit
+    const commits = hub.log.filter((l) => l.includes('/commit/'));
+    expect(commits).toHaveLength(1);
+    expect(hub.log.at(-1)).toMatch(/^POST \/api\/models\/anneal-test\/tiny\/commit\/main$/); // the commit comes last
+    expect(hub.log.filter((l) => l.startsWith('PUT'))).toHaveLength(2); // the two LFS files
+
+    // a second push to the existing repo adds a commit
+    const again = await pushFiles({
+      repo: 'anneal-test/tiny',
+      files: files().slice(0, 1),
+      token: 'hf_test',
+      title: 'Again',
+      fetch: hub.fetch,
+      hubUrl: 'https://hub',
+    });
+    expect(again.created).toBe(false);
+    expect(repo.commits).toEqual(['Upload', 'Again']);
+  });
+
+  it('commits nothing when an upload fails half-way, and says so', async () => {
+    const hub = fakeHub({ failUploads: true });
+    const err = await pushFiles({
+      repo: 'anneal-test/tiny',
+      files: files(),
+      token: 'hf_test',
+      title: 'Upload',
+      fetch: hub.fetch,
+      hubUrl: 'https://hub',
+    }).catch((e) => e);
+    expect(err.name).toBe('PushError');
+    expect(err.message).toMatch(/push to anneal-test\/tiny failed/);
+    expect(err.hint).toMatch(/nothing was committed/);
+    expect(hub.repos.get('anneal-test/tiny')!.files.size).toBe(0);
+    expect(hub.log.some((l) => l.includes('/commit/'))).toBe(false);
+  });
+
+  it('names a bad token, a bad repo id and a missing token before any request', async () => {
+    const hub = fakeHub();
+    const denied = await pushFiles({
+      repo: 'anneal-test/x',
+      files: files(),
+      token: 'hf_wrong',
+      title: 't',
+      fetch: hub.fetch,
+      hubUrl: 'https://hub',
+    }).catch((e) => e);
+    expect([denied.name, denied.hint]).toEqual(['PushError', 'the token needs write access to this namespace']);
+    for (const bad of ['tiny', 'a/b/c', '-org/x', 'org/x.', 'org/a..b', 'org/'])
+      expect(() => checkRepoId(bad), bad).toThrow(/is not a Hub repo id/);
+    expect(checkRepoId('my-org/gpt2_tiny.v2')).toBe('my-org/gpt2_tiny.v2');
+    const home = mkdtempSync(join(tmpdir(), 'anneal-hf-'));
+    expect(() => hfToken({ HF_HOME: home })).toThrow(/no Hugging Face token/);
+    writeFileSync(join(home, 'token'), 'hf_fromfile\n');
+    expect(hfToken({ HF_HOME: home })).toBe('hf_fromfile');
+    expect(hfToken({ HF_HOME: home, HF_TOKEN: 'hf_env' })).toBe('hf_env');
+  });
+});
+
+describe('modelCard', () => {
+  it('writes YAML metadata the Hub reads and a body with the method, config, metrics, versions and loading code', () => {
+    const card = modelCard({
+      repo: 'me/gpt2-sft',
+      recipe: 'sft',
+      baseModel: 'openai-community/gpt2',
+      adapter: false,
+      lora: { r: 8, alpha: 16, targets: ['c_attn'] },
+      configYaml: 'recipe: sft\noptim:\n  lr: 0.0002\n',
+      metrics: { 'train/loss': 1.23456789, 'eval/loss': 1.5 },
+      versions: { anneal: '0.1.0', node: 'v20.20.2' },
+      datasets: ['trl-lib/Capybara'],
+      localData: [],
+      license: 'apache-2.0',
+      onnx: true,
+    });
+    const [, yamlText, body] = card.split(/^---$/m);
+    expect(parse(yamlText)).toEqual({
+      base_model: 'openai-community/gpt2',
+      library_name: 'transformers',
+      pipeline_tag: 'text-generation',
+      tags: ['anneal', 'sft', 'trl', 'lora', 'onnx', 'transformers.js'],
+      datasets: ['trl-lib/Capybara'],
+      license: 'apache-2.0',
+    });
+    expect(body).toMatch(/fine-tuned version of \[openai-community\/gpt2\]/);
+    expect(body).toMatch(/supervised fine-tuning \(SFT\)/);
+    expect(body).toMatch(/\| train\/loss \| 1\.23457 \|/);
+    expect(body).toMatch(/lr: 0\.0002/);
+    expect(body).toMatch(/- anneal: 0\.1\.0/);
+    expect(body).toMatch(/pipeline\("text-generation", model="me\/gpt2-sft"\)/);
+    expect(body).toMatch(/pipeline\('text-generation', 'me\/gpt2-sft', \{ dtype: 'fp32' \}\)/);
+    const adapter = modelCard({ ...baseInput(), adapter: true, lora: { r: 4, alpha: 8, targets: ['q_proj'] } });
+    expect(parse(adapter.split(/^---$/m)[1]).library_name).toBe('peft');
+    expect(adapter).toMatch(/AutoPeftModelForCausalLM\.from_pretrained\("me\/x"\)/);
+  });
+});
+
+const baseInput = () => ({
+  repo: 'me/x',
+  recipe: 'dpo',
+  adapter: false,
+  configYaml: 'recipe: dpo\n',
+  metrics: {},
+  versions: {},
+  datasets: [],
+  localData: ['datasets/sentiment/preference.jsonl'],
+  license: 'other',
+  onnx: false,
+});
