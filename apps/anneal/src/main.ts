@@ -9,6 +9,7 @@ import type { LaunchFlags } from './launch-command.js';
 import type { LoraMergeFlags } from './lora-commands.js';
 import type { QuantizeFlags } from './quantize-command.js';
 import type { ExportFlags } from './export-command.js';
+import type { PushFlags } from './push-command.js';
 import type { TokenizeFlags } from './tokenizer-commands.js';
 import type { GenerateFlags } from './generate-command.js';
 import type { ChatFlags } from './chat-command.js';
@@ -200,6 +201,36 @@ export async function main(argv: string[]): Promise<number> {
       debug = Boolean(flags.debug);
       await (await import('./export-command.js')).exportCommand(flags, (s) => process.stdout.write(s + '\n'));
     });
+  const pushOptions = (c: Command) =>
+    c
+      .requiredOption('--run <dir>', 'run folder (its best checkpoint) or a checkpoint folder')
+      .option('--adapter-only', 'a LoRA run: the PEFT adapter alone (default: merged into its base)')
+      .option('--onnx', 'also onnx/model.onnx (anneal export), so that transformers.js loads the repo')
+      .option('--license <id>', 'license in the card metadata', 'other')
+      .option('--debug', 'print stack traces');
+  pushOptions(
+    program
+      .command('push')
+      .description(
+        "upload a run's model (or LoRA adapter) and a generated model card to the Hugging Face Hub, in one commit",
+      )
+      .requiredOption('--repo <org/name>', 'the model repo (created if it does not exist)')
+      .option('--private', 'create the repo private')
+      .option('--with-state', 'also upload optimizer and trainer state'),
+  ).action(async (flags: PushFlags & { debug?: boolean }) => {
+    debug = Boolean(flags.debug);
+    await (await import('./push-command.js')).pushCommand(flags, (s) => process.stdout.write(s + '\n'));
+  });
+  pushOptions(
+    program
+      .command('card')
+      .description('write the model card anneal push would upload, without pushing')
+      .option('--repo <org/name>', 'the repo the card names (default: your-name/<run>)')
+      .option('--out <file>', 'where to write it (default: print it)'),
+  ).action(async (flags: PushFlags & { debug?: boolean }) => {
+    debug = Boolean(flags.debug);
+    await (await import('./push-command.js')).cardCommand(flags, (s) => process.stdout.write(s + '\n'));
+  });
   program
     .command('quantize')
     .description(

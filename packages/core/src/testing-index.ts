@@ -3,3 +3,4 @@
 // specs (readTensorBoardLogdir), independent of the writer.
 export { fakeHubFetch, type FakeHubRepo } from './testing.js';
 export { decodeLogdir as readTensorBoardLogdir } from './testing-events.js';
+export { fakeHubPush, serveFakeHub, type FakeHubPush, type FakeHubRepoState } from './testing-hub-push.js';

@@ -8,78 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { fakeHubPush } from '@anneal/core/testing';
 import { checkRepoId, hfToken, modelCard, pushFiles } from '../index.js';
 
-interface FakeRepo {
-  files: Map<string, Uint8Array>;
-  commits: string[];
-}
-
-/** A Hub that speaks the endpoints a push uses; `failUploads` makes LFS storage answer 500. */
-function fakeHub(o: { failUploads?: boolean } = {}) {
-  const repos = new Map<string, FakeRepo>();
-  const log: string[] = [];
-  const lfs = new Map<string, Uint8Array>();
-  const json = (body: unknown, status = 200) =>
-    new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-  const fetch: typeof globalThis.fetch = (async (input: string | URL | Request, init: RequestInit = {}) => {
-    const url = new URL(String(input));
-    const method = init.method ?? 'GET';
-    log.push(`${method} ${url.pathname}`);
-    const auth = new Headers(init.headers).get('Authorization');
-    let m: RegExpMatchArray | null;
-    if (method === 'POST' && url.pathname === '/api/repos/create') {
-      if (auth !== 'Bearer hf_test') return json({ error: 'Invalid credentials' }, 401);
-      const body = JSON.parse(String(init.body));
-      const id = `${body.organization}/${body.name}`;
-      if (repos.has(id)) return json({ error: 'You already created this model repo', url: `https://hub/${id}` }, 409);
-      repos.set(id, { files: new Map(), commits: [] });
-      return json({ url: `https://hub/${id}`, name: id });
-    }
-    if (method === 'POST' && (m = url.pathname.match(/^\/api\/models\/(.+)\/preupload\/main$/))) {
-      const body = JSON.parse(String(init.body)) as { files: Array<{ path: string; size: number }> };
-      return json({
-        files: body.files.map((f) => ({
-          path: f.path,
-          uploadMode: /\.(safetensors|onnx)$/.test(f.path) ? 'lfs' : 'regular',
-        })),
-      });
-    }
-    if (method === 'POST' && (m = url.pathname.match(/^\/(.+)\.git\/info\/lfs\/objects\/batch$/))) {
-      const body = JSON.parse(String(init.body)) as { objects: Array<{ oid: string; size: number }> };
-      return json({
-        transfer: 'basic',
-        objects: body.objects.map((obj) => ({ ...obj, actions: { upload: { href: `https://lfs.fake/${obj.oid}` } } })),
-      });
-    }
-    if (method === 'PUT' && url.host === 'lfs.fake') {
-      if (o.failUploads) return new Response('storage unavailable', { status: 500 });
-      const body = init.body instanceof Blob ? new Uint8Array(await init.body.arrayBuffer()) : new Uint8Array();
-      lfs.set(url.pathname.slice(1), body);
-      return new Response(null, { status: 200 });
-    }
-    if (method === 'POST' && (m = url.pathname.match(/^\/api\/models\/(.+)\/commit\/main$/))) {
-      const repo = repos.get(m[1]);
-      if (!repo) return json({ error: 'Repository not found' }, 404);
-      const lines = String(init.body)
-        .split('\n')
-        .map((l) => JSON.parse(l) as { key: string; value: Record<string, unknown> });
-      for (const { key, value } of lines) {
-        if (key === 'file') repo.files.set(String(value.path), Buffer.from(String(value.content), 'base64'));
-        if (key === 'lfsFile') {
-          const data = lfs.get(String(value.oid));
-          if (!data) return json({ error: `LFS object ${value.oid} was never uploaded` }, 422);
-          repo.files.set(String(value.path), data);
-        }
-      }
-      const oid = String(repo.commits.length + 1).padStart(40, '0');
-      repo.commits.push(String(lines[0].value.summary));
-      return json({ commitOid: oid, commitUrl: `https://hub/${m[1]}/commit/${oid}` });
-    }
-    return json({ error: `unexpected ${method} ${url.pathname}` }, 400);
-  }) as typeof globalThis.fetch;
-  return { fetch, repos, log };
-}
+const fakeHub = (o: { failUploads?: boolean } = {}) => fakeHubPush(o);
 
 const files = () => [
   { path: 'config.json', content: new TextEncoder().encode('{"model_type": "gpt2"}') },
