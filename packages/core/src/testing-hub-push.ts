@@ -92,13 +92,13 @@ export function fakeHubPush(o: { token?: string; failUploads?: boolean; lfsBase?
 
 /** The fake Hub on 127.0.0.1 (uploads go to the same server): its URL, state, and a close(). */
 export async function serveFakeHub(o: { token?: string; failUploads?: boolean } = {}) {
-  let hub: FakeHubPush | undefined;
+  const at: { hub?: FakeHubPush } = {}; // made once the port is known (uploads go to the same server)
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
       const body = Buffer.concat(chunks);
-      const r = await hub!.fetch(`http://${req.headers.host}${req.url}`, {
+      const r = await at.hub!.fetch(`http://${req.headers.host}${req.url}`, {
         method: req.method,
         headers: req.headers as Record<string, string>,
         body: req.method === 'PUT' ? new Blob([body]) : body.toString('utf8'),
@@ -110,6 +110,6 @@ export async function serveFakeHub(o: { token?: string; failUploads?: boolean } 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;
-  hub = fakeHubPush({ ...o, lfsBase: url });
+  const hub = (at.hub = fakeHubPush({ ...o, lfsBase: url }));
   return { url, repos: hub.repos, log: hub.log, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
