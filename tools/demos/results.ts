@@ -4,7 +4,7 @@
 // between <!-- results:NAME --> and <!-- /results:NAME --> in docs/results.md; sections not
 // asked for are left as they are.
 //
-//   npx tsx tools/demos/results.ts [quickstart] [eval] [sft-chat] [pipeline] [verifiable] [methods]   (default: all)
+//   npx tsx tools/demos/results.ts [quickstart] [export] [eval] [sft-chat] [pipeline] [verifiable] [methods]   (default: all)
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -290,6 +290,48 @@ function methods(): string {
   ].join('\n');
 }
 SECTIONS.methods = methods;
+
+/** The quickstart model exported to ONNX: the same greedy text from Anneal and from transformers.js. */
+SECTIONS.export = () => {
+  const exp = run([BIN, 'export', '--model', 'runs/quickstart', '--out', 'runs/quickstart-onnx', '--overwrite']);
+  const prompts = ['Call me Ishmael.', 'The whale', 'It was the best of times'];
+  const rows = prompts.map((prompt) => {
+    const ours = run([BIN, 'generate', '--model', 'runs/quickstart', '--prompt', prompt, '--max-new-tokens', '40']);
+    const tjs = run([
+      '--import',
+      'tsx',
+      'tools/demos/transformers-js-generate.ts',
+      '--dir',
+      'runs/quickstart-onnx',
+      '--prompt',
+      prompt,
+      '--max-new-tokens',
+      '40',
+    ]);
+    return { prompt, ours: ours.out.trim(), tjs: tjs.out.trim() };
+  });
+  return [
+    `## The quickstart model in transformers.js (${today})`,
+    '',
+    '```',
+    'npx anneal export --model runs/quickstart --out runs/quickstart-onnx --overwrite',
+    'npx anneal generate --model runs/quickstart --prompt "Call me Ishmael." --max-new-tokens 40',
+    'npx tsx tools/demos/transformers-js-generate.ts --dir runs/quickstart-onnx --prompt "Call me Ishmael." --max-new-tokens 40',
+    '```',
+    '',
+    exp.out.trim(),
+    '',
+    'Greedy decoding, 40 new tokens: Anneal (libtorch, `anneal generate`) and transformers.js',
+    "(onnxruntime-node, `pipeline('text-generation')` on the exported folder, remote models off):",
+    '',
+    '| prompt | same text | Anneal | transformers.js |',
+    '|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.prompt} | ${r.ours === r.tjs ? 'yes' : '**no**'} | ${r.ours.replace(/\n/g, ' ').replace(/\|/g, '\\|')} | ${r.tjs.replace(/\n/g, ' ').replace(/\|/g, '\\|')} |`,
+    ),
+  ].join('\n');
+};
 
 const asked = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(SECTIONS);
 let doc = readFileSync(DOC, 'utf8');
