@@ -1,4 +1,5 @@
-// exportOnnx: a model folder as transformers.js loads it for text generation —
+// exportOnnx: a model folder as transformers.js loads it for text generation (or, for a
+// sequence classifier or reward model, text classification) —
 //   config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx
 // — the ONNX graph built from Anneal's own model definition (onnx/<family>.ts), opset 17,
 // IR version 8 (what onnxruntime 1.14 and later read). The folder is written next to its
@@ -6,9 +7,10 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, writeFileDurable } from '@anneal/core';
-import { Gpt2LMHeadModel, LlamaForCausalLM, type PretrainedModel } from '@anneal/modeling';
+import { BertModelWithHead, Gpt2LMHeadModel, LlamaForCausalLM, type PretrainedModel } from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
 import { OnnxGraph } from './onnx/graph.js';
+import { bertClassifier } from './onnx/bert.js';
 import { gpt2Decoder } from './onnx/gpt2.js';
 import { llamaDecoder } from './onnx/llama.js';
 
@@ -42,6 +44,7 @@ export const ONNX_ARCHITECTURES = [
   'SmolLM3ForCausalLM',
   'Phi3ForCausalLM',
   'Gemma3ForCausalLM',
+  'BertForSequenceClassification',
 ];
 
 /** The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded. */
@@ -57,6 +60,8 @@ export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'
   const io = { graph, weight, has: (name: string) => model.params.has(name) };
   if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, io);
   else if (model instanceof LlamaForCausalLM) llamaDecoder(model.config, io);
+  else if (model instanceof BertModelWithHead && model.head === 'classifier')
+    bertClassifier(model.config, model.labels.length, io);
   else
     throw new ConfigError(`ONNX export of ${arch} is not supported`, {
       field: '--model',
