@@ -7,7 +7,13 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, writeFileDurable } from '@anneal/core';
-import { BertModelWithHead, Gpt2LMHeadModel, LlamaForCausalLM, type PretrainedModel } from '@anneal/modeling';
+import {
+  BertModelWithHead,
+  DecoderForSequenceClassification,
+  Gpt2LMHeadModel,
+  LlamaForCausalLM,
+  type PretrainedModel,
+} from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
 import { OnnxGraph } from './onnx/graph.js';
 import { bertClassifier } from './onnx/bert.js';
@@ -45,6 +51,11 @@ export const ONNX_ARCHITECTURES = [
   'Phi3ForCausalLM',
   'Gemma3ForCausalLM',
   'BertForSequenceClassification',
+  'GPT2ForSequenceClassification',
+  'LlamaForSequenceClassification',
+  'Qwen2ForSequenceClassification',
+  'Qwen3ForSequenceClassification',
+  'MistralForSequenceClassification',
 ];
 
 /** The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded. */
@@ -60,7 +71,11 @@ export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'
   const io = { graph, weight, has: (name: string) => model.params.has(name) };
   if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, io);
   else if (model instanceof LlamaForCausalLM) llamaDecoder(model.config, io);
-  else if (model instanceof BertModelWithHead && model.head === 'classifier')
+  else if (model instanceof DecoderForSequenceClassification) {
+    const classifier = { numLabels: model.o.numLabels, padTokenId: model.o.padTokenId };
+    if (model.decoder.arch === 'gpt2') gpt2Decoder(model.decoder.config, io, { classifier });
+    else llamaDecoder(model.decoder.config, io, { classifier });
+  } else if (model instanceof BertModelWithHead && model.head === 'classifier')
     bertClassifier(model.config, model.labels.length, io);
   else
     throw new ConfigError(`ONNX export of ${arch} is not supported`, {

@@ -9,6 +9,58 @@
 import type { Gpt2Config } from '@anneal/modeling';
 import { OnnxGraph } from './graph.js';
 
+/** A sequence classifier's head (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...). */
+export interface ClassifierHead {
+  numLabels: number;
+  /** Locates each row's last token (the one before the first pad id); null: the last position. */
+  padTokenId: number | null;
+}
+
+/** What a decoder graph ends in: the LM head with the cache (generation), or a score head without it. */
+export interface DecoderOptions {
+  classifier?: ClassifierHead;
+}
+
+/** position_ids of a classifier graph (no such input, as Optimum exports it): 0 .. T-1, [1, T]. */
+export function defaultPositions(g: OnnxGraph, inputIds: string): string {
+  const seq = g.op('Gather', [g.op('Shape', [inputIds]), g.ints([1], [])], { axis: { i: 0 } });
+  return g.op('Unsqueeze', [g.op('Range', [g.ints([0], []), seq, g.ints([1], [])]), g.ints([0])]);
+}
+
+/**
+ * The score head on final hidden states [B, T, C]: scores [B, T, L] pooled at each row's last
+ * token — the position before its first pad id, modulo T (transformers' rule) — into logits [B, L].
+ */
+export function scoreHead(g: OnnxGraph, hidden: string, inputIds: string, score: string, head: ClassifierHead): void {
+  const scores = g.op('MatMul', [hidden, g.op('Transpose', [score], { perm: { ints: [1, 0] } })]); // [B, T, L]
+  const seq = g.op('Gather', [g.op('Shape', [inputIds]), g.ints([1], [])], { axis: { i: 0 } }); // T
+  const last =
+    head.padTokenId === null
+      ? g.op('Expand', [
+          g.op('Sub', [seq, g.ints([1], [])]),
+          g.op('Slice', [g.op('Shape', [inputIds]), g.ints([0]), g.ints([1])]),
+        ])
+      : g.op('Mod', [
+          g.op('Add', [
+            g.op('Sub', [
+              g.op(
+                'ArgMax',
+                [g.op('Cast', [g.op('Equal', [inputIds, g.ints([head.padTokenId], [])])], { to: { i: 7 } })],
+                {
+                  axis: { i: 1 },
+                  keepdims: { i: 0 },
+                },
+              ),
+              g.ints([1], []),
+            ]),
+            seq,
+          ]),
+          seq,
+        ]); // [B]
+  g.op('GatherND', [scores, g.op('Unsqueeze', [last, g.ints([1])])], { batch_dims: { i: 1 } }, 'logits'); // [B, L]
+  g.output('logits', 'FLOAT', ['batch_size', head.numLabels]);
+}
+
 export interface DecoderIo {
   graph: OnnxGraph;
   /** Reads a parameter (Hugging Face name) as float32. */
@@ -67,7 +119,7 @@ function activation(g: OnnxGraph, x: string, kind: Gpt2Config['activationFunctio
 }
 
 /** Builds the decoder graph of a GPT2LMHeadModel into io.graph. */
-export function gpt2Decoder(c: Gpt2Config, io: DecoderIo): void {
+export function gpt2Decoder(c: Gpt2Config, io: DecoderIo, o: DecoderOptions = {}): void {
   const { graph: g } = io;
   const [C, H] = [c.nEmbd, c.nHead];
   const D = C / H;
@@ -76,11 +128,17 @@ export function gpt2Decoder(c: Gpt2Config, io: DecoderIo): void {
     return g.weight(name, t.data, t.shape);
   };
   const inputIds = g.input('input_ids', 'INT64', ['batch_size', 'sequence_length']);
-  const mask = g.input('attention_mask', 'INT64', ['batch_size', 'past_sequence_length + sequence_length']);
-  const positions = g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
+  const cls = o.classifier;
+  const mask = g.input('attention_mask', 'INT64', [
+    'batch_size',
+    cls ? 'sequence_length' : 'past_sequence_length + sequence_length',
+  ]);
+  const positions = cls
+    ? defaultPositions(g, inputIds)
+    : g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
   const pastDims = ['batch_size', H, 'past_sequence_length', D];
   const presentDims = ['batch_size', H, 'past_sequence_length + sequence_length', D];
-  g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]); // first, as Optimum lists it
+  if (!cls) g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]); // first, as Optimum lists it
 
   const wte = w('transformer.wte.weight'); // [V, C]
   let x = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [w('transformer.wpe.weight'), positions])]); // [B, T, C]
@@ -94,15 +152,17 @@ export function gpt2Decoder(c: Gpt2Config, io: DecoderIo): void {
 
   for (let l = 0; l < c.nLayer; l++) {
     const h = `transformer.h.${l}`;
-    const pastKey = g.input(`past_key_values.${l}.key`, 'FLOAT', pastDims);
-    const pastValue = g.input(`past_key_values.${l}.value`, 'FLOAT', pastDims);
     // causal self-attention
     const qkv = conv1d(layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`); // [B, T, 3C]
     const [q, k, v] = g.opN('Split', [qkv, g.ints([C, C, C])], 3, { axis: { i: 2 } });
-    const key = g.op('Concat', [pastKey, splitHeads(g, k, H, D)], { axis: { i: 2 } }, `present.${l}.key`); // [B, H, S, D]
-    const value = g.op('Concat', [pastValue, splitHeads(g, v, H, D)], { axis: { i: 2 } }, `present.${l}.value`);
-    g.output(key, 'FLOAT', presentDims);
-    g.output(value, 'FLOAT', presentDims);
+    let [key, value] = [splitHeads(g, k, H, D), splitHeads(g, v, H, D)]; // [B, H, T, D]
+    if (!cls) {
+      const past = ['key', 'value'].map((kv) => g.input(`past_key_values.${l}.${kv}`, 'FLOAT', pastDims));
+      key = g.op('Concat', [past[0], key], { axis: { i: 2 } }, `present.${l}.key`); // [B, H, S, D]
+      value = g.op('Concat', [past[1], value], { axis: { i: 2 } }, `present.${l}.value`);
+      g.output(key, 'FLOAT', presentDims);
+      g.output(value, 'FLOAT', presentDims);
+    }
     const att = attention(g, splitHeads(g, q, H, D), key, value, bias, 1 / Math.sqrt(D));
     const r = g.op('Add', [x, conv1d(mergeHeads(g, att, C), `${h}.attn.c_proj`)]);
     // MLP
@@ -110,6 +170,7 @@ export function gpt2Decoder(c: Gpt2Config, io: DecoderIo): void {
     x = g.op('Add', [r, conv1d(inner, `${h}.mlp.c_proj`)]);
   }
   const hidden = layerNorm(x, 'transformer.ln_f');
+  if (cls) return scoreHead(g, hidden, inputIds, w('score.weight'), cls);
   // the tied head: hidden · wteᵀ (wte stored once)
   g.op('MatMul', [hidden, g.op('Transpose', [wte], { perm: { ints: [1, 0] } })], {}, 'logits');
 }

@@ -16,7 +16,7 @@ import {
 } from '@anneal/modeling';
 import { ConfigError } from '@anneal/core';
 import type { OnnxGraph } from './graph.js';
-import { mergeHeads, splitHeads, type DecoderIo } from './gpt2.js';
+import { defaultPositions, mergeHeads, scoreHead, splitHeads, type DecoderIo, type DecoderOptions } from './gpt2.js';
 
 /** -1e9 where a key lies after the query, `window` or more positions before it, or is padding: [B, 1, T, S]. */
 function biasOf(g: OnnxGraph, inputIds: string, attentionMask: string, window?: number): string {
@@ -51,7 +51,7 @@ function rotate(g: OnnxGraph, x: string, t: { cos: string; sin: string }, R: num
 }
 
 /** Builds the decoder graph of a Llama-family causal LM into io.graph. */
-export function llamaDecoder(c: LlamaConfig, io: DecoderIo): void {
+export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = {}): void {
   const { graph: g } = io;
   const gemma = c.modelType === 'gemma3_text';
   const fused = c.modelType === 'phi3';
@@ -89,9 +89,15 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo): void {
     cap ? g.op('Mul', [g.op('Tanh', [g.op('Mul', [x, g.float(1 / cap)])]), g.float(cap)]) : x;
 
   const inputIds = g.input('input_ids', 'INT64', ['batch_size', 'sequence_length']);
-  const mask = g.input('attention_mask', 'INT64', ['batch_size', 'past_sequence_length + sequence_length']);
-  const positions = g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
-  g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]);
+  const cls = o.classifier;
+  const mask = g.input('attention_mask', 'INT64', [
+    'batch_size',
+    cls ? 'sequence_length' : 'past_sequence_length + sequence_length',
+  ]);
+  const positions = cls
+    ? defaultPositions(g, inputIds)
+    : g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
+  if (!cls) g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]);
   const pastDims = ['batch_size', KV, 'past_sequence_length', D];
   const presentDims = ['batch_size', KV, 'past_sequence_length + sequence_length', D];
 
@@ -128,8 +134,6 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo): void {
 
   for (let i = 0; i < c.numHiddenLayers; i++) {
     const l = `model.layers.${i}`;
-    const pastKey = g.input(`past_key_values.${i}.key`, 'FLOAT', pastDims);
-    const pastValue = g.input(`past_key_values.${i}.value`, 'FLOAT', pastDims);
     const sliding = kinds[i] === 'sliding';
     // grouped-query self-attention with rotary positions
     const n1 = rmsNorm(x, `${l}.input_layernorm`);
@@ -142,10 +146,14 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo): void {
       const t = sliding ? local : global;
       [q, k] = [rotate(g, q, t, R, D), rotate(g, k, t, R, D)];
     } // SmolLM3's NoPE layers: no rotary embedding
-    const key = g.op('Concat', [pastKey, k], { axis: { i: 2 } }, `present.${i}.key`); // [B, KV, S, D]
-    const value = g.op('Concat', [pastValue, v], { axis: { i: 2 } }, `present.${i}.value`);
-    g.output(key, 'FLOAT', presentDims);
-    g.output(value, 'FLOAT', presentDims);
+    let [key, value] = [k, v];
+    if (!cls) {
+      const past = ['key', 'value'].map((kv) => g.input(`past_key_values.${i}.${kv}`, 'FLOAT', pastDims));
+      key = g.op('Concat', [past[0], k], { axis: { i: 2 } }, `present.${i}.key`); // [B, KV, S, D]
+      value = g.op('Concat', [past[1], v], { axis: { i: 2 } }, `present.${i}.value`);
+      g.output(key, 'FLOAT', presentDims);
+      g.output(value, 'FLOAT', presentDims);
+    }
     const scores = softcap(
       g.op('Mul', [
         g.op('MatMul', [q, g.op('Transpose', [repeat(key)], { perm: { ints: [0, 1, 3, 2] } })]),
@@ -170,6 +178,7 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo): void {
     x = g.op('Add', [r, mlp]);
   }
   const hidden = rmsNorm(x, 'model.norm');
+  if (cls) return scoreHead(g, hidden, inputIds, w('score.weight'), cls);
   const head = c.tieWordEmbeddings
     ? g.op('MatMul', [hidden, g.op('Transpose', [table], { perm: { ints: [1, 0] } })])
     : linear(hidden, 'lm_head');
