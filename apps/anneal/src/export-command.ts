@@ -3,7 +3,7 @@
 // onnxruntime load (@anneal/export), with its tokenizer.
 import { existsSync } from 'node:fs';
 import { ConfigError, useBackend } from '@anneal/core';
-import { exportOnnx } from '@anneal/export';
+import { ONNX_VARIANTS, exportOnnx, type OnnxVariant } from '@anneal/export';
 import { loadPretrained, localModelDir, type PretrainedModel } from '@anneal/modeling';
 import { isAdapterDir, loadAdapter } from '@anneal/peft-lora';
 import { loadTokenizerSync } from '@anneal/tokenizers';
@@ -17,6 +17,9 @@ export interface ExportFlags {
   format: string;
   out: string;
   overwrite?: boolean;
+  opset?: string;
+  /** Comma-separated: fp16, int8. */
+  variants?: string;
 }
 
 export const EXPORT_FORMATS = ['onnx'];
@@ -27,6 +30,14 @@ export async function exportCommand(f: ExportFlags, print: (s: string) => void):
       field: '--format',
       hint: `one of: ${EXPORT_FORMATS.join(', ')} (safetensors checkpoints are what training already writes)`,
     });
+  const variants = (f.variants ?? '').split(',').filter(Boolean) as OnnxVariant[];
+  for (const v of variants)
+    if (!(v in ONNX_VARIANTS))
+      throw new ConfigError(`--variants ${v} is not a variant Anneal writes`, {
+        field: '--variants',
+        hint: `a comma-separated list of: ${Object.keys(ONNX_VARIANTS).join(', ')}`,
+      });
+  const opset = f.opset === undefined ? undefined : Number(f.opset);
   await useBackend('auto');
   // a run folder stands for its best checkpoint; a Hub repo id for its cached snapshot
   const dir = existsSync(f.model) ? await localModelDir(f.model, { field: '--model' }) : await localModelDir(f.model);
@@ -50,7 +61,7 @@ export async function exportCommand(f: ExportFlags, print: (s: string) => void):
     });
   const tokenizer = loadTokenizerSync(tokFrom);
   requireTokenizerFits(tokenizer, model, { file: tokFrom, field: '--tokenizer' });
-  const r = exportOnnx(model, { outDir: f.out, tokenizer, overwrite: f.overwrite });
+  const r = exportOnnx(model, { outDir: f.out, tokenizer, overwrite: f.overwrite, opset, variants });
   model.dispose();
   print(`exported ${what} -> ${r.dir}: ${r.files.join(', ')} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MB)`);
 }

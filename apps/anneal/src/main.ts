@@ -196,6 +196,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--base <dir|org/name>', "an adapter's base model (default: its adapter_config.json's)")
     .option('--tokenizer <dir>', "tokenizer folder (default: the model's)")
     .option('--overwrite', 'replace --out if it exists')
+    .option('--opset <n>', 'ONNX opset, 17 to 21', '17')
+    .option('--variants <list>', 'also fp16 (model_fp16.onnx) and/or int8 weight-only (model_quantized.onnx)')
     .option('--debug', 'print stack traces')
     .action(async (flags: ExportFlags & { debug?: boolean }) => {
       debug = Boolean(flags.debug);

@@ -4,10 +4,13 @@ export {
   ONNX_ARCHITECTURES,
   ONNX_IR_VERSION,
   ONNX_OPSET,
+  ONNX_OPSETS,
+  ONNX_VARIANTS,
+  type OnnxVariant,
   type OnnxExportOptions,
   type OnnxExportResult,
 } from './onnx-export.js';
-export { OnnxGraph, type Attr, type Dim } from './onnx/graph.js';
+export { OnnxGraph, quantizeRows, toFloat16, type Attr, type Dim, type WeightFormat } from './onnx/graph.js';
 export {
   PushError,
   checkRepoId,

@@ -15,13 +15,24 @@ import {
   type PretrainedModel,
 } from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
-import { OnnxGraph } from './onnx/graph.js';
+import { OnnxGraph, type WeightFormat } from './onnx/graph.js';
 import { bertClassifier } from './onnx/bert.js';
 import { gpt2Decoder } from './onnx/gpt2.js';
 import { llamaDecoder } from './onnx/llama.js';
 
+/** The opset written by default, and those that can be asked for (LayerNormalization needs 17). */
 export const ONNX_OPSET = 17;
-export const ONNX_IR_VERSION = 8;
+export const ONNX_OPSETS = [17, 18, 19, 20, 21];
+/** The IR version each opset came with (onnxruntime reads a model whose IR it knows). */
+const IR_OF_OPSET: Record<number, number> = { 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+export const ONNX_IR_VERSION = IR_OF_OPSET[ONNX_OPSET];
+
+/** The weight-stored variants next to onnx/model.onnx, by transformers.js' file names (dtype fp16 / q8). */
+export const ONNX_VARIANTS = {
+  fp16: { file: 'model_fp16.onnx', weights: 'float16' },
+  int8: { file: 'model_quantized.onnx', weights: 'int8' },
+} as const;
+export type OnnxVariant = keyof typeof ONNX_VARIANTS;
 
 export interface OnnxExportOptions {
   /** The folder to write (must not exist, or be empty, unless overwrite). */
@@ -31,6 +42,10 @@ export interface OnnxExportOptions {
   overwrite?: boolean;
   /** producer_version in the ONNX file. */
   producerVersion?: string;
+  /** Default ONNX_OPSET. */
+  opset?: number;
+  /** Also write these (fp16: float16 weights, int8: int8 weight-only), as transformers.js names them. */
+  variants?: OnnxVariant[];
 }
 
 export interface OnnxExportResult {
@@ -59,10 +74,19 @@ export const ONNX_ARCHITECTURES = [
 ];
 
 /** The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded. */
-export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'): Uint8Array {
+export function onnxModelBytes(
+  model: PretrainedModel,
+  o: { producerVersion?: string; opset?: number; weights?: WeightFormat } = {},
+): Uint8Array {
   const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0] ?? model.modelType);
+  const opset = o.opset ?? ONNX_OPSET;
+  if (!ONNX_OPSETS.includes(opset))
+    throw new ConfigError(`opset ${opset} is not one Anneal writes`, {
+      field: '--opset',
+      hint: `one of ${ONNX_OPSETS.join(', ')} (17, the default, is read by onnxruntime 1.14 and later; 21 needs 1.20)`,
+    });
   requirePlainWeights(model);
-  const graph = new OnnxGraph(`${arch} (Anneal)`);
+  const graph = new OnnxGraph(`${arch} (Anneal)`, o.weights ?? 'float32', opset);
   const weight = (name: string) => {
     const p = model.params.get(name);
     if (!p) throw new ConfigError(`the model has no parameter ${name}`, { field: name });
@@ -82,7 +106,7 @@ export function onnxModelBytes(model: PretrainedModel, producerVersion = '0.1.0'
       field: '--model',
       hint: `supported: ${ONNX_ARCHITECTURES.join(', ')}`,
     });
-  return graph.encode({ opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, producerVersion });
+  return graph.encode({ opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' });
 }
 
 /** Writes the transformers.js folder (see the file comment); returns what it wrote. */
@@ -93,7 +117,8 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
       field: '--out',
       hint: 'choose a new folder, or pass --overwrite',
     });
-  const bytes = onnxModelBytes(model, o.producerVersion); // first: an unsupported model writes nothing
+  const base = { producerVersion: o.producerVersion, opset: o.opset };
+  const bytes = onnxModelBytes(model, base); // first: an unsupported model writes nothing
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   try {
@@ -101,6 +126,11 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
     model.saveConfigs(partial);
     o.tokenizer?.save(partial);
     writeFileDurable(join(partial, 'onnx', 'model.onnx'), bytes);
+    for (const v of o.variants ?? [])
+      writeFileDurable(
+        join(partial, 'onnx', ONNX_VARIANTS[v].file),
+        onnxModelBytes(model, { ...base, weights: ONNX_VARIANTS[v].weights }),
+      );
     mkdirSync(dirname(dir), { recursive: true });
     rmSync(dir, { recursive: true, force: true });
     renameSync(partial, dir);
@@ -108,7 +138,10 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
     rmSync(partial, { recursive: true, force: true });
     throw e;
   }
-  const files = [...readdirSync(dir).filter((f) => f !== 'onnx'), 'onnx/model.onnx'].sort();
+  const files = [
+    ...readdirSync(dir).filter((f) => f !== 'onnx'),
+    ...readdirSync(join(dir, 'onnx')).map((f) => `onnx/${f}`),
+  ].sort();
   return { dir, files, bytes: bytes.length };
 }
 

@@ -5,6 +5,13 @@
 import { AttrType, DataType, ModelProto } from './proto.js';
 
 export type Dim = number | string;
+
+/**
+ * How weights are stored: float32 as they are; float16 (half the bytes, widened by a Cast node);
+ * int8 weight-only (a quarter: each 2-D weight per row as int8 × a float32 scale, widened by
+ * DequantizeLinear; vectors stay float32). The graph computes in float32 either way.
+ */
+export type WeightFormat = 'float32' | 'float16' | 'int8';
 export type ElemType = keyof typeof DataType;
 
 /** An attribute value, tagged with its ONNX type (a plain number would not say int or float). */
@@ -35,6 +42,57 @@ function attribute(name: string, a: Attr) {
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** IEEE 754 half-precision bits of each value (round to nearest even; overflow to ±inf). */
+export function toFloat16(x: Float32Array): Uint16Array {
+  const out = new Uint16Array(x.length);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (let i = 0; i < x.length; i++) {
+    f32[0] = x[i];
+    const b = u32[0];
+    const sign = (b >>> 16) & 0x8000;
+    const exp = (b >>> 23) & 0xff;
+    const man = b & 0x7fffff;
+    if (exp === 0xff)
+      out[i] = sign | 0x7c00 | (man ? 0x200 : 0); // inf / nan
+    else if (exp > 142)
+      out[i] = sign | 0x7c00; // too large: inf
+    else if (exp < 113) {
+      // subnormal half (or zero): shift the implicit-1 mantissa, round to nearest even
+      if (exp < 102) out[i] = sign;
+      else {
+        const m = man | 0x800000;
+        const shift = 126 - exp;
+        let h = m >>> shift;
+        const rest = m & ((1 << shift) - 1);
+        const half = 1 << (shift - 1);
+        if (rest > half || (rest === half && h & 1)) h++;
+        out[i] = sign | h;
+      }
+    } else {
+      let h = ((exp - 112) << 10) | (man >>> 13);
+      const rest = man & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // may carry into the exponent: still right
+      out[i] = sign | h;
+    }
+  }
+  return out;
+}
+
+/** Symmetric int8 per row: q = round(x / s), s = max|row| / 127 (1 for an all-zero row). */
+export function quantizeRows(x: Float32Array, rows: number, cols: number): { q: Int8Array; scale: Float32Array } {
+  const q = new Int8Array(x.length);
+  const scale = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let max = 0;
+    for (let c = 0; c < cols; c++) max = Math.max(max, Math.abs(x[r * cols + c]));
+    const s = max > 0 ? max / 127 : 1;
+    scale[r] = s;
+    for (let c = 0; c < cols; c++) q[r * cols + c] = Math.max(-127, Math.min(127, Math.round(x[r * cols + c] / s)));
+  }
+  return { q, scale };
+}
+
 export class OnnxGraph {
   private readonly nodes: object[] = [];
   private readonly initializers: object[] = [];
@@ -43,7 +101,12 @@ export class OnnxGraph {
   private readonly constants = new Map<string, string>();
   private count = 0;
 
-  constructor(readonly name: string) {
+  constructor(
+    readonly name: string,
+    readonly weightFormat: WeightFormat = 'float32',
+    /** The opset the nodes are written for (ReduceMean's axes moved from attribute to input at 18). */
+    readonly opset = 17,
+  ) {
     if (!littleEndian) throw new Error('ONNX raw tensor data is little-endian; this machine is not');
   }
 
@@ -56,13 +119,29 @@ export class OnnxGraph {
     this.outputs.push(valueInfo(name, elem, dims));
   }
 
-  /** A float32 initializer (a weight), stored as raw bytes. */
+  /** A weight as a float32 tensor named `name`, stored in the graph's weight format. */
   weight(name: string, data: Float32Array, dims: number[]): string {
     const size = dims.reduce((a, b) => a * b, 1);
     if (data.length !== size) throw new Error(`weight ${name}: ${data.length} values for shape [${dims}]`);
-    const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.initializers.push({ name, dims, data_type: DataType.FLOAT, raw_data: raw });
+    if (this.weightFormat === 'float16') {
+      this.raw(`${name}.f16`, DataType.FLOAT16, dims, Buffer.from(toFloat16(data).buffer));
+      this.opN('Cast', [`${name}.f16`], 1, { to: { i: DataType.FLOAT } }, [name]);
+      return name;
+    }
+    if (this.weightFormat === 'int8' && dims.length === 2) {
+      const { q, scale } = quantizeRows(data, dims[0], dims[1]);
+      this.raw(`${name}.q`, DataType.INT8, dims, Buffer.from(q.buffer));
+      this.raw(`${name}.scale`, DataType.FLOAT, [dims[0]], Buffer.from(scale.buffer));
+      // per-axis DequantizeLinear (opset 13): row r times scale[r]
+      this.opN('DequantizeLinear', [`${name}.q`, `${name}.scale`], 1, { axis: { i: 0 } }, [name]);
+      return name;
+    }
+    this.raw(name, DataType.FLOAT, dims, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     return name;
+  }
+
+  private raw(name: string, dataType: number, dims: number[], bytes: Buffer): void {
+    this.initializers.push({ name, dims, data_type: dataType, raw_data: bytes });
   }
 
   /** An int64 constant initializer (shared by value): a scalar when dims is [], else a vector. */
@@ -87,6 +166,13 @@ export class OnnxGraph {
     this.initializers.push({ name, dims: [], data_type: DataType.FLOAT, raw_data: raw });
     this.constants.set(key, name);
     return name;
+  }
+
+  /** Mean over the last axis, keeping it (as the opset in use spells ReduceMean). */
+  meanLast(x: string): string {
+    return this.opset >= 18
+      ? this.op('ReduceMean', [x, this.ints([-1])], { keepdims: { i: 1 } })
+      : this.op('ReduceMean', [x], { axes: { ints: [-1] }, keepdims: { i: 1 } });
   }
 
   /** Adds a node; returns its single output's name ("" inputs are omitted optional ones). */

@@ -76,7 +76,7 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
     );
   };
   const rmsNorm = (x: string, name: string) => {
-    const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+    const meanSq = g.meanLast(g.op('Mul', [x, x]));
     const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, g.float(c.rmsNormEps)])])]);
     return g.op('Mul', [g.op('Mul', [x, inv]), normWeight(name)]);
   };

@@ -65,6 +65,6 @@ const root = protobuf.parse(PROTO, { keepCase: true }).root;
 export const ModelProto = root.lookupType('onnx.ModelProto');
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, INT8: 3, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 /** AttributeProto.AttributeType values used here. */
 export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
