@@ -21,8 +21,8 @@ import { dequantize, loadQuantized, quantize } from '@anneal/quantization';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
+import { BIN, anneal, expectCleanError } from './test-cli.js';
 
-const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 
 function workdir(): string {
@@ -59,23 +59,6 @@ train: ${JSON.stringify(t)}
 `,
   );
   return file;
-}
-
-function anneal(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, ANNEAL_BACKEND: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** One paragraph naming file/field, exit 2, no stack trace. */
-function expectCleanError(r: ReturnType<typeof anneal>, ...parts: RegExp[]) {
-  expect(r.code, r.stderr).toBe(2);
-  expect(r.stderr).toMatch(/^error: /);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  for (const p of parts) expect(r.stderr).toMatch(p);
 }
 
 describe('anneal train: bad input', () => {

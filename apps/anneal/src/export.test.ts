@@ -1,7 +1,6 @@
 // `anneal export` as a user runs it: a LoRA adapter folder is merged into its base and written
 // as an ONNX folder whose logits (onnxruntime-node) equal the adapted model's; what cannot be
 // exported is refused by name, and nothing is left half-written.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,25 +12,10 @@ import { useBackend } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { trainByteLevelBpe } from '@anneal/tokenizers';
+import { anneal, expectCleanError } from './test-cli.js';
 
-const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 const T5 = fileURLToPath(new URL('../../../../shared/fixtures/hf/t5', import.meta.url));
-
-const anneal = (args: string[], cwd: string) => {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, ANNEAL_BACKEND: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
-const expectCleanError = (r: ReturnType<typeof anneal>, ...parts: RegExp[]) => {
-  expect(r.code, r.stderr).toBe(2);
-  expect(r.stderr).toMatch(/^error: /m);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  for (const p of parts) expect(r.stderr).toMatch(p);
-};
 
 describe('anneal export --format onnx', () => {
   it("merges a LoRA adapter into its base and writes ONNX whose logits are the adapted model's", async () => {

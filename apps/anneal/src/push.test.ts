@@ -2,7 +2,6 @@
 // 127.0.0.1 (HF_ENDPOINT): a trained run goes up in one commit with its card and, with --onnx,
 // the ONNX export — without optimizer or trainer state; a LoRA adapter goes up merged, or alone
 // with --adapter-only; a missing token, a bad repo id and a failed upload are named errors.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,26 +14,10 @@ import { serveFakeHub } from '@anneal/core/testing';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
 import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import { trainByteLevelBpe } from '@anneal/tokenizers';
+import { annealAsync as anneal, expectCleanError } from './test-cli.js';
 
-const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 
-// async: the fake Hub answers from this process while the CLI runs
-function anneal(args: string[], cwd: string, env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ANNEAL_BACKEND: '', ...env } });
-    let [stdout, stderr] = ['', ''];
-    p.stdout.on('data', (b) => (stdout += b));
-    p.stderr.on('data', (b) => (stderr += b));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-const expectCleanError = (r: { code: number | null; stderr: string }, ...parts: RegExp[]) => {
-  expect(r.code, r.stderr).toBe(2);
-  expect(r.stderr).toMatch(/^error: /m);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  for (const p of parts) expect(r.stderr).toMatch(p);
-};
 const cardMeta = (text: string) => parse(text.split(/^---$/m)[1]);
 
 describe('anneal push / anneal card', () => {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import { FormatError } from '@anneal/core';
 import type { Json } from './json.js';
+import { addedTokenJson } from './save.js';
 
 const PROTO = `
 syntax = "proto2";
@@ -98,15 +99,8 @@ export function t5TokenizerJsonFromSpm(file: string, extraIds = 100): Json {
   const vocab: Array<[string, number]> = m.pieces.map((p) => [p.piece, p.score]);
   const sentinels = Array.from({ length: extraIds }, (_, i) => `<extra_id_${extraIds - 1 - i}>`);
   for (const s of sentinels) vocab.push([s, 0]);
-  const added = (id: number, content: string, special: boolean) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special,
-  });
+  const added = (id: number, content: string, special: boolean) =>
+    addedTokenJson({ id, content, singleWord: false, lstrip: false, rstrip: false, normalized: false, special });
   const addedTokens = [
     ...m.pieces.flatMap((p, id) =>
       [UNKNOWN, CONTROL, USER_DEFINED].includes(p.type) ? [added(id, p.piece, p.type !== USER_DEFINED)] : [],

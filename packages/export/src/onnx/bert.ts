@@ -5,7 +5,7 @@
 // LayerNorm, post-LayerNorm blocks of bidirectional attention (padded keys -1e9) and the
 // activation MLP, then the tanh pooler over [CLS] and the classifier.
 import type { BertConfig } from '@anneal/modeling';
-import { attention, mergeHeads, splitHeads, type DecoderIo } from './gpt2.js';
+import { activation, attention, mergeHeads, splitHeads, weightOf, type DecoderIo } from './layers.js';
 
 /** Builds the graph of a BERT sequence classifier into io.graph. */
 export function bertClassifier(c: BertConfig, numLabels: number, io: DecoderIo): void {
@@ -13,10 +13,7 @@ export function bertClassifier(c: BertConfig, numLabels: number, io: DecoderIo):
   const C = c.hiddenSize;
   const H = c.numAttentionHeads;
   const D = C / H;
-  const w = (name: string) => {
-    const t = io.weight(name);
-    return g.weight(name, t.data, t.shape);
-  };
+  const w = weightOf(io);
   const linear = (x: string, name: string) =>
     g.op('Add', [
       g.op('MatMul', [x, g.op('Transpose', [w(`${name}.weight`)], { perm: { ints: [1, 0] } })]),
@@ -27,18 +24,7 @@ export function bertClassifier(c: BertConfig, numLabels: number, io: DecoderIo):
       axis: { i: -1 },
       epsilon: { f: c.layerNormEps },
     });
-  const act = (x: string) => {
-    if (c.hiddenAct === 'relu') return g.op('Relu', [x]);
-    const half = g.op('Mul', [x, g.float(0.5)]);
-    if (c.hiddenAct === 'gelu')
-      return g.op('Mul', [half, g.op('Add', [g.float(1), g.op('Erf', [g.op('Mul', [x, g.float(Math.SQRT1_2)])])])]);
-    const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
-    const inner = g.op('Mul', [
-      g.op('Add', [x, g.op('Mul', [cube, g.float(0.044715)])]),
-      g.float(Math.sqrt(2 / Math.PI)),
-    ]);
-    return g.op('Mul', [half, g.op('Add', [g.float(1), g.op('Tanh', [inner])])]);
-  };
+  const act = (x: string) => activation(g, x, c.hiddenAct === 'gelu_new' ? 'gelu_tanh' : c.hiddenAct);
 
   const ids = g.input('input_ids', 'INT64', ['batch_size', 'sequence_length']);
   const mask = g.input('attention_mask', 'INT64', ['batch_size', 'sequence_length']);

@@ -16,21 +16,17 @@ import {
 } from '@anneal/modeling';
 import { ConfigError } from '@anneal/core';
 import type { OnnxGraph } from './graph.js';
-import { defaultPositions, mergeHeads, scoreHead, splitHeads, type DecoderIo, type DecoderOptions } from './gpt2.js';
-
-/** -1e9 where a key lies after the query, `window` or more positions before it, or is padding: [B, 1, T, S]. */
-function biasOf(g: OnnxGraph, inputIds: string, attentionMask: string, window?: number): string {
-  const seq = g.op('Gather', [g.op('Shape', [inputIds]), g.ints([1], [])], { axis: { i: 0 } }); // T
-  const total = g.op('Gather', [g.op('Shape', [attentionMask]), g.ints([1], [])], { axis: { i: 0 } }); // S
-  const q = g.op('Unsqueeze', [g.op('Range', [g.op('Sub', [total, seq]), total, g.ints([1], [])]), g.ints([1])]); // [T, 1]
-  const k = g.op('Unsqueeze', [g.op('Range', [g.ints([0], []), total, g.ints([1], [])]), g.ints([0])]); // [1, S]
-  let hidden = g.op('Greater', [k, q]); // future keys
-  if (window) hidden = g.op('Or', [hidden, g.op('LessOrEqual', [k, g.op('Sub', [q, g.ints([window], [])])])]);
-  const causal = g.op('Mul', [g.op('Cast', [hidden], { to: { i: 1 } }), g.float(-1e9)]); // [T, S]
-  const keep = g.op('Cast', [attentionMask], { to: { i: 1 } }); // [B, S]
-  const padded = g.op('Mul', [g.op('Sub', [g.float(1), keep]), g.float(-1e9)]);
-  return g.op('Add', [causal, g.op('Unsqueeze', [padded, g.ints([1, 2])])]); // [B, 1, T, S]
-}
+import {
+  activation,
+  defaultPositions,
+  maskBias,
+  mergeHeads,
+  scoreHead,
+  splitHeads,
+  weightOf,
+  type DecoderIo,
+  type DecoderOptions,
+} from './layers.js';
 
 /** cos and sin [B, 1, T, R] of position_ids for these inverse frequencies (× scale). */
 function rotaryTables(g: OnnxGraph, positions: string, invFreq: Float32Array, scale: number, name: string) {
@@ -61,10 +57,7 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
   const [H, KV] = [c.numAttentionHeads, c.numKeyValueHeads];
   const R = rotaryDim(c);
   const has = (name: string) => io.has(name);
-  const w = (name: string) => {
-    const t = io.weight(name);
-    return g.weight(name, t.data, t.shape);
-  };
+  const w = weightOf(io);
   // Gemma's RMSNorm multiplies by (1 + w): stored so, the graph multiplies by the weight alone
   const normWeight = (name: string) => {
     if (!gemma) return w(`${name}.weight`);
@@ -120,8 +113,8 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
     gemma && kinds.includes('sliding')
       ? rotaryTables(g, positions, ropeInvFreq(c, true), 1, 'rope.local_inv_freq')
       : global;
-  const fullBias = biasOf(g, inputIds, mask);
-  const slidingBias = kinds.includes('sliding') ? biasOf(g, inputIds, mask, c.slidingWindow ?? undefined) : fullBias;
+  const fullBias = maskBias(g, inputIds, mask);
+  const slidingBias = kinds.includes('sliding') ? maskBias(g, inputIds, mask, c.slidingWindow ?? undefined) : fullBias;
   const scale = gemma ? 1 / Math.sqrt(c.queryPreAttnScalar ?? D) : 1 / Math.sqrt(D);
   // each key/value head serves H / KV consecutive query heads: [B, KV, S, D] -> [B, H, S, D]
   const repeat = (t: string) =>
@@ -172,7 +165,7 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
           axis: { i: -1 },
         })
       : [linear(n2, `${l}.mlp.gate_proj`), linear(n2, `${l}.mlp.up_proj`)];
-    const act = c.hiddenAct === 'silu' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : geluTanh(g, gate);
+    const act = activation(g, gate, c.hiddenAct === 'silu' ? 'silu' : 'gelu_tanh');
     let mlp = linear(g.op('Mul', [act, up]), `${l}.mlp.down_proj`);
     if (gemma) mlp = rmsNorm(mlp, `${l}.post_feedforward_layernorm`);
     x = g.op('Add', [r, mlp]);
@@ -184,14 +177,4 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
     : linear(hidden, 'lm_head');
   const capped = softcap(head, c.finalLogitSoftcapping);
   g.op('Identity', [capped], {}, 'logits');
-}
-
-/** 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). */
-function geluTanh(g: OnnxGraph, x: string): string {
-  const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
-  const inner = g.op('Mul', [
-    g.op('Add', [x, g.op('Mul', [cube, g.float(0.044715)])]),
-    g.float(Math.sqrt(2 / Math.PI)),
-  ]);
-  return g.op('Mul', [g.op('Mul', [x, g.float(0.5)]), g.op('Add', [g.float(1), g.op('Tanh', [inner])])]);
 }
