@@ -8,48 +8,20 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { useBackend } from '@anneal/core';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
-import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
-import { trainByteLevelBpe } from '@anneal/tokenizers';
-import { anneal, expectCleanError } from './test-cli.js';
+import { anneal, expectCleanError, tinyGpt2WithAdapter } from './test-cli.js';
 
-const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 const T5 = fileURLToPath(new URL('../../../../shared/fixtures/hf/t5', import.meta.url));
 
 describe('anneal export --format onnx', () => {
   it("merges a LoRA adapter into its base and writes ONNX whose logits are the adapted model's", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-export-'));
-    const modelDir = join(dir, 'model');
-    mkdirSync(modelDir);
-    const tok = await trainByteLevelBpe([readFileSync(CORPUS, 'utf8').slice(0, 30_000)], {
-      vocabSize: 300,
-      specialTokens: ['<|endoftext|>'],
-      eosToken: '<|endoftext|>',
-    });
-    tok.save(modelDir);
-    await useBackend('cpu');
-    const model = Gpt2LMHeadModel.init(
-      { ...GPT2_DEFAULTS, vocabSize: 300, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16, initializerRange: 0.5 },
-      2,
-    );
-    await model.savePretrained(modelDir);
-    const lora = new LoraModel(
-      model,
-      LoraConfigSchema.parse({ r: 2, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], initLoraWeights: false }),
-      3,
-    );
-    for (const [name, p] of lora.params)
-      if (name.includes('lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 11)); // an adapter that matters
-    lora.baseModelNameOrPath = modelDir;
-    const adapterDir = join(dir, 'adapter');
-    await lora.saveAdapter(adapterDir);
+    const { modelDir, adapterDir, tok, model, lora } = await tinyGpt2WithAdapter(dir);
 
     const out = join(dir, 'onnx-out');
     const r = anneal(['export', '--model', adapterDir, '--out', out], dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
-      /LoRA r 2 merged into .*model\) -> .*onnx-out: config.json, generation_config.json, onnx\/model.onnx/,
+      /LoRA r 2 merged into .*base\) -> .*onnx-out: config.json, generation_config.json, onnx\/model.onnx/,
     );
     expect(readdirSync(out).sort()).toEqual([
       'config.json',

@@ -2,19 +2,14 @@
 // 127.0.0.1 (HF_ENDPOINT): a trained run goes up in one commit with its card and, with --onnx,
 // the ONNX export — without optimizer or trainer state; a LoRA adapter goes up merged, or alone
 // with --adapter-only; a missing token, a bad repo id and a failed upload are named errors.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { useBackend } from '@anneal/core';
 import { serveFakeHub } from '@anneal/core/testing';
-import { GPT2_DEFAULTS, Gpt2LMHeadModel } from '@anneal/modeling';
-import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
-import { trainByteLevelBpe } from '@anneal/tokenizers';
-import { annealAsync as anneal, expectCleanError } from './test-cli.js';
+import { annealAsync as anneal, expectCleanError, tinyGpt2WithAdapter } from './test-cli.js';
 
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 
@@ -123,26 +118,7 @@ train: { batchSize: 4, maxSteps: 6, logEvery: 2, evalEvery: 3, evalBatches: 1, s
 
   it('pushes a LoRA adapter merged into its base, or alone with --adapter-only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'anneal-push-lora-'));
-    const modelDir = join(dir, 'base');
-    mkdirSync(modelDir);
-    const tok = await trainByteLevelBpe([readFileSync(CORPUS, 'utf8').slice(0, 20_000)], {
-      vocabSize: 300,
-      specialTokens: ['<|endoftext|>'],
-      eosToken: '<|endoftext|>',
-    });
-    tok.save(modelDir);
-    await useBackend('cpu');
-    const model = Gpt2LMHeadModel.init(
-      { ...GPT2_DEFAULTS, vocabSize: 300, nPositions: 64, nLayer: 1, nHead: 2, nEmbd: 16 },
-      2,
-    );
-    await model.savePretrained(modelDir);
-    const lora = new LoraModel(model, LoraConfigSchema.parse({ r: 2, loraAlpha: 8, targetModules: ['c_attn'] }), 3);
-    for (const [name, p] of lora.params)
-      if (name.includes('lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 1));
-    lora.baseModelNameOrPath = modelDir;
-    const adapterDir = join(dir, 'adapter');
-    await lora.saveAdapter(adapterDir);
+    const { modelDir, adapterDir } = await tinyGpt2WithAdapter(dir);
     const hub = await serveFakeHub();
     try {
       const env = { HF_ENDPOINT: hub.url, HF_TOKEN: 'hf_test' };

@@ -10,12 +10,13 @@ import type { Gpt2Config } from '@anneal/modeling';
 import {
   activation,
   attention,
-  defaultPositions,
+  decoderInputs,
   maskBias,
   mergeHeads,
   scoreHead,
   splitHeads,
   weightOf,
+  withCache,
   type DecoderIo,
   type DecoderOptions,
 } from './layers.js';
@@ -26,18 +27,8 @@ export function gpt2Decoder(c: Gpt2Config, io: DecoderIo, o: DecoderOptions = {}
   const [C, H] = [c.nEmbd, c.nHead];
   const D = C / H;
   const w = weightOf(io);
-  const inputIds = g.input('input_ids', 'INT64', ['batch_size', 'sequence_length']);
   const cls = o.classifier;
-  const mask = g.input('attention_mask', 'INT64', [
-    'batch_size',
-    cls ? 'sequence_length' : 'past_sequence_length + sequence_length',
-  ]);
-  const positions = cls
-    ? defaultPositions(g, inputIds)
-    : g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
-  const pastDims = ['batch_size', H, 'past_sequence_length', D];
-  const presentDims = ['batch_size', H, 'past_sequence_length + sequence_length', D];
-  if (!cls) g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]); // first, as Optimum lists it
+  const { inputIds, mask, positions } = decoderInputs(g, c.vocabSize, o);
 
   const wte = w('transformer.wte.weight'); // [V, C]
   let x = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [w('transformer.wpe.weight'), positions])]); // [B, T, C]
@@ -54,14 +45,7 @@ export function gpt2Decoder(c: Gpt2Config, io: DecoderIo, o: DecoderOptions = {}
     // causal self-attention
     const qkv = conv1d(layerNorm(x, `${h}.ln_1`), `${h}.attn.c_attn`); // [B, T, 3C]
     const [q, k, v] = g.opN('Split', [qkv, g.ints([C, C, C])], 3, { axis: { i: 2 } });
-    let [key, value] = [splitHeads(g, k, H, D), splitHeads(g, v, H, D)]; // [B, H, T, D]
-    if (!cls) {
-      const past = ['key', 'value'].map((kv) => g.input(`past_key_values.${l}.${kv}`, 'FLOAT', pastDims));
-      key = g.op('Concat', [past[0], key], { axis: { i: 2 } }, `present.${l}.key`); // [B, H, S, D]
-      value = g.op('Concat', [past[1], value], { axis: { i: 2 } }, `present.${l}.value`);
-      g.output(key, 'FLOAT', presentDims);
-      g.output(value, 'FLOAT', presentDims);
-    }
+    const [key, value] = withCache(g, l, splitHeads(g, k, H, D), splitHeads(g, v, H, D), H, D, o); // [B, H, S, D]
     const att = attention(g, splitHeads(g, q, H, D), key, value, bias, 1 / Math.sqrt(D));
     const r = g.op('Add', [x, conv1d(mergeHeads(g, att, C), `${h}.attn.c_proj`)]);
     // MLP

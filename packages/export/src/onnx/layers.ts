@@ -116,3 +116,45 @@ export const weightOf = (io: DecoderIo) => (name: string) => {
   const t = io.weight(name);
   return io.graph.weight(name, t.data, t.shape);
 };
+
+/**
+ * A decoder graph's inputs: input_ids and attention_mask, and for generation position_ids (a
+ * classifier, as Optimum exports one, has none: 0 .. T-1) and the logits output, listed first.
+ */
+export function decoderInputs(g: OnnxGraph, vocabSize: number, o: DecoderOptions) {
+  const inputIds = g.input('input_ids', 'INT64', ['batch_size', 'sequence_length']);
+  const mask = g.input('attention_mask', 'INT64', [
+    'batch_size',
+    o.classifier ? 'sequence_length' : 'past_sequence_length + sequence_length',
+  ]);
+  const positions = o.classifier
+    ? defaultPositions(g, inputIds)
+    : g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
+  if (!o.classifier) g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', vocabSize]);
+  return { inputIds, mask, positions };
+}
+
+/**
+ * Layer l's keys and values [B, heads, T, D] after the cache (generation): past_key_values.l.*
+ * inputs before them, the result output as present.l.* (a classifier keeps them as they are).
+ */
+export function withCache(
+  g: OnnxGraph,
+  l: number,
+  key: string,
+  value: string,
+  heads: number,
+  headDim: number,
+  o: DecoderOptions,
+): [string, string] {
+  if (o.classifier) return [key, value];
+  const past = ['key', 'value'].map((kv) =>
+    g.input(`past_key_values.${l}.${kv}`, 'FLOAT', ['batch_size', heads, 'past_sequence_length', headDim]),
+  );
+  const out = [key, value].map((t, j) =>
+    g.op('Concat', [past[j], t], { axis: { i: 2 } }, `present.${l}.${j ? 'value' : 'key'}`),
+  ); // [B, heads, S, D]
+  for (const name of out)
+    g.output(name, 'FLOAT', ['batch_size', heads, 'past_sequence_length + sequence_length', headDim]);
+  return [out[0], out[1]];
+}

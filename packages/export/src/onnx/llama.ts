@@ -18,12 +18,13 @@ import { ConfigError } from '@anneal/core';
 import type { OnnxGraph } from './graph.js';
 import {
   activation,
-  defaultPositions,
+  decoderInputs,
   maskBias,
   mergeHeads,
   scoreHead,
   splitHeads,
   weightOf,
+  withCache,
   type DecoderIo,
   type DecoderOptions,
 } from './layers.js';
@@ -81,18 +82,8 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
   const softcap = (x: string, cap: number | null) =>
     cap ? g.op('Mul', [g.op('Tanh', [g.op('Mul', [x, g.float(1 / cap)])]), g.float(cap)]) : x;
 
-  const inputIds = g.input('input_ids', 'INT64', ['batch_size', 'sequence_length']);
   const cls = o.classifier;
-  const mask = g.input('attention_mask', 'INT64', [
-    'batch_size',
-    cls ? 'sequence_length' : 'past_sequence_length + sequence_length',
-  ]);
-  const positions = cls
-    ? defaultPositions(g, inputIds)
-    : g.input('position_ids', 'INT64', ['batch_size', 'sequence_length']);
-  if (!cls) g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]);
-  const pastDims = ['batch_size', KV, 'past_sequence_length', D];
-  const presentDims = ['batch_size', KV, 'past_sequence_length + sequence_length', D];
+  const { inputIds, mask, positions } = decoderInputs(g, c.vocabSize, o);
 
   const table = w('model.embed_tokens.weight'); // [V, C]
   let x = g.op('Gather', [table, inputIds]); // [B, T, C]
@@ -139,14 +130,7 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
       const t = sliding ? local : global;
       [q, k] = [rotate(g, q, t, R, D), rotate(g, k, t, R, D)];
     } // SmolLM3's NoPE layers: no rotary embedding
-    let [key, value] = [k, v];
-    if (!cls) {
-      const past = ['key', 'value'].map((kv) => g.input(`past_key_values.${i}.${kv}`, 'FLOAT', pastDims));
-      key = g.op('Concat', [past[0], k], { axis: { i: 2 } }, `present.${i}.key`); // [B, KV, S, D]
-      value = g.op('Concat', [past[1], v], { axis: { i: 2 } }, `present.${i}.value`);
-      g.output(key, 'FLOAT', presentDims);
-      g.output(value, 'FLOAT', presentDims);
-    }
+    const [key, value] = withCache(g, i, k, v, KV, D, o); // [B, KV, S, D]
     const scores = softcap(
       g.op('Mul', [
         g.op('MatMul', [q, g.op('Transpose', [repeat(key)], { perm: { ints: [0, 1, 3, 2] } })]),
