@@ -5,7 +5,9 @@
 //
 // Anneal rows: the static KV cache with the decode step replayed natively (generate's
 // default), the same step dispatched from JS (replay off), and the growing (concatenated)
-// cache of before. The PyTorch peer (generate_torch.py) decodes as transformers' GPT-2 does
+// cache of before; and the static cache with the projections quantized to int8 weight-only
+// (per-row scales, the fused AnnealInt8Linear product; the tied head stays float32), whose
+// tokens are compared with PyTorch's float32 ones position by position. The PyTorch peer (generate_torch.py) decodes as transformers' GPT-2 does
 // on a CPU (DynamicCache, eager attention); it also measures the machine's memory-copy
 // bandwidth: batch-1 decoding reads every weight once per token, so weight bytes × tokens/s
 // against that bandwidth says how close to the physical limit a row runs.
@@ -16,13 +18,14 @@ import { fileURLToPath } from 'node:url';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import { serializeSafetensors, useBackend, type TensorToWrite } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, generate, type GenerateStats } from '@anneal/modeling';
+import { quantize } from '@anneal/quantization';
 import { runJson, runSelf } from './child.js';
 import { pythonWithTorch } from './python.js';
 
 const CONFIG = { ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
 const PROMPT = 32;
 
-type Mode = 'static' | 'dispatched' | 'dynamic';
+type Mode = 'static' | 'dispatched' | 'dynamic' | 'int8';
 interface Row {
   engine: string;
   seconds: number;
@@ -47,7 +50,19 @@ async function child(mode: Mode | 'save', batch: number, newTokens: number, file
     console.log('{}');
     return;
   }
-  const o = { cache: mode === 'dynamic' ? ('dynamic' as const) : ('static' as const), replay: mode === 'static' };
+  let weightBytes: number | undefined;
+  if (mode === 'int8') {
+    const r = quantize(model, { method: 'int8', blockSize: 64, doubleQuant: false });
+    // what a token reads: the int8 projections and their scales, the float32 head (wte) and norms
+    weightBytes =
+      r.storedBytes +
+      [...model.params.values()].reduce((n, p) => n + p.size * 4, 0) -
+      CONFIG.nPositions * CONFIG.nEmbd * 4;
+  }
+  const o = {
+    cache: mode === 'dynamic' ? ('dynamic' as const) : ('static' as const),
+    replay: mode === 'static' || mode === 'int8',
+  };
   const ps = prompts(batch);
   generate(model, ps, { maxNewTokens: 4, ...o }); // warm-up
   const stats: GenerateStats = {};
@@ -58,12 +73,14 @@ async function child(mode: Mode | 'save', batch: number, newTokens: number, file
     static: 'static cache, decode step replayed',
     dispatched: 'static cache, dispatched',
     dynamic: 'growing cache',
+    int8: 'static cache, replayed, int8 weight-only',
   };
   const row: Row = {
     engine: `Anneal torch, ${label[mode]}`,
     seconds,
     ids: out.map((r) => r.slice(PROMPT)),
     replayed: stats.replayed,
+    weightBytes,
   };
   console.log(JSON.stringify(row));
 }
@@ -92,7 +109,7 @@ async function main(): Promise<void> {
     if (peer?.copyBytesPerS) [bandwidth, weightBytes] = [peer.copyBytesPerS, peer.weightBytes ?? 0];
     const rows = [
       peer,
-      ...(['static', 'dispatched', 'dynamic'] as Mode[]).map((m) =>
+      ...(['static', 'dispatched', 'dynamic', 'int8'] as Mode[]).map((m) =>
         runSelf<Row>(script, ['child', m, String(batch), String(newTokens), file]),
       ),
     ];
@@ -100,8 +117,20 @@ async function main(): Promise<void> {
       if (!r) continue;
       const tps = (batch * newTokens) / r.seconds;
       const vs = peer ? `${(peer.seconds / r.seconds).toFixed(2)}x` : 'n/a';
-      const gbs = batch === 1 ? ((weightBytes * newTokens) / r.seconds / 1e9).toFixed(2) : '';
-      const same = peer ? (JSON.stringify(r.ids) === JSON.stringify(peer.ids) ? 'yes' : 'NO') : 'n/a';
+      const gbs = batch === 1 ? (((r.weightBytes ?? weightBytes) * newTokens) / r.seconds / 1e9).toFixed(2) : '';
+      // greedy decoding diverges for good at the first differing token: the shortest shared prefix of the rows
+      const prefix = peer
+        ? Math.min(
+            ...r.ids.map((row, b) => row.findIndex((t, i) => t !== peer.ids[b][i])).map((i) => (i < 0 ? newTokens : i)),
+          )
+        : 0;
+      const same = !peer
+        ? 'n/a'
+        : prefix === newTokens
+          ? 'yes'
+          : r.engine.includes('int8')
+            ? `first ${prefix} tokens`
+            : 'NO';
       console.log(`| ${batch} | ${r.engine} | ${tps.toFixed(1)} | ${vs} | ${gbs} | ${r.replayed ?? ''} | ${same} |`);
     }
   }

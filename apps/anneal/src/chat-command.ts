@@ -6,7 +6,8 @@ import { createInterface } from 'node:readline';
 import { ConfigError, type AnnealError } from '@anneal/core';
 import type { ChatMessage } from '@anneal/tokenizers';
 import { loadCausalLm } from './lm-loader.js';
-import { startBackend, streamReply } from './generate-command.js';
+import { decodeIn, startBackend, streamReply } from './generate-command.js';
+import { decodeDtype } from './sampling-flags.js';
 import { samplingOptions, type SamplingFlags } from './sampling-flags.js';
 
 export interface ChatFlags extends SamplingFlags {
@@ -25,6 +26,7 @@ export async function chatCommand(
   info: (s: string) => void,
 ): Promise<void> {
   const options = samplingOptions(f);
+  const dtype = decodeDtype(f);
   const backend = await startBackend(f, info);
   const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info });
   if (m.tok.config.chatTemplate === undefined)
@@ -33,6 +35,7 @@ export async function chatCommand(
       field: 'chat_template',
       hint: 'use a chat model (one fine-tuned with SFT on conversations), or anneal generate for plain continuation',
     });
+  decodeIn(m, dtype, info);
   info(`backend: ${backend}; model: ${m.describe}`);
   info('type a message; /reset starts over, /exit leaves');
   const start: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];

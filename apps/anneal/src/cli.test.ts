@@ -323,6 +323,35 @@ describe('anneal generate', () => {
       anneal(['generate', '--model', join(dir, 'nowhere'), '--prompt', 'x', '--backend', 'cpu'], dir),
       /neither a folder nor a Hub repo id|not found/,
     );
+    // --dtype int8: the same continuation as the model quantized to int8 weight-only in process
+    const q = (await loadPretrained(modelDir)) as Gpt2LMHeadModel;
+    quantize(q, { method: 'int8', blockSize: 64, doubleQuant: false });
+    const ids = tok.encode(prompt);
+    const [want] = generate(q, [ids], { maxNewTokens: 12, eosTokenId: tok.eosTokenId });
+    const r = anneal(
+      [
+        'generate',
+        '--model',
+        modelDir,
+        '--prompt',
+        prompt,
+        '--max-new-tokens',
+        '12',
+        '--dtype',
+        'int8',
+        '--backend',
+        'cpu',
+      ],
+      dir,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/int8 weight-only: 4 projections/);
+    expect(r.stdout).toBe(`${prompt}${tok.decode(want.slice(ids.length), { skipSpecialTokens: true })}\n`);
+    expectCleanError(
+      anneal(['generate', '--model', modelDir, '--prompt', 'x', '--dtype', 'bf16', '--backend', 'cpu'], dir),
+      /--dtype bf16 is not one generation decodes in/,
+      /int8 weight-only reads a quarter of the bytes/,
+    );
   });
 });
 

@@ -1,15 +1,33 @@
 // `anneal generate --model <dir|org/name|adapter dir> --prompt "..."`: streams the
 // continuation (with --chat: the assistant's reply, through the tokenizer's chat template; for a
 // T5 model: the decoder's output for the prompt as the encoder's input).
-import { AnnealError, useBackend } from '@anneal/core';
-import { T5ForConditionalGeneration, generate, seq2seqGenerate } from '@anneal/modeling';
+import { AnnealError, ConfigError, useBackend } from '@anneal/core';
+import { PretrainedModel, T5ForConditionalGeneration, generate, seq2seqGenerate } from '@anneal/modeling';
+import { quantize } from '@anneal/quantization';
 import { registerTorchBackend } from '@anneal/backend-torch';
 import type { Tokenizer } from '@anneal/tokenizers';
 import type { CausalLm } from '@anneal/modeling';
 import { loadCausalLm, type LoadedLm } from './lm-loader.js';
-import { samplingOptions, type SamplingFlags } from './sampling-flags.js';
+import { decodeDtype, samplingOptions, type SamplingFlags } from './sampling-flags.js';
 
 export { samplingOptions, type SamplingFlags };
+
+/**
+ * --dtype int8: the model's projections quantized to int8 weight-only (a float32 scale per row),
+ * which the torch backend multiplies without widening the weight (AnnealInt8Linear).
+ */
+export function decodeIn(m: LoadedLm, dtype: 'float32' | 'int8', info: (s: string) => void): void {
+  if (dtype === 'float32') return;
+  if (!(m.lm instanceof PretrainedModel))
+    throw new ConfigError('--dtype int8 needs a plain model; this adapter could not be merged into its base', {
+      field: '--dtype',
+      hint: 'merge it first (anneal lora merge), or decode in float32',
+    });
+  const r = quantize(m.lm, { method: 'int8', blockSize: 64, doubleQuant: false });
+  info(
+    `int8 weight-only: ${r.layers} projections, ${(r.float32Bytes / 2 ** 20).toFixed(1)} MB -> ${(r.storedBytes / 2 ** 20).toFixed(1)} MB`,
+  );
+}
 
 export interface GenerateFlags extends SamplingFlags {
   model: string;
@@ -92,8 +110,10 @@ export async function generateCommand(
   info: (s: string) => void,
 ): Promise<void> {
   const options = samplingOptions(f); // flags are checked before anything loads
+  const dtype = decodeDtype(f);
   const backend = await startBackend(f, info);
   const m = await loadCausalLm(f.model, { tokenizer: f.tokenizer, base: f.base, info, seq2seq: true });
+  decodeIn(m, dtype, info);
   info(`backend: ${backend}; model: ${m.describe}`);
   let ids = promptIds(m.tok, f.prompt, Boolean(f.chat));
   // T5 reads inputs ending in EOS (its tokenizer appends </s>; the seq2seq and t5-span recipes train so)

@@ -81,6 +81,10 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--num-beams <n>', 'beam search width')
     .option('--seed <n>', 'sampling seed')
+    .option(
+      '--dtype <float32|int8>',
+      'int8: projections quantized to int8 weight-only for decoding (about 1/4 the bytes)',
+    )
     .option('--backend <name>', 'auto, torch, wasm or cpu', 'auto')
     .option('--device <device>', 'cpu or cuda:N (torch backend)')
     .option('--debug', 'print stack traces')
@@ -117,6 +121,10 @@ export async function main(argv: string[]): Promise<number> {
       "never repeat an n-gram of n tokens (transformers' no_repeat_ngram_size; 0 = off)",
     )
     .option('--seed <n>', 'sampling seed')
+    .option(
+      '--dtype <float32|int8>',
+      'int8: projections quantized to int8 weight-only for decoding (about 1/4 the bytes)',
+    )
     .option('--backend <name>', 'auto, torch, wasm or cpu', 'auto')
     .option('--device <device>', 'cpu or cuda:N (torch backend)')
     .option('--debug', 'print stack traces')

@@ -15,6 +15,21 @@ export interface SamplingFlags {
   banRepeatNgram?: string;
   numBeams?: string;
   seed?: string;
+  /** float32 (default) or int8: weight-only int8 projections for decoding. */
+  dtype?: string;
+}
+
+/** --dtype, checked before anything loads. */
+export function decodeDtype(f: SamplingFlags): 'float32' | 'int8' {
+  const d = f.dtype ?? 'float32';
+  if (d === 'float32' || d === 'int8') return d;
+  throw new ConfigError(`--dtype ${d} is not one generation decodes in`, {
+    field: '--dtype',
+    hint:
+      d === 'bf16' || d === 'bfloat16'
+        ? 'bf16 weights are slower than float32 on CPUs without bf16 arithmetic; int8 weight-only reads a quarter of the bytes'
+        : 'float32 (default) or int8',
+  });
 }
 
 /** A flag's number, checked against what transformers' GenerationConfig accepts for it. */

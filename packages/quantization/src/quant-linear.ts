@@ -69,7 +69,18 @@ export class QuantLinear implements ProjectionLayer {
             s.cols,
           ]);
         };
-    this.project = quantizedProjection(this.weight, this.inDim, this.outDim);
+    // int8 on a backend with the fused kernel: few-row products (decoding) read the codes directly
+    const d = this.device;
+    const fused =
+      stored.kind === 'int8' && d && hasAnnealKernel('AnnealInt8Linear')
+        ? (x2d: tf.Tensor) =>
+            runAnnealKernel(
+              'AnnealInt8Linear',
+              { x: x2d, codes: d.codes, scales: d.scales },
+              { rows: this.outDim, cols: this.inDim },
+            )[0]
+        : undefined;
+    this.project = quantizedProjection(this.weight, this.inDim, this.outDim, fused);
   }
 
   get config(): QuantizationConfig {
@@ -151,13 +162,29 @@ function words(bytes: Uint8Array | Int8Array): tf.Tensor {
   return tf.keep(tf.tensor1d(new Int32Array(padded.buffer), 'int32'));
 }
 
-/** x [..., in] -> x W^T with W [out, in] dequantized on use; dL/dx alone flows back. */
-function quantizedProjection(weight: () => tf.Tensor, inDim: number, outDim: number): (x: tf.Tensor) => tf.Tensor {
+/** Rows of x up to which the fused int8 product beats dequantizing the weight for one GEMM. */
+const FUSED_MAX_ROWS = 16;
+
+/**
+ * x [..., in] -> x W^T with W [out, in] dequantized on use (or, for at most FUSED_MAX_ROWS rows,
+ * the fused int8 product); dL/dx alone flows back, through the dequantized weight.
+ */
+function quantizedProjection(
+  weight: () => tf.Tensor,
+  inDim: number,
+  outDim: number,
+  fused?: (x2d: tf.Tensor) => tf.Tensor,
+): (x: tf.Tensor) => tf.Tensor {
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const x = args[0] as tf.Tensor;
-    const w = weight();
-    const y = tf.matMul(tf.reshape(x, [-1, inDim]), w, false, true); // [N, out]
-    w.dispose();
+    const x2d = tf.reshape(x, [-1, inDim]);
+    let y: tf.Tensor; // [N, out]
+    if (fused && x2d.shape[0] <= FUSED_MAX_ROWS) y = fused(x2d);
+    else {
+      const w = weight();
+      y = tf.matMul(x2d, w, false, true);
+      w.dispose();
+    }
     return {
       value: tf.reshape(y, [...x.shape.slice(0, -1), outDim]),
       gradFunc: (dy: tf.Tensor) => {

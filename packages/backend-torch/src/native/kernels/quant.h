@@ -3,6 +3,11 @@
 // Included by addon.cc inside its namespace (one translation unit), after runtime.h.
 #pragma once
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ANNEAL_X86 1
+#endif
+
 Outputs dequant4bit(const Inputs& in, [[maybe_unused]] const Attrs& a) {  // inputs packed 4-bit codes (bytes carried in int32), byte table [256, 2] (a byte's two code values, high nibble first), block absmax [blocks] -> [rows, cols]
   int64_t rows = a.i64("rows"), cols = a.i64("cols"), n = rows * cols, block = a.i64("blockSize");
   const auto& pairs = in.at(1);
@@ -20,7 +25,130 @@ Outputs dequantInt8(const Inputs& in, [[maybe_unused]] const Attrs& a) {  // inp
   return {at::mul(codes, in.at(1).unsqueeze(1))};
 }
 
+// Σ_i w[i] · x_r[i] for n ≤ 8 rows x_r (stride ldx) against one int8 row w of length k.
+static void int8DotsScalar(const int8_t* w, const float* x, int64_t n, int64_t k, int64_t ldx, float* out) {
+  for (int64_t r = 0; r < n; r++) {
+    float acc = 0;
+    for (int64_t i = 0; i < k; i++) acc += static_cast<float>(w[i]) * x[r * ldx + i];
+    out[r] = acc;
+  }
+}
+
+#ifdef ANNEAL_X86
+// The same with AVX2/FMA for N rows (N a compile-time constant, so the accumulators stay in
+// registers): each 16 codes widened to float32 once and used for every row, two accumulators
+// per row so consecutive FMAs do not wait on each other.
+template <int N>
+__attribute__((target("avx2,fma"))) static void int8DotsAvx2(const int8_t* w, const float* x, int64_t k, int64_t ldx,
+                                                              float* out) {
+  __m256 a0[N], a1[N];
+  for (int r = 0; r < N; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
+    __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+    __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+    for (int r = 0; r < N; r++) {
+      a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + i), a0[r]);
+      a1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), a1[r]);
+    }
+  }
+  for (int r = 0; r < N; r++) {
+    __m256 a = _mm256_add_ps(a0[r], a1[r]);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    float total = _mm_cvtss_f32(s);
+    for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
+    out[r] = total;
+  }
+}
+
+// 5 to 8 rows: one accumulator per row (the rows give the FMAs their independence; two per row
+// would not fit the 16 vector registers).
+template <int N>
+__attribute__((target("avx2,fma"))) static void int8DotsAvx2Wide(const int8_t* w, const float* x, int64_t k,
+                                                                  int64_t ldx, float* out) {
+  __m256 acc[N];
+  for (int r = 0; r < N; r++) acc[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
+    __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+    __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+    for (int r = 0; r < N; r++) {
+      acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + i), acc[r]);
+      acc[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), acc[r]);
+    }
+  }
+  for (int r = 0; r < N; r++) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    float total = _mm_cvtss_f32(s);
+    for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
+    out[r] = total;
+  }
+}
+
+static void int8DotsAvx2(const int8_t* w, const float* x, int64_t n, int64_t k, int64_t ldx, float* out) {
+  switch (n) {
+    case 1: return int8DotsAvx2<1>(w, x, k, ldx, out);
+    case 2: return int8DotsAvx2<2>(w, x, k, ldx, out);
+    case 3: return int8DotsAvx2<3>(w, x, k, ldx, out);
+    case 4: return int8DotsAvx2<4>(w, x, k, ldx, out);
+    case 5: return int8DotsAvx2Wide<5>(w, x, k, ldx, out);
+    case 6: return int8DotsAvx2Wide<6>(w, x, k, ldx, out);
+    case 7: return int8DotsAvx2Wide<7>(w, x, k, ldx, out);
+    default: return int8DotsAvx2Wide<8>(w, x, k, ldx, out);
+  }
+}
+static bool hasAvx2() {
+  __builtin_cpu_init();  // a static initializer may run before the compiler's own CPU detection
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static const bool kHasAvx2 = hasAvx2();
+#endif
+
+// y = x Wᵀ for an int8 weight W [out, in] (codes × a float32 scale per row) and x [N, in]:
+// on the CPU the codes are widened in registers and never become a float32 matrix, so a
+// decoding step reads one byte per weight instead of four (batch-1 matrix–vector products
+// are bound by the bytes they read); rows of W split across threads, x in groups of 8 rows.
+// On CUDA (or for other dtypes): the dequantized weight and one product.
+Outputs int8Linear(const Inputs& in, [[maybe_unused]] const Attrs& a) {  // inputs x [N, in], int8 codes (bytes carried in int32), scales [out] -> [N, out]
+  int64_t rows = a.i64("rows"), cols = a.i64("cols");
+  const auto& x0 = in.at(0);
+  auto codes = in.at(1).contiguous().view(at::kChar).slice(0, 0, rows * cols);
+  const auto& scales = in.at(2);
+  if (x0.is_cuda() || x0.scalar_type() != at::kFloat)
+    return {at::matmul(x0, at::mul(codes.to(x0.scalar_type()).view({rows, cols}), scales.unsqueeze(1)).t())};
+  auto x = x0.contiguous();
+  auto sc = scales.contiguous();
+  int64_t n = x.size(0);
+  auto y = at::empty({n, rows}, x.options());
+  const int8_t* w = codes.data_ptr<int8_t>();
+  const float* xp = x.data_ptr<float>();
+  const float* sp = sc.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    float dots[8];
+    for (int64_t o = begin; o < end; o++)
+      for (int64_t r0 = 0; r0 < n; r0 += 8) {
+        int64_t m = std::min<int64_t>(8, n - r0);
+#ifdef ANNEAL_X86
+        if (kHasAvx2)
+          int8DotsAvx2(w + o * cols, xp + r0 * cols, m, cols, cols, dots);
+        else
+#endif
+          int8DotsScalar(w + o * cols, xp + r0 * cols, m, cols, cols, dots);
+        for (int64_t r = 0; r < m; r++) yp[(r0 + r) * rows + o] = dots[r] * sp[o];
+      }
+  });
+  return {y};
+}
+
 const KernelEntry kQuantKernels[] = {
+    {"AnnealInt8Linear", int8Linear},
     {"AnnealDequant4bit", dequant4bit},
     {"AnnealDequantInt8", dequantInt8},
 };

@@ -38,6 +38,7 @@ export const ANNEAL_KERNELS = {
   // packed codes, byte table [256, 2], block scales -> [rows, cols]; int8 codes, row scales -> [rows, cols]
   AnnealDequant4bit: { inputs: ['codes', 'book', 'scales'], multi: false },
   AnnealDequantInt8: { inputs: ['codes', 'scales'], multi: false },
+  AnnealInt8Linear: { inputs: ['x', 'codes', 'scales'], multi: false },
   // a checkpoint tensor read from its file
   AnnealReadFile: { inputs: [], multi: false },
   // logits [N, V], targets [N] (-100 ignored) -> loss sum, log-probs; and back to dlogits
@@ -74,6 +75,8 @@ export interface AnnealKernelAttrs {
   AnnealSampleTokens: { temperature: number; topK: number; topP: number; minP: number };
   AnnealDequant4bit: { rows: number; cols: number; blockSize: number };
   AnnealDequantInt8: { rows: number; cols: number };
+  /** x [N, cols] · (codes × scales) [rows, cols]ᵀ -> [N, rows]. */
+  AnnealInt8Linear: { rows: number; cols: number };
   AnnealReadFile: { path: string; offset: number; dtype: 'F32' | 'F16' | 'BF16'; shape: number[] };
   AnnealCrossEntropySum: Record<string, never>;
   AnnealCrossEntropySumGrad: Record<string, never>;
