@@ -25,6 +25,8 @@ import {
   weightsFromTensors,
   readHfFixture,
   rmsNorm,
+  seq2seqGenerate,
+  type T5ForConditionalGeneration,
 } from '@anneal/modeling';
 
 const required = process.env.CI === 'true' || Boolean(process.env.ANNEAL_REQUIRE_TORCH);
@@ -418,6 +420,45 @@ d('GPT-2 on the torch backend', () => {
       model.dispose();
     },
   );
+
+  it('matches transformers on the t5 fixture: logits at every position (1e-4), loss (1e-5), every gradient norm (1e-3), greedy tokens with and without the cache', () => {
+    const dir = fileURLToPath(new URL('../../shared/fixtures/hf/t5/', import.meta.url));
+    const f = readHfFixture(dir);
+    const labels = f.io.inputs.labels as number[][];
+    const model = loadPretrainedSync(dir) as T5ForConditionalGeneration;
+    const [B, T] = [labels.length, labels[0].length];
+    const { value, grads } = valueAndGrads(model.params, () => {
+      const logits = model.forward({
+        inputIds: tf.tensor2d(f.ids, undefined, 'int32'),
+        attentionMask: tf.tensor2d(f.mask, undefined, 'int32'),
+        decoderInputIds: tf.tensor2d(model.shiftRight(labels), undefined, 'int32'),
+      }).logits;
+      const got = logits.dataSync();
+      expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - f.logits[i])), 0)).toBeLessThan(1e-4);
+      const { sum, count } = crossEntropySum(
+        tf.reshape(logits, [B * T, -1]) as tf.Tensor2D,
+        Int32Array.from(labels.flat()),
+      );
+      return tf.div(sum, count) as tf.Scalar;
+    });
+    expect(Math.abs(value.dataSync()[0] - f.io.loss) / f.io.loss).toBeLessThan(1e-5);
+    for (const [pname, want] of Object.entries(f.io.grad_norms as Record<string, number>)) {
+      expect(grads.get(pname), pname).toBeTruthy();
+      const n = tf.tidy(() => tf.norm(grads.get(pname)!).dataSync()[0]);
+      expect(Math.abs(n - want) / Math.max(want, 1e-6), pname).toBeLessThan(1e-3);
+    }
+    tf.dispose([value, ...grads.values()]);
+    const g = f.io.generate.greedy as {
+      prompt_ids: number[];
+      output_ids: number[][];
+      kwargs: { max_new_tokens: number };
+    };
+    for (const useCache of [true, false])
+      expect(seq2seqGenerate(model, [g.prompt_ids], { maxNewTokens: g.kwargs.max_new_tokens, useCache })).toEqual(
+        g.output_ids,
+      );
+    model.dispose();
+  });
 
   it('leaks nothing over GPT-2 training steps: numDataIds flat, native count equal', () => {
     const model = Gpt2LMHeadModel.init(

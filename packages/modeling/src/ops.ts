@@ -164,8 +164,11 @@ export function attention(
   scale: number,
   dropout?: AttentionDropout,
   causal = false,
+  /** The bias is a parameter's function (T5's learned position bias), not a mask: it needs a gradient. */
+  trainableBias = false,
 ): tf.Tensor {
-  if (hasKernel('AnnealAttention')) {
+  // the fused kernel's backward gives q, k and v their gradients, not the bias (a mask elsewhere)
+  if (hasKernel('AnnealAttention') && !trainableBias) {
     const drop = dropout ? { dropout: dropout.rate, seed: dropout.seed } : {};
     const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [qi, ki, vi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];

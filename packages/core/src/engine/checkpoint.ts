@@ -13,27 +13,33 @@ import { gradients } from './backprop.js';
  * through the recomputation. `constants` (an attention bias, RoPE tables: tensors made before
  * the block that it reads but takes no gradient for) are kept until the backward pass and
  * handed to the recomputation; the block must read them from its argument, not its closure.
- * Frozen variables need not be listed (no gradient is computed for them).
+ * `inputs`: other tensors the block reads that DO take a gradient, as x does (a decoder block's
+ * encoder output, which its cross-attention reads). Frozen variables need not be listed (no
+ * gradient is computed for them).
  */
 export function checkpointed(
-  block: (x: tf.Tensor, constants: tf.Tensor[]) => tf.Tensor,
+  block: (x: tf.Tensor, constants: tf.Tensor[], inputs: tf.Tensor[]) => tf.Tensor,
   x: tf.Tensor,
   constants: tf.Tensor[],
   variables: tf.Variable[],
+  inputs: tf.Tensor[] = [],
 ): tf.Tensor {
+  const n = inputs.length;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const input = args[0] as tf.Tensor;
-    save([input, ...constants]);
+    const [input, ...extra] = args.slice(0, 1 + n) as tf.Tensor[];
+    save([input, ...extra, ...constants]);
     return {
-      value: block(input, constants), // not recorded: its activations are freed with the caller's scope
-      gradFunc: (dy: tf.Tensor, [saved, ...kept]: tf.Tensor[]) => {
-        // d/d(x, variables) of sum(block(x) * dy) is the vector-Jacobian product the tape needs
-        const { value, grads } = gradients(() => tf.sum(tf.mul(block(saved, kept), dy)), [saved, ...variables]);
+      value: block(input, constants, extra), // not recorded: its activations are freed with the caller's scope
+      gradFunc: (dy: tf.Tensor, [saved, ...rest]: tf.Tensor[]) => {
+        // d/d(x, inputs, variables) of sum(block(x) * dy) is the vector-Jacobian product the tape needs
+        const [savedInputs, kept] = [rest.slice(0, n), rest.slice(n)];
+        const wrt = [saved, ...savedInputs, ...variables];
+        const { value, grads } = gradients(() => tf.sum(tf.mul(block(saved, kept, savedInputs), dy)), wrt);
         value.dispose();
-        return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? saved : variables[i - 1]));
+        return grads.map((g, i) => g ?? tf.zerosLike(wrt[i]));
       },
     };
   });
-  return f(x, ...variables);
+  return f(x, ...inputs, ...variables);
 }

@@ -29,10 +29,10 @@ const attentionMask = [
   [1, 1, 1, 0, 0, 0],
 ];
 
-describe.each(['cpu', 'torch'] as const)('seq2seq generation (%s backend)', (backend) => {
+describe.each(['cpu', 'wasm'] as const)('seq2seq generation (%s backend)', (backend) => {
   let model: T5ForConditionalGeneration;
   beforeAll(async () => {
-    await useBackend(backend === 'cpu' ? 'cpu' : 'auto');
+    await useBackend(backend);
     model = T5ForConditionalGeneration.init({ ...small, feedForwardProj: 'gated-gelu', tieWordEmbeddings: false }, 3);
   });
 

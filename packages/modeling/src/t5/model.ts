@@ -121,15 +121,8 @@ export function relativePositionBucket(n: number, bidirectional: boolean, numBuc
   return ret + Math.min(maxExact + Math.trunc(large), buckets - 1);
 }
 
-/** Position bias [1, H, Tq, Tk] of a stack for queries at firstQuery.. and keys at 0..Tk−1. */
-export function positionBias(
-  c: T5Config,
-  table: tf.Tensor,
-  bidirectional: boolean,
-  tq: number,
-  tk: number,
-  firstQuery = 0,
-) {
+/** The relative-position bucket of each (query, key) pair, [Tq·Tk], for queries at firstQuery.. and keys at 0..Tk−1. */
+export function positionBuckets(c: T5Config, bidirectional: boolean, tq: number, tk: number, firstQuery = 0) {
   const ids = new Int32Array(tq * tk);
   for (let i = 0; i < tq; i++)
     for (let j = 0; j < tk; j++)
@@ -139,8 +132,14 @@ export function positionBias(
         c.relativeAttentionNumBuckets,
         c.relativeAttentionMaxDistance,
       );
-  const values = tf.gather(table, tf.tensor1d(ids, 'int32')); // [Tq·Tk, H]
-  return tf.expandDims(tf.transpose(tf.reshape(values, [tq, tk, c.numHeads]), [2, 0, 1]), 0) as tf.Tensor4D; // [1, H, Tq, Tk]
+  return tf.tensor1d(ids, 'int32');
+}
+
+/** Position bias [1, H, Tq, Tk]: each pair's bucket looked up in the learned table [buckets, H]. */
+export function positionBias(table: tf.Tensor, buckets: tf.Tensor, tq: number, tk: number): tf.Tensor4D {
+  const H = table.shape[1]!;
+  const values = tf.gather(table, buckets); // [Tq·Tk, H]
+  return tf.expandDims(tf.transpose(tf.reshape(values, [tq, tk, H]), [2, 0, 1]), 0) as tf.Tensor4D; // [1, H, Tq, Tk]
 }
 
 interface StackArgs {
@@ -164,6 +163,7 @@ function t5Attention(
   bias: tf.Tensor,
   drop?: { rate: number; seed: number },
   past?: LayerKv,
+  learnedBias = false,
 ): { out: tf.Tensor } & LayerKv {
   const [B, Tq] = x.shape as [number, number];
   const [H, D] = [c.numHeads, c.dKv];
@@ -174,7 +174,11 @@ function t5Attention(
     [key, value] = [heads(applyLayer(m, `${p}.k`, kv)), heads(applyLayer(m, `${p}.v`, kv))];
     if (past) [key, value] = [tf.concat([past.key, key], 2), tf.concat([past.value, value], 2)];
   } else [key, value] = [tf.clone(kv.key), tf.clone(kv.value)]; // a copy: the old cache is disposed, this one kept
-  const ctx = tf.reshape(tf.transpose(attention(q, key, value, bias, 1, drop), [0, 2, 1, 3]), [B, Tq, H * D]); // [B, Tq, H·D]
+  const ctx = tf.reshape(tf.transpose(attention(q, key, value, bias, 1, drop, false, learnedBias), [0, 2, 1, 3]), [
+    B,
+    Tq,
+    H * D,
+  ]); // [B, Tq, H·D]
   return { out: applyLayer(m, `${p}.o`, ctx), key, value };
 }
 
@@ -222,11 +226,13 @@ export function t5Stack(
   const drop = (t: tf.Tensor, ...site: number[]) =>
     rate > 0 ? tf.dropout(t, rate, undefined, deriveSeed(a.dropoutSeed, siteBase, ...site)) : t;
   const table = p.get(`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`)!;
-  // self-attention: the position bias of block 0 (queries at P.., keys at 0..P+T−1), the causal
-  // mask (decoder) and padding, for every block
-  let selfBias: tf.Tensor = positionBias(c, table, stack === 'encoder', T, P + T, P);
-  if (stack === 'decoder') selfBias = tf.add(selfBias, causalBias(tf.scalar(P, 'int32'), T, P + T));
-  if (mask) selfBias = tf.add(selfBias, paddingBias(mask));
+  // self-attention: block 0's learned position bias (queries at P.., keys at 0..P+T−1), looked up
+  // inside each block so that the table takes its gradient there (also when the block is
+  // recomputed under checkpointing), plus the causal mask (decoder) and padding
+  const buckets = positionBuckets(c, stack === 'encoder', T, P + T, P);
+  let selfMask: tf.Tensor = tf.zeros([1, 1, T, P + T]);
+  if (stack === 'decoder') selfMask = causalBias(tf.scalar(P, 'int32'), T, P + T);
+  if (mask) selfMask = tf.add(selfMask, paddingBias(mask));
   const crossBias = encoder?.mask ? paddingBias(encoder.mask) : tf.zeros([1, 1, 1, encoder?.hidden.shape[1] ?? 1]);
   let h = drop(x, -1) as tf.Tensor3D;
   const checkpointing = a.gradientCheckpointing && a.training;
@@ -237,7 +243,8 @@ export function t5Stack(
     const probsDrop = (j: number) =>
       rate > 0 ? { rate, seed: deriveSeed(a.dropoutSeed, siteBase, i, j, 7) } : undefined;
     // -> the block's output, then (with a cache) its self and cross keys and values
-    const block = (xi: tf.Tensor, [sb, cb, enc]: tf.Tensor[]): tf.Tensor[] => {
+    const block = (xi: tf.Tensor, [ids, sm, cb]: tf.Tensor[], [enc]: tf.Tensor[]): tf.Tensor[] => {
+      const sb = tf.add(positionBias(table, ids, T, P + T), sm); // [B|1, H, T, P + T]
       const norm = (t: tf.Tensor, l: number) => rmsNorm(t, p.get(`${b}.${l}.layer_norm.weight`)!, c.layerNormEpsilon);
       const self = t5Attention(
         c,
@@ -248,6 +255,7 @@ export function t5Stack(
         sb,
         probsDrop(0),
         cache?.past?.[2 * i],
+        true, // the learned position bias takes a gradient
       );
       let y = tf.add(xi, drop(self.out, i, 0));
       let cross: LayerKv | undefined;
@@ -275,13 +283,18 @@ export function t5Stack(
       );
       return cache ? [out, self.key, self.value, cross!.key, cross!.value] : [out];
     };
-    const inputs = [selfBias, crossBias, encoder?.hidden ?? tf.zeros([1, 1, c.dModel])];
-    if (checkpointing)
+    const constants = [buckets, selfMask, crossBias];
+    const enc = [encoder?.hidden ?? tf.zeros([1, 1, c.dModel])];
+    if (checkpointing) {
+      // every block reads block 0's position table; the decoder's cross-attention reads the
+      // encoder output, which takes its gradient through the recomputation as the block input does
+      const own = trainableOf(m, `${stack}.block.${i}`);
+      const variables = table instanceof tf.Variable && table.trainable && !own.includes(table) ? [...own, table] : own;
       h = tidy(() =>
-        checkpointed((xi, ts) => block(xi, ts)[0], h, inputs, trainableOf(m, `${stack}.block.${i}`)),
+        checkpointed((xi, ts, ins) => block(xi, ts, ins)[0], h, constants, variables, stack === 'decoder' ? enc : []),
       ) as tf.Tensor3D;
-    else {
-      const [out, ...kv] = tidy(() => block(h, inputs));
+    } else {
+      const [out, ...kv] = tidy(() => block(h, constants, enc));
       h = out as tf.Tensor3D;
       if (cache) {
         cache.present.push({ key: kv[0] as tf.Tensor4D, value: kv[1] as tf.Tensor4D });

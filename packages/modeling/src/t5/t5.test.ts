@@ -1,7 +1,8 @@
 // T5ForConditionalGeneration against transformers 4.57.6 (../shared/fixtures/hf/t5: a tied,
 // relu T5 with 2 + 2 layers): logits at every position, the loss over the non −100 labels,
 // the encoder's output, every parameter's gradient norm and greedy generation; the relative
-// position buckets by hand; save → load round trip; a gated-gelu, untied (T5 v1.1) layout.
+// position buckets by hand; save → load round trip; a gated-gelu, untied (T5 v1.1) layout. On the
+// cpu and wasm backends here; on torch in test/torch-backend.test.ts (this package cannot load it).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +25,10 @@ const DIR = fileURLToPath(new URL('../../../../../shared/fixtures/hf/t5', import
 const f = readHfFixture(DIR);
 const labels = f.io.inputs.labels as number[][];
 
-describe.each(['cpu', 'torch'] as const)('T5 (%s backend)', (backend) => {
+describe.each(['cpu', 'wasm'] as const)('T5 (%s backend)', (backend) => {
   let model: T5ForConditionalGeneration;
   beforeAll(async () => {
-    await useBackend(backend === 'cpu' ? 'cpu' : 'auto');
+    await useBackend(backend);
     model = (await loadPretrained(DIR)) as T5ForConditionalGeneration;
   });
 
@@ -76,6 +77,28 @@ describe.each(['cpu', 'torch'] as const)('T5 (%s backend)', (backend) => {
       expect(Math.abs(norm - want[name]) / Math.max(want[name], 1e-6), name).toBeLessThan(1e-3);
     }
     tf.dispose([...grads.values()]);
+  });
+
+  it('gives every parameter the same gradient under activation checkpointing (the position table and the encoder included)', () => {
+    const grads = (checkpointing: boolean) => {
+      model.gradientCheckpointing = checkpointing;
+      const { value, grads: g } = valueAndGrads(model.params, () =>
+        lossOf(model.forward({ ...args(), training: true }).logits),
+      );
+      value.dispose();
+      const out = new Map([...g].map(([k, t]) => [k, Array.from(t.dataSync())]));
+      tf.dispose([...g.values()]);
+      return out;
+    };
+    const plain = grads(false);
+    const recomputed = grads(true);
+    model.gradientCheckpointing = false;
+    expect([...recomputed.keys()].sort()).toEqual([...plain.keys()].sort());
+    for (const [name, g] of plain) {
+      const r = recomputed.get(name)!;
+      const scale = Math.max(...g.map(Math.abs), 1e-12);
+      expect(Math.max(...g.map((v, i) => Math.abs(v - r[i]))) / scale, name).toBeLessThan(1e-5);
+    }
   });
 
   it('generates greedily as transformers does, with and without the cache', () => {
