@@ -433,7 +433,7 @@ d('GPT-2 on the torch backend', () => {
         attentionMask: tf.tensor2d(f.mask, undefined, 'int32'),
         decoderInputIds: tf.tensor2d(model.shiftRight(labels), undefined, 'int32'),
       }).logits;
-      const got = logits.dataSync();
+      const got = Array.from(logits.dataSync());
       expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - f.logits[i])), 0)).toBeLessThan(1e-4);
       const { sum, count } = crossEntropySum(
         tf.reshape(logits, [B * T, -1]) as tf.Tensor2D,

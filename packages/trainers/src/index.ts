@@ -9,4 +9,5 @@ export { runMlm, type MlmResult } from './mlm/recipe.js';
 export { T5SpanConfigSchema, type T5SpanConfig } from './t5-span/config.js';
 export { runT5Span, spanBatch } from './t5-span/recipe.js';
 export { Seq2SeqConfigSchema, type Seq2SeqConfig } from './seq2seq/config.js';
-export { runSeq2Seq, seq2seqBatch, seq2seqPairs, type Seq2SeqPair } from './seq2seq/recipe.js';
+export { runSeq2Seq, seq2seqPairs } from './seq2seq/recipe.js';
+export { seq2seqBatch, type Seq2SeqPair } from './seq2seq/batch.js';

@@ -7,10 +7,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, configToYaml, useBackend } from '@anneal/core';
 import { prepareDataset, type Tokenized } from '@anneal/data';
 import { rouge, sacreBleu } from '@anneal/eval';
-import { T5ForConditionalGeneration, crossEntropySum, seq2seqGenerate, shiftRight } from '@anneal/modeling';
+import { T5ForConditionalGeneration, crossEntropySum, seq2seqGenerate } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint } from '@anneal/tokenizers';
 import {
   baseWeightsFrom,
+  heldOutMeans,
   loadBase,
   localModelDir,
   makeOptimizer,
@@ -23,13 +24,8 @@ import {
   type RecipeResult,
   type RunOptions,
 } from '@anneal/training';
+import { seq2seqBatch, type Seq2SeqPair } from './batch.js';
 import type { Seq2SeqConfig } from './config.js';
-
-/** An input -> target pair of token ids (EOS ending both). */
-export interface Seq2SeqPair {
-  input: number[];
-  target: number[];
-}
 
 /** Prompt-completion rows as pairs: the prompt tokens (loss mask 0) are the input, the rest the target. */
 export function seq2seqPairs(rows: Tokenized[], eos: number): Seq2SeqPair[] {
@@ -43,16 +39,6 @@ export function seq2seqPairs(rows: Tokenized[], eos: number): Seq2SeqPair[] {
     if (target.at(-1) !== eos) target.push(eos);
     return [{ input, target }];
   });
-}
-
-/** Right-padded encoder inputs, −100-padded labels and the decoder inputs (labels shifted right). */
-export function seq2seqBatch(pairs: Seq2SeqPair[], ids: { pad: number; decoderStart: number }) {
-  const [Te, Tt] = [Math.max(...pairs.map((p) => p.input.length)), Math.max(...pairs.map((p) => p.target.length))];
-  const inputIds = pairs.map((p) => [...p.input, ...Array<number>(Te - p.input.length).fill(ids.pad)]);
-  const attentionMask = pairs.map((p) => Array.from({ length: Te }, (_, t) => (t < p.input.length ? 1 : 0)));
-  const labels = pairs.map((p) => [...p.target, ...Array<number>(Tt - p.target.length).fill(-100)]);
-  const decoderInputIds = shiftRight(labels, { decoderStartTokenId: ids.decoderStart, padTokenId: ids.pad });
-  return { B: pairs.length, Te, Tt, inputIds, attentionMask, labels, decoderInputIds };
 }
 
 export async function runSeq2Seq(cfg: Seq2SeqConfig, configFile: string, o: RunOptions = {}): Promise<RecipeResult> {
@@ -125,16 +111,7 @@ export async function runSeq2Seq(cfg: Seq2SeqConfig, configFile: string, o: RunO
   let samples: string[] = [];
   const evaluate = () => {
     const bs = cfg.train.batchSize;
-    let [sum, count] = [0, 0];
-    const nBatches = Math.ceil(held.length / bs);
-    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
-    for (let k = 0; k < limit; k++)
-      tf.tidy(() => {
-        const r = batchLoss(held.slice(k * bs, (k + 1) * bs), false, 0);
-        sum += r.sum.dataSync()[0];
-        count += r.count;
-      });
-    const out: Record<string, number> = { 'eval/loss': sum / Math.max(1, count) };
+    const out = heldOutMeans(held, cfg.train, (part) => ({ ...batchLoss(part, false, 0), metrics: {} }));
     if (!cfg.predictWithGenerate) return out;
     const rows = cfg.generationLimit ? held.slice(0, cfg.generationLimit) : held;
     const predictions: string[] = [];

@@ -7,10 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/core';
 import { prepareDataset, randomSpansNoiseMask, spanCorrupt, spanCorruptionLengths, type Tokenized } from '@anneal/data';
-import { T5ForConditionalGeneration, T5_DEFAULTS, crossEntropySum, loadPretrained, shiftRight } from '@anneal/modeling';
+import { T5ForConditionalGeneration, T5_DEFAULTS, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, trainByteLevelBpe, type Tokenizer } from '@anneal/tokenizers';
 import {
   baseWeightsFrom,
+  heldOutMeans,
   localModelDir,
   makeOptimizer,
   openLogger,
@@ -22,6 +23,7 @@ import {
   type RecipeResult,
   type RunOptions,
 } from '@anneal/training';
+import { seq2seqBatch } from '../seq2seq/batch.js';
 import type { T5SpanConfig } from './config.js';
 import { trainingTexts } from '../texts.js';
 
@@ -49,13 +51,8 @@ export function spanBatch(
     const { input, target } = spanCorrupt(r, mask, o.sentinel, ids.eos);
     return { input: [...input, ids.eos], target };
   });
-  const B = rows.length;
-  const [Te, Tt] = [Math.max(...pairs.map((p) => p.input.length)), Math.max(...pairs.map((p) => p.target.length))];
-  const inputIds = pairs.map((p) => [...p.input, ...Array<number>(Te - p.input.length).fill(ids.pad)]);
-  const attentionMask = pairs.map((p) => Array.from({ length: Te }, (_, t) => (t < p.input.length ? 1 : 0)));
-  const labels = pairs.map((p) => [...p.target, ...Array<number>(Tt - p.target.length).fill(-100)]);
-  const decoderInputIds = shiftRight(labels, { decoderStartTokenId: ids.decoderStart, padTokenId: ids.pad });
-  return { B, Te, Tt, inputIds, attentionMask, labels, decoderInputIds, tokens: Te * B + Tt * B };
+  const b = seq2seqBatch(pairs, ids);
+  return { ...b, tokens: (b.Te + b.Tt) * b.B };
 }
 
 export async function runT5Span(cfg: T5SpanConfig, configFile: string, o: RunOptions = {}): Promise<RecipeResult> {
@@ -166,23 +163,14 @@ export async function runT5Span(cfg: T5SpanConfig, configFile: string, o: RunOpt
     };
   };
 
-  const evaluate = () => {
-    let [sum, count, correct] = [0, 0, 0];
-    const bs = cfg.train.batchSize;
-    const nBatches = Math.ceil(held.length / bs);
-    const limit = cfg.train.evalBatches > 0 ? Math.min(cfg.train.evalBatches, nBatches) : nBatches;
-    for (let k = 0; k < limit; k++)
-      tf.tidy(() => {
-        // the same spans at every evaluation: seeded by the batch, not the step
-        const { logits, labels } = forward(held.slice(k * bs, (k + 1) * bs), deriveSeed(cfg.seed, 0x7535, k), false);
-        const r = crossEntropySum(logits, labels);
-        sum += r.sum.dataSync()[0];
-        count += r.count;
-        const pred = tf.argMax(logits, 1).dataSync();
-        labels.forEach((l, i) => (correct += l !== -100 && pred[i] === l ? 1 : 0));
-      });
-    return { 'eval/loss': sum / Math.max(1, count), 'eval/accuracy': correct / Math.max(1, count) };
-  };
+  // the same spans at every evaluation: seeded by the batch, not the step
+  const evaluate = () =>
+    heldOutMeans(held, cfg.train, (part, k) => {
+      const { logits, labels } = forward(part, deriveSeed(cfg.seed, 0x7535, k), false);
+      const pred = tf.argMax(logits, 1).dataSync();
+      const correct = labels.reduce((n, l, i) => n + (l !== -100 && pred[i] === l ? 1 : 0), 0);
+      return { ...crossEntropySum(logits, labels), metrics: { accuracy: correct } };
+    });
 
   // ---- train
   const result = await trainLoop(

@@ -35,6 +35,14 @@ static void int8DotsScalar(const int8_t* w, const float* x, int64_t n, int64_t k
 }
 
 #ifdef ANNEAL_X86
+// The sum of a register's 8 floats.
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 // The same with AVX2/FMA for N rows (N a compile-time constant, so the accumulators stay in
 // registers): each 16 codes widened to float32 once and used for every row, two accumulators
 // per row so consecutive FMAs do not wait on each other.
@@ -54,11 +62,7 @@ __attribute__((target("avx2,fma"))) static void int8DotsAvx2(const int8_t* w, co
     }
   }
   for (int r = 0; r < N; r++) {
-    __m256 a = _mm256_add_ps(a0[r], a1[r]);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    float total = _mm_cvtss_f32(s);
+    float total = hsum256(_mm256_add_ps(a0[r], a1[r]));
     for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
     out[r] = total;
   }
@@ -82,10 +86,7 @@ __attribute__((target("avx2,fma"))) static void int8DotsAvx2Wide(const int8_t* w
     }
   }
   for (int r = 0; r < N; r++) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    float total = _mm_cvtss_f32(s);
+    float total = hsum256(acc[r]);
     for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
     out[r] = total;
   }
