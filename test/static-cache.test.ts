@@ -84,12 +84,14 @@ function compareCaches(name: string, expectReplay: boolean): void {
       if (expectReplay && model.staticCache!.replayable) expect(stats.replayed, `${name} ${mode}`).toBeGreaterThan(0);
       if (!expectReplay) expect(stats.replayed).toBe(0);
     }
-    // three rows or more: the decode steps use the head's weight kept transposed
+    // 4 rows (the torch backend's few-row products) and 17 (the head's weight kept transposed)
     const four = [...PROMPTS, IDS.slice(1, 4), IDS.slice(6, 16)];
-    for (const o of [MODES[0][1], MODES[3][1]])
-      expect(generate(model, four, { ...o, cache: 'static' }), `${name} 4 rows`).toEqual(
-        generate(model, four, { ...o, cache: 'dynamic' }),
-      );
+    const seventeen = Array.from({ length: 17 }, (_, i) => IDS.slice(i % 8, 8 + (i % 7)));
+    for (const rows of [four, seventeen])
+      for (const o of [MODES[0][1], MODES[3][1]])
+        expect(generate(model, rows, { ...o, cache: 'static' }), `${name} ${rows.length} rows`).toEqual(
+          generate(model, rows, { ...o, cache: 'dynamic' }),
+        );
     // each prompt alone gives what it gets in the left-padded batch
     const greedy: GenerateOptions = { ...MODES[0][1], cache: 'static' };
     const together = generate(model, PROMPTS, greedy);

@@ -7,12 +7,17 @@
 // default), the same step dispatched from JS (replay off), and the growing (concatenated)
 // cache of before; and the static cache with the projections quantized to int8 weight-only
 // (per-row scales, the fused AnnealInt8Linear product; the tied head stays float32), whose
-// tokens are compared with PyTorch's float32 ones position by position. The PyTorch peer (generate_torch.py) decodes as transformers' GPT-2 does
-// on a CPU (DynamicCache, eager attention); it also measures the machine's memory-copy
-// bandwidth: batch-1 decoding reads every weight once per token, so weight bytes × tokens/s
-// against that bandwidth says how close to the physical limit a row runs.
+// tokens are compared with PyTorch's float32 ones position by position. The PyTorch peer
+// (generate_torch.py) decodes as transformers' GPT-2 does on a CPU (DynamicCache, eager
+// attention); it also measures the machine's memory-copy bandwidth: batch-1 decoding reads
+// every weight once per token, so weight bytes × tokens/s against that bandwidth says how close
+// to the physical limit a row runs.
+//
+// On a GPU (ANNEAL_DEVICE=cuda:0 BENCH_BATCHES=1,8,64, as tools/gpu/check.sh runs it) the peer
+// is transformers' own `generate` (generate_hf.py) and the rows are the float32 replayed and
+// dispatched decode steps.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerTorchBackend } from '@anneal/backend-torch';
@@ -23,6 +28,10 @@ import { runJson, runSelf } from './child.js';
 import { pythonWithTorch } from './python.js';
 
 const CONFIG = { ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 };
+// ANNEAL_DEVICE=cuda:0 (tools/gpu/check.sh): transformers' generate is the peer; BENCH_BATCHES picks the batches
+const DEVICE = process.env.ANNEAL_DEVICE ?? 'cpu';
+const GPU = DEVICE.startsWith('cuda');
+const BATCHES = (process.env.BENCH_BATCHES ?? '1,8').split(',').map(Number);
 const PROMPT = 32;
 
 type Mode = 'static' | 'dispatched' | 'dynamic' | 'int8';
@@ -95,23 +104,26 @@ async function main(): Promise<void> {
   runSelf(script, ['child', 'save', '1', '0', file]);
   let bandwidth = 0;
   let weightBytes = 0;
-  console.log(`\nGPT-2 small (124M, float32), ${PROMPT}-token prompts, ${newTokens} new tokens, greedy, 2 cores\n`);
+  const where = GPU ? DEVICE : `${cpus().length} cores`;
+  const peerName = GPU ? 'transformers' : 'PyTorch';
+  console.log(`\nGPT-2 small (124M, float32), ${PROMPT}-token prompts, ${newTokens} new tokens, greedy, ${where}\n`);
   console.log(
-    '| batch | engine | new tokens/s | vs PyTorch | weight GB/s (batch 1) | replayed steps | ids = PyTorch |',
+    `| batch | engine | new tokens/s | vs ${peerName} | weight GB/s (batch 1) | replayed steps | ids = ${peerName} |`,
   );
   console.log('|---:|---|---:|---:|---:|---:|---|');
-  for (const batch of [1, 8]) {
+  for (const batch of BATCHES) {
+    const spec = { prompts: prompts(batch), newTokens, heads: CONFIG.nHead, layers: CONFIG.nLayer, device: DEVICE };
     const peer = runJson<Row>(pythonWithTorch(), [
-      fileURLToPath(new URL('./generate_torch.py', import.meta.url)),
+      fileURLToPath(new URL(GPU ? './generate_hf.py' : './generate_torch.py', import.meta.url)),
       file,
-      JSON.stringify({ prompts: prompts(batch), newTokens, heads: CONFIG.nHead, layers: CONFIG.nLayer }),
+      JSON.stringify(spec),
     ]);
     if (peer?.copyBytesPerS) [bandwidth, weightBytes] = [peer.copyBytesPerS, peer.weightBytes ?? 0];
+    // on a GPU: the float32 decode step replayed and dispatched (int8's kernel is the CPU's)
+    const modes: Mode[] = GPU ? ['static', 'dispatched'] : ['static', 'dispatched', 'dynamic', 'int8'];
     const rows = [
       peer,
-      ...(['static', 'dispatched', 'dynamic', 'int8'] as Mode[]).map((m) =>
-        runSelf<Row>(script, ['child', m, String(batch), String(newTokens), file]),
-      ),
+      ...modes.map((m) => runSelf<Row>(script, ['child', m, String(batch), String(newTokens), file])),
     ];
     for (const r of rows) {
       if (!r) continue;
@@ -128,12 +140,13 @@ async function main(): Promise<void> {
         ? 'n/a'
         : prefix === newTokens
           ? 'yes'
-          : r.engine.includes('int8')
+          : r.engine.includes('int8') || GPU // (cuBLAS picks its own summation order per shape)
             ? `first ${prefix} tokens`
             : 'NO';
       console.log(`| ${batch} | ${r.engine} | ${tps.toFixed(1)} | ${vs} | ${gbs} | ${r.replayed ?? ''} | ${same} |`);
     }
   }
+  if (GPU) return;
   console.log(
     `\nMemory-copy bandwidth (256 MB float32 copy, read + write, best of 5): ${(bandwidth / 1e9).toFixed(2)} GB/s; ` +
       `weights read per token at batch 1: ${(weightBytes / 1e6).toFixed(0)} MB`,

@@ -56,15 +56,20 @@ fi
 out=packages/backend-torch/build/Release
 mkdir -p "$out"
 echo "build-addon: torch $version (CUDA $cuda, C++11 ABI $abi) in $torch_dir"
-# --no-as-needed: nothing in the addon names a CUDA symbol, but libtorch_cuda must load
-# for libtorch to see the GPU (it registers the CUDA kernels and hooks).
-g++ -O2 -std=c++17 -fPIC -shared -fvisibility=hidden \
+# -fopenmp when compiling only: ATen's parallel_for (inline, in its headers) splits the addon's own
+# CPU kernels across threads only under _OPENMP; linked without it, the addon takes the OpenMP
+# runtime libtorch_cpu loads (PyTorch's wheels bundle their own libgomp; a second would conflict).
+g++ -O2 -std=c++17 -fPIC -fvisibility=hidden -fopenmp -c \
   -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -D_GLIBCXX_USE_CXX11_ABI="$abi" \
   -Wno-deprecated-declarations -Wno-unused-parameter \
   -I"$node_inc" -Inode_modules/node-addon-api \
   -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" "${extra_flags[@]}" \
-  packages/backend-torch/src/native/addon.cc -o "$out/anneal_torch.node" \
+  packages/backend-torch/src/native/addon.cc -o "$out/addon.o"
+# --no-as-needed: nothing in the addon names a CUDA symbol, but libtorch_cuda must load
+# for libtorch to see the GPU (it registers the CUDA kernels and hooks).
+g++ -shared "$out/addon.o" -o "$out/anneal_torch.node" \
   -L"$lib" -Wl,-rpath,"$lib" -Wl,--no-as-needed -ltorch "${cuda_libs[@]}" -ltorch_cpu -lc10 -Wl,--as-needed
+rm -f "$out/addon.o"
 header="$torch_dir/include/torch/version.h"
 [ -f "$header" ] || header="$torch_dir/include/torch/csrc/api/include/torch/version.h"
 hv=$(node packages/backend-torch/scripts/libtorch.mjs version "$header")

@@ -4,7 +4,7 @@
 # on), runs the GPU test subset on cuda:0, then the benchmark matrix, each side by side with
 # its peer in the same run, and prints the table last. Logs, JSON rows and gpu-report.md go
 # to $OUT (or /tmp/anneal-gpu-out): build.log, tests.log, gpu-report.md, rows.jsonl and the
-# small-shape and profile logs when those run.
+# small-shape, profile and generate logs when those run.
 #   here:  bash tools/gpu/pack.sh      then, on the GPU machine:  bash tools/gpu/check.sh
 # CHECK_ONLY=tests|bench runs one half; CHECK_TESTS (test files) and CHECK_BENCH (run names,
 # below) choose a subset. Each stage has its own time limit, so one that hangs costs its
@@ -50,8 +50,9 @@ fi
 # 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
 #    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
 # The default set fits one call of about 7 minutes on an H200 (estimated from the session-6
-# calls; recorded-step and profile ran there and are left out); CHECK_BENCH="name …" picks.
-DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-pad b16-lce b16-best b8 b8-best lora-graph dpo-recorded b16-compile"
+# calls; recorded-step, profile and b16-pad ran there and are left out; gen, decoding against
+# transformers' generate, is estimated at ~70 s); CHECK_BENCH="name …" picks.
+DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-lce b16-best b8 b8-best lora-graph dpo-recorded gen b16-compile"
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
@@ -79,6 +80,13 @@ bench b8-best 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1
 bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
 bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
 bench dpo-recorded 100 BENCH_BATCH=8 BENCH_DPO=1 BENCH_RECORD=1
+# decoding (issue 24's GPU rows): GPT-2 small, 128 new tokens, batch 1, 8 and 64, against
+# transformers' generate, float32 without TF32 on both sides
+case " ${CHECK_BENCH:-$DEFAULT_BENCH} " in *" gen "*)
+  stamp "bench gen (generate against transformers, batch 1/8/64)"
+  ANNEAL_TF32=0 BENCH_BATCHES=1,8,64 timeout 120 node --import tsx tools/bench/generate.ts 128 > "$out/generate.log" 2>&1 ||
+    { echo "  gen: exit $?"; tail -5 "$out/generate.log"; } ;;
+esac
 bench b16-compile 150 BENCH_BATCH=16 BENCH_ANNEAL=0 BENCH_HF_COMPILE=1
 # runs measured in session 6 (kept for comparison): the recorded step as eager replays
 bench b16-recorded 60 BENCH_BATCH=16 BENCH_HF=0 BENCH_RECORD=1
@@ -97,4 +105,5 @@ node tools/gpu/report.mjs "$rows" "$gpu" | tee "$out/gpu-report.md"
 cat "$rows"/*.json > "$out/rows.jsonl" 2>/dev/null
 [ -f "$out/recorded-step.log" ] && grep -h "^|" "$out/recorded-step.log" | tee -a "$out/gpu-report.md"
 [ -f "$out/profile.log" ] && grep -h "^|\|^transformers" "$out/profile.log" | tee -a "$out/gpu-report.md"
+[ -f "$out/generate.log" ] && grep -h "^|\|^GPT-2" "$out/generate.log" | tee -a "$out/gpu-report.md"
 stamp "done"

@@ -125,6 +125,31 @@ const CASES: Case[] = [
     },
   ],
   [
+    'matMul of 1 to 16 rows (the few-row kernels) by W and by Wᵀ, with row, column and depth remainders',
+    () =>
+      [
+        [1, 768, 70],
+        [2, 19, 9],
+        [3, 7, 5],
+        [5, 37, 22],
+        [8, 264, 1030],
+        [13, 40, 3],
+        [16, 129, 61],
+        [4, 8, 1],
+      ].flatMap(([m, k, n], i) => {
+        // (in [-1, 1]: a sum of 264 products of [-2, 2] cancels to within 1e-5 of rounding error)
+        const x = r([m, k], 10 * i + 1, -1, 1);
+        const w = r([k, n], 10 * i + 2, -1, 1);
+        const wt = r([n, k], 10 * i + 3, -1, 1);
+        return [
+          tf.matMul(x, w), // x W, W [in, out] (GPT-2's Conv1D)
+          tf.matMul(x, wt, false, true), // x Wᵀ, W [out, in] (nn.Linear, a tied head)
+          tf.matMul(tf.transpose(x), wt, true, true), // x handed over transposed
+          tf.matMul(tf.reshape(x, [1, m, k]), tf.reshape(w, [1, k, n])), // a batch of one
+        ];
+      }),
+  ],
+  [
     'reductions with axes and keepDims',
     () => {
       const x = r([2, 3, 4], 1);

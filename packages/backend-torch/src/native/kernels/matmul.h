@@ -3,6 +3,8 @@
 // Included by addon.cc inside its namespace (one translation unit), after runtime.h.
 #pragma once
 
+#include "fewrow.h"
+
 int64_t gemmPad(int64_t d) { return (!g_pad_gemm || d < 1024 || d % 8 == 0) ? d : (d + 63) / 64 * 64; }
 
 // t [..., r0, c0] as dtype [..., r, c], zeros in the padding (one copy, the cast included).
@@ -19,11 +21,13 @@ at::Tensor padCast(const at::Tensor& t, int64_t r, int64_t c, at::ScalarType dty
   return out;
 }
 
-// x [M, K] @ y [K, N] as one BLAS call, matrix-vector products when x is one or two rows: decoding
-// multiplies one row per sequence by every weight, once per token, and OpenBLAS's GEMM with
-// M = 1 streams the weight at a quarter of the rate its GEMV does (GPT-2's tied head, [1, 768]
-// by [768, 50257]: 29.9 ms as mm, 8.4 ms as mv, in PyTorch on the same OpenBLAS).
+// x [M, K] @ y [K, N]: the few-row kernels of fewrow.h for 1 to 16 rows (decoding multiplies one
+// row per sequence by every weight, once per token), else one BLAS call. Without AVX2, one or
+// two rows are matrix-vector products: OpenBLAS's GEMM with M = 1 streams the weight at a quarter
+// of the rate its GEMV does (GPT-2's tied head, [1, 768] by [768, 50257]: 29.9 ms as mm, 8.4 ms
+// as mv, in PyTorch on the same OpenBLAS; 5.4 ms in fewrow.h on 2 threads).
 at::Tensor plainProduct(const at::Tensor& x, const at::Tensor& y) {
+  if (auto few = fewRowsProduct(x, y); few.defined()) return few;
   bool cpuFloat = !x.is_cuda() && x.scalar_type() == at::kFloat && y.scalar_type() == at::kFloat;
   if (cpuFloat && x.size(0) == 1) return at::mv(y.t(), x[0]).unsqueeze(0);  // [N, K] · [K] -> [N]
   if (cpuFloat && x.size(0) == 2) return at::stack({at::mv(y.t(), x[0]), at::mv(y.t(), x[1])});  // (still faster than GEMM)

@@ -3,10 +3,7 @@
 // Included by addon.cc inside its namespace (one translation unit), after runtime.h.
 #pragma once
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define ANNEAL_X86 1
-#endif
+#include "simd.h"
 
 Outputs dequant4bit(const Inputs& in, [[maybe_unused]] const Attrs& a) {  // inputs packed 4-bit codes (bytes carried in int32), byte table [256, 2] (a byte's two code values, high nibble first), block absmax [blocks] -> [rows, cols]
   int64_t rows = a.i64("rows"), cols = a.i64("cols"), n = rows * cols, block = a.i64("blockSize");
@@ -35,14 +32,6 @@ static void int8DotsScalar(const int8_t* w, const float* x, int64_t n, int64_t k
 }
 
 #ifdef ANNEAL_X86
-// The sum of a register's 8 floats.
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 a) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // The same with AVX2/FMA for N rows (N a compile-time constant, so the accumulators stay in
 // registers): each 16 codes widened to float32 once and used for every row, two accumulators
 // per row so consecutive FMAs do not wait on each other.
@@ -50,17 +39,20 @@ template <int N>
 __attribute__((target("avx2,fma"))) static void int8DotsAvx2(const int8_t* w, const float* x, int64_t k, int64_t ldx,
                                                               float* out) {
   __m256 a0[N], a1[N];
+  #pragma GCC unroll 16
   for (int r = 0; r < N; r++) a0[r] = a1[r] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
     __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
     __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+    #pragma GCC unroll 16
     for (int r = 0; r < N; r++) {
       a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + i), a0[r]);
       a1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), a1[r]);
     }
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < N; r++) {
     float total = hsum256(_mm256_add_ps(a0[r], a1[r]));
     for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
@@ -74,17 +66,20 @@ template <int N>
 __attribute__((target("avx2,fma"))) static void int8DotsAvx2Wide(const int8_t* w, const float* x, int64_t k,
                                                                   int64_t ldx, float* out) {
   __m256 acc[N];
+  #pragma GCC unroll 16
   for (int r = 0; r < N; r++) acc[r] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
     __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
     __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+    #pragma GCC unroll 16
     for (int r = 0; r < N; r++) {
       acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + i), acc[r]);
       acc[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), acc[r]);
     }
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < N; r++) {
     float total = hsum256(acc[r]);
     for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
@@ -104,11 +99,6 @@ static void int8DotsAvx2(const int8_t* w, const float* x, int64_t n, int64_t k, 
     default: return int8DotsAvx2Wide<8>(w, x, k, ldx, out);
   }
 }
-static bool hasAvx2() {
-  __builtin_cpu_init();  // a static initializer may run before the compiler's own CPU detection
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-static const bool kHasAvx2 = hasAvx2();
 #endif
 
 // y = x Wᵀ for an int8 weight W [out, in] (codes × a float32 scale per row) and x [N, in]:
