@@ -1,5 +1,5 @@
 // Data parallelism end to end through the CLI: `anneal launch --nproc 2` trains a tiny GPT-2
-// (and a tiny T5: span corruption, then seq2seq) on loopback (c10d, Gloo) with the same
+// (and a tiny T5: span corruption, then seq2seq; and a tiny BERT with MLM) on loopback (c10d, Gloo) with the same
 // losses as one process with the doubled batch, only
 // rank 0 writes the run folder, resume refuses a different world size, and a killed worker
 // stops the job with the failed rank named.
@@ -16,6 +16,7 @@ import { rankDevice } from './launch-command.js';
 const BIN = fileURLToPath(new URL('../bin/anneal.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 const SENTIMENT = fileURLToPath(new URL('../../../datasets/sentiment/sft-prompt-completion.jsonl', import.meta.url));
+const REVIEWS = fileURLToPath(new URL('../../../datasets/sentiment/classification.jsonl', import.meta.url));
 // In CI (CI=true) the collectives are required: set-up installs libgloo-dev, so a skip would hide a broken build.
 const d = collectivesAvailable() || process.env.CI === 'true' ? describe : describe.skip;
 
@@ -154,6 +155,37 @@ train: { batchSize: ${batchSize}, maxSteps: 4, logEvery: 1, evalEvery: 1000, eva
     expect(s2.code, s2.err).toBe(0);
     close(losses(join(dir, 'one', 's2s')), losses(join(dir, 'two', 's2s')));
   }, 300_000);
+
+  it('MLM (BERT) in 2 processes equals 1 process with the doubled batch: each row masked the same', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anneal-dp-mlm-'));
+    const mlm = (batchSize: number, runs: string) => {
+      const file = join(dir, `mlm-${batchSize}.yaml`);
+      writeFileSync(
+        file,
+        `# data-parallel MLM test run
+name: mlm
+recipe: mlm
+seed: 3
+backend: torch
+outputDir: ${join(dir, runs)}
+tokenizer: { train: { vocabSize: 300 } }
+model: { config: { hiddenSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 64, hiddenDropoutProb: 0, attentionProbsDropoutProb: 0 } }
+data: { train: ${REVIEWS}, format: text, maxLength: 32, onBadRow: truncate, evalFraction: 0.05, cacheDir: null }
+optim: { lr: 3.0e-3 }
+train: { batchSize: ${batchSize}, maxSteps: 4, logEvery: 1, evalEvery: 1000, evalBatches: 1, saveEvery: 4 }
+`,
+      );
+      return file;
+    };
+    const single = await anneal(['train', mlm(8, 'one')]);
+    expect(single.code, single.err).toBe(0);
+    const port = String(await freeLocalPort());
+    const dp = await anneal(['launch', '--nproc', '2', '--master-port', port, '--', 'train', mlm(4, 'two')]);
+    expect(dp.code, dp.err).toBe(0);
+    const [a, b] = [losses(join(dir, 'one', 'mlm')), losses(join(dir, 'two', 'mlm'))];
+    expect(b.length).toBe(4);
+    a.forEach((l, i) => expect(Math.abs(l - b[i]), `step ${i + 1}: ${l} vs ${b[i]}`).toBeLessThanOrEqual(1e-5 * l));
+  }, 240_000);
 
   it('a killed worker stops the job, and the exit status names its rank', async () => {
     const job = setup(4, 100_000);

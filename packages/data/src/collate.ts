@@ -71,7 +71,12 @@ export interface MlmOptions extends PadOptions {
   probability?: number;
   /** Whole-word masking: true when a token continues the previous word (e.g. WordPiece "##"). */
   continuesWord?: (id: number) => boolean;
-  rng: Rng;
+  /**
+   * The random draws: one generator for the batch (all rows' choices, then all replacements), or
+   * a generator per row (its choices, then its replacements), e.g. seeded by the row's dataset
+   * index so that a row is masked the same however a data-parallel batch is split.
+   */
+  rng: Rng | ((row: number) => Rng);
 }
 
 /**
@@ -81,7 +86,8 @@ export interface MlmOptions extends PadOptions {
  */
 export function collateMlm(rows: Int32Array[], o: MlmOptions): Batch {
   const p = o.probability ?? 0.15;
-  const chosen = rows.map((r) => {
+  const rngs = rows.map((_, b) => (typeof o.rng === 'function' ? o.rng(b) : o.rng));
+  const chosen = rows.map((r, b) => {
     const pick = new Uint8Array(r.length);
     let current = false;
     for (let i = 0; i < r.length; i++) {
@@ -90,7 +96,7 @@ export function collateMlm(rows: Int32Array[], o: MlmOptions): Batch {
         continue;
       }
       const continues = o.continuesWord?.(r[i]) && i > 0 && !o.specialIds.has(r[i - 1]);
-      current = continues ? current : o.rng.next() < p;
+      current = continues ? current : rngs[b].next() < p;
       pick[i] = current ? 1 : 0;
     }
     return pick;
@@ -101,9 +107,9 @@ export function collateMlm(rows: Int32Array[], o: MlmOptions): Batch {
     const off = o.side === 'left' ? T - Math.min(r.length, T) : 0;
     for (let i = 0; i < Math.min(r.length, T); i++) {
       if (!chosen[b][i]) continue;
-      const u = o.rng.next();
+      const u = rngs[b].next();
       if (u < 0.8) batch.inputIds[b * T + off + i] = o.maskTokenId;
-      else if (u < 0.9) batch.inputIds[b * T + off + i] = Math.floor(o.rng.next() * o.vocabSize);
+      else if (u < 0.9) batch.inputIds[b * T + off + i] = Math.floor(rngs[b].next() * o.vocabSize);
     }
   });
   return batch;

@@ -1,7 +1,7 @@
 // Tokenizing formats, packing and collating, on a character-level tokenizer so every
 // expected id can be read off the text by hand.
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@anneal/core';
+import { Rng, deriveSeed } from '@anneal/core';
 import {
   BadRow,
   IGNORE,
@@ -232,6 +232,24 @@ describe('collators', () => {
     expect(Math.abs(masked / chosen - 0.8)).toBeLessThan(0.03);
     expect(Math.abs(kept / chosen - 0.1)).toBeLessThan(0.03);
     for (let r = 0; r < 200; r++) expect(b.labels[r * 100]).toBe(IGNORE); // [CLS] never chosen
+  });
+
+  it('MLM with a generator per row masks a row the same however the batch is split (data parallel)', () => {
+    const rows = Array.from({ length: 6 }, (_, r) =>
+      Int32Array.from({ length: 40 }, (_, i) => 200 + ((r * 7 + i) % 90)),
+    );
+    const keys = [17, 3, 250, 8, 41, 99]; // the rows' dataset indices
+    const o = { padId: 0, maskTokenId: 103, vocabSize: 300, specialIds: new Set<number>(), probability: 0.3 };
+    const perRow = (at: number[]) => (b: number) => new Rng(deriveSeed(5, at[b]));
+    const whole = collateMlm(rows, { ...o, rng: perRow(keys) });
+    const halves = [0, 3].map((k) => collateMlm(rows.slice(k, k + 3), { ...o, rng: perRow(keys.slice(k, k + 3)) }));
+    expect(Array.from(halves[0].inputIds).concat(Array.from(halves[1].inputIds))).toEqual(Array.from(whole.inputIds));
+    expect(Array.from(halves[0].labels).concat(Array.from(halves[1].labels))).toEqual(Array.from(whole.labels));
+    expect(whole.labels.filter((l) => l !== IGNORE).length).toBeGreaterThan(30); // something was masked
+    // one shared generator would not: the second half's masks depend on the first half's draws
+    const shared = collateMlm(rows, { ...o, rng: new Rng(5) });
+    const sharedHalf = collateMlm(rows.slice(3), { ...o, rng: new Rng(5) });
+    expect(Array.from(sharedHalf.labels)).not.toEqual(Array.from(shared.labels.slice(3 * 40)));
   });
 
   it('MLM whole-word masking chooses a word and its continuation pieces together', () => {

@@ -1,10 +1,11 @@
 // Masked language modelling (BERT pretraining, from scratch or continued), as one
 // readable recipe: setup -> train -> save -> cleanup. Each batch masks a fresh 15% of its
-// tokens (seeded by the step, so a resumed run masks the same ones); metrics: loss and
+// tokens (seeded by the step and each row's index, so a resumed run masks the same ones, and
+// data-parallel ranks mask what one process with their whole batch would); metrics: loss and
 // mlm_accuracy (argmax = original token at masked positions).
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng, configToYaml, deriveSeed, useBackend } from '@anneal/core';
-import { collateMlm, prepareDataset, type Tokenized } from '@anneal/data';
+import { collateMlm, prepareDataset, type MlmOptions, type Tokenized } from '@anneal/data';
 import { BERT_DEFAULTS, BertModelWithHead, crossEntropySum, loadPretrained } from '@anneal/modeling';
 import { loadTokenizerSync, tokenizerFingerprint, trainWordPiece, type Tokenizer } from '@anneal/tokenizers';
 import {
@@ -105,7 +106,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
   const continues = (id: number) => tok.idToToken(id)?.startsWith('##') ?? false;
 
   /** Masked batch -> logits [n, V] at its n masked positions, and their labels (the head runs on those rows only). */
-  const masked = (rows: Int32Array[], seed: number, training: boolean) => {
+  const masked = (rows: Int32Array[], seed: number, training: boolean, rng: MlmOptions['rng'] = new Rng(seed)) => {
     const b = collateMlm(rows, {
       padId,
       maskTokenId: maskId,
@@ -113,7 +114,7 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
       specialIds,
       continuesWord: cfg.wholeWordMask ? continues : undefined,
       probability: cfg.mlmProbability,
-      rng: new Rng(seed),
+      rng,
     });
     // only masked positions carry a label (-100 elsewhere): the cross-entropy of all rows equals
     // that of these rows, so the [B·T, V] logits are never made (at least one row: a batch
@@ -160,11 +161,14 @@ export async function runMlm(cfg: MlmConfig, configFile: string, o: RunOptions =
       model: net,
       optimizer: opt,
       numRows: train.length,
-      loss: (idx, seed) => () => {
+      loss: (idx, seed, dataSeed) => () => {
+        // dropout from the rank's seed; each row's masks from the step's shared seed and the row's
+        // index, so 2 processes mask what 1 process with the doubled batch masks
         const { logits, labels } = masked(
           Array.from(idx, (i) => train[i]),
           seed,
           true,
+          (b) => new Rng(deriveSeed(dataSeed, idx[b])),
         );
         return crossEntropySum(logits, labels);
       },
