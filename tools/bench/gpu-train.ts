@@ -18,6 +18,10 @@
 //   BENCH_LINEAR_CE=1     with BENCH_RECORD: the LM head and loss as one chunked kernel (no [N, V] logits)
 //   ANNEAL_PAD_GEMM=1     Anneal pads unaligned GEMM dimensions (the 50257 vocabulary) to 64
 //   BENCH_ANNEAL=0 / BENCH_HF=0   leave out one side (rows of several runs go in one table)
+//   BENCH_MODEL=qwen3-0.6b  Qwen3-0.6B's shape (random weights, transformers' initialisation),
+//                         seq 2048 (BENCH_CTX), with BENCH_LORA=1 LoRA r 16 on all linear layers
+//                         (peft's "all-linear"); BENCH_QWEN3_CONFIG (JSON) overrides parts of the
+//                         shape, e.g. a 2-layer model to try the benchmark on a CPU
 //   BENCH_DPO=1 ...       DPO step (TRL's defaults): BENCH_BATCH pairs as one concatenated
 //                         [2B, T] forward (chosen rows, then rejected), the first half of each
 //                         row the shared prompt (not scored), a frozen reference copy, sigmoid
@@ -38,6 +42,8 @@ import { AdamW, FunctionalStep, useBackend, valueAndGrads } from '@anneal/core';
 import {
   GPT2_DEFAULTS,
   Gpt2LMHeadModel,
+  initFromHfConfig,
+  loadPretrainedSync,
   causalLmLossSum,
   causalLmTargets,
   crossEntropySumOfTargets,
@@ -68,8 +74,29 @@ export interface GpuRow {
   lossLast: number;
 }
 
+const QWEN3 = process.env.BENCH_MODEL === 'qwen3-0.6b';
+/** Qwen/Qwen3-0.6B's config.json (the shape; the weights are random), with BENCH_QWEN3_CONFIG's overrides. */
+export const QWEN3_CONFIG: Record<string, number | string | boolean> = {
+  model_type: 'qwen3',
+  vocab_size: 151936,
+  hidden_size: 1024,
+  intermediate_size: 3072,
+  num_hidden_layers: 28,
+  num_attention_heads: 16,
+  num_key_value_heads: 8,
+  head_dim: 128,
+  max_position_embeddings: 40960,
+  rope_theta: 1000000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
+  attention_bias: false,
+  attention_dropout: 0,
+  ...(JSON.parse(process.env.BENCH_QWEN3_CONFIG ?? '{}') as Record<string, number>),
+};
+const VOCAB = QWEN3 ? Number(QWEN3_CONFIG.vocab_size) : 50257;
 const B = Number(process.env.BENCH_BATCH ?? 16);
-const T = 1024;
+const T = Number(process.env.BENCH_CTX ?? (QWEN3 ? 2048 : 1024));
 const STEPS = Number(process.env.BENCH_STEPS ?? 200);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20);
 const LOG_EVERY = Number(process.env.BENCH_LOG_EVERY ?? 10);
@@ -77,7 +104,8 @@ const LORA = process.env.BENCH_LORA === '1';
 const DPO = process.env.BENCH_DPO === '1';
 const LR = DPO ? 1e-6 : 6e-4;
 const RECORD = process.env.BENCH_RECORD === '1';
-const LINEAR_CE = process.env.BENCH_LINEAR_CE === '1' && RECORD && !LORA && !DPO;
+const LINEAR_CE = process.env.BENCH_LINEAR_CE === '1' && RECORD && !LORA && !DPO && !QWEN3;
+if (QWEN3 && DPO) throw new Error('BENCH_MODEL=qwen3-0.6b runs the (LoRA) SFT step, not DPO');
 
 /**
  * The same token batches for every engine: 4 batches of [B, T] from MINSTD (s * 48271 mod
@@ -126,26 +154,21 @@ async function child(): Promise<void> {
   await useBackend('torch', {});
   const addon = loadAddon();
   const init = process.env.BENCH_INIT_DIR;
-  const model = init
-    ? Gpt2LMHeadModel.fromPretrained(init)
-    : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
+  const gpt2 = () =>
+    init
+      ? Gpt2LMHeadModel.fromPretrained(init)
+      : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1);
+  const model = QWEN3 ? (init ? loadPretrainedSync(init) : initFromHfConfig(QWEN3_CONFIG, 1)) : gpt2();
+  const targetModules = QWEN3 ? 'all-linear' : ['c_attn', 'c_proj', 'c_fc'];
   const lora = LORA
-    ? new LoraModel(
-        model,
-        LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules: ['c_attn', 'c_proj', 'c_fc'] }),
-        1,
-      )
+    ? new LoraModel(model, LoraConfigSchema.parse({ r: 16, loraAlpha: 32, targetModules }), 1)
     : undefined;
   // DPO's reference: a frozen copy of the initial policy (TRL's default without peft)
-  const ref = DPO
-    ? init
-      ? Gpt2LMHeadModel.fromPretrained(init)
-      : Gpt2LMHeadModel.init({ ...GPT2_DEFAULTS, residPdrop: 0, embdPdrop: 0, attnPdrop: 0 }, 1)
-    : undefined;
+  const ref = DPO ? gpt2() : undefined;
   const params = lora ? lora.params : model.params;
   const net = lora ?? model;
   const opt = new AdamW(params, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: LORA || DPO ? 0 : 0.1 }); // TRL's DPO: no weight decay
-  const data = batches(B, T);
+  const data = batches(B, T, VOCAB);
   const losses: number[] = [];
   let pending: tf.Scalar[] = [];
   // The recorded step: the same forward, loss and AdamW as a function of its inputs (ids,
@@ -171,7 +194,7 @@ async function child(): Promise<void> {
       );
       return tf.mean(losses) as tf.Scalar;
     }
-    if (LINEAR_CE) {
+    if (LINEAR_CE && model instanceof Gpt2LMHeadModel) {
       const hidden = tf.reshape(model.hidden({ inputIds: ids as tf.Tensor2D }), [
         B * T,
         model.config.nEmbd,
@@ -290,6 +313,13 @@ async function child(): Promise<void> {
 }
 
 function flopsPerToken(): number {
+  if (QWEN3) {
+    const q = QWEN3_CONFIG as Record<string, number>;
+    const [C, L, A] = [q.hidden_size, q.num_hidden_layers, q.num_attention_heads * q.head_dim];
+    const kv = q.num_key_value_heads * q.head_dim;
+    const perLayer = C * A + 2 * C * kv + A * C + 3 * C * q.intermediate_size; // q, k, v, o; gate, up, down
+    return 6 * (L * perLayer + q.vocab_size * C) + 12 * L * T * A; // + the (tied) head's product
+  }
   const c = GPT2_DEFAULTS;
   const C = c.nEmbd;
   const perLayer = 4 * C * C + 4 * C + 8 * C * C + 5 * C + 4 * C; // attention (qkv, proj) and MLP weights and biases, two layer norms
@@ -312,6 +342,9 @@ async function main(): Promise<void> {
     BENCH_LORA: LORA ? '1' : '0',
     BENCH_DPO: DPO ? '1' : '0',
     BENCH_LOG_EVERY: String(LOG_EVERY),
+    BENCH_CTX: String(T),
+    BENCH_MODEL: QWEN3 ? 'qwen3-0.6b' : 'gpt2',
+    BENCH_QWEN3_CONFIG: JSON.stringify(QWEN3_CONFIG),
   };
   Object.assign(process.env, env);
   const hf = process.env.BENCH_HF === '0' ? undefined : runJson<GpuRow>(pythonWithTorch(), [py]);
@@ -323,7 +356,7 @@ async function main(): Promise<void> {
   if (ours) rows.push(ours);
   const peak = Number(process.env.BENCH_PEAK_TFLOPS ?? 989) * 1e12; // H100 SXM datasheet by default; tools/gpu/check.sh sets the H200's measured 790
   console.log(
-    `\nGPT-2 124M${LORA ? ' with LoRA (r 16 on c_attn, c_proj, c_fc)' : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps, MFU against ${peak / 1e12} TFLOP/s\n`,
+    `\n${QWEN3 ? `Qwen3-0.6B-shaped (${QWEN3_CONFIG.num_hidden_layers} layers, random weights)` : 'GPT-2 124M'}${LORA ? ` with LoRA (r 16 on ${QWEN3 ? 'all linear layers' : 'c_attn, c_proj, c_fc'})` : ''}${DPO ? ', DPO step (policy + frozen reference), ' + B + ' pairs =' : ','} batch ${DPO ? 2 * B : B} x ${T} tokens, ${STEPS} steps (${WARMUP} warm-up), bf16 autocast, AdamW fused, loss read every ${LOG_EVERY} steps, MFU against ${peak / 1e12} TFLOP/s\n`,
   );
   console.log(
     '| engine | ms/step | tokens/s | vs transformers | MFU | host reads/step | live MB (tensors) after warm-up → end | GPU MB (nvidia-smi) | loss @20 → @end |',

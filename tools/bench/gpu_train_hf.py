@@ -2,6 +2,8 @@
 GPT2Config (GPT-2 124M, no dropout), SDPA attention, bf16 autocast, AdamW(fused=True) with
 weight decay on matrices only, the loss read every 10 steps. Saves its initial weights to
 $BENCH_INIT_DIR (config.json + model.safetensors) for Anneal to start from. Prints one JSON row.
+BENCH_MODEL=qwen3-0.6b: Qwen3ForCausalLM from Qwen3Config with the shape gpu-train.ts passes in
+BENCH_QWEN3_CONFIG (Qwen3-0.6B's), seq BENCH_CTX (2048), BENCH_LORA=1: peft's LoRA on "all-linear".
 BENCH_DPO=1: TRL's DPO step written out (concatenated forward of chosen and rejected, a frozen
 reference copy under no_grad, log-probs of the completion tokens as TRL's get_batch_logps,
 -logsigmoid(beta x margin), beta 0.1, lr 1e-6, no weight decay), so TRL need not be installed."""
@@ -14,7 +16,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 B = int(os.environ.get("BENCH_BATCH", "16"))
-T = 1024
+T = int(os.environ.get("BENCH_CTX", "1024"))
+QWEN3 = os.environ.get("BENCH_MODEL") == "qwen3-0.6b"
 STEPS = int(os.environ.get("BENCH_STEPS", "200"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))
 LOG_EVERY = int(os.environ.get("BENCH_LOG_EVERY", "10"))
@@ -75,8 +78,15 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
-    cfg = GPT2Config(n_positions=T, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa")
+    if QWEN3:
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+
+        shape = {k: v for k, v in json.loads(os.environ["BENCH_QWEN3_CONFIG"]).items() if k != "model_type"}
+        cfg = Qwen3Config(**shape)
+        model = Qwen3ForCausalLM._from_config(cfg, attn_implementation="sdpa")
+    else:
+        cfg = GPT2Config(n_positions=T, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        model = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa")
     if os.environ.get("BENCH_INIT_DIR"):  # Anneal starts from these same weights
         model.save_pretrained(os.environ["BENCH_INIT_DIR"], safe_serialization=True)
     model = model.cuda().train()
@@ -84,7 +94,11 @@ def main():
     if lora:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True, task_type="CAUSAL_LM"))
+        if QWEN3:
+            lcfg = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+        else:
+            lcfg = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lcfg)
     ref = None
     if DPO:  # TRL's default reference without peft: a frozen copy of the initial policy
         ref = GPT2LMHeadModel._from_config(cfg, attn_implementation="sdpa")
@@ -96,7 +110,7 @@ def main():
     decay = [p for p in trainable if p.dim() >= 2 and not lora and not DPO]
     no_decay = [p for p in trainable if p.dim() < 2 or lora or DPO]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=True)
-    data = batches(B, T)
+    data = batches(B, T, cfg.vocab_size)
     losses, pending = [], None
 
     def step(i):

@@ -50,9 +50,10 @@ fi
 # 3. Benchmarks: GPT-2 124M (seq 1024), transformers (eager, torch.compile) and Anneal
 #    (dispatched from JS, recorded step + CUDA graph); LoRA against peft; DPO step.
 # The default set fits one call of about 7 minutes on an H200 (estimated from the session-6
-# calls; recorded-step, profile and b16-pad ran there and are left out; gen, decoding against
-# transformers' generate, is estimated at ~70 s); CHECK_BENCH="name …" picks.
-DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-lce b16-best b8 b8-best lora-graph dpo-recorded gen b16-compile"
+# calls; recorded-step, profile and b16-pad ran there and are left out, b16-lce too (b16-best
+# includes it); gen, decoding against transformers' generate, and qwen3-lora-graph are estimated
+# at ~70 s each); CHECK_BENCH="name …" picks.
+DEFAULT_BENCH="b16 b16-graph b16-bf16 b16-best b8 b8-best lora-graph qwen3-lora-graph dpo-recorded gen b16-compile"
 bench() {  # name, time limit (s), env...
   local name=$1 limit=$2
   shift 2
@@ -78,6 +79,8 @@ bench b16-best 45 BENCH_BATCH=16 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM
 bench b8-best 45 BENCH_BATCH=8 BENCH_HF=0 BENCH_PRECISION=bf16 ANNEAL_PAD_GEMM=1 BENCH_RECORD=1 BENCH_LINEAR_CE=1
 # LoRA against peft, DPO against the same step on transformers, transformers under torch.compile
 bench lora-graph 80 BENCH_BATCH=16 BENCH_LORA=1 BENCH_RECORD=1
+# a Qwen3-0.6B-shaped LoRA SFT step (random weights, r 16 on all linear layers, 4 x 2048) against peft
+bench qwen3-lora-graph 150 BENCH_MODEL=qwen3-0.6b BENCH_BATCH=4 BENCH_LORA=1 BENCH_RECORD=1
 bench dpo 100 BENCH_BATCH=8 BENCH_DPO=1
 bench dpo-recorded 100 BENCH_BATCH=8 BENCH_DPO=1 BENCH_RECORD=1
 # decoding (issue 24's GPU rows): GPT-2 small, 128 new tokens, batch 1, 8 and 64, against

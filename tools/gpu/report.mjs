@@ -23,6 +23,7 @@ const RUNS = [
   ['b8-best', 'b8', 'GPT-2 124M, batch 8 x 1024'],
   ['lora-graph', 'lora-graph', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
   ['lora-recorded', 'lora-recorded', 'LoRA r16 (c_attn, c_proj, c_fc), batch 16 x 1024'],
+  ['qwen3-lora-graph', 'qwen3-lora-graph', 'Qwen3-0.6B-shaped, LoRA r16 (all linear), batch 4 x 2048'],
   ['dpo', 'dpo', 'DPO step, 8 pairs = 16 x 1024'],
   ['dpo-recorded', 'dpo-recorded', 'DPO step, 8 pairs = 16 x 1024'],
 ];
