@@ -2,6 +2,8 @@ export {
   exportOnnx,
   onnxModelBytes,
   ONNX_ARCHITECTURES,
+  ONNX_CHUNK_BYTES,
+  ONNX_INLINE_LIMIT,
   ONNX_IR_VERSION,
   ONNX_OPSET,
   ONNX_OPSETS,
@@ -10,7 +12,15 @@ export {
   type OnnxExportOptions,
   type OnnxExportResult,
 } from './onnx-export.js';
-export { OnnxGraph, quantizeRows, toFloat16, type Attr, type Dim, type WeightFormat } from './onnx/graph.js';
+export {
+  OnnxGraph,
+  quantizeRows,
+  toFloat16,
+  type Attr,
+  type Dim,
+  type ExternalDataOptions,
+  type WeightFormat,
+} from './onnx/graph.js';
 export {
   PushError,
   checkRepoId,

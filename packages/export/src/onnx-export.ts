@@ -2,16 +2,20 @@
 // sequence classifier or reward model, text classification) —
 //   config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx
 // — the ONNX graph built from Anneal's own model definition (onnx/<family>.ts), opset 17,
-// IR version 8 (what onnxruntime 1.14 and later read). The folder is written next to its
-// destination and renamed into place, so a failed export leaves nothing half-written.
+// IR version 8 (what onnxruntime 1.14 and later read). Weights over ~1.9 GB (a protobuf cannot
+// exceed 2 GB) go to external data files beside it, onnx/model.onnx_data[_k], each under 2 GB
+// as browsers need, named in config.json's transformers.js_config.use_external_data_format as
+// transformers.js reads them. The folder is written next to its destination and renamed into
+// place, so a failed export leaves nothing half-written.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError, writeFileDurable } from '@anneal/core';
+import { ConfigError, stringifyJson, writeFileDurable } from '@anneal/core';
 import {
   BertModelWithHead,
   DecoderForSequenceClassification,
   Gpt2LMHeadModel,
   LlamaForCausalLM,
+  TRANSFORMERS_FLOAT_KEYS,
   type PretrainedModel,
 } from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
@@ -34,6 +38,11 @@ export const ONNX_VARIANTS = {
 } as const;
 export type OnnxVariant = keyof typeof ONNX_VARIANTS;
 
+/** Weights up to this many bytes stay inside the .onnx file (its protobuf must stay under 2 GiB). */
+export const ONNX_INLINE_LIMIT = 1.9e9;
+/** An external data chunk holds at most this many bytes (transformers.js in a browser reads each file into one buffer). */
+export const ONNX_CHUNK_BYTES = 1.9e9;
+
 export interface OnnxExportOptions {
   /** The folder to write (must not exist, or be empty, unless overwrite). */
   outDir: string;
@@ -46,12 +55,16 @@ export interface OnnxExportOptions {
   opset?: number;
   /** Also write these (fp16: float16 weights, int8: int8 weight-only), as transformers.js names them. */
   variants?: OnnxVariant[];
+  /** Weights of more bytes than this go to external data files (default ONNX_INLINE_LIMIT; 0: always). */
+  inlineLimit?: number;
+  /** The most bytes in one external data file (default ONNX_CHUNK_BYTES). */
+  chunkBytes?: number;
 }
 
 export interface OnnxExportResult {
   dir: string;
   files: string[];
-  /** Size of onnx/model.onnx in bytes. */
+  /** Size of onnx/model.onnx in bytes (without its external data files). */
   bytes: number;
 }
 
@@ -73,11 +86,47 @@ export const ONNX_ARCHITECTURES = [
   'MistralForSequenceClassification',
 ];
 
-/** The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded. */
-export function onnxModelBytes(
+type GraphOptions = { producerVersion?: string; opset?: number; weights?: WeightFormat };
+
+/**
+ * The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded
+ * in one buffer; weights over ONNX_INLINE_LIMIT are refused (exportOnnx writes them as external data).
+ */
+export function onnxModelBytes(model: PretrainedModel, o: GraphOptions & { inlineLimit?: number } = {}): Uint8Array {
+  const graph = onnxGraph(model, o);
+  if (graph.initializerBytes > (o.inlineLimit ?? ONNX_INLINE_LIMIT))
+    throw new ConfigError(
+      `the model's weights are ${(graph.initializerBytes / 1e9).toFixed(2)} GB (${graph.initializerBytes} bytes, over the ${o.inlineLimit ?? ONNX_INLINE_LIMIT} that fit in one buffer): an ONNX protobuf holds at most 2 GB`,
+      {
+        field: '--model',
+        hint: 'exportOnnx (anneal export --onnx) writes them to external data files beside the model',
+      },
+    );
+  return encodeGraph(graph, o);
+}
+
+function encodeGraph(graph: OnnxGraph, o: GraphOptions): Uint8Array {
+  const opset = o.opset ?? ONNX_OPSET;
+  return graph.encode({ opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' });
+}
+
+/** The model as the files of one .onnx: the model bytes and its external data chunks (none when it fits). */
+function onnxFiles(
   model: PretrainedModel,
-  o: { producerVersion?: string; opset?: number; weights?: WeightFormat } = {},
-): Uint8Array {
+  file: string,
+  o: GraphOptions & { inlineLimit?: number; chunkBytes?: number },
+): { model: Uint8Array; chunks: Buffer[] } {
+  const graph = onnxGraph(model, o);
+  if (graph.initializerBytes <= (o.inlineLimit ?? ONNX_INLINE_LIMIT))
+    return { model: encodeGraph(graph, o), chunks: [] };
+  const opset = o.opset ?? ONNX_OPSET;
+  return graph.encodeExternal(
+    { opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' },
+    { location: (k) => `${file}_data${k ? `_${k}` : ''}`, chunkBytes: o.chunkBytes ?? ONNX_CHUNK_BYTES },
+  );
+}
+
+function onnxGraph(model: PretrainedModel, o: GraphOptions): OnnxGraph {
   const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0] ?? model.modelType);
   const opset = o.opset ?? ONNX_OPSET;
   if (!ONNX_OPSETS.includes(opset))
@@ -106,7 +155,7 @@ export function onnxModelBytes(
       field: '--model',
       hint: `supported: ${ONNX_ARCHITECTURES.join(', ')}`,
     });
-  return graph.encode({ opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' });
+  return graph;
 }
 
 /** Writes the transformers.js folder (see the file comment); returns what it wrote. */
@@ -117,20 +166,36 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
       field: '--out',
       hint: 'choose a new folder, or pass --overwrite',
     });
-  const base = { producerVersion: o.producerVersion, opset: o.opset };
-  const bytes = onnxModelBytes(model, base); // first: an unsupported model writes nothing
+  const base = {
+    producerVersion: o.producerVersion,
+    opset: o.opset,
+    inlineLimit: o.inlineLimit,
+    chunkBytes: o.chunkBytes,
+  };
+  const main = onnxFiles(model, 'model.onnx', base); // first: an unsupported model writes nothing
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   try {
     mkdirSync(join(partial, 'onnx'), { recursive: true });
     model.saveConfigs(partial);
     o.tokenizer?.save(partial);
-    writeFileDurable(join(partial, 'onnx', 'model.onnx'), bytes);
+    const external: Record<string, number> = {}; // file -> number of data chunks, for transformers.js
+    const write = (file: string, f: { model: Uint8Array; chunks: Buffer[] }) => {
+      writeFileDurable(join(partial, 'onnx', file), f.model);
+      f.chunks.forEach((c, k) => writeFileDurable(join(partial, 'onnx', `${file}_data${k ? `_${k}` : ''}`), c));
+      if (f.chunks.length) external[file] = f.chunks.length;
+    };
+    write('model.onnx', main);
     for (const v of o.variants ?? [])
-      writeFileDurable(
-        join(partial, 'onnx', ONNX_VARIANTS[v].file),
-        onnxModelBytes(model, { ...base, weights: ONNX_VARIANTS[v].weights }),
+      write(
+        ONNX_VARIANTS[v].file,
+        onnxFiles(model, ONNX_VARIANTS[v].file, { ...base, weights: ONNX_VARIANTS[v].weights }),
       );
+    if (Object.keys(external).length) {
+      // transformers.js loads external data only where config.json names the files and their chunks
+      const config = { ...model.hfConfig(), 'transformers.js_config': { use_external_data_format: external } };
+      writeFileDurable(join(partial, 'config.json'), stringifyJson(config, TRANSFORMERS_FLOAT_KEYS));
+    }
     mkdirSync(dirname(dir), { recursive: true });
     rmSync(dir, { recursive: true, force: true });
     renameSync(partial, dir);
@@ -142,7 +207,7 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
     ...readdirSync(dir).filter((f) => f !== 'onnx'),
     ...readdirSync(join(dir, 'onnx')).map((f) => `onnx/${f}`),
   ].sort();
-  return { dir, files, bytes: bytes.length };
+  return { dir, files, bytes: main.model.length };
 }
 
 /** Adapters must be merged and quantized weights are not float32: both refused by name. */

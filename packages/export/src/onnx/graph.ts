@@ -2,7 +2,7 @@
 // symbol such as "batch_size"), float32 weights and int64 constants as initializers, and
 // nodes added in topological order (each returns its output names). encode() writes the
 // ModelProto bytes for a given opset and IR version.
-import { AttrType, DataType, ModelProto } from './proto.js';
+import { AttrType, DataLocation, DataType, ModelProto } from './proto.js';
 
 export type Dim = number | string;
 
@@ -16,6 +16,26 @@ export type ElemType = keyof typeof DataType;
 
 /** An attribute value, tagged with its ONNX type (a plain number would not say int or float). */
 export type Attr = { i: number } | { f: number } | { ints: number[] } | { floats: number[] } | { s: string };
+
+interface Initializer {
+  name: string;
+  dims: number[];
+  data_type: number;
+  raw_data: Buffer;
+}
+
+/** Where initializers go when the weights do not fit in the protobuf (ONNX's external data). */
+export interface ExternalDataOptions {
+  /** The file name of chunk k (relative to the model file), e.g. "model.onnx_data", "model.onnx_data_1". */
+  location: (chunk: number) => string;
+  /** A chunk holds at most this many bytes (one tensor larger than that gets a chunk of its own). */
+  chunkBytes: number;
+  /** Initializers of fewer bytes stay in the model file (ONNX's size_threshold: 1024). */
+  threshold?: number;
+}
+
+/** Offsets of external tensors are multiples of this (a page: onnxruntime can map them). */
+const EXTERNAL_ALIGN = 4096;
 
 interface Value {
   name: string;
@@ -95,7 +115,7 @@ export function quantizeRows(x: Float32Array, rows: number, cols: number): { q: 
 
 export class OnnxGraph {
   private readonly nodes: object[] = [];
-  private readonly initializers: object[] = [];
+  private readonly initializers: Initializer[] = [];
   private readonly inputs: Value[] = [];
   private readonly outputs: Value[] = [];
   private readonly constants = new Map<string, string>();
@@ -194,7 +214,56 @@ export class OnnxGraph {
     return out;
   }
 
+  /** Bytes of all initializers (the weights and constants): what the model file holds inline. */
+  get initializerBytes(): number {
+    return this.initializers.reduce((n, t) => n + t.raw_data.length, 0);
+  }
+
   encode(o: { opset: number; irVersion: number; producerVersion: string; doc?: string }): Uint8Array {
+    return this.encodeWith(this.initializers, o);
+  }
+
+  /**
+   * The model with its large initializers in external data chunks (TensorProto data_location
+   * EXTERNAL, external_data location/offset/length, as onnx.external_data_helper writes them):
+   * the model bytes, and each chunk's bytes in order.
+   */
+  encodeExternal(
+    o: { opset: number; irVersion: number; producerVersion: string; doc?: string },
+    ext: ExternalDataOptions,
+  ): { model: Uint8Array; chunks: Buffer[] } {
+    const threshold = ext.threshold ?? 1024;
+    const chunks: Buffer[][] = [];
+    let [chunk, used] = [-1, Infinity];
+    const initializers = this.initializers.map((t) => {
+      if (t.raw_data.length < threshold) return t;
+      let offset = Math.ceil(used / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
+      if (offset + t.raw_data.length > ext.chunkBytes && used > 0) {
+        chunks.push([]);
+        [chunk, offset] = [chunk + 1, 0];
+      }
+      if (offset > used) chunks[chunk].push(Buffer.alloc(offset - used));
+      chunks[chunk].push(t.raw_data);
+      used = offset + t.raw_data.length;
+      return {
+        name: t.name,
+        dims: t.dims,
+        data_type: t.data_type,
+        data_location: DataLocation.EXTERNAL,
+        external_data: [
+          { key: 'location', value: ext.location(chunk) },
+          { key: 'offset', value: String(offset) },
+          { key: 'length', value: String(t.raw_data.length) },
+        ],
+      };
+    });
+    return { model: this.encodeWith(initializers, o), chunks: chunks.map((parts) => Buffer.concat(parts)) };
+  }
+
+  private encodeWith(
+    initializers: object[],
+    o: { opset: number; irVersion: number; producerVersion: string; doc?: string },
+  ): Uint8Array {
     const model = {
       ir_version: o.irVersion,
       opset_import: [{ domain: '', version: o.opset }],
@@ -204,7 +273,7 @@ export class OnnxGraph {
       graph: {
         name: this.name,
         node: this.nodes,
-        initializer: this.initializers,
+        initializer: initializers,
         input: this.inputs,
         output: this.outputs,
       },

@@ -1,6 +1,7 @@
 // The subset of ONNX's onnx.proto (same messages, field numbers and types) that an exported
 // model uses, encoded with protobufjs: a ModelProto holding one graph of nodes, float32
-// initializers (raw little-endian bytes) and typed inputs/outputs with symbolic dimensions.
+// initializers (raw little-endian bytes, or a reference into an external data file) and typed
+// inputs/outputs with symbolic dimensions.
 import protobuf from 'protobufjs';
 
 const PROTO = `
@@ -47,6 +48,8 @@ message TensorProto {
   int32 data_type = 2;
   string name = 8;
   bytes raw_data = 9;
+  repeated StringStringEntryProto external_data = 13;
+  int32 data_location = 14;
 }
 message TensorShapeProto {
   message Dimension {
@@ -68,3 +71,5 @@ export const ModelProto = root.lookupType('onnx.ModelProto');
 export const DataType = { FLOAT: 1, INT8: 3, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 /** AttributeProto.AttributeType values used here. */
 export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+/** TensorProto.DataLocation: the bytes in raw_data, or in the file its external_data names. */
+export const DataLocation = { DEFAULT: 0, EXTERNAL: 1 } as const;
