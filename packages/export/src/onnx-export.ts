@@ -1,5 +1,5 @@
 // exportOnnx: a model folder as transformers.js loads it for text generation (or, for a
-// sequence classifier or reward model, text classification) —
+// sequence classifier or reward model, text classification; for a masked LM, fill-mask) —
 //   config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx
 // — the ONNX graph built from Anneal's own model definition (onnx/<family>.ts), opset 17,
 // IR version 8 (what onnxruntime 1.14 and later read). Weights over ~1.9 GB (a protobuf cannot
@@ -13,6 +13,7 @@ import { ConfigError, stringifyJson, writeFileDurable } from '@anneal/core';
 import {
   BertModelWithHead,
   DecoderForSequenceClassification,
+  DistilBertModelWithHead,
   Gpt2LMHeadModel,
   LlamaForCausalLM,
   TRANSFORMERS_FLOAT_KEYS,
@@ -20,7 +21,7 @@ import {
 } from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
 import { OnnxGraph, type WeightFormat } from './onnx/graph.js';
-import { bertClassifier } from './onnx/bert.js';
+import { bertGraph, distilBertGraph } from './onnx/bert.js';
 import { gpt2Decoder } from './onnx/gpt2.js';
 import { llamaDecoder } from './onnx/llama.js';
 
@@ -79,6 +80,9 @@ export const ONNX_ARCHITECTURES = [
   'Phi3ForCausalLM',
   'Gemma3ForCausalLM',
   'BertForSequenceClassification',
+  'BertForMaskedLM',
+  'DistilBertForSequenceClassification',
+  'DistilBertForMaskedLM',
   'GPT2ForSequenceClassification',
   'LlamaForSequenceClassification',
   'Qwen2ForSequenceClassification',
@@ -148,8 +152,9 @@ function onnxGraph(model: PretrainedModel, o: GraphOptions): OnnxGraph {
     const classifier = { numLabels: model.o.numLabels, padTokenId: model.o.padTokenId };
     if (model.decoder.arch === 'gpt2') gpt2Decoder(model.decoder.config, io, { classifier });
     else llamaDecoder(model.decoder.config, io, { classifier });
-  } else if (model instanceof BertModelWithHead && model.head === 'classifier')
-    bertClassifier(model.config, model.labels.length, io);
+  } else if (model instanceof BertModelWithHead && (model.head === 'classifier' || model.head === 'mlm'))
+    bertGraph(model.config, headOf(model), io);
+  else if (model instanceof DistilBertModelWithHead) distilBertGraph(model.config, headOf(model), io);
   else
     throw new ConfigError(`ONNX export of ${arch} is not supported`, {
       field: '--model',
@@ -209,6 +214,9 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
   ].sort();
   return { dir, files, bytes: main.model.length };
 }
+
+const headOf = (m: { head: string; labels: string[] }) =>
+  m.head === 'mlm' ? ({ kind: 'mlm' } as const) : ({ kind: 'classifier', numLabels: m.labels.length } as const);
 
 /** Adapters must be merged and quantized weights are not float32: both refused by name. */
 function requirePlainWeights(model: PretrainedModel): void {

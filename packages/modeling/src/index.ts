@@ -94,6 +94,8 @@ export { BERT_DEFAULTS, BertConfigSchema, bertConfigFromHf, bertConfigToHf, type
 export { bertEncoder, bertLayers, bertParamShapes, type BertHead } from './bert/model.js';
 export {
   DistilBertModelWithHead,
+  distilBertAsBert,
+  distilBertEncoderNames,
   DISTILBERT_DEFAULTS,
   distilBertConfigFromHf,
   type DistilBertConfig,

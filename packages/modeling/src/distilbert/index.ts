@@ -67,7 +67,7 @@ export function distilBertConfigFromHf(hf: Record<string, unknown>, file?: strin
 }
 
 /** The BERT view of the encoder (LayerNorm eps 1e-12 as DistilBERT hard-codes). */
-function asBert(c: DistilBertConfig): BertConfig {
+export function distilBertAsBert(c: DistilBertConfig): BertConfig {
   return {
     vocabSize: c.vocabSize,
     hiddenSize: c.dim,
@@ -86,8 +86,8 @@ function asBert(c: DistilBertConfig): BertConfig {
   };
 }
 
-/** DistilBERT's parameter names and the BERT names they play in bertEncoder. */
-function encoderNames(c: DistilBertConfig): Array<[string, string, number[]]> {
+/** DistilBERT's parameter names and the BERT names they play in bertEncoder (and their shapes). */
+export function distilBertEncoderNames(c: DistilBertConfig): Array<[string, string, number[]]> {
   const [C, I] = [c.dim, c.hiddenDim];
   const n: Array<[string, string, number[]]> = [
     ['distilbert.embeddings.word_embeddings.weight', 'bert.embeddings.word_embeddings.weight', [c.vocabSize, C]],
@@ -189,7 +189,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
     prebuilt?: Map<string, LayerFactory>,
   ) {
     super(params, distilBertLayers(config, head), prebuilt);
-    this.bertNames = encoderNames(config).map(([d, b]) => [d, b]);
+    this.bertNames = distilBertEncoderNames(config).map(([d, b]) => [d, b]);
   }
 
   /** The encoder's parameters and layers under BERT's names, for bertEncoder (built per call: layers may be wrapped). */
@@ -213,7 +213,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
   ): DistilBertModelWithHead {
     const params: Params = new Map();
     [
-      ...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
+      ...distilBertEncoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
       ...headShapes(config, head, labels.length),
     ].forEach(([name, shape], i) => {
       const init = /(layer_norm|LayerNorm)\.weight$/.test(name)
@@ -231,7 +231,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
   withClassifier(labels: string[], seed: number): DistilBertModelWithHead {
     requireFloatTrunk(this);
     const m = DistilBertModelWithHead.init(this.config, 'classifier', seed, labels);
-    for (const [name] of encoderNames(this.config)) m.params.get(name)!.assign(this.params.get(name)!);
+    for (const [name] of distilBertEncoderNames(this.config)) m.params.get(name)!.assign(this.params.get(name)!);
     return m;
   }
 
@@ -248,7 +248,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
       .map((k) => id2label[k]);
     const { tensors, file: weights } = readWeights(dir);
     const shapes: Array<[string, number[]]> = [
-      ...encoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
+      ...distilBertEncoderNames(config).map(([d, , s]) => [d, s] as [string, number[]]),
       ...headShapes(config, head, labels.length),
     ];
     const { params, prebuilt } = weightsFromTensors(
@@ -270,7 +270,7 @@ export class DistilBertModelWithHead extends PretrainedModel {
       ...a,
       tokenTypeIds: undefined,
     };
-    const { hidden, hiddenStates, attentions } = bertEncoder(asBert(this.config), this.bertView(), args);
+    const { hidden, hiddenStates, attentions } = bertEncoder(distilBertAsBert(this.config), this.bertView(), args);
     const p = (n: string) => this.params.get(n)!;
     const [B, T, C] = hidden.shape;
     let logits: tf.Tensor;
