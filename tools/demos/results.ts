@@ -6,7 +6,7 @@
 //
 //   npx tsx tools/demos/results.ts [quickstart] [export] [eval] [sft-chat] [pipeline] [verifiable] [methods]   (default: all)
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -330,8 +330,40 @@ SECTIONS.export = () => {
       (r) =>
         `| ${r.prompt} | ${r.ours === r.tjs ? 'yes' : '**no**'} | ${r.ours.replace(/\n/g, ' ').replace(/\|/g, '\\|')} | ${r.tjs.replace(/\n/g, ' ').replace(/\|/g, '\\|')} |`,
     ),
+    ...fillMask(),
   ].join('\n');
 };
+
+/** The sentiment MLM run (the pipeline section's first config) exported, in transformers.js' fill-mask pipeline. */
+function fillMask(): string[] {
+  if (!existsSync(`${ROOT}runs/mlm-sentiment-bert`)) return [];
+  const exp = run([
+    BIN,
+    'export',
+    '--model',
+    'runs/mlm-sentiment-bert',
+    '--out',
+    'runs/mlm-sentiment-bert-onnx',
+    '--overwrite',
+  ]);
+  const texts = ['This movie was really [MASK].', 'The acting was [MASK] and the plot was boring.', 'A [MASK] film.'];
+  const args = ['--run', 'runs/mlm-sentiment-bert/checkpoints/best', '--onnx', 'runs/mlm-sentiment-bert-onnx'];
+  const table = run(['--import', 'tsx', 'tools/demos/fill-mask.ts', ...args, ...texts.flatMap((t) => ['--text', t])]);
+  return [
+    '',
+    'The sentiment BERT of the pipeline below (`configs/mlm-sentiment-bert.yaml`, a masked LM) exported',
+    "and filled in by transformers.js' `fill-mask` pipeline, beside Anneal's own top 5:",
+    '',
+    '```',
+    'npx anneal export --model runs/mlm-sentiment-bert --out runs/mlm-sentiment-bert-onnx --overwrite',
+    `npx tsx tools/demos/fill-mask.ts ${args.join(' ')} --text "${texts[0]}"`,
+    '```',
+    '',
+    exp.out.trim(),
+    '',
+    table.out.trim(),
+  ];
+}
 
 const asked = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(SECTIONS);
 let doc = readFileSync(DOC, 'utf8');
