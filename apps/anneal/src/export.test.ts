@@ -70,15 +70,21 @@ describe('anneal export --format onnx', () => {
       anneal(['export', '--model', T5, '--out', join(dir, 't5')], dir),
       /no tokenizer files|not supported/,
     );
-    const t5tok = join(dir, 't5-with-tok');
-    mkdirSync(t5tok);
-    for (const f of readdirSync(T5)) writeFileSync(join(t5tok, f), readFileSync(join(T5, f)));
+    // T5 exports as two graphs (encoder_model, decoder_model_merged); its encoder alone does not
+    const t5 = anneal(['export', '--model', T5, '--tokenizer', modelDir, '--out', join(dir, 't5')], dir);
+    expect(t5.code, t5.stderr).toBe(0);
+    expect(readdirSync(join(dir, 't5', 'onnx')).sort()).toEqual(['decoder_model_merged.onnx', 'encoder_model.onnx']);
+    const encoderOnly = join(dir, 't5-encoder');
+    mkdirSync(encoderOnly);
+    for (const f of readdirSync(T5)) writeFileSync(join(encoderOnly, f), readFileSync(join(T5, f)));
+    const cfg = JSON.parse(readFileSync(join(T5, 'config.json'), 'utf8'));
+    writeFileSync(join(encoderOnly, 'config.json'), JSON.stringify({ ...cfg, architectures: ['T5EncoderModel'] }));
     expectCleanError(
-      anneal(['export', '--model', t5tok, '--tokenizer', modelDir, '--out', join(dir, 't5')], dir),
-      /ONNX export of T5ForConditionalGeneration is not supported/,
+      anneal(['export', '--model', encoderOnly, '--tokenizer', modelDir, '--out', join(dir, 't5e')], dir),
+      /ONNX export of T5EncoderModel is not supported/,
       /supported: GPT2LMHeadModel/,
     );
-    expect(existsSync(join(dir, 't5'))).toBe(false);
+    expect(existsSync(join(dir, 't5e'))).toBe(false);
     expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
   });
 });

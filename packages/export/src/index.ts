@@ -1,6 +1,7 @@
 export {
   exportOnnx,
   onnxModelBytes,
+  onnxModelFiles,
   ONNX_ARCHITECTURES,
   ONNX_CHUNK_BYTES,
   ONNX_INLINE_LIMIT,

@@ -1,5 +1,6 @@
 // exportOnnx: a model folder as transformers.js loads it for text generation (or, for a
-// sequence classifier or reward model, text classification; for a masked LM, fill-mask) —
+// sequence classifier or reward model, text classification; for a masked LM, fill-mask; for
+// T5, text2text generation from onnx/encoder_model.onnx and onnx/decoder_model_merged.onnx) —
 //   config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx
 // — the ONNX graph built from Anneal's own model definition (onnx/<family>.ts), opset 17,
 // IR version 8 (what onnxruntime 1.14 and later read). Weights over ~1.9 GB (a protobuf cannot
@@ -7,7 +8,7 @@
 // as browsers need, named in config.json's transformers.js_config.use_external_data_format as
 // transformers.js reads them. The folder is written next to its destination and renamed into
 // place, so a failed export leaves nothing half-written.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, stringifyJson, writeFileDurable } from '@anneal/core';
 import {
@@ -16,11 +17,14 @@ import {
   DistilBertModelWithHead,
   Gpt2LMHeadModel,
   LlamaForCausalLM,
+  T5ForConditionalGeneration,
   TRANSFORMERS_FLOAT_KEYS,
   type PretrainedModel,
 } from '@anneal/modeling';
 import type { Tokenizer } from '@anneal/tokenizers';
 import { OnnxGraph, type WeightFormat } from './onnx/graph.js';
+import type { DecoderIo } from './onnx/layers.js';
+import { t5DecoderGraph, t5EncoderGraph } from './onnx/t5.js';
 import { bertGraph, distilBertGraph } from './onnx/bert.js';
 import { gpt2Decoder } from './onnx/gpt2.js';
 import { llamaDecoder } from './onnx/llama.js';
@@ -34,8 +38,8 @@ export const ONNX_IR_VERSION = IR_OF_OPSET[ONNX_OPSET];
 
 /** The weight-stored variants next to onnx/model.onnx, by transformers.js' file names (dtype fp16 / q8). */
 export const ONNX_VARIANTS = {
-  fp16: { file: 'model_fp16.onnx', weights: 'float16' },
-  int8: { file: 'model_quantized.onnx', weights: 'int8' },
+  fp16: { file: 'model_fp16.onnx', suffix: '_fp16', weights: 'float16' },
+  int8: { file: 'model_quantized.onnx', suffix: '_quantized', weights: 'int8' },
 } as const;
 export type OnnxVariant = keyof typeof ONNX_VARIANTS;
 
@@ -65,7 +69,7 @@ export interface OnnxExportOptions {
 export interface OnnxExportResult {
   dir: string;
   files: string[];
-  /** Size of onnx/model.onnx in bytes (without its external data files). */
+  /** Size of onnx/model.onnx (a seq2seq model's encoder_model.onnx) in bytes, without external data files. */
   bytes: number;
 }
 
@@ -83,6 +87,7 @@ export const ONNX_ARCHITECTURES = [
   'BertForMaskedLM',
   'DistilBertForSequenceClassification',
   'DistilBertForMaskedLM',
+  'T5ForConditionalGeneration',
   'GPT2ForSequenceClassification',
   'LlamaForSequenceClassification',
   'Qwen2ForSequenceClassification',
@@ -94,10 +99,28 @@ type GraphOptions = { producerVersion?: string; opset?: number; weights?: Weight
 
 /**
  * The model's ONNX graph (a decoder with past_key_values inputs and present outputs), encoded
- * in one buffer; weights over ONNX_INLINE_LIMIT are refused (exportOnnx writes them as external data).
+ * in one buffer; weights over ONNX_INLINE_LIMIT are refused (exportOnnx writes them as external
+ * data), and so is a seq2seq model's pair of graphs (onnxModelFiles).
  */
 export function onnxModelBytes(model: PretrainedModel, o: GraphOptions & { inlineLimit?: number } = {}): Uint8Array {
-  const graph = onnxGraph(model, o);
+  const graphs = onnxGraphs(model, o);
+  if (graphs.length !== 1)
+    throw new ConfigError(`${model.modelType} exports ${graphs.length} graphs (${graphs.map(([f]) => f).join(', ')})`, {
+      field: '--model',
+      hint: 'onnxModelFiles returns each of them',
+    });
+  return inlineBytes(graphs[0][1], o);
+}
+
+/** Each graph of the model, encoded, by its file name in onnx/ (model.onnx; encoder_model.onnx and decoder_model_merged.onnx for T5). */
+export function onnxModelFiles(
+  model: PretrainedModel,
+  o: GraphOptions & { inlineLimit?: number } = {},
+): Record<string, Uint8Array> {
+  return Object.fromEntries(onnxGraphs(model, o).map(([file, graph]) => [`${file}.onnx`, inlineBytes(graph, o)]));
+}
+
+function inlineBytes(graph: OnnxGraph, o: GraphOptions & { inlineLimit?: number }): Uint8Array {
   if (graph.initializerBytes > (o.inlineLimit ?? ONNX_INLINE_LIMIT))
     throw new ConfigError(
       `the model's weights are ${(graph.initializerBytes / 1e9).toFixed(2)} GB (${graph.initializerBytes} bytes, over the ${o.inlineLimit ?? ONNX_INLINE_LIMIT} that fit in one buffer): an ONNX protobuf holds at most 2 GB`,
@@ -109,28 +132,28 @@ export function onnxModelBytes(model: PretrainedModel, o: GraphOptions & { inlin
   return encodeGraph(graph, o);
 }
 
-function encodeGraph(graph: OnnxGraph, o: GraphOptions): Uint8Array {
+const header = (o: GraphOptions) => {
   const opset = o.opset ?? ONNX_OPSET;
-  return graph.encode({ opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' });
-}
+  return { opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' };
+};
+const encodeGraph = (graph: OnnxGraph, o: GraphOptions): Uint8Array => graph.encode(header(o));
 
-/** The model as the files of one .onnx: the model bytes and its external data chunks (none when it fits). */
-function onnxFiles(
-  model: PretrainedModel,
+/** One graph as the files of one .onnx: the model bytes and its external data chunks (none when it fits). */
+function graphFiles(
+  graph: OnnxGraph,
   file: string,
   o: GraphOptions & { inlineLimit?: number; chunkBytes?: number },
 ): { model: Uint8Array; chunks: Buffer[] } {
-  const graph = onnxGraph(model, o);
   if (graph.initializerBytes <= (o.inlineLimit ?? ONNX_INLINE_LIMIT))
     return { model: encodeGraph(graph, o), chunks: [] };
-  const opset = o.opset ?? ONNX_OPSET;
-  return graph.encodeExternal(
-    { opset, irVersion: IR_OF_OPSET[opset], producerVersion: o.producerVersion ?? '0.1.0' },
-    { location: (k) => `${file}_data${k ? `_${k}` : ''}`, chunkBytes: o.chunkBytes ?? ONNX_CHUNK_BYTES },
-  );
+  return graph.encodeExternal(header(o), {
+    location: (k) => `${file}_data${k ? `_${k}` : ''}`,
+    chunkBytes: o.chunkBytes ?? ONNX_CHUNK_BYTES,
+  });
 }
 
-function onnxGraph(model: PretrainedModel, o: GraphOptions): OnnxGraph {
+/** The model's graphs by file base name: [model], or a seq2seq model's [encoder_model, decoder_model_merged]. */
+function onnxGraphs(model: PretrainedModel, o: GraphOptions): Array<[string, OnnxGraph]> {
   const arch = String((model.hfConfig().architectures as string[] | undefined)?.[0] ?? model.modelType);
   const opset = o.opset ?? ONNX_OPSET;
   if (!ONNX_OPSETS.includes(opset))
@@ -139,28 +162,39 @@ function onnxGraph(model: PretrainedModel, o: GraphOptions): OnnxGraph {
       hint: `one of ${ONNX_OPSETS.join(', ')} (17, the default, is read by onnxruntime 1.14 and later; 21 needs 1.20)`,
     });
   requirePlainWeights(model);
-  const graph = new OnnxGraph(`${arch} (Anneal)`, o.weights ?? 'float32', opset);
   const weight = (name: string) => {
     const p = model.params.get(name);
     if (!p) throw new ConfigError(`the model has no parameter ${name}`, { field: name });
     return { data: p.dataSync() as Float32Array, shape: p.shape };
   };
-  const io = { graph, weight, has: (name: string) => model.params.has(name) };
-  if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, io);
-  else if (model instanceof LlamaForCausalLM) llamaDecoder(model.config, io);
-  else if (model instanceof DecoderForSequenceClassification) {
-    const classifier = { numLabels: model.o.numLabels, padTokenId: model.o.padTokenId };
-    if (model.decoder.arch === 'gpt2') gpt2Decoder(model.decoder.config, io, { classifier });
-    else llamaDecoder(model.decoder.config, io, { classifier });
-  } else if (model instanceof BertModelWithHead && (model.head === 'classifier' || model.head === 'mlm'))
-    bertGraph(model.config, headOf(model), io);
-  else if (model instanceof DistilBertModelWithHead) distilBertGraph(model.config, headOf(model), io);
-  else
-    throw new ConfigError(`ONNX export of ${arch} is not supported`, {
-      field: '--model',
-      hint: `supported: ${ONNX_ARCHITECTURES.join(', ')}`,
-    });
-  return graph;
+  const build = (part: string, f: (io: DecoderIo) => void): [string, OnnxGraph] => {
+    const graph = new OnnxGraph(`${arch} ${part} (Anneal)`, o.weights ?? 'float32', opset);
+    f({ graph, weight, has: (name: string) => model.params.has(name) });
+    return [part, graph];
+  };
+  if (model instanceof T5ForConditionalGeneration)
+    return [
+      build('encoder_model', (io) => t5EncoderGraph(model.config, io)),
+      build('decoder_model_merged', (io) => t5DecoderGraph(model.config, io)),
+    ];
+  return [
+    build('model', (io) => {
+      if (model instanceof Gpt2LMHeadModel) gpt2Decoder(model.config, io);
+      else if (model instanceof LlamaForCausalLM) llamaDecoder(model.config, io);
+      else if (model instanceof DecoderForSequenceClassification) {
+        const classifier = { numLabels: model.o.numLabels, padTokenId: model.o.padTokenId };
+        if (model.decoder.arch === 'gpt2') gpt2Decoder(model.decoder.config, io, { classifier });
+        else llamaDecoder(model.decoder.config, io, { classifier });
+      } else if (model instanceof BertModelWithHead && (model.head === 'classifier' || model.head === 'mlm'))
+        bertGraph(model.config, headOf(model), io);
+      else if (model instanceof DistilBertModelWithHead) distilBertGraph(model.config, headOf(model), io);
+      else
+        throw new ConfigError(`ONNX export of ${arch} is not supported`, {
+          field: '--model',
+          hint: `supported: ${ONNX_ARCHITECTURES.join(', ')}`,
+        });
+    }),
+  ];
 }
 
 /** Writes the transformers.js folder (see the file comment); returns what it wrote. */
@@ -177,7 +211,7 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
     inlineLimit: o.inlineLimit,
     chunkBytes: o.chunkBytes,
   };
-  const main = onnxFiles(model, 'model.onnx', base); // first: an unsupported model writes nothing
+  const graphs = onnxGraphs(model, base); // first: an unsupported model writes nothing
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   try {
@@ -190,12 +224,12 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
       f.chunks.forEach((c, k) => writeFileDurable(join(partial, 'onnx', `${file}_data${k ? `_${k}` : ''}`), c));
       if (f.chunks.length) external[file] = f.chunks.length;
     };
-    write('model.onnx', main);
+    for (const [name, graph] of graphs) write(`${name}.onnx`, graphFiles(graph, `${name}.onnx`, base));
     for (const v of o.variants ?? [])
-      write(
-        ONNX_VARIANTS[v].file,
-        onnxFiles(model, ONNX_VARIANTS[v].file, { ...base, weights: ONNX_VARIANTS[v].weights }),
-      );
+      for (const [name, graph] of onnxGraphs(model, { ...base, weights: ONNX_VARIANTS[v].weights })) {
+        const file = `${name}${ONNX_VARIANTS[v].suffix}.onnx`;
+        write(file, graphFiles(graph, file, base));
+      }
     if (Object.keys(external).length) {
       // transformers.js loads external data only where config.json names the files and their chunks
       const config = { ...model.hfConfig(), 'transformers.js_config': { use_external_data_format: external } };
@@ -212,7 +246,7 @@ export function exportOnnx(model: PretrainedModel, o: OnnxExportOptions): OnnxEx
     ...readdirSync(dir).filter((f) => f !== 'onnx'),
     ...readdirSync(join(dir, 'onnx')).map((f) => `onnx/${f}`),
   ].sort();
-  return { dir, files, bytes: main.model.length };
+  return { dir, files, bytes: statSync(join(dir, 'onnx', `${graphs[0][0]}.onnx`)).size };
 }
 
 const headOf = (m: { head: string; labels: string[] }) =>
