@@ -331,8 +331,55 @@ SECTIONS.export = () => {
         `| ${r.prompt} | ${r.ours === r.tjs ? 'yes' : '**no**'} | ${r.ours.replace(/\n/g, ' ').replace(/\|/g, '\\|')} | ${r.tjs.replace(/\n/g, ' ').replace(/\|/g, '\\|')} |`,
     ),
     ...fillMask(),
+    ...text2text(),
   ].join('\n');
 };
+
+/** The T5 seq2seq run (configs/seq2seq-sentiment.yaml) exported, answering in transformers.js' text2text-generation. */
+function text2text(): string[] {
+  if (!existsSync(`${ROOT}runs/seq2seq-sentiment`)) return [];
+  const out = 'runs/seq2seq-sentiment-onnx';
+  const exp = run([BIN, 'export', '--model', 'runs/seq2seq-sentiment', '--out', out, '--overwrite']);
+  const reviews = [
+    'A wonderful, moving film with great acting.',
+    'The plot was boring and the acting was terrible.',
+    'I laughed, I cried, I would see it again.',
+  ];
+  const rows = reviews.map((review) => {
+    const prompt = `Is this movie review positive or negative?\n\n${review}\n\nAnswer:`;
+    const common = ['--prompt', prompt, '--max-new-tokens', '5'];
+    const ours = run([BIN, 'generate', '--model', 'runs/seq2seq-sentiment', ...common]).out.trim();
+    const tjs = run([
+      '--import',
+      'tsx',
+      'tools/demos/transformers-js-generate.ts',
+      '--dir',
+      out,
+      ...common,
+      '--task',
+      'text2text-generation',
+    ]).out.trim();
+    return `| ${review} | ${ours} | ${tjs} | ${ours === tjs ? 'yes' : '**no**'} |`;
+  });
+  return [
+    '',
+    'The T5 of `configs/seq2seq-sentiment.yaml` (below) exported (encoder and decoder graphs), answering in',
+    "transformers.js' `text2text-generation` pipeline and in `anneal generate` (prompts as in its data; the",
+    'demo ends each with `</s>`, as the recipe ends its inputs). This small T5 answers the majority label',
+    'whatever the review (its section below says so); the point here is that both runtimes agree:',
+    '',
+    '```',
+    `npx anneal export --model runs/seq2seq-sentiment --out ${out} --overwrite`,
+    `npx tsx tools/demos/transformers-js-generate.ts --dir ${out} --task text2text-generation --prompt "…" --max-new-tokens 5`,
+    '```',
+    '',
+    exp.out.trim(),
+    '',
+    '| review | Anneal | transformers.js | same |',
+    '|---|---|---|---|',
+    ...rows,
+  ];
+}
 
 /** The sentiment MLM run (the pipeline section's first config) exported, in transformers.js' fill-mask pipeline. */
 function fillMask(): string[] {

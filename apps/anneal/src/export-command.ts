@@ -1,7 +1,8 @@
 // `anneal export --model <run|checkpoint|adapter|org/name> --format onnx --out <dir>`: the model
 // (a LoRA adapter merged into its base first) as an ONNX folder that transformers.js and
 // onnxruntime load (@anneal/export), with its tokenizer.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, useBackend } from '@anneal/core';
 import { ONNX_VARIANTS, exportOnnx, type OnnxVariant } from '@anneal/export';
 import { loadPretrained, localModelDir, type PretrainedModel } from '@anneal/modeling';
@@ -63,5 +64,8 @@ export async function exportCommand(f: ExportFlags, print: (s: string) => void):
   requireTokenizerFits(tokenizer, model, { file: tokFrom, field: '--tokenizer' });
   const r = exportOnnx(model, { outDir: f.out, tokenizer, overwrite: f.overwrite, opset, variants });
   model.dispose();
-  print(`exported ${what} -> ${r.dir}: ${r.files.join(', ')} (model.onnx ${(r.bytes / 2 ** 20).toFixed(1)} MB)`);
+  const sizes = r.files
+    .filter((f) => /^onnx\/[^/]+\.onnx$/.test(f) && !/_(fp16|quantized)\.onnx$/.test(f))
+    .map((f) => `${f.slice('onnx/'.length)} ${(statSync(join(r.dir, f)).size / 2 ** 20).toFixed(1)} MB`);
+  print(`exported ${what} -> ${r.dir}: ${r.files.join(', ')} (${sizes.join(', ')})`);
 }
