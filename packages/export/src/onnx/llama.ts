@@ -14,7 +14,6 @@ import {
   rotaryDim,
   type LlamaConfig,
 } from '@anneal/modeling';
-import { ConfigError } from '@anneal/core';
 import type { OnnxGraph } from './graph.js';
 import {
   activation,
@@ -36,6 +35,25 @@ function rotaryTables(g: OnnxGraph, positions: string, invFreq: Float32Array, sc
   const full = g.op('Unsqueeze', [g.op('Concat', [angles, angles], { axis: { i: -1 } }), g.ints([1])]); // [B, 1, T, R]
   const scaled = (t: string) => (scale === 1 ? t : g.op('Mul', [t, g.float(scale)]));
   return { cos: scaled(g.op('Cos', [full])), sin: scaled(g.op('Sin', [full])) };
+}
+
+/**
+ * longrope (Phi-3 128k, Phi-4-mini): the short factors' tables while the sequence fits the
+ * pretraining context, the long factors' beyond it — chosen in the graph, as transformers does,
+ * by max(position_ids) + 1 > original_max_position_embeddings; both scaled by the attention factor.
+ */
+function longropeTables(g: OnnxGraph, c: LlamaConfig, positions: string) {
+  const original =
+    c.originalMaxPositionEmbeddings ?? c.ropeScaling?.original_max_position_embeddings ?? c.maxPositionEmbeddings;
+  const factor = ropeAttentionFactor(c);
+  const short = rotaryTables(g, positions, ropeInvFreq(c, false, original), factor, 'rope.short_inv_freq');
+  const long = rotaryTables(g, positions, ropeInvFreq(c, false, original + 1), factor, 'rope.long_inv_freq');
+  const length = g.op('Add', [g.op('ReduceMax', [positions], { keepdims: { i: 0 } }), g.ints([1], [])]);
+  const beyond = g.op('Greater', [length, g.ints([original], [])]); // a scalar bool
+  return {
+    cos: g.op('Where', [beyond, long.cos, short.cos]),
+    sin: g.op('Where', [beyond, long.sin, short.sin]),
+  };
 }
 
 /** x cos + rotate_half(x) sin over the first R dimensions of each head [B, n, T, D]; the rest pass. */
@@ -91,15 +109,9 @@ export function llamaDecoder(c: LlamaConfig, io: DecoderIo, o: DecoderOptions = 
   const kinds = layerKinds(c);
   const withRope = ropeLayers(c);
   const longrope = (c.ropeScaling?.rope_type ?? c.ropeScaling?.type) === 'longrope';
-  if (longrope)
-    throw new ConfigError(
-      'rope_scaling longrope (Phi-3 128k) picks its frequencies by the sequence length: not exported yet',
-      {
-        field: 'rope_scaling',
-        hint: 'the 4k-context Phi-3 checkpoints (no rope_scaling) export',
-      },
-    );
-  const global = rotaryTables(g, positions, ropeInvFreq(c), ropeAttentionFactor(c), 'rope.inv_freq');
+  const global = longrope
+    ? longropeTables(g, c, positions)
+    : rotaryTables(g, positions, ropeInvFreq(c), ropeAttentionFactor(c), 'rope.inv_freq');
   const local =
     gemma && kinds.includes('sliding')
       ? rotaryTables(g, positions, ropeInvFreq(c, true), 1, 'rope.local_inv_freq')
