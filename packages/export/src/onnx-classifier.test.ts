@@ -10,9 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { DecoderForSequenceClassification, LLAMA_DEFAULTS, loadPretrained, readHfFixture } from '@anneal/modeling';
 import { onnxModelBytes } from './index.js';
-
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+import { i64 } from './testing.js';
 
 async function onnxLogits(model: DecoderForSequenceClassification, ids: number[][], mask: number[][]) {
   const session = await ort.InferenceSession.create(onnxModelBytes(model));

@@ -23,9 +23,7 @@ import {
 import { trainByteLevelBpe } from '@anneal/tokenizers';
 import { exportOnnx, onnxModelBytes } from './index.js';
 import { DataLocation, ModelProto } from './onnx/proto.js';
-
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+import { emptyPast, i64 } from './testing.js';
 
 interface Tensor {
   name: string;
@@ -85,14 +83,7 @@ describe('ONNX external data', () => {
         input_ids: i64(f.ids),
         attention_mask: i64(f.mask),
         position_ids: i64(f.ids.map((row) => row.map((_, t) => t))),
-        ...Object.fromEntries(
-          Array.from({ length: c.numHiddenLayers }, (_, l) =>
-            ['key', 'value'].map((kv) => [
-              `past_key_values.${l}.${kv}`,
-              new ort.Tensor('float32', new Float32Array(0), [B, c.numKeyValueHeads, 0, D]),
-            ]),
-          ).flat(),
-        ),
+        ...emptyPast(c.numHiddenLayers, B, c.numKeyValueHeads, D),
       };
     };
     const split = await ort.InferenceSession.create(join(out, 'onnx', 'model.onnx'));

@@ -12,12 +12,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { Gpt2LMHeadModel, T5EncoderModel, generate, loadPretrained, readHfFixture } from '@anneal/modeling';
 import { exportOnnx, onnxModelBytes } from './index.js';
+import { i64 } from './testing.js';
 
 const DIR = fileURLToPath(new URL('../../../../shared/fixtures/hf/gpt2', import.meta.url));
 const f = readHfFixture(DIR);
 
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
 const positionsOf = (mask: number[][], past = 0) =>
   mask.map((row) => {
     let n = -1;

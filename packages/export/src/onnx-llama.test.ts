@@ -9,9 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { LlamaForCausalLM, headDimOf, loadPretrained, readHfFixture } from '@anneal/modeling';
 import { onnxModelBytes } from './index.js';
-
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+import { i64 } from './testing.js';
 
 describe.each(['llama', 'qwen3', 'mistral', 'smollm3', 'phi3', 'gemma3'])(
   '%s as ONNX, run by onnxruntime-node',

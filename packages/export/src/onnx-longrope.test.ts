@@ -11,9 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { initFromHfConfig, type LlamaForCausalLM } from '@anneal/modeling';
 import { onnxModelBytes } from './index.js';
-
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
+import { emptyPast, i64 } from './testing.js';
 
 describe('Phi-3 longrope as ONNX', () => {
   it("gives Anneal's logits within and beyond the original context, and through the cache across it", async () => {
@@ -40,15 +38,7 @@ describe('Phi-3 longrope as ONNX', () => {
     const session = await ort.InferenceSession.create(onnxModelBytes(model));
     const KV = c.numKeyValueHeads;
     const D = c.hiddenSize / c.numAttentionHeads;
-    const empty = (B: number) =>
-      Object.fromEntries(
-        Array.from({ length: c.numHiddenLayers }, (_, l) =>
-          ['key', 'value'].map((kv) => [
-            `past_key_values.${l}.${kv}`,
-            new ort.Tensor('float32', new Float32Array(0), [B, KV, 0, D]),
-          ]),
-        ).flat(),
-      );
+    const empty = (B: number) => emptyPast(c.numHiddenLayers, B, KV, D);
     const anneal = (ids: number[][]) =>
       tf.tidy(() => Array.from(model.forward({ inputIds: tf.tensor2d(ids, undefined, 'int32') }).logits.dataSync()));
     const ort1 = async (ids: number[][]) =>

@@ -21,9 +21,8 @@ import {
 } from '@anneal/modeling';
 import { trainByteLevelBpe } from '@anneal/tokenizers';
 import { exportOnnx, onnxModelBytes, onnxModelFiles } from './index.js';
+import { emptyPast, i64, initializerNames } from './testing.js';
 
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
   let m = 0;
@@ -35,20 +34,14 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 async function runOnnx(model: T5ForConditionalGeneration, ids: number[][], mask: number[][], dec: number[][]) {
   const files = onnxModelFiles(model);
   expect(Object.keys(files)).toEqual(['encoder_model.onnx', 'decoder_model_merged.onnx']);
+  const names = initializerNames(files['decoder_model_merged.onnx']);
+  expect(new Set(names).size).toBe(names.length); // shared.weight once, for the embedding and the tied head
   const encoder = await ort.InferenceSession.create(files['encoder_model.onnx']);
   const decoder = await ort.InferenceSession.create(files['decoder_model_merged.onnx']);
   const c = model.config;
   const B = ids.length;
   const hidden = (await encoder.run({ input_ids: i64(ids), attention_mask: i64(mask) })).last_hidden_state;
-  const empty = () =>
-    Object.fromEntries(
-      Array.from({ length: c.numDecoderLayers }, (_, l) =>
-        ['key', 'value'].map((kv) => [
-          `past_key_values.${l}.decoder.${kv}`,
-          new ort.Tensor('float32', new Float32Array(0), [B, c.numHeads, 0, c.dKv]),
-        ]),
-      ).flat(),
-    );
+  const empty = () => emptyPast(c.numDecoderLayers, B, c.numHeads, c.dKv, '.decoder');
   const step = (input: number[][], past: Record<string, ort.Tensor>) =>
     decoder.run({ input_ids: i64(input), encoder_attention_mask: i64(mask), encoder_hidden_states: hidden, ...past });
   const full = (await step(dec, empty())).logits.data as Float32Array;

@@ -14,11 +14,10 @@ import { useBackend } from '@anneal/core';
 import { GPT2_DEFAULTS, Gpt2LMHeadModel, loadPretrained, readHfFixture } from '@anneal/modeling';
 import { trainByteLevelBpe } from '@anneal/tokenizers';
 import { exportOnnx, onnxModelBytes, quantizeRows, toFloat16 } from './index.js';
+import { i64 } from './testing.js';
 
 const MOBY = readFileSync(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url), 'utf8');
 const fixture = (name: string) => fileURLToPath(new URL(`../../../../shared/fixtures/hf/${name}`, import.meta.url));
-const i64 = (rows: number[][]) =>
-  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
 
 /** Logits [B·T·V] of a decoder graph in one pass (no past). */
 async function logitsOf(bytes: Uint8Array, ids: number[][], mask: number[][], layers: number, kv: number, d: number) {

@@ -88,33 +88,22 @@ function encoder(c: BertConfig, io: DecoderIo, name: (bertName: string) => strin
     const inner = act(linear(a, `${l}.intermediate.dense`));
     x = layerNorm(g.op('Add', [linear(inner, `${l}.output.dense`), a]), `${l}.output.LayerNorm`);
   }
-  // head parameters keep their own names (they are not renamed)
-  const headLinear = (y: string, n: string) =>
-    g.op('Add', [
-      g.op('MatMul', [y, g.op('Transpose', [weight(`${n}.weight`)], { perm: { ints: [1, 0] } })]),
-      weight(`${n}.bias`),
-    ]);
-  const headNorm = (y: string, n: string) =>
-    g.op('LayerNormalization', [y, weight(`${n}.weight`), weight(`${n}.bias`)], {
-      axis: { i: -1 },
-      epsilon: { f: c.layerNormEps },
-    });
   return {
     graph: g,
     x,
     act,
-    linear: headLinear,
-    layerNorm: headNorm,
+    linear, // (a head's parameters are not renamed: name() returns them as they are)
+    layerNorm,
     output: (n: string, dims: Array<number | string>) => g.output(n, 'FLOAT', dims),
     /** The hidden state of the first token ([CLS]): [B, C]. */
     cls: () => g.op('Gather', [x, g.ints([0], [])], { axis: { i: 1 } }),
     /** logits = h · Eᵀ + bias with E the word embeddings (tied): [B, T, V]. */
     tiedDecoder: (h: string, embeddings: string, biasName: string) => {
       g.output('logits', 'FLOAT', ['batch_size', 'sequence_length', c.vocabSize]);
-      const table = weight(embeddings);
+      const table = w(embeddings);
       g.op(
         'Add',
-        [g.op('MatMul', [h, g.op('Transpose', [table], { perm: { ints: [1, 0] } })]), weight(biasName)],
+        [g.op('MatMul', [h, g.op('Transpose', [table], { perm: { ints: [1, 0] } })]), w(biasName)],
         {},
         'logits',
       );

@@ -119,6 +119,7 @@ export class OnnxGraph {
   private readonly inputs: Value[] = [];
   private readonly outputs: Value[] = [];
   private readonly constants = new Map<string, string>();
+  private readonly weights = new Set<string>();
   private count = 0;
 
   constructor(
@@ -139,8 +140,13 @@ export class OnnxGraph {
     this.outputs.push(valueInfo(name, elem, dims));
   }
 
-  /** A weight as a float32 tensor named `name`, stored in the graph's weight format. */
+  /**
+   * A weight as a float32 tensor named `name`, stored in the graph's weight format (once: a
+   * second use of the name, such as a tied head's embedding, refers to the same initializer).
+   */
   weight(name: string, data: Float32Array, dims: number[]): string {
+    if (this.weights.has(name)) return name;
+    this.weights.add(name);
     const size = dims.reduce((a, b) => a * b, 1);
     if (data.length !== size) throw new Error(`weight ${name}: ${data.length} values for shape [${dims}]`);
     if (this.weightFormat === 'float16') {

@@ -91,9 +91,7 @@ function paddingBias(g: OnnxGraph, mask: string): string {
 function pieces(c: T5Config, io: DecoderIo) {
   const { graph: g } = io;
   const [H, D] = [c.numHeads, c.dKv];
-  const weight = weightOf(io);
-  const cache = new Map<string, string>();
-  const w = (name: string) => cache.get(name) ?? (cache.set(name, weight(name)), cache.get(name)!);
+  const w = weightOf(io);
   const transposed = (name: string) => g.op('Transpose', [w(name)], { perm: { ints: [1, 0] } });
   const linear = (x: string, name: string) => g.op('MatMul', [x, transposed(`${name}.weight`)]);
   return {
