@@ -121,7 +121,6 @@ describe('T5 as ONNX', () => {
       return { logits: out.logits.dataSync(), hidden: out.encoderLastHiddenState.dataSync() };
     });
     const { hidden, full, stepped } = await runOnnx(model, ids, mask, dec);
-    console.log('DBG', maxDiff(hidden, ours.hidden), maxDiff(full, ours.logits));
     expect(maxDiff(hidden, ours.hidden)).toBeLessThan(1e-4);
     expect(maxDiff(full, ours.logits)).toBeLessThan(1e-4);
     expect(maxDiff(stepped, ours.logits)).toBeLessThan(1e-4);
