@@ -18,10 +18,9 @@ import {
   seq2seqGenerate,
 } from '@anneal/modeling';
 import { dequantize, loadQuantized, quantize } from '@anneal/quantization';
-import { LoraConfigSchema, LoraModel } from '@anneal/peft-lora';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTokenizerSync, trainByteLevelBpe } from '@anneal/tokenizers';
-import { BIN, anneal, expectCleanError } from './test-cli.js';
+import { BIN, anneal, expectCleanError, saveTinyAdapter } from './test-cli.js';
 
 const CORPUS = fileURLToPath(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url));
 
@@ -468,15 +467,7 @@ describe('anneal generate --chat, LoRA adapters, flag checks; anneal chat', () =
   it('loads a LoRA adapter folder with its base from adapter_config.json (as AutoPeftModelForCausalLM does), or from --base', async () => {
     const { dir, modelDir, tok, model } = await setup();
     const adapterDir = join(dir, 'adapter');
-    const lora = new LoraModel(
-      model,
-      LoraConfigSchema.parse({ r: 2, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], initLoraWeights: false }),
-      3,
-    );
-    for (const [name, p] of lora.params)
-      if (name.includes('lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 11)); // an adapter that matters
-    lora.baseModelNameOrPath = modelDir;
-    await lora.saveAdapter(adapterDir);
+    const lora = await saveTinyAdapter(model, modelDir, adapterDir);
     tok.save(adapterDir);
     const prompt = 'Call me Ishmael.';
     const ids = tok.encode(prompt);

@@ -69,6 +69,17 @@ export async function tinyGpt2WithAdapter(dir: string) {
     2,
   );
   await model.savePretrained(modelDir);
+  const adapterDir = join(dir, 'adapter');
+  const lora = await saveTinyAdapter(model, modelDir, adapterDir);
+  return { modelDir, adapterDir, tok, model, lora };
+}
+
+/** A LoRA adapter on `model` (r 2 on c_attn and c_fc, B non-zero so that it changes the output), saved to adapterDir with modelDir as its base. */
+export async function saveTinyAdapter(
+  model: Gpt2LMHeadModel,
+  modelDir: string,
+  adapterDir: string,
+): Promise<LoraModel> {
   const lora = new LoraModel(
     model,
     LoraConfigSchema.parse({ r: 2, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], initLoraWeights: false }),
@@ -77,7 +88,6 @@ export async function tinyGpt2WithAdapter(dir: string) {
   for (const [name, p] of lora.params)
     if (name.includes('lora_B')) p.assign(tf.randomNormal(p.shape, 0, 0.5, 'float32', 11)); // an adapter that matters
   lora.baseModelNameOrPath = modelDir;
-  const adapterDir = join(dir, 'adapter');
   await lora.saveAdapter(adapterDir);
-  return { modelDir, adapterDir, tok, model, lora };
+  return lora;
 }

@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { env, pipeline, type TextClassificationPipeline } from '@huggingface/transformers';
-import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { useBackend } from '@anneal/core';
 import { BERT_DEFAULTS, BertModelWithHead } from '@anneal/modeling';
 import { trainWordPiece } from '@anneal/tokenizers';
 import { exportOnnx, onnxModelBytes } from './index.js';
+import { annealLogits, i64 } from './testing.js';
 
 const MOBY = readFileSync(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url), 'utf8');
 
@@ -36,20 +36,9 @@ describe('a BERT classifier as ONNX', () => {
     const T = Math.max(...enc.map((e) => e.length));
     const ids = enc.map((e) => [...e, ...new Array<number>(T - e.length).fill(tok.padTokenId ?? 0)]);
     const mask = enc.map((e) => [...e.map(() => 1), ...new Array<number>(T - e.length).fill(0)]);
-    const ours = tf.tidy(() =>
-      Array.from(
-        model
-          .forward({
-            inputIds: tf.tensor2d(ids, undefined, 'int32'),
-            attentionMask: tf.tensor2d(mask, undefined, 'int32'),
-          })
-          .logits.dataSync(),
-      ),
-    );
+    const ours = annealLogits(model, ids, mask);
     const session = await ort.InferenceSession.create(onnxModelBytes(model));
     expect(session.inputNames).toEqual(['input_ids', 'attention_mask', 'token_type_ids']);
-    const i64 = (rows: number[][]) =>
-      new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
     const r = await session.run({
       input_ids: i64(ids),
       attention_mask: i64(mask),

@@ -23,7 +23,7 @@ import {
 } from '@anneal/modeling';
 import { trainWordPiece } from '@anneal/tokenizers';
 import { exportOnnx, onnxModelBytes } from './index.js';
-import { i64, initializerNames } from './testing.js';
+import { annealLogits, i64, initializerNames } from './testing.js';
 
 const MOBY = readFileSync(new URL('../../../datasets/moby-dick/moby-dick.txt', import.meta.url), 'utf8');
 /** Every parameter moved off its initial value (biases start at 0, LayerNorm weights at 1: a graph that left them out would pass). */
@@ -71,16 +71,7 @@ describe('encoders as ONNX', () => {
       [2, 250, 8, 61, 77, 3],
     ];
     const mask = ids.map((r) => r.map((v, t) => (t < 5 || v !== 0 ? 1 : 0)));
-    const ours = tf.tidy(() =>
-      Array.from(
-        model
-          .forward({
-            inputIds: tf.tensor2d(ids, undefined, 'int32'),
-            attentionMask: tf.tensor2d(mask, undefined, 'int32'),
-          })
-          .logits.dataSync(),
-      ),
-    );
+    const ours = annealLogits(model, ids, mask);
     const session = await ort.InferenceSession.create(onnxModelBytes(model));
     expect(session.inputNames).toEqual(['input_ids', 'attention_mask']);
     const r = await session.run({ input_ids: i64(ids), attention_mask: i64(mask) });

@@ -1,6 +1,9 @@
 // What the export tests share (not part of the package's API): int64 feeds for onnxruntime,
-// the empty past of a decoder's first step, an exported graph's initializer names.
+// the empty past of a decoder's first step, an exported graph's initializer names, Anneal's
+// own logits to compare with.
+import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
+import type { ForwardArgs } from '@anneal/modeling';
 import { ModelProto } from './onnx/proto.js';
 
 /** Rows of ids as an int64 [rows, columns] tensor. */
@@ -23,3 +26,20 @@ export const initializerNames = (bytes: Uint8Array) =>
   (
     ModelProto.toObject(ModelProto.decode(bytes)) as { graph: { initializer: Array<{ name: string }> } }
   ).graph.initializer.map((t) => t.name);
+
+/** Anneal's logits for these ids (and attention mask), flattened row-major. */
+export const annealLogits = (
+  model: { forward(a: ForwardArgs): { logits: tf.Tensor } },
+  ids: number[][],
+  mask?: number[][],
+): number[] =>
+  tf.tidy(() =>
+    Array.from(
+      model
+        .forward({
+          inputIds: tf.tensor2d(ids, undefined, 'int32'),
+          attentionMask: mask && tf.tensor2d(mask, undefined, 'int32'),
+        })
+        .logits.dataSync(),
+    ),
+  );

@@ -13,6 +13,18 @@ import { checkRepoId, hfToken, modelCard, pushFiles } from '../index.js';
 
 const fakeHub = (o: { failUploads?: boolean } = {}) => fakeHubPush(o);
 
+/** pushFiles to the fake Hub: repo anneal-test/tiny, all files, a write token, title "Upload", unless overridden. */
+const push = (hub: ReturnType<typeof fakeHub>, o: Partial<Parameters<typeof pushFiles>[0]> = {}) =>
+  pushFiles({
+    repo: 'anneal-test/tiny',
+    files: files(),
+    token: 'hf_test',
+    title: 'Upload',
+    fetch: hub.fetch,
+    hubUrl: 'https://hub',
+    ...o,
+  });
+
 const files = () => [
   { path: 'config.json', content: new TextEncoder().encode('{"model_type": "gpt2"}') },
   { path: 'model.safetensors', content: new Uint8Array(3000).map((_, i) => i % 251) },
@@ -23,14 +35,7 @@ const files = () => [
 describe('pushFiles (@huggingface/hub against a fake Hub)', () => {
   it('creates the repo and commits every file at once, large files through LFS first', async () => {
     const hub = fakeHub();
-    const r = await pushFiles({
-      repo: 'anneal-test/tiny',
-      files: files(),
-      token: 'hf_test',
-      title: 'Upload',
-      fetch: hub.fetch,
-      hubUrl: 'https://hub',
-    });
+    const r = await push(hub);
     expect(r.created).toBe(true);
     expect(r.commitUrl).toMatch(/anneal-test\/tiny\/commit\//);
     const repo = hub.repos.get('anneal-test/tiny')!;
@@ -43,28 +48,14 @@ describe('pushFiles (@huggingface/hub against a fake Hub)', () => {
     expect(hub.log.filter((l) => l.startsWith('PUT'))).toHaveLength(2); // the two LFS files
 
     // a second push to the existing repo adds a commit
-    const again = await pushFiles({
-      repo: 'anneal-test/tiny',
-      files: files().slice(0, 1),
-      token: 'hf_test',
-      title: 'Again',
-      fetch: hub.fetch,
-      hubUrl: 'https://hub',
-    });
+    const again = await push(hub, { files: files().slice(0, 1), title: 'Again' });
     expect(again.created).toBe(false);
     expect(repo.commits).toEqual(['Upload', 'Again']);
   });
 
   it('commits nothing when an upload fails half-way, and says so', async () => {
     const hub = fakeHub({ failUploads: true });
-    const err = await pushFiles({
-      repo: 'anneal-test/tiny',
-      files: files(),
-      token: 'hf_test',
-      title: 'Upload',
-      fetch: hub.fetch,
-      hubUrl: 'https://hub',
-    }).catch((e) => e);
+    const err = await push(hub).catch((e) => e);
     expect(err.name).toBe('PushError');
     expect(err.message).toMatch(/push to anneal-test\/tiny failed/);
     expect(err.hint).toMatch(/nothing was committed/);
@@ -74,14 +65,7 @@ describe('pushFiles (@huggingface/hub against a fake Hub)', () => {
 
   it('names a bad token, a bad repo id and a missing token before any request', async () => {
     const hub = fakeHub();
-    const denied = await pushFiles({
-      repo: 'anneal-test/x',
-      files: files(),
-      token: 'hf_wrong',
-      title: 't',
-      fetch: hub.fetch,
-      hubUrl: 'https://hub',
-    }).catch((e) => e);
+    const denied = await push(hub, { repo: 'anneal-test/x', token: 'hf_wrong', title: 't' }).catch((e) => e);
     expect([denied.name, denied.hint]).toEqual(['PushError', 'the token needs write access to this namespace']);
     for (const bad of ['tiny', 'a/b/c', '-org/x', 'org/x.', 'org/a..b', 'org/'])
       expect(() => checkRepoId(bad), bad).toThrow(/is not a Hub repo id/);

@@ -33,14 +33,16 @@ static void int8DotsScalar(const int8_t* w, const float* x, int64_t n, int64_t k
 
 #ifdef ANNEAL_X86
 // The same with AVX2/FMA for N rows (N a compile-time constant, so the accumulators stay in
-// registers): each 16 codes widened to float32 once and used for every row, two accumulators
-// per row so consecutive FMAs do not wait on each other.
+// registers): each 16 codes widened to float32 once and used for every row. Up to 4 rows, two
+// accumulators per row so consecutive FMAs do not wait on each other; from 5 rows one (the rows
+// give the FMAs their independence, and two per row would not fit the 16 vector registers).
 template <int N>
 __attribute__((target("avx2,fma"))) static void int8DotsAvx2(const int8_t* w, const float* x, int64_t k, int64_t ldx,
                                                               float* out) {
-  __m256 a0[N], a1[N];
+  constexpr bool split = N <= 4;
+  __m256 a0[N], a1[split ? N : 1];
   #pragma GCC unroll 16
-  for (int r = 0; r < N; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+  for (int r = 0; r < N; r++) a0[r] = a1[split ? r : 0] = _mm256_setzero_ps();  // (a1 unused unless split)
   int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
@@ -49,39 +51,19 @@ __attribute__((target("avx2,fma"))) static void int8DotsAvx2(const int8_t* w, co
     #pragma GCC unroll 16
     for (int r = 0; r < N; r++) {
       a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + i), a0[r]);
-      a1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), a1[r]);
+      if constexpr (split)
+        a1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), a1[r]);
+      else
+        a0[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), a0[r]);
     }
   }
   #pragma GCC unroll 16
   for (int r = 0; r < N; r++) {
-    float total = hsum256(_mm256_add_ps(a0[r], a1[r]));
-    for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
-    out[r] = total;
-  }
-}
-
-// 5 to 8 rows: one accumulator per row (the rows give the FMAs their independence; two per row
-// would not fit the 16 vector registers).
-template <int N>
-__attribute__((target("avx2,fma"))) static void int8DotsAvx2Wide(const int8_t* w, const float* x, int64_t k,
-                                                                  int64_t ldx, float* out) {
-  __m256 acc[N];
-  #pragma GCC unroll 16
-  for (int r = 0; r < N; r++) acc[r] = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
-    __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-    __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
-    #pragma GCC unroll 16
-    for (int r = 0; r < N; r++) {
-      acc[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * ldx + i), acc[r]);
-      acc[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * ldx + i + 8), acc[r]);
-    }
-  }
-  #pragma GCC unroll 16
-  for (int r = 0; r < N; r++) {
-    float total = hsum256(acc[r]);
+    float total;
+    if constexpr (split)
+      total = hsum256(_mm256_add_ps(a0[r], a1[r]));
+    else
+      total = hsum256(a0[r]);
     for (int64_t j = i; j < k; j++) total += static_cast<float>(w[j]) * x[r * ldx + j];
     out[r] = total;
   }
@@ -93,10 +75,10 @@ static void int8DotsAvx2(const int8_t* w, const float* x, int64_t n, int64_t k, 
     case 2: return int8DotsAvx2<2>(w, x, k, ldx, out);
     case 3: return int8DotsAvx2<3>(w, x, k, ldx, out);
     case 4: return int8DotsAvx2<4>(w, x, k, ldx, out);
-    case 5: return int8DotsAvx2Wide<5>(w, x, k, ldx, out);
-    case 6: return int8DotsAvx2Wide<6>(w, x, k, ldx, out);
-    case 7: return int8DotsAvx2Wide<7>(w, x, k, ldx, out);
-    default: return int8DotsAvx2Wide<8>(w, x, k, ldx, out);
+    case 5: return int8DotsAvx2<5>(w, x, k, ldx, out);
+    case 6: return int8DotsAvx2<6>(w, x, k, ldx, out);
+    case 7: return int8DotsAvx2<7>(w, x, k, ldx, out);
+    default: return int8DotsAvx2<8>(w, x, k, ldx, out);
   }
 }
 #endif
